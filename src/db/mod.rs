@@ -1,0 +1,88 @@
+//! PostgreSQL: the pool, start-up connection with retry, migrations and the seed.
+//!
+//! `connect` builds the pool from `[database]` and retries until PostgreSQL answers;
+//! `migrate` applies `migrations/` (embedded at compile time; sqlx takes an advisory lock, so
+//! several nodes starting together migrate once); `seed` creates the rows every install needs.
+
+pub mod seed;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use crate::config::DatabaseSettings;
+use crate::retry::{Backoff, with_backoff};
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database.url is not a valid PostgreSQL URL: {0}")]
+    Url(#[source] sqlx::Error),
+    #[error("could not connect to PostgreSQL at {target} after {attempts} attempts: {source}")]
+    Connect {
+        target: String,
+        attempts: u32,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// The connect options from `[database]`, with the statement timeout applied to every session.
+pub fn connect_options(settings: &DatabaseSettings) -> Result<PgConnectOptions, DbError> {
+    let options = PgConnectOptions::from_str(settings.url.expose_secret()).map_err(DbError::Url)?;
+    let options = if settings.statement_timeout_ms > 0 {
+        options.options([(
+            "statement_timeout",
+            settings.statement_timeout_ms.to_string(),
+        )])
+    } else {
+        options
+    };
+    Ok(options.application_name("vrooli"))
+}
+
+/// "host:port/database" — where we connect, without the credentials, for logs and errors.
+pub fn describe_target(options: &PgConnectOptions) -> String {
+    format!(
+        "{}:{}/{}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or("(default)")
+    )
+}
+
+/// Builds the pool and waits (with backoff) until PostgreSQL accepts a connection.
+pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool, DbError> {
+    let options = connect_options(settings)?;
+    let target = describe_target(&options);
+    let backoff = Backoff {
+        attempts: settings.connect_attempts,
+        initial: Duration::from_millis(settings.connect_backoff_initial_ms),
+        max: Duration::from_millis(settings.connect_backoff_max_ms),
+    };
+    let pool_options = PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .min_connections(settings.min_connections)
+        .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
+        .idle_timeout(Some(Duration::from_secs(settings.idle_timeout_secs)));
+    with_backoff("postgres", backoff, || {
+        pool_options.clone().connect_with(options.clone())
+    })
+    .await
+    .map_err(|source| DbError::Connect {
+        target,
+        attempts: settings.connect_attempts,
+        source,
+    })
+}
+
+pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}

@@ -1,0 +1,178 @@
+//! The checks themselves. Each returns a [`ServiceHealth`]; errors become Down with a short
+//! public reason (the health endpoint is unauthenticated, so internal error text is logged by
+//! the service, not sent).
+
+use std::time::Instant;
+
+use serde_json::json;
+use sqlx::PgPool;
+
+use super::host::HostProbe;
+use super::{ServiceHealth, Status};
+use crate::redis_client::RedisClient;
+
+pub enum Check {
+    /// This process answers HTTP; reaching the check proves it.
+    Api { started: Instant },
+    /// A query round trip and the pool's occupancy.
+    Database { pool: PgPool, degraded_percent: f64 },
+    /// A PING round trip to the configured Redis.
+    Redis { redis: RedisClient },
+    /// Host memory in use and this process's resident size.
+    Memory {
+        host: HostProbe,
+        degraded_percent: f64,
+        down_percent: f64,
+    },
+    /// CPU and the working directory's disk.
+    System {
+        host: HostProbe,
+        cpu_degraded_percent: f64,
+        disk_degraded_percent: f64,
+        disk_down_percent: f64,
+    },
+}
+
+impl Check {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Check::Api { .. } => "api",
+            Check::Database { .. } => "database",
+            Check::Redis { .. } => "redis",
+            Check::Memory { .. } => "memory",
+            Check::System { .. } => "system",
+        }
+    }
+
+    pub async fn run(&self) -> ServiceHealth {
+        match self {
+            Check::Api { started } => ServiceHealth::new(
+                Status::Operational,
+                json!({ "uptimeSecs": started.elapsed().as_secs() }),
+            ),
+            Check::Database {
+                pool,
+                degraded_percent,
+            } => database(pool, *degraded_percent).await,
+            Check::Redis { redis } => {
+                let start = Instant::now();
+                match redis.ping().await {
+                    Ok(()) => {
+                        ServiceHealth::new(Status::Operational, json!({ "latencyMs": ms(start) }))
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "redis health check failed");
+                        ServiceHealth::new(Status::Down, json!({ "error": "PING failed" }))
+                    }
+                }
+            }
+            Check::Memory {
+                host,
+                degraded_percent,
+                down_percent,
+            } => match host.memory().await {
+                Some(m) => {
+                    let used = m.used_percent();
+                    let status = grade(used, *degraded_percent, *down_percent);
+                    ServiceHealth::new(
+                        status,
+                        json!({
+                            "usedPercent": round1(used),
+                            "totalBytes": m.total_bytes,
+                            "availableBytes": m.available_bytes,
+                            "processRssBytes": m.process_rss_bytes,
+                        }),
+                    )
+                }
+                None => {
+                    ServiceHealth::new(Status::Degraded, json!({ "error": "memory unreadable" }))
+                }
+            },
+            Check::System {
+                host,
+                cpu_degraded_percent,
+                disk_degraded_percent,
+                disk_down_percent,
+            } => match host.system().await {
+                Some(s) => {
+                    let disk = s.disk_used_percent();
+                    let disk_status = grade(disk, *disk_degraded_percent, *disk_down_percent);
+                    let cpu_status = grade(s.cpu_percent, *cpu_degraded_percent, f64::INFINITY);
+                    ServiceHealth::new(
+                        disk_status.max(cpu_status),
+                        json!({
+                            "cpuPercent": round1(s.cpu_percent),
+                            "cpus": s.cpus,
+                            "loadAverage1m": round1(s.load_one),
+                            "diskMount": s.disk_mount,
+                            "diskUsedPercent": round1(disk),
+                            "diskAvailableBytes": s.disk_available_bytes,
+                        }),
+                    )
+                }
+                None => {
+                    ServiceHealth::new(Status::Degraded, json!({ "error": "system unreadable" }))
+                }
+            },
+        }
+    }
+}
+
+async fn database(pool: &PgPool, degraded_percent: f64) -> ServiceHealth {
+    let start = Instant::now();
+    let result = sqlx::query_scalar::<_, i32>("SELECT 1")
+        .fetch_one(pool)
+        .await;
+    let max = pool.options().get_max_connections();
+    let size = pool.size();
+    let in_use = size.saturating_sub(pool.num_idle() as u32);
+    let pool_details = json!({ "size": size, "inUse": in_use, "max": max });
+    match result {
+        Ok(_) => {
+            let usage = f64::from(in_use) * 100.0 / f64::from(max.max(1));
+            let status = grade(usage, degraded_percent, f64::INFINITY);
+            ServiceHealth::new(
+                status,
+                json!({ "latencyMs": ms(start), "pool": pool_details }),
+            )
+        }
+        Err(error) => {
+            tracing::warn!(%error, "database health check failed");
+            ServiceHealth::new(
+                Status::Down,
+                json!({ "error": "query failed", "pool": pool_details }),
+            )
+        }
+    }
+}
+
+/// Operational below `degraded`, Degraded up to `down`, Down above.
+fn grade(value: f64, degraded: f64, down: f64) -> Status {
+    if value > down {
+        Status::Down
+    } else if value > degraded {
+        Status::Degraded
+    } else {
+        Status::Operational
+    }
+}
+
+fn ms(start: Instant) -> f64 {
+    round1(start.elapsed().as_secs_f64() * 1000.0)
+}
+
+fn round1(value: f64) -> f64 {
+    (value * 10.0).round() / 10.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grades_by_threshold() {
+        assert_eq!(grade(50.0, 90.0, 98.0), Status::Operational);
+        assert_eq!(grade(95.0, 90.0, 98.0), Status::Degraded);
+        assert_eq!(grade(99.0, 90.0, 98.0), Status::Down);
+    }
+}

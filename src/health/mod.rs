@@ -1,0 +1,195 @@
+//! The health monitor behind `GET /healthcheck`.
+//!
+//! Each dependency is a [`Check`]; `HealthService::report` runs every check concurrently, each
+//! under `health.check_timeout_ms` (a check that takes longer is Down) and each cached for
+//! `health.cache_ttl_ms`. The cache is per check and single-flight: while one request refreshes a
+//! check, others wait for that result rather than piling more queries onto a struggling database.
+//! The overall status is Down if any check is Down, Operational if all are, else Degraded; the
+//! HTTP layer answers 503 for Down so a load balancer takes the node out.
+
+mod checks;
+pub mod host;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::config::HealthSettings;
+use crate::redis_client::RedisClient;
+pub use checks::Check;
+use host::HostProbe;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Status {
+    Operational,
+    Degraded,
+    Down,
+}
+
+/// One service's health, in the original's shape.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceHealth {
+    pub healthy: bool,
+    pub status: Status,
+    pub last_checked: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
+}
+
+impl ServiceHealth {
+    pub fn new(status: Status, details: serde_json::Value) -> Self {
+        Self {
+            healthy: status != Status::Down,
+            status,
+            last_checked: Utc::now(),
+            details: Some(details),
+        }
+    }
+}
+
+/// Whether this node runs alone (no Redis) or as one of several sharing Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeMode {
+    SingleNode,
+    Cluster,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthReport {
+    pub status: Status,
+    pub version: &'static str,
+    pub mode: NodeMode,
+    pub worker_id: u16,
+    pub services: BTreeMap<&'static str, ServiceHealth>,
+    pub timestamp: DateTime<Utc>,
+}
+
+struct Cached {
+    check: Check,
+    last: tokio::sync::Mutex<Option<(Instant, ServiceHealth)>>,
+}
+
+pub struct HealthService {
+    checks: Vec<Cached>,
+    ttl: Duration,
+    timeout: Duration,
+    mode: NodeMode,
+    worker_id: u16,
+}
+
+impl HealthService {
+    pub fn new(
+        settings: &HealthSettings,
+        worker_id: u16,
+        pool: PgPool,
+        redis: Option<RedisClient>,
+        host: HostProbe,
+    ) -> Self {
+        let mode = if redis.is_some() {
+            NodeMode::Cluster
+        } else {
+            NodeMode::SingleNode
+        };
+        let mut checks = vec![
+            Check::Api {
+                started: Instant::now(),
+            },
+            Check::Database {
+                pool,
+                degraded_percent: settings.pool_degraded_percent,
+            },
+            Check::Memory {
+                host: host.clone(),
+                degraded_percent: settings.memory_degraded_percent,
+                down_percent: settings.memory_down_percent,
+            },
+            Check::System {
+                host,
+                cpu_degraded_percent: settings.cpu_degraded_percent,
+                disk_degraded_percent: settings.disk_degraded_percent,
+                disk_down_percent: settings.disk_down_percent,
+            },
+        ];
+        // In single-node mode Redis is not a dependency, so it is not a check; `mode` says why.
+        if let Some(redis) = redis {
+            checks.push(Check::Redis { redis });
+        }
+        Self {
+            checks: checks
+                .into_iter()
+                .map(|check| Cached {
+                    check,
+                    last: tokio::sync::Mutex::new(None),
+                })
+                .collect(),
+            ttl: Duration::from_millis(settings.cache_ttl_ms),
+            timeout: Duration::from_millis(settings.check_timeout_ms),
+            mode,
+            worker_id,
+        }
+    }
+
+    pub async fn report(&self) -> HealthReport {
+        let results =
+            futures_util::future::join_all(self.checks.iter().map(|c| self.run_cached(c))).await;
+        let services: BTreeMap<_, _> = self
+            .checks
+            .iter()
+            .map(|c| c.check.name())
+            .zip(results)
+            .collect();
+        HealthReport {
+            status: overall(services.values().map(|s| s.status)),
+            version: env!("CARGO_PKG_VERSION"),
+            mode: self.mode,
+            worker_id: self.worker_id,
+            services,
+            timestamp: Utc::now(),
+        }
+    }
+
+    async fn run_cached(&self, cached: &Cached) -> ServiceHealth {
+        let mut last = cached.last.lock().await;
+        if let Some((at, result)) = last.as_ref()
+            && at.elapsed() < self.ttl
+        {
+            return result.clone();
+        }
+        let result = match tokio::time::timeout(self.timeout, cached.check.run()).await {
+            Ok(result) => result,
+            Err(_) => ServiceHealth::new(
+                Status::Down,
+                serde_json::json!({ "error": format!("check timed out after {} ms", self.timeout.as_millis()) }),
+            ),
+        };
+        if result.status != Status::Operational {
+            tracing::warn!(check = cached.check.name(), status = ?result.status, details = ?result.details, "health check not operational");
+        }
+        *last = Some((Instant::now(), result.clone()));
+        result
+    }
+}
+
+/// Down if any is Down, Operational if all are, else Degraded.
+pub fn overall(statuses: impl IntoIterator<Item = Status>) -> Status {
+    statuses.into_iter().max().unwrap_or(Status::Operational)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Status::*;
+
+    #[test]
+    fn overall_status_is_the_worst() {
+        assert_eq!(overall([Operational, Operational]), Operational);
+        assert_eq!(overall([Operational, Degraded]), Degraded);
+        assert_eq!(overall([Degraded, Down, Operational]), Down);
+    }
+}

@@ -1,0 +1,20 @@
+//! `GET /metrics`: OpenMetrics text for Prometheus. State gauges are read at scrape time.
+
+use actix_web::{HttpResponse, web};
+
+use crate::state::AppState;
+
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let m = &state.metrics;
+    m.db_pool_size.set(i64::from(state.pool.size()));
+    m.db_pool_idle.set(state.pool.num_idle() as i64);
+    m.db_pool_max
+        .set(i64::from(state.pool.options().get_max_connections()));
+    if let Some(memory) = state.host.memory().await {
+        m.process_resident_memory_bytes
+            .set(memory.process_rss_bytes as i64);
+    }
+    HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(m.render())
+}

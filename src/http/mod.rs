@@ -1,0 +1,79 @@
+//! HTTP: routes, extractor settings and the edge middleware. Handlers are thin: extract, call one
+//! service, answer `{"data": …, "version": "v2"}` (see [`ok`]) or an [`ApiError`].
+//!
+//! Routes today: `GET /healthcheck`, `GET /metrics`, and the `/api/v2` scope that later
+//! capabilities fill (each as `src/http/<capability>/` exposing `fn config`).
+
+pub mod edge;
+pub mod error;
+mod health;
+mod metrics;
+
+use actix_web::error::{JsonPayloadError, PayloadError};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+pub use error::{ApiError, ErrorKind};
+
+/// Registers every route.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/healthcheck").route(web::get().to(health::healthcheck)))
+        .service(web::resource("/metrics").route(web::get().to(metrics::metrics)))
+        .service(web::scope("/api/v2"));
+}
+
+/// The success envelope.
+pub fn ok<T: Serialize>(data: T) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "data": data, "version": "v2" }))
+}
+
+/// Answers requests that match no route.
+pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found(
+        "RouteNotFound",
+        format!("No route for {} {}", req.method(), req.path()),
+    ))
+}
+
+/// JSON bodies: size limit from config; every failure becomes an `ApiError`.
+pub fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(move |error, _req| json_error(error, limit).into())
+}
+
+fn json_error(error: JsonPayloadError, limit: usize) -> ApiError {
+    match error {
+        JsonPayloadError::OverflowKnownLength { .. }
+        | JsonPayloadError::Overflow { .. }
+        | JsonPayloadError::Payload(PayloadError::Overflow) => ApiError::new(
+            ErrorKind::PayloadTooLarge,
+            "BodyTooLarge",
+            format!("The JSON body is larger than the {limit}-byte limit"),
+        ),
+        JsonPayloadError::ContentType => ApiError::new(
+            ErrorKind::UnsupportedMediaType,
+            "UnsupportedContentType",
+            "Send the body as JSON with Content-Type: application/json",
+        ),
+        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::unprocessable(
+            "InvalidBody",
+            format!("The JSON does not fit this route: {e}"),
+        ),
+        JsonPayloadError::Deserialize(e) => {
+            ApiError::bad_request("InvalidJson", format!("Malformed JSON: {e}"))
+        }
+        _ => ApiError::bad_request("InvalidBody", "The request body could not be read"),
+    }
+}
+
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|error, _req| {
+        ApiError::bad_request("InvalidQuery", error.to_string()).into()
+    })
+}
+
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default()
+        .error_handler(|error, _req| ApiError::bad_request("InvalidPath", error.to_string()).into())
+}

@@ -1,0 +1,73 @@
+//! Identifiers. Primary keys are 64-bit Snowflake ids ([`snowflake`]), wrapped in one type per
+//! table so a `UserId` can never be passed where a `TeamId` is meant. On the wire they are strings:
+//! JavaScript numbers lose precision above 2^53. Shareable rows also get a 12-character
+//! [`public_id`].
+
+pub mod public_id;
+pub mod snowflake;
+
+pub use public_id::PublicId;
+pub use snowflake::Snowflake;
+
+/// Declares a typed id over a Snowflake `i64`: `BIGINT` in SQL, a string in JSON.
+macro_rules! typed_id {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, sqlx::Type)]
+        #[sqlx(transparent)]
+        pub struct $name(pub i64);
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = std::num::ParseIntError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                s.parse().map($name)
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(&self.0)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                text.parse().map_err(|_| serde::de::Error::custom(concat!("invalid ", stringify!($name))))
+            }
+        }
+    )*};
+}
+
+typed_id!(
+    /// A row of `users` (people and bots).
+    UserId,
+    /// A row of `teams`.
+    TeamId,
+    /// A row of `members` (a user in a team).
+    MemberId,
+    /// A row of `emails`.
+    EmailId,
+    /// A row of `user_auth`.
+    UserAuthId,
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_travel_as_strings() {
+        let id = UserId(9_007_199_254_740_993); // 2^53 + 1: a JS number would round it
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(json, "\"9007199254740993\"");
+        assert_eq!(serde_json::from_str::<UserId>(&json).unwrap(), id);
+        assert!(serde_json::from_str::<UserId>("\"12x\"").is_err());
+    }
+}

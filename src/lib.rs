@@ -1,0 +1,27 @@
+//! The Vrooli server (library half; `main.rs` is a thin CLI over it).
+//!
+//! How a request flows: `startup::Application` builds the shared [`state::AppState`] (PostgreSQL
+//! pool, optional Redis, Snowflake ids, health, metrics) and an actix-web server. Each request
+//! passes TracingLogger (span + request id) → [`http::edge`] (error envelope, `X-Request-Id`,
+//! metrics) → CORS → a route in [`http`], whose handler calls a service and answers
+//! `{"data", "version"}` or an [`http::ApiError`].
+//!
+//! Modules: [`config`] (settings, validation), [`cli`], [`telemetry`] (logs), [`ids`] (Snowflake,
+//! typed ids, publicId), [`domain`] (parsed input types), [`db`] (pool, migrations, seed),
+//! [`redis_client`], [`health`], [`metrics`], [`auth`], [`retry`]. The actor system lives in the
+//! `vrooli-actors` crate, which knows nothing of HTTP or SQL.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod health;
+pub mod http;
+pub mod ids;
+pub mod metrics;
+pub mod redis_client;
+pub mod retry;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

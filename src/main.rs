@@ -1,0 +1,69 @@
+//! The `vrooli` binary: parse the CLI, load and validate settings, start logging, then hand over
+//! to the library (`Application` for `serve`, `db` for `migrate` and `seed`).
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+use vrooli::cli::{Cli, Command};
+use vrooli::config::{Settings, Sources};
+use vrooli::startup::{Application, step};
+use vrooli::{db, ids::Snowflake, telemetry};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let start = Instant::now();
+    let port = match cli.command {
+        Command::Serve { port } => port,
+        _ => None,
+    };
+    let settings = match Settings::load(&Sources {
+        file: cli.config.clone(),
+        port,
+    }) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("vrooli: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&settings.log);
+    tracing::info!(
+        step = "config",
+        elapsed_ms = start.elapsed().as_secs_f64() * 1000.0,
+        version = env!("CARGO_PKG_VERSION"),
+        "startup step finished"
+    );
+
+    // actix-web's runtime: a System on this thread (actors need one), HTTP workers on their own.
+    let result = actix_web::rt::System::new().block_on(async move {
+        match cli.command {
+            Command::Serve { .. } => {
+                let app = Application::build(settings).await?;
+                app.run_until_stopped().await?;
+            }
+            Command::Migrate => {
+                let pool = step("postgres", db::connect(&settings.database)).await?;
+                step("migrations", db::migrate(&pool)).await?;
+                pool.close().await;
+            }
+            Command::Seed => {
+                let ids = Snowflake::new(settings.node.worker_id)?;
+                let pool = step("postgres", db::connect(&settings.database)).await?;
+                step("migrations", db::migrate(&pool)).await?;
+                let report = step("seed", db::seed::run(&pool, &ids, &settings.seed)).await?;
+                tracing::info!(inserted = report.inserted, "seed applied");
+                pool.close().await;
+            }
+        }
+        Ok::<_, anyhow::Error>(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "vrooli exited with an error");
+            eprintln!("vrooli: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! `Application::build`: the seed's start-up sequence, each step logged with its duration.
+//!
+//! config (in `main`) → Snowflake ids → PostgreSQL pool (retry with backoff) → migrations →
+//! seed → Redis (optional; retry, then fail) → shared state (health, metrics) → middleware
+//! (request id + tracing, edge, CORS, body limits) → routes → bind the HTTP listener.
+//!
+//! `run_until_stopped` serves until SIGTERM or SIGINT (or a [`ShutdownHandle`]), then stops
+//! accepting, lets in-flight requests finish within `server.shutdown_timeout_secs`, closes the
+//! pool and returns. `main` and the tests call the same builder.
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_cors::Cors;
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use tracing_actix_web::TracingLogger;
+
+use crate::config::{CorsSettings, Settings};
+use crate::db::{self, DbError, seed};
+use crate::health::HealthService;
+use crate::health::host::HostProbe;
+use crate::ids::Snowflake;
+use crate::ids::snowflake::WorkerIdOutOfRange;
+use crate::metrics::Metrics;
+use crate::redis_client::{RedisClient, RedisConnectError};
+use crate::state::AppState;
+
+/// Extra routes mounted beside the server's own (tests mount probes through it).
+pub type RouteHook = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("node.worker_id: {0}")]
+    WorkerId(#[from] WorkerIdOutOfRange),
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error("seeding failed: {0}")]
+    Seed(#[from] seed::SeedError),
+    #[error(transparent)]
+    Redis(#[from] RedisConnectError),
+    #[error("could not listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+/// Stops a running [`Application`] gracefully, as SIGTERM would.
+#[derive(Clone)]
+pub struct ShutdownHandle(ServerHandle);
+
+impl ShutdownHandle {
+    /// Stops accepting, waits for in-flight requests (up to the configured deadline), returns.
+    pub async fn shutdown(&self) {
+        self.0.stop(true).await;
+    }
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with(settings, None).await
+    }
+
+    pub async fn build_with(
+        settings: Settings,
+        extra_routes: Option<RouteHook>,
+    ) -> Result<Self, StartupError> {
+        let ids = step_sync("snowflake", || Snowflake::new(settings.node.worker_id))?;
+        let ids = Arc::new(ids);
+        tracing::info!(worker_id = ids.worker_id(), "snowflake ids ready");
+
+        let pool = step("postgres", db::connect(&settings.database)).await?;
+        step("migrations", db::migrate(&pool)).await?;
+        let report = step("seed", seed::run(&pool, &ids, &settings.seed)).await?;
+        tracing::info!(inserted = report.inserted, admin = %report.admin, valyxa = %report.valyxa, team = %report.team, "seed applied");
+
+        let redis = step("redis", RedisClient::connect(&settings.redis)).await?;
+        match &redis {
+            Some(r) => tracing::info!(
+                target_addr = r.target(),
+                prefix = r.prefix(),
+                "cluster mode: Redis connected"
+            ),
+            None => tracing::info!("single-node mode: redis.url is empty, no Redis in use"),
+        }
+
+        let host = HostProbe::new();
+        let state = AppState {
+            health: Arc::new(HealthService::new(
+                &settings.health,
+                settings.node.worker_id,
+                pool.clone(),
+                redis.clone(),
+                host.clone(),
+            )),
+            metrics: Arc::new(Metrics::new()),
+            pool,
+            redis,
+            ids,
+            host,
+        };
+
+        let (server, port) = step_sync("http", || {
+            http_server(&settings, state.clone(), extra_routes)
+        })?;
+        tracing::info!(host = %settings.server.host, port, "http server listening");
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    /// The bound port (differs from the configured one when that was 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.server.handle())
+    }
+
+    /// Serves until SIGTERM/SIGINT or a [`ShutdownHandle`], then drains and closes.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run(true).await
+    }
+
+    /// As [`Self::run_until_stopped`]; with `signals = false` only a [`ShutdownHandle`] stops it
+    /// (tests run many servers in one process and must not take over its Ctrl-C).
+    pub async fn run(self, signals: bool) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let watcher = signals.then(|| {
+            tokio::spawn(async move {
+                let signal = wait_for_signal().await;
+                tracing::info!(
+                    signal,
+                    "shutdown requested: no new connections, draining in-flight requests"
+                );
+                handle.stop(true).await;
+            })
+        });
+        let result = self.server.await;
+        if let Some(watcher) = watcher {
+            watcher.abort();
+        }
+        self.state.pool.close().await;
+        tracing::info!("server stopped; database pool closed");
+        result
+    }
+}
+
+fn http_server(
+    settings: &Settings,
+    state: AppState,
+    extra_routes: Option<RouteHook>,
+) -> Result<(Server, u16), StartupError> {
+    let server_settings = &settings.server;
+    let addr = format!("{}:{}", server_settings.host, server_settings.port);
+    let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
+        addr: addr.clone(),
+        source,
+    })?;
+    let port = listener
+        .local_addr()
+        .map_err(|source| StartupError::Bind {
+            addr: addr.clone(),
+            source,
+        })?
+        .port();
+
+    let data = web::Data::new(state);
+    let cors_settings = settings.cors.clone();
+    let json_limit = server_settings.json_body_limit_bytes;
+    let body_limit = server_settings.body_limit_bytes;
+    let app = move || {
+        let extra_routes = extra_routes.clone();
+        // `wrap` order: the last one added runs first. TracingLogger opens the request span and
+        // assigns the request id; edge renders errors and records metrics inside that span.
+        App::new()
+            .app_data(data.clone())
+            .app_data(crate::http::json_config(json_limit))
+            .app_data(web::PayloadConfig::new(body_limit))
+            .app_data(crate::http::query_config())
+            .app_data(crate::http::path_config())
+            .wrap(cors(&cors_settings))
+            .wrap(from_fn(crate::http::edge::edge))
+            .wrap(TracingLogger::default())
+            .configure(crate::http::routes)
+            .configure(move |cfg| {
+                if let Some(hook) = &extra_routes {
+                    hook(cfg);
+                }
+            })
+            .default_service(web::to(crate::http::not_found))
+    };
+
+    let mut server = HttpServer::new(app)
+        .shutdown_timeout(server_settings.shutdown_timeout_secs)
+        .keep_alive(Duration::from_secs(server_settings.keep_alive_secs))
+        .client_request_timeout(Duration::from_secs(
+            server_settings.client_request_timeout_secs,
+        ))
+        .max_connections(server_settings.max_connections_per_worker)
+        .backlog(server_settings.backlog)
+        // We install our own handlers: actix treats SIGINT as a forced stop, we drain on both.
+        .disable_signals();
+    if server_settings.workers > 0 {
+        server = server.workers(server_settings.workers);
+    }
+    let server = server
+        .listen(listener)
+        .map_err(|source| StartupError::Bind { addr, source })?
+        .run();
+    Ok((server, port))
+}
+
+fn cors(settings: &CorsSettings) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+        .allow_any_header()
+        .expose_headers([crate::http::edge::X_REQUEST_ID])
+        .max_age(settings.max_age_secs);
+    for origin in &settings.allowed_origins {
+        cors = if origin == "*" {
+            cors.allow_any_origin().send_wildcard()
+        } else {
+            cors.allowed_origin(origin)
+        };
+    }
+    if settings.allow_credentials {
+        cors = cors.supports_credentials();
+    }
+    cors
+}
+
+async fn wait_for_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            },
+            _ => {
+                tracing::error!(
+                    "could not install signal handlers; only Ctrl-C will stop the server"
+                );
+                let _ = tokio::signal::ctrl_c().await;
+                "ctrl-c"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "ctrl-c"
+    }
+}
+
+/// Runs one start-up step, logging its duration (or its failure).
+pub async fn step<T, E: std::fmt::Display>(
+    name: &'static str,
+    work: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let start = Instant::now();
+    let result = work.await;
+    log_step(name, start, &result);
+    result
+}
+
+pub fn step_sync<T, E: std::fmt::Display>(
+    name: &'static str,
+    work: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
+    let start = Instant::now();
+    let result = work();
+    log_step(name, start, &result);
+    result
+}
+
+fn log_step<T, E: std::fmt::Display>(name: &'static str, start: Instant, result: &Result<T, E>) {
+    let elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
+    match result {
+        Ok(_) => tracing::info!(step = name, elapsed_ms, "startup step finished"),
+        Err(error) => tracing::error!(step = name, elapsed_ms, %error, "startup step failed"),
+    }
+}

@@ -1,0 +1,158 @@
+//! The `vrooli` binary itself: config errors exit non-zero naming the key; SIGTERM exits 0.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use crate::helpers::{TestDb, random_suffix, test_settings};
+
+fn vrooli() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vrooli"));
+    command.env_remove("RUST_LOG").kill_on_drop(true);
+    command
+}
+
+async fn expect_config_error(command: &mut Command, key: &str) {
+    let output = command.output().await.expect("vrooli runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
+    assert!(stderr.contains(key), "expected {key} in: {stderr}");
+}
+
+#[tokio::test]
+async fn config_errors_exit_non_zero_and_name_the_key() {
+    expect_config_error(
+        vrooli()
+            .arg("serve")
+            .env("VROOLI__SERVER__PORT", "not-a-port"),
+        "server.port",
+    )
+    .await;
+    expect_config_error(
+        vrooli().arg("serve").env("VROOLI__NODE__WORKER_ID", "4096"),
+        "node.worker_id",
+    )
+    .await;
+    expect_config_error(
+        vrooli().arg("migrate").env("VROOLI__DATABASE__URL", ""),
+        "database.url",
+    )
+    .await;
+    expect_config_error(
+        vrooli()
+            .arg("serve")
+            .env("VROOLI__DATABASE__URL", "mysql://x"),
+        "database.url",
+    )
+    .await;
+    expect_config_error(
+        vrooli().arg("serve").env("VROOLI__SERVER__PROT", "1"),
+        "prot",
+    )
+    .await;
+
+    let dir = std::env::temp_dir().join(format!("vrooli-config-{}", random_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad.toml");
+    std::fs::write(&file, "[server]\nprot = 1\n").unwrap();
+    // --config is global: before or after the subcommand.
+    expect_config_error(vrooli().arg("--config").arg(&file).arg("serve"), "prot").await;
+    expect_config_error(vrooli().arg("serve").arg("--config").arg(&file), "prot").await;
+    std::fs::write(&file, "[log]\nformat = \"xml\"\n").unwrap();
+    expect_config_error(
+        vrooli().arg("--config").arg(&file).arg("serve"),
+        "log.format",
+    )
+    .await;
+    expect_config_error(
+        vrooli()
+            .arg("--config")
+            .arg(dir.join("missing.toml"))
+            .arg("serve"),
+        "missing.toml",
+    )
+    .await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn version_flag_prints_the_version() {
+    let output = vrooli().arg("--version").output().await.unwrap();
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        format!("vrooli {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[tokio::test]
+async fn sigterm_drains_and_exits_zero() {
+    let settings = test_settings();
+    let db = TestDb::new(&settings).await;
+    let mut child = vrooli()
+        .arg("serve")
+        .env("VROOLI__DATABASE__URL", &db.url)
+        .env("VROOLI__SERVER__HOST", "127.0.0.1")
+        .env("VROOLI__SERVER__PORT", "0")
+        .env("VROOLI__SERVER__WORKERS", "1")
+        .env("VROOLI__REDIS__KEY_PREFIX", &settings.redis.key_prefix)
+        .env("VROOLI__LOG__FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vrooli serve starts");
+
+    // Read the log until the server says where it listens; every start-up step logs its duration.
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut steps = Vec::new();
+    let port = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let event: serde_json::Value =
+                serde_json::from_str(&line).unwrap_or_else(|_| panic!("JSON log line: {line}"));
+            if event["message"] == "startup step finished" {
+                assert!(event["elapsed_ms"].is_number(), "{line}");
+                steps.push(event["step"].as_str().unwrap().to_string());
+            }
+            if event["message"] == "http server listening" {
+                return event["port"].as_u64().unwrap();
+            }
+        }
+        panic!("server exited before listening")
+    })
+    .await
+    .expect("server listens within 60 s");
+    assert_eq!(
+        steps,
+        [
+            "config",
+            "snowflake",
+            "postgres",
+            "migrations",
+            "seed",
+            "redis",
+            "http"
+        ]
+    );
+
+    let health = reqwest::get(format!("http://127.0.0.1:{port}/healthcheck"))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+
+    let pid = child.id().unwrap().to_string();
+    let kill = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(kill.success());
+    // Keep draining stdout so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits within 30 s")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}

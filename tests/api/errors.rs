@@ -1,0 +1,219 @@
+//! Every bad input gets the one error envelope with a stable code, the right status, and the
+//! request id as `trace`.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::Value;
+use vrooli::http::ApiError;
+
+use crate::helpers::{TestApp, routes, spawn_app_with};
+
+#[derive(Deserialize)]
+struct Named {
+    #[allow(dead_code)]
+    name: String,
+}
+
+/// Probe routes: a JSON endpoint and one that fails internally. The error handling under test
+/// (extractor config, edge middleware, ApiError) is the server's own.
+async fn app() -> TestApp {
+    spawn_app_with(
+        |s| s.server.json_body_limit_bytes = 1024,
+        routes(|cfg| {
+            cfg.route(
+                "/probe/json",
+                web::post().to(|body: web::Json<Named>| async move {
+                    let _ = body;
+                    HttpResponse::Ok().json(serde_json::json!({"data": "ok", "version": "v2"}))
+                }),
+            )
+            .route(
+                "/probe/internal",
+                web::get().to(|| async {
+                    Err::<HttpResponse, _>(ApiError::internal(anyhow::anyhow!(
+                        "secret detail: hunter2"
+                    )))
+                }),
+            )
+            .route(
+                "/probe/unavailable",
+                web::get().to(|| async {
+                    Err::<HttpResponse, _>(ApiError::from(sqlx::Error::PoolTimedOut))
+                }),
+            );
+        }),
+    )
+    .await
+}
+
+async fn assert_envelope(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body: Value = response.json().await.expect("error body is JSON");
+    assert_eq!(body["version"], "v2", "{body}");
+    let error = &body["errors"][0];
+    assert_eq!(error["code"], code, "{body}");
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert_eq!(error["trace"], request_id.as_str(), "{body}");
+    body
+}
+
+#[tokio::test]
+async fn unknown_route_is_404() {
+    let app = app().await;
+    assert_envelope(app.get("/nope").await, 404, "RouteNotFound").await;
+    assert_envelope(app.get("/api/v2/nope").await, 404, "RouteNotFound").await;
+}
+
+#[tokio::test]
+async fn wrong_method_is_405() {
+    let app = app().await;
+    let response = app
+        .client
+        .post(app.url("/healthcheck"))
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(response, 405, "MethodNotAllowed").await;
+}
+
+#[tokio::test]
+async fn malformed_json_is_400() {
+    let app = app().await;
+    let response = app
+        .client
+        .post(app.url("/probe/json"))
+        .header("content-type", "application/json")
+        .body("{\"name\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(response, 400, "InvalidJson").await;
+}
+
+#[tokio::test]
+async fn json_of_the_wrong_shape_is_422() {
+    let app = app().await;
+    let response = app
+        .client
+        .post(app.url("/probe/json"))
+        .json(&serde_json::json!({"nom": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(response, 422, "InvalidBody").await;
+}
+
+#[tokio::test]
+async fn wrong_content_type_is_415() {
+    let app = app().await;
+    let response = app
+        .client
+        .post(app.url("/probe/json"))
+        .header("content-type", "text/plain")
+        .body("{\"name\":\"x\"}")
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(response, 415, "UnsupportedContentType").await;
+}
+
+#[tokio::test]
+async fn oversized_body_is_413() {
+    let app = app().await;
+    let big = serde_json::json!({ "name": "x".repeat(2048) });
+    let response = app
+        .client
+        .post(app.url("/probe/json"))
+        .json(&big)
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(response, 413, "BodyTooLarge").await;
+
+    // Without a Content-Length (chunked), the limit is enforced while reading.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![
+        Ok(b"{\"name\":\"".to_vec()),
+        Ok(vec![b'x'; 4096]),
+        Ok(b"\"}".to_vec()),
+    ];
+    let response = app
+        .client
+        .post(app.url("/probe/json"))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(response, 413, "BodyTooLarge").await;
+}
+
+#[tokio::test]
+async fn a_valid_request_passes() {
+    let app = app().await;
+    let response = app
+        .client
+        .post(app.url("/probe/json"))
+        .json(&serde_json::json!({"name": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("x-request-id"));
+}
+
+#[tokio::test]
+async fn internal_errors_are_500_without_their_cause() {
+    let app = app().await;
+    let body = assert_envelope(app.get("/probe/internal").await, 500, "InternalError").await;
+    assert!(!body.to_string().contains("hunter2"), "{body}");
+}
+
+#[tokio::test]
+async fn an_exhausted_pool_is_503() {
+    let app = app().await;
+    assert_envelope(
+        app.get("/probe/unavailable").await,
+        503,
+        "ServiceUnavailable",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn cors_preflight_allows_configured_origins_only() {
+    let app = app().await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/healthcheck"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .send()
+    };
+    let allowed = preflight("http://localhost:3000").await.unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+    assert_eq!(
+        allowed.headers()["access-control-allow-credentials"],
+        "true"
+    );
+    let refused = preflight("http://evil.example").await.unwrap();
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}

@@ -1,0 +1,261 @@
+//! `spawn_app()`: the real server, on a free port, with its own database and Redis prefix.
+//!
+//! Databases: the first test of a run migrates a template database named after the migrations'
+//! checksums (`vrooli_tpl_<hash>`), under a PostgreSQL advisory lock so parallel test processes
+//! build it once; every test then clones it (`CREATE DATABASE … TEMPLATE`, milliseconds) and drops
+//! its clone when the `TestApp` is dropped.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgPool};
+use tokio::sync::OnceCell;
+use vrooli::config::{Settings, Sources};
+use vrooli::startup::{Application, RouteHook, ShutdownHandle};
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub settings: Settings,
+    pub db: TestDb,
+    pub client: reqwest::Client,
+    pub shutdown: ShutdownHandle,
+    pub server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn healthcheck(&self) -> (u16, serde_json::Value) {
+        let response = self.get("/healthcheck").await;
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("health is JSON"))
+    }
+}
+
+/// Settings every test starts from: the repository defaults plus the environment (so
+/// `VROOLI__DATABASE__URL` / `VROOLI__REDIS__URL` point tests elsewhere), on a free local port,
+/// with a Redis prefix of its own.
+pub fn test_settings() -> Settings {
+    let mut settings = Settings::load(&Sources::default()).expect("test settings load");
+    settings.server.host = "127.0.0.1".into();
+    settings.server.port = 0;
+    settings.server.workers = 2;
+    settings.server.shutdown_timeout_secs = 10;
+    settings.redis.key_prefix = format!("test:{}:", random_suffix());
+    settings.database.connect_attempts = 2;
+    settings.redis.connect_attempts = 2;
+    settings
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}, None).await
+}
+
+/// Starts the server after `customize` has adjusted its settings, with optional extra routes.
+pub async fn spawn_app_with(
+    customize: impl FnOnce(&mut Settings),
+    routes: Option<RouteHook>,
+) -> TestApp {
+    let mut settings = test_settings();
+    let db = TestDb::new(&settings).await;
+    settings.database.url = db.url.clone().into();
+    customize(&mut settings);
+    let app = Application::build_with(settings.clone(), routes)
+        .await
+        .expect("application builds");
+    let port = app.port();
+    let shutdown = app.shutdown_handle();
+    let server = tokio::spawn(app.run(false));
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        settings,
+        db,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        shutdown,
+        server: Some(server),
+    }
+}
+
+/// A database of this test's own, cloned from the migrated template.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+    pub pool: PgPool,
+    admin: PgConnectOptions,
+}
+
+impl TestDb {
+    pub async fn new(settings: &Settings) -> Self {
+        let base = PgConnectOptions::from_str(settings.database.url.expose_secret())
+            .expect("database.url");
+        let admin = base.clone().database("postgres");
+        let template = template(&admin).await;
+        let name = format!("vrooli_test_{}", random_suffix());
+        let mut conn = admin.connect().await.expect("connect as admin");
+        // Clones from one template can collide while PostgreSQL copies it; retry briefly.
+        let mut attempt = 0;
+        loop {
+            let sql = format!(r#"CREATE DATABASE "{name}" TEMPLATE "{template}""#);
+            match sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await {
+                Ok(_) => break,
+                Err(e)
+                    if attempt < 20 && e.to_string().contains("being accessed by other users") =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("clone test database: {e}"),
+            }
+        }
+        let options = base.database(&name);
+        let url = options.to_url_lossy().to_string();
+        let pool = PgPool::connect_with(options)
+            .await
+            .expect("connect to test database");
+        Self {
+            name,
+            url,
+            pool,
+            admin,
+        }
+    }
+
+    /// Drops this database now, as if it had vanished under the server.
+    pub async fn drop_now(&self) {
+        drop_database(&self.admin, &self.name).await;
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let admin = self.admin.clone();
+        let name = self.name.clone();
+        // Drop runs outside async; give the cleanup its own thread and runtime.
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("cleanup runtime")
+                .block_on(drop_database(&admin, &name));
+        })
+        .join();
+    }
+}
+
+async fn drop_database(admin: &PgConnectOptions, name: &str) {
+    if let Ok(mut conn) = admin.connect().await {
+        let _ = sqlx::query(AssertSqlSafe(format!(
+            r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#
+        )))
+        .execute(&mut conn)
+        .await;
+    }
+}
+
+static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+
+async fn template(admin: &PgConnectOptions) -> String {
+    TEMPLATE
+        .get_or_init(|| async {
+            let mut hasher = DefaultHasher::new();
+            for migration in vrooli::db::MIGRATOR.iter() {
+                migration.version.hash(&mut hasher);
+                migration.checksum.hash(&mut hasher);
+            }
+            let hash = hasher.finish();
+            let name = format!("vrooli_tpl_{:012x}", hash & 0xffff_ffff_ffff);
+            let mut conn = admin.connect().await.expect("connect as admin");
+            // One builder across all test processes; the others wait here, then find it built.
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(hash as i64)
+                .execute(&mut conn)
+                .await
+                .expect("lock");
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                    .bind(&name)
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("look up template");
+            if !exists {
+                // Build under a temporary name and rename when complete, so a crash mid-way never
+                // leaves a half-migrated template behind.
+                let building = format!("{name}_build");
+                drop_database(admin, &building).await;
+                sqlx::query(AssertSqlSafe(format!(r#"CREATE DATABASE "{building}""#)))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create template");
+                let pool = PgPool::connect_with(admin.clone().database(&building))
+                    .await
+                    .expect("connect template");
+                vrooli::db::migrate(&pool).await.expect("migrate template");
+                pool.close().await;
+                sqlx::query(AssertSqlSafe(format!(
+                    r#"ALTER DATABASE "{building}" RENAME TO "{name}""#
+                )))
+                .execute(&mut conn)
+                .await
+                .expect("rename template");
+            }
+            sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(hash as i64)
+                .execute(&mut conn)
+                .await
+                .expect("unlock");
+            let _ = conn.close().await;
+            name
+        })
+        .await
+        .clone()
+}
+
+pub fn random_suffix() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..12)
+        .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.random_range(0..36)]))
+        .collect()
+}
+
+/// Waits for `condition` to hold, checking every 20 ms, failing after `timeout`.
+pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A route hook from a closure.
+pub fn routes(
+    f: impl Fn(&mut actix_web::web::ServiceConfig) + Send + Sync + 'static,
+) -> Option<RouteHook> {
+    Some(Arc::new(f))
+}

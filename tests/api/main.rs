@@ -1,0 +1,13 @@
+//! API integration tests: one binary (one link) for every test of the running server.
+//! Each test starts the real server on port 0 with its own database (cloned from a template
+//! migrated once per run) and its own Redis key prefix; see `helpers`.
+
+mod binary;
+mod errors;
+mod health;
+mod helpers;
+mod metrics;
+mod seed;
+mod shutdown;
+mod snowflake;
+mod startup;

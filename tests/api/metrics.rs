@@ -1,0 +1,39 @@
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status() {
+    let app = spawn_app().await;
+    app.get("/healthcheck").await;
+    app.get("/healthcheck").await;
+    app.get("/does-not-exist/123").await;
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains(
+            r#"vrooli_http_requests_total{method="GET",route="/healthcheck",status="200"} 2"#
+        ),
+        "{text}"
+    );
+    // Unmatched paths share one label so a scanner cannot blow up the series count.
+    assert!(
+        text.contains(
+            r#"vrooli_http_requests_total{method="GET",route="unmatched",status="404"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains(r#"vrooli_http_request_duration_seconds_count{method="GET",route="/healthcheck",status="200"} 2"#), "{text}");
+    assert!(text.contains("vrooli_db_pool_max_connections 20"), "{text}");
+    let rss_line = text
+        .lines()
+        .find(|l| l.starts_with("vrooli_process_resident_memory_bytes "))
+        .expect(&text);
+    let rss: u64 = rss_line.split(' ').nth(1).unwrap().parse().unwrap();
+    assert!(rss > 1_000_000, "{rss_line}");
+}
