@@ -47,6 +47,8 @@ pub struct ServerSettings {
 #[serde(deny_unknown_fields)]
 pub struct NodeSettings {
     pub worker_id: u16,
+    pub lease_ttl_secs: u64,
+    pub lease_wait_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -229,6 +231,10 @@ impl Settings {
         check(
             s.node.worker_id <= crate::ids::snowflake::MAX_WORKER_ID,
             "node.worker_id must be between 0 and 4095",
+        );
+        check(
+            s.node.lease_ttl_secs >= 3,
+            "node.lease_ttl_secs must be at least 3",
         );
         let db_url = s.database.url.expose_secret();
         check(!db_url.trim().is_empty(), "database.url must be set");

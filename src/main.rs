@@ -7,7 +7,7 @@ use std::time::Instant;
 use clap::Parser;
 use vrooli::cli::{Cli, Command};
 use vrooli::config::{Settings, Sources};
-use vrooli::startup::{Application, step};
+use vrooli::startup::{Application, acquire_lease, step};
 use vrooli::{db, ids::Snowflake, telemetry};
 
 fn main() -> ExitCode {
@@ -51,8 +51,11 @@ fn main() -> ExitCode {
                 let ids = Snowflake::new(settings.node.worker_id)?;
                 let pool = step("postgres", db::connect(&settings.database)).await?;
                 step("migrations", db::migrate(&pool)).await?;
+                // The seed makes ids, so it needs the worker id to itself like any node.
+                let lease = step("node-lease", acquire_lease(&pool, &settings)).await?;
                 let report = step("seed", db::seed::run(&pool, &ids, &settings.seed)).await?;
                 tracing::info!(inserted = report.inserted, "seed applied");
+                lease.release().await;
                 pool.close().await;
             }
         }

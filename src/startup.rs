@@ -1,12 +1,12 @@
 //! `Application::build`: the seed's start-up sequence, each step logged with its duration.
 //!
 //! config (in `main`) → Snowflake ids → PostgreSQL pool (retry with backoff) → migrations →
-//! seed → Redis (optional; retry, then fail) → shared state (health, metrics) → middleware
+//! worker id lease → seed → Redis (optional; retry, then fail) → shared state (health, metrics) → middleware
 //! (request id + tracing, edge, CORS, body limits) → routes → bind the HTTP listener.
 //!
 //! `run_until_stopped` serves until SIGTERM or SIGINT (or a [`ShutdownHandle`]), then stops
-//! accepting, lets in-flight requests finish within `server.shutdown_timeout_secs`, closes the
-//! pool and returns. `main` and the tests call the same builder.
+//! accepting, lets in-flight requests finish within `server.shutdown_timeout_secs`, releases the
+//! worker id lease, closes the pool and returns. `main` and the tests call the same builder.
 
 use std::future::Future;
 use std::net::TcpListener;
@@ -20,6 +20,7 @@ use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
 use crate::config::{CorsSettings, Settings};
+use crate::db::node_lease::{LeaseError, NodeLease};
 use crate::db::{self, DbError, seed};
 use crate::health::HealthService;
 use crate::health::host::HostProbe;
@@ -38,6 +39,8 @@ pub enum StartupError {
     WorkerId(#[from] WorkerIdOutOfRange),
     #[error(transparent)]
     Database(#[from] DbError),
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
     #[error("seeding failed: {0}")]
     Seed(#[from] seed::SeedError),
     #[error(transparent)]
@@ -53,6 +56,7 @@ pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
+    lease: NodeLease,
 }
 
 /// Stops a running [`Application`] gracefully, as SIGTERM would.
@@ -81,6 +85,7 @@ impl Application {
 
         let pool = step("postgres", db::connect(&settings.database)).await?;
         step("migrations", db::migrate(&pool)).await?;
+        let lease = step("node-lease", acquire_lease(&pool, &settings)).await?;
         let report = step("seed", seed::run(&pool, &ids, &settings.seed)).await?;
         tracing::info!(inserted = report.inserted, admin = %report.admin, valyxa = %report.valyxa, team = %report.team, "seed applied");
 
@@ -99,6 +104,7 @@ impl Application {
             health: Arc::new(HealthService::new(
                 &settings.health,
                 settings.node.worker_id,
+                lease.held_flag(),
                 pool.clone(),
                 redis.clone(),
                 host.clone(),
@@ -118,6 +124,7 @@ impl Application {
             port,
             server,
             state,
+            lease,
         })
     }
 
@@ -153,10 +160,25 @@ impl Application {
         if let Some(watcher) = watcher {
             watcher.abort();
         }
+        self.lease.release().await;
         self.state.pool.close().await;
-        tracing::info!("server stopped; database pool closed");
+        tracing::info!("server stopped; worker id released; database pool closed");
         result
     }
+}
+
+/// Claims `node.worker_id` for this process (see `db::node_lease`).
+pub async fn acquire_lease(
+    pool: &sqlx::PgPool,
+    settings: &Settings,
+) -> Result<NodeLease, LeaseError> {
+    NodeLease::acquire(
+        pool,
+        settings.node.worker_id,
+        Duration::from_secs(settings.node.lease_ttl_secs),
+        Duration::from_secs(settings.node.lease_wait_secs),
+    )
+    .await
 }
 
 fn http_server(

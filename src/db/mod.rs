@@ -2,8 +2,10 @@
 //!
 //! `connect` builds the pool from `[database]` and retries until PostgreSQL answers;
 //! `migrate` applies `migrations/` (embedded at compile time; sqlx takes an advisory lock, so
-//! several nodes starting together migrate once); `seed` creates the rows every install needs.
+//! several nodes starting together migrate once); `node_lease` claims this node's Snowflake worker
+//! id; `seed` creates the rows every install needs.
 
+pub mod node_lease;
 pub mod seed;
 
 use std::str::FromStr;

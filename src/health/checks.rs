@@ -2,6 +2,8 @@
 //! public reason (the health endpoint is unauthenticated, so internal error text is logged by
 //! the service, not sent).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use serde_json::json;
@@ -24,6 +26,11 @@ pub enum Check {
         degraded_percent: f64,
         down_percent: f64,
     },
+    /// This node still holds the lease on its Snowflake worker id (see `db::node_lease`).
+    Node {
+        worker_id: u16,
+        held: Arc<AtomicBool>,
+    },
     /// CPU and the working directory's disk.
     System {
         host: HostProbe,
@@ -40,6 +47,7 @@ impl Check {
             Check::Database { .. } => "database",
             Check::Redis { .. } => "redis",
             Check::Memory { .. } => "memory",
+            Check::Node { .. } => "node",
             Check::System { .. } => "system",
         }
     }
@@ -54,6 +62,16 @@ impl Check {
                 pool,
                 degraded_percent,
             } => database(pool, *degraded_percent).await,
+            Check::Node { worker_id, held } => {
+                if held.load(Ordering::Relaxed) {
+                    ServiceHealth::new(Status::Operational, json!({ "workerId": worker_id }))
+                } else {
+                    ServiceHealth::new(
+                        Status::Down,
+                        json!({ "workerId": worker_id, "error": "worker id lease lost to another node" }),
+                    )
+                }
+            }
             Check::Redis { redis } => {
                 let start = Instant::now();
                 match redis.ping().await {

@@ -11,6 +11,8 @@ mod checks;
 pub mod host;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -87,6 +89,7 @@ impl HealthService {
     pub fn new(
         settings: &HealthSettings,
         worker_id: u16,
+        lease_held: Arc<AtomicBool>,
         pool: PgPool,
         redis: Option<RedisClient>,
         host: HostProbe,
@@ -103,6 +106,10 @@ impl HealthService {
             Check::Database {
                 pool,
                 degraded_percent: settings.pool_degraded_percent,
+            },
+            Check::Node {
+                worker_id,
+                held: lease_held,
             },
             Check::Memory {
                 host: host.clone(),

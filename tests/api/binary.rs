@@ -130,6 +130,7 @@ async fn sigterm_drains_and_exits_zero() {
             "snowflake",
             "postgres",
             "migrations",
+            "node-lease",
             "seed",
             "redis",
             "http"

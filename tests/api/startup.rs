@@ -40,3 +40,66 @@ async fn unreachable_database_fails_startup_after_retries() {
     );
     assert!(!message.contains("secretpw"), "{message}");
 }
+
+#[tokio::test]
+async fn a_second_node_with_the_same_worker_id_is_refused() {
+    let app = crate::helpers::spawn_app_with(|s| s.node.worker_id = 9, None).await;
+    let mut twin = app.settings.clone();
+    twin.node.lease_wait_secs = 0;
+    let error = Application::build(twin.clone())
+        .await
+        .err()
+        .expect("the twin is refused");
+    assert!(matches!(error, StartupError::Lease(_)), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("node.worker_id 9 is held by another running node"),
+        "{error}"
+    );
+
+    // Another worker id on the same database is fine.
+    let mut other = app.settings.clone();
+    other.node.worker_id = 10;
+    let second = Application::build(other)
+        .await
+        .expect("a node with its own worker id starts");
+    drop(second);
+
+    // After a graceful stop the worker id is free at once.
+    app.shutdown.shutdown().await;
+    let mut app = app;
+    app.server.take().unwrap().await.unwrap().unwrap();
+    let leases: i64 = sqlx::query_scalar("SELECT count(*) FROM node_leases WHERE worker_id = 9")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(leases, 0);
+    let successor = Application::build(twin)
+        .await
+        .expect("the successor takes the freed worker id");
+    drop(successor);
+}
+
+#[tokio::test]
+async fn an_expired_lease_is_taken_over() {
+    let app = crate::helpers::spawn_app_with(|s| s.node.worker_id = 11, None).await;
+    // As if node 12's previous process crashed: its lease is past its expiry.
+    sqlx::query("INSERT INTO node_leases (worker_id, instance_id, hostname, expires_at) VALUES (12, 'dead', 'gone', now() - interval '1 second')")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let mut settings = app.settings.clone();
+    settings.node.worker_id = 12;
+    settings.node.lease_wait_secs = 0;
+    let node = Application::build(settings)
+        .await
+        .expect("the expired lease is taken over");
+    let holder: String =
+        sqlx::query_scalar("SELECT instance_id FROM node_leases WHERE worker_id = 12")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_ne!(holder, "dead");
+    drop(node);
+}
