@@ -104,6 +104,7 @@ pub enum LogFormat {
 pub struct LogSettings {
     pub format: LogFormat,
     pub level: String,
+    pub access_log: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

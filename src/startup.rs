@@ -114,6 +114,7 @@ impl Application {
             redis,
             ids,
             host,
+            access_log: settings.log.access_log,
         };
 
         let (server, port) = step_sync("http", || {

@@ -19,4 +19,6 @@ pub struct AppState {
     pub health: Arc<HealthService>,
     pub metrics: Arc<Metrics>,
     pub host: HostProbe,
+    /// `log.access_log`: one "request finished" line per request.
+    pub access_log: bool,
 }

@@ -138,13 +138,14 @@ impl Check {
 
 async fn database(pool: &PgPool, degraded_percent: f64) -> ServiceHealth {
     let start = Instant::now();
-    let result = sqlx::query_scalar::<_, i32>("SELECT 1")
-        .fetch_one(pool)
-        .await;
+    // Occupancy before our own query, which would otherwise count itself.
     let max = pool.options().get_max_connections();
     let size = pool.size();
     let in_use = size.saturating_sub(pool.num_idle() as u32);
     let pool_details = json!({ "size": size, "inUse": in_use, "max": max });
+    let result = sqlx::query_scalar::<_, i32>("SELECT 1")
+        .fetch_one(pool)
+        .await;
     match result {
         Ok(_) => {
             let usage = f64::from(in_use) * 100.0 / f64::from(max.max(1));

@@ -3,7 +3,8 @@
 //! For each request it (1) renders any error response into the one envelope, with the request id
 //! as `trace` — whether the error came from an `ApiError`, an extractor, or actix itself (unknown
 //! route, wrong method, oversized body); (2) returns the request id as `X-Request-Id`;
-//! (3) records the request count and latency by method, route pattern and status.
+//! (3) records the request count and latency by method, route pattern and status, and writes the
+//! access log line (`log.access_log`).
 //!
 //! Error responses that already carry a JSON body and no `ErrorInfo` (the health report's 503)
 //! are left alone: their body is the answer.
@@ -55,9 +56,18 @@ pub async fn edge(
                 .unwrap_or_else(|| "unmatched".into()),
             status: response.status().as_u16(),
         };
-        state
-            .metrics
-            .observe_http(&labels, start.elapsed().as_secs_f64());
+        let seconds = start.elapsed().as_secs_f64();
+        if state.access_log {
+            // Inside the request span, so the line carries the request id and path.
+            tracing::info!(
+                method = %labels.method,
+                route = %labels.route,
+                status = labels.status,
+                elapsed_ms = seconds * 1000.0,
+                "request finished"
+            );
+        }
+        state.metrics.observe_http(&labels, seconds);
     }
     Ok(response)
 }

@@ -141,6 +141,23 @@ async fn sigterm_drains_and_exits_zero() {
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
+    let request_id = health.headers()["x-request-id"].to_str().unwrap().to_string();
+
+    // The access log line for that request carries its request id (the span's field).
+    let access = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if event["message"] == "request finished" {
+                return event;
+            }
+        }
+        panic!("no access log line")
+    })
+    .await
+    .expect("access log within 10 s");
+    assert_eq!(access["span"]["request_id"], request_id.as_str(), "{access}");
+    assert_eq!(access["route"], "/healthcheck", "{access}");
+    assert_eq!(access["status"], 200, "{access}");
 
     let pid = child.id().unwrap().to_string();
     let kill = Command::new("kill")
@@ -156,4 +173,59 @@ async fn sigterm_drains_and_exits_zero() {
         .expect("exits within 30 s")
         .unwrap();
     assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test]
+async fn migrate_then_seed_prepare_an_empty_database() {
+    let settings = test_settings();
+    let db = TestDb::empty(&settings).await;
+    let run = |command: &'static str| {
+        vrooli()
+            .arg(command)
+            .env("VROOLI__DATABASE__URL", &db.url)
+            .env("VROOLI__SEED__ADMIN_EMAIL", "root@example.org")
+            .output()
+    };
+
+    let migrated = run("migrate").await.unwrap();
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'
+           AND table_name IN ('users', 'user_auth', 'emails', 'sessions', 'api_keys', 'teams', 'members')",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(tables, 7);
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(users, 0, "migrate does not seed");
+
+    for _ in 0..2 {
+        let seeded = run("seed").await.unwrap();
+        assert!(
+            seeded.status.success(),
+            "{}",
+            String::from_utf8_lossy(&seeded.stderr)
+        );
+    }
+    let (users, emails): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM emails WHERE email_address = 'root@example.org')",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!((users, emails), (2, 1));
+    // The seed released its worker id lease on the way out.
+    let leases: i64 = sqlx::query_scalar("SELECT count(*) FROM node_leases")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(leases, 0);
 }

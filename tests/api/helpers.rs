@@ -104,11 +104,25 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// A migrated database (a clone of the template).
     pub async fn new(settings: &Settings) -> Self {
+        Self::create(settings, true).await
+    }
+
+    /// A database with nothing in it, for testing migrations themselves.
+    pub async fn empty(settings: &Settings) -> Self {
+        Self::create(settings, false).await
+    }
+
+    async fn create(settings: &Settings, migrated: bool) -> Self {
         let base = PgConnectOptions::from_str(settings.database.url.expose_secret())
             .expect("database.url");
         let admin = base.clone().database("postgres");
-        let template = template(&admin).await;
+        let template = if migrated {
+            template(&admin).await
+        } else {
+            "template0".to_string()
+        };
         let name = format!("vrooli_test_{}", random_suffix());
         let mut conn = admin.connect().await.expect("connect as admin");
         // Clones from one template can collide while PostgreSQL copies it; retry briefly.
