@@ -141,7 +141,10 @@ async fn sigterm_drains_and_exits_zero() {
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
-    let request_id = health.headers()["x-request-id"].to_str().unwrap().to_string();
+    let request_id = health.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
 
     // The access log line for that request carries its request id (the span's field).
     let access = tokio::time::timeout(Duration::from_secs(10), async {
@@ -155,7 +158,11 @@ async fn sigterm_drains_and_exits_zero() {
     })
     .await
     .expect("access log within 10 s");
-    assert_eq!(access["span"]["request_id"], request_id.as_str(), "{access}");
+    assert_eq!(
+        access["span"]["request_id"],
+        request_id.as_str(),
+        "{access}"
+    );
     assert_eq!(access["route"], "/healthcheck", "{access}");
     assert_eq!(access["status"], 200, "{access}");
 
