@@ -26,6 +26,8 @@ pub struct Settings {
     pub log: LogSettings,
     pub health: HealthSettings,
     pub seed: SeedSettings,
+    pub jobs: JobsSettings,
+    pub admin: AdminSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -126,6 +128,55 @@ pub struct SeedSettings {
     pub admin_handle: String,
     pub admin_email: String,
     pub admin_password: SecretString,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsSettings {
+    pub enabled: bool,
+    pub lock_secs: u64,
+    pub poll_interval_ms: u64,
+    pub fetch_batch: u32,
+    pub completion_batch: usize,
+    pub completion_flush_ms: u64,
+    pub max_attempts: i32,
+    pub backoff_base_secs: u64,
+    pub backoff_max_secs: u64,
+    pub rescue_interval_secs: u64,
+    pub retention_hours: u64,
+    pub backlog_degraded: i64,
+    pub backlog_down: i64,
+    pub dead_down: i64,
+    pub queues: QueuesSettings,
+}
+
+/// One entry per queue, so a typo in a queue name is an unknown-key error.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueuesSettings {
+    pub email_send: QueueSettings,
+    pub sms_message: QueueSettings,
+    pub push_notification: QueueSettings,
+    pub notification_create: QueueSettings,
+    pub llm_completion: QueueSettings,
+    pub run_start: QueueSettings,
+    pub sandbox_execution: QueueSettings,
+    pub import_user_data: QueueSettings,
+    pub export_user_data: QueueSettings,
+    pub maintenance: QueueSettings,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSettings {
+    pub concurrency: u32,
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    pub system_key: SecretString,
 }
 
 /// Where the settings come from, besides the embedded defaults and the environment.
@@ -319,6 +370,43 @@ impl Settings {
             crate::domain::EmailAddress::parse(&s.seed.admin_email).is_ok(),
             "seed.admin_email must be an email address",
         );
+        let j = &s.jobs;
+        check(j.lock_secs >= 3, "jobs.lock_secs must be at least 3");
+        check(
+            j.poll_interval_ms > 0,
+            "jobs.poll_interval_ms must be above 0",
+        );
+        check(j.fetch_batch >= 1, "jobs.fetch_batch must be at least 1");
+        check(
+            j.completion_batch >= 1,
+            "jobs.completion_batch must be at least 1",
+        );
+        check(j.max_attempts >= 1, "jobs.max_attempts must be at least 1");
+        check(
+            j.backoff_max_secs >= j.backoff_base_secs,
+            "jobs.backoff_max_secs must be at least jobs.backoff_base_secs",
+        );
+        check(
+            j.rescue_interval_secs >= 1,
+            "jobs.rescue_interval_secs must be at least 1",
+        );
+        for queue in crate::jobs::Queue::ALL {
+            let q = j.queues.get(queue);
+            check(
+                q.concurrency >= 1,
+                &format!(
+                    "jobs.queues.{}.concurrency must be at least 1",
+                    queue.config_key()
+                ),
+            );
+            check(
+                q.timeout_secs >= 1,
+                &format!(
+                    "jobs.queues.{}.timeout_secs must be at least 1",
+                    queue.config_key()
+                ),
+            );
+        }
         if errors.is_empty() {
             Ok(())
         } else {

@@ -19,6 +19,7 @@ pub mod domain;
 pub mod health;
 pub mod http;
 pub mod ids;
+pub mod jobs;
 pub mod metrics;
 pub mod redis_client;
 pub mod retry;

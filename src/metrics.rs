@@ -18,7 +18,44 @@ pub struct HttpLabels {
     pub status: u16,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueLabels {
+    pub queue: String,
+}
+
 type HistogramFamily = Family<HttpLabels, Histogram, fn() -> Histogram>;
+type QueueHistogramFamily = Family<QueueLabels, Histogram, fn() -> Histogram>;
+
+/// Job counters and timings, by queue.
+pub struct JobMetrics {
+    pub enqueued: Family<QueueLabels, Counter>,
+    pub completed: Family<QueueLabels, Counter>,
+    pub retried: Family<QueueLabels, Counter>,
+    pub dead: Family<QueueLabels, Counter>,
+    pub rescued: Counter,
+    /// From `run_at` (when the job became due) to the start of the attempt.
+    pub wait_seconds: QueueHistogramFamily,
+    /// From the start of the attempt to its end.
+    pub run_seconds: QueueHistogramFamily,
+}
+
+impl JobMetrics {
+    pub fn inc(family: &Family<QueueLabels, Counter>, queue: &str, by: u64) {
+        family
+            .get_or_create(&QueueLabels {
+                queue: queue.to_owned(),
+            })
+            .inc_by(by);
+    }
+
+    pub fn observe(family: &QueueHistogramFamily, queue: &str, seconds: f64) {
+        family
+            .get_or_create(&QueueLabels {
+                queue: queue.to_owned(),
+            })
+            .observe(seconds);
+    }
+}
 
 pub struct Metrics {
     registry: Registry,
@@ -28,6 +65,7 @@ pub struct Metrics {
     pub db_pool_idle: Gauge,
     pub db_pool_max: Gauge,
     pub process_resident_memory_bytes: Gauge,
+    pub jobs: JobMetrics,
 }
 
 fn latency_histogram() -> Histogram {
@@ -80,8 +118,49 @@ impl Metrics {
             "Resident memory of this process",
             process_resident_memory_bytes.clone(),
         );
+        let jobs = JobMetrics {
+            enqueued: Family::default(),
+            completed: Family::default(),
+            retried: Family::default(),
+            dead: Family::default(),
+            rescued: Counter::default(),
+            wait_seconds: QueueHistogramFamily::new_with_constructor(latency_histogram),
+            run_seconds: QueueHistogramFamily::new_with_constructor(latency_histogram),
+        };
+        registry.register(
+            "jobs_enqueued",
+            "Jobs enqueued by this node",
+            jobs.enqueued.clone(),
+        );
+        registry.register(
+            "jobs_completed",
+            "Job attempts completed",
+            jobs.completed.clone(),
+        );
+        registry.register(
+            "jobs_retried",
+            "Job attempts failed and scheduled for retry",
+            jobs.retried.clone(),
+        );
+        registry.register("jobs_dead", "Jobs that failed for good", jobs.dead.clone());
+        registry.register(
+            "jobs_rescued",
+            "Jobs retried because their worker's lock expired",
+            jobs.rescued.clone(),
+        );
+        registry.register(
+            "job_wait_seconds",
+            "From a job becoming due to its attempt starting",
+            jobs.wait_seconds.clone(),
+        );
+        registry.register(
+            "job_run_seconds",
+            "Duration of job attempts",
+            jobs.run_seconds.clone(),
+        );
         Self {
             registry,
+            jobs,
             http_requests,
             http_duration,
             db_pool_size,

@@ -1,7 +1,8 @@
 //! `Application::build`: the seed's start-up sequence, each step logged with its duration.
 //!
 //! config (in `main`) → Snowflake ids → PostgreSQL pool (retry with backoff) → migrations →
-//! worker id lease → seed → Redis (optional; retry, then fail) → shared state (health, metrics) → middleware
+//! worker id lease → seed → Redis (optional; retry, then fail) → jobs (worker pools, scheduler) →
+//! shared state (health, metrics) → middleware
 //! (request id + tracing, edge, CORS, body limits) → routes → bind the HTTP listener.
 //!
 //! `run_until_stopped` serves until SIGTERM or SIGINT (or a [`ShutdownHandle`]), then stops
@@ -19,13 +20,16 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
+use crate::config::JobsSettings;
 use crate::config::{CorsSettings, Settings};
 use crate::db::node_lease::{LeaseError, NodeLease};
 use crate::db::{self, DbError, seed};
-use crate::health::HealthService;
 use crate::health::host::HostProbe;
+use crate::health::{self, HealthService};
 use crate::ids::Snowflake;
 use crate::ids::snowflake::WorkerIdOutOfRange;
+use crate::jobs::scheduler::Scheduler;
+use crate::jobs::{Executor, JobRuntime, JobStore, Registry, StopJobs, SystemClock, maintenance};
 use crate::metrics::Metrics;
 use crate::redis_client::{RedisClient, RedisConnectError};
 use crate::state::AppState;
@@ -57,16 +61,25 @@ pub struct Application {
     server: Server,
     state: AppState,
     lease: NodeLease,
+    /// `None` when `jobs.enabled = false`.
+    jobs: Option<JobRuntime>,
 }
 
 /// Stops a running [`Application`] gracefully, as SIGTERM would.
 #[derive(Clone)]
-pub struct ShutdownHandle(ServerHandle);
+pub struct ShutdownHandle {
+    server: ServerHandle,
+    jobs: Option<StopJobs>,
+}
 
 impl ShutdownHandle {
-    /// Stops accepting, waits for in-flight requests (up to the configured deadline), returns.
+    /// Stops accepting and claiming; waits for in-flight requests (up to the configured
+    /// deadline); returns. Running jobs drain in parallel (see `run`).
     pub async fn shutdown(&self) {
-        self.0.stop(true).await;
+        if let Some(jobs) = &self.jobs {
+            jobs.stop();
+        }
+        self.server.stop(true).await;
     }
 }
 
@@ -99,17 +112,44 @@ impl Application {
             None => tracing::info!("single-node mode: redis.url is empty, no Redis in use"),
         }
 
+        let metrics = Arc::new(Metrics::new());
+        let job_settings = Arc::new(settings.jobs.clone());
+        let job_store = JobStore::new(
+            pool.clone(),
+            Arc::clone(&ids),
+            Arc::new(SystemClock),
+            lease.node_name(),
+            settings.jobs.max_attempts,
+        )
+        .with_metrics(Arc::clone(&metrics));
+        let jobs = if settings.jobs.enabled {
+            let drain = Duration::from_secs(settings.server.shutdown_timeout_secs);
+            let runtime = step_sync("jobs", || {
+                Ok::<_, std::convert::Infallible>(start_jobs(&job_store, &job_settings, drain))
+            });
+            Some(runtime.unwrap_or_else(|never| match never {}))
+        } else {
+            tracing::info!("jobs.enabled = false: this node runs no job workers");
+            None
+        };
+
         let host = HostProbe::new();
         let state = AppState {
             health: Arc::new(HealthService::new(
                 &settings.health,
-                settings.node.worker_id,
-                lease.held_flag(),
-                pool.clone(),
-                redis.clone(),
-                host.clone(),
+                &settings.jobs,
+                health::Dependencies {
+                    worker_id: settings.node.worker_id,
+                    lease_held: lease.held_flag(),
+                    pool: pool.clone(),
+                    redis: redis.clone(),
+                    jobs: job_store.clone(),
+                    host: host.clone(),
+                },
             )),
-            metrics: Arc::new(Metrics::new()),
+            metrics,
+            jobs: job_store.clone(),
+            admin_key: settings.admin.system_key.clone(),
             pool,
             redis,
             ids,
@@ -126,6 +166,7 @@ impl Application {
             server,
             state,
             lease,
+            jobs,
         })
     }
 
@@ -135,7 +176,10 @@ impl Application {
     }
 
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle(self.server.handle())
+        ShutdownHandle {
+            server: self.server.handle(),
+            jobs: self.jobs.as_ref().map(JobRuntime::stopper),
+        }
     }
 
     /// Serves until SIGTERM/SIGINT or a [`ShutdownHandle`], then drains and closes.
@@ -146,26 +190,49 @@ impl Application {
     /// As [`Self::run_until_stopped`]; with `signals = false` only a [`ShutdownHandle`] stops it
     /// (tests run many servers in one process and must not take over its Ctrl-C).
     pub async fn run(self, signals: bool) -> std::io::Result<()> {
-        let handle = self.server.handle();
+        let handle = self.shutdown_handle();
         let watcher = signals.then(|| {
             tokio::spawn(async move {
                 let signal = wait_for_signal().await;
                 tracing::info!(
                     signal,
-                    "shutdown requested: no new connections, draining in-flight requests"
+                    "shutdown requested: no new connections or jobs, draining in-flight work"
                 );
-                handle.stop(true).await;
+                handle.shutdown().await;
             })
         });
         let result = self.server.await;
         if let Some(watcher) = watcher {
             watcher.abort();
         }
+        if let Some(jobs) = self.jobs {
+            // Already told to stop with the server; this waits for running jobs to drain.
+            jobs.shutdown().await;
+        }
         self.lease.release().await;
         self.state.pool.close().await;
         tracing::info!("server stopped; worker id released; database pool closed");
         result
     }
+}
+
+/// The job handlers this node runs, its pools, and the scheduler.
+fn start_jobs(
+    store: &JobStore,
+    settings: &Arc<JobsSettings>,
+    drain_deadline: Duration,
+) -> JobRuntime {
+    let registry = Registry::new()
+        .register(maintenance::PruneJobs {
+            store: store.clone(),
+            retention: Duration::from_secs(settings.retention_hours * 3600),
+        })
+        .register(maintenance::CleanupSessions {
+            store: store.clone(),
+        });
+    let scheduler = Scheduler::new(store.clone(), maintenance::schedules());
+    let executor = Arc::new(Executor::new(store.clone(), registry, Arc::clone(settings)));
+    JobRuntime::start(executor, Some(scheduler), drain_deadline)
 }
 
 /// Claims `node.worker_id` for this process (see `db::node_lease`).

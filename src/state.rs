@@ -7,8 +7,10 @@ use sqlx::PgPool;
 use crate::health::HealthService;
 use crate::health::host::HostProbe;
 use crate::ids::Snowflake;
+use crate::jobs::JobStore;
 use crate::metrics::Metrics;
 use crate::redis_client::RedisClient;
+use secrecy::SecretString;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -19,6 +21,10 @@ pub struct AppState {
     pub health: Arc<HealthService>,
     pub metrics: Arc<Metrics>,
     pub host: HostProbe,
+    /// Enqueue jobs here (inside your transaction with `enqueue_in`).
+    pub jobs: JobStore,
+    /// `admin.system_key`; empty disables the admin routes.
+    pub admin_key: SecretString,
     /// `log.access_log`: one "request finished" line per request.
     pub access_log: bool,
 }

@@ -90,6 +90,11 @@ impl NodeLease {
         })
     }
 
+    /// How this process signs the job locks it takes: host, worker id and process instance.
+    pub fn node_name(&self) -> String {
+        format!("{}/{}/{}", hostname(), self.worker_id, self.instance_id)
+    }
+
     /// Whether this node still holds its worker id (false after a lost renewal).
     pub fn held_flag(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.held)

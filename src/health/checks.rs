@@ -11,6 +11,7 @@ use sqlx::PgPool;
 
 use super::host::HostProbe;
 use super::{ServiceHealth, Status};
+use crate::jobs::JobStore;
 use crate::redis_client::RedisClient;
 
 pub enum Check {
@@ -31,6 +32,13 @@ pub enum Check {
         worker_id: u16,
         held: Arc<AtomicBool>,
     },
+    /// The job queues: backlog and dead jobs, cluster-wide.
+    Queues {
+        store: JobStore,
+        backlog_degraded: i64,
+        backlog_down: i64,
+        dead_down: i64,
+    },
     /// CPU and the working directory's disk.
     System {
         host: HostProbe,
@@ -48,8 +56,15 @@ impl Check {
             Check::Redis { .. } => "redis",
             Check::Memory { .. } => "memory",
             Check::Node { .. } => "node",
+            Check::Queues { .. } => "queues",
             Check::System { .. } => "system",
         }
+    }
+
+    /// Whether Down here means this node cannot serve (answer 503). The queues are shared by all
+    /// nodes: a backlog is no reason to take every node out of the load balancer.
+    pub fn affects_serving(&self) -> bool {
+        !matches!(self, Check::Queues { .. })
     }
 
     pub async fn run(&self) -> ServiceHealth {
@@ -62,6 +77,12 @@ impl Check {
                 pool,
                 degraded_percent,
             } => database(pool, *degraded_percent).await,
+            Check::Queues {
+                store,
+                backlog_degraded,
+                backlog_down,
+                dead_down,
+            } => queues(store, *backlog_degraded, *backlog_down, *dead_down).await,
             Check::Node { worker_id, held } => {
                 if held.load(Ordering::Relaxed) {
                     ServiceHealth::new(Status::Operational, json!({ "workerId": worker_id }))
@@ -163,6 +184,40 @@ async fn database(pool: &PgPool, degraded_percent: f64) -> ServiceHealth {
             )
         }
     }
+}
+
+/// The original's thresholds: Degraded when any job is dead or the backlog passes
+/// `backlog_degraded`; Down when dead jobs pass `dead_down` or the backlog passes `backlog_down`.
+async fn queues(
+    store: &JobStore,
+    backlog_degraded: i64,
+    backlog_down: i64,
+    dead_down: i64,
+) -> ServiceHealth {
+    let rows = match store.backlog_and_dead().await {
+        Ok(rows) => rows,
+        Err(error) => {
+            tracing::warn!(%error, "queue health check failed");
+            return ServiceHealth::new(Status::Down, json!({ "error": "query failed" }));
+        }
+    };
+    let mut status = Status::Operational;
+    let mut per_queue = serde_json::Map::new();
+    for (queue, backlog, dead) in rows {
+        let queue_status = if dead > dead_down || backlog > backlog_down {
+            Status::Down
+        } else if dead > 0 || backlog > backlog_degraded {
+            Status::Degraded
+        } else {
+            Status::Operational
+        };
+        status = status.max(queue_status);
+        per_queue.insert(
+            queue,
+            json!({ "backlog": backlog, "dead": dead, "status": queue_status }),
+        );
+    }
+    ServiceHealth::new(status, json!({ "queues": per_queue }))
 }
 
 /// Operational below `degraded`, Degraded up to `down`, Down above.

@@ -19,7 +19,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::config::HealthSettings;
+use crate::config::{HealthSettings, JobsSettings};
+use crate::jobs::JobStore;
 use crate::redis_client::RedisClient;
 pub use checks::Check;
 use host::HostProbe;
@@ -70,6 +71,9 @@ pub struct HealthReport {
     pub worker_id: u16,
     pub services: BTreeMap<&'static str, ServiceHealth>,
     pub timestamp: DateTime<Utc>,
+    /// False when a check this node needs to serve is Down (the HTTP layer answers 503).
+    #[serde(skip)]
+    pub serving: bool,
 }
 
 struct Cached {
@@ -85,15 +89,27 @@ pub struct HealthService {
     worker_id: u16,
 }
 
+/// What the checks look at.
+pub struct Dependencies {
+    pub worker_id: u16,
+    /// The worker id lease's flag (`db::node_lease`).
+    pub lease_held: Arc<AtomicBool>,
+    pub pool: PgPool,
+    pub redis: Option<RedisClient>,
+    pub jobs: JobStore,
+    pub host: HostProbe,
+}
+
 impl HealthService {
-    pub fn new(
-        settings: &HealthSettings,
-        worker_id: u16,
-        lease_held: Arc<AtomicBool>,
-        pool: PgPool,
-        redis: Option<RedisClient>,
-        host: HostProbe,
-    ) -> Self {
+    pub fn new(settings: &HealthSettings, job_settings: &JobsSettings, deps: Dependencies) -> Self {
+        let Dependencies {
+            worker_id,
+            lease_held,
+            pool,
+            redis,
+            jobs,
+            host,
+        } = deps;
         let mode = if redis.is_some() {
             NodeMode::Cluster
         } else {
@@ -110,6 +126,12 @@ impl HealthService {
             Check::Node {
                 worker_id,
                 held: lease_held,
+            },
+            Check::Queues {
+                store: jobs,
+                backlog_degraded: job_settings.backlog_degraded,
+                backlog_down: job_settings.backlog_down,
+                dead_down: job_settings.dead_down,
             },
             Check::Memory {
                 host: host.clone(),
@@ -145,6 +167,11 @@ impl HealthService {
     pub async fn report(&self) -> HealthReport {
         let results =
             futures_util::future::join_all(self.checks.iter().map(|c| self.run_cached(c))).await;
+        let serving = self
+            .checks
+            .iter()
+            .zip(&results)
+            .all(|(c, r)| !c.check.affects_serving() || r.status != Status::Down);
         let services: BTreeMap<_, _> = self
             .checks
             .iter()
@@ -158,6 +185,7 @@ impl HealthService {
             worker_id: self.worker_id,
             services,
             timestamp: Utc::now(),
+            serving,
         }
     }
 

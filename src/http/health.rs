@@ -5,14 +5,15 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{HttpResponse, web};
 
-use crate::health::Status;
 use crate::state::AppState;
 
 pub async fn healthcheck(state: web::Data<AppState>) -> HttpResponse {
     let report = state.health.report().await;
-    let status = match report.status {
-        Status::Down => StatusCode::SERVICE_UNAVAILABLE,
-        Status::Operational | Status::Degraded => StatusCode::OK,
+    // 503 only when this node cannot serve; a Down shared queue is reported, not acted on.
+    let status = if report.serving {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
     };
     HttpResponse::build(status)
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))

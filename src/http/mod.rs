@@ -1,13 +1,15 @@
 //! HTTP: routes, extractor settings and the edge middleware. Handlers are thin: extract, call one
 //! service, answer `{"data": …, "version": "v2"}` (see [`ok`]) or an [`ApiError`].
 //!
-//! Routes today: `GET /healthcheck`, `GET /metrics`, and the `/api/v2` scope that later
-//! capabilities fill (each as `src/http/<capability>/` exposing `fn config`).
+//! Routes today: `GET /healthcheck`, `GET /metrics`, and under `/api/v2` the admin routes
+//! (`admin/`); each capability is `src/http/<capability>/` exposing `fn config`.
 
+mod admin;
 pub mod edge;
 pub mod error;
 mod health;
 mod metrics;
+pub mod system_key;
 
 use actix_web::error::{JsonPayloadError, PayloadError};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -19,7 +21,7 @@ pub use error::{ApiError, ErrorKind};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthcheck").route(web::get().to(health::healthcheck)))
         .service(web::resource("/metrics").route(web::get().to(metrics::metrics)))
-        .service(web::scope("/api/v2"));
+        .service(web::scope("/api/v2").configure(admin::config));
 }
 
 /// The success envelope.

@@ -133,6 +133,7 @@ async fn sigterm_drains_and_exits_zero() {
             "node-lease",
             "seed",
             "redis",
+            "jobs",
             "http"
         ]
     );

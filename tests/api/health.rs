@@ -8,7 +8,9 @@ async fn health_is_operational_with_database_and_redis() {
     assert_ne!(body["status"], "Down", "{body}");
     assert_eq!(body["mode"], "cluster");
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
-    for service in ["api", "database", "node", "redis", "memory", "system"] {
+    for service in [
+        "api", "database", "node", "queues", "redis", "memory", "system",
+    ] {
         let s = &body["services"][service];
         assert!(s["lastChecked"].is_string(), "{service}: {body}");
         assert_eq!(s["healthy"], true, "{service}: {body}");

@@ -6,6 +6,7 @@ mod binary;
 mod errors;
 mod health;
 mod helpers;
+mod jobs;
 mod metrics;
 mod seed;
 mod shutdown;

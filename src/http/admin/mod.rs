@@ -1,0 +1,14 @@
+//! `/api/v2/admin/*`: operator routes, behind the system key ([`super::system_key`]).
+//! Queues: counts by state; dead jobs: list (Relay page), retry, discard; pending jobs: cancel.
+
+mod jobs;
+
+use actix_web::web;
+
+pub fn config(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/admin/queues").route(web::get().to(jobs::queue_counts)))
+        .service(web::resource("/admin/jobs/dead").route(web::get().to(jobs::list_dead)))
+        .service(web::resource("/admin/jobs/{id}/retry").route(web::post().to(jobs::retry)))
+        .service(web::resource("/admin/jobs/{id}/cancel").route(web::post().to(jobs::cancel)))
+        .service(web::resource("/admin/jobs/{id}").route(web::delete().to(jobs::discard)));
+}

@@ -1,0 +1,93 @@
+//! Housekeeping on the `maintenance` queue, run by the scheduler: pruning finished jobs and
+//! deleting sessions that can no longer be used.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::handler::{JobContext, JobError, JobHandler};
+use super::queue::Queue;
+use super::scheduler::Schedule;
+use super::store::{JobStore, NewJob};
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct NoPayload {}
+
+/// Deletes completed and cancelled jobs older than `jobs.retention_hours`.
+pub struct PruneJobs {
+    pub store: JobStore,
+    pub retention: Duration,
+}
+
+impl JobHandler for PruneJobs {
+    const KIND: &'static str = "maintenance.prune-jobs";
+    const QUEUE: Queue = Queue::Maintenance;
+    type Payload = NoPayload;
+
+    async fn handle(&self, _: NoPayload, _: JobContext) -> Result<(), JobError> {
+        let cutoff = self.store.now()
+            - chrono::Duration::from_std(self.retention).map_err(JobError::permanent)?;
+        let deleted = self
+            .store
+            .prune_finished(cutoff)
+            .await
+            .map_err(JobError::retryable)?;
+        tracing::info!(deleted, %cutoff, "pruned finished jobs");
+        Ok(())
+    }
+}
+
+/// Deletes sessions past their expiry, and sessions revoked more than a day ago (kept that long so
+/// a revoked refresh token presented again is recognised as reuse rather than as unknown).
+pub struct CleanupSessions {
+    pub store: JobStore,
+}
+
+impl JobHandler for CleanupSessions {
+    const KIND: &'static str = "maintenance.cleanup-sessions";
+    const QUEUE: Queue = Queue::Maintenance;
+    type Payload = NoPayload;
+
+    async fn handle(&self, _: NoPayload, _: JobContext) -> Result<(), JobError> {
+        let now = self.store.now();
+        let deleted = sqlx::query(
+            "DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1 - interval '1 day'",
+        )
+        .bind(now)
+        .execute(self.store.pool())
+        .await
+        .map_err(JobError::retryable)?
+        .rows_affected();
+        tracing::info!(deleted, "cleaned up expired and revoked sessions");
+        Ok(())
+    }
+}
+
+fn prune_job() -> NewJob {
+    NewJob::new(Queue::Maintenance, PruneJobs::KIND, serde_json::json!({})).priority(200)
+}
+
+fn cleanup_sessions_job() -> NewJob {
+    NewJob::new(
+        Queue::Maintenance,
+        CleanupSessions::KIND,
+        serde_json::json!({}),
+    )
+    .priority(200)
+}
+
+/// The built-in schedules: both hourly.
+pub fn schedules() -> Vec<Schedule> {
+    vec![
+        Schedule {
+            name: "prune-jobs",
+            every: Duration::from_secs(3600),
+            make: prune_job,
+        },
+        Schedule {
+            name: "cleanup-sessions",
+            every: Duration::from_secs(3600),
+            make: cleanup_sessions_job,
+        },
+    ]
+}

@@ -1,0 +1,552 @@
+//! The queue's SQL. Every statement that changes a job is guarded so a worker that lost its lock
+//! (its node stalled, the job was rescued and re-run elsewhere) cannot complete or fail the job a
+//! second time: completion matches `(id, attempt, locked_by)`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool};
+
+use super::clock::Clock;
+use super::queue::Queue;
+use crate::ids::Snowflake;
+use crate::metrics::{JobMetrics, Metrics};
+
+/// The NOTIFY channel that wakes workers; the payload is the queue name.
+pub const WAKE_CHANNEL: &str = "vrooli_jobs";
+
+/// A job's id: a Snowflake, a string in JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, sqlx::Type, Serialize)]
+#[sqlx(transparent)]
+pub struct JobId(#[serde(serialize_with = "as_string")] pub i64);
+
+fn as_string<S: serde::Serializer>(id: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(id)
+}
+
+impl std::fmt::Display for JobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Available,
+    Running,
+    Completed,
+    Retrying,
+    Dead,
+    Cancelled,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 6] = [
+        JobState::Available,
+        JobState::Running,
+        JobState::Completed,
+        JobState::Retrying,
+        JobState::Dead,
+        JobState::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Available => "available",
+            JobState::Running => "running",
+            JobState::Completed => "completed",
+            JobState::Retrying => "retrying",
+            JobState::Dead => "dead",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|state| state.as_str() == s)
+    }
+}
+
+/// A job to enqueue. Built with [`NewJob::new`] and the chained setters.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub queue: Queue,
+    pub kind: String,
+    pub payload: Value,
+    pub priority: i32,
+    pub run_at: Option<DateTime<Utc>>,
+    pub max_attempts: Option<i32>,
+    pub unique_key: Option<String>,
+}
+
+impl NewJob {
+    pub fn new(queue: Queue, kind: impl Into<String>, payload: Value) -> Self {
+        Self {
+            queue,
+            kind: kind.into(),
+            payload,
+            priority: 100,
+            run_at: None,
+            max_attempts: None,
+            unique_key: None,
+        }
+    }
+
+    /// Lower runs first (base 100, as in the original).
+    pub fn priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Not before this time (a delayed job).
+    pub fn run_at(mut self, at: DateTime<Utc>) -> Self {
+        self.run_at = Some(at);
+        self
+    }
+
+    pub fn max_attempts(mut self, attempts: i32) -> Self {
+        self.max_attempts = Some(attempts);
+        self
+    }
+
+    /// At most one job with this key exists (until pruned); a duplicate enqueue does nothing.
+    pub fn unique_key(mut self, key: impl Into<String>) -> Self {
+        self.unique_key = Some(key.into());
+        self
+    }
+}
+
+/// A job a worker has claimed.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClaimedJob {
+    pub id: JobId,
+    pub queue: String,
+    pub kind: String,
+    pub payload: Value,
+    pub attempt: i32,
+    pub max_attempts: i32,
+    pub run_at: DateTime<Utc>,
+    pub started_at: DateTime<Utc>,
+}
+
+/// A job as the admin API lists it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct JobSummary {
+    pub id: JobId,
+    pub queue: String,
+    pub kind: String,
+    pub payload: Value,
+    pub priority: i32,
+    pub state: String,
+    pub attempt: i32,
+    pub max_attempts: i32,
+    pub run_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// What happened to a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOutcome {
+    Retrying {
+        at: DateTime<Utc>,
+    },
+    Dead,
+    /// The job was no longer ours (rescued elsewhere); nothing written.
+    LostLock,
+}
+
+/// The queue's storage: the pool, the id generator, the clock, and this node's name in locks.
+#[derive(Clone)]
+pub struct JobStore {
+    pool: PgPool,
+    ids: Arc<Snowflake>,
+    clock: Arc<dyn Clock>,
+    node: Arc<str>,
+    default_max_attempts: i32,
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl JobStore {
+    pub fn new(
+        pool: PgPool,
+        ids: Arc<Snowflake>,
+        clock: Arc<dyn Clock>,
+        node: impl Into<Arc<str>>,
+        default_max_attempts: i32,
+    ) -> Self {
+        Self {
+            pool,
+            ids,
+            clock,
+            node: node.into(),
+            default_max_attempts,
+            metrics: None,
+        }
+    }
+
+    /// Counts enqueued jobs in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    pub fn metrics(&self) -> Option<&Arc<Metrics>> {
+        self.metrics.as_ref()
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Enqueues on the pool (its own transaction). `None` when `unique_key` already exists.
+    pub async fn enqueue(&self, job: NewJob) -> Result<Option<JobId>, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        self.enqueue_in(&mut conn, job).await
+    }
+
+    /// Enqueues on `conn`, usually a transaction (`&mut *tx`): the job exists if and only if the
+    /// transaction commits, and its wake-up NOTIFY is delivered at commit.
+    pub async fn enqueue_in(
+        &self,
+        conn: &mut PgConnection,
+        job: NewJob,
+    ) -> Result<Option<JobId>, sqlx::Error> {
+        Ok(self
+            .enqueue_many_in(conn, vec![job])
+            .await?
+            .into_iter()
+            .next()
+            .flatten())
+    }
+
+    /// Enqueues many jobs in one statement; one entry per job, `None` where de-duplicated.
+    pub async fn enqueue_many_in(
+        &self,
+        conn: &mut PgConnection,
+        jobs: Vec<NewJob>,
+    ) -> Result<Vec<Option<JobId>>, sqlx::Error> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.now();
+        let n = jobs.len();
+        let mut ids = Vec::with_capacity(n);
+        let mut queues = Vec::with_capacity(n);
+        let mut kinds = Vec::with_capacity(n);
+        let mut payloads = Vec::with_capacity(n);
+        let mut priorities = Vec::with_capacity(n);
+        let mut run_ats = Vec::with_capacity(n);
+        let mut attempts = Vec::with_capacity(n);
+        let mut keys = Vec::with_capacity(n);
+        for job in jobs {
+            ids.push(self.ids.next_id());
+            queues.push(job.queue.as_str());
+            kinds.push(job.kind);
+            payloads.push(job.payload);
+            priorities.push(job.priority);
+            run_ats.push(job.run_at.unwrap_or(now));
+            attempts.push(job.max_attempts.unwrap_or(self.default_max_attempts));
+            keys.push(job.unique_key);
+        }
+        // NOTIFY inside the statement: delivered when (and only if) the transaction commits.
+        let inserted: Vec<i64> = sqlx::query_scalar(
+            "WITH ins AS (
+                INSERT INTO jobs (id, queue, kind, payload, priority, run_at, max_attempts, unique_key, created_at)
+                SELECT *, $9::timestamptz FROM unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[],
+                                                     $5::int[], $6::timestamptz[], $7::int[], $8::text[])
+                ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING
+                RETURNING id, queue
+             ), woken AS (
+                SELECT pg_notify($10, queue) FROM (SELECT DISTINCT queue FROM ins) q
+             )
+             SELECT id FROM ins WHERE (SELECT count(*) FROM woken) >= 0",
+        )
+        .bind(&ids)
+        .bind(&queues)
+        .bind(&kinds)
+        .bind(&payloads)
+        .bind(&priorities)
+        .bind(&run_ats)
+        .bind(&attempts)
+        .bind(&keys)
+        .bind(now)
+        .bind(WAKE_CHANNEL)
+        .fetch_all(&mut *conn)
+        .await?;
+        let inserted: std::collections::HashSet<i64> = inserted.into_iter().collect();
+        if let Some(metrics) = &self.metrics {
+            for (id, queue) in ids.iter().zip(&queues) {
+                if inserted.contains(id) {
+                    JobMetrics::inc(&metrics.jobs.enqueued, queue, 1);
+                }
+            }
+        }
+        Ok(ids
+            .into_iter()
+            .map(|id| inserted.contains(&id).then_some(JobId(id)))
+            .collect())
+    }
+
+    /// Claims up to `limit` due jobs of `queue`, best priority first, locking them for `lock`.
+    pub async fn claim(
+        &self,
+        queue: Queue,
+        limit: u32,
+        lock: Duration,
+    ) -> Result<Vec<ClaimedJob>, sqlx::Error> {
+        let now = self.now();
+        sqlx::query_as(
+            "WITH next AS (
+                SELECT id FROM jobs
+                 WHERE queue = $1 AND state IN ('available', 'retrying') AND run_at <= $2
+                 ORDER BY priority, run_at, id
+                 LIMIT $3
+                 FOR UPDATE SKIP LOCKED
+             )
+             UPDATE jobs j
+                SET state = 'running', attempt = j.attempt + 1, locked_by = $4,
+                    locked_until = $2 + make_interval(secs => $5), started_at = $2
+               FROM next
+              WHERE j.id = next.id
+             RETURNING j.id, j.queue, j.kind, j.payload, j.attempt, j.max_attempts, j.run_at, j.started_at",
+        )
+        .bind(queue.as_str())
+        .bind(now)
+        .bind(i64::from(limit))
+        .bind(&*self.node)
+        .bind(lock.as_secs_f64())
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Marks finished attempts completed, in one statement. Returns how many were still ours.
+    pub async fn complete(&self, done: &[(JobId, i32)]) -> Result<u64, sqlx::Error> {
+        if done.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<i64> = done.iter().map(|(id, _)| id.0).collect();
+        let attempts: Vec<i32> = done.iter().map(|(_, a)| *a).collect();
+        let result = sqlx::query(
+            "UPDATE jobs j
+                SET state = 'completed', finished_at = $3, locked_by = NULL, locked_until = NULL
+               FROM unnest($1::bigint[], $2::int[]) AS d(id, attempt)
+              WHERE j.id = d.id AND j.attempt = d.attempt AND j.state = 'running' AND j.locked_by = $4",
+        )
+        .bind(&ids)
+        .bind(&attempts)
+        .bind(self.now())
+        .bind(&*self.node)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+
+    /// Records a failed attempt: retry at `retry_at`, or dead when attempts are used up or the
+    /// failure is permanent (`retry_at = None`).
+    pub async fn fail(
+        &self,
+        job: &ClaimedJob,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<FailOutcome, sqlx::Error> {
+        let dead = retry_at.is_none() || job.attempt >= job.max_attempts;
+        let now = self.now();
+        let run_at = if dead { now } else { retry_at.unwrap_or(now) };
+        let result = sqlx::query(
+            "UPDATE jobs
+                SET state = $3, run_at = $4, last_error = $5, locked_by = NULL, locked_until = NULL,
+                    finished_at = CASE WHEN $3 = 'dead' THEN $6 ELSE NULL END
+              WHERE id = $1 AND attempt = $2 AND state = 'running' AND locked_by = $7",
+        )
+        .bind(job.id)
+        .bind(job.attempt)
+        .bind(if dead { "dead" } else { "retrying" })
+        .bind(run_at)
+        .bind(truncate(error, 4000))
+        .bind(now)
+        .bind(&*self.node)
+        .execute(&self.pool)
+        .await?;
+        Ok(match (result.rows_affected(), dead) {
+            (0, _) => FailOutcome::LostLock,
+            (_, true) => FailOutcome::Dead,
+            (_, false) => FailOutcome::Retrying { at: run_at },
+        })
+    }
+
+    /// Extends the locks of jobs this node is running.
+    pub async fn heartbeat(&self, running: &[JobId], lock: Duration) -> Result<u64, sqlx::Error> {
+        if running.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<i64> = running.iter().map(|id| id.0).collect();
+        let result = sqlx::query(
+            "UPDATE jobs SET locked_until = $2 + make_interval(secs => $3)
+              WHERE id = ANY($1) AND state = 'running' AND locked_by = $4",
+        )
+        .bind(&ids)
+        .bind(self.now())
+        .bind(lock.as_secs_f64())
+        .bind(&*self.node)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+
+    /// Retries (or buries, if it was the last attempt) every job whose lock has expired: its
+    /// worker died or stalled. Returns how many were rescued.
+    pub async fn rescue_expired(&self) -> Result<u64, sqlx::Error> {
+        let now = self.now();
+        let result = sqlx::query(
+            "UPDATE jobs
+                SET state = CASE WHEN attempt >= max_attempts THEN 'dead' ELSE 'retrying' END,
+                    finished_at = CASE WHEN attempt >= max_attempts THEN $1 ELSE NULL END,
+                    run_at = $1, locked_by = NULL, locked_until = NULL,
+                    last_error = 'lock expired: the worker running it stopped (attempt ' || attempt || ')'
+              WHERE state = 'running' AND locked_until < $1",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+
+    /// Hands jobs this node will not finish back to the queue at once, as if never started.
+    pub async fn release(&self, jobs: &[(JobId, i32)]) -> Result<u64, sqlx::Error> {
+        if jobs.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<i64> = jobs.iter().map(|(id, _)| id.0).collect();
+        let attempts: Vec<i32> = jobs.iter().map(|(_, a)| *a).collect();
+        let result = sqlx::query(
+            "UPDATE jobs j
+                SET state = 'available', attempt = j.attempt - 1, run_at = $3,
+                    locked_by = NULL, locked_until = NULL, started_at = NULL
+               FROM unnest($1::bigint[], $2::int[]) AS d(id, attempt)
+              WHERE j.id = d.id AND j.attempt = d.attempt AND j.state = 'running' AND j.locked_by = $4",
+        )
+        .bind(&ids)
+        .bind(&attempts)
+        .bind(self.now())
+        .bind(&*self.node)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+
+    /// Cancels a job that has not started. False if it is running, finished or unknown.
+    pub async fn cancel(&self, id: JobId) -> Result<bool, sqlx::Error> {
+        let result = sqlx::query(
+            "UPDATE jobs SET state = 'cancelled', finished_at = $2
+              WHERE id = $1 AND state IN ('available', 'retrying')",
+        )
+        .bind(id)
+        .bind(self.now())
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Job counts by queue and state.
+    pub async fn counts(&self) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT queue, state, count(*) FROM jobs GROUP BY queue, state ORDER BY queue, state",
+        )
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Per queue: jobs due but not started, and dead jobs (for health).
+    pub async fn backlog_and_dead(&self) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT queue,
+                    count(*) FILTER (WHERE state IN ('available', 'retrying') AND run_at <= $1),
+                    count(*) FILTER (WHERE state = 'dead')
+               FROM jobs WHERE state IN ('available', 'retrying', 'dead')
+              GROUP BY queue",
+        )
+        .bind(self.now())
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Dead jobs, newest first, `limit` at most, before `before` (a job id) when paging.
+    pub async fn list_dead(
+        &self,
+        queue: Option<Queue>,
+        limit: i64,
+        before: Option<JobId>,
+    ) -> Result<Vec<JobSummary>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT id, queue, kind, payload, priority, state, attempt, max_attempts, run_at, last_error,
+                    created_at, finished_at
+               FROM jobs
+              WHERE state = 'dead' AND ($1::text IS NULL OR queue = $1) AND ($2::bigint IS NULL OR id < $2)
+              ORDER BY id DESC
+              LIMIT $3",
+        )
+        .bind(queue.map(Queue::as_str))
+        .bind(before.map(|id| id.0))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Gives a dead job a fresh set of attempts, due now. False if it is not dead.
+    pub async fn retry_dead(&self, id: JobId) -> Result<bool, sqlx::Error> {
+        let result = sqlx::query(
+            "WITH up AS (
+                UPDATE jobs SET state = 'available', attempt = 0, run_at = $2, finished_at = NULL
+                 WHERE id = $1 AND state = 'dead' RETURNING queue
+             )
+             SELECT pg_notify($3, queue)::text FROM up",
+        )
+        .bind(id)
+        .bind(self.now())
+        .bind(WAKE_CHANNEL)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(result.is_some())
+    }
+
+    /// Deletes a dead job. False if it is not dead.
+    pub async fn discard_dead(&self, id: JobId) -> Result<bool, sqlx::Error> {
+        let result = sqlx::query("DELETE FROM jobs WHERE id = $1 AND state = 'dead'")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Deletes completed and cancelled jobs that finished before `before`.
+    pub async fn prune_finished(&self, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+        let result = sqlx::query(
+            "DELETE FROM jobs WHERE state IN ('completed', 'cancelled') AND finished_at < $1",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+}
+
+fn truncate(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => &text[..i],
+        None => text,
+    }
+}
