@@ -4,5 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
+# The email tests deliver to a real SMTP server: aiosmtpd (Python).
+if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
+    echo "test: installing aiosmtpd for the email tests"
+    python3 -m pip install --quiet aiosmtpd 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages aiosmtpd 2>/dev/null \
+        || { [ "$(id -u)" -eq 0 ] && apt-get install -y -qq python3-aiosmtpd >/dev/null; } \
+        || { echo "test: error: install aiosmtpd (pip install aiosmtpd, or apt-get install python3-aiosmtpd)" >&2; exit 1; }
+fi
 export PATH="$HOME/.cargo/bin:$PATH"
 exec cargo test --workspace --locked "$@"

@@ -27,6 +27,8 @@ pub struct Settings {
     pub health: HealthSettings,
     pub seed: SeedSettings,
     pub jobs: JobsSettings,
+    pub email: EmailSettings,
+    pub sms: SmsSettings,
     pub admin: AdminSettings,
 }
 
@@ -171,6 +173,39 @@ pub struct QueuesSettings {
 pub struct QueueSettings {
     pub concurrency: u32,
     pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    Starttls,
+    Tls,
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSettings {
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_tls: SmtpTls,
+    pub smtp_username: String,
+    pub smtp_password: SecretString,
+    pub smtp_timeout_secs: u64,
+    pub from: String,
+    pub outbox_dir: PathBuf,
+    pub ui_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsSettings {
+    pub api_url: String,
+    pub account_sid: String,
+    pub auth_token: SecretString,
+    pub from_number: String,
+    pub timeout_secs: u64,
+    pub outbox_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -407,6 +442,36 @@ impl Settings {
                 ),
             );
         }
+        check(
+            s.email.from.parse::<lettre::message::Mailbox>().is_ok(),
+            "email.from must be an address like \"Vrooli <no-reply@example.com>\"",
+        );
+        check(
+            s.email.smtp_timeout_secs >= 1,
+            "email.smtp_timeout_secs must be at least 1",
+        );
+        check(
+            s.email.ui_url.starts_with("http://") || s.email.ui_url.starts_with("https://"),
+            "email.ui_url must start with http:// or https://",
+        );
+        if !s.sms.account_sid.is_empty() {
+            check(
+                s.sms.api_url.starts_with("http://") || s.sms.api_url.starts_with("https://"),
+                "sms.api_url must start with http:// or https://",
+            );
+            check(
+                !s.sms.auth_token.expose_secret().is_empty(),
+                "sms.auth_token must be set when sms.account_sid is",
+            );
+            check(
+                s.sms.from_number.starts_with('+') && s.sms.from_number.len() > 4,
+                "sms.from_number must be an E.164 number such as +15551234567",
+            );
+        }
+        check(
+            s.sms.timeout_secs >= 1,
+            "sms.timeout_secs must be at least 1",
+        );
         if errors.is_empty() {
             Ok(())
         } else {

@@ -20,10 +20,10 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
-use crate::config::JobsSettings;
 use crate::config::{CorsSettings, Settings};
 use crate::db::node_lease::{LeaseError, NodeLease};
 use crate::db::{self, DbError, seed};
+use crate::email::{Mailer, SendEmailHandler};
 use crate::health::host::HostProbe;
 use crate::health::{self, HealthService};
 use crate::ids::Snowflake;
@@ -32,6 +32,7 @@ use crate::jobs::scheduler::Scheduler;
 use crate::jobs::{Executor, JobRuntime, JobStore, Registry, StopJobs, SystemClock, maintenance};
 use crate::metrics::Metrics;
 use crate::redis_client::{RedisClient, RedisConnectError};
+use crate::sms::{SendSmsHandler, SmsSender};
 use crate::state::AppState;
 
 /// Extra routes mounted beside the server's own (tests mount probes through it).
@@ -49,6 +50,8 @@ pub enum StartupError {
     Seed(#[from] seed::SeedError),
     #[error(transparent)]
     Redis(#[from] RedisConnectError),
+    #[error("email or SMS delivery could not be set up: {0}")]
+    Delivery(std::io::Error),
     #[error("could not listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -113,7 +116,6 @@ impl Application {
         }
 
         let metrics = Arc::new(Metrics::new());
-        let job_settings = Arc::new(settings.jobs.clone());
         let job_store = JobStore::new(
             pool.clone(),
             Arc::clone(&ids),
@@ -123,11 +125,7 @@ impl Application {
         )
         .with_metrics(Arc::clone(&metrics));
         let jobs = if settings.jobs.enabled {
-            let drain = Duration::from_secs(settings.server.shutdown_timeout_secs);
-            let runtime = step_sync("jobs", || {
-                Ok::<_, std::convert::Infallible>(start_jobs(&job_store, &job_settings, drain))
-            });
-            Some(runtime.unwrap_or_else(|never| match never {}))
+            Some(step_sync("jobs", || start_jobs(&job_store, &settings))?)
         } else {
             tracing::info!("jobs.enabled = false: this node runs no job workers");
             None
@@ -217,22 +215,34 @@ impl Application {
 }
 
 /// The job handlers this node runs, its pools, and the scheduler.
-fn start_jobs(
-    store: &JobStore,
-    settings: &Arc<JobsSettings>,
-    drain_deadline: Duration,
-) -> JobRuntime {
+fn start_jobs(store: &JobStore, settings: &Settings) -> Result<JobRuntime, StartupError> {
+    let jobs = Arc::new(settings.jobs.clone());
+    let mailer = Mailer::from_settings(&settings.email).map_err(StartupError::Delivery)?;
+    tracing::info!(to = mailer.describe(&settings.email), "email delivery");
+    let from = settings
+        .email
+        .from
+        .parse()
+        .map_err(|e| StartupError::Delivery(std::io::Error::other(e)))?;
+    let sms = SmsSender::from_settings(&settings.sms).map_err(StartupError::Delivery)?;
     let registry = Registry::new()
         .register(maintenance::PruneJobs {
             store: store.clone(),
-            retention: Duration::from_secs(settings.retention_hours * 3600),
+            retention: Duration::from_secs(jobs.retention_hours * 3600),
         })
         .register(maintenance::CleanupSessions {
             store: store.clone(),
-        });
+        })
+        .register(SendEmailHandler {
+            mailer,
+            from,
+            ui_url: settings.email.ui_url.clone(),
+        })
+        .register(SendSmsHandler { sender: sms });
     let scheduler = Scheduler::new(store.clone(), maintenance::schedules());
-    let executor = Arc::new(Executor::new(store.clone(), registry, Arc::clone(settings)));
-    JobRuntime::start(executor, Some(scheduler), drain_deadline)
+    let executor = Arc::new(Executor::new(store.clone(), registry, jobs));
+    let drain_deadline = Duration::from_secs(settings.server.shutdown_timeout_secs);
+    Ok(JobRuntime::start(executor, Some(scheduler), drain_deadline))
 }
 
 /// Claims `node.worker_id` for this process (see `db::node_lease`).

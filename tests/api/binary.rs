@@ -10,7 +10,12 @@ use crate::helpers::{TestDb, random_suffix, test_settings};
 
 fn vrooli() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_vrooli"));
-    command.env_remove("RUST_LOG").kill_on_drop(true);
+    let outbox = std::env::temp_dir().join("vrooli-test-binary-outbox");
+    command
+        .env_remove("RUST_LOG")
+        .env("VROOLI__EMAIL__OUTBOX_DIR", outbox.join("email"))
+        .env("VROOLI__SMS__OUTBOX_DIR", outbox.join("sms"))
+        .kill_on_drop(true);
     command
 }
 

@@ -59,6 +59,10 @@ pub fn test_settings() -> Settings {
     settings.redis.key_prefix = format!("test:{}:", random_suffix());
     settings.database.connect_attempts = 2;
     settings.redis.connect_attempts = 2;
+    // Keep the mail and SMS fallbacks out of the working tree.
+    let outbox = std::env::temp_dir().join(format!("vrooli-test-outbox-{}", random_suffix()));
+    settings.email.outbox_dir = outbox.join("email");
+    settings.sms.outbox_dir = outbox.join("sms");
     settings
 }
 

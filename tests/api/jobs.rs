@@ -694,7 +694,7 @@ async fn admin_routes_list_retry_and_discard_dead_jobs() {
     // A job nobody handles dies on its first attempt.
     let id = jobs
         .enqueue(NewJob::new(
-            Queue::EmailSend,
+            Queue::ImportUserData,
             "test.nobody",
             serde_json::json!({}),
         ))
@@ -707,7 +707,7 @@ async fn admin_routes_list_retry_and_discard_dead_jobs() {
         Arc::new(app.settings.jobs.clone()),
     );
     assert_eq!(
-        exec.try_execute_one(Queue::EmailSend).await.unwrap(),
+        exec.try_execute_one(Queue::ImportUserData).await.unwrap(),
         Some(Outcome::Dead(id))
     );
 
@@ -727,11 +727,11 @@ async fn admin_routes_list_retry_and_discard_dead_jobs() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|q| q["queue"] == "email-send")
+        .find(|q| q["queue"] == "import-user-data")
         .unwrap();
     assert_eq!(email["counts"]["dead"], 1, "{body}");
 
-    let page: serde_json::Value = get("/api/v2/admin/jobs/dead?queue=email-send&take=10")
+    let page: serde_json::Value = get("/api/v2/admin/jobs/dead?queue=import-user-data&take=10")
         .await
         .unwrap()
         .json()
@@ -776,7 +776,7 @@ async fn admin_routes_list_retry_and_discard_dead_jobs() {
             .unwrap();
     assert_eq!((state.as_str(), attempt), ("available", 0));
 
-    exec.try_execute_one(Queue::EmailSend).await.unwrap();
+    exec.try_execute_one(Queue::ImportUserData).await.unwrap();
     let discard = app
         .client
         .delete(app.url(&format!("/api/v2/admin/jobs/{id}")))

@@ -3,6 +3,7 @@
 //! migrated once per run) and its own Redis key prefix; see `helpers`.
 
 mod binary;
+mod delivery;
 mod errors;
 mod health;
 mod helpers;
