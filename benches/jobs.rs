@@ -2,7 +2,8 @@
 //! to end), and enqueue-to-start latency with idle pools (p50/p99).
 //!
 //! Needs PostgreSQL (the database.url of config.toml / VROOLI__DATABASE__URL); it creates and
-//! drops a database of its own. Run: `cargo bench --bench jobs` (JOBS=N to change the count).
+//! drops a database of its own. Run: `cargo bench --bench jobs` (JOBS=N to change the count,
+//! CONCURRENCY=N for the pool size, VROOLI__JOBS__FETCH_BATCH=N for the claim size).
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -46,7 +47,10 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(50_000);
     let mut settings = Settings::load(&Sources::default()).expect("settings");
-    settings.jobs.queues.notification_create.concurrency = 200;
+    settings.jobs.queues.notification_create.concurrency = std::env::var("CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
     let base =
         PgConnectOptions::from_str(settings.database.url.expose_secret()).expect("database.url");
     let admin = base.clone().database("postgres");

@@ -9,10 +9,13 @@
 //! stops claiming, waits for running jobs until the deadline, then aborts the rest and hands them
 //! back to the queue so another node starts them at once.
 
+use std::any::Any;
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -108,9 +111,16 @@ impl Executor {
         };
         let start = Instant::now();
         let timeout = self.timeout(queue);
-        let run = self.registry.dispatch(&job.kind, job.payload.clone(), ctx);
+        // A panicking handler is a failed attempt, not a stuck job: without catching it the
+        // job's task would vanish while its heartbeat kept the lock alive.
+        let run = AssertUnwindSafe(self.registry.dispatch(&job.kind, job.payload.clone(), ctx))
+            .catch_unwind();
         let result = match tokio::time::timeout(timeout, run).await {
-            Ok(result) => result,
+            Ok(Ok(result)) => result,
+            Ok(Err(panic)) => Err(JobError::Retryable(format!(
+                "handler panicked: {}",
+                panic_message(&*panic)
+            ))),
             Err(_) => Err(JobError::Retryable(format!(
                 "timed out after {} s",
                 timeout.as_secs()
@@ -288,6 +298,14 @@ pub async fn run_pool(
     let _ = completer.await;
     heartbeat.abort();
     tracing::info!(%queue, "job worker pool stopped");
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }
 
 fn lock_map(running: &Running) -> std::sync::MutexGuard<'_, HashMap<JobId, i32>> {

@@ -833,3 +833,40 @@ async fn admin_routes_are_closed_without_a_system_key() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["errors"][0]["code"], "AdminDisabled");
 }
+
+/// Panics on every attempt.
+struct Panicky;
+
+impl JobHandler for Panicky {
+    const KIND: &'static str = "test.panic";
+    const QUEUE: Queue = Queue::NotificationCreate;
+    type Payload = Numbered;
+
+    async fn handle(&self, payload: Numbered, _: JobContext) -> Result<(), JobError> {
+        panic!("bug in handler for {}", payload.n);
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_handler_fails_the_attempt_instead_of_sticking() {
+    let h = Harness::new().await;
+    let store = h.store("a", 1);
+    let id = store
+        .enqueue(Panicky::job(&Numbered { n: 5 }).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let exec = h.executor(store, Registry::new().register(Panicky));
+    assert_eq!(
+        exec.try_execute_one(Queue::NotificationCreate)
+            .await
+            .unwrap(),
+        Some(Outcome::Retrying(id))
+    );
+    let (state, _, error) = h.state_of(id).await;
+    assert_eq!(state, "retrying");
+    assert_eq!(
+        error.as_deref(),
+        Some("handler panicked: bug in handler for 5")
+    );
+}
