@@ -1,0 +1,188 @@
+//! The settings, one struct per `config.toml` section; every field is documented there.
+
+use std::path::PathBuf;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub workers: usize,
+    pub shutdown_timeout_secs: u64,
+    pub json_body_limit_bytes: usize,
+    pub body_limit_bytes: usize,
+    pub keep_alive_secs: u64,
+    pub client_request_timeout_secs: u64,
+    pub max_connections_per_worker: usize,
+    pub backlog: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSettings {
+    pub worker_id: u16,
+    pub lease_ttl_secs: u64,
+    pub lease_wait_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub max_connections: u32,
+    pub min_connections: u32,
+    pub acquire_timeout_ms: u64,
+    pub idle_timeout_secs: u64,
+    pub connect_attempts: u32,
+    pub connect_backoff_initial_ms: u64,
+    pub connect_backoff_max_ms: u64,
+    pub statement_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    pub url: SecretString,
+    pub key_prefix: String,
+    pub connect_attempts: u32,
+    pub connect_backoff_initial_ms: u64,
+    pub connect_backoff_max_ms: u64,
+    pub connection_timeout_ms: u64,
+    pub response_timeout_ms: u64,
+}
+
+impl RedisSettings {
+    /// Redis is optional: an empty URL means single-node mode.
+    pub fn is_configured(&self) -> bool {
+        !self.url.expose_secret().trim().is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsSettings {
+    pub allowed_origins: Vec<String>,
+    pub allow_credentials: bool,
+    pub max_age_secs: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+    pub access_log: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSettings {
+    pub cache_ttl_ms: u64,
+    pub check_timeout_ms: u64,
+    pub memory_degraded_percent: f64,
+    pub memory_down_percent: f64,
+    pub disk_degraded_percent: f64,
+    pub disk_down_percent: f64,
+    pub cpu_degraded_percent: f64,
+    pub pool_degraded_percent: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedSettings {
+    pub admin_handle: String,
+    pub admin_email: String,
+    pub admin_password: SecretString,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsSettings {
+    pub enabled: bool,
+    pub lock_secs: u64,
+    pub poll_interval_ms: u64,
+    pub fetch_batch: u32,
+    pub completion_batch: usize,
+    pub completion_flush_ms: u64,
+    pub max_attempts: i32,
+    pub backoff_base_secs: u64,
+    pub backoff_max_secs: u64,
+    pub rescue_interval_secs: u64,
+    pub retention_hours: u64,
+    pub backlog_degraded: i64,
+    pub backlog_down: i64,
+    pub dead_down: i64,
+    pub queues: QueuesSettings,
+}
+
+/// One entry per queue, so a typo in a queue name is an unknown-key error.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueuesSettings {
+    pub email_send: QueueSettings,
+    pub sms_message: QueueSettings,
+    pub push_notification: QueueSettings,
+    pub notification_create: QueueSettings,
+    pub llm_completion: QueueSettings,
+    pub run_start: QueueSettings,
+    pub sandbox_execution: QueueSettings,
+    pub import_user_data: QueueSettings,
+    pub export_user_data: QueueSettings,
+    pub maintenance: QueueSettings,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSettings {
+    pub concurrency: u32,
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    Starttls,
+    Tls,
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSettings {
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_tls: SmtpTls,
+    pub smtp_username: String,
+    pub smtp_password: SecretString,
+    pub smtp_timeout_secs: u64,
+    pub from: String,
+    pub outbox_dir: PathBuf,
+    pub ui_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsSettings {
+    pub api_url: String,
+    pub account_sid: String,
+    pub auth_token: SecretString,
+    pub from_number: String,
+    pub timeout_secs: u64,
+    pub outbox_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    pub system_key: SecretString,
+}

@@ -1,0 +1,201 @@
+//! The seed's "Environment Validation": every value checked before anything starts, every
+//! problem reported at once, each naming its key.
+
+use secrecy::ExposeSecret;
+
+use super::{ConfigError, Settings};
+
+impl Settings {
+    /// The seed's "Environment Validation": every value checked, every problem reported at once.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut errors = Vec::new();
+        let mut check = |ok: bool, message: &str| {
+            if !ok {
+                errors.push(message.to_string());
+            }
+        };
+        let s = self;
+        check(
+            !s.server.host.trim().is_empty(),
+            "server.host must not be empty",
+        );
+        check(
+            s.server.host.parse::<std::net::IpAddr>().is_ok() || s.server.host == "localhost",
+            "server.host must be an IP address (or localhost)",
+        );
+        check(
+            s.server.json_body_limit_bytes > 0,
+            "server.json_body_limit_bytes must be above 0",
+        );
+        check(
+            s.server.body_limit_bytes > 0,
+            "server.body_limit_bytes must be above 0",
+        );
+        check(
+            s.server.max_connections_per_worker > 0,
+            "server.max_connections_per_worker must be above 0",
+        );
+        check(
+            s.node.worker_id <= crate::ids::snowflake::MAX_WORKER_ID,
+            "node.worker_id must be between 0 and 4095",
+        );
+        check(
+            s.node.lease_ttl_secs >= 3,
+            "node.lease_ttl_secs must be at least 3",
+        );
+        let db_url = s.database.url.expose_secret();
+        check(!db_url.trim().is_empty(), "database.url must be set");
+        check(
+            db_url.trim().is_empty()
+                || db_url.parse::<sqlx::postgres::PgConnectOptions>().is_ok()
+                    && (db_url.starts_with("postgres://") || db_url.starts_with("postgresql://")),
+            "database.url must be a postgres:// URL",
+        );
+        check(
+            s.database.max_connections >= 1,
+            "database.max_connections must be at least 1",
+        );
+        check(
+            s.database.min_connections <= s.database.max_connections,
+            "database.min_connections must not exceed database.max_connections",
+        );
+        check(
+            s.database.acquire_timeout_ms > 0,
+            "database.acquire_timeout_ms must be above 0",
+        );
+        check(
+            s.database.connect_attempts >= 1,
+            "database.connect_attempts must be at least 1",
+        );
+        if s.redis.is_configured() {
+            check(
+                redis::Client::open(s.redis.url.expose_secret().trim()).is_ok(),
+                "redis.url must be a redis:// or rediss:// URL (or empty for single-node mode)",
+            );
+        }
+        check(
+            s.redis.connect_attempts >= 1,
+            "redis.connect_attempts must be at least 1",
+        );
+        check(
+            s.redis.response_timeout_ms > 0,
+            "redis.response_timeout_ms must be above 0",
+        );
+        check(
+            s.redis.connection_timeout_ms > 0,
+            "redis.connection_timeout_ms must be above 0",
+        );
+        for origin in &s.cors.allowed_origins {
+            check(
+                origin == "*" || origin.starts_with("http://") || origin.starts_with("https://"),
+                "cors.allowed_origins entries must be \"*\" or start with http:// or https://",
+            );
+        }
+        check(
+            !(s.cors.allow_credentials && s.cors.allowed_origins.iter().any(|o| o == "*")),
+            "cors.allow_credentials cannot be true when cors.allowed_origins contains \"*\"",
+        );
+        check(
+            tracing_subscriber::EnvFilter::try_new(&s.log.level).is_ok(),
+            "log.level must be a tracing filter such as \"info\" or \"info,sqlx=warn\"",
+        );
+        check(
+            s.health.check_timeout_ms > 0,
+            "health.check_timeout_ms must be above 0",
+        );
+        let h = &s.health;
+        for (key, value) in [
+            ("health.memory_degraded_percent", h.memory_degraded_percent),
+            ("health.memory_down_percent", h.memory_down_percent),
+            ("health.disk_degraded_percent", h.disk_degraded_percent),
+            ("health.disk_down_percent", h.disk_down_percent),
+            ("health.cpu_degraded_percent", h.cpu_degraded_percent),
+            ("health.pool_degraded_percent", h.pool_degraded_percent),
+        ] {
+            check(
+                (0.0..=100.0).contains(&value),
+                &format!("{key} must be between 0 and 100"),
+            );
+        }
+        check(
+            crate::domain::Handle::parse(&s.seed.admin_handle).is_ok(),
+            "seed.admin_handle must be 3-16 letters, digits or underscores",
+        );
+        check(
+            crate::domain::EmailAddress::parse(&s.seed.admin_email).is_ok(),
+            "seed.admin_email must be an email address",
+        );
+        let j = &s.jobs;
+        check(j.lock_secs >= 3, "jobs.lock_secs must be at least 3");
+        check(
+            j.poll_interval_ms > 0,
+            "jobs.poll_interval_ms must be above 0",
+        );
+        check(j.fetch_batch >= 1, "jobs.fetch_batch must be at least 1");
+        check(
+            j.completion_batch >= 1,
+            "jobs.completion_batch must be at least 1",
+        );
+        check(j.max_attempts >= 1, "jobs.max_attempts must be at least 1");
+        check(
+            j.backoff_max_secs >= j.backoff_base_secs,
+            "jobs.backoff_max_secs must be at least jobs.backoff_base_secs",
+        );
+        check(
+            j.rescue_interval_secs >= 1,
+            "jobs.rescue_interval_secs must be at least 1",
+        );
+        for queue in crate::jobs::Queue::ALL {
+            let q = j.queues.get(queue);
+            check(
+                q.concurrency >= 1,
+                &format!(
+                    "jobs.queues.{}.concurrency must be at least 1",
+                    queue.config_key()
+                ),
+            );
+            check(
+                q.timeout_secs >= 1,
+                &format!(
+                    "jobs.queues.{}.timeout_secs must be at least 1",
+                    queue.config_key()
+                ),
+            );
+        }
+        check(
+            s.email.from.parse::<lettre::message::Mailbox>().is_ok(),
+            "email.from must be an address like \"Vrooli <no-reply@example.com>\"",
+        );
+        check(
+            s.email.smtp_timeout_secs >= 1,
+            "email.smtp_timeout_secs must be at least 1",
+        );
+        check(
+            s.email.ui_url.starts_with("http://") || s.email.ui_url.starts_with("https://"),
+            "email.ui_url must start with http:// or https://",
+        );
+        if !s.sms.account_sid.is_empty() {
+            check(
+                s.sms.api_url.starts_with("http://") || s.sms.api_url.starts_with("https://"),
+                "sms.api_url must start with http:// or https://",
+            );
+            check(
+                !s.sms.auth_token.expose_secret().is_empty(),
+                "sms.auth_token must be set when sms.account_sid is",
+            );
+            check(
+                s.sms.from_number.starts_with('+') && s.sms.from_number.len() > 4,
+                "sms.from_number must be an E.164 number such as +15551234567",
+            );
+        }
+        check(
+            s.sms.timeout_secs >= 1,
+            "sms.timeout_secs must be at least 1",
+        );
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(errors))
+        }
+    }
+}
