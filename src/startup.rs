@@ -20,6 +20,9 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
+use crate::auth::AuthService;
+use crate::auth::keys::{KeyError, TokenKeys};
+use crate::auth::revocation::Revocations;
 use crate::config::{CorsSettings, Settings};
 use crate::db::node_lease::{LeaseError, NodeLease};
 use crate::db::{self, DbError, seed};
@@ -50,6 +53,8 @@ pub enum StartupError {
     Seed(#[from] seed::SeedError),
     #[error(transparent)]
     Redis(#[from] RedisConnectError),
+    #[error("auth keys: {0}")]
+    Keys(#[from] KeyError),
     #[error("email or SMS delivery could not be set up: {0}")]
     Delivery(std::io::Error),
     #[error("could not listen on {addr}: {source}")]
@@ -131,6 +136,19 @@ impl Application {
             None
         };
 
+        let auth = step_sync("auth", || {
+            let keys = TokenKeys::load(&settings.auth)?;
+            let revocations =
+                Revocations::new(redis.clone(), AuthService::revocation_ttl(&settings.auth));
+            Ok::<_, KeyError>(AuthService::new(
+                pool.clone(),
+                Arc::clone(&ids),
+                keys,
+                revocations,
+                settings.auth.clone(),
+            ))
+        })?;
+
         let host = HostProbe::new();
         let state = AppState {
             health: Arc::new(HealthService::new(
@@ -146,6 +164,7 @@ impl Application {
                 },
             )),
             metrics,
+            auth: Arc::new(auth),
             jobs: job_store.clone(),
             admin_key: settings.admin.system_key.clone(),
             pool,
@@ -293,6 +312,7 @@ fn http_server(
             .app_data(crate::http::query_config())
             .app_data(crate::http::path_config())
             .wrap(cors(&cors_settings))
+            .wrap(from_fn(crate::http::auth::session::session_layer))
             .wrap(from_fn(crate::http::edge::edge))
             .wrap(TracingLogger::default())
             .configure(crate::http::routes)

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use sqlx::PgPool;
 
+use crate::auth::AuthService;
 use crate::health::HealthService;
 use crate::health::host::HostProbe;
 use crate::ids::Snowflake;
@@ -21,6 +22,8 @@ pub struct AppState {
     pub health: Arc<HealthService>,
     pub metrics: Arc<Metrics>,
     pub host: HostProbe,
+    /// Sessions and tokens.
+    pub auth: Arc<AuthService>,
     /// Enqueue jobs here (inside your transaction with `enqueue_in`).
     pub jobs: JobStore,
     /// `admin.system_key`; empty disables the admin routes.

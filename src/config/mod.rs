@@ -34,6 +34,7 @@ pub struct Settings {
     pub jobs: JobsSettings,
     pub email: EmailSettings,
     pub sms: SmsSettings,
+    pub auth: AuthSettings,
     pub admin: AdminSettings,
 }
 

@@ -183,6 +183,24 @@ pub struct SmsSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub access_minutes: u64,
+    pub session_days: u64,
+    pub private_key_file: String,
+    pub public_key_file: String,
+    pub key_dir: PathBuf,
+    pub cookie_name: String,
+    pub cookie_secure: bool,
+    pub password_min_length: usize,
+    pub password_max_length: usize,
+    pub max_token_bytes: usize,
+    pub soft_lock_attempts: i32,
+    pub soft_lock_minutes: i64,
+    pub hard_lock_attempts: i32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AdminSettings {
     pub system_key: SecretString,
 }

@@ -192,6 +192,35 @@ impl Settings {
             s.sms.timeout_secs >= 1,
             "sms.timeout_secs must be at least 1",
         );
+        let a = &s.auth;
+        check(
+            a.access_minutes >= 1,
+            "auth.access_minutes must be at least 1",
+        );
+        check(a.session_days >= 1, "auth.session_days must be at least 1");
+        check(
+            a.private_key_file.is_empty() == a.public_key_file.is_empty(),
+            "auth.private_key_file and auth.public_key_file must be set together",
+        );
+        check(
+            !a.cookie_name.is_empty()
+                && a.cookie_name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "auth.cookie_name must be letters, digits, - or _",
+        );
+        check(
+            a.password_min_length >= 1 && a.password_min_length <= a.password_max_length,
+            "auth.password_min_length must be at least 1 and at most auth.password_max_length",
+        );
+        check(
+            a.max_token_bytes >= 512,
+            "auth.max_token_bytes must be at least 512",
+        );
+        check(
+            a.soft_lock_attempts >= 1 && a.soft_lock_attempts < a.hard_lock_attempts,
+            "auth.soft_lock_attempts must be at least 1 and below auth.hard_lock_attempts",
+        );
         if errors.is_empty() {
             Ok(())
         } else {

@@ -5,6 +5,7 @@
 //! (`admin/`); each capability is `src/http/<capability>/` exposing `fn config`.
 
 mod admin;
+pub mod auth;
 pub mod edge;
 pub mod error;
 mod health;
@@ -21,7 +22,11 @@ pub use error::{ApiError, ErrorKind};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthcheck").route(web::get().to(health::healthcheck)))
         .service(web::resource("/metrics").route(web::get().to(metrics::metrics)))
-        .service(web::scope("/api/v2").configure(admin::config));
+        .service(
+            web::scope("/api/v2")
+                .configure(admin::config)
+                .configure(auth::config),
+        );
 }
 
 /// The success envelope.

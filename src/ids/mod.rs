@@ -56,6 +56,8 @@ typed_id!(
     EmailId,
     /// A row of `user_auth`.
     UserAuthId,
+    /// A row of `sessions` (one sign-in on one device).
+    SessionId,
 );
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ fn vrooli() -> Command {
         .env_remove("RUST_LOG")
         .env("VROOLI__EMAIL__OUTBOX_DIR", outbox.join("email"))
         .env("VROOLI__SMS__OUTBOX_DIR", outbox.join("sms"))
+        .env("VROOLI__AUTH__KEY_DIR", outbox.join("keys"))
         .kill_on_drop(true);
     command
 }
@@ -139,6 +140,7 @@ async fn sigterm_drains_and_exits_zero() {
             "seed",
             "redis",
             "jobs",
+            "auth",
             "http"
         ]
     );
@@ -172,6 +174,24 @@ async fn sigterm_drains_and_exits_zero() {
     assert_eq!(access["route"], "/healthcheck", "{access}");
     assert_eq!(access["status"], 200, "{access}");
 
+    // Passwords never reach the logs: sign up, then fail a login, with recognisable passwords.
+    let client = reqwest::Client::new();
+    let api = |path: &str| format!("http://127.0.0.1:{port}/api/v2{path}");
+    let signup = client
+        .post(api("/auth/email/signup"))
+        .json(&serde_json::json!({"name": "Sam", "email": "sam@example.org", "password": "Pa55-unique-secret-9271"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signup.status(), 200);
+    let wrong = client
+        .post(api("/auth/email/login"))
+        .json(&serde_json::json!({"email": "sam@example.org", "password": "Wr0ng-unique-secret-5813"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+
     let pid = child.id().unwrap().to_string();
     let kill = Command::new("kill")
         .args(["-TERM", &pid])
@@ -179,13 +199,25 @@ async fn sigterm_drains_and_exits_zero() {
         .await
         .unwrap();
     assert!(kill.success());
-    // Keep draining stdout so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    // Keep draining stdout so the child never blocks on a full pipe; keep it to search.
+    let rest = tokio::spawn(async move {
+        let mut all = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
         .expect("exits within 30 s")
         .unwrap();
     assert_eq!(status.code(), Some(0));
+    let logs = rest.await.unwrap();
+    assert!(logs.contains("request finished"), "{logs}");
+    for secret in ["Pa55-unique-secret-9271", "Wr0ng-unique-secret-5813"] {
+        assert!(!logs.contains(secret), "a password reached the logs");
+    }
 }
 
 #[tokio::test]

@@ -63,6 +63,7 @@ pub fn test_settings() -> Settings {
     let outbox = std::env::temp_dir().join(format!("vrooli-test-outbox-{}", random_suffix()));
     settings.email.outbox_dir = outbox.join("email");
     settings.sms.outbox_dir = outbox.join("sms");
+    settings.auth.key_dir = outbox.join("keys");
     settings
 }
 
@@ -79,6 +80,12 @@ pub async fn spawn_app_with(
     let db = TestDb::new(&settings).await;
     settings.database.url = db.url.clone().into();
     customize(&mut settings);
+    // TEST_LOG=1 shows the server's logs (pretty) while debugging a test.
+    if std::env::var_os("TEST_LOG").is_some() {
+        let mut log = settings.log.clone();
+        log.format = vrooli::config::LogFormat::Pretty;
+        vrooli::telemetry::init(&log);
+    }
     let app = Application::build_with(settings.clone(), routes)
         .await
         .expect("application builds");

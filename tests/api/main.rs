@@ -2,6 +2,7 @@
 //! Each test starts the real server on port 0 with its own database (cloned from a template
 //! migrated once per run) and its own Redis key prefix; see `helpers`.
 
+mod auth;
 mod binary;
 mod delivery;
 mod errors;

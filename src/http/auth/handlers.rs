@@ -1,0 +1,222 @@
+//! Thin handlers: parse the body into domain types, call `accounts` / `AuthService`, answer the
+//! session (`{"isLoggedIn", "users": [...]}`) and set or clear the cookie.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::session::{AuthUser, MaybeAuthUser, removal_cookie, session_cookie};
+use crate::auth::Device;
+use crate::auth::accounts::{self, AccountError, NewAccount};
+use crate::auth::service::SignInError;
+use crate::auth::token::TokenUser;
+use crate::domain::EmailAddress;
+use crate::http::error::{ApiError, ErrorKind};
+use crate::ids::UserId;
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignupBody {
+    name: String,
+    email: String,
+    password: SecretString,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    email: String,
+    password: SecretString,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UserBody {
+    id: Option<UserId>,
+}
+
+fn session_body(users: &[TokenUser]) -> serde_json::Value {
+    let users: Vec<_> = users
+        .iter()
+        .map(|u| json!({ "id": u.id, "handle": u.handle, "name": u.name }))
+        .collect();
+    json!({ "data": { "isLoggedIn": !users.is_empty(), "users": users }, "version": "v2" })
+}
+
+fn parse_email(text: &str) -> Result<EmailAddress, ApiError> {
+    EmailAddress::parse(text)
+        .map_err(|_| ApiError::unprocessable("InvalidEmail", "This is not an email address"))
+}
+
+fn device(req: &HttpRequest) -> Device {
+    Device {
+        info: req
+            .headers()
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        ip: req.peer_addr().map(|a| a.ip()),
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(error: AccountError) -> Self {
+        match error {
+            AccountError::EmailInUse => {
+                ApiError::conflict("EmailInUse", "An account with this email address exists")
+            }
+            AccountError::InvalidCredentials => ApiError::new(
+                ErrorKind::Unauthorized,
+                "InvalidCredentials",
+                "Wrong email or password",
+            ),
+            e @ AccountError::SoftLocked { .. } => {
+                ApiError::new(ErrorKind::Forbidden, "AccountSoftLocked", e.to_string())
+            }
+            e @ AccountError::HardLocked => {
+                ApiError::new(ErrorKind::Forbidden, "AccountHardLocked", e.to_string())
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<SignInError> for ApiError {
+    fn from(error: SignInError) -> Self {
+        match error {
+            SignInError::Token(e @ crate::auth::token::TokenError::TooLarge(_)) => {
+                ApiError::unprocessable("SessionTooLarge", e.to_string())
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+fn signed_in(state: &AppState, users: &[TokenUser], token: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .cookie(session_cookie(state.auth.settings(), token))
+        .json(session_body(users))
+}
+
+/// `POST /api/v2/auth/email/signup {name, email, password}`
+pub async fn signup(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: MaybeAuthUser,
+    body: web::Json<SignupBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let name = body.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 128 {
+        return Err(ApiError::unprocessable(
+            "InvalidName",
+            "A name is 1-128 characters",
+        ));
+    }
+    let email = parse_email(&body.email)?;
+    let settings = state.auth.settings();
+    let length = body.password.expose_secret().chars().count();
+    if length < settings.password_min_length || length > settings.password_max_length {
+        return Err(ApiError::unprocessable(
+            "InvalidPassword",
+            format!(
+                "A password is {}-{} characters",
+                settings.password_min_length, settings.password_max_length
+            ),
+        ));
+    }
+    let account = NewAccount {
+        name,
+        email,
+        password: body.password,
+    };
+    let (user, auth) = accounts::sign_up(&state.pool, &state.ids, &state.jobs, account).await?;
+    let others = current.0.map(|c| c.users).unwrap_or_default();
+    let (users, token) = state
+        .auth
+        .sign_in(user, auth, &device(&req), others)
+        .await?;
+    Ok(signed_in(&state, &users, token))
+}
+
+/// `POST /api/v2/auth/email/login {email, password}`: adds the account to this browser's session.
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: MaybeAuthUser,
+    body: web::Json<LoginBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let email = parse_email(&body.email)?;
+    let (user, auth) = accounts::check_password(
+        &state.pool,
+        state.auth.settings(),
+        &email,
+        body.password,
+        chrono::Utc::now(),
+    )
+    .await?;
+    let others = current.0.map(|c| c.users).unwrap_or_default();
+    let (users, token) = state
+        .auth
+        .sign_in(user, auth, &device(&req), others)
+        .await?;
+    Ok(signed_in(&state, &users, token))
+}
+
+/// `POST /api/v2/auth/logout {id?}`: signs one account (default: the current one) out of this
+/// browser and revokes its session.
+pub async fn logout(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: Option<web::Json<UserBody>>,
+) -> Result<HttpResponse, ApiError> {
+    let target = body.and_then(|b| b.into_inner().id).unwrap_or(user.id);
+    let (users, token) = state.auth.sign_out(user.users, target).await?;
+    Ok(match token {
+        Some(token) => signed_in(&state, &users, token),
+        None => HttpResponse::Ok()
+            .cookie(removal_cookie(state.auth.settings()))
+            .json(session_body(&[])),
+    })
+}
+
+/// `POST /api/v2/auth/logoutAll`: revokes every session of every account on this browser, on
+/// every device.
+pub async fn logout_all(
+    state: web::Data<AppState>,
+    user: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    state.auth.sign_out_everywhere(&user.users).await?;
+    Ok(HttpResponse::Ok()
+        .cookie(removal_cookie(state.auth.settings()))
+        .json(session_body(&[])))
+}
+
+/// `POST /api/v2/auth/validateSession`: the current session, or `isLoggedIn: false`.
+pub async fn validate_session(current: MaybeAuthUser) -> HttpResponse {
+    HttpResponse::Ok().json(session_body(
+        &current.0.map(|c| c.users).unwrap_or_default(),
+    ))
+}
+
+/// `POST /api/v2/auth/switchCurrentAccount {id}`: makes another signed-in account current.
+pub async fn switch_current_account(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: web::Json<UserBody>,
+) -> Result<HttpResponse, ApiError> {
+    let target = body
+        .into_inner()
+        .id
+        .ok_or_else(|| ApiError::unprocessable("MissingId", "Send the id of the account"))?;
+    match state.auth.switch_current(user.users, target).await? {
+        Some((users, token)) => Ok(signed_in(&state, &users, token)),
+        None => Err(ApiError::bad_request(
+            "AccountNotSignedIn",
+            "That account is not signed in on this browser",
+        )),
+    }
+}
