@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use super::keys::TokenKeys;
 use super::revocation::{Revocations, Revoked};
@@ -100,6 +100,20 @@ impl AuthService {
         device: &Device,
         others: Vec<TokenUser>,
     ) -> Result<(Vec<TokenUser>, String), SignInError> {
+        let mut conn = self.pool.acquire().await?;
+        self.sign_in_on(&mut conn, user, auth, device, others).await
+    }
+
+    /// [`Self::sign_in`] on `conn`, so sign-up can create the account and its first session in
+    /// one transaction.
+    pub async fn sign_in_on(
+        &self,
+        conn: &mut PgConnection,
+        user: UserId,
+        auth: UserAuthId,
+        device: &Device,
+        others: Vec<TokenUser>,
+    ) -> Result<(Vec<TokenUser>, String), SignInError> {
         let now = Utc::now();
         let session = SessionId(self.ids.next_id());
         let expires = now + chrono::Duration::days(self.settings.session_days as i64);
@@ -114,12 +128,12 @@ impl AuthService {
         .bind(expires)
         .bind(device.info.as_deref().map(|d| d.chars().take(256).collect::<String>()))
         .bind(device.ip.map(|ip| ip.to_string()))
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await?;
         let (handle, name): (Option<String>, String) =
             sqlx::query_as("SELECT handle, name FROM users WHERE id = $1")
                 .bind(user)
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *conn)
                 .await?;
         let mut users = vec![TokenUser {
             id: user,
@@ -128,17 +142,27 @@ impl AuthService {
             name: Some(name),
         }];
         users.extend(others.into_iter().filter(|u| u.id != user));
-        let token = self.issue(&users, now).await?;
+        let token = self.issue_on(conn, &users, now).await?;
         Ok((users, token))
     }
 
     /// Signs a token for `users`; the token's `exp` is the latest session expiry among them.
     async fn issue(&self, users: &[TokenUser], now: DateTime<Utc>) -> Result<String, SignInError> {
+        let mut conn = self.pool.acquire().await?;
+        self.issue_on(&mut conn, users, now).await
+    }
+
+    async fn issue_on(
+        &self,
+        conn: &mut PgConnection,
+        users: &[TokenUser],
+        now: DateTime<Utc>,
+    ) -> Result<String, SignInError> {
         let sessions: Vec<i64> = users.iter().map(|u| u.session_id.0).collect();
         let exp: Option<DateTime<Utc>> =
             sqlx::query_scalar("SELECT max(expires_at) FROM sessions WHERE id = ANY($1)")
                 .bind(&sessions)
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *conn)
                 .await?;
         let exp = exp.unwrap_or(now);
         token::issue(

@@ -127,17 +127,23 @@ pub async fn signup(
             ),
         ));
     }
+    let password_hash = crate::auth::password::hash(body.password)
+        .await
+        .map_err(ApiError::internal)?;
     let account = NewAccount {
         name,
         email,
-        password: body.password,
+        password_hash,
     };
-    let (user, auth) = accounts::sign_up(&state.pool, &state.ids, &state.jobs, account).await?;
+    // The account, its verification mail and its first session commit together or not at all.
+    let mut tx = state.pool.begin().await?;
+    let (user, auth) = accounts::sign_up(&mut tx, &state.ids, &state.jobs, account).await?;
     let others = current.0.map(|c| c.users).unwrap_or_default();
     let (users, token) = state
         .auth
-        .sign_in(user, auth, &device(&req), others)
+        .sign_in_on(&mut tx, user, auth, &device(&req), others)
         .await?;
+    tx.commit().await?;
     Ok(signed_in(&state, &users, token))
 }
 
