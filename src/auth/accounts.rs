@@ -19,6 +19,8 @@ use crate::jobs::{JobHandler, JobStore};
 pub enum AccountError {
     #[error("an account with this email address exists")]
     EmailInUse,
+    #[error("the code is not valid (wrong, used or expired)")]
+    InvalidCode,
     #[error("wrong email or password")]
     InvalidCredentials,
     #[error("the account is locked for {minutes} more minutes after too many failed sign-ins")]
@@ -50,7 +52,7 @@ pub async fn sign_up(
     account: NewAccount,
 ) -> Result<(UserId, UserAuthId), AccountError> {
     let hash = account.password_hash;
-    let code = PublicId::generate().as_str().to_owned() + PublicId::generate().as_str();
+    let code = new_code();
     let user = UserId(ids.next_id());
     let auth = UserAuthId(ids.next_id());
     sqlx::query("INSERT INTO users (id, public_id, name) VALUES ($1, $2, $3)")
@@ -185,4 +187,100 @@ pub async fn check_password(
 pub fn sha256_hex(text: &str) -> String {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A fresh single-use code for a link in an email: 24 random characters of 0-9a-z (~124 bits).
+pub fn new_code() -> String {
+    let mut code = PublicId::generate().as_str().to_owned();
+    code.push_str(PublicId::generate().as_str());
+    code
+}
+
+/// Starts a password reset: stores the hash of a fresh code on the account and enqueues the mail,
+/// in one transaction. Unknown addresses do nothing — the caller answers the same either way.
+pub async fn request_password_reset(
+    pool: &PgPool,
+    jobs: &JobStore,
+    email: &EmailAddress,
+) -> Result<(), AccountError> {
+    let mut tx = pool.begin().await?;
+    let found: Option<(UserAuthId, String)> = sqlx::query_as(
+        "SELECT a.id, u.name FROM emails e
+           JOIN users u ON u.id = e.user_id
+           JOIN user_auth a ON a.user_id = u.id AND a.provider = 'Password'
+          WHERE lower(e.email_address) = lower($1) AND u.status <> 'Deleted'",
+    )
+    .bind(email.as_str())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((auth, name)) = found else {
+        return Ok(());
+    };
+    let code = new_code();
+    sqlx::query("UPDATE user_auth SET reset_code_hash = $2, reset_code_at = now() WHERE id = $1")
+        .bind(auth)
+        .bind(sha256_hex(&code))
+        .execute(&mut *tx)
+        .await?;
+    let mail = SendEmailHandler::job(&SendEmail {
+        to: email.as_str().to_owned(),
+        template: Template::PasswordReset { name, code },
+    })
+    .map_err(AccountError::Job)?;
+    jobs.enqueue_in(&mut tx, mail).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Sets a new password with a reset code (single-use, valid for `valid_minutes`), unlocks the
+/// account and revokes every session of the user. Returns the user and its sessions revoked.
+pub async fn reset_password(
+    pool: &PgPool,
+    code: &str,
+    new_password_hash: String,
+    valid_minutes: i64,
+) -> Result<(UserId, UserAuthId, Vec<crate::ids::SessionId>), AccountError> {
+    let mut tx = pool.begin().await?;
+    let found: Option<(UserAuthId, UserId)> = sqlx::query_as(
+        "UPDATE user_auth SET hashed_password = $2, reset_code_hash = NULL, reset_code_at = NULL
+          WHERE reset_code_hash = $1 AND reset_code_at > now() - make_interval(mins => $3)
+         RETURNING id, user_id",
+    )
+    .bind(sha256_hex(code))
+    .bind(new_password_hash)
+    .bind(i32::try_from(valid_minutes).unwrap_or(i32::MAX))
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((auth, user)) = found else {
+        return Err(AccountError::InvalidCode);
+    };
+    sqlx::query("UPDATE users SET status = 'Unlocked', log_in_attempts = 0 WHERE id = $1 AND status <> 'Deleted'")
+        .bind(user)
+        .execute(&mut *tx)
+        .await?;
+    let revoked: Vec<crate::ids::SessionId> =
+        sqlx::query_scalar("UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL RETURNING id")
+            .bind(user)
+            .fetch_all(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    Ok((user, auth, revoked))
+}
+
+/// Marks an email address verified with the code from its verification mail (single-use,
+/// valid for `valid_days`).
+pub async fn verify_email(pool: &PgPool, code: &str, valid_days: i64) -> Result<(), AccountError> {
+    let done = sqlx::query(
+        "UPDATE emails SET verified_at = now(), verification_code_hash = NULL, verification_code_at = NULL
+          WHERE verification_code_hash = $1 AND verification_code_at > now() - make_interval(days => $2)",
+    )
+    .bind(sha256_hex(code))
+    .bind(i32::try_from(valid_days).unwrap_or(i32::MAX))
+    .execute(pool)
+    .await?;
+    if done.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(AccountError::InvalidCode)
+    }
 }

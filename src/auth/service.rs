@@ -292,6 +292,12 @@ impl AuthService {
         Ok(())
     }
 
+    /// Publishes sessions already revoked in the database (e.g. by a password reset) to the
+    /// revocation list, so tokens inside their access window are refused at once.
+    pub async fn publish_revoked(&self, sessions: &[SessionId]) {
+        self.revocations.revoke(sessions).await;
+    }
+
     async fn revoke(&self, sessions: &[SessionId]) -> Result<(), sqlx::Error> {
         let ids: Vec<i64> = sessions.iter().map(|s| s.0).collect();
         sqlx::query(

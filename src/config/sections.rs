@@ -191,6 +191,8 @@ pub struct AuthSettings {
     pub key_dir: PathBuf,
     pub cookie_name: String,
     pub cookie_secure: bool,
+    pub reset_code_minutes: i64,
+    pub verification_code_days: i64,
     pub password_min_length: usize,
     pub password_max_length: usize,
     pub max_token_bytes: usize,

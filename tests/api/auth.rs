@@ -543,3 +543,156 @@ async fn tokens_always_fit_a_cookie_by_dropping_extra_accounts() {
         users.len()
     );
 }
+
+/// The code mailed to `to` with `template` (read from the email job's payload).
+async fn mailed_code(app: &TestApp, to: &str, template: &str) -> String {
+    sqlx::query_scalar(
+        "SELECT payload->>'code' FROM jobs WHERE kind = 'email.send' AND payload->>'to' = $1
+            AND payload->>'template' = $2 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(to)
+    .bind(template)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap()
+}
+
+async fn error_code(response: reqwest::Response) -> (u16, Value) {
+    (
+        response.status().as_u16(),
+        response.json::<Value>().await.unwrap()["errors"][0]["code"].clone(),
+    )
+}
+
+#[tokio::test]
+async fn password_reset_is_single_use_and_signs_every_device_out() {
+    let app = spawn_app().await;
+    let (old_cookie, _, email) = sign_up(&app, None, "Sam").await;
+
+    // Known and unknown addresses get the same answer.
+    let unknown = post(
+        &app,
+        "/auth/email/requestPasswordChange",
+        None,
+        json!({"email": "nobody@example.org"}),
+    )
+    .await;
+    let known = post(
+        &app,
+        "/auth/email/requestPasswordChange",
+        None,
+        json!({"email": email}),
+    )
+    .await;
+    assert_eq!(
+        (unknown.status(), known.status()),
+        (reqwest::StatusCode::OK, reqwest::StatusCode::OK)
+    );
+    let body_unknown: Value = unknown.json().await.unwrap();
+    assert_eq!(body_unknown, known.json::<Value>().await.unwrap());
+    let code = mailed_code(&app, &email, "passwordReset").await;
+
+    let short = post(
+        &app,
+        "/auth/email/resetPassword",
+        None,
+        json!({"code": code, "newPassword": "short"}),
+    )
+    .await;
+    assert_eq!(error_code(short).await, (422, json!("InvalidPassword")));
+    let reset = post(
+        &app,
+        "/auth/email/resetPassword",
+        None,
+        json!({"code": code, "newPassword": "a brand new password"}),
+    )
+    .await;
+    assert_eq!(reset.status(), 200);
+    assert!(
+        set_cookie(&reset).is_some_and(|c| !c.is_empty()),
+        "signed in after the reset"
+    );
+
+    // Every earlier session is gone at once; the old password no longer works, the new one does.
+    assert_eq!(
+        error_code(post(&app, "/auth/logout", Some(&old_cookie), json!({})).await).await,
+        (401, json!("SessionRevoked"))
+    );
+    let old = post(
+        &app,
+        "/auth/email/login",
+        None,
+        json!({"email": email, "password": "correct horse battery"}),
+    )
+    .await;
+    assert_eq!(old.status(), 401);
+    let new = post(
+        &app,
+        "/auth/email/login",
+        None,
+        json!({"email": email, "password": "a brand new password"}),
+    )
+    .await;
+    assert_eq!(new.status(), 200);
+
+    // The code works once.
+    let again = post(
+        &app,
+        "/auth/email/resetPassword",
+        None,
+        json!({"code": code, "newPassword": "yet another password"}),
+    )
+    .await;
+    assert_eq!(error_code(again).await, (400, json!("InvalidCode")));
+    // And not after it expires.
+    post(
+        &app,
+        "/auth/email/requestPasswordChange",
+        None,
+        json!({"email": email}),
+    )
+    .await;
+    let late = mailed_code(&app, &email, "passwordReset").await;
+    sqlx::query("UPDATE user_auth SET reset_code_at = now() - interval '61 minutes' WHERE reset_code_hash IS NOT NULL")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let expired = post(
+        &app,
+        "/auth/email/resetPassword",
+        None,
+        json!({"code": late, "newPassword": "yet another password"}),
+    )
+    .await;
+    assert_eq!(error_code(expired).await, (400, json!("InvalidCode")));
+}
+
+#[tokio::test]
+async fn the_mailed_code_verifies_the_address_once() {
+    let app = spawn_app().await;
+    let (_, id, email) = sign_up(&app, None, "Sam").await;
+    let code = mailed_code(&app, &email, "verification").await;
+    let wrong = post(
+        &app,
+        "/auth/email/verify",
+        None,
+        json!({"code": "not-the-code"}),
+    )
+    .await;
+    assert_eq!(error_code(wrong).await, (400, json!("InvalidCode")));
+    assert_eq!(
+        post(&app, "/auth/email/verify", None, json!({"code": code}))
+            .await
+            .status(),
+        200
+    );
+    let verified: bool =
+        sqlx::query_scalar("SELECT verified_at IS NOT NULL FROM emails WHERE user_id = $1")
+            .bind(id.parse::<i64>().unwrap())
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert!(verified);
+    let reused = post(&app, "/auth/email/verify", None, json!({"code": code})).await;
+    assert_eq!(error_code(reused).await, (400, json!("InvalidCode")));
+}

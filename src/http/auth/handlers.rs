@@ -67,6 +67,9 @@ impl From<AccountError> for ApiError {
             AccountError::EmailInUse => {
                 ApiError::conflict("EmailInUse", "An account with this email address exists")
             }
+            AccountError::InvalidCode => {
+                ApiError::bad_request("InvalidCode", "This code is wrong, already used or expired")
+            }
             AccountError::InvalidCredentials => ApiError::new(
                 ErrorKind::Unauthorized,
                 "InvalidCredentials",
@@ -116,17 +119,7 @@ pub async fn signup(
         ));
     }
     let email = parse_email(&body.email)?;
-    let settings = state.auth.settings();
-    let length = body.password.expose_secret().chars().count();
-    if length < settings.password_min_length || length > settings.password_max_length {
-        return Err(ApiError::unprocessable(
-            "InvalidPassword",
-            format!(
-                "A password is {}-{} characters",
-                settings.password_min_length, settings.password_max_length
-            ),
-        ));
-    }
+    check_password_rules(&state, &body.password)?;
     let password_hash = crate::auth::password::hash(body.password)
         .await
         .map_err(ApiError::internal)?;
@@ -225,4 +218,83 @@ pub async fn switch_current_account(
             "That account is not signed in on this browser",
         )),
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailBody {
+    email: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+pub struct ResetBody {
+    code: String,
+    new_password: SecretString,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeBody {
+    code: String,
+}
+
+fn check_password_rules(state: &AppState, password: &SecretString) -> Result<(), ApiError> {
+    let settings = state.auth.settings();
+    let length = password.expose_secret().chars().count();
+    if length < settings.password_min_length || length > settings.password_max_length {
+        return Err(ApiError::unprocessable(
+            "InvalidPassword",
+            format!(
+                "A password is {}-{} characters",
+                settings.password_min_length, settings.password_max_length
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /api/v2/auth/email/requestPasswordChange {email}`: mails a reset link if the account
+/// exists. The answer is the same either way, so it does not reveal who has an account.
+pub async fn request_password_change(
+    state: web::Data<AppState>,
+    body: web::Json<EmailBody>,
+) -> Result<HttpResponse, ApiError> {
+    let email = parse_email(&body.into_inner().email)?;
+    accounts::request_password_reset(&state.pool, &state.jobs, &email).await?;
+    Ok(crate::http::ok(json!({ "sent": true })))
+}
+
+/// `POST /api/v2/auth/email/resetPassword {code, newPassword}`: sets the password, signs every
+/// device out, and signs this browser in.
+pub async fn reset_password(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<ResetBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    check_password_rules(&state, &body.new_password)?;
+    let hash = crate::auth::password::hash(body.new_password)
+        .await
+        .map_err(ApiError::internal)?;
+    let minutes = state.auth.settings().reset_code_minutes;
+    let (user, auth, revoked) =
+        accounts::reset_password(&state.pool, &body.code, hash, minutes).await?;
+    state.auth.publish_revoked(&revoked).await;
+    let (users, token) = state
+        .auth
+        .sign_in(user, auth, &device(&req), Vec::new())
+        .await?;
+    Ok(signed_in(&state, &users, token))
+}
+
+/// `POST /api/v2/auth/email/verify {code}`: confirms the address the code was mailed to.
+pub async fn verify_email(
+    state: web::Data<AppState>,
+    body: web::Json<CodeBody>,
+) -> Result<HttpResponse, ApiError> {
+    let days = state.auth.settings().verification_code_days;
+    accounts::verify_email(&state.pool, &body.into_inner().code, days).await?;
+    Ok(crate::http::ok(json!({ "verified": true })))
 }
