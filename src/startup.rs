@@ -29,6 +29,7 @@ use crate::db::{self, DbError, seed};
 use crate::email::{Mailer, SendEmailHandler};
 use crate::health::host::HostProbe;
 use crate::health::{self, HealthService};
+use crate::http::origin::SafeOrigins;
 use crate::ids::Snowflake;
 use crate::ids::snowflake::WorkerIdOutOfRange;
 use crate::jobs::scheduler::Scheduler;
@@ -298,6 +299,11 @@ fn http_server(
         .port();
 
     let data = web::Data::new(state);
+    let safe_origins = web::Data::new(SafeOrigins {
+        configured: settings.cors.allowed_origins.clone(),
+        any: settings.cors.allowed_origins.iter().any(|o| o == "*"),
+        localhost: settings.auth.allow_localhost_origins,
+    });
     let cors_settings = settings.cors.clone();
     let json_limit = server_settings.json_body_limit_bytes;
     let body_limit = server_settings.body_limit_bytes;
@@ -307,12 +313,14 @@ fn http_server(
         // assigns the request id; edge renders errors and records metrics inside that span.
         App::new()
             .app_data(data.clone())
+            .app_data(safe_origins.clone())
             .app_data(crate::http::json_config(json_limit))
             .app_data(web::PayloadConfig::new(body_limit))
             .app_data(crate::http::query_config())
             .app_data(crate::http::path_config())
             .wrap(cors(&cors_settings))
             .wrap(from_fn(crate::http::auth::session::session_layer))
+            .wrap(from_fn(crate::http::origin::origin_guard))
             .wrap(from_fn(crate::http::edge::edge))
             .wrap(TracingLogger::default())
             .configure(crate::http::routes)

@@ -193,6 +193,7 @@ pub struct AuthSettings {
     pub cookie_secure: bool,
     pub reset_code_minutes: i64,
     pub verification_code_days: i64,
+    pub allow_localhost_origins: bool,
     pub password_min_length: usize,
     pub password_max_length: usize,
     pub max_token_bytes: usize,

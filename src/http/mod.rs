@@ -10,6 +10,7 @@ pub mod edge;
 pub mod error;
 mod health;
 mod metrics;
+pub mod origin;
 pub mod system_key;
 
 use actix_web::error::{JsonPayloadError, PayloadError};

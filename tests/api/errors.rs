@@ -217,3 +217,40 @@ async fn cors_preflight_allows_configured_origins_only() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn browser_requests_from_unsafe_origins_are_refused() {
+    let app = crate::helpers::spawn_app_with(|_| {}, None).await;
+    let from = |origin: Option<String>| {
+        let mut request = app.client.post(app.url("/api/v2/auth/validateSession"));
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request.send()
+    };
+    for safe in [
+        Some("http://localhost:3000".to_string()), // configured
+        Some("http://localhost:5173".to_string()), // localhost in development
+        Some(format!("http://127.0.0.1:{}", app.port)), // the server's own origin
+        None,                                      // not a browser
+    ] {
+        assert_eq!(from(safe.clone()).await.unwrap().status(), 200, "{safe:?}");
+    }
+    assert_envelope(
+        from(Some("https://evil.example".into())).await.unwrap(),
+        403,
+        "UnsafeOrigin",
+    )
+    .await;
+
+    let strict =
+        crate::helpers::spawn_app_with(|s| s.auth.allow_localhost_origins = false, None).await;
+    let response = strict
+        .client
+        .post(strict.url("/api/v2/auth/validateSession"))
+        .header("origin", "http://localhost:5173")
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(response, 403, "UnsafeOrigin").await;
+}
