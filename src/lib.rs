@@ -22,6 +22,7 @@ pub mod http;
 pub mod ids;
 pub mod jobs;
 pub mod metrics;
+pub mod ratelimit;
 pub mod redis_client;
 pub mod retry;
 pub mod sms;

@@ -30,11 +30,13 @@ use crate::email::{Mailer, SendEmailHandler};
 use crate::health::host::HostProbe;
 use crate::health::{self, HealthService};
 use crate::http::origin::SafeOrigins;
+use crate::http::rate_limit::RateLimits;
 use crate::ids::Snowflake;
 use crate::ids::snowflake::WorkerIdOutOfRange;
 use crate::jobs::scheduler::Scheduler;
 use crate::jobs::{Executor, JobRuntime, JobStore, Registry, StopJobs, SystemClock, maintenance};
 use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
 use crate::redis_client::{RedisClient, RedisConnectError};
 use crate::sms::{SendSmsHandler, SmsSender};
 use crate::state::AppState;
@@ -298,6 +300,10 @@ fn http_server(
         })?
         .port();
 
+    let rate_limits = web::Data::new(RateLimits {
+        limiter: RateLimiter::new(state.redis.clone(), settings.rate_limit.fail_open),
+        settings: settings.rate_limit.clone(),
+    });
     let data = web::Data::new(state);
     let safe_origins = web::Data::new(SafeOrigins {
         configured: settings.cors.allowed_origins.clone(),
@@ -314,11 +320,13 @@ fn http_server(
         App::new()
             .app_data(data.clone())
             .app_data(safe_origins.clone())
+            .app_data(rate_limits.clone())
             .app_data(crate::http::json_config(json_limit))
             .app_data(web::PayloadConfig::new(body_limit))
             .app_data(crate::http::query_config())
             .app_data(crate::http::path_config())
             .wrap(cors(&cors_settings))
+            .wrap(from_fn(crate::http::rate_limit::rate_limit_layer))
             .wrap(from_fn(crate::http::auth::session::session_layer))
             .wrap(from_fn(crate::http::origin::origin_guard))
             .wrap(from_fn(crate::http::edge::edge))

@@ -35,6 +35,7 @@ pub struct Settings {
     pub email: EmailSettings,
     pub sms: SmsSettings,
     pub auth: AuthSettings,
+    pub rate_limit: RateLimitSettings,
     pub admin: AdminSettings,
 }
 

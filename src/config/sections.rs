@@ -204,6 +204,16 @@ pub struct AuthSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    pub default_per_day: u32,
+    pub fail_open: bool,
+    /// Route pattern → requests per day.
+    pub routes: std::collections::BTreeMap<String, u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AdminSettings {
     pub system_key: SecretString,
 }

@@ -214,6 +214,16 @@ impl Settings {
             "auth.password_min_length must be at least 1 and at most auth.password_max_length",
         );
         check(
+            s.rate_limit.default_per_day >= 1,
+            "rate_limit.default_per_day must be at least 1",
+        );
+        for (route, per_day) in &s.rate_limit.routes {
+            check(
+                route.starts_with('/') && *per_day >= 1,
+                "rate_limit.routes keys must be route patterns starting with / and values at least 1",
+            );
+        }
+        check(
             a.max_token_bytes >= 512,
             "auth.max_token_bytes must be at least 512",
         );

@@ -11,6 +11,7 @@ pub mod error;
 mod health;
 mod metrics;
 pub mod origin;
+pub mod rate_limit;
 pub mod system_key;
 
 use actix_web::error::{JsonPayloadError, PayloadError};

@@ -10,6 +10,7 @@ mod health;
 mod helpers;
 mod jobs;
 mod metrics;
+mod rate_limit;
 mod seed;
 mod shutdown;
 mod snowflake;

@@ -1,0 +1,80 @@
+//! Applies the rate limits to every `/api/v2` request: one bucket per route pattern and caller —
+//! the signed-in user, else the client's IP address. Over the limit: 429 `RateLimited` with
+//! `Retry-After`; limiter unavailable and failing closed: 503 `RateLimitUnavailable`.
+
+use std::time::Duration;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderValue, RETRY_AFTER};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, web};
+
+use super::auth::session::AuthState;
+use super::error::{ApiError, ErrorKind};
+use crate::config::RateLimitSettings;
+use crate::ratelimit::{Decision, Limit, RateLimiter};
+
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+pub struct RateLimits {
+    pub limiter: RateLimiter,
+    pub settings: RateLimitSettings,
+}
+
+pub async fn rate_limit_layer(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let limits = req.app_data::<web::Data<RateLimits>>().cloned();
+    let Some(limits) = limits.filter(|l| l.settings.enabled && req.path().starts_with("/api/v2/"))
+    else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let caller = match req.extensions().get::<AuthState>() {
+        Some(AuthState::Authenticated(a)) => format!("u:{}", a.current().id),
+        _ => format!(
+            "ip:{}",
+            req.peer_addr()
+                .map(|a| a.ip().to_string())
+                .unwrap_or_default()
+        ),
+    };
+    let per_day = limits
+        .settings
+        .routes
+        .get(&route)
+        .copied()
+        .unwrap_or(limits.settings.default_per_day);
+    let decision = limits
+        .limiter
+        .check(
+            &format!("{route}:{caller}"),
+            Limit {
+                capacity: per_day,
+                period: DAY,
+            },
+        )
+        .await;
+    match decision {
+        Decision::Allowed => Ok(next.call(req).await?.map_into_boxed_body()),
+        Decision::Limited { retry_after_secs } => {
+            let error = ApiError::new(
+                ErrorKind::TooManyRequests,
+                "RateLimited",
+                format!("Too many requests to this route; try again in {retry_after_secs} s"),
+            );
+            let mut response = req.error_response(error);
+            if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                response.headers_mut().insert(RETRY_AFTER, value);
+            }
+            Ok(response)
+        }
+        Decision::Unavailable => Ok(req.error_response(ApiError::new(
+            ErrorKind::Unavailable,
+            "RateLimitUnavailable",
+            "Rate limiting is unavailable; try again shortly",
+        ))),
+    }
+}

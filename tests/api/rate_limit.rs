@@ -1,0 +1,82 @@
+//! Token-bucket rate limits: shared by two nodes through Redis, and in memory on a single node.
+
+use serde_json::{Value, json};
+use vrooli::startup::Application;
+
+use crate::helpers::{TestApp, spawn_app_with};
+
+const LOGIN: &str = "/api/v2/auth/email/login";
+
+fn limit_login_to(per_day: u32) -> impl FnOnce(&mut vrooli::config::Settings) {
+    move |s| {
+        s.rate_limit.enabled = true;
+        s.rate_limit.routes.insert(LOGIN.to_string(), per_day);
+    }
+}
+
+async fn login(client: &reqwest::Client, base: &str) -> reqwest::Response {
+    client
+        .post(format!("{base}{LOGIN}"))
+        .json(&json!({"email": "nobody@example.org", "password": "whatever it is"}))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn assert_limited(response: reqwest::Response) {
+    assert_eq!(response.status(), 429);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // 3 per day: a token every 8 hours.
+    assert!(retry_after > 0 && retry_after <= 8 * 3600, "{retry_after}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "RateLimited");
+}
+
+#[tokio::test]
+async fn a_limit_holds_across_two_nodes_sharing_redis() {
+    let a: TestApp = spawn_app_with(limit_login_to(3), None).await;
+    // Node B: same database, same Redis and prefix, its own worker id and port.
+    let mut settings = a.settings.clone();
+    settings.node.worker_id = a.settings.node.worker_id + 1;
+    let b = Application::build(settings).await.expect("second node");
+    let b_base = format!("http://127.0.0.1:{}", b.port());
+    let b_stop = b.shutdown_handle();
+    let b_task = tokio::spawn(b.run(false));
+
+    let client = reqwest::Client::new();
+    for base in [&a.address, &b_base, &a.address] {
+        assert_eq!(login(&client, base).await.status(), 401, "within the limit");
+    }
+    assert_limited(login(&client, &b_base).await).await;
+    assert_limited(login(&client, &a.address).await).await;
+    // Other routes have their own buckets.
+    let other = client
+        .post(format!("{b_base}/api/v2/auth/validateSession"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200);
+
+    b_stop.shutdown().await;
+    b_task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_single_node_limits_in_memory() {
+    let app = spawn_app_with(
+        |s| {
+            limit_login_to(3)(s);
+            s.redis.url = String::new().into();
+        },
+        None,
+    )
+    .await;
+    for _ in 0..3 {
+        assert_eq!(login(&app.client, &app.address).await.status(), 401);
+    }
+    assert_limited(login(&app.client, &app.address).await).await;
+}
