@@ -303,6 +303,7 @@ fn http_server(
     let rate_limits = web::Data::new(RateLimits {
         limiter: RateLimiter::new(state.redis.clone(), settings.rate_limit.fail_open),
         settings: settings.rate_limit.clone(),
+        behind_proxy: settings.server.behind_proxy,
     });
     let data = web::Data::new(state);
     let safe_origins = web::Data::new(SafeOrigins {

@@ -101,7 +101,6 @@ struct Credentials {
     auth_id: UserAuthId,
     hashed_password: Option<String>,
     status: String,
-    log_in_attempts: i32,
     last_login_attempt: Option<DateTime<Utc>>,
 }
 
@@ -117,7 +116,7 @@ pub async fn check_password(
     now: DateTime<Utc>,
 ) -> Result<(UserId, UserAuthId), AccountError> {
     let found: Option<Credentials> = sqlx::query_as(
-        "SELECT u.id AS user_id, a.id AS auth_id, a.hashed_password, u.status, u.log_in_attempts, u.last_login_attempt
+        "SELECT u.id AS user_id, a.id AS auth_id, a.hashed_password, u.status, u.last_login_attempt
            FROM emails e
            JOIN users u ON u.id = e.user_id
            JOIN user_auth a ON a.user_id = u.id AND a.provider = 'Password'
@@ -158,24 +157,25 @@ pub async fn check_password(
             .await?;
         return Ok((account.user_id, account.auth_id));
     }
-    let attempts = account.log_in_attempts + 1;
-    let status = if attempts >= settings.hard_lock_attempts {
-        "HardLocked"
-    } else if attempts >= settings.soft_lock_attempts {
-        "SoftLocked"
-    } else {
-        "Unlocked"
-    };
-    sqlx::query(
-        "UPDATE users SET log_in_attempts = $2, status = $3, last_login_attempt = $4 WHERE id = $1",
+    // Counted in SQL, not from the value read above, so parallel guesses cannot overwrite each
+    // other's increments and slip past the lock.
+    let status: String = sqlx::query_scalar(
+        "UPDATE users
+            SET log_in_attempts = log_in_attempts + 1,
+                status = CASE WHEN log_in_attempts + 1 >= $2 THEN 'HardLocked'
+                              WHEN log_in_attempts + 1 >= $3 THEN 'SoftLocked'
+                              ELSE 'Unlocked' END,
+                last_login_attempt = $4
+          WHERE id = $1
+         RETURNING status",
     )
     .bind(account.user_id)
-    .bind(attempts)
-    .bind(status)
+    .bind(settings.hard_lock_attempts)
+    .bind(settings.soft_lock_attempts)
     .bind(now)
-    .execute(pool)
+    .fetch_one(pool)
     .await?;
-    match status {
+    match status.as_str() {
         "HardLocked" => Err(AccountError::HardLocked),
         "SoftLocked" => Err(AccountError::SoftLocked {
             minutes: settings.soft_lock_minutes,

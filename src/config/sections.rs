@@ -18,6 +18,7 @@ pub struct ServerSettings {
     pub client_request_timeout_secs: u64,
     pub max_connections_per_worker: usize,
     pub backlog: u32,
+    pub behind_proxy: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -20,6 +20,21 @@ const DAY: Duration = Duration::from_secs(24 * 3600);
 pub struct RateLimits {
     pub limiter: RateLimiter,
     pub settings: RateLimitSettings,
+    /// `server.behind_proxy`: take the client address from forwarding headers.
+    pub behind_proxy: bool,
+}
+
+/// The client's address: the TCP peer, or — behind a trusted proxy — the forwarded address.
+pub fn client_ip(req: &actix_web::HttpRequest, behind_proxy: bool) -> Option<String> {
+    if behind_proxy && let Some(ip) = req.connection_info().realip_remote_addr() {
+        // The forwarded value may carry a port ("1.2.3.4:5678"); the bucket is per address.
+        let ip = ip
+            .parse::<std::net::SocketAddr>()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_else(|_| ip.to_owned());
+        return Some(ip);
+    }
+    req.peer_addr().map(|a| a.ip().to_string())
 }
 
 pub async fn rate_limit_layer(
@@ -36,9 +51,7 @@ pub async fn rate_limit_layer(
         Some(AuthState::Authenticated(a)) => format!("u:{}", a.current().id),
         _ => format!(
             "ip:{}",
-            req.peer_addr()
-                .map(|a| a.ip().to_string())
-                .unwrap_or_default()
+            client_ip(req.request(), limits.behind_proxy).unwrap_or_default()
         ),
     };
     let per_day = limits

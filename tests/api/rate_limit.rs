@@ -80,3 +80,33 @@ async fn a_single_node_limits_in_memory() {
     }
     assert_limited(login(&app.client, &app.address).await).await;
 }
+
+#[tokio::test]
+async fn behind_a_proxy_each_forwarded_client_has_its_own_bucket() {
+    let app = spawn_app_with(
+        |s| {
+            limit_login_to(1)(s);
+            s.server.behind_proxy = true;
+        },
+        None,
+    )
+    .await;
+    let from = |ip: &'static str| {
+        app.client
+            .post(app.url(LOGIN))
+            .header("x-forwarded-for", ip)
+            .json(&json!({"email": "nobody@example.org", "password": "whatever it is"}))
+            .send()
+    };
+    assert_eq!(from("203.0.113.1").await.unwrap().status(), 401);
+    assert_eq!(
+        from("203.0.113.2").await.unwrap().status(),
+        401,
+        "another client"
+    );
+    assert_eq!(
+        from("203.0.113.1").await.unwrap().status(),
+        429,
+        "the first client again"
+    );
+}
