@@ -1,0 +1,332 @@
+//! Sign-up, login with its lockout, password reset and email verification.
+
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn sign_up_creates_the_account_a_session_and_a_verification_mail() {
+    let app = spawn_app().await;
+    let email = "Sam@Example.org";
+    let response = post(
+        &app,
+        "/auth/email/signup",
+        None,
+        json!({"name": " Sam ", "email": email, "password": "correct horse battery"}),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let raw_cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        raw_cookie.contains("HttpOnly")
+            && raw_cookie.contains("SameSite=Lax")
+            && raw_cookie.contains("Path=/"),
+        "{raw_cookie}"
+    );
+    let cookie = set_cookie(&response).unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["data"]["isLoggedIn"], true);
+    assert_eq!(body["data"]["users"][0]["name"], "Sam");
+    let id: i64 = body["data"]["users"][0]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    let (hash, verified, sessions, mails): (String, Option<chrono::DateTime<Utc>>, i64, i64) = sqlx::query_as(
+        "SELECT a.hashed_password, e.verified_at,
+                (SELECT count(*) FROM sessions WHERE user_id = $1 AND revoked_at IS NULL),
+                (SELECT count(*) FROM jobs WHERE kind = 'email.send' AND payload->>'to' = $2 AND payload->>'template' = 'verification')
+           FROM user_auth a JOIN emails e ON e.user_id = a.user_id WHERE a.user_id = $1",
+    )
+    .bind(id)
+    .bind(email)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert!(hash.starts_with("$argon2id$") && !hash.contains("correct horse"));
+    assert_eq!((verified, sessions, mails), (None, 1, 1));
+
+    assert_eq!(
+        user_ids(&session(&app, &cookie).await),
+        vec![id.to_string()]
+    );
+    let anonymous = post(&app, "/auth/validateSession", None, json!({}))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(anonymous["data"]["isLoggedIn"], false);
+
+    // The same address in other case is taken.
+    let again = post(
+        &app,
+        "/auth/email/signup",
+        None,
+        json!({"name": "Sam", "email": "sam@EXAMPLE.org", "password": "another password"}),
+    )
+    .await;
+    assert_eq!(again.status(), 409);
+    assert_eq!(
+        again.json::<Value>().await.unwrap()["errors"][0]["code"],
+        "EmailInUse"
+    );
+}
+
+#[tokio::test]
+async fn bad_sign_up_input_is_refused_with_its_reason() {
+    let app = spawn_app().await;
+    for (body, status, code) in [
+        (
+            json!({"name": "Sam", "email": "not-an-email", "password": "long enough"}),
+            422,
+            "InvalidEmail",
+        ),
+        (
+            json!({"name": "Sam", "email": "a@b.org", "password": "short"}),
+            422,
+            "InvalidPassword",
+        ),
+        (
+            json!({"name": "   ", "email": "a@b.org", "password": "long enough"}),
+            422,
+            "InvalidName",
+        ),
+        (
+            json!({"name": "Sam", "email": "a@b.org"}),
+            422,
+            "InvalidBody",
+        ),
+    ] {
+        let response = post(&app, "/auth/email/signup", None, body).await;
+        assert_eq!(response.status(), status);
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["errors"][0]["code"],
+            code
+        );
+    }
+    let users: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM users WHERE NOT is_bot AND NOT is_admin")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(users, 0, "nothing half-written");
+}
+
+#[tokio::test]
+async fn login_checks_the_password_and_locks_after_repeated_failures() {
+    let app = spawn_app().await;
+    let (_, id, email) = sign_up(&app, None, "Sam").await;
+    let login = |password: &'static str, email: String| {
+        let app = &app;
+        async move {
+            post(
+                app,
+                "/auth/email/login",
+                None,
+                json!({"email": email, "password": password}),
+            )
+            .await
+        }
+    };
+    let code = |r: reqwest::Response| async move {
+        (
+            r.status().as_u16(),
+            r.json::<Value>().await.unwrap()["errors"][0]["code"].clone(),
+        )
+    };
+
+    let ok = login("correct horse battery", email.clone()).await;
+    assert_eq!(ok.status(), 200);
+    assert!(set_cookie(&ok).is_some());
+    assert_eq!(
+        code(login("wrong", "nobody@example.org".into()).await).await,
+        (401, json!("InvalidCredentials"))
+    );
+
+    for _ in 0..4 {
+        assert_eq!(
+            code(login("wrong", email.clone()).await).await,
+            (401, json!("InvalidCredentials"))
+        );
+    }
+    assert_eq!(
+        code(login("wrong", email.clone()).await).await,
+        (403, json!("AccountSoftLocked")),
+        "5th failure"
+    );
+    assert_eq!(
+        code(login("correct horse battery", email.clone()).await).await,
+        (403, json!("AccountSoftLocked")),
+        "even the right password waits"
+    );
+
+    // 15 minutes later the right password works and resets the counter.
+    sqlx::query(
+        "UPDATE users SET last_login_attempt = now() - interval '16 minutes' WHERE id = $1",
+    )
+    .bind(id.parse::<i64>().unwrap())
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        login("correct horse battery", email.clone()).await.status(),
+        200
+    );
+
+    // Brute force past the soft locks ends in a hard lock.
+    sqlx::query("UPDATE users SET log_in_attempts = 14 WHERE id = $1")
+        .bind(id.parse::<i64>().unwrap())
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        code(login("wrong", email.clone()).await).await,
+        (403, json!("AccountHardLocked"))
+    );
+    assert_eq!(
+        code(login("correct horse battery", email).await).await,
+        (403, json!("AccountHardLocked"))
+    );
+}
+
+#[tokio::test]
+async fn password_reset_is_single_use_and_signs_every_device_out() {
+    let app = spawn_app().await;
+    let (old_cookie, _, email) = sign_up(&app, None, "Sam").await;
+
+    // Known and unknown addresses get the same answer.
+    let unknown = post(
+        &app,
+        "/auth/email/requestPasswordChange",
+        None,
+        json!({"email": "nobody@example.org"}),
+    )
+    .await;
+    let known = post(
+        &app,
+        "/auth/email/requestPasswordChange",
+        None,
+        json!({"email": email}),
+    )
+    .await;
+    assert_eq!(
+        (unknown.status(), known.status()),
+        (reqwest::StatusCode::OK, reqwest::StatusCode::OK)
+    );
+    let body_unknown: Value = unknown.json().await.unwrap();
+    assert_eq!(body_unknown, known.json::<Value>().await.unwrap());
+    let code = mailed_code(&app, &email, "passwordReset").await;
+
+    let short = post(
+        &app,
+        "/auth/email/resetPassword",
+        None,
+        json!({"code": code, "newPassword": "short"}),
+    )
+    .await;
+    assert_eq!(error_code(short).await, (422, json!("InvalidPassword")));
+    let reset = post(
+        &app,
+        "/auth/email/resetPassword",
+        None,
+        json!({"code": code, "newPassword": "a brand new password"}),
+    )
+    .await;
+    assert_eq!(reset.status(), 200);
+    assert!(
+        set_cookie(&reset).is_some_and(|c| !c.is_empty()),
+        "signed in after the reset"
+    );
+
+    // Every earlier session is gone at once; the old password no longer works, the new one does.
+    assert_eq!(
+        error_code(post(&app, "/auth/logout", Some(&old_cookie), json!({})).await).await,
+        (401, json!("SessionRevoked"))
+    );
+    let old = post(
+        &app,
+        "/auth/email/login",
+        None,
+        json!({"email": email, "password": "correct horse battery"}),
+    )
+    .await;
+    assert_eq!(old.status(), 401);
+    let new = post(
+        &app,
+        "/auth/email/login",
+        None,
+        json!({"email": email, "password": "a brand new password"}),
+    )
+    .await;
+    assert_eq!(new.status(), 200);
+
+    // The code works once.
+    let again = post(
+        &app,
+        "/auth/email/resetPassword",
+        None,
+        json!({"code": code, "newPassword": "yet another password"}),
+    )
+    .await;
+    assert_eq!(error_code(again).await, (400, json!("InvalidCode")));
+    // And not after it expires.
+    post(
+        &app,
+        "/auth/email/requestPasswordChange",
+        None,
+        json!({"email": email}),
+    )
+    .await;
+    let late = mailed_code(&app, &email, "passwordReset").await;
+    sqlx::query("UPDATE user_auth SET reset_code_at = now() - interval '61 minutes' WHERE reset_code_hash IS NOT NULL")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let expired = post(
+        &app,
+        "/auth/email/resetPassword",
+        None,
+        json!({"code": late, "newPassword": "yet another password"}),
+    )
+    .await;
+    assert_eq!(error_code(expired).await, (400, json!("InvalidCode")));
+}
+
+#[tokio::test]
+async fn the_mailed_code_verifies_the_address_once() {
+    let app = spawn_app().await;
+    let (_, id, email) = sign_up(&app, None, "Sam").await;
+    let code = mailed_code(&app, &email, "verification").await;
+    let wrong = post(
+        &app,
+        "/auth/email/verify",
+        None,
+        json!({"code": "not-the-code"}),
+    )
+    .await;
+    assert_eq!(error_code(wrong).await, (400, json!("InvalidCode")));
+    assert_eq!(
+        post(&app, "/auth/email/verify", None, json!({"code": code}))
+            .await
+            .status(),
+        200
+    );
+    let verified: bool =
+        sqlx::query_scalar("SELECT verified_at IS NOT NULL FROM emails WHERE user_id = $1")
+            .bind(id.parse::<i64>().unwrap())
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert!(verified);
+    let reused = post(&app, "/auth/email/verify", None, json!({"code": code})).await;
+    assert_eq!(error_code(reused).await, (400, json!("InvalidCode")));
+}
