@@ -21,6 +21,7 @@ use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::AuthService;
+use crate::auth::api_keys::ApiKeys;
 use crate::auth::keys::{KeyError, TokenKeys};
 use crate::auth::revocation::Revocations;
 use crate::config::{CorsSettings, Settings};
@@ -168,6 +169,7 @@ impl Application {
             )),
             metrics,
             auth: Arc::new(auth),
+            api_keys: Arc::new(ApiKeys::new(pool.clone(), redis.clone())),
             jobs: job_store.clone(),
             admin_key: settings.admin.system_key.clone(),
             pool,
@@ -328,8 +330,8 @@ fn http_server(
             .app_data(crate::http::path_config())
             .wrap(cors(&cors_settings))
             .wrap(from_fn(crate::http::rate_limit::rate_limit_layer))
-            .wrap(from_fn(crate::http::auth::session::session_layer))
             .wrap(from_fn(crate::http::origin::origin_guard))
+            .wrap(from_fn(crate::http::auth::session::session_layer))
             .wrap(from_fn(crate::http::edge::edge))
             .wrap(TracingLogger::default())
             .configure(crate::http::routes)

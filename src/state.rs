@@ -5,6 +5,7 @@ use std::sync::Arc;
 use sqlx::PgPool;
 
 use crate::auth::AuthService;
+use crate::auth::api_keys::ApiKeys;
 use crate::health::HealthService;
 use crate::health::host::HostProbe;
 use crate::ids::Snowflake;
@@ -24,6 +25,8 @@ pub struct AppState {
     pub host: HostProbe,
     /// Sessions and tokens.
     pub auth: Arc<AuthService>,
+    /// API keys (with their lookup cache).
+    pub api_keys: Arc<ApiKeys>,
     /// Enqueue jobs here (inside your transaction with `enqueue_in`).
     pub jobs: JobStore,
     /// `admin.system_key`; empty disables the admin routes.

@@ -3,6 +3,7 @@
 //! HTTP glue (cookie middleware, `AuthUser` extractors, routes) is in `src/http/auth/`.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod keys;
 pub mod password;
 pub mod revocation;

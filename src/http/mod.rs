@@ -5,6 +5,7 @@
 //! (`admin/`); each capability is `src/http/<capability>/` exposing `fn config`.
 
 mod admin;
+mod api_keys;
 pub mod auth;
 pub mod edge;
 pub mod error;
@@ -27,7 +28,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/v2")
                 .configure(admin::config)
-                .configure(auth::config),
+                .configure(auth::config)
+                .configure(api_keys::config),
         );
 }
 

@@ -2,13 +2,17 @@
 //! UI origins (`cors.allowed_origins`), from this server's own origin, or — with
 //! `auth.allow_localhost_origins`, the development default — from localhost on any port; anything
 //! else is refused with 403 `UnsafeOrigin` before it reaches a handler. Requests without an
-//! `Origin` (curl, other servers) are not browser requests and pass; API keys will be exempt too.
+//! `Origin` (curl, other servers) are not browser requests and pass, and so do requests with a
+//! valid API key.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::ORIGIN;
 use actix_web::middleware::Next;
 
+use actix_web::HttpMessage;
+
+use super::auth::session::AuthState;
 use super::error::{ApiError, ErrorKind};
 
 /// The safe list, built once from config.
@@ -56,7 +60,12 @@ pub async fn origin_guard(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    if let Some(origin) = req.headers().get(ORIGIN) {
+    // A valid API key is not a browser session riding on cookies: no origin check.
+    let api_key = matches!(
+        req.extensions().get::<AuthState>(),
+        Some(AuthState::ApiKey(_))
+    );
+    if let Some(origin) = req.headers().get(ORIGIN).filter(|_| !api_key) {
         let safe = req.app_data::<actix_web::web::Data<SafeOrigins>>();
         let own_host = req.connection_info().host().to_owned();
         let allowed = match (origin.to_str(), safe) {

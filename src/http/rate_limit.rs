@@ -47,11 +47,16 @@ pub async fn rate_limit_layer(
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    let caller = match req.extensions().get::<AuthState>() {
-        Some(AuthState::Authenticated(a)) => format!("u:{}", a.current().id),
-        _ => format!(
-            "ip:{}",
-            client_ip(req.request(), limits.behind_proxy).unwrap_or_default()
+    // API keys get the original's 1000x allowance; people are limited per user, else per address.
+    let (caller, factor) = match req.extensions().get::<AuthState>() {
+        Some(AuthState::ApiKey(key)) => (format!("k:{}", key.key_id), 1000),
+        Some(AuthState::Authenticated(a)) => (format!("u:{}", a.current().id), 1),
+        _ => (
+            format!(
+                "ip:{}",
+                client_ip(req.request(), limits.behind_proxy).unwrap_or_default()
+            ),
+            1,
         ),
     };
     let per_day = limits
@@ -60,6 +65,7 @@ pub async fn rate_limit_layer(
         .get(&route)
         .copied()
         .unwrap_or(limits.settings.default_per_day);
+    let per_day = per_day.saturating_mul(factor);
     let decision = limits
         .limiter
         .check(

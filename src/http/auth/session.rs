@@ -15,6 +15,7 @@ use actix_web::http::header::AUTHORIZATION;
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
+use crate::auth::api_keys::{ApiKeyAuth, KEY_PREFIX, Permission};
 use crate::auth::token::TokenUser;
 use crate::auth::{AuthFailure, Authenticated};
 use crate::config::AuthSettings;
@@ -28,6 +29,10 @@ pub enum AuthState {
     Anonymous,
     Authenticated(Authenticated),
     Failed(AuthFailure),
+    /// A valid, enabled API key.
+    ApiKey(ApiKeyAuth),
+    /// An API key was presented but is unknown or disabled.
+    BadApiKey,
 }
 
 pub async fn session_layer(
@@ -42,9 +47,18 @@ pub async fn session_layer(
         .cookie(&settings.cookie_name)
         .map(|c| c.value().to_owned());
     let token = from_cookie.clone().or_else(|| bearer_token(req.request()));
-    let outcome = match &token {
-        None => AuthState::Anonymous,
-        Some(token) => match state.auth.authenticate(token).await {
+    let api_key = api_key(req.request());
+    let outcome = match (&api_key, &token) {
+        (Some(key), _) => match state.api_keys.authenticate(key).await {
+            Ok(Some(auth)) => AuthState::ApiKey(auth),
+            Ok(None) => AuthState::BadApiKey,
+            Err(error) => {
+                tracing::warn!(%error, "API key lookup failed");
+                AuthState::BadApiKey
+            }
+        },
+        (None, None) => AuthState::Anonymous,
+        (None, Some(token)) => match state.auth.authenticate(token).await {
             Ok(authenticated) => AuthState::Authenticated(authenticated),
             Err(failure) => AuthState::Failed(failure),
         },
@@ -75,7 +89,21 @@ pub async fn session_layer(
     Ok(response)
 }
 
-/// `Authorization: Bearer <jwt>` (three dot-separated parts; API keys are told apart later).
+/// An API key: `X-API-Key: <key>`, `Authorization: ApiKey <key>`, or `Authorization: Bearer
+/// vrk_…` (told apart from session tokens by its prefix).
+fn api_key(req: &HttpRequest) -> Option<String> {
+    if let Some(key) = req.headers().get("x-api-key").and_then(|v| v.to_str().ok()) {
+        return Some(key.trim().to_owned());
+    }
+    let value = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
+    if let Some(key) = value.strip_prefix("ApiKey ") {
+        return Some(key.trim().to_owned());
+    }
+    let token = value.strip_prefix("Bearer ")?.trim();
+    token.starts_with(KEY_PREFIX).then(|| token.to_owned())
+}
+
+/// `Authorization: Bearer <jwt>` (three dot-separated parts).
 fn bearer_token(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
     let token = value.strip_prefix("Bearer ")?.trim();
@@ -129,6 +157,12 @@ fn auth_user(req: &HttpRequest) -> Result<AuthUser, ApiError> {
             },
             failure.to_string(),
         )),
+        Some(AuthState::ApiKey(_)) => Err(ApiError::new(
+            ErrorKind::Forbidden,
+            "SessionRequired",
+            "This needs a signed-in session, not an API key",
+        )),
+        Some(AuthState::BadApiKey) => Err(invalid_api_key()),
         Some(AuthState::Anonymous) | None => Err(ApiError::new(
             ErrorKind::Unauthorized,
             "NotLoggedIn",
@@ -152,5 +186,74 @@ impl FromRequest for MaybeAuthUser {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(Ok(MaybeAuthUser(auth_user(req).ok())))
+    }
+}
+
+fn invalid_api_key() -> ApiError {
+    ApiError::new(
+        ErrorKind::Unauthorized,
+        "InvalidApiKey",
+        "This API key is unknown or disabled",
+    )
+}
+
+/// A permission a route needs; see [`Require`].
+pub trait Needs {
+    const PERMISSION: Permission;
+}
+
+macro_rules! permission_markers {
+    ($($name:ident),*) => {$(
+        #[doc = concat!("The `", stringify!($name), "` permission, for [`Require`].")]
+        #[derive(Debug, Clone, Copy)]
+        pub struct $name;
+        impl Needs for $name {
+            const PERMISSION: Permission = Permission::$name;
+        }
+    )*};
+}
+permission_markers!(ReadPublic, ReadPrivate, WritePrivate, ReadAuth, WriteAuth);
+
+/// A caller allowed `P`: a signed-in session (which may do everything its user may), or an API
+/// key holding `P`. Written in the handler's signature (`_: Require<ReadAuth>`), so no handler
+/// checks permissions by hand.
+#[derive(Debug, Clone)]
+pub struct Require<P: Needs> {
+    pub user: UserId,
+    /// The key, when the caller is an API key.
+    pub api_key: Option<i64>,
+    _permission: std::marker::PhantomData<P>,
+}
+
+impl<P: Needs> FromRequest for Require<P> {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let key = match req.extensions().get::<AuthState>() {
+            Some(AuthState::ApiKey(key)) => Some(key.clone()),
+            Some(AuthState::BadApiKey) => return ready(Err(invalid_api_key())),
+            _ => None,
+        };
+        ready(match key {
+            Some(key) if key.permissions.contains(&P::PERMISSION) => Ok(Require {
+                user: key.user,
+                api_key: Some(key.key_id),
+                _permission: std::marker::PhantomData,
+            }),
+            Some(_) => Err(ApiError::new(
+                ErrorKind::Forbidden,
+                "MissingPermission",
+                format!(
+                    "This API key lacks the {} permission",
+                    P::PERMISSION.as_str()
+                ),
+            )),
+            None => auth_user(req).map(|user| Require {
+                user: user.id,
+                api_key: None,
+                _permission: std::marker::PhantomData,
+            }),
+        })
     }
 }

@@ -4,6 +4,7 @@
 //! mis-signed and revoked tokens). Shared here: request and cookie helpers.
 
 mod accounts;
+mod api_keys;
 mod sessions;
 
 use serde_json::{Value, json};

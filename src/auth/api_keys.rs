@@ -1,0 +1,320 @@
+//! API keys: `vrk_<8-character prefix>_<24-character secret>` (0-9a-z), shown once at creation
+//! and stored only as a SHA-256 hash (the secret has ~124 bits of entropy, so a fast hash is
+//! enough; nothing is gained by argon2 here). A
+//! lookup is cached for five minutes — in Redis when configured, so every node sees a disable at
+//! once — and the cache entry is deleted the moment the key is updated, disabled or deleted.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{AssertSqlSafe, PgPool};
+
+use super::accounts::sha256_hex;
+use crate::ids::{PublicId, Snowflake, UserId};
+use crate::redis_client::RedisClient;
+
+const CACHE_TTL: Duration = Duration::from_secs(300);
+pub const KEY_PREFIX: &str = "vrk_";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Permission {
+    ReadPublic,
+    ReadPrivate,
+    WritePrivate,
+    ReadAuth,
+    WriteAuth,
+}
+
+impl Permission {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::ReadPublic => "ReadPublic",
+            Permission::ReadPrivate => "ReadPrivate",
+            Permission::WritePrivate => "WritePrivate",
+            Permission::ReadAuth => "ReadAuth",
+            Permission::WriteAuth => "WriteAuth",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::ReadPublic,
+            Self::ReadPrivate,
+            Self::WritePrivate,
+            Self::ReadAuth,
+            Self::WriteAuth,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
+}
+
+/// A request authenticated by an API key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyAuth {
+    pub key_id: i64,
+    pub user: UserId,
+    pub permissions: Vec<Permission>,
+}
+
+/// An API key as its owner sees it (never the secret).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyRow {
+    #[serde(serialize_with = "as_string")]
+    pub id: i64,
+    pub name: String,
+    pub key_prefix: String,
+    pub permissions: Vec<String>,
+    pub credits_used: i64,
+    pub limit_soft: Option<i64>,
+    pub limit_hard: i64,
+    pub stop_at_limit: bool,
+    pub disabled_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+fn as_string<S: serde::Serializer>(id: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(id)
+}
+
+/// What a new key may do and spend.
+pub struct NewApiKey {
+    pub name: String,
+    pub permissions: Vec<Permission>,
+    pub limit_hard: i64,
+    pub limit_soft: Option<i64>,
+    pub stop_at_limit: bool,
+}
+
+/// Changes to a key; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct KeyChanges {
+    pub name: Option<String>,
+    pub permissions: Option<Vec<Permission>>,
+    pub limit_hard: Option<i64>,
+    pub limit_soft: Option<Option<i64>>,
+    pub stop_at_limit: Option<bool>,
+    pub disabled: Option<bool>,
+}
+
+pub struct ApiKeys {
+    pool: PgPool,
+    redis: Option<RedisClient>,
+    local: Mutex<HashMap<String, (Instant, ApiKeyAuth)>>,
+}
+
+/// The columns of [`ApiKeyRow`]; the only text ever formatted into these queries (a constant, so
+/// `AssertSqlSafe` holds).
+const COLUMNS: &str = "id, name, key_prefix, permissions, credits_used, limit_soft, limit_hard, stop_at_limit, disabled_at, last_used_at, created_at";
+
+impl ApiKeys {
+    pub fn new(pool: PgPool, redis: Option<RedisClient>) -> Self {
+        Self {
+            pool,
+            redis,
+            local: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Creates a key for `user`; returns it with the secret, which is never shown again.
+    pub async fn create(
+        &self,
+        ids: &Snowflake,
+        user: UserId,
+        key: NewApiKey,
+    ) -> Result<(ApiKeyRow, String), sqlx::Error> {
+        let prefix: String = PublicId::generate().as_str()[..8].to_owned();
+        let secret = format!(
+            "{KEY_PREFIX}{prefix}_{}{}",
+            PublicId::generate().as_str(),
+            PublicId::generate().as_str()
+        );
+        let permissions: Vec<&str> = key.permissions.iter().map(|p| p.as_str()).collect();
+        let row = sqlx::query_as(AssertSqlSafe(format!(
+            "INSERT INTO api_keys (id, key_hash, key_prefix, name, permissions, limit_hard, limit_soft, stop_at_limit, user_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
+        )))
+        .bind(ids.next_id())
+        .bind(sha256_hex(&secret))
+        .bind(&prefix)
+        .bind(&key.name)
+        .bind(&permissions)
+        .bind(key.limit_hard)
+        .bind(key.limit_soft)
+        .bind(key.stop_at_limit)
+        .bind(user)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row, secret))
+    }
+
+    pub async fn list(&self, user: UserId) -> Result<Vec<ApiKeyRow>, sqlx::Error> {
+        sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM api_keys WHERE user_id = $1 ORDER BY id"
+        )))
+        .bind(user)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Applies `changes` to `user`'s key `id`; `None` if there is no such key of theirs.
+    pub async fn update(
+        &self,
+        user: UserId,
+        id: i64,
+        changes: KeyChanges,
+    ) -> Result<Option<ApiKeyRow>, sqlx::Error> {
+        let permissions: Option<Vec<&str>> = changes
+            .permissions
+            .as_ref()
+            .map(|p| p.iter().map(|p| p.as_str()).collect());
+        let row: Option<(String,)> = sqlx::query_as(
+            "UPDATE api_keys SET
+                name = COALESCE($3, name),
+                permissions = COALESCE($4, permissions),
+                limit_hard = COALESCE($5, limit_hard),
+                limit_soft = CASE WHEN $6 THEN $7 ELSE limit_soft END,
+                stop_at_limit = COALESCE($8, stop_at_limit),
+                disabled_at = CASE WHEN $9 IS NULL THEN disabled_at WHEN $9 THEN COALESCE(disabled_at, now()) ELSE NULL END
+              WHERE id = $1 AND user_id = $2
+             RETURNING key_hash",
+        )
+        .bind(id)
+        .bind(user)
+        .bind(changes.name)
+        .bind(permissions)
+        .bind(changes.limit_hard)
+        .bind(changes.limit_soft.is_some())
+        .bind(changes.limit_soft.flatten())
+        .bind(changes.stop_at_limit)
+        .bind(changes.disabled)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((hash,)) = row else { return Ok(None) };
+        self.forget(&hash).await;
+        let row = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM api_keys WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Some(row))
+    }
+
+    pub async fn delete(&self, user: UserId, id: i64) -> Result<bool, sqlx::Error> {
+        let hash: Option<String> = sqlx::query_scalar(
+            "DELETE FROM api_keys WHERE id = $1 AND user_id = $2 RETURNING key_hash",
+        )
+        .bind(id)
+        .bind(user)
+        .fetch_optional(&self.pool)
+        .await?;
+        match hash {
+            Some(hash) => {
+                self.forget(&hash).await;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// The key's owner and permissions, or `None` for an unknown or disabled key.
+    pub async fn authenticate(&self, presented: &str) -> Result<Option<ApiKeyAuth>, sqlx::Error> {
+        if !presented.starts_with(KEY_PREFIX) || presented.len() > 64 {
+            return Ok(None);
+        }
+        let hash = sha256_hex(presented);
+        if let Some(cached) = self.cached(&hash).await {
+            return Ok(Some(cached));
+        }
+        let row: Option<(i64, Option<UserId>, Vec<String>)> = sqlx::query_as(
+            "UPDATE api_keys SET last_used_at = now() WHERE key_hash = $1 AND disabled_at IS NULL
+             RETURNING id, user_id, permissions",
+        )
+        .bind(&hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        // Team keys arrive with teams; until then only user keys authenticate.
+        let Some((key_id, Some(user), permissions)) = row else {
+            return Ok(None);
+        };
+        let auth = ApiKeyAuth {
+            key_id,
+            user,
+            permissions: permissions
+                .iter()
+                .filter_map(|p| Permission::parse(p))
+                .collect(),
+        };
+        self.remember(&hash, &auth).await;
+        Ok(Some(auth))
+    }
+
+    async fn cached(&self, hash: &str) -> Option<ApiKeyAuth> {
+        match &self.redis {
+            Some(redis) => {
+                let json: Option<String> = redis::cmd("GET")
+                    .arg(redis.key(&format!("apikey:{hash}")))
+                    .query_async(&mut redis.connection())
+                    .await
+                    .ok()
+                    .flatten();
+                json.and_then(|j| serde_json::from_str(&j).ok())
+            }
+            None => {
+                let local = self.local.lock().unwrap_or_else(|p| p.into_inner());
+                local
+                    .get(hash)
+                    .filter(|(at, _)| at.elapsed() < CACHE_TTL)
+                    .map(|(_, auth)| auth.clone())
+            }
+        }
+    }
+
+    async fn remember(&self, hash: &str, auth: &ApiKeyAuth) {
+        match &self.redis {
+            Some(redis) => {
+                let Ok(json) = serde_json::to_string(auth) else {
+                    return;
+                };
+                let _ = redis::cmd("SET")
+                    .arg(redis.key(&format!("apikey:{hash}")))
+                    .arg(json)
+                    .arg("EX")
+                    .arg(CACHE_TTL.as_secs())
+                    .query_async::<()>(&mut redis.connection())
+                    .await;
+            }
+            None => {
+                let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
+                local.retain(|_, (at, _)| at.elapsed() < CACHE_TTL);
+                local.insert(hash.to_owned(), (Instant::now(), auth.clone()));
+            }
+        }
+    }
+
+    async fn forget(&self, hash: &str) {
+        match &self.redis {
+            Some(redis) => {
+                if let Err(error) = redis::cmd("DEL")
+                    .arg(redis.key(&format!("apikey:{hash}")))
+                    .query_async::<()>(&mut redis.connection())
+                    .await
+                {
+                    tracing::error!(%error, "could not drop an API key from the cache; it stays usable until the entry expires");
+                }
+            }
+            None => {
+                self.local
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(hash);
+            }
+        }
+    }
+}

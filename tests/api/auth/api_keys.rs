@@ -1,0 +1,174 @@
+//! API keys: created once-visible, stored hashed, accepted in all three header forms, limited to
+//! their permissions, refused the moment they are disabled or deleted (even while cached).
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+
+async fn create(app: &TestApp, cookie: &str, permissions: &[&str]) -> (String, String) {
+    let response = post(
+        app,
+        "/apiKey",
+        Some(cookie),
+        json!({"name": "ci", "permissions": permissions, "limitHard": 1000}),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let key = body["data"]["key"].as_str().unwrap().to_owned();
+    (
+        key,
+        body["data"]["apiKey"]["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn list_with(app: &TestApp, header: (&str, String)) -> reqwest::Response {
+    app.client
+        .get(app.url("/api/v2/apiKeys"))
+        .header(header.0, header.1)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn keys_authenticate_within_their_permissions_until_disabled() {
+    for redis in [true, false] {
+        let app = spawn_app_with(
+            |s| {
+                if !redis {
+                    s.redis.url = String::new().into()
+                }
+            },
+            None,
+        )
+        .await;
+        let (cookie, _, _) = sign_up(&app, None, "Sam").await;
+        let (key, id) = create(&app, &cookie, &["ReadPublic", "ReadAuth"]).await;
+        assert!(
+            key.starts_with("vrk_") && key.len() == 4 + 8 + 1 + 24,
+            "{key}"
+        );
+
+        // Stored as a hash, listed by its prefix only.
+        let stored: (String, String) =
+            sqlx::query_as("SELECT key_hash, key_prefix FROM api_keys WHERE id = $1")
+                .bind(id.parse::<i64>().unwrap())
+                .fetch_one(&app.db.pool)
+                .await
+                .unwrap();
+        assert!(!stored.0.contains(&key[4..]) && key.starts_with(&format!("vrk_{}_", stored.1)));
+        let listed: Value = list_with(&app, ("x-api-key", key.clone()))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(listed["data"][0]["keyPrefix"], stored.1.as_str());
+        assert!(
+            !listed.to_string().contains(&key),
+            "the secret is never shown again"
+        );
+
+        // All three ways of presenting it, even from an origin that is not safe.
+        for header in [
+            ("x-api-key", key.clone()),
+            ("authorization", format!("ApiKey {key}")),
+            ("authorization", format!("Bearer {key}")),
+        ] {
+            let response = app
+                .client
+                .get(app.url("/api/v2/apiKeys"))
+                .header(header.0, &header.1)
+                .header("origin", "https://some-integration.example")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "{header:?}");
+        }
+        // A key cannot do what needs a session.
+        let session_only = app
+            .client
+            .post(app.url("/api/v2/auth/logout"))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(session_only.status(), 403);
+
+        // Disabled: refused at once, although the lookup was cached a moment ago.
+        let disable = app
+            .client
+            .put(app.url(&format!("/api/v2/apiKey/{id}")))
+            .header("cookie", format!("{COOKIE}={cookie}"))
+            .json(&json!({"disabled": true}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(disable.status(), 200);
+        let refused = list_with(&app, ("x-api-key", key.clone())).await;
+        assert_eq!(refused.status(), 401, "redis: {redis}");
+        assert_eq!(
+            refused.json::<Value>().await.unwrap()["errors"][0]["code"],
+            "InvalidApiKey"
+        );
+
+        // Enabled again, then deleted: refused at once too.
+        app.client
+            .put(app.url(&format!("/api/v2/apiKey/{id}")))
+            .header("cookie", format!("{COOKIE}={cookie}"))
+            .json(&json!({"disabled": false}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            list_with(&app, ("x-api-key", key.clone())).await.status(),
+            200
+        );
+        let deleted = app
+            .client
+            .delete(app.url(&format!("/api/v2/apiKey/{id}")))
+            .header("cookie", format!("{COOKIE}={cookie}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deleted.status(), 200);
+        assert_eq!(list_with(&app, ("x-api-key", key)).await.status(), 401);
+    }
+}
+
+#[tokio::test]
+async fn a_key_without_the_permission_is_refused() {
+    let app = spawn_app().await;
+    let (cookie, _, _) = sign_up(&app, None, "Sam").await;
+    let (key, _) = create(&app, &cookie, &["ReadPublic"]).await;
+    let response = list_with(&app, ("x-api-key", key)).await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["errors"][0]["code"],
+        "MissingPermission"
+    );
+    // Unknown keys are 401, bad input 422.
+    assert_eq!(
+        list_with(&app, ("x-api-key", "vrk_nothing_here".into()))
+            .await
+            .status(),
+        401
+    );
+    let bad = post(
+        &app,
+        "/apiKey",
+        Some(&cookie),
+        json!({"name": "x", "permissions": ["Everything"], "limitHard": 1}),
+    )
+    .await;
+    assert_eq!(bad.status(), 422);
+    let bad = post(
+        &app,
+        "/apiKey",
+        Some(&cookie),
+        json!({"name": "x", "permissions": [], "limitHard": 1, "limitSoft": 5}),
+    )
+    .await;
+    assert_eq!(bad.status(), 422);
+}
