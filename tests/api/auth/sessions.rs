@@ -287,3 +287,50 @@ async fn tokens_always_fit_a_cookie_by_dropping_extra_accounts() {
         users.len()
     );
 }
+
+#[tokio::test]
+async fn a_sign_out_on_one_node_is_refused_on_another_at_once() {
+    let a = spawn_app().await;
+    // Node B: same database, Redis and key prefix, and the same signing keys.
+    let mut settings = a.settings.clone();
+    settings.node.worker_id = a.settings.node.worker_id + 1;
+    let b = vrooli::startup::Application::build(settings)
+        .await
+        .expect("second node");
+    let b_base = format!("http://127.0.0.1:{}", b.port());
+    let b_stop = b.shutdown_handle();
+    let b_task = tokio::spawn(b.run(false));
+
+    let (cookie, _, _) = sign_up(&a, None, "Sam").await;
+    let on_b = |cookie: String| {
+        a.client
+            .post(format!("{b_base}/api/v2/auth/validateSession"))
+            .header("cookie", format!("{COOKIE}={cookie}"))
+            .send()
+    };
+    let before: Value = on_b(cookie.clone()).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        before["data"]["isLoggedIn"], true,
+        "node B accepts node A's token"
+    );
+
+    assert_eq!(
+        post(&a, "/auth/logout", Some(&cookie), json!({}))
+            .await
+            .status(),
+        200
+    );
+    let after = on_b(cookie).await.unwrap();
+    assert_eq!(
+        set_cookie(&after).as_deref(),
+        Some(""),
+        "node B removes the dead cookie"
+    );
+    assert_eq!(
+        after.json::<Value>().await.unwrap()["data"]["isLoggedIn"],
+        false
+    );
+
+    b_stop.shutdown().await;
+    b_task.await.unwrap().unwrap();
+}
