@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Authenticated vs anonymous requests, login latency, and whether logins stall other requests.
 # Needs a running server (release build) at $BASE (default http://127.0.0.1:5399) and wrk.
+# Start it with VROOLI__RATE_LIMIT__ENABLED=false, or the limits (rightly) answer 429.
 set -euo pipefail
 BASE=${BASE:-http://127.0.0.1:5399}
 DIR=$(cd "$(dirname "$0")" && pwd)
@@ -14,6 +15,14 @@ echo "== anonymous POST /api/v2/auth/validateSession"
 wrk -t2 -c64 -d15s --latency -s "$DIR/post.lua" "$BASE/api/v2/auth/validateSession" | grep -E "Requests/sec|^ +(50|90|99)%"
 echo "== authenticated (cookie) POST /api/v2/auth/validateSession"
 COOKIE=$cookie wrk -t2 -c64 -d15s --latency -s "$DIR/post.lua" "$BASE/api/v2/auth/validateSession" | grep -E "Requests/sec|^ +(50|90|99)%"
+
+key=$(curl -s -H 'content-type: application/json' -H "cookie: session-v2=$cookie" \
+  -d '{"name":"bench","permissions":["ReadAuth"],"limitHard":1000}' "$BASE/api/v2/apiKey" \
+  | sed -n 's/.*"key":"\(vrk_[a-z0-9_]*\)".*/\1/p')
+echo "== GET /api/v2/apiKeys with the cookie"
+wrk -t2 -c64 -d15s --latency -H "Cookie: session-v2=$cookie" "$BASE/api/v2/apiKeys" | grep -E "Requests/sec|^ +(50|90|99)%"
+echo "== GET /api/v2/apiKeys with an API key"
+wrk -t2 -c64 -d15s --latency -H "X-API-Key: $key" "$BASE/api/v2/apiKeys" | grep -E "Requests/sec|^ +(50|90|99)%"
 
 echo "== login latency (20 sequential logins)"
 for _ in $(seq 20); do
