@@ -318,3 +318,83 @@ pub enum SignInError {
     #[error(transparent)]
     Token(TokenError),
 }
+
+/// Why a refresh token was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    #[error("the refresh token is not valid")]
+    Invalid,
+    #[error("the refresh token was already used; the session is revoked")]
+    Reused,
+    #[error(transparent)]
+    SignIn(#[from] SignInError),
+}
+
+impl From<sqlx::Error> for RefreshError {
+    fn from(error: sqlx::Error) -> Self {
+        RefreshError::SignIn(SignInError::Sql(error))
+    }
+}
+
+impl AuthService {
+    /// Gives `session` a fresh refresh token (`<session id>.<secret>`), replacing the current one.
+    pub async fn rotate_refresh_token(&self, session: SessionId) -> Result<String, sqlx::Error> {
+        let secret = crate::auth::accounts::new_code() + &crate::auth::accounts::new_code();
+        sqlx::query(
+            "UPDATE sessions SET previous_refresh_hash = refresh_hash, refresh_hash = $2 WHERE id = $1",
+        )
+        .bind(session)
+        .bind(crate::auth::accounts::sha256_hex(&secret))
+        .execute(&self.pool)
+        .await?;
+        Ok(format!("{}.{secret}", session.0))
+    }
+
+    /// Exchanges a refresh token for a new access token and a new refresh token. Presenting the
+    /// token that was already exchanged revokes the session.
+    pub async fn refresh_with(
+        &self,
+        presented: &str,
+    ) -> Result<(Vec<TokenUser>, String, String), RefreshError> {
+        let (session, secret) = presented.split_once('.').ok_or(RefreshError::Invalid)?;
+        let session = SessionId(session.parse().map_err(|_| RefreshError::Invalid)?);
+        let hash = crate::auth::accounts::sha256_hex(secret);
+        let row: Option<(UserId, Option<String>, Option<String>, bool)> = sqlx::query_as(
+            "SELECT user_id, refresh_hash, previous_refresh_hash,
+                    revoked_at IS NULL AND expires_at > now()
+               FROM sessions WHERE id = $1",
+        )
+        .bind(session)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((user, current, previous, live)) = row else {
+            return Err(RefreshError::Invalid);
+        };
+        if previous.as_deref() == Some(hash.as_str()) {
+            tracing::warn!(session = %session, "refresh token reused; revoking the session");
+            self.revoke(&[session]).await?;
+            return Err(RefreshError::Reused);
+        }
+        if !live || current.as_deref() != Some(hash.as_str()) {
+            return Err(RefreshError::Invalid);
+        }
+        let refresh = self.rotate_refresh_token(session).await?;
+        let (handle, name): (Option<String>, String) =
+            sqlx::query_as("SELECT handle, name FROM users WHERE id = $1")
+                .bind(user)
+                .fetch_one(&self.pool)
+                .await?;
+        let users = vec![TokenUser {
+            id: user,
+            session_id: session,
+            handle,
+            name: Some(name),
+        }];
+        sqlx::query("UPDATE sessions SET last_refresh_at = now() WHERE id = $1")
+            .bind(session)
+            .execute(&self.pool)
+            .await?;
+        let access = self.issue(&users, Utc::now()).await?;
+        Ok((users, access, refresh))
+    }
+}

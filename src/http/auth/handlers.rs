@@ -25,10 +25,13 @@ pub struct SignupBody {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LoginBody {
     email: String,
     password: SecretString,
+    /// `"bearer"` for API clients: tokens in the body (access + rotating refresh token) instead
+    /// of the cookie.
+    token_type: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -148,6 +151,16 @@ pub async fn login(
     body: web::Json<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
+    let bearer = match body.token_type.as_deref() {
+        None | Some("cookie") => false,
+        Some("bearer") => true,
+        Some(_) => {
+            return Err(ApiError::unprocessable(
+                "InvalidTokenType",
+                "tokenType is \"cookie\" or \"bearer\"",
+            ));
+        }
+    };
     let email = parse_email(&body.email)?;
     let (user, auth) = accounts::check_password(
         &state.pool,
@@ -157,12 +170,61 @@ pub async fn login(
         chrono::Utc::now(),
     )
     .await?;
-    let others = current.0.map(|c| c.users).unwrap_or_default();
+    let others = if bearer {
+        Vec::new()
+    } else {
+        current.0.map(|c| c.users).unwrap_or_default()
+    };
     let (users, token) = state
         .auth
         .sign_in(user, auth, &device(&req), others)
         .await?;
+    if bearer {
+        let refresh = state.auth.rotate_refresh_token(users[0].session_id).await?;
+        return Ok(bearer_tokens(&users, token, refresh));
+    }
     Ok(signed_in(&state, &users, token))
+}
+
+fn bearer_tokens(users: &[TokenUser], access: String, refresh: String) -> HttpResponse {
+    let mut body = session_body(users);
+    body["data"]["accessToken"] = json!(access);
+    body["data"]["refreshToken"] = json!(refresh);
+    HttpResponse::Ok().json(body)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RefreshBody {
+    refresh_token: String,
+}
+
+/// `POST /api/v2/auth/refresh {refreshToken}`: for API clients. Answers a new access token and a
+/// new refresh token; the old refresh token stops working, and presenting it again revokes the
+/// session.
+pub async fn refresh(
+    state: web::Data<AppState>,
+    body: web::Json<RefreshBody>,
+) -> Result<HttpResponse, ApiError> {
+    use crate::auth::service::RefreshError;
+    match state
+        .auth
+        .refresh_with(&body.into_inner().refresh_token)
+        .await
+    {
+        Ok((users, access, refresh)) => Ok(bearer_tokens(&users, access, refresh)),
+        Err(RefreshError::Invalid) => Err(ApiError::new(
+            ErrorKind::Unauthorized,
+            "InvalidRefreshToken",
+            "The refresh token is not valid",
+        )),
+        Err(RefreshError::Reused) => Err(ApiError::new(
+            ErrorKind::Unauthorized,
+            "RefreshTokenReused",
+            "This refresh token was already used; the session has been signed out",
+        )),
+        Err(RefreshError::SignIn(e)) => Err(e.into()),
+    }
 }
 
 /// `POST /api/v2/auth/logout {id?}`: signs one account (default: the current one) out of this

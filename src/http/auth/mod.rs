@@ -18,6 +18,7 @@ pub fn config(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(handlers::reset_password)),
         )
         .service(web::resource("/auth/email/verify").route(web::post().to(handlers::verify_email)))
+        .service(web::resource("/auth/refresh").route(web::post().to(handlers::refresh)))
         .service(web::resource("/auth/logout").route(web::post().to(handlers::logout)))
         .service(web::resource("/auth/logoutAll").route(web::post().to(handlers::logout_all)))
         .service(

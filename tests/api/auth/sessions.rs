@@ -334,3 +334,78 @@ async fn a_sign_out_on_one_node_is_refused_on_another_at_once() {
     b_stop.shutdown().await;
     b_task.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn api_clients_rotate_refresh_tokens_and_a_reused_one_revokes_the_session() {
+    let app = spawn_app().await;
+    let (_, _, email) = sign_up(&app, None, "Sam").await;
+    let login = post(
+        &app,
+        "/auth/email/login",
+        None,
+        json!({"email": email, "password": "correct horse battery", "tokenType": "bearer"}),
+    )
+    .await;
+    assert_eq!(login.status(), 200);
+    assert_eq!(set_cookie(&login), None, "bearer clients get no cookie");
+    let body: Value = login.json().await.unwrap();
+    let access = body["data"]["accessToken"].as_str().unwrap().to_owned();
+    let first = body["data"]["refreshToken"].as_str().unwrap().to_owned();
+
+    let me = |token: String| {
+        app.client
+            .post(app.url("/api/v2/auth/validateSession"))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(
+        me(access.clone())
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["data"]["isLoggedIn"],
+        true
+    );
+
+    let refreshed = post(&app, "/auth/refresh", None, json!({"refreshToken": first})).await;
+    assert_eq!(refreshed.status(), 200);
+    let body: Value = refreshed.json().await.unwrap();
+    let second = body["data"]["refreshToken"].as_str().unwrap().to_owned();
+    assert_ne!(second, first);
+    assert!(token::verify(&keys(&app), body["data"]["accessToken"].as_str().unwrap()).is_ok());
+
+    // The first token again: someone replayed it. The session ends for everyone holding it.
+    let reused = post(&app, "/auth/refresh", None, json!({"refreshToken": first})).await;
+    assert_eq!(reused.status(), 401);
+    assert_eq!(
+        reused.json::<Value>().await.unwrap()["errors"][0]["code"],
+        "RefreshTokenReused"
+    );
+    let after = post(&app, "/auth/refresh", None, json!({"refreshToken": second})).await;
+    assert_eq!(
+        after.json::<Value>().await.unwrap()["errors"][0]["code"],
+        "InvalidRefreshToken"
+    );
+    assert_eq!(
+        me(access).await.unwrap().json::<Value>().await.unwrap()["data"]["isLoggedIn"],
+        false
+    );
+
+    let garbage = post(
+        &app,
+        "/auth/refresh",
+        None,
+        json!({"refreshToken": "12.nope"}),
+    )
+    .await;
+    assert_eq!(garbage.status(), 401);
+    let bad_type = post(
+        &app,
+        "/auth/email/login",
+        None,
+        json!({"email": email, "password": "x", "tokenType": "magic"}),
+    )
+    .await;
+    assert_eq!(bad_type.status(), 422);
+}
