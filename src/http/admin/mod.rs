@@ -1,7 +1,9 @@
 //! `/api/v2/admin/*`: operator routes, behind the system key ([`super::system_key`]).
 //! Queues: counts by state; dead jobs: list (Relay page), retry, discard; pending jobs: cancel.
+//! Users: lock (revoking every session at once) and unlock.
 
 mod jobs;
+mod users;
 
 use actix_web::web;
 
@@ -10,5 +12,7 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/admin/jobs/dead").route(web::get().to(jobs::list_dead)))
         .service(web::resource("/admin/jobs/{id}/retry").route(web::post().to(jobs::retry)))
         .service(web::resource("/admin/jobs/{id}/cancel").route(web::post().to(jobs::cancel)))
-        .service(web::resource("/admin/jobs/{id}").route(web::delete().to(jobs::discard)));
+        .service(web::resource("/admin/jobs/{id}").route(web::delete().to(jobs::discard)))
+        .service(web::resource("/admin/users/{id}/lock").route(web::post().to(users::lock)))
+        .service(web::resource("/admin/users/{id}/unlock").route(web::post().to(users::unlock)));
 }

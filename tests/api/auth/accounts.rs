@@ -330,3 +330,46 @@ async fn the_mailed_code_verifies_the_address_once() {
     let reused = post(&app, "/auth/email/verify", None, json!({"code": code})).await;
     assert_eq!(error_code(reused).await, (400, json!("InvalidCode")));
 }
+
+#[tokio::test]
+async fn an_admin_lock_refuses_the_account_at_once_and_unlock_restores_it() {
+    let app = crate::helpers::spawn_app_with(
+        |s| s.admin.system_key = "system-key-for-tests".to_string().into(),
+        None,
+    )
+    .await;
+    let (cookie, id, email) = sign_up(&app, None, "Sam").await;
+    let admin = |action: &str| {
+        app.client
+            .post(app.url(&format!("/api/v2/admin/users/{id}/{action}")))
+            .header("x-api-key", "system-key-for-tests")
+            .send()
+    };
+    assert_eq!(admin("lock").await.unwrap().status(), 200);
+    assert_eq!(
+        error_code(post(&app, "/auth/logout", Some(&cookie), json!({})).await).await,
+        (401, json!("SessionRevoked"))
+    );
+    let login = || {
+        post(
+            &app,
+            "/auth/email/login",
+            None,
+            json!({"email": email, "password": "correct horse battery"}),
+        )
+    };
+    assert_eq!(
+        error_code(login().await).await,
+        (403, json!("AccountHardLocked"))
+    );
+    assert_eq!(admin("unlock").await.unwrap().status(), 200);
+    assert_eq!(login().await.status(), 200);
+    // Without the system key: no.
+    let anonymous = app
+        .client
+        .post(app.url(&format!("/api/v2/admin/users/{id}/lock")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+}

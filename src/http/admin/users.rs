@@ -1,0 +1,65 @@
+//! Admin handlers for accounts: lock (hard lock, every session revoked at once) and unlock.
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use crate::http::system_key::SystemCaller;
+use crate::http::{ApiError, ok};
+use crate::ids::{SessionId, UserId};
+use crate::state::AppState;
+
+fn user_id(path: &str) -> Result<UserId, ApiError> {
+    path.parse()
+        .map(UserId)
+        .map_err(|_| ApiError::bad_request("InvalidUserId", "A user id is a decimal number"))
+}
+
+/// `POST /api/v2/admin/users/{id}/lock`: the account can no longer sign in, and every session of
+/// it is refused from the next request on, on every node.
+pub async fn lock(
+    _: SystemCaller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = user_id(&path)?;
+    let mut tx = state.pool.begin().await?;
+    let found =
+        sqlx::query("UPDATE users SET status = 'HardLocked' WHERE id = $1 AND status <> 'Deleted'")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    if found == 0 {
+        return Err(ApiError::not_found("UserNotFound", "No user has this id"));
+    }
+    let revoked: Vec<SessionId> =
+        sqlx::query_scalar("UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL RETURNING id")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    state.auth.publish_revoked(&revoked).await;
+    Ok(ok(
+        json!({ "id": id, "status": "HardLocked", "sessionsRevoked": revoked.len() }),
+    ))
+}
+
+/// `POST /api/v2/admin/users/{id}/unlock`: clears a soft or hard lock and the failure count.
+pub async fn unlock(
+    _: SystemCaller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = user_id(&path)?;
+    let found = sqlx::query(
+        "UPDATE users SET status = 'Unlocked', log_in_attempts = 0 WHERE id = $1 AND status <> 'Deleted'",
+    )
+    .bind(id)
+    .execute(&state.pool)
+    .await?
+    .rows_affected();
+    if found == 0 {
+        return Err(ApiError::not_found("UserNotFound", "No user has this id"));
+    }
+    Ok(ok(json!({ "id": id, "status": "Unlocked" })))
+}
