@@ -109,4 +109,20 @@ async fn behind_a_proxy_each_forwarded_client_has_its_own_bucket() {
         429,
         "the first client again"
     );
+
+    // Sessions record the forwarded address too.
+    let signup = app
+        .client
+        .post(app.url("/api/v2/auth/email/signup"))
+        .header("x-forwarded-for", "198.51.100.7")
+        .json(&json!({"name": "Sam", "email": "sam@example.org", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signup.status(), 200);
+    let ip: String = sqlx::query_scalar("SELECT host(ip_address) FROM sessions")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(ip, "198.51.100.7");
 }

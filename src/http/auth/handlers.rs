@@ -60,7 +60,13 @@ fn device(req: &HttpRequest) -> Device {
             .get("user-agent")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
-        ip: req.peer_addr().map(|a| a.ip()),
+        // Behind a trusted proxy the forwarded address, as the rate limiter uses.
+        ip: {
+            let behind_proxy = req
+                .app_data::<web::Data<crate::http::rate_limit::RateLimits>>()
+                .is_some_and(|l| l.behind_proxy);
+            crate::http::rate_limit::client_ip(req, behind_proxy).and_then(|ip| ip.parse().ok())
+        },
     }
 }
 
