@@ -286,3 +286,48 @@ pub fn routes(
 ) -> Option<RouteHook> {
     Some(Arc::new(f))
 }
+
+/// Another node of `app`'s cluster: same database, Redis, key prefix and signing keys; its own
+/// worker id and port. Stop it with [`SecondNode::stop`].
+pub struct SecondNode {
+    pub address: String,
+    shutdown: ShutdownHandle,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl SecondNode {
+    pub async fn start(app: &TestApp) -> Self {
+        let mut settings = app.settings.clone();
+        settings.node.worker_id = app.settings.node.worker_id + 1;
+        let node = Application::build(settings).await.expect("second node");
+        let address = format!("http://127.0.0.1:{}", node.port());
+        let shutdown = node.shutdown_handle();
+        let server = tokio::spawn(node.run(false));
+        Self {
+            address,
+            shutdown,
+            server,
+        }
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.shutdown().await;
+        self.server
+            .await
+            .expect("node task")
+            .expect("node exits cleanly");
+    }
+}
+
+/// A server with Redis (cluster mode) or without it (single-node mode).
+pub async fn spawn_app_with_redis(redis: bool) -> TestApp {
+    spawn_app_with(
+        |s| {
+            if !redis {
+                s.redis.url = String::new().into();
+            }
+        },
+        None,
+    )
+    .await
+}

@@ -1,9 +1,8 @@
 //! Token-bucket rate limits: shared by two nodes through Redis, and in memory on a single node.
 
 use serde_json::{Value, json};
-use vrooli::startup::Application;
 
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::helpers::{SecondNode, TestApp, spawn_app_with};
 
 const LOGIN: &str = "/api/v2/auth/email/login";
 
@@ -39,13 +38,8 @@ async fn assert_limited(response: reqwest::Response) {
 #[tokio::test]
 async fn a_limit_holds_across_two_nodes_sharing_redis() {
     let a: TestApp = spawn_app_with(limit_login_to(3), None).await;
-    // Node B: same database, same Redis and prefix, its own worker id and port.
-    let mut settings = a.settings.clone();
-    settings.node.worker_id = a.settings.node.worker_id + 1;
-    let b = Application::build(settings).await.expect("second node");
-    let b_base = format!("http://127.0.0.1:{}", b.port());
-    let b_stop = b.shutdown_handle();
-    let b_task = tokio::spawn(b.run(false));
+    let b = SecondNode::start(&a).await;
+    let b_base = b.address.clone();
 
     let client = reqwest::Client::new();
     for base in [&a.address, &b_base, &a.address] {
@@ -61,8 +55,7 @@ async fn a_limit_holds_across_two_nodes_sharing_redis() {
         .unwrap();
     assert_eq!(other.status(), 200);
 
-    b_stop.shutdown().await;
-    b_task.await.unwrap().unwrap();
+    b.stop().await;
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, spawn_app, spawn_app_with_redis};
 
 async fn create(app: &TestApp, cookie: &str, permissions: &[&str]) -> (String, String) {
     let response = post(
@@ -35,15 +35,7 @@ async fn list_with(app: &TestApp, header: (&str, String)) -> reqwest::Response {
 #[tokio::test]
 async fn keys_authenticate_within_their_permissions_until_disabled() {
     for redis in [true, false] {
-        let app = spawn_app_with(
-            |s| {
-                if !redis {
-                    s.redis.url = String::new().into()
-                }
-            },
-            None,
-        )
-        .await;
+        let app = spawn_app_with_redis(redis).await;
         let (cookie, _, _) = sign_up(&app, None, "Sam").await;
         let (key, id) = create(&app, &cookie, &["ReadPublic", "ReadAuth"]).await;
         assert!(

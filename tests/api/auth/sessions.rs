@@ -10,7 +10,9 @@ use vrooli::auth::token::{self, TokenUser};
 use vrooli::ids::{SessionId, UserId};
 
 use super::*;
-use crate::helpers::{TestApp, random_suffix, spawn_app, spawn_app_with};
+use crate::helpers::{
+    SecondNode, TestApp, random_suffix, spawn_app, spawn_app_with, spawn_app_with_redis,
+};
 
 #[tokio::test]
 async fn several_accounts_share_a_browser_switch_and_sign_out_one_by_one() {
@@ -70,15 +72,7 @@ async fn several_accounts_share_a_browser_switch_and_sign_out_one_by_one() {
 #[tokio::test]
 async fn a_signed_out_token_is_refused_on_the_very_next_request() {
     for redis in [true, false] {
-        let app = spawn_app_with(
-            |s| {
-                if !redis {
-                    s.redis.url = String::new().into()
-                }
-            },
-            None,
-        )
-        .await;
+        let app = spawn_app_with_redis(redis).await;
         let (cookie, _, email) = sign_up(&app, None, "Sam").await;
         // A second device of the same user.
         let other = post(
@@ -291,15 +285,8 @@ async fn tokens_always_fit_a_cookie_by_dropping_extra_accounts() {
 #[tokio::test]
 async fn a_sign_out_on_one_node_is_refused_on_another_at_once() {
     let a = spawn_app().await;
-    // Node B: same database, Redis and key prefix, and the same signing keys.
-    let mut settings = a.settings.clone();
-    settings.node.worker_id = a.settings.node.worker_id + 1;
-    let b = vrooli::startup::Application::build(settings)
-        .await
-        .expect("second node");
-    let b_base = format!("http://127.0.0.1:{}", b.port());
-    let b_stop = b.shutdown_handle();
-    let b_task = tokio::spawn(b.run(false));
+    let b = SecondNode::start(&a).await;
+    let b_base = b.address.clone();
 
     let (cookie, _, _) = sign_up(&a, None, "Sam").await;
     let on_b = |cookie: String| {
@@ -331,8 +318,7 @@ async fn a_sign_out_on_one_node_is_refused_on_another_at_once() {
         false
     );
 
-    b_stop.shutdown().await;
-    b_task.await.unwrap().unwrap();
+    b.stop().await;
 }
 
 #[tokio::test]

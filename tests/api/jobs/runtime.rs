@@ -210,8 +210,10 @@ impl JobHandler for Blocking {
     }
 }
 
-#[tokio::test]
-async fn shutdown_hands_unfinished_jobs_back_at_the_deadline() {
+/// A pool running one `Blocking` job, started; shutdown waits `drain` for it.
+async fn start_blocking_job(
+    drain: Duration,
+) -> (Harness, Blocking, vrooli::jobs::JobId, JobRuntime) {
     let h = Harness::new().await;
     let store = h.store_with("node-a", 1, Arc::new(SystemClock));
     let handler = Blocking {
@@ -224,10 +226,16 @@ async fn shutdown_hands_unfinished_jobs_back_at_the_deadline() {
         .unwrap()
         .unwrap();
     let exec = h.executor(store, Registry::new().register(handler.clone()));
-    let runtime = JobRuntime::start(Arc::new(exec), None, Duration::from_millis(300));
+    let runtime = JobRuntime::start(Arc::new(exec), None, drain);
     tokio::time::timeout(Duration::from_secs(10), handler.started.notified())
         .await
         .expect("job started");
+    (h, handler, id, runtime)
+}
+
+#[tokio::test]
+async fn shutdown_hands_unfinished_jobs_back_at_the_deadline() {
+    let (h, _handler, id, runtime) = start_blocking_job(Duration::from_millis(300)).await;
 
     runtime.shutdown().await;
     let (state, attempt, _) = h.state_of(id).await;
@@ -240,22 +248,7 @@ async fn shutdown_hands_unfinished_jobs_back_at_the_deadline() {
 
 #[tokio::test]
 async fn shutdown_lets_jobs_that_finish_in_time_complete() {
-    let h = Harness::new().await;
-    let store = h.store_with("node-a", 1, Arc::new(SystemClock));
-    let handler = Blocking {
-        started: Arc::new(Notify::new()),
-        release: Arc::new(Notify::new()),
-    };
-    let id = store
-        .enqueue(Blocking::job(&Numbered { n: 1 }).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    let exec = h.executor(store, Registry::new().register(handler.clone()));
-    let runtime = JobRuntime::start(Arc::new(exec), None, Duration::from_secs(10));
-    tokio::time::timeout(Duration::from_secs(10), handler.started.notified())
-        .await
-        .expect("job started");
+    let (h, handler, id, runtime) = start_blocking_job(Duration::from_secs(10)).await;
     let stopping = tokio::spawn(runtime.shutdown());
     handler.release.notify_one();
     tokio::time::timeout(Duration::from_secs(10), stopping)
