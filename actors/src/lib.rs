@@ -1,11 +1,42 @@
 //! The actor system of the Vrooli server (`vrooli-actors`).
 //!
-//! This crate will hold the actors, their typed messages, the registries and the `Broker`
-//! trait (see `docs/ARCHITECTURE.md`): `session/` (one actor per WebSocket connection),
-//! `room/` (node-local fan-out per chat, run or user room), `run/` (one actor per run in
-//! progress), `registry/`, and `bridge/` (the Redis and in-process brokers). It depends on no
-//! HTTP, SQL or Redis client: what it needs from outside comes in as traits or `Recipient`s.
+//! ```text
+//! WebSocket ─▶ SessionActor ─join─▶ RoomRegistry ─▶ RoomActor ─▶ members' outbound queues
+//!                                                      ▲
+//! Hub::publish ─▶ Broker (Redis | in-process) ─▶ Inbox ┘   (every node with members)
+//! Hub::close_session / request ─▶ Broker node channels ─▶ SessionRegistry / replies
+//! ```
 //!
-//! Today it is empty on purpose: the foundation issue creates the workspace member so the
-//! dependency direction (`vrooli` → `vrooli-actors`, never back) is fixed from the first commit;
-//! the actor-core issue fills it.
+//! - [`hub`]: the API the server uses (no actix types in it).
+//! - [`session`]: one actor per connection, its bounded outbound queue, the connection registry.
+//! - [`room`]: one actor per room with local members, ordering and gap recovery, the registry.
+//! - [`broker`]: the `Broker` trait, the Redis and in-process brokers, node messages.
+//! - [`protocol`]: commands, acks and close codes (`docs/PROTOCOL.md`).
+//! - [`access`]: what the actors ask the server (may this caller join; is the session valid).
+//!
+//! No HTTP routing or SQL here: the server supplies authorization through [`access::Authorizer`].
+//! actix types stay inside this crate.
+
+pub mod access;
+pub mod broker;
+pub mod cancel;
+pub mod event;
+pub mod hub;
+pub mod key;
+pub mod limits;
+pub mod protocol;
+pub mod room;
+pub mod session;
+
+#[cfg(test)]
+mod tests;
+
+pub use access::{Access, Authorizer, Caller};
+pub use broker::{
+    Broker, BrokerError, BrokerSettings, NodeReply, NodeRequest, NodeStats, RoomHead,
+};
+pub use event::NewEvent;
+pub use hub::Hub;
+pub use key::{RoomKey, RoomKind};
+pub use limits::WsLimits;
+pub use session::{Admission, Refusal};

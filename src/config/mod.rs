@@ -192,4 +192,18 @@ mod tests {
             .to_string();
         assert!(err.contains("prot"), "{err}");
     }
+
+    #[test]
+    fn routes_take_a_number_or_a_preset() {
+        let mut s = load(&[]).unwrap();
+        assert_eq!(s.rate_limit.per_day("/api/v2/auth/guest/login"), 100);
+        assert_eq!(s.rate_limit.per_day("/api/v2/auth/email/signup"), 10);
+        assert_eq!(s.rate_limit.per_day("/api/v2/other"), 250);
+
+        s.rate_limit
+            .routes
+            .insert("/api/v2/x".into(), RouteLimit::Preset("nonesuch".into()));
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("rate_limit.routes"), "{err}");
+    }
 }

@@ -209,8 +209,36 @@ pub struct RateLimitSettings {
     pub enabled: bool,
     pub default_per_day: u32,
     pub fail_open: bool,
-    /// Route pattern → requests per day.
-    pub routes: std::collections::BTreeMap<String, u32>,
+    /// An API key's allowance is this many times a person's (the original: 1000).
+    pub api_key_multiplier: u32,
+    /// Named daily limits that routes may use instead of a number.
+    pub presets: std::collections::BTreeMap<String, u32>,
+    /// Route pattern → requests per day, as a number or a preset's name.
+    pub routes: std::collections::BTreeMap<String, RouteLimit>,
+}
+
+/// A route's daily limit in `[rate_limit.routes]`: a number, or the name of a preset.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum RouteLimit {
+    PerDay(u32),
+    Preset(String),
+}
+
+impl RateLimitSettings {
+    /// The daily limit of a route pattern: its own entry (resolving a preset), else the default.
+    /// Validation guarantees every preset name resolves.
+    pub fn per_day(&self, route: &str) -> u32 {
+        match self.routes.get(route) {
+            Some(RouteLimit::PerDay(n)) => *n,
+            Some(RouteLimit::Preset(name)) => self
+                .presets
+                .get(name)
+                .copied()
+                .unwrap_or(self.default_per_day),
+            None => self.default_per_day,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -3,7 +3,7 @@
 
 use secrecy::ExposeSecret;
 
-use super::{ConfigError, Settings};
+use super::{ConfigError, RouteLimit, Settings};
 
 impl Settings {
     /// The seed's "Environment Validation": every value checked, every problem reported at once.
@@ -217,10 +217,25 @@ impl Settings {
             s.rate_limit.default_per_day >= 1,
             "rate_limit.default_per_day must be at least 1",
         );
-        for (route, per_day) in &s.rate_limit.routes {
+        check(
+            s.rate_limit.api_key_multiplier >= 1,
+            "rate_limit.api_key_multiplier must be at least 1",
+        );
+        for per_day in s.rate_limit.presets.values() {
             check(
-                route.starts_with('/') && *per_day >= 1,
-                "rate_limit.routes keys must be route patterns starting with / and values at least 1",
+                *per_day >= 1,
+                "rate_limit.presets values must be at least 1",
+            );
+        }
+        for (route, limit) in &s.rate_limit.routes {
+            let valid = match limit {
+                RouteLimit::PerDay(n) => *n >= 1,
+                RouteLimit::Preset(name) => s.rate_limit.presets.contains_key(name),
+            };
+            check(
+                route.starts_with('/') && valid,
+                "rate_limit.routes keys must be route patterns starting with / and values a number \
+                 of at least 1 or the name of a rate_limit.presets entry",
             );
         }
         check(

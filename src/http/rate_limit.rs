@@ -47,9 +47,12 @@ pub async fn rate_limit_layer(
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    // API keys get the original's 1000x allowance; people are limited per user, else per address.
+    // API keys get a multiple of a person's allowance (the original: 1000x); people are limited per user, else per address.
     let (caller, factor) = match req.extensions().get::<AuthState>() {
-        Some(AuthState::ApiKey(key)) => (format!("k:{}", key.key_id), 1000),
+        Some(AuthState::ApiKey(key)) => (
+            format!("k:{}", key.key_id),
+            limits.settings.api_key_multiplier,
+        ),
         Some(AuthState::Authenticated(a)) => (format!("u:{}", a.current().id), 1),
         _ => (
             format!(
@@ -59,13 +62,7 @@ pub async fn rate_limit_layer(
             1,
         ),
     };
-    let per_day = limits
-        .settings
-        .routes
-        .get(&route)
-        .copied()
-        .unwrap_or(limits.settings.default_per_day);
-    let per_day = per_day.saturating_mul(factor);
+    let per_day = limits.settings.per_day(&route).saturating_mul(factor);
     let decision = limits
         .limiter
         .check(

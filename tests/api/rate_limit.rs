@@ -2,6 +2,8 @@
 
 use serde_json::{Value, json};
 
+use vrooli::config::RouteLimit;
+
 use crate::helpers::{SecondNode, TestApp, spawn_app_with};
 
 const LOGIN: &str = "/api/v2/auth/email/login";
@@ -9,7 +11,9 @@ const LOGIN: &str = "/api/v2/auth/email/login";
 fn limit_login_to(per_day: u32) -> impl FnOnce(&mut vrooli::config::Settings) {
     move |s| {
         s.rate_limit.enabled = true;
-        s.rate_limit.routes.insert(LOGIN.to_string(), per_day);
+        s.rate_limit
+            .routes
+            .insert(LOGIN.to_string(), RouteLimit::PerDay(per_day));
     }
 }
 
@@ -56,6 +60,26 @@ async fn a_limit_holds_across_two_nodes_sharing_redis() {
     assert_eq!(other.status(), 200);
 
     b.stop().await;
+}
+
+#[tokio::test]
+async fn a_route_may_use_a_named_preset() {
+    let app = spawn_app_with(
+        |s| {
+            s.rate_limit.enabled = true;
+            s.rate_limit.presets.insert("tiny".into(), 2);
+            s.rate_limit
+                .routes
+                .insert(LOGIN.into(), RouteLimit::Preset("tiny".into()));
+        },
+        None,
+    )
+    .await;
+    for _ in 0..2 {
+        assert_eq!(login(&app.client, &app.address).await.status(), 401);
+    }
+    let response = login(&app.client, &app.address).await;
+    assert_eq!(response.status(), 429);
 }
 
 #[tokio::test]

@@ -262,6 +262,17 @@ pub async fn logout_all(
         .json(session_body(&[])))
 }
 
+/// `POST /api/v2/auth/guest/login`: a guest session (`isLoggedIn: false`, no users). As in the
+/// original, a guest session replaces the browser's cookie; the signed-in session it held is not
+/// revoked (log out for that) and simply expires unused.
+pub async fn guest_login(state: web::Data<AppState>, current: MaybeAuthUser) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    if current.0.is_some() {
+        response.cookie(removal_cookie(state.auth.settings()));
+    }
+    response.json(session_body(&[]))
+}
+
 /// `POST /api/v2/auth/validateSession`: the current session, or `isLoggedIn: false`.
 pub async fn validate_session(current: MaybeAuthUser) -> HttpResponse {
     HttpResponse::Ok().json(session_body(

@@ -1,4 +1,4 @@
-//! `/api/v2/auth/*`: email sign-up and login, password reset, email verification, logout (one
+//! `/api/v2/auth/*`: email sign-up and login, guest login, password reset, email verification, logout (one
 //! account or everywhere), session validation and account switching. The session middleware and extractors are in `session`.
 
 mod handlers;
@@ -17,6 +17,7 @@ pub fn config(cfg: &mut web::ServiceConfig) {
             web::resource("/auth/email/resetPassword")
                 .route(web::post().to(handlers::reset_password)),
         )
+        .service(web::resource("/auth/guest/login").route(web::post().to(handlers::guest_login)))
         .service(web::resource("/auth/email/verify").route(web::post().to(handlers::verify_email)))
         .service(web::resource("/auth/refresh").route(web::post().to(handlers::refresh)))
         .service(web::resource("/auth/logout").route(web::post().to(handlers::logout)))

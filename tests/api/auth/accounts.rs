@@ -373,3 +373,18 @@ async fn an_admin_lock_refuses_the_account_at_once_and_unlock_restores_it() {
         .unwrap();
     assert_eq!(anonymous.status(), 401);
 }
+
+#[tokio::test]
+async fn guest_login_gives_a_guest_session_and_replaces_a_signed_in_cookie() {
+    let app = spawn_app().await;
+    let guest = post(&app, "/auth/guest/login", None, json!({})).await;
+    assert_eq!(guest.status(), 200);
+    assert_eq!(set_cookie(&guest), None, "nothing to replace");
+    let body: Value = guest.json().await.unwrap();
+    assert_eq!(body["data"], json!({"isLoggedIn": false, "users": []}));
+
+    let (cookie, _, _) = sign_up(&app, None, "Sam").await;
+    let guest = post(&app, "/auth/guest/login", Some(&cookie), json!({})).await;
+    assert_eq!(guest.status(), 200);
+    assert_eq!(set_cookie(&guest).as_deref(), Some(""), "cookie removed");
+}

@@ -1,0 +1,57 @@
+//! The Lua scripts of the Redis broker. Each runs atomically in Redis, which is what makes
+//! "assign an offset, append to the history, publish" one step, and keeps a room's offsets in
+//! publish order on every subscriber.
+//!
+//! Keys per room (`<prefix>room:<room>:…`): `offset` (counter), `epoch` (random id), `history`
+//! (list of event texts, capped). All three expire together after `room_state_ttl` of quiet; if
+//! any is missing they are re-created with a new epoch, so a client can never mistake a reset
+//! counter for the old one.
+
+/// Shared prologue: KEYS[1..3] = offset, epoch, history; `candidate` and `ttl` from ARGV.
+const ENSURE: &str = r#"
+local function ensure(candidate, ttl)
+  if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[2]) == 0 then
+    redis.call('SET', KEYS[1], 0, 'PX', ttl)
+    redis.call('SET', KEYS[2], candidate, 'PX', ttl)
+    redis.call('DEL', KEYS[3])
+  end
+end
+"#;
+
+/// ARGV: head, tail, candidate epoch, max events, ttl ms, channel. Returns {offset, epoch}.
+const PUBLISH_BODY: &str = r#"
+ensure(ARGV[3], ARGV[5])
+local epoch = redis.call('GET', KEYS[2])
+local offset = redis.call('INCR', KEYS[1])
+local msg = ARGV[1] .. offset .. ',"epoch":"' .. epoch .. '",' .. ARGV[2]
+redis.call('RPUSH', KEYS[3], msg)
+redis.call('LTRIM', KEYS[3], -tonumber(ARGV[4]), -1)
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+redis.call('PEXPIRE', KEYS[3], ARGV[5])
+redis.call('PUBLISH', ARGV[6], msg)
+return {offset, epoch}
+"#;
+
+/// ARGV: after, candidate epoch, ttl ms. Returns {offset, epoch, {events after `after`}}.
+const HISTORY_BODY: &str = r#"
+ensure(ARGV[2], ARGV[3])
+local offset = tonumber(redis.call('GET', KEYS[1]))
+local epoch = redis.call('GET', KEYS[2])
+local after = tonumber(ARGV[1])
+if after >= offset then return {offset, epoch, {}} end
+local first = redis.call('LINDEX', KEYS[3], 0)
+if not first then return {offset, epoch, {}} end
+local first_offset = tonumber(string.match(first, '"offset":(%d+)'))
+local start = after + 1 - first_offset
+if start < 0 then start = 0 end
+return {offset, epoch, redis.call('LRANGE', KEYS[3], start, -1)}
+"#;
+
+pub fn publish() -> redis::Script {
+    redis::Script::new(&format!("{ENSURE}{PUBLISH_BODY}"))
+}
+
+pub fn history() -> redis::Script {
+    redis::Script::new(&format!("{ENSURE}{HISTORY_BODY}"))
+}

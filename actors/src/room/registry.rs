@@ -1,0 +1,133 @@
+//! `RoomRegistry`: the room actors of this node, by room. Creates a room's actor (supervised) on
+//! its first join, routes the broker's deliveries to it with a bounded send, and forgets it when
+//! it stops. A room that is stopping refuses joins with `Closing`; the registry then starts a
+//! fresh actor, so a join never lands in a room that is going away.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use actix::prelude::*;
+use dashmap::DashMap;
+use serde_json::Value;
+
+use super::actor::{Deliver, JoinError, JoinRoom, LeaveRoom, Resync, RoomActor, Typing};
+use crate::event::Delivery;
+use crate::hub::Shared;
+use crate::key::RoomKey;
+use crate::protocol::Resume;
+use crate::session::{ConnId, Outbound};
+
+pub(crate) struct RoomHandle {
+    pub addr: Addr<RoomActor>,
+    /// Set while a `Resync` is on its way, so a burst of drops queues one.
+    pub resync_queued: Arc<AtomicBool>,
+}
+
+#[derive(Default)]
+pub struct RoomRegistry {
+    rooms: DashMap<RoomKey, RoomHandle>,
+}
+
+impl RoomRegistry {
+    fn addr_or_start(&self, shared: &Arc<Shared>, room: &RoomKey) -> Addr<RoomActor> {
+        self.rooms
+            .entry(room.clone())
+            .or_insert_with(|| {
+                let resync_queued = Arc::new(AtomicBool::new(false));
+                let (key, shared2, flag) = (room.clone(), shared.clone(), resync_queued.clone());
+                let addr = Supervisor::start(move |_| RoomActor::new(key, shared2, flag));
+                RoomHandle {
+                    addr,
+                    resync_queued,
+                }
+            })
+            .addr
+            .clone()
+    }
+
+    /// Adds a connection to a room, starting the room's actor if needed. Must run on an actix
+    /// arbiter (a connection's context).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn join(
+        &self,
+        shared: &Arc<Shared>,
+        room: &RoomKey,
+        conn: ConnId,
+        user: String,
+        out: Outbound,
+        ack: Value,
+        resume: Option<Resume>,
+    ) -> Result<(), JoinError> {
+        let join = JoinRoom {
+            conn,
+            user,
+            out,
+            ack,
+            resume,
+        };
+        for _ in 0..3 {
+            let addr = self.addr_or_start(shared, room);
+            match addr.send(join.clone()).await {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(JoinError::Unavailable)) => return Err(JoinError::Unavailable),
+                Ok(Err(JoinError::Closing)) | Err(_) => self.remove_if_same(room, &addr),
+            }
+        }
+        Err(JoinError::Unavailable)
+    }
+
+    pub(crate) fn leave(&self, room: &RoomKey, conn: ConnId) {
+        if let Some(handle) = self.rooms.get(room) {
+            handle.addr.do_send(LeaveRoom { conn });
+        }
+    }
+
+    pub(crate) fn typing(&self, room: &RoomKey, user: String, typing: bool) {
+        if let Some(handle) = self.rooms.get(room) {
+            handle.addr.do_send(Typing { user, typing });
+        }
+    }
+
+    /// Hands an event to its room's actor without waiting. A full mailbox drops the event and
+    /// queues one `Resync`, which refetches it from the history in order.
+    pub(crate) fn deliver(&self, delivery: Delivery) -> bool {
+        let Some(handle) = self.rooms.get(&delivery.room) else {
+            return true;
+        };
+        match handle.addr.try_send(Deliver(delivery)) {
+            Ok(()) => true,
+            Err(SendError::Full(_)) => {
+                if !handle.resync_queued.swap(true, Ordering::AcqRel) {
+                    handle.addr.do_send(Resync);
+                }
+                false
+            }
+            Err(SendError::Closed(_)) => true,
+        }
+    }
+
+    pub(crate) fn resync_all(&self) {
+        for handle in self.rooms.iter() {
+            if !handle.resync_queued.swap(true, Ordering::AcqRel) {
+                handle.addr.do_send(Resync);
+            }
+        }
+    }
+
+    pub(crate) fn remove_if_same(&self, room: &RoomKey, addr: &Addr<RoomActor>) {
+        self.rooms.remove_if(room, |_, handle| handle.addr == *addr);
+    }
+
+    pub fn len(&self) -> usize {
+        self.rooms.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rooms.is_empty()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn addr(&self, room: &RoomKey) -> Option<Addr<RoomActor>> {
+        self.rooms.get(room).map(|h| h.addr.clone())
+    }
+}

@@ -1,0 +1,301 @@
+//! `SessionActor`: one per WebSocket connection.
+//!
+//! ```text
+//! client frames ─▶ (aggregated, size-limited stream) ─▶ SessionActor ─▶ parse once ─▶ Command
+//!                                                         │ join/leave ─▶ RoomRegistry ─▶ RoomActor
+//!                                                         │ acks, pongs ─▶ Outbound ─▶ writer ─▶ client
+//! CloseConnection (revocation, shutdown) ─────────────────┘
+//! ```
+//!
+//! Commands that need the database or a room (join, cancellation) run with `ctx.wait`, so a
+//! connection's commands take effect in the order they were sent. The success ack of a join is
+//! written by the room itself, ahead of any event, so a client never sees a room's event before
+//! the ack that says it is in the room.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use actix_ws::{AggregatedMessage, ProtocolError as WsError};
+use serde_json::{Value, json};
+
+use super::outbound::{Out, Outbound, Writer};
+use super::registry::{Admission, ConnId};
+use crate::access::{Access, Caller};
+use crate::hub::Shared;
+use crate::key::RoomKey;
+use crate::protocol::{self, Command, Resume, close};
+use crate::room::JoinError;
+
+/// Closes the connection with a code (revocation, shutdown).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseConnection {
+    pub code: u16,
+    pub reason: String,
+}
+
+/// The writer task ended: the connection is over.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct WriterDone;
+
+pub struct SessionActor {
+    conn: ConnId,
+    caller: Arc<Caller>,
+    shared: Arc<Shared>,
+    out: Outbound,
+    start: Option<(Writer, actix_ws::Session)>,
+    rooms: HashSet<RoomKey>,
+    last_heard: Instant,
+    _admission: Admission,
+}
+
+impl SessionActor {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        admission: Admission,
+        caller: Caller,
+        session: actix_ws::Session,
+        out: Outbound,
+        writer: Writer,
+    ) -> Self {
+        Self {
+            conn: admission.conn(),
+            caller: Arc::new(caller),
+            shared,
+            out,
+            start: Some((writer, session)),
+            rooms: HashSet::new(),
+            last_heard: Instant::now(),
+            _admission: admission,
+        }
+    }
+
+    fn send(&self, frame: bytestring::ByteString) {
+        // A full queue closes the connection; nothing else to do here.
+        let _ = self.out.push_text(frame);
+    }
+
+    fn close(&self, ctx: &mut Context<Self>, code: u16, reason: &str) {
+        self.out.close(code, reason);
+        ctx.stop();
+    }
+
+    fn command(&mut self, text: &str, ctx: &mut Context<Self>) {
+        let envelope = protocol::parse(text);
+        let id = envelope.id;
+        let command = match envelope.command {
+            Ok(command) => command,
+            Err(error) => return self.send(protocol::ack_err(&id, error.code, &error.message)),
+        };
+        match command {
+            Command::Join { room, resume } => self.join(id, room, resume, ctx),
+            Command::Leave { room } => {
+                if self.rooms.remove(&room) {
+                    self.shared.rooms.leave(&room, self.conn);
+                }
+                self.send(protocol::ack_ok(&id, None));
+            }
+            Command::Typing { room, typing } => {
+                if !self.rooms.contains(&room) {
+                    return self.send(protocol::ack_err(
+                        &id,
+                        "NotInRoom",
+                        "Join the chat room first",
+                    ));
+                }
+                self.shared
+                    .rooms
+                    .typing(&room, self.caller.user_id.clone(), typing);
+                self.send(protocol::ack_ok(&id, None));
+            }
+            Command::RequestCancellation { room } => {
+                let shared = self.shared.clone();
+                let caller = self.caller.clone();
+                let fut = async move {
+                    authorize(&shared, &caller, &room).await?;
+                    shared
+                        .cancel_chat(room.id())
+                        .await
+                        .map_err(|_| ("Unavailable", "Try again shortly".to_owned()))
+                };
+                ctx.wait(
+                    fut.into_actor(self)
+                        .map(move |result, act, _| match result {
+                            Ok(()) => act.send(protocol::ack_ok(&id, None)),
+                            Err((code, message)) => {
+                                act.send(protocol::ack_err(&id, code, &message))
+                            }
+                        }),
+                );
+            }
+        }
+    }
+
+    fn join(&mut self, id: Value, room: RoomKey, resume: Option<Resume>, ctx: &mut Context<Self>) {
+        if !self.rooms.contains(&room)
+            && self.rooms.len() >= self.shared.limits.max_rooms_per_connection
+        {
+            return self.send(protocol::ack_err(
+                &id,
+                "TooManyRooms",
+                "This connection is in too many rooms",
+            ));
+        }
+        let shared = self.shared.clone();
+        let caller = self.caller.clone();
+        let conn = self.conn;
+        let out = self.out.clone();
+        let ack = id.clone();
+        let fut = async move {
+            authorize(&shared, &caller, &room).await?;
+            shared
+                .rooms
+                .join(
+                    &shared,
+                    &room,
+                    conn,
+                    caller.user_id.clone(),
+                    out,
+                    ack,
+                    resume,
+                )
+                .await
+                .map_err(|e| match e {
+                    JoinError::Unavailable | JoinError::Closing => (
+                        "Unavailable",
+                        "The room is unavailable; try again shortly".to_owned(),
+                    ),
+                })?;
+            Ok(room)
+        };
+        ctx.wait(
+            fut.into_actor(self)
+                .map(move |result, act, _| match result {
+                    Ok(room) => {
+                        act.rooms.insert(room);
+                    }
+                    Err((code, message)) => act.send(protocol::ack_err(&id, code, &message)),
+                }),
+        );
+    }
+}
+
+async fn authorize(
+    shared: &Shared,
+    caller: &Caller,
+    room: &RoomKey,
+) -> Result<(), (&'static str, String)> {
+    match shared.authorizer.can_join(caller, room).await {
+        Ok(Access::Allowed) => Ok(()),
+        Ok(Access::Denied) => Err(("NotAllowed", "You may not join this room".to_owned())),
+        Ok(Access::NotFound) => Err(("NotFound", "No such room".to_owned())),
+        Err(error) => {
+            tracing::error!(%error, %room, "room authorization failed");
+            Err((
+                "InternalError",
+                "Could not check access; try again".to_owned(),
+            ))
+        }
+    }
+}
+
+impl Actor for SessionActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let limits = &self.shared.limits;
+        self.shared
+            .sessions
+            .register(self.conn, &self.caller, ctx.address());
+        if let Some((writer, session)) = self.start.take() {
+            let addr = ctx.address();
+            let grace = limits.close_grace;
+            actix::spawn(async move {
+                writer.run(session, grace).await;
+                addr.do_send(WriterDone);
+            });
+        }
+        ctx.run_interval(limits.heartbeat_interval, |act, ctx| {
+            if act.last_heard.elapsed() > act.shared.limits.client_timeout {
+                act.close(ctx, close::TIMEOUT, "heartbeat timeout");
+            } else {
+                let _ = act.out.push(Out::Ping(bytes::Bytes::from_static(b"hb")));
+            }
+        });
+        ctx.run_interval(limits.session_check_interval, |act, ctx| {
+            let check = act.shared.authorizer.session_valid(&act.caller);
+            ctx.spawn(check.into_actor(act).map(|valid, act, ctx| {
+                if let Ok(false) = valid {
+                    act.close(ctx, close::REVOKED, "session ended");
+                }
+            }));
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.shared.sessions.unregister(self.conn);
+        for room in self.rooms.drain() {
+            self.shared.rooms.leave(&room, self.conn);
+        }
+        self.out.close(1000, "bye");
+    }
+}
+
+impl StreamHandler<Result<AggregatedMessage, WsError>> for SessionActor {
+    fn handle(&mut self, item: Result<AggregatedMessage, WsError>, ctx: &mut Self::Context) {
+        self.last_heard = Instant::now();
+        match item {
+            Ok(AggregatedMessage::Text(text)) => self.command(&text, ctx),
+            Ok(AggregatedMessage::Binary(_)) => {
+                self.close(ctx, close::UNSUPPORTED, "binary frames are not supported")
+            }
+            Ok(AggregatedMessage::Ping(bytes)) => {
+                let _ = self.out.push(Out::Pong(bytes));
+            }
+            Ok(AggregatedMessage::Pong(_)) => {}
+            Ok(AggregatedMessage::Close(_)) => self.close(ctx, 1000, "bye"),
+            Err(WsError::Overflow) => self.close(ctx, close::TOO_BIG, "message too big"),
+            Err(error) => {
+                tracing::debug!(%error, "WebSocket protocol error");
+                self.close(ctx, 1002, "protocol error")
+            }
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+impl Handler<CloseConnection> for SessionActor {
+    type Result = ();
+    fn handle(&mut self, msg: CloseConnection, ctx: &mut Self::Context) {
+        self.close(ctx, msg.code, &msg.reason);
+    }
+}
+
+impl Handler<WriterDone> for SessionActor {
+    type Result = ();
+    fn handle(&mut self, _: WriterDone, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+/// The ack data of a successful join (built by the room).
+pub(crate) fn join_ack_data(
+    room: &RoomKey,
+    epoch: &str,
+    offset: u64,
+    recovered: Option<bool>,
+    online: &[String],
+) -> Value {
+    let mut data =
+        json!({"room": room.to_string(), "epoch": epoch, "offset": offset, "online": online});
+    if let Some(recovered) = recovered {
+        data["recovered"] = recovered.into();
+    }
+    data
+}

@@ -1,0 +1,147 @@
+//! `SessionRegistry`: every connection on this node, by connection id, with its user and
+//! session — what revocation and shutdown use to find sockets — and the connection limits
+//! (per node, per user) enforced before a connection is accepted.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use actix::Addr;
+use dashmap::DashMap;
+
+use super::actor::{CloseConnection, SessionActor};
+use crate::access::Caller;
+
+pub type ConnId = u64;
+
+struct Entry {
+    user: Arc<str>,
+    session: Arc<str>,
+    addr: Addr<SessionActor>,
+}
+
+#[derive(Default)]
+struct Inner {
+    conns: DashMap<ConnId, Entry>,
+    per_user: DashMap<String, usize>,
+    admitted: AtomicUsize,
+    next: AtomicU64,
+}
+
+#[derive(Clone, Default)]
+pub struct SessionRegistry {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("this node has reached its connection limit")]
+    NodeFull,
+    #[error("this user has reached the connection limit")]
+    UserFull,
+    #[error("this node is shutting down")]
+    ShuttingDown,
+}
+
+/// A place reserved for one connection; released when dropped (with the connection's actor).
+pub struct Admission {
+    registry: SessionRegistry,
+    user: String,
+    conn: ConnId,
+}
+
+impl Admission {
+    pub(crate) fn conn(&self) -> ConnId {
+        self.conn
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let inner = &self.registry.inner;
+        inner.admitted.fetch_sub(1, Ordering::AcqRel);
+        if let Some(mut count) = inner.per_user.get_mut(&self.user) {
+            *count -= 1;
+            let zero = *count == 0;
+            drop(count);
+            if zero {
+                inner.per_user.remove_if(&self.user, |_, c| *c == 0);
+            }
+        }
+    }
+}
+
+impl SessionRegistry {
+    pub(crate) fn admit(
+        &self,
+        user: &str,
+        per_node: usize,
+        per_user: usize,
+    ) -> Result<Admission, Refusal> {
+        let inner = &self.inner;
+        if inner.admitted.fetch_add(1, Ordering::AcqRel) >= per_node {
+            inner.admitted.fetch_sub(1, Ordering::AcqRel);
+            return Err(Refusal::NodeFull);
+        }
+        let mut count = inner.per_user.entry(user.to_owned()).or_insert(0);
+        if *count >= per_user {
+            drop(count);
+            inner.admitted.fetch_sub(1, Ordering::AcqRel);
+            return Err(Refusal::UserFull);
+        }
+        *count += 1;
+        drop(count);
+        Ok(Admission {
+            registry: self.clone(),
+            user: user.to_owned(),
+            conn: inner.next.fetch_add(1, Ordering::Relaxed),
+        })
+    }
+
+    pub(crate) fn register(&self, conn: ConnId, caller: &Caller, addr: Addr<SessionActor>) {
+        self.inner.conns.insert(
+            conn,
+            Entry {
+                user: caller.user_id.as_str().into(),
+                session: caller.session_id.as_str().into(),
+                addr,
+            },
+        );
+    }
+
+    pub(crate) fn unregister(&self, conn: ConnId) {
+        self.inner.conns.remove(&conn);
+    }
+
+    /// Closes this node's connections that match; returns how many.
+    pub(crate) fn close_where(
+        &self,
+        matches: impl Fn(&str, &str) -> bool,
+        code: u16,
+        reason: &str,
+    ) -> usize {
+        let mut closed = 0;
+        for entry in self.inner.conns.iter() {
+            if matches(&entry.user, &entry.session) {
+                entry.addr.do_send(CloseConnection {
+                    code,
+                    reason: reason.to_owned(),
+                });
+                closed += 1;
+            }
+        }
+        closed
+    }
+
+    pub fn connections(&self) -> usize {
+        self.inner.conns.len()
+    }
+
+    pub fn users(&self) -> usize {
+        self.inner.per_user.len()
+    }
+
+    /// Connections admitted and not yet ended (includes ones still starting).
+    pub fn admitted(&self) -> usize {
+        self.inner.admitted.load(Ordering::Acquire)
+    }
+}
