@@ -23,6 +23,7 @@ pub mod ids;
 pub mod jobs;
 pub mod metrics;
 pub mod ratelimit;
+pub mod realtime;
 pub mod redis_client;
 pub mod retry;
 pub mod sms;

@@ -29,6 +29,7 @@ pub enum RedisConnectError {
 
 #[derive(Clone)]
 pub struct RedisClient {
+    client: redis::Client,
     connection: ConnectionManager,
     prefix: String,
     target: String,
@@ -77,10 +78,16 @@ impl RedisClient {
             source,
         })?;
         Ok(Some(Self {
+            client,
             connection,
             prefix: settings.key_prefix.clone(),
             target,
         }))
+    }
+
+    /// The client, for dedicated connections (the broker's pub/sub).
+    pub fn client(&self) -> &redis::Client {
+        &self.client
     }
 
     /// A connection handle (clones share one multiplexed connection).

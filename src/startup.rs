@@ -2,7 +2,7 @@
 //!
 //! config (in `main`) → Snowflake ids → PostgreSQL pool (retry with backoff) → migrations →
 //! worker id lease → seed → Redis (optional; retry, then fail) → jobs (worker pools, scheduler) →
-//! shared state (health, metrics) → middleware
+//! auth → actors (the hub: broker and registries) → shared state (health, metrics) → middleware
 //! (request id + tracing, edge, CORS, body limits) → routes → bind the HTTP listener.
 //!
 //! `run_until_stopped` serves until SIGTERM or SIGINT (or a [`ShutdownHandle`]), then stops
@@ -59,6 +59,8 @@ pub enum StartupError {
     Redis(#[from] RedisConnectError),
     #[error("auth keys: {0}")]
     Keys(#[from] KeyError),
+    #[error("actor system: {0}")]
+    Actors(#[from] vrooli_actors::BrokerError),
     #[error("email or SMS delivery could not be set up: {0}")]
     Delivery(std::io::Error),
     #[error("could not listen on {addr}: {source}")]
@@ -75,6 +77,7 @@ pub struct Application {
     lease: NodeLease,
     /// `None` when `jobs.enabled = false`.
     jobs: Option<JobRuntime>,
+    ws_grace: Duration,
 }
 
 /// Stops a running [`Application`] gracefully, as SIGTERM would.
@@ -82,15 +85,20 @@ pub struct Application {
 pub struct ShutdownHandle {
     server: ServerHandle,
     jobs: Option<StopJobs>,
+    hub: vrooli_actors::Hub,
+    /// How long WebSocket clients get to close after being told to reconnect.
+    ws_grace: Duration,
 }
 
 impl ShutdownHandle {
-    /// Stops accepting and claiming; waits for in-flight requests (up to the configured
-    /// deadline); returns. Running jobs drain in parallel (see `run`).
+    /// Tells WebSocket clients to reconnect elsewhere (close 1012) and waits for them within
+    /// the grace; stops accepting and claiming; waits for in-flight requests (up to the
+    /// configured deadline); returns. Running jobs drain in parallel (see `run`).
     pub async fn shutdown(&self) {
         if let Some(jobs) = &self.jobs {
             jobs.stop();
         }
+        self.hub.shutdown(self.ws_grace).await;
         self.server.stop(true).await;
     }
 }
@@ -153,8 +161,17 @@ impl Application {
             ))
         })?;
 
+        let hub = step(
+            "actors",
+            crate::realtime::start_hub(&settings, redis.as_ref(), pool.clone()),
+        )
+        .await?;
+        auth.on_revoked(Arc::new(crate::realtime::CloseRevokedSockets(hub.clone())));
+        tracing::info!(node = hub.node_id(), "actor system ready");
+
         let host = HostProbe::new();
         let state = AppState {
+            hub,
             health: Arc::new(HealthService::new(
                 &settings.health,
                 &settings.jobs,
@@ -189,6 +206,8 @@ impl Application {
             state,
             lease,
             jobs,
+            ws_grace: Duration::from_millis(settings.ws.close_grace_ms)
+                + Duration::from_millis(500),
         })
     }
 
@@ -201,6 +220,8 @@ impl Application {
         ShutdownHandle {
             server: self.server.handle(),
             jobs: self.jobs.as_ref().map(JobRuntime::stopper),
+            hub: self.state.hub.clone(),
+            ws_grace: self.ws_grace,
         }
     }
 

@@ -33,4 +33,6 @@ pub struct AppState {
     pub admin_key: SecretString,
     /// `log.access_log`: one "request finished" line per request.
     pub access_log: bool,
+    /// The node's actor system: WebSocket sessions, rooms, the cross-node broker.
+    pub hub: vrooli_actors::Hub,
 }

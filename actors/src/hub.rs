@@ -71,12 +71,13 @@ impl Shared {
         )
     }
 
+    /// Records a user's arrival in the node's table; the caller writes it to the broker (the
+    /// join awaits it, so the join's `online` list includes the user).
     pub(crate) fn presence_joined(&self, room: &RoomKey, user: &Arc<str>) {
         self.presence
             .entry(room.clone())
             .or_default()
             .insert(user.clone());
-        self.spawn_presence(room.clone(), user.to_string(), true);
     }
 
     pub(crate) fn presence_left(&self, room: &RoomKey, user: &Arc<str>) {
@@ -88,13 +89,10 @@ impl Shared {
                 self.presence.remove_if(room, |_, u| u.is_empty());
             }
         }
-        self.spawn_presence(room.clone(), user.to_string(), false);
-    }
-
-    fn spawn_presence(&self, room: RoomKey, user: String, present: bool) {
         let broker = self.broker.clone();
+        let (room, user) = (room.clone(), user.to_string());
         tokio::spawn(async move {
-            if let Err(error) = broker.set_presence(&room, &user, present).await {
+            if let Err(error) = broker.set_presence(&room, &user, false).await {
                 tracing::debug!(%error, "presence not updated");
             }
         });

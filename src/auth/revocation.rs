@@ -5,7 +5,7 @@
 //! path: when Redis cannot answer, the caller checks the session row instead.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::ids::SessionId;
@@ -15,6 +15,13 @@ pub struct Revocations {
     redis: Option<RedisClient>,
     local: Mutex<HashMap<SessionId, Instant>>,
     ttl: Duration,
+    listener: OnceLock<Arc<dyn RevocationListener>>,
+}
+
+/// Told of every revocation after the list has it: the WebSocket side closes the sessions'
+/// sockets on every node.
+pub trait RevocationListener: Send + Sync + 'static {
+    fn revoked(&self, sessions: &[SessionId]);
 }
 
 /// What the list knows about a session.
@@ -32,7 +39,13 @@ impl Revocations {
             redis,
             local: Mutex::new(HashMap::new()),
             ttl,
+            listener: OnceLock::new(),
         }
+    }
+
+    /// Sets the listener (once, at start-up).
+    pub fn set_listener(&self, listener: Arc<dyn RevocationListener>) {
+        let _ = self.listener.set(listener);
     }
 
     pub async fn revoke(&self, sessions: &[SessionId]) {
@@ -61,6 +74,9 @@ impl Revocations {
                 local.retain(|_, expiry| *expiry > Instant::now());
                 local.extend(sessions.iter().map(|id| (*id, until)));
             }
+        }
+        if let Some(listener) = self.listener.get() {
+            listener.revoked(sessions);
         }
     }
 

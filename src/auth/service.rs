@@ -294,6 +294,11 @@ impl AuthService {
 
     /// Publishes sessions already revoked in the database (e.g. by a password reset) to the
     /// revocation list, so tokens inside their access window are refused at once.
+    /// Who else hears of revocations (the WebSocket side); set once at start-up.
+    pub fn on_revoked(&self, listener: std::sync::Arc<dyn super::revocation::RevocationListener>) {
+        self.revocations.set_listener(listener);
+    }
+
     pub async fn publish_revoked(&self, sessions: &[SessionId]) {
         self.revocations.revoke(sessions).await;
     }

@@ -37,6 +37,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub rate_limit: RateLimitSettings,
     pub admin: AdminSettings,
+    pub ws: WsSettings,
 }
 
 /// Where the settings come from, besides the embedded defaults and the environment.

@@ -246,3 +246,25 @@ impl RateLimitSettings {
 pub struct AdminSettings {
     pub system_key: SecretString,
 }
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WsSettings {
+    pub max_frame_bytes: usize,
+    pub max_message_bytes: usize,
+    pub outbound_queue: usize,
+    pub heartbeat_interval_secs: u64,
+    pub client_timeout_secs: u64,
+    pub session_check_interval_secs: u64,
+    pub max_connections_per_node: usize,
+    pub max_connections_per_user: usize,
+    pub max_rooms_per_connection: usize,
+    pub room_mailbox: usize,
+    pub close_grace_ms: u64,
+    pub history_max_events: usize,
+    pub history_max_age_secs: u64,
+    pub room_state_ttl_secs: u64,
+    pub presence_ttl_secs: u64,
+    pub presence_interval_secs: u64,
+    pub node_request_timeout_ms: u64,
+}

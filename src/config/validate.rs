@@ -246,6 +246,39 @@ impl Settings {
             a.soft_lock_attempts >= 1 && a.soft_lock_attempts < a.hard_lock_attempts,
             "auth.soft_lock_attempts must be at least 1 and below auth.hard_lock_attempts",
         );
+        let w = &s.ws;
+        check(
+            w.max_frame_bytes >= 1024 && w.max_message_bytes >= w.max_frame_bytes,
+            "ws.max_frame_bytes must be at least 1024 and at most ws.max_message_bytes",
+        );
+        check(
+            [
+                w.outbound_queue,
+                w.max_connections_per_node,
+                w.max_connections_per_user,
+                w.max_rooms_per_connection,
+                w.room_mailbox,
+                w.history_max_events,
+            ]
+            .iter()
+            .all(|n| *n >= 1),
+            "ws queue, connection, room and history limits must be at least 1",
+        );
+        check(
+            w.heartbeat_interval_secs >= 1 && w.heartbeat_interval_secs < w.client_timeout_secs,
+            "ws.heartbeat_interval_secs must be at least 1 and below ws.client_timeout_secs",
+        );
+        check(
+            w.presence_interval_secs >= 1 && w.presence_interval_secs < w.presence_ttl_secs,
+            "ws.presence_interval_secs must be at least 1 and below ws.presence_ttl_secs",
+        );
+        check(
+            w.session_check_interval_secs >= 1
+                && w.history_max_age_secs >= 1
+                && w.room_state_ttl_secs >= w.history_max_age_secs
+                && w.node_request_timeout_ms >= 1,
+            "ws intervals must be at least 1 and ws.room_state_ttl_secs at least ws.history_max_age_secs",
+        );
         if errors.is_empty() {
             Ok(())
         } else {

@@ -14,6 +14,7 @@ mod metrics;
 pub mod origin;
 pub mod rate_limit;
 pub mod system_key;
+pub mod ws;
 
 use actix_web::error::{JsonPayloadError, PayloadError};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -25,6 +26,7 @@ pub use error::{ApiError, ErrorKind};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthcheck").route(web::get().to(health::healthcheck)))
         .service(web::resource("/metrics").route(web::get().to(metrics::metrics)))
+        .service(web::resource("/ws").route(web::get().to(ws::connect)))
         .service(
             web::scope("/api/v2")
                 .configure(admin::config)

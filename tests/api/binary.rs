@@ -141,6 +141,7 @@ async fn sigterm_drains_and_exits_zero() {
             "redis",
             "jobs",
             "auth",
+            "actors",
             "http"
         ]
     );

@@ -297,8 +297,13 @@ pub struct SecondNode {
 
 impl SecondNode {
     pub async fn start(app: &TestApp) -> Self {
+        Self::start_as(app, 1).await
+    }
+
+    /// The `n`th extra node (worker id `app`'s + `n`).
+    pub async fn start_as(app: &TestApp, n: u16) -> Self {
         let mut settings = app.settings.clone();
-        settings.node.worker_id = app.settings.node.worker_id + 1;
+        settings.node.worker_id = app.settings.node.worker_id + n;
         let node = Application::build(settings).await.expect("second node");
         let address = format!("http://127.0.0.1:{}", node.port());
         let shutdown = node.shutdown_handle();
@@ -330,4 +335,62 @@ pub async fn spawn_app_with_redis(redis: bool) -> TestApp {
         None,
     )
     .await
+}
+
+/// A Redis server of a test's own, so it can be killed or restarted without disturbing other
+/// tests (they share the machine's Redis).
+pub struct PrivateRedis {
+    pub port: u16,
+    process: tokio::process::Child,
+}
+
+impl PrivateRedis {
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start_on(port).await
+    }
+
+    pub async fn start_on(port: u16) -> Self {
+        let process = tokio::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server (scripts/setup.sh installs it)");
+        wait_until(Duration::from_secs(10), "the private Redis", || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        })
+        .await;
+        Self { port, process }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub async fn kill(&mut self) {
+        self.process.kill().await.unwrap();
+    }
+
+    /// Kills it and starts an empty one on the same port (what a restart without persistence
+    /// looks like to clients).
+    pub async fn restart(mut self) -> Self {
+        self.kill().await;
+        Self::start_on(self.port).await
+    }
 }

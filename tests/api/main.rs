@@ -15,3 +15,4 @@ mod seed;
 mod shutdown;
 mod snowflake;
 mod startup;
+mod ws;

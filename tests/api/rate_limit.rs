@@ -146,41 +146,12 @@ async fn behind_a_proxy_each_forwarded_client_has_its_own_bucket() {
 
 #[tokio::test]
 async fn when_redis_goes_away_the_limiter_fails_closed_by_default() {
-    // A Redis of this test's own, so it can be stopped without disturbing the others.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut redis = tokio::process::Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("redis-server (scripts/setup.sh installs it)");
-    crate::helpers::wait_until(
-        std::time::Duration::from_secs(10),
-        "the private Redis",
-        || async {
-            tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-        },
-    )
-    .await;
+    let mut redis = crate::helpers::PrivateRedis::start().await;
+    let url = redis.url();
     let app = spawn_app_with(
         move |s| {
             limit_login_to(100)(s);
-            s.redis.url = format!("redis://127.0.0.1:{port}").into();
+            s.redis.url = url.into();
             s.redis.response_timeout_ms = 500;
             s.redis.connection_timeout_ms = 500;
         },
@@ -193,7 +164,7 @@ async fn when_redis_goes_away_the_limiter_fails_closed_by_default() {
         "limited and allowed"
     );
 
-    redis.kill().await.unwrap();
+    redis.kill().await;
     let response = login(&app.client, &app.address).await;
     assert_eq!(response.status(), 503);
     let body: Value = response.json().await.unwrap();

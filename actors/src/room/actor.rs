@@ -447,7 +447,13 @@ impl Handler<JoinRoom> for RoomActor {
         let broker = self.shared.broker.clone();
         let key = self.key.clone();
         let resume = join.resume.clone();
+        let arriving = first_of_user.then(|| user.to_string());
         let fetch = async move {
+            if let Some(user) = arriving
+                && let Err(error) = broker.set_presence(&key, &user, true).await
+            {
+                tracing::debug!(%error, "presence not updated");
+            }
             let online = broker.presence(&key).await.unwrap_or_default();
             let history = match &resume {
                 Some(r) if *r.epoch == *head.epoch && r.offset < head.offset => {

@@ -1,0 +1,104 @@
+//! Admin and system routes into the actor system:
+//! - `POST /api/v2/admin/rooms/publish {room, type, data}`: publish an event to a room on every
+//!   node (what later issues do from their handlers; used by tests and operators);
+//! - `GET /api/v2/admin/rooms/{room}/presence`: who is in a room on any live node;
+//! - `GET /api/v2/admin/nodes/{id}/stats`: a node's connection and room counts, asked through
+//!   that node's mailbox (request/reply).
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+use vrooli_actors::{BrokerError, NewEvent, NodeReply, NodeRequest, RoomKey};
+
+use crate::http::system_key::SystemCaller;
+use crate::http::{ApiError, ErrorKind, ok};
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishBody {
+    room: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    #[serde(default)]
+    data: serde_json::Value,
+}
+
+fn room(text: &str) -> Result<RoomKey, ApiError> {
+    RoomKey::parse(text).ok_or_else(|| {
+        ApiError::unprocessable("InvalidRoom", "A room is chat:<id>, run:<id> or user:<id>")
+    })
+}
+
+fn broker_error(error: BrokerError) -> ApiError {
+    match error {
+        BrokerError::NoSuchNode(_) => {
+            ApiError::not_found("NodeNotFound", "No live node has this id")
+        }
+        other => ApiError::new(
+            ErrorKind::Unavailable,
+            "BrokerUnavailable",
+            other.to_string(),
+        ),
+    }
+}
+
+pub async fn publish(
+    _: SystemCaller,
+    state: web::Data<AppState>,
+    body: web::Json<PublishBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let room = room(&body.room)?;
+    let valid_type = !body.event_type.is_empty()
+        && body.event_type.len() <= 64
+        && body
+            .event_type
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'/' || b == b'_' || b == b'-');
+    if !valid_type {
+        return Err(ApiError::unprocessable(
+            "InvalidEventType",
+            "An event type is up to 64 letters, digits, '/', '_' or '-'",
+        ));
+    }
+    let event = NewEvent {
+        id: state.ids.next_id().to_string(),
+        event_type: body.event_type,
+        timestamp_ms: chrono::Utc::now().timestamp_millis(),
+        room,
+        data: body.data,
+    };
+    let head = state.hub.publish(&event).await.map_err(broker_error)?;
+    Ok(ok(json!({
+        "id": event.id,
+        "room": event.room.to_string(),
+        "offset": head.offset,
+        "epoch": &*head.epoch,
+    })))
+}
+
+pub async fn presence(
+    _: SystemCaller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let room = room(&path)?;
+    let users = state.hub.presence(&room).await.map_err(broker_error)?;
+    Ok(ok(json!({ "room": room.to_string(), "online": users })))
+}
+
+pub async fn node_stats(
+    _: SystemCaller,
+    state: web::Data<AppState>,
+    path: web::Path<u16>,
+) -> Result<HttpResponse, ApiError> {
+    let reply = state
+        .hub
+        .request(path.into_inner(), NodeRequest::Stats)
+        .await
+        .map_err(broker_error)?;
+    match reply {
+        NodeReply::Stats(stats) => Ok(ok(stats)),
+    }
+}

@@ -1,0 +1,110 @@
+//! Who may join which room, answered from PostgreSQL for the actors:
+//! - a chat room: its creator, its participants, or anyone when the chat is open to anyone with
+//!   an invite;
+//! - a run room: whoever may read the run (its owner, members of its team, or anyone when it is
+//!   not private);
+//! - a user room: that user only.
+//!
+//! Also whether a connection's session is still live (not revoked, not expired).
+
+use sqlx::PgPool;
+use vrooli_actors::broker::BoxFut;
+use vrooli_actors::{Access, Authorizer, Caller, RoomKey, RoomKind};
+
+pub struct SqlAuthorizer {
+    pool: PgPool,
+}
+
+impl SqlAuthorizer {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+fn parse_id(text: &str) -> Option<i64> {
+    text.parse().ok()
+}
+
+async fn chat_access(pool: &PgPool, chat: i64, user: i64) -> Result<Access, sqlx::Error> {
+    let row: Option<(Option<i64>, bool, bool)> = sqlx::query_as(
+        "SELECT c.creator_id, c.open_to_anyone_with_invite,
+                EXISTS (SELECT 1 FROM chat_participants p WHERE p.chat_id = c.id AND p.user_id = $2)
+         FROM chats c WHERE c.id = $1",
+    )
+    .bind(chat)
+    .bind(user)
+    .fetch_optional(pool)
+    .await?;
+    Ok(match row {
+        None => Access::NotFound,
+        Some((creator, open, participant)) => {
+            if creator == Some(user) || open || participant {
+                Access::Allowed
+            } else {
+                Access::Denied
+            }
+        }
+    })
+}
+
+async fn run_access(pool: &PgPool, run: i64, user: i64) -> Result<Access, sqlx::Error> {
+    let row: Option<(Option<i64>, bool, bool)> = sqlx::query_as(
+        "SELECT r.user_id, r.is_private,
+                EXISTS (SELECT 1 FROM members m WHERE m.team_id = r.team_id AND m.user_id = $2)
+         FROM runs r WHERE r.id = $1",
+    )
+    .bind(run)
+    .bind(user)
+    .fetch_optional(pool)
+    .await?;
+    Ok(match row {
+        None => Access::NotFound,
+        Some((owner, private, team_member)) => {
+            if owner == Some(user) || !private || team_member {
+                Access::Allowed
+            } else {
+                Access::Denied
+            }
+        }
+    })
+}
+
+impl Authorizer for SqlAuthorizer {
+    fn can_join(&self, caller: &Caller, room: &RoomKey) -> BoxFut<'static, Result<Access, String>> {
+        let pool = self.pool.clone();
+        let user = parse_id(&caller.user_id);
+        let kind = room.kind();
+        let id = parse_id(room.id());
+        let same_user = room.id() == caller.user_id;
+        Box::pin(async move {
+            let (Some(user), Some(id)) = (user, id) else {
+                return Ok(Access::NotFound);
+            };
+            let access = match kind {
+                RoomKind::User if same_user => Ok(Access::Allowed),
+                RoomKind::User => Ok(Access::Denied),
+                RoomKind::Chat => chat_access(&pool, id, user).await,
+                RoomKind::Run => run_access(&pool, id, user).await,
+            };
+            access.map_err(|e| e.to_string())
+        })
+    }
+
+    fn session_valid(&self, caller: &Caller) -> BoxFut<'static, Result<bool, String>> {
+        let pool = self.pool.clone();
+        let session = parse_id(&caller.session_id);
+        Box::pin(async move {
+            let Some(session) = session else {
+                return Ok(false);
+            };
+            let live: Option<bool> = sqlx::query_scalar(
+                "SELECT revoked_at IS NULL AND expires_at > now() FROM sessions WHERE id = $1",
+            )
+            .bind(session)
+            .fetch_optional(&pool)
+            .await
+            .map_err(|e| e.to_string())?;
+            Ok(live == Some(true))
+        })
+    }
+}
