@@ -11,7 +11,8 @@
 //! - [`session`]: one actor per connection, its bounded outbound queue, the connection registry.
 //! - [`room`]: one actor per room with local members, ordering and gap recovery, the registry.
 //! - [`broker`]: the `Broker` trait, the Redis and in-process brokers, node messages.
-//! - [`protocol`]: commands, acks and close codes (`docs/PROTOCOL.md`).
+//! - [`protocol`]: commands, acks and close codes (`docs/PROTOCOL.md`); [`wire`]: every frame
+//!   the server sends, as strict types.
 //! - [`access`]: what the actors ask the server (may this caller join; is the session valid).
 //!
 //! No HTTP routing or SQL here: the server supplies authorization through [`access::Authorizer`].
@@ -27,6 +28,7 @@ pub mod limits;
 pub mod protocol;
 pub mod room;
 pub mod session;
+pub mod wire;
 
 #[cfg(test)]
 mod tests;

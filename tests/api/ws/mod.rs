@@ -19,6 +19,8 @@ use tokio_tungstenite::tungstenite::http;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
+use vrooli_actors::wire::{Joined, ServerFrame};
+
 use crate::auth::{COOKIE, sign_up};
 use crate::helpers::{TestApp, random_suffix};
 
@@ -75,7 +77,13 @@ impl Ws {
                 Err(_) => return None,
             };
             match next {
-                Some(Ok(Message::Text(text))) => return Some(serde_json::from_str(&text).unwrap()),
+                Some(Ok(Message::Text(text))) => {
+                    // Every frame must fit the protocol's typed definitions.
+                    if let Err(error) = ServerFrame::parse(&text) {
+                        panic!("frame outside the protocol ({error}): {text}");
+                    }
+                    return Some(serde_json::from_str(&text).unwrap());
+                }
                 Some(Ok(Message::Close(frame))) => {
                     self.closed = Some(frame.map_or(1005, |f| f.code.into()));
                     return None;
@@ -111,6 +119,7 @@ impl Ws {
     pub async fn join(&mut self, cmd: &str, data: Value) -> Value {
         let ack = self.command(cmd, data).await;
         assert_eq!(ack["success"], true, "{ack}");
+        serde_json::from_value::<Joined>(ack["data"].clone()).expect("a join ack's data");
         ack["data"].clone()
     }
 

@@ -1,0 +1,80 @@
+//! Every frame the server sends, as strict types (`deny_unknown_fields`): the API tests parse
+//! each frame they receive with [`ServerFrame::parse`], so a frame that drifts from
+//! `docs/PROTOCOL.md` fails a test. Clients written in Rust can use them as they are.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// An answer to a command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ack {
+    /// The command's `id` (`null` when the frame had none or was not JSON).
+    pub ack: Value,
+    pub success: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<AckError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AckError {
+    pub code: String,
+    pub message: String,
+}
+
+/// The `data` of a successful join.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Joined {
+    pub room: String,
+    pub epoch: String,
+    pub offset: u64,
+    pub online: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<bool>,
+}
+
+/// A room event (and the server's `room/gap` notice).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub timestamp: i64,
+    pub room: String,
+    /// `null` for volatile events (typing) and notices.
+    pub offset: Option<u64>,
+    /// Absent on volatile events and notices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
+    pub data: Value,
+}
+
+/// Anything the server sends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerFrame {
+    Ack(Ack),
+    Event(Event),
+}
+
+impl ServerFrame {
+    /// Parses a text frame; an error names what did not fit.
+    pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
+        let value: Value = serde_json::from_str(text)?;
+        if value.get("ack").is_some() {
+            let ack: Ack = serde_json::from_value(value)?;
+            if ack.success == ack.error.is_some() {
+                return Err(serde::de::Error::custom(
+                    "an ack has an error exactly when it failed",
+                ));
+            }
+            Ok(ServerFrame::Ack(ack))
+        } else {
+            Ok(ServerFrame::Event(serde_json::from_value(value)?))
+        }
+    }
+}

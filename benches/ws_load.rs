@@ -1,0 +1,340 @@
+//! WebSocket load generator: starts N nodes (the release `vrooli` binary) sharing PostgreSQL and
+//! Redis, opens CONNECTIONS authenticated WebSockets spread over them, joins them all to one
+//! chat room, measures server memory per idle connection, then publishes events from every node
+//! and reports deliveries per second and end-to-end latency (publish request sent → event read
+//! by the client).
+//!
+//! Run: `cargo bench --bench ws_load` with CONNECTIONS (default 1000), NODES (default 2),
+//! EVENTS (default: enough for 200,000 deliveries), PUBLISHERS (concurrent publish requests,
+//! default 8), PACE (events per second, default 0 = as fast as possible). Needs PostgreSQL and Redis (config.toml / VROOLI__* as for the server); it creates
+//! and drops a database of its own and uses a Redis key prefix of its own.
+//!
+//! The clients run in this process on the same 2 cores as the servers, so the figures are a
+//! floor for the servers, not their ceiling.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::{SinkExt, StreamExt};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{AssertSqlSafe, ConnectOptions};
+use tokio::sync::Mutex;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use vrooli::config::{Settings, Sources};
+
+const SYSTEM_KEY: &str = "bench-system-key-0123456789";
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+struct Node {
+    base: String,
+    process: tokio::process::Child,
+}
+
+async fn start_node(settings: &Settings, db_url: &str, prefix: &str, id: u16, dir: &std::path::Path) -> Node {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let process = tokio::process::Command::new(env!("CARGO_BIN_EXE_vrooli"))
+        .arg("serve")
+        .env("RUST_LOG", "warn")
+        .env("VROOLI__LOG__LEVEL", "warn")
+        .env("VROOLI__LOG__ACCESS_LOG", "false")
+        .env("VROOLI__DATABASE__URL", db_url)
+        .env("VROOLI__REDIS__URL", settings.redis.url.expose_secret())
+        .env("VROOLI__REDIS__KEY_PREFIX", prefix)
+        .env("VROOLI__NODE__WORKER_ID", id.to_string())
+        .env("VROOLI__SERVER__HOST", "127.0.0.1")
+        .env("VROOLI__SERVER__PORT", port.to_string())
+        .env("VROOLI__AUTH__KEY_DIR", dir.join("keys"))
+        .env("VROOLI__EMAIL__OUTBOX_DIR", dir.join("email"))
+        .env("VROOLI__SMS__OUTBOX_DIR", dir.join("sms"))
+        .env("VROOLI__JOBS__ENABLED", "false")
+        .env("VROOLI__RATE_LIMIT__ENABLED", "false")
+        .env("VROOLI__ADMIN__SYSTEM_KEY", SYSTEM_KEY)
+        .env("VROOLI__WS__MAX_CONNECTIONS_PER_USER", "100000")
+        .env("VROOLI__WS__MAX_CONNECTIONS_PER_NODE", "100000")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("vrooli binary");
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..300 {
+        if reqwest::get(format!("{base}/healthcheck")).await.is_ok() {
+            return Node { base, process };
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("node {id} did not start");
+}
+
+#[tokio::main]
+async fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("ws_load bench: skipped (run with cargo bench --bench ws_load)");
+        return;
+    }
+    let connections = env_or("CONNECTIONS", 1000);
+    let nodes_wanted = env_or("NODES", 2);
+    let events = env_or("EVENTS", (200_000 / connections).max(20));
+    let publishers = env_or("PUBLISHERS", 8);
+    // Events per second across all publishers; 0 = as fast as they can.
+    let pace = env_or("PACE", 0);
+    let settings = Settings::load(&Sources::default()).expect("settings");
+
+    // A database and Redis prefix of this run's own.
+    let base = PgConnectOptions::from_str(settings.database.url.expose_secret()).unwrap();
+    let name = format!("vrooli_bench_ws_{}", std::process::id());
+    let mut admin = base.clone().database("postgres").connect().await.unwrap();
+    sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let db_url = {
+        let mut url = url_without_db(settings.database.url.expose_secret());
+        url.push_str(&name);
+        url
+    };
+    let prefix = format!("bench:{}:", std::process::id());
+    let dir = std::env::temp_dir().join(format!("vrooli-bench-ws-{}", std::process::id()));
+
+    let mut nodes = Vec::new();
+    for id in 0..nodes_wanted {
+        // The first node migrates; the others start after it.
+        nodes.push(start_node(&settings, &db_url, &prefix, 100 + id as u16, &dir).await);
+    }
+    let client = reqwest::Client::new();
+
+    // A few users (connections share them) and one open chat.
+    let users = connections.div_ceil(2000).max(1);
+    let mut tokens = Vec::new();
+    for i in 0..users {
+        let response = client
+            .post(format!("{}/api/v2/auth/email/signup", nodes[0].base))
+            .json(&json!({"name": format!("Bench {i}"), "email": format!("bench{i}@example.org"), "password": "correct horse battery"}))
+            .send()
+            .await
+            .unwrap();
+        let cookie = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .find_map(|v| v.to_str().ok()?.strip_prefix("session-v2=").map(|v| v.split(';').next().unwrap().to_owned()))
+            .expect("session cookie");
+        tokens.push(cookie);
+    }
+    let pool = sqlx::PgPool::connect(&db_url).await.unwrap();
+    sqlx::query("INSERT INTO chats (id, public_id, open_to_anyone_with_invite) VALUES (1, 'benchchat01', true)")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    // Let start-up allocations (the first node ran the migrations) settle before the baseline.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rss_before: Vec<u64> = nodes.iter().map(|n| rss_kib(n.process.id().unwrap())).collect();
+
+    // Open and join, 200 at a time.
+    let received = Arc::new(AtomicU64::new(0));
+    let latencies = Arc::new(Mutex::new(Vec::<u64>::with_capacity(connections * events)));
+    let last_received = Arc::new(AtomicU64::new(0));
+    let opened = Instant::now();
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(200));
+    let mut joins = Vec::new();
+    let mut readers = Vec::new();
+    for i in 0..connections {
+        let url = format!("{}/ws", nodes[i % nodes.len()].base.replacen("http", "ws", 1));
+        let token = tokens[i % tokens.len()].clone();
+        let permit = semaphore.clone().acquire_owned().await.unwrap();
+        let (received, latencies, last) = (received.clone(), latencies.clone(), last_received.clone());
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        joins.push(ready_rx);
+        readers.push(tokio::spawn(async move {
+            let mut request = url.into_client_request().unwrap();
+            request
+                .headers_mut()
+                .insert("cookie", format!("session-v2={token}").parse().unwrap());
+            let (mut ws, _) = tokio_tungstenite::connect_async(request).await.expect("connect");
+            ws.send(Message::Text(
+                json!({"id": "j", "cmd": "joinChatRoom", "data": {"chatId": "1"}}).to_string().into(),
+            ))
+            .await
+            .unwrap();
+            let mut mine = Vec::new();
+            let mut ready = Some(ready_tx);
+            let mut permit = Some(permit);
+            while let Some(Ok(message)) = ws.next().await {
+                let Message::Text(text) = message else { continue };
+                let value: Value = serde_json::from_str(&text).unwrap();
+                if value["ack"] == "j" {
+                    assert_eq!(value["success"], true, "{value}");
+                    drop(permit.take());
+                    if let Some(tx) = ready.take() {
+                        let _ = tx.send(());
+                    }
+                    continue;
+                }
+                if value["data"]["stop"] == true {
+                    break;
+                }
+                if let Some(sent) = value["data"]["t"].as_u64() {
+                    let now = now_ns();
+                    mine.push(now.saturating_sub(sent));
+                    received.fetch_add(1, Ordering::Relaxed);
+                    last.fetch_max(now, Ordering::Relaxed);
+                }
+            }
+            latencies.lock().await.extend(mine);
+            ws
+        }));
+    }
+    for ready in joins {
+        ready.await.expect("joined");
+    }
+    let open_time = opened.elapsed();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rss_idle: Vec<u64> = nodes.iter().map(|n| rss_kib(n.process.id().unwrap())).collect();
+    let grown: i64 = rss_idle
+        .iter()
+        .zip(&rss_before)
+        .map(|(a, b)| *a as i64 - *b as i64)
+        .sum();
+
+    // Publish from every node at once.
+    let first_sent = now_ns();
+    let started = Instant::now();
+    let next_event = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for p in 0..publishers {
+        let (client, next) = (client.clone(), next_event.clone());
+        let bases: Vec<String> = nodes.iter().map(|n| n.base.clone()).collect();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed) as usize;
+                if n >= events {
+                    return;
+                }
+                if pace > 0 {
+                    // Event n is due at n / pace seconds after the start.
+                    let due = started + Duration::from_secs_f64(n as f64 / pace as f64);
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                let base = &bases[(n + p) % bases.len()];
+                let response = client
+                    .post(format!("{base}/api/v2/admin/rooms/publish"))
+                    .bearer_auth(SYSTEM_KEY)
+                    .json(&json!({"room": "chat:1", "type": "chat/message/added", "data": {"t": now_ns(), "n": n, "text": "a message of ordinary length, about a hundred bytes long, give or take"}}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let publish_time = started.elapsed();
+    let expected = (connections * events) as u64;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while received.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let got = received.load(Ordering::Relaxed);
+    let span_ns = last_received.load(Ordering::Relaxed).saturating_sub(first_sent);
+    // Tell the readers to stop, then collect their latencies.
+    let _ = client
+        .post(format!("{}/api/v2/admin/rooms/publish", nodes[0].base))
+        .bearer_auth(SYSTEM_KEY)
+        .json(&json!({"room": "chat:1", "type": "bench/stop", "data": {"stop": true}}))
+        .send()
+        .await;
+    let mut sockets = Vec::new();
+    for r in readers {
+        if let Ok(Ok(ws)) = tokio::time::timeout(Duration::from_secs(30), r).await {
+            sockets.push(ws);
+        }
+    }
+    let mut all = latencies.lock().await.clone();
+    all.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if all.is_empty() {
+            return f64::NAN;
+        }
+        all[((all.len() as f64 * p) as usize).min(all.len() - 1)] as f64 / 1e6
+    };
+    println!(
+        "nodes={} connections={connections} users={users} events={events} publishers={publishers} pace={}",
+        nodes.len(),
+        if pace == 0 { "max".to_owned() } else { format!("{pace}/s") }
+    );
+    println!(
+        "opened+joined in {:.2} s; server RSS {:?} KiB -> {:?} KiB idle: {:.1} KiB per idle connection",
+        open_time.as_secs_f64(),
+        rss_before,
+        rss_idle,
+        grown as f64 / connections as f64
+    );
+    println!(
+        "deliveries {got}/{expected} in {:.2} s = {:.0}/s (publishing took {:.2} s = {:.0} events/s)",
+        span_ns as f64 / 1e9,
+        got as f64 / (span_ns as f64 / 1e9),
+        publish_time.as_secs_f64(),
+        events as f64 / publish_time.as_secs_f64()
+    );
+    println!(
+        "latency publish->delivered: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        pct(0.50),
+        pct(0.99),
+        pct(1.0)
+    );
+    drop(sockets);
+    for mut node in nodes {
+        let _ = node.process.kill().await;
+    }
+    pool.close().await;
+    let _ = sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+        .execute(&mut admin)
+        .await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `postgres://user@host:port/db` → `postgres://user@host:port/`.
+fn url_without_db(url: &str) -> String {
+    let (head, _) = url.rsplit_once('/').expect("database url has a path");
+    format!("{head}/")
+}
