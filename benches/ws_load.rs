@@ -60,7 +60,13 @@ struct Node {
     process: tokio::process::Child,
 }
 
-async fn start_node(settings: &Settings, db_url: &str, prefix: &str, id: u16, dir: &std::path::Path) -> Node {
+async fn start_node(
+    settings: &Settings,
+    db_url: &str,
+    prefix: &str,
+    id: u16,
+    dir: &std::path::Path,
+) -> Node {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -117,10 +123,12 @@ async fn main() {
     let base = PgConnectOptions::from_str(settings.database.url.expose_secret()).unwrap();
     let name = format!("vrooli_bench_ws_{}", std::process::id());
     let mut admin = base.clone().database("postgres").connect().await.unwrap();
-    sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    sqlx::query(AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
     sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut admin)
         .await
@@ -154,7 +162,12 @@ async fn main() {
             .headers()
             .get_all("set-cookie")
             .iter()
-            .find_map(|v| v.to_str().ok()?.strip_prefix("session-v2=").map(|v| v.split(';').next().unwrap().to_owned()))
+            .find_map(|v| {
+                v.to_str()
+                    .ok()?
+                    .strip_prefix("session-v2=")
+                    .map(|v| v.split(';').next().unwrap().to_owned())
+            })
             .expect("session cookie");
         tokens.push(cookie);
     }
@@ -166,7 +179,10 @@ async fn main() {
 
     // Let start-up allocations (the first node ran the migrations) settle before the baseline.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let rss_before: Vec<u64> = nodes.iter().map(|n| rss_kib(n.process.id().unwrap())).collect();
+    let rss_before: Vec<u64> = nodes
+        .iter()
+        .map(|n| rss_kib(n.process.id().unwrap()))
+        .collect();
 
     // Open and join, 200 at a time.
     let received = Arc::new(AtomicU64::new(0));
@@ -177,10 +193,14 @@ async fn main() {
     let mut joins = Vec::new();
     let mut readers = Vec::new();
     for i in 0..connections {
-        let url = format!("{}/ws", nodes[i % nodes.len()].base.replacen("http", "ws", 1));
+        let url = format!(
+            "{}/ws",
+            nodes[i % nodes.len()].base.replacen("http", "ws", 1)
+        );
         let token = tokens[i % tokens.len()].clone();
         let permit = semaphore.clone().acquire_owned().await.unwrap();
-        let (received, latencies, last) = (received.clone(), latencies.clone(), last_received.clone());
+        let (received, latencies, last) =
+            (received.clone(), latencies.clone(), last_received.clone());
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         joins.push(ready_rx);
         readers.push(tokio::spawn(async move {
@@ -188,9 +208,13 @@ async fn main() {
             request
                 .headers_mut()
                 .insert("cookie", format!("session-v2={token}").parse().unwrap());
-            let (mut ws, _) = tokio_tungstenite::connect_async(request).await.expect("connect");
+            let (mut ws, _) = tokio_tungstenite::connect_async(request)
+                .await
+                .expect("connect");
             ws.send(Message::Text(
-                json!({"id": "j", "cmd": "joinChatRoom", "data": {"chatId": "1"}}).to_string().into(),
+                json!({"id": "j", "cmd": "joinChatRoom", "data": {"chatId": "1"}})
+                    .to_string()
+                    .into(),
             ))
             .await
             .unwrap();
@@ -198,7 +222,9 @@ async fn main() {
             let mut ready = Some(ready_tx);
             let mut permit = Some(permit);
             while let Some(Ok(message)) = ws.next().await {
-                let Message::Text(text) = message else { continue };
+                let Message::Text(text) = message else {
+                    continue;
+                };
                 let value: Value = serde_json::from_str(&text).unwrap();
                 if value["ack"] == "j" {
                     assert_eq!(value["success"], true, "{value}");
@@ -227,7 +253,10 @@ async fn main() {
     }
     let open_time = opened.elapsed();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let rss_idle: Vec<u64> = nodes.iter().map(|n| rss_kib(n.process.id().unwrap())).collect();
+    let rss_idle: Vec<u64> = nodes
+        .iter()
+        .map(|n| rss_kib(n.process.id().unwrap()))
+        .collect();
     let grown: i64 = rss_idle
         .iter()
         .zip(&rss_before)
@@ -275,7 +304,9 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let got = received.load(Ordering::Relaxed);
-    let span_ns = last_received.load(Ordering::Relaxed).saturating_sub(first_sent);
+    let span_ns = last_received
+        .load(Ordering::Relaxed)
+        .saturating_sub(first_sent);
     // Tell the readers to stop, then collect their latencies.
     let _ = client
         .post(format!("{}/api/v2/admin/rooms/publish", nodes[0].base))
@@ -300,7 +331,11 @@ async fn main() {
     println!(
         "nodes={} connections={connections} users={users} events={events} publishers={publishers} pace={}",
         nodes.len(),
-        if pace == 0 { "max".to_owned() } else { format!("{pace}/s") }
+        if pace == 0 {
+            "max".to_owned()
+        } else {
+            format!("{pace}/s")
+        }
     );
     println!(
         "opened+joined in {:.2} s; server RSS {:?} KiB -> {:?} KiB idle: {:.1} KiB per idle connection",
@@ -327,9 +362,11 @@ async fn main() {
         let _ = node.process.kill().await;
     }
     pool.close().await;
-    let _ = sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-        .execute(&mut admin)
-        .await;
+    let _ = sqlx::query(AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 

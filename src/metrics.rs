@@ -66,6 +66,83 @@ pub struct Metrics {
     pub db_pool_max: Gauge,
     pub process_resident_memory_bytes: Gauge,
     pub jobs: JobMetrics,
+    pub ws: WsMetrics,
+}
+
+/// The actor system's figures, copied from the hub at scrape time.
+#[derive(Default)]
+pub struct WsMetrics {
+    pub connections: Gauge,
+    pub users: Gauge,
+    pub rooms: Gauge,
+    pub delivered: Counter,
+    pub slow_disconnects: Counter,
+    pub gaps: Counter,
+    pub mailbox_drops: Counter,
+    pub room_restarts: Counter,
+}
+
+impl WsMetrics {
+    pub fn update(&self, hub: &vrooli_actors::Hub) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let stats = hub.stats();
+        self.connections.set(stats.connections as i64);
+        self.users.set(stats.users as i64);
+        self.rooms.set(stats.rooms as i64);
+        let c = hub.counters();
+        for (counter, value) in [
+            (&self.delivered, &c.delivered),
+            (&self.slow_disconnects, &c.slow_disconnects),
+            (&self.gaps, &c.gaps),
+            (&self.mailbox_drops, &c.mailbox_drops),
+            (&self.room_restarts, &c.room_restarts),
+        ] {
+            counter.inner().store(value.load(Relaxed), Relaxed);
+        }
+    }
+
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "ws_connections",
+            "Open WebSocket connections",
+            self.connections.clone(),
+        );
+        registry.register(
+            "ws_users",
+            "Users with an open WebSocket",
+            self.users.clone(),
+        );
+        registry.register(
+            "ws_rooms",
+            "Rooms with members on this node",
+            self.rooms.clone(),
+        );
+        registry.register(
+            "ws_deliveries",
+            "Event frames queued to sockets",
+            self.delivered.clone(),
+        );
+        registry.register(
+            "ws_slow_disconnects",
+            "Connections cut off because their outbound queue filled",
+            self.slow_disconnects.clone(),
+        );
+        registry.register(
+            "ws_gaps",
+            "Room gaps reported to clients",
+            self.gaps.clone(),
+        );
+        registry.register(
+            "ws_mailbox_drops",
+            "Events dropped at a full room mailbox (refetched from the history)",
+            self.mailbox_drops.clone(),
+        );
+        registry.register(
+            "ws_room_restarts",
+            "Room actors restarted after a panic",
+            self.room_restarts.clone(),
+        );
+    }
 }
 
 fn latency_histogram() -> Histogram {
@@ -158,9 +235,12 @@ impl Metrics {
             "Duration of job attempts",
             jobs.run_seconds.clone(),
         );
+        let ws = WsMetrics::default();
+        ws.register(&mut registry);
         Self {
             registry,
             jobs,
+            ws,
             http_requests,
             http_duration,
             db_pool_size,

@@ -171,7 +171,7 @@ impl Application {
 
         let host = HostProbe::new();
         let state = AppState {
-            hub,
+            hub: hub.clone(),
             health: Arc::new(HealthService::new(
                 &settings.health,
                 &settings.jobs,
@@ -182,6 +182,7 @@ impl Application {
                     redis: redis.clone(),
                     jobs: job_store.clone(),
                     host: host.clone(),
+                    hub: hub.clone(),
                 },
             )),
             metrics,

@@ -367,6 +367,11 @@ impl Hub {
         self.shared.stats()
     }
 
+    /// Whether the broker can deliver to this node right now.
+    pub fn broker_connected(&self) -> bool {
+        self.shared.broker.is_connected()
+    }
+
     pub fn counters(&self) -> &Counters {
         &self.shared.counters
     }

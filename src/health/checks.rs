@@ -39,6 +39,9 @@ pub enum Check {
         backlog_down: i64,
         dead_down: i64,
     },
+    /// The actor system: connections against the node's limit, and whether the broker's pub/sub
+    /// connection is up (events cannot reach this node's sockets without it).
+    Websocket { hub: vrooli_actors::Hub },
     /// CPU and the working directory's disk.
     System {
         host: HostProbe,
@@ -58,6 +61,7 @@ impl Check {
             Check::Node { .. } => "node",
             Check::Queues { .. } => "queues",
             Check::System { .. } => "system",
+            Check::Websocket { .. } => "websocket",
         }
     }
 
@@ -83,6 +87,25 @@ impl Check {
                 backlog_down,
                 dead_down,
             } => queues(store, *backlog_degraded, *backlog_down, *dead_down).await,
+            Check::Websocket { hub } => {
+                let stats = hub.stats();
+                let limit = hub.limits().max_connections_per_node;
+                let details = json!({
+                    "connections": stats.connections,
+                    "users": stats.users,
+                    "rooms": stats.rooms,
+                    "maxConnections": limit,
+                    "brokerConnected": hub.broker_connected(),
+                });
+                let status = if !hub.broker_connected() {
+                    Status::Down
+                } else if stats.connections * 10 >= limit * 9 {
+                    Status::Degraded
+                } else {
+                    Status::Operational
+                };
+                ServiceHealth::new(status, details)
+            }
             Check::Node { worker_id, held } => {
                 if held.load(Ordering::Relaxed) {
                     ServiceHealth::new(Status::Operational, json!({ "workerId": worker_id }))

@@ -98,6 +98,7 @@ pub struct Dependencies {
     pub redis: Option<RedisClient>,
     pub jobs: JobStore,
     pub host: HostProbe,
+    pub hub: vrooli_actors::Hub,
 }
 
 impl HealthService {
@@ -109,6 +110,7 @@ impl HealthService {
             redis,
             jobs,
             host,
+            hub,
         } = deps;
         let mode = if redis.is_some() {
             NodeMode::Cluster
@@ -138,6 +140,7 @@ impl HealthService {
                 degraded_percent: settings.memory_degraded_percent,
                 down_percent: settings.memory_down_percent,
             },
+            Check::Websocket { hub },
             Check::System {
                 host,
                 cpu_degraded_percent: settings.cpu_degraded_percent,

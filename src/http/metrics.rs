@@ -14,6 +14,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         m.process_resident_memory_bytes
             .set(memory.process_rss_bytes as i64);
     }
+    m.ws.update(&state.hub);
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(m.render())

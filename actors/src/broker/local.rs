@@ -241,4 +241,8 @@ impl Broker for LocalBroker {
     fn stop(&self) -> BoxFut<'_, ()> {
         Box::pin(async {})
     }
+
+    fn is_connected(&self) -> bool {
+        true
+    }
 }

@@ -175,8 +175,11 @@ pub trait Broker: Send + Sync + 'static {
     ) -> BoxFut<'_, Result<(), BrokerError>>;
     /// Users in `room` on any live node.
     fn presence<'a>(&'a self, room: &'a RoomKey) -> BoxFut<'a, Result<Vec<String>, BrokerError>>;
-    /// Stops background work (reconnect loop); removes this node's presence entries.
+    /// Stops background work (reconnect loop).
     fn stop(&self) -> BoxFut<'_, ()>;
+    /// Whether room events and node messages can reach this node right now (the pub/sub
+    /// connection is up).
+    fn is_connected(&self) -> bool;
 }
 
 /// A random epoch: 12 base-36 characters.

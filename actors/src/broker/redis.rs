@@ -12,6 +12,7 @@
 //!   own entries, so a dead node's entries fall out after `presence_ttl`.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -47,6 +48,7 @@ struct Inner {
     publish: redis::Script,
     history: redis::Script,
     connect_timeout: Duration,
+    connected: AtomicBool,
 }
 
 pub struct RedisBroker {
@@ -83,6 +85,7 @@ impl RedisBroker {
                 publish: scripts::publish(),
                 history: scripts::history(),
                 connect_timeout,
+                connected: AtomicBool::new(false),
             }),
         }
     }
@@ -130,6 +133,7 @@ impl Inner {
             sink.subscribe(rooms).await.map_err(unavailable)?;
         }
         subs.sink = Some(sink);
+        self.connected.store(true, Ordering::Release);
         Ok(stream)
     }
 
@@ -168,6 +172,7 @@ impl Inner {
                 }
             }
             self.subs.lock().await.sink = None;
+            self.connected.store(false, Ordering::Release);
             tracing::warn!(
                 node = self.node,
                 "Redis pub/sub connection lost; reconnecting"
@@ -444,5 +449,9 @@ impl Broker for RedisBroker {
         Box::pin(async move {
             self.inner.stop.cancel();
         })
+    }
+
+    fn is_connected(&self) -> bool {
+        self.inner.connected.load(Ordering::Acquire)
     }
 }

@@ -85,6 +85,13 @@ async fn protocol_round_trip(redis: bool) {
     .await;
     let event = a.event().await;
     assert_eq!(event["room"], format!("user:{}", sam.id));
+
+    // The health report covers the actor system.
+    let (status, health) = app.healthcheck().await;
+    assert_eq!(status, 200);
+    let websocket = &health["services"]["websocket"];
+    assert_eq!(websocket["status"], "Operational", "{health}");
+    assert_eq!(websocket["details"]["brokerConnected"], true);
 }
 
 #[tokio::test]
