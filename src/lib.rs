@@ -11,9 +11,12 @@
 //! [`redis_client`], [`health`], [`metrics`], [`auth`], [`retry`]. The actor system lives in the
 //! `vrooli-actors` crate, which knows nothing of HTTP or SQL.
 
+pub mod ai;
 pub mod auth;
+pub mod chat;
 pub mod cli;
 pub mod config;
+pub mod credits;
 pub mod db;
 pub mod domain;
 pub mod email;

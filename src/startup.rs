@@ -1,8 +1,8 @@
 //! `Application::build`: the seed's start-up sequence, each step logged with its duration.
 //!
 //! config (in `main`) → Snowflake ids → PostgreSQL pool (retry with backoff) → migrations →
-//! worker id lease → seed → Redis (optional; retry, then fail) → jobs (worker pools, scheduler) →
-//! auth → actors (the hub: broker and registries) → shared state (health, metrics) → middleware
+//! worker id lease → seed → Redis (optional; retry, then fail) → auth → actors (the hub: broker
+//! and registries) → jobs (worker pools, scheduler; the bot handler needs the hub) → shared state (health, metrics) → middleware
 //! (request id + tracing, edge, CORS, body limits) → routes → bind the HTTP listener.
 //!
 //! `run_until_stopped` serves until SIGTERM or SIGINT (or a [`ShutdownHandle`]), then stops
@@ -20,11 +20,15 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
+use crate::ai::AiRegistry;
+use crate::ai::completion::LlmCompletion;
 use crate::auth::AuthService;
 use crate::auth::api_keys::ApiKeys;
 use crate::auth::keys::{KeyError, TokenKeys};
 use crate::auth::revocation::Revocations;
+use crate::chat::ChatService;
 use crate::config::{CorsSettings, Settings};
+use crate::credits::Credits;
 use crate::db::node_lease::{LeaseError, NodeLease};
 use crate::db::{self, DbError, seed};
 use crate::email::{Mailer, SendEmailHandler};
@@ -141,12 +145,6 @@ impl Application {
             settings.jobs.max_attempts,
         )
         .with_metrics(Arc::clone(&metrics));
-        let jobs = if settings.jobs.enabled {
-            Some(step_sync("jobs", || start_jobs(&job_store, &settings))?)
-        } else {
-            tracing::info!("jobs.enabled = false: this node runs no job workers");
-            None
-        };
 
         let auth = step_sync("auth", || {
             let keys = TokenKeys::load(&settings.auth)?;
@@ -169,9 +167,33 @@ impl Application {
         auth.on_revoked(Arc::new(crate::realtime::CloseRevokedSockets(hub.clone())));
         tracing::info!(node = hub.node_id(), "actor system ready");
 
+        let credits = Credits::new(
+            pool.clone(),
+            Arc::clone(&ids),
+            settings.ai.starting_credits,
+            settings.ai.min_balance_credits,
+        );
+        let chats = ChatService {
+            pool: pool.clone(),
+            ids: Arc::clone(&ids),
+            jobs: job_store.clone(),
+            hub: hub.clone(),
+            credits: credits.clone(),
+        };
+        let jobs = if settings.jobs.enabled {
+            Some(step_sync("jobs", || {
+                start_jobs(&job_store, &settings, &chats)
+            })?)
+        } else {
+            tracing::info!("jobs.enabled = false: this node runs no job workers");
+            None
+        };
+
         let host = HostProbe::new();
         let state = AppState {
             hub: hub.clone(),
+            chats,
+            credits,
             health: Arc::new(HealthService::new(
                 &settings.health,
                 &settings.jobs,
@@ -261,7 +283,11 @@ impl Application {
 }
 
 /// The job handlers this node runs, its pools, and the scheduler.
-fn start_jobs(store: &JobStore, settings: &Settings) -> Result<JobRuntime, StartupError> {
+fn start_jobs(
+    store: &JobStore,
+    settings: &Settings,
+    chats: &ChatService,
+) -> Result<JobRuntime, StartupError> {
     let jobs = Arc::new(settings.jobs.clone());
     let mailer = Mailer::from_settings(&settings.email).map_err(StartupError::Delivery)?;
     tracing::info!(to = mailer.describe(&settings.email), "email delivery");
@@ -284,7 +310,16 @@ fn start_jobs(store: &JobStore, settings: &Settings) -> Result<JobRuntime, Start
             from,
             ui_url: settings.email.ui_url.clone(),
         })
-        .register(SendSmsHandler { sender: sms });
+        .register(SendSmsHandler { sender: sms })
+        .register(LlmCompletion {
+            pool: chats.pool.clone(),
+            chats: chats.clone(),
+            hub: chats.hub.clone(),
+            registry: Arc::new(AiRegistry::from_settings(&settings.ai)),
+            credits: chats.credits.clone(),
+            context_messages: settings.ai.context_messages,
+            default_max_tokens: settings.ai.default_max_tokens,
+        });
     let scheduler = Scheduler::new(store.clone(), maintenance::schedules());
     let executor = Arc::new(Executor::new(store.clone(), registry, jobs));
     let drain_deadline = Duration::from_secs(settings.server.shutdown_timeout_secs);

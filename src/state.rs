@@ -35,4 +35,7 @@ pub struct AppState {
     pub access_log: bool,
     /// The node's actor system: WebSocket sessions, rooms, the cross-node broker.
     pub hub: vrooli_actors::Hub,
+    /// Chats and messages (writes publish to the chat's room).
+    pub chats: crate::chat::ChatService,
+    pub credits: crate::credits::Credits,
 }

@@ -38,6 +38,7 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     pub admin: AdminSettings,
     pub ws: WsSettings,
+    pub ai: AiSettings,
 }
 
 /// Where the settings come from, besides the embedded defaults and the environment.

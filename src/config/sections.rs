@@ -268,3 +268,56 @@ pub struct WsSettings {
     pub presence_interval_secs: u64,
     pub node_request_timeout_ms: u64,
 }
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AiSettings {
+    pub default_model: String,
+    pub cooldown_secs: u64,
+    pub request_timeout_secs: u64,
+    pub context_messages: i64,
+    pub default_max_tokens: u32,
+    pub starting_credits: i64,
+    pub min_balance_credits: i64,
+    #[serde(default)]
+    pub providers: Vec<AiProviderSettings>,
+    #[serde(default)]
+    pub models: Vec<AiModelSettings>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AiProviderKind {
+    /// Any OpenAI-compatible chat completions API (OpenAI, OpenRouter, Ollama, vLLM, llama.cpp).
+    Openai,
+    /// Anthropic's messages API.
+    Anthropic,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AiProviderSettings {
+    pub name: String,
+    pub kind: AiProviderKind,
+    pub base_url: String,
+    #[serde(default)]
+    pub api_key: SecretString,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AiModelSettings {
+    /// What bots name in their settings.
+    pub name: String,
+    pub provider: String,
+    /// The provider's name for the model (defaults to `name`).
+    #[serde(default)]
+    pub upstream: Option<String>,
+    #[serde(default)]
+    pub input_cents_per_million: i64,
+    #[serde(default)]
+    pub output_cents_per_million: i64,
+    /// Models tried in order when this one's provider fails before answering.
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
+}

@@ -279,6 +279,31 @@ impl Settings {
                 && w.node_request_timeout_ms >= 1,
             "ws intervals must be at least 1 and ws.room_state_ttl_secs at least ws.history_max_age_secs",
         );
+        let ai = &s.ai;
+        check(
+            ai.cooldown_secs >= 1
+                && ai.request_timeout_secs >= 1
+                && ai.context_messages >= 1
+                && ai.default_max_tokens >= 1
+                && ai.starting_credits >= 0
+                && ai.min_balance_credits >= 0,
+            "ai durations, context_messages and default_max_tokens must be at least 1; credits not negative",
+        );
+        for model in &ai.models {
+            check(
+                model.name != "echo"
+                    && ai.providers.iter().any(|p| p.name == model.provider)
+                    && model
+                        .fallbacks
+                        .iter()
+                        .all(|f| f == "echo" || ai.models.iter().any(|m| &m.name == f)),
+                "ai.models: each model names a configured provider, fallbacks name configured models, and \"echo\" is built in",
+            );
+        }
+        check(
+            ai.default_model == "echo" || ai.models.iter().any(|m| m.name == ai.default_model),
+            "ai.default_model must be \"echo\" or a configured model",
+        );
         if errors.is_empty() {
             Ok(())
         } else {

@@ -25,6 +25,8 @@ pub enum ErrorKind {
     UnsupportedMediaType,
     Unprocessable,
     TooManyRequests,
+    /// Not enough credits for what was asked.
+    PaymentRequired,
     Internal,
     Unavailable,
 }
@@ -42,6 +44,7 @@ impl ErrorKind {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Self::PaymentRequired => StatusCode::PAYMENT_REQUIRED,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }

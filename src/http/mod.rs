@@ -7,6 +7,7 @@
 mod admin;
 mod api_keys;
 pub mod auth;
+mod chat;
 pub mod edge;
 pub mod error;
 mod health;
@@ -31,7 +32,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::scope("/api/v2")
                 .configure(admin::config)
                 .configure(auth::config)
-                .configure(api_keys::config),
+                .configure(api_keys::config)
+                .configure(chat::config),
         );
 }
 

@@ -58,6 +58,10 @@ typed_id!(
     UserAuthId,
     /// A row of `sessions` (one sign-in on one device).
     SessionId,
+    /// A row of `chats`.
+    ChatId,
+    /// A row of `chat_messages`.
+    ChatMessageId,
 );
 
 #[cfg(test)]

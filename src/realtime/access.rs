@@ -1,6 +1,6 @@
 //! Who may join which room, answered from PostgreSQL for the actors:
-//! - a chat room: its creator, its participants, or anyone when the chat is open to anyone with
-//!   an invite;
+//! - a chat room: whoever may read the chat (`chat::access`, the one place chat permissions are
+//!   decided);
 //! - a run room: whoever may read the run (its owner, members of its team, or anyone when it is
 //!   not private);
 //! - a user room: that user only.
@@ -10,6 +10,8 @@
 use sqlx::PgPool;
 use vrooli_actors::broker::BoxFut;
 use vrooli_actors::{Access, Authorizer, Caller, RoomKey, RoomKind};
+
+use crate::ids::{ChatId, UserId};
 
 pub struct SqlAuthorizer {
     pool: PgPool,
@@ -25,25 +27,12 @@ fn parse_id(text: &str) -> Option<i64> {
     text.parse().ok()
 }
 
-async fn chat_access(pool: &PgPool, chat: i64, user: i64) -> Result<Access, sqlx::Error> {
-    let row: Option<(Option<i64>, bool, bool)> = sqlx::query_as(
-        "SELECT c.creator_id, c.open_to_anyone_with_invite,
-                EXISTS (SELECT 1 FROM chat_participants p WHERE p.chat_id = c.id AND p.user_id = $2)
-         FROM chats c WHERE c.id = $1",
-    )
-    .bind(chat)
-    .bind(user)
-    .fetch_optional(pool)
-    .await?;
-    Ok(match row {
+async fn chat_room_access(pool: &PgPool, chat: i64, user: i64) -> Result<Access, sqlx::Error> {
+    let access = crate::chat::access::chat_access(pool, ChatId(chat), Some(UserId(user))).await?;
+    Ok(match access {
         None => Access::NotFound,
-        Some((creator, open, participant)) => {
-            if creator == Some(user) || open || participant {
-                Access::Allowed
-            } else {
-                Access::Denied
-            }
-        }
+        Some(a) if a.can_join_room() => Access::Allowed,
+        Some(_) => Access::Denied,
     })
 }
 
@@ -83,7 +72,7 @@ impl Authorizer for SqlAuthorizer {
             let access = match kind {
                 RoomKind::User if same_user => Ok(Access::Allowed),
                 RoomKind::User => Ok(Access::Denied),
-                RoomKind::Chat => chat_access(&pool, id, user).await,
+                RoomKind::Chat => chat_room_access(&pool, id, user).await,
                 RoomKind::Run => run_access(&pool, id, user).await,
             };
             access.map_err(|e| e.to_string())

@@ -139,9 +139,9 @@ async fn sigterm_drains_and_exits_zero() {
             "node-lease",
             "seed",
             "redis",
-            "jobs",
             "auth",
             "actors",
+            "jobs",
             "http"
         ]
     );

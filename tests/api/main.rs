@@ -4,6 +4,7 @@
 
 mod auth;
 mod binary;
+mod chat;
 mod delivery;
 mod errors;
 mod health;

@@ -257,3 +257,27 @@ impl<P: Needs> FromRequest for Require<P> {
         })
     }
 }
+
+/// Who is reading, for routes that also serve public data: a signed-in user, the owner of an API
+/// key holding `ReadPrivate`, or nobody (signed out, or a key with only `ReadPublic`: public
+/// data only). An unknown or disabled key is refused.
+#[derive(Debug, Clone, Copy)]
+pub struct Reader(pub Option<UserId>);
+
+impl FromRequest for Reader {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(match req.extensions().get::<AuthState>() {
+            Some(AuthState::ApiKey(key)) => Ok(Reader(
+                key.permissions
+                    .contains(&Permission::ReadPrivate)
+                    .then_some(key.user),
+            )),
+            Some(AuthState::BadApiKey) => Err(invalid_api_key()),
+            Some(AuthState::Authenticated(a)) => Ok(Reader(Some(a.current().id))),
+            _ => Ok(Reader(None)),
+        })
+    }
+}

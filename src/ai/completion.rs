@@ -1,0 +1,267 @@
+//! The `llm-completion` job: a bot answers a message.
+//!
+//! ```text
+//! job (any node) ─▶ already answered? (idempotency key) ─▶ context: the message's branch
+//!   ─▶ register for cancellation (requestCancellation reaches every node)
+//!   ─▶ bot/status/updated "thinking" ─▶ AiRegistry::stream ─▶ bot/response/stream {stream}…
+//!   ─▶ one transaction: the answer (Sent | Cancelled | Failed, with what was said) + the charge
+//!      (ledger key per answer: a retried job charges once)
+//!   ─▶ bot/response/stream {end} + chat/message/added, user/credits/updated, status "idle"
+//! ```
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tokio::sync::mpsc;
+use vrooli_actors::{Hub, RoomKey};
+
+use super::{AiError, AiRegistry, Prompt, Role, Usage};
+use crate::chat::{ChatMessage, ChatService, chat_room, insert_message};
+use crate::credits::Credits;
+use crate::ids::{ChatId, ChatMessageId, UserId};
+use crate::jobs::{JobContext, JobError, JobHandler, Queue};
+
+/// One bot's answer to one message, paid by `payer`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Answer {
+    pub chat: ChatId,
+    pub bot: UserId,
+    pub message: ChatMessageId,
+    pub payer: UserId,
+}
+
+pub struct LlmCompletion {
+    pub pool: PgPool,
+    pub chats: ChatService,
+    pub hub: Hub,
+    pub registry: Arc<AiRegistry>,
+    pub credits: Credits,
+    pub context_messages: i64,
+    pub default_max_tokens: u32,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct BotSettings {
+    model: Option<String>,
+    persona: Option<String>,
+    max_tokens: Option<u32>,
+}
+
+impl LlmCompletion {
+    async fn prompt(&self, answer: &Answer, settings: &BotSettings) -> Result<Prompt, sqlx::Error> {
+        // The message and its ancestors, oldest first.
+        let rows: Vec<(Option<UserId>, String)> = sqlx::query_as(
+            "WITH RECURSIVE branch AS (
+                 SELECT id, parent_id, user_id, text, 0 AS depth FROM chat_messages WHERE id = $1
+                 UNION ALL
+                 SELECT m.id, m.parent_id, m.user_id, m.text, b.depth + 1
+                 FROM chat_messages m JOIN branch b ON m.id = b.parent_id
+                 WHERE b.depth + 1 < $2
+             )
+             SELECT user_id, text FROM branch ORDER BY depth DESC",
+        )
+        .bind(answer.message)
+        .bind(self.context_messages)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Prompt {
+            system: settings.persona.clone(),
+            turns: rows
+                .into_iter()
+                .map(|(user, text)| {
+                    let role = if user == Some(answer.bot) {
+                        Role::Assistant
+                    } else {
+                        Role::User
+                    };
+                    (role, text)
+                })
+                .collect(),
+            max_tokens: settings.max_tokens.unwrap_or(self.default_max_tokens),
+        })
+    }
+
+    async fn status(&self, answer: &Answer, status: &str) {
+        self.chats
+            .publish(
+                chat_room(answer.chat),
+                "bot/status/updated",
+                json!({"chatId": answer.chat, "botId": answer.bot, "status": status}),
+            )
+            .await;
+    }
+
+    async fn stream_event(&self, answer: &Answer, data: Value) {
+        self.chats
+            .publish(chat_room(answer.chat), "bot/response/stream", data)
+            .await;
+    }
+}
+
+impl JobHandler for LlmCompletion {
+    const KIND: &'static str = "llm.completion";
+    const QUEUE: Queue = Queue::LlmCompletion;
+    type Payload = Answer;
+
+    async fn handle(&self, answer: Answer, ctx: JobContext) -> Result<(), JobError> {
+        let key = format!("llm:{}:{}", answer.message, answer.bot);
+        let done: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM chat_messages WHERE idempotency_key = $1)",
+        )
+        .bind(&key)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(JobError::retryable)?;
+        if done {
+            return Ok(()); // a retry after the answer was stored
+        }
+        let bot: Option<Option<Value>> =
+            sqlx::query_scalar("SELECT bot_settings FROM users WHERE id = $1 AND is_bot")
+                .bind(answer.bot)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(JobError::retryable)?;
+        let Some(settings) = bot else {
+            return Err(JobError::permanent("the bot no longer exists"));
+        };
+        let settings: BotSettings = settings
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        let model = settings
+            .model
+            .clone()
+            .unwrap_or_else(|| self.registry.default_model.clone());
+        let prompt = self
+            .prompt(&answer, &settings)
+            .await
+            .map_err(JobError::retryable)?;
+
+        let guard = self.hub.cancellations().register(&answer.chat.to_string());
+        self.status(&answer, "thinking").await;
+
+        // Chunks flow from the provider through a bounded channel to the room, in order.
+        let (tx, mut rx) = mpsc::channel::<String>(64);
+        let forward = async {
+            let mut text = String::new();
+            while let Some(chunk) = rx.recv().await {
+                text.push_str(&chunk);
+                self.stream_event(
+                    &answer,
+                    json!({"__type": "stream", "chunk": chunk, "chatId": answer.chat,
+                           "botId": answer.bot, "replyTo": answer.message}),
+                )
+                .await;
+            }
+            text
+        };
+        let (result, text) = tokio::join!(
+            self.registry.stream(&model, &prompt, tx, &guard.token),
+            forward
+        );
+        drop(guard);
+
+        let (status, model, usage, error) = match result {
+            Ok(done) => ("Sent", Some(done.model), done.usage, None),
+            Err(AiError::Cancelled { model }) => {
+                ("Cancelled", Some(model), estimate(&prompt, &text), None)
+            }
+            Err(AiError::BrokeOff { model, error }) => (
+                "Failed",
+                Some(model),
+                estimate(&prompt, &text),
+                Some(error.to_string()),
+            ),
+            Err(other) => {
+                // Nothing was said: tell the room, and try again later if it may pass.
+                self.stream_event(
+                    &answer,
+                    json!({"__type": "error", "error": other.to_string(), "chatId": answer.chat,
+                           "botId": answer.bot, "replyTo": answer.message}),
+                )
+                .await;
+                self.status(&answer, "idle").await;
+                return Err(match other {
+                    AiError::NoProviderAvailable | AiError::Failed(_)
+                        if ctx.attempt < ctx.max_attempts =>
+                    {
+                        JobError::retryable(other)
+                    }
+                    other => JobError::permanent(other),
+                });
+            }
+        };
+        let cost = model.as_ref().map_or(0, |m| m.cost(usage));
+
+        let mut tx = self.pool.begin().await.map_err(JobError::retryable)?;
+        let stored: Option<ChatMessage> = insert_message(
+            &mut tx,
+            &self.chats.ids,
+            answer.chat,
+            Some(answer.bot),
+            Some(answer.message),
+            &text,
+            Some((status, &key)),
+        )
+        .await
+        .map_err(JobError::retryable)?;
+        let Some(message) = stored else {
+            return Ok(()); // another attempt stored it first
+        };
+        let balance = if cost > 0 {
+            self.credits
+                .charge_in(
+                    &mut tx,
+                    answer.payer,
+                    cost,
+                    "LlmAnswer",
+                    &key,
+                    &format!("charge:{key}"),
+                )
+                .await
+                .map_err(JobError::retryable)?
+        } else {
+            None
+        };
+        tx.commit().await.map_err(JobError::retryable)?;
+
+        let mut end = json!({"__type": "end", "finalMessage": &message, "chatId": answer.chat,
+                             "botId": answer.bot, "replyTo": answer.message});
+        if let Some(error) = error {
+            end = json!({"__type": "error", "error": error, "finalMessage": &message,
+                         "chatId": answer.chat, "botId": answer.bot, "replyTo": answer.message});
+        }
+        self.stream_event(&answer, end).await;
+        self.chats
+            .publish(
+                chat_room(answer.chat),
+                "chat/message/added",
+                json!({"message": &message}),
+            )
+            .await;
+        if let Some(balance) = balance {
+            let room = RoomKey::user(&answer.payer.to_string()).expect("numeric id");
+            self.chats
+                .publish(
+                    room,
+                    "user/credits/updated",
+                    json!({"balance": balance.to_string()}),
+                )
+                .await;
+        }
+        self.status(&answer, "idle").await;
+        tracing::info!(job_id = %ctx.id, status, cost, "bot answered");
+        Ok(())
+    }
+}
+
+/// Token counts when a provider stopped before reporting them: about four characters a token.
+fn estimate(prompt: &Prompt, text: &str) -> Usage {
+    let input: usize = prompt.turns.iter().map(|(_, t)| t.len()).sum();
+    Usage {
+        input_tokens: (input / 4) as i64,
+        output_tokens: text.len().div_ceil(4) as i64,
+    }
+}

@@ -1,0 +1,346 @@
+//! AI providers and the model registry.
+//!
+//! ```text
+//! LlmCompletion job ─▶ AiRegistry::stream(model) ─▶ model, then its fallbacks, skipping providers
+//!                        in cooldown or disabled ─▶ Provider::stream ─▶ chunks ─▶ Sink ─▶ the job
+//! ```
+//!
+//! Providers: `openai` (any OpenAI-compatible chat completions API: OpenAI, OpenRouter, Ollama,
+//! vLLM, llama.cpp), `anthropic` (the messages API), and the built-in `echo`. Both remote
+//! providers are read from their real streaming wire formats (server-sent events, `sse.rs`).
+//! A provider that fails before saying anything sends the request to the next model in the chain
+//! and goes to cooldown (`ai.cooldown_secs`) — or is disabled when it rejects its key. One that
+//! fails midway cannot be retried elsewhere without repeating itself: that answer fails, keeping
+//! what was said.
+
+pub mod anthropic;
+pub mod completion;
+pub mod echo;
+pub mod openai;
+pub mod sse;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{AiProviderKind, AiSettings};
+
+pub type BoxFut<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+/// What a model is asked.
+#[derive(Debug, Clone)]
+pub struct Prompt {
+    pub system: Option<String>,
+    pub turns: Vec<(Role, String)>,
+    pub max_tokens: u32,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProviderError {
+    #[error("rate limited")]
+    RateLimited,
+    #[error("overloaded")]
+    Overloaded,
+    #[error("authentication failed")]
+    Auth,
+    #[error("provider error: {0}")]
+    Api(String),
+    #[error("network error: {0}")]
+    Network(String),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// Where a provider writes its chunks; remembers whether it wrote any.
+pub struct Sink {
+    tx: mpsc::Sender<String>,
+    emitted: bool,
+}
+
+impl Sink {
+    pub fn new(tx: mpsc::Sender<String>) -> Self {
+        Self { tx, emitted: false }
+    }
+
+    pub async fn send(&mut self, text: &str) -> Result<(), ProviderError> {
+        if text.is_empty() {
+            return Ok(());
+        }
+        self.emitted = true;
+        self.tx
+            .send(text.to_owned())
+            .await
+            .map_err(|_| ProviderError::Cancelled)
+    }
+
+    pub fn emitted(&self) -> bool {
+        self.emitted
+    }
+}
+
+pub trait Provider: Send + Sync + 'static {
+    fn stream<'a>(
+        &'a self,
+        model: &'a str,
+        prompt: &'a Prompt,
+        sink: &'a mut Sink,
+        cancel: &'a CancellationToken,
+    ) -> BoxFut<'a, Result<Usage, ProviderError>>;
+}
+
+/// A model as configured (or the built-in echo).
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub name: String,
+    pub provider: String,
+    pub upstream: String,
+    pub input_cents_per_million: i64,
+    pub output_cents_per_million: i64,
+    pub fallbacks: Vec<String>,
+}
+
+impl Model {
+    /// Credits for this usage: tokens × cents per million tokens × 10⁶ credits per cent ÷ 10⁶.
+    pub fn cost(&self, usage: Usage) -> i64 {
+        usage.input_tokens * self.input_cents_per_million
+            + usage.output_tokens * self.output_cents_per_million
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Standing {
+    CoolingUntil(Instant),
+    Disabled,
+}
+
+/// The answer of a completed stream.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    pub model: Model,
+    pub usage: Usage,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AiError {
+    #[error("no such model: {0}")]
+    UnknownModel(String),
+    #[error("every provider for this model is cooling down or disabled")]
+    NoProviderAvailable,
+    /// Failed after part of the answer was sent.
+    #[error("the answer broke off: {error}")]
+    BrokeOff { model: Model, error: ProviderError },
+    #[error("cancelled")]
+    Cancelled { model: Model },
+    #[error("{0}")]
+    Failed(ProviderError),
+}
+
+pub struct AiRegistry {
+    providers: HashMap<String, Arc<dyn Provider>>,
+    models: HashMap<String, Model>,
+    standing: Mutex<HashMap<String, Standing>>,
+    cooldown: Duration,
+    pub default_model: String,
+}
+
+impl AiRegistry {
+    pub fn from_settings(settings: &AiSettings) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(settings.request_timeout_secs))
+            .build()
+            .expect("HTTP client");
+        let mut providers: HashMap<String, Arc<dyn Provider>> = HashMap::new();
+        providers.insert("echo".into(), Arc::new(echo::Echo));
+        for p in &settings.providers {
+            let provider: Arc<dyn Provider> = match p.kind {
+                AiProviderKind::Openai => Arc::new(openai::OpenAi::new(
+                    client.clone(),
+                    &p.base_url,
+                    p.api_key.clone(),
+                )),
+                AiProviderKind::Anthropic => Arc::new(anthropic::Anthropic::new(
+                    client.clone(),
+                    &p.base_url,
+                    p.api_key.clone(),
+                )),
+            };
+            providers.insert(p.name.clone(), provider);
+        }
+        let mut models = HashMap::new();
+        models.insert(
+            "echo".to_owned(),
+            Model {
+                name: "echo".into(),
+                provider: "echo".into(),
+                upstream: "echo".into(),
+                input_cents_per_million: 0,
+                output_cents_per_million: 0,
+                fallbacks: vec![],
+            },
+        );
+        for m in &settings.models {
+            models.insert(
+                m.name.clone(),
+                Model {
+                    name: m.name.clone(),
+                    provider: m.provider.clone(),
+                    upstream: m.upstream.clone().unwrap_or_else(|| m.name.clone()),
+                    input_cents_per_million: m.input_cents_per_million,
+                    output_cents_per_million: m.output_cents_per_million,
+                    fallbacks: m.fallbacks.clone(),
+                },
+            );
+        }
+        Self {
+            providers,
+            models,
+            standing: Mutex::new(HashMap::new()),
+            cooldown: Duration::from_secs(settings.cooldown_secs),
+            default_model: settings.default_model.clone(),
+        }
+    }
+
+    pub fn model(&self, name: &str) -> Option<&Model> {
+        self.models.get(name)
+    }
+
+    fn available(&self, provider: &str) -> bool {
+        let mut standing = self.standing.lock().unwrap_or_else(|p| p.into_inner());
+        match standing.get(provider).copied() {
+            None => true,
+            Some(Standing::Disabled) => false,
+            Some(Standing::CoolingUntil(until)) if until > Instant::now() => false,
+            Some(Standing::CoolingUntil(_)) => {
+                standing.remove(provider);
+                true
+            }
+        }
+    }
+
+    fn penalize(&self, provider: &str, error: &ProviderError) {
+        let standing = match error {
+            ProviderError::Auth => Standing::Disabled,
+            ProviderError::Cancelled => return,
+            _ => Standing::CoolingUntil(Instant::now() + self.cooldown),
+        };
+        tracing::warn!(provider, %error, ?standing, "AI provider failed");
+        self.standing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(provider.to_owned(), standing);
+    }
+
+    /// Streams an answer from `model`, falling back along its chain while nothing was said.
+    pub async fn stream(
+        &self,
+        model: &str,
+        prompt: &Prompt,
+        tx: mpsc::Sender<String>,
+        cancel: &CancellationToken,
+    ) -> Result<Completion, AiError> {
+        let first = self
+            .models
+            .get(model)
+            .ok_or_else(|| AiError::UnknownModel(model.to_owned()))?;
+        let chain: Vec<&Model> = std::iter::once(first)
+            .chain(first.fallbacks.iter().filter_map(|f| self.models.get(f)))
+            .collect();
+        let mut last_error = None;
+        for model in chain {
+            if !self.available(&model.provider) {
+                continue;
+            }
+            let Some(provider) = self.providers.get(&model.provider) else {
+                continue;
+            };
+            let mut sink = Sink::new(tx.clone());
+            match provider
+                .stream(&model.upstream, prompt, &mut sink, cancel)
+                .await
+            {
+                Ok(usage) => {
+                    return Ok(Completion {
+                        model: model.clone(),
+                        usage,
+                    });
+                }
+                Err(ProviderError::Cancelled) => {
+                    return Err(AiError::Cancelled {
+                        model: model.clone(),
+                    });
+                }
+                Err(error) if sink.emitted() => {
+                    self.penalize(&model.provider, &error);
+                    return Err(AiError::BrokeOff {
+                        model: model.clone(),
+                        error,
+                    });
+                }
+                Err(error) => {
+                    self.penalize(&model.provider, &error);
+                    last_error = Some(error);
+                }
+            }
+        }
+        Err(last_error.map_or(AiError::NoProviderAvailable, AiError::Failed))
+    }
+}
+
+/// Maps a provider's HTTP status to the error kinds that decide cooldown or disabling.
+pub fn status_error(status: reqwest::StatusCode, body: &str) -> ProviderError {
+    match status.as_u16() {
+        401 | 403 => ProviderError::Auth,
+        429 => ProviderError::RateLimited,
+        503 | 529 => ProviderError::Overloaded,
+        _ => ProviderError::Api(format!(
+            "HTTP {status}: {}",
+            body.chars().take(200).collect::<String>()
+        )),
+    }
+}
+
+/// Reads a streamed response body as server-sent events, stopping on cancellation.
+pub async fn for_each_event(
+    response: reqwest::Response,
+    cancel: &CancellationToken,
+    mut on_event: impl FnMut(
+        sse::SseEvent,
+    ) -> std::ops::ControlFlow<Result<(), ProviderError>, Option<String>>,
+    sink: &mut Sink,
+) -> Result<bool, ProviderError> {
+    use futures_util::StreamExt;
+    let mut parser = sse::SseParser::default();
+    let mut body = response.bytes_stream();
+    loop {
+        let piece = tokio::select! {
+            _ = cancel.cancelled() => return Err(ProviderError::Cancelled),
+            piece = body.next() => piece,
+        };
+        let Some(piece) = piece else {
+            return Ok(false); // ended without the provider's end marker
+        };
+        let bytes = piece.map_err(|e| ProviderError::Network(e.to_string()))?;
+        for event in parser.push(&bytes) {
+            match on_event(event) {
+                std::ops::ControlFlow::Continue(Some(text)) => sink.send(&text).await?,
+                std::ops::ControlFlow::Continue(None) => {}
+                std::ops::ControlFlow::Break(result) => return result.map(|()| true),
+            }
+        }
+    }
+}

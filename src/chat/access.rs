@@ -1,0 +1,78 @@
+//! Who may do what with a chat — the one place it is decided, for REST handlers and for joining
+//! the chat's WebSocket room alike.
+//!
+//! - read (see the chat, its messages, join its room): its creator, its participants, members of
+//!   its team, anyone when the chat is open to anyone with an invite, and anyone (even signed
+//!   out, or an API key with only ReadPublic) when it is not private;
+//! - write (post messages, type, cancel a bot): its creator and its participants;
+//! - manage (rename, change who may join, delete, remove participants): its creator and admins
+//!   of its team.
+
+use sqlx::PgPool;
+
+use crate::ids::{ChatId, UserId};
+
+#[derive(Debug, Clone, Copy)]
+pub struct ChatAccess {
+    pub creator: bool,
+    pub participant: bool,
+    pub team_member: bool,
+    pub team_admin: bool,
+    pub is_private: bool,
+    pub open_to_anyone_with_invite: bool,
+    pub signed_in: bool,
+}
+
+impl ChatAccess {
+    pub fn can_read(&self) -> bool {
+        !self.is_private
+            || self.creator
+            || self.participant
+            || self.team_member
+            || (self.signed_in && self.open_to_anyone_with_invite)
+    }
+
+    pub fn can_join_room(&self) -> bool {
+        self.signed_in && self.can_read()
+    }
+
+    pub fn can_write(&self) -> bool {
+        self.creator || self.participant
+    }
+
+    pub fn can_manage(&self) -> bool {
+        self.creator || self.team_admin
+    }
+}
+
+/// What `user` (None: signed out) may do with `chat`; `None` when the chat does not exist.
+pub async fn chat_access(
+    pool: &PgPool,
+    chat: ChatId,
+    user: Option<UserId>,
+) -> Result<Option<ChatAccess>, sqlx::Error> {
+    let row: Option<(bool, bool, bool, bool, bool, bool)> = sqlx::query_as(
+        "SELECT c.creator_id IS NOT DISTINCT FROM $2 AND $2 IS NOT NULL,
+                EXISTS (SELECT 1 FROM chat_participants p WHERE p.chat_id = c.id AND p.user_id = $2),
+                EXISTS (SELECT 1 FROM members m WHERE m.team_id = c.team_id AND m.user_id = $2),
+                EXISTS (SELECT 1 FROM members m WHERE m.team_id = c.team_id AND m.user_id = $2
+                        AND m.is_admin),
+                c.is_private, c.open_to_anyone_with_invite
+         FROM chats c WHERE c.id = $1",
+    )
+    .bind(chat)
+    .bind(user)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(
+        |(creator, participant, team_member, team_admin, is_private, open)| ChatAccess {
+            creator,
+            participant,
+            team_member,
+            team_admin,
+            is_private,
+            open_to_anyone_with_invite: open,
+            signed_in: user.is_some(),
+        },
+    ))
+}

@@ -1,0 +1,441 @@
+//! Chats and their messages.
+//!
+//! ```text
+//! handler (http/chat.rs) ─▶ ChatService: access check (access.rs) ─▶ one transaction:
+//!     message row + unread flags + an llm-completion job per bot participant
+//!   ─▶ commit ─▶ hub.publish(chat/message/added) ─▶ every node with members in chat:<id>
+//! ```
+//!
+//! Events are published after the commit: a client never sees a message that a rollback could
+//! still take back, and the job (in the same transaction) can never run for a message that does
+//! not exist.
+
+pub mod access;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use vrooli_actors::{Hub, NewEvent, RoomKey};
+
+use crate::ids::{ChatId, ChatMessageId, PublicId, Snowflake, UserId};
+use crate::jobs::{JobHandler, JobStore};
+
+/// A chat as its readers see it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct Chat {
+    pub id: ChatId,
+    pub public_id: String,
+    pub creator_id: Option<UserId>,
+    pub name: String,
+    pub is_private: bool,
+    pub open_to_anyone_with_invite: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct Participant {
+    pub user_id: UserId,
+    pub name: String,
+    pub handle: Option<String>,
+    pub is_bot: bool,
+    pub has_unread: bool,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatMessage {
+    pub id: ChatMessageId,
+    pub chat_id: ChatId,
+    pub user_id: Option<UserId>,
+    pub parent_id: Option<ChatMessageId>,
+    pub version_index: i32,
+    pub text: String,
+    pub language: String,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub const MAX_MESSAGE_CHARS: usize = 32_768;
+
+/// SQL built from the column lists below (constants, no input): safe to format.
+macro_rules! sql {
+    ($($t:tt)*) => { sqlx::AssertSqlSafe(format!($($t)*)) };
+}
+
+const MESSAGE_COLUMNS: &str = "id, chat_id, user_id, parent_id, version_index, text, language, \
+                               status, created_at, updated_at";
+const CHAT_COLUMNS: &str = "id, public_id, creator_id, name, is_private, open_to_anyone_with_invite, created_at, updated_at";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    #[error("no such chat")]
+    ChatNotFound,
+    #[error("no such message")]
+    MessageNotFound,
+    #[error("not allowed")]
+    Forbidden,
+    #[error("the parent message is not in this chat")]
+    BadParent,
+    #[error("only bots can be added directly; people are invited")]
+    NotABot,
+    #[error("insufficient credits")]
+    InsufficientCredits { balance: i64, needed: i64 },
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// What a new chat looks like.
+pub struct NewChat {
+    pub name: String,
+    pub is_private: bool,
+    pub open_to_anyone_with_invite: bool,
+    pub bots: Vec<UserId>,
+}
+
+#[derive(Clone)]
+pub struct ChatService {
+    pub pool: PgPool,
+    pub ids: std::sync::Arc<Snowflake>,
+    pub jobs: JobStore,
+    pub hub: Hub,
+    pub credits: crate::credits::Credits,
+}
+
+fn room(chat: ChatId) -> RoomKey {
+    RoomKey::chat(&chat.to_string()).expect("a numeric id is a valid room id")
+}
+
+impl ChatService {
+    /// Publishes to the chat's room; a broker failure is logged, not returned: the write has
+    /// committed, and clients that missed the event refetch (they are told of the gap).
+    pub async fn publish(&self, room: RoomKey, event_type: &str, data: Value) {
+        let event = NewEvent {
+            id: self.ids.next_id().to_string(),
+            event_type: event_type.to_owned(),
+            timestamp_ms: Utc::now().timestamp_millis(),
+            room,
+            data,
+        };
+        if let Err(error) = self.hub.publish(&event).await {
+            tracing::warn!(%error, event_type, "event not published");
+        }
+    }
+
+    pub async fn access(
+        &self,
+        chat: ChatId,
+        user: Option<UserId>,
+    ) -> Result<access::ChatAccess, ChatError> {
+        access::chat_access(&self.pool, chat, user)
+            .await?
+            .ok_or(ChatError::ChatNotFound)
+    }
+
+    pub async fn create(&self, creator: UserId, new: NewChat) -> Result<Chat, ChatError> {
+        let mut tx = self.pool.begin().await?;
+        let bots: Vec<UserId> =
+            sqlx::query_scalar("SELECT id FROM users WHERE id = ANY($1) AND is_bot")
+                .bind(new.bots.iter().map(|b| b.0).collect::<Vec<_>>())
+                .fetch_all(&mut *tx)
+                .await?;
+        if bots.len() != new.bots.len() {
+            return Err(ChatError::NotABot);
+        }
+        let id = ChatId(self.ids.next_id());
+        let chat: Chat = sqlx::query_as(sql!(
+            "INSERT INTO chats (id, public_id, creator_id, name, is_private, open_to_anyone_with_invite)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {CHAT_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(PublicId::generate().as_str())
+        .bind(creator)
+        .bind(&new.name)
+        .bind(new.is_private)
+        .bind(new.open_to_anyone_with_invite)
+        .fetch_one(&mut *tx)
+        .await?;
+        for user in std::iter::once(creator).chain(bots) {
+            sqlx::query(
+                "INSERT INTO chat_participants (id, chat_id, user_id) VALUES ($1, $2, $3)
+                 ON CONFLICT (chat_id, user_id) DO NOTHING",
+            )
+            .bind(self.ids.next_id())
+            .bind(id)
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(chat)
+    }
+
+    pub async fn get(&self, chat: ChatId) -> Result<Chat, ChatError> {
+        sqlx::query_as(sql!("SELECT {CHAT_COLUMNS} FROM chats WHERE id = $1"))
+            .bind(chat)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(ChatError::ChatNotFound)
+    }
+
+    pub async fn participants(&self, chat: ChatId) -> Result<Vec<Participant>, ChatError> {
+        Ok(sqlx::query_as(
+            "SELECT u.id AS user_id, u.name, u.handle, u.is_bot, p.has_unread
+             FROM chat_participants p JOIN users u ON u.id = p.user_id
+             WHERE p.chat_id = $1 ORDER BY p.id",
+        )
+        .bind(chat)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The caller's chats, newest first; `take + 1` rows so the caller can tell if more exist.
+    pub async fn list_mine(
+        &self,
+        user: UserId,
+        take: i64,
+        before: Option<ChatId>,
+    ) -> Result<Vec<Chat>, ChatError> {
+        Ok(sqlx::query_as(sql!(
+            "SELECT {} FROM chats c JOIN chat_participants p ON p.chat_id = c.id
+             WHERE p.user_id = $1 AND ($2::BIGINT IS NULL OR c.id < $2)
+             ORDER BY c.id DESC LIMIT $3",
+            CHAT_COLUMNS
+                .split(", ")
+                .map(|c| format!("c.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .bind(user)
+        .bind(before)
+        .bind(take + 1)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn update(
+        &self,
+        chat: ChatId,
+        name: Option<String>,
+        is_private: Option<bool>,
+        open: Option<bool>,
+    ) -> Result<Chat, ChatError> {
+        sqlx::query_as(sql!(
+            "UPDATE chats SET name = COALESCE($2, name), is_private = COALESCE($3, is_private),
+                    open_to_anyone_with_invite = COALESCE($4, open_to_anyone_with_invite)
+             WHERE id = $1 RETURNING {CHAT_COLUMNS}"
+        ))
+        .bind(chat)
+        .bind(name)
+        .bind(is_private)
+        .bind(open)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(ChatError::ChatNotFound)
+    }
+
+    pub async fn delete(&self, chat: ChatId) -> Result<(), ChatError> {
+        let deleted = sqlx::query("DELETE FROM chats WHERE id = $1")
+            .bind(chat)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            return Err(ChatError::ChatNotFound);
+        }
+        Ok(())
+    }
+
+    /// Leaves a chat (or removes someone from it); publishes `chat/participants/changed`.
+    pub async fn remove_participant(&self, chat: ChatId, user: UserId) -> Result<bool, ChatError> {
+        let removed =
+            sqlx::query("DELETE FROM chat_participants WHERE chat_id = $1 AND user_id = $2")
+                .bind(chat)
+                .bind(user)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                > 0;
+        if removed {
+            let participants = self.participants(chat).await?;
+            self.publish(
+                room(chat),
+                "chat/participants/changed",
+                json!({ "chatId": chat, "participants": participants }),
+            )
+            .await;
+        }
+        Ok(removed)
+    }
+
+    /// Posts a message: the row, the others' unread flags and one `llm-completion` job per bot
+    /// participant in one transaction; then `chat/message/added`. With bots taking part, the
+    /// payer's balance must cover `ai.min_balance_credits` first.
+    pub async fn post(
+        &self,
+        author: UserId,
+        chat: ChatId,
+        text: String,
+        parent: Option<ChatMessageId>,
+    ) -> Result<ChatMessage, ChatError> {
+        let bots: Vec<UserId> = sqlx::query_scalar(
+            "SELECT u.id FROM chat_participants p JOIN users u ON u.id = p.user_id
+             WHERE p.chat_id = $1 AND u.is_bot AND u.id <> $2 ORDER BY u.id",
+        )
+        .bind(chat)
+        .bind(author)
+        .fetch_all(&self.pool)
+        .await?;
+        if !bots.is_empty() {
+            self.credits.ensure_can_pay(author).await?;
+        }
+        let mut tx = self.pool.begin().await?;
+        if let Some(parent) = parent {
+            let in_chat: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM chat_messages WHERE id = $1 AND chat_id = $2)",
+            )
+            .bind(parent)
+            .bind(chat)
+            .fetch_one(&mut *tx)
+            .await?;
+            if !in_chat {
+                return Err(ChatError::BadParent);
+            }
+        }
+        let message = insert_message(&mut tx, &self.ids, chat, Some(author), parent, &text, None)
+            .await?
+            .expect("no idempotency key, so always inserted");
+        sqlx::query(
+            "UPDATE chat_participants SET has_unread = true WHERE chat_id = $1 AND user_id <> $2",
+        )
+        .bind(chat)
+        .bind(author)
+        .execute(&mut *tx)
+        .await?;
+        for bot in bots {
+            let job = crate::ai::completion::LlmCompletion::job(&crate::ai::completion::Answer {
+                chat,
+                bot,
+                message: message.id,
+                payer: author,
+            })
+            .map_err(|e| sqlx::Error::Protocol(e.to_string()))?
+            .unique_key(format!("llm:{}:{}", message.id, bot));
+            self.jobs.enqueue_in(&mut tx, job).await?;
+        }
+        tx.commit().await?;
+        self.publish(
+            room(chat),
+            "chat/message/added",
+            json!({ "message": &message }),
+        )
+        .await;
+        Ok(message)
+    }
+
+    pub async fn message(&self, id: ChatMessageId) -> Result<ChatMessage, ChatError> {
+        sqlx::query_as(sql!(
+            "SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(ChatError::MessageNotFound)
+    }
+
+    /// A chat's messages, newest first; `take + 1` rows.
+    pub async fn messages(
+        &self,
+        chat: ChatId,
+        take: i64,
+        before: Option<ChatMessageId>,
+    ) -> Result<Vec<ChatMessage>, ChatError> {
+        Ok(sqlx::query_as(sql!(
+            "SELECT {MESSAGE_COLUMNS} FROM chat_messages
+             WHERE chat_id = $1 AND ($2::BIGINT IS NULL OR id < $2)
+             ORDER BY id DESC LIMIT $3"
+        ))
+        .bind(chat)
+        .bind(before)
+        .bind(take + 1)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn edit(&self, id: ChatMessageId, text: String) -> Result<ChatMessage, ChatError> {
+        let message: ChatMessage = sqlx::query_as(sql!(
+            "UPDATE chat_messages SET text = $2 WHERE id = $1 RETURNING {MESSAGE_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(&text)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(ChatError::MessageNotFound)?;
+        self.publish(
+            room(message.chat_id),
+            "chat/message/updated",
+            json!({ "message": &message }),
+        )
+        .await;
+        Ok(message)
+    }
+
+    pub async fn remove(&self, message: &ChatMessage) -> Result<(), ChatError> {
+        sqlx::query("DELETE FROM chat_messages WHERE id = $1")
+            .bind(message.id)
+            .execute(&self.pool)
+            .await?;
+        self.publish(
+            room(message.chat_id),
+            "chat/message/removed",
+            json!({ "id": message.id, "chatId": message.chat_id }),
+        )
+        .await;
+        Ok(())
+    }
+}
+
+/// Inserts a message. With an idempotency key an existing answer wins: `None` is returned and
+/// nothing is written (a retried job).
+pub async fn insert_message(
+    tx: &mut sqlx::PgConnection,
+    ids: &Snowflake,
+    chat: ChatId,
+    author: Option<UserId>,
+    parent: Option<ChatMessageId>,
+    text: &str,
+    answer: Option<(&str, &str)>,
+) -> Result<Option<ChatMessage>, sqlx::Error> {
+    let (status, key) = match answer {
+        Some((status, key)) => (status, Some(key)),
+        None => ("Sent", None),
+    };
+    sqlx::query_as(sql!(
+        "INSERT INTO chat_messages (id, chat_id, user_id, parent_id, version_index, text, status,
+                                    idempotency_key)
+         VALUES ($1, $2, $3, $4,
+                 (SELECT COUNT(*) FROM chat_messages
+                  WHERE chat_id = $2 AND parent_id IS NOT DISTINCT FROM $4)::INT,
+                 $5, $6, $7)
+         ON CONFLICT (idempotency_key) DO NOTHING
+         RETURNING {MESSAGE_COLUMNS}"
+    ))
+    .bind(ids.next_id())
+    .bind(chat)
+    .bind(author)
+    .bind(parent)
+    .bind(text)
+    .bind(status)
+    .bind(key)
+    .fetch_optional(&mut *tx)
+    .await
+}
+
+/// The chat room of a chat.
+pub fn chat_room(chat: ChatId) -> RoomKey {
+    room(chat)
+}

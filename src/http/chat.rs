@@ -1,0 +1,369 @@
+//! `/api/v2/chat*`: chats, their participants and messages. Who may do what is decided in
+//! `chat::access` (one place); handlers extract, ask it, and call `ChatService`.
+//!
+//! - `POST /chat {name?, isPrivate?, openToAnyoneWithInvite?, botIds?}` · `GET /chat/{id}` ·
+//!   `PUT /chat/{id}` · `DELETE /chat/{id}` · `GET /chats?take&after` (mine, Relay page)
+//! - `DELETE /chatParticipant/{chatId}/{userId}` (leave, or remove someone as a manager)
+//! - `POST /chatMessage {chatId, text, parentId?}` · `GET /chatMessages?chatId&take&after` ·
+//!   `PUT /chatMessage/{id} {text}` · `DELETE /chatMessage/{id}`
+//! - `GET /credits` (the caller's balance)
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::session::{Reader, Require, WritePrivate};
+use super::{ApiError, ErrorKind, ok};
+use crate::chat::{ChatError, MAX_MESSAGE_CHARS, NewChat};
+use crate::ids::{ChatId, ChatMessageId, UserId};
+use crate::state::AppState;
+
+pub fn config(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/chat").route(web::post().to(create_chat)))
+        .service(
+            web::resource("/chat/{id}")
+                .route(web::get().to(get_chat))
+                .route(web::put().to(update_chat))
+                .route(web::delete().to(delete_chat)),
+        )
+        .service(web::resource("/chats").route(web::get().to(list_chats)))
+        .service(
+            web::resource("/chatParticipant/{chat}/{user}")
+                .route(web::delete().to(remove_participant)),
+        )
+        .service(web::resource("/chatMessage").route(web::post().to(post_message)))
+        .service(
+            web::resource("/chatMessage/{id}")
+                .route(web::put().to(edit_message))
+                .route(web::delete().to(delete_message)),
+        )
+        .service(web::resource("/chatMessages").route(web::get().to(list_messages)))
+        .service(web::resource("/credits").route(web::get().to(credits)));
+}
+
+impl From<ChatError> for ApiError {
+    fn from(error: ChatError) -> Self {
+        match error {
+            ChatError::ChatNotFound => ApiError::not_found("ChatNotFound", "No such chat"),
+            ChatError::MessageNotFound => ApiError::not_found("MessageNotFound", "No such message"),
+            ChatError::Forbidden => ApiError::new(
+                ErrorKind::Forbidden,
+                "NotAllowed",
+                "You may not do this in this chat",
+            ),
+            ChatError::BadParent => {
+                ApiError::unprocessable("InvalidParent", "The parent message is not in this chat")
+            }
+            ChatError::NotABot => ApiError::unprocessable(
+                "NotABot",
+                "Only bots can be added directly; invite people instead",
+            ),
+            ChatError::InsufficientCredits { balance, needed } => ApiError::new(
+                ErrorKind::PaymentRequired,
+                "InsufficientCredits",
+                format!("A bot's answer needs at least {needed} credits; the balance is {balance}"),
+            ),
+            ChatError::Database(e) => e.into(),
+        }
+    }
+}
+
+fn id<T: std::str::FromStr>(text: &str, code: &'static str) -> Result<T, ApiError> {
+    text.parse()
+        .map_err(|_| ApiError::bad_request(code, "An id is a decimal number"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    take: Option<i64>,
+    after: Option<String>,
+    #[serde(rename = "chatId")]
+    chat_id: Option<String>,
+}
+
+fn take_and_after(q: &PageQuery) -> Result<(i64, Option<i64>), ApiError> {
+    let take = q.take.unwrap_or(20);
+    if !(1..=100).contains(&take) {
+        return Err(ApiError::bad_request(
+            "InvalidTake",
+            "take must be between 1 and 100",
+        ));
+    }
+    let after = match &q.after {
+        None => None,
+        Some(c) => Some(c.parse().map_err(|_| {
+            ApiError::bad_request("InvalidCursor", "after is not a cursor from this list")
+        })?),
+    };
+    Ok((take, after))
+}
+
+/// A Relay page from `take + 1` rows.
+fn page<T: serde::Serialize>(
+    mut rows: Vec<T>,
+    take: i64,
+    cursor: impl Fn(&T) -> String,
+) -> serde_json::Value {
+    let has_next_page = rows.len() as i64 > take;
+    rows.truncate(take as usize);
+    let end_cursor = rows.last().map(&cursor);
+    let edges: Vec<_> = rows
+        .iter()
+        .map(|row| json!({"cursor": cursor(row), "node": row}))
+        .collect();
+    json!({"edges": edges, "pageInfo": {"hasNextPage": has_next_page, "endCursor": end_cursor}})
+}
+
+fn check_name(name: Option<String>) -> Result<Option<String>, ApiError> {
+    match name {
+        Some(n) if n.trim().chars().count() > 128 => Err(ApiError::unprocessable(
+            "InvalidName",
+            "A chat name is at most 128 characters",
+        )),
+        other => Ok(other.map(|n| n.trim().to_owned())),
+    }
+}
+
+fn check_text(text: &str) -> Result<(), ApiError> {
+    if text.trim().is_empty() || text.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(ApiError::unprocessable(
+            "InvalidText",
+            "A message is 1 to 32,768 characters",
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateChat {
+    name: Option<String>,
+    is_private: Option<bool>,
+    open_to_anyone_with_invite: Option<bool>,
+    #[serde(default)]
+    bot_ids: Vec<UserId>,
+}
+
+pub async fn create_chat(
+    caller: Require<WritePrivate>,
+    state: web::Data<AppState>,
+    body: web::Json<CreateChat>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let chat = state
+        .chats
+        .create(
+            caller.user,
+            NewChat {
+                name: check_name(body.name)?.unwrap_or_default(),
+                is_private: body.is_private.unwrap_or(true),
+                open_to_anyone_with_invite: body.open_to_anyone_with_invite.unwrap_or(false),
+                bots: body.bot_ids,
+            },
+        )
+        .await?;
+    let participants = state.chats.participants(chat.id).await?;
+    Ok(ok(json!({"chat": chat, "participants": participants})))
+}
+
+pub async fn get_chat(
+    reader: Reader,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let chat_id: ChatId = id(&path, "InvalidChatId")?;
+    if !state.chats.access(chat_id, reader.0).await?.can_read() {
+        return Err(ChatError::ChatNotFound.into()); // private chats are not revealed
+    }
+    let chat = state.chats.get(chat_id).await?;
+    let participants = state.chats.participants(chat_id).await?;
+    Ok(ok(json!({"chat": chat, "participants": participants})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateChat {
+    name: Option<String>,
+    is_private: Option<bool>,
+    open_to_anyone_with_invite: Option<bool>,
+}
+
+pub async fn update_chat(
+    caller: Require<WritePrivate>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<UpdateChat>,
+) -> Result<HttpResponse, ApiError> {
+    let chat_id: ChatId = id(&path, "InvalidChatId")?;
+    if !state
+        .chats
+        .access(chat_id, Some(caller.user))
+        .await?
+        .can_manage()
+    {
+        return Err(ChatError::Forbidden.into());
+    }
+    let body = body.into_inner();
+    let chat = state
+        .chats
+        .update(
+            chat_id,
+            check_name(body.name)?,
+            body.is_private,
+            body.open_to_anyone_with_invite,
+        )
+        .await?;
+    Ok(ok(chat))
+}
+
+pub async fn delete_chat(
+    caller: Require<WritePrivate>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let chat_id: ChatId = id(&path, "InvalidChatId")?;
+    if !state
+        .chats
+        .access(chat_id, Some(caller.user))
+        .await?
+        .can_manage()
+    {
+        return Err(ChatError::Forbidden.into());
+    }
+    state.chats.delete(chat_id).await?;
+    Ok(ok(json!({"id": chat_id, "deleted": true})))
+}
+
+pub async fn list_chats(
+    caller: Require<super::auth::session::ReadPrivate>,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (take, after) = take_and_after(&query)?;
+    let chats = state
+        .chats
+        .list_mine(caller.user, take, after.map(ChatId))
+        .await?;
+    Ok(ok(page(chats, take, |c| c.id.to_string())))
+}
+
+pub async fn remove_participant(
+    caller: Require<WritePrivate>,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let chat_id: ChatId = id(&path.0, "InvalidChatId")?;
+    let user: UserId = id(&path.1, "InvalidUserId")?;
+    let access = state.chats.access(chat_id, Some(caller.user)).await?;
+    if user != caller.user && !access.can_manage() {
+        return Err(ChatError::Forbidden.into());
+    }
+    let removed = state.chats.remove_participant(chat_id, user).await?;
+    Ok(ok(json!({"removed": removed})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PostMessage {
+    chat_id: ChatId,
+    text: String,
+    parent_id: Option<ChatMessageId>,
+}
+
+pub async fn post_message(
+    caller: Require<WritePrivate>,
+    state: web::Data<AppState>,
+    body: web::Json<PostMessage>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    check_text(&body.text)?;
+    let access = state.chats.access(body.chat_id, Some(caller.user)).await?;
+    if !access.can_write() {
+        return Err(if access.can_read() {
+            ChatError::Forbidden
+        } else {
+            ChatError::ChatNotFound
+        }
+        .into());
+    }
+    let message = state
+        .chats
+        .post(caller.user, body.chat_id, body.text, body.parent_id)
+        .await?;
+    Ok(ok(message))
+}
+
+pub async fn list_messages(
+    reader: Reader,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (take, after) = take_and_after(&query)?;
+    let chat_id: ChatId = id(
+        query
+            .chat_id
+            .as_deref()
+            .ok_or_else(|| ApiError::bad_request("MissingChatId", "chatId is required"))?,
+        "InvalidChatId",
+    )?;
+    if !state.chats.access(chat_id, reader.0).await?.can_read() {
+        return Err(ChatError::ChatNotFound.into());
+    }
+    let messages = state
+        .chats
+        .messages(chat_id, take, after.map(ChatMessageId))
+        .await?;
+    Ok(ok(page(messages, take, |m| m.id.to_string())))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditMessage {
+    text: String,
+}
+
+pub async fn edit_message(
+    caller: Require<WritePrivate>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<EditMessage>,
+) -> Result<HttpResponse, ApiError> {
+    let message_id: ChatMessageId = id(&path, "InvalidMessageId")?;
+    let body = body.into_inner();
+    check_text(&body.text)?;
+    let message = state.chats.message(message_id).await?;
+    if message.user_id != Some(caller.user) {
+        return Err(ChatError::Forbidden.into());
+    }
+    Ok(ok(state.chats.edit(message_id, body.text).await?))
+}
+
+pub async fn delete_message(
+    caller: Require<WritePrivate>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let message_id: ChatMessageId = id(&path, "InvalidMessageId")?;
+    let message = state.chats.message(message_id).await?;
+    let author = message.user_id == Some(caller.user);
+    if !author
+        && !state
+            .chats
+            .access(message.chat_id, Some(caller.user))
+            .await?
+            .can_manage()
+    {
+        return Err(ChatError::Forbidden.into());
+    }
+    state.chats.remove(&message).await?;
+    Ok(ok(json!({"id": message_id, "deleted": true})))
+}
+
+pub async fn credits(
+    caller: Require<super::auth::session::ReadPrivate>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let balance = state.credits.balance(caller.user).await?;
+    Ok(ok(json!({"balance": balance.to_string()})))
+}

@@ -1,0 +1,70 @@
+//! Chats over HTTP and WebSocket against the real server: `rest` (CRUD, paging, events, who may
+//! do what), `bots` (answers streamed from the built-in echo model, fake OpenAI-compatible and
+//! Anthropic servers speaking their real streaming formats, fallback, a broken stream,
+//! cancellation, credits charged once). Shared here: requests and bots.
+
+mod bots;
+mod rest;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, random_suffix};
+use crate::ws::User;
+
+pub async fn api(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    who: Option<&User>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = app
+        .client
+        .request(method, app.url(&format!("/api/v2{path}")));
+    if let Some(user) = who {
+        request = request.header("cookie", format!("{}={}", crate::auth::COOKIE, user.token));
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+pub async fn post(app: &TestApp, path: &str, who: &User, body: Value) -> (u16, Value) {
+    api(app, reqwest::Method::POST, path, Some(who), Some(body)).await
+}
+
+pub async fn get(app: &TestApp, path: &str, who: Option<&User>) -> (u16, Value) {
+    api(app, reqwest::Method::GET, path, who, None).await
+}
+
+/// A bot user with these settings; its id.
+pub async fn bot(app: &TestApp, name: &str, settings: Value) -> String {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO users (id, public_id, name, is_bot, bot_settings)
+         VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM users), $1, $2, true, $3) RETURNING id",
+    )
+    .bind(&random_suffix()[..12])
+    .bind(name)
+    .bind(settings)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    id.to_string()
+}
+
+/// Creates a chat through the API; its id.
+pub async fn create_chat(app: &TestApp, owner: &User, bots: &[&str], extra: Value) -> String {
+    let mut body = json!({"name": "Test chat", "botIds": bots});
+    if let Value::Object(extra) = extra {
+        for (k, v) in extra {
+            body[k] = v;
+        }
+    }
+    let (status, body) = post(app, "/chat", owner, body).await;
+    assert_eq!(status, 200, "{body}");
+    body["data"]["chat"]["id"].as_str().unwrap().to_owned()
+}

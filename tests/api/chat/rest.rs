@@ -1,0 +1,385 @@
+//! Chat and message endpoints: each flow, the events it publishes, paging, bad input, and who
+//! may do what (private chats, open chats, API keys with only ReadPublic).
+
+use reqwest::Method;
+use serde_json::json;
+
+use super::*;
+use crate::helpers::spawn_app_with;
+use crate::ws::{open, user, with_system_key};
+
+#[tokio::test]
+async fn messages_are_stored_paged_and_published_to_the_room() {
+    let app = spawn_app_with(with_system_key, None).await;
+    let sam = user(&app, "Sam").await;
+    let chat = create_chat(&app, &sam, &[], json!({})).await;
+    let (status, body) = get(&app, &format!("/chat/{chat}"), Some(&sam)).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["participants"][0]["userId"], sam.id);
+
+    let mut ws = open(&app.address, &sam.token).await;
+    ws.join("joinChatRoom", json!({"chatId": chat})).await;
+
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let (status, body) = post(
+            &app,
+            "/chatMessage",
+            &sam,
+            json!({"chatId": chat, "text": format!("message {n}")}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        ids.push(body["data"]["id"].as_str().unwrap().to_owned());
+        let event = ws.event().await;
+        assert_eq!(event["type"], "chat/message/added");
+        assert_eq!(event["data"]["message"]["text"], format!("message {n}"));
+    }
+    // A reply makes a branch.
+    let (status, reply) = post(
+        &app,
+        "/chatMessage",
+        &sam,
+        json!({"chatId": chat, "text": "reply", "parentId": ids[0]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(reply["data"]["parentId"], ids[0]);
+    ws.event().await;
+
+    // Newest first, two at a time.
+    let (_, page1) = get(
+        &app,
+        &format!("/chatMessages?chatId={chat}&take=2"),
+        Some(&sam),
+    )
+    .await;
+    let texts: Vec<_> = page1["data"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["text"].clone())
+        .collect();
+    assert_eq!(texts, vec![json!("reply"), json!("message 2")]);
+    assert_eq!(page1["data"]["pageInfo"]["hasNextPage"], true);
+    let cursor = page1["data"]["pageInfo"]["endCursor"].as_str().unwrap();
+    let (_, page2) = get(
+        &app,
+        &format!("/chatMessages?chatId={chat}&take=2&after={cursor}"),
+        Some(&sam),
+    )
+    .await;
+    assert_eq!(page2["data"]["edges"].as_array().unwrap().len(), 2);
+    assert_eq!(page2["data"]["pageInfo"]["hasNextPage"], false);
+
+    // Edit and delete publish too.
+    let (status, _) = api(
+        &app,
+        Method::PUT,
+        &format!("/chatMessage/{}", ids[1]),
+        Some(&sam),
+        Some(json!({"text": "edited"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let event = ws.event().await;
+    assert_eq!(
+        (
+            event["type"].clone(),
+            event["data"]["message"]["text"].clone()
+        ),
+        (json!("chat/message/updated"), json!("edited"))
+    );
+    let (status, _) = api(
+        &app,
+        Method::DELETE,
+        &format!("/chatMessage/{}", ids[2]),
+        Some(&sam),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let event = ws.event().await;
+    assert_eq!(
+        (event["type"].clone(), event["data"]["id"].clone()),
+        (json!("chat/message/removed"), json!(ids[2]))
+    );
+
+    // My chats.
+    let (_, chats) = get(&app, "/chats", Some(&sam)).await;
+    assert_eq!(chats["data"]["edges"][0]["node"]["id"], chat);
+}
+
+#[tokio::test]
+async fn who_may_do_what() {
+    let app = spawn_app_with(with_system_key, None).await;
+    let sam = user(&app, "Sam").await;
+    let kim = user(&app, "Kim").await;
+    let private = create_chat(&app, &sam, &[], json!({})).await;
+    let public = create_chat(&app, &sam, &[], json!({"isPrivate": false})).await;
+    let open_chat = create_chat(&app, &sam, &[], json!({"openToAnyoneWithInvite": true})).await;
+    let (_, message) = post(
+        &app,
+        "/chatMessage",
+        &sam,
+        json!({"chatId": private, "text": "mine"}),
+    )
+    .await;
+    let message = message["data"]["id"].as_str().unwrap().to_owned();
+
+    // A stranger: private chats do not exist for them.
+    assert_eq!(
+        get(&app, &format!("/chat/{private}"), Some(&kim)).await.0,
+        404
+    );
+    assert_eq!(
+        get(&app, &format!("/chatMessages?chatId={private}"), Some(&kim))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        post(
+            &app,
+            "/chatMessage",
+            &kim,
+            json!({"chatId": private, "text": "hi"})
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        api(
+            &app,
+            Method::PUT,
+            &format!("/chatMessage/{message}"),
+            Some(&kim),
+            Some(json!({"text": "x"}))
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        api(
+            &app,
+            Method::DELETE,
+            &format!("/chatMessage/{message}"),
+            Some(&kim),
+            None
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        api(
+            &app,
+            Method::PUT,
+            &format!("/chat/{private}"),
+            Some(&kim),
+            Some(json!({"name": "mine now"}))
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        api(
+            &app,
+            Method::DELETE,
+            &format!("/chat/{private}"),
+            Some(&kim),
+            None
+        )
+        .await
+        .0,
+        403
+    );
+    // Public chats can be read by anyone, even signed out, but not written to.
+    assert_eq!(get(&app, &format!("/chat/{public}"), None).await.0, 200);
+    assert_eq!(
+        get(&app, &format!("/chatMessages?chatId={public}"), None)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        post(
+            &app,
+            "/chatMessage",
+            &kim,
+            json!({"chatId": public, "text": "hi"})
+        )
+        .await
+        .0,
+        403
+    );
+    // Open chats: readable (and joinable) by anyone signed in.
+    assert_eq!(
+        get(&app, &format!("/chat/{open_chat}"), Some(&kim)).await.0,
+        200
+    );
+    assert_eq!(get(&app, &format!("/chat/{open_chat}"), None).await.0, 404);
+    // Signed out: no writes at all.
+    let (status, _) = api(
+        &app,
+        Method::POST,
+        "/chatMessage",
+        None,
+        Some(json!({"chatId": public, "text": "hi"})),
+    )
+    .await;
+    assert_eq!(status, 401);
+
+    // An API key with only ReadPublic reads public data, nothing private, and writes nothing.
+    let (status, key) = post(
+        &app,
+        "/apiKey",
+        &sam,
+        json!({"name": "reader", "permissions": ["ReadPublic"], "limitHard": 1000}),
+    )
+    .await;
+    assert_eq!(status, 200, "{key}");
+    let secret = key["data"]["key"].as_str().unwrap().to_owned();
+    let with_key = |method: Method, path: String, body: Option<serde_json::Value>| {
+        let mut request = app
+            .client
+            .request(method, app.url(&format!("/api/v2{path}")))
+            .header("x-api-key", &secret);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send()
+    };
+    assert_eq!(
+        with_key(Method::GET, format!("/chat/{public}"), None)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        with_key(Method::GET, format!("/chat/{private}"), None)
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        with_key(
+            Method::POST,
+            "/chatMessage".into(),
+            Some(json!({"chatId": public, "text": "hi"}))
+        )
+        .await
+        .unwrap()
+        .status(),
+        403
+    );
+    assert_eq!(
+        with_key(Method::GET, "/chats".into(), None)
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+
+    // The owner manages; leaving works for oneself.
+    assert_eq!(
+        api(
+            &app,
+            Method::PUT,
+            &format!("/chat/{private}"),
+            Some(&sam),
+            Some(json!({"name": "Renamed"}))
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        api(
+            &app,
+            Method::DELETE,
+            &format!("/chatParticipant/{open_chat}/{}", sam.id),
+            Some(&kim),
+            None
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        api(
+            &app,
+            Method::DELETE,
+            &format!("/chat/{private}"),
+            Some(&sam),
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        get(&app, &format!("/chat/{private}"), Some(&sam)).await.0,
+        404
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_and_nothing_is_written() {
+    let app = spawn_app_with(with_system_key, None).await;
+    let sam = user(&app, "Sam").await;
+    let chat = create_chat(&app, &sam, &[], json!({})).await;
+    let code =
+        |body: &serde_json::Value| body["errors"][0]["code"].as_str().unwrap_or("").to_owned();
+    let (status, body) = post(
+        &app,
+        "/chatMessage",
+        &sam,
+        json!({"chatId": chat, "text": "  "}),
+    )
+    .await;
+    assert_eq!((status, code(&body)), (422, "InvalidText".into()));
+    let (status, body) = post(
+        &app,
+        "/chatMessage",
+        &sam,
+        json!({"chatId": chat, "text": "x".repeat(32_769)}),
+    )
+    .await;
+    assert_eq!((status, code(&body)), (422, "InvalidText".into()));
+    let (status, _) = post(
+        &app,
+        "/chatMessage",
+        &sam,
+        json!({"chatId": "nope", "text": "hi"}),
+    )
+    .await;
+    assert!(status == 400 || status == 422, "{status}");
+    let (status, body) = post(
+        &app,
+        "/chatMessage",
+        &sam,
+        json!({"chatId": chat, "text": "hi", "parentId": "12345"}),
+    )
+    .await;
+    assert_eq!((status, code(&body)), (422, "InvalidParent".into()));
+    let (status, body) = post(&app, "/chat", &sam, json!({"botIds": [sam.id]})).await;
+    assert_eq!((status, code(&body)), (422, "NotABot".into()));
+    let (status, body) = get(
+        &app,
+        &format!("/chatMessages?chatId={chat}&take=500"),
+        Some(&sam),
+    )
+    .await;
+    assert_eq!((status, code(&body)), (400, "InvalidTake".into()));
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chat_messages")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+}
