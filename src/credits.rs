@@ -80,6 +80,51 @@ impl Credits {
         Ok(())
     }
 
+    /// An API key spends its owner's credits within its own limits: never past `limit_hard`,
+    /// and not past `limit_soft` either when `stop_at_limit` is set (otherwise the soft limit
+    /// only warns, in the log).
+    pub async fn ensure_key_can_spend(&self, key_id: i64) -> Result<(), ChatError> {
+        let row: Option<(i64, Option<i64>, i64, bool)> = sqlx::query_as(
+            "SELECT credits_used, limit_soft, limit_hard, stop_at_limit FROM api_keys WHERE id = $1",
+        )
+        .bind(key_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((used, soft, hard, stop_at_limit)) = row else {
+            return Err(ChatError::Forbidden);
+        };
+        let past_soft = soft.is_some_and(|soft| used >= soft);
+        if used >= hard || (stop_at_limit && past_soft) {
+            return Err(ChatError::KeyLimitReached {
+                used,
+                limit: if used >= hard {
+                    hard
+                } else {
+                    soft.unwrap_or(hard)
+                },
+            });
+        }
+        if past_soft {
+            tracing::warn!(key_id, used, "API key past its soft credit limit");
+        }
+        Ok(())
+    }
+
+    /// Adds to an API key's spending (inside the charge's transaction).
+    pub async fn record_key_spend_in(
+        &self,
+        conn: &mut PgConnection,
+        key_id: i64,
+        amount: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE api_keys SET credits_used = credits_used + $2 WHERE id = $1")
+            .bind(key_id)
+            .bind(amount)
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+
     /// Charges `amount` once per `key`: the new balance, or `None` when that key was charged
     /// already (a retry). Runs inside the caller's transaction.
     pub async fn charge_in(

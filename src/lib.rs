@@ -25,6 +25,7 @@ pub mod http;
 pub mod ids;
 pub mod jobs;
 pub mod metrics;
+pub mod notifications;
 pub mod ratelimit;
 pub mod realtime;
 pub mod redis_client;

@@ -30,6 +30,23 @@ pub struct Answer {
     pub bot: UserId,
     pub message: ChatMessageId,
     pub payer: UserId,
+    /// The API key the message was posted with: its spending is recorded against its limits.
+    #[serde(default)]
+    pub api_key: Option<i64>,
+    /// 0 for the first answer; regenerations count up (each its own answer and charge).
+    #[serde(default)]
+    pub version: i32,
+}
+
+impl Answer {
+    /// Names this answer: the stored message's and the charge's idempotency keys derive from it.
+    pub fn key(&self) -> String {
+        if self.version == 0 {
+            format!("llm:{}:{}", self.message, self.bot)
+        } else {
+            format!("llm:{}:{}:v{}", self.message, self.bot, self.version)
+        }
+    }
 }
 
 pub struct LlmCompletion {
@@ -107,7 +124,7 @@ impl JobHandler for LlmCompletion {
     type Payload = Answer;
 
     async fn handle(&self, answer: Answer, ctx: JobContext) -> Result<(), JobError> {
-        let key = format!("llm:{}:{}", answer.message, answer.bot);
+        let key = answer.key();
         let done: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM chat_messages WHERE idempotency_key = $1)",
         )

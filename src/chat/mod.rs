@@ -11,6 +11,7 @@
 //! not exist.
 
 pub mod access;
+pub mod invites;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -60,6 +61,17 @@ pub struct ChatMessage {
     pub updated_at: DateTime<Utc>,
 }
 
+/// One message in the branch structure (`GET /chatMessageTree`).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct TreeNode {
+    pub id: ChatMessageId,
+    pub parent_id: Option<ChatMessageId>,
+    pub version_index: i32,
+    pub user_id: Option<UserId>,
+    pub status: String,
+}
+
 pub const MAX_MESSAGE_CHARS: usize = 32_768;
 
 /// SQL built from the column lists below (constants, no input): safe to format.
@@ -85,6 +97,8 @@ pub enum ChatError {
     NotABot,
     #[error("insufficient credits")]
     InsufficientCredits { balance: i64, needed: i64 },
+    #[error("the API key reached its credit limit")]
+    KeyLimitReached { used: i64, limit: i64 },
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -278,6 +292,7 @@ impl ChatService {
     pub async fn post(
         &self,
         author: UserId,
+        api_key: Option<i64>,
         chat: ChatId,
         text: String,
         parent: Option<ChatMessageId>,
@@ -292,6 +307,9 @@ impl ChatService {
         .await?;
         if !bots.is_empty() {
             self.credits.ensure_can_pay(author).await?;
+            if let Some(key) = api_key {
+                self.credits.ensure_key_can_spend(key).await?;
+            }
         }
         let mut tx = self.pool.begin().await?;
         if let Some(parent) = parent {
@@ -322,6 +340,8 @@ impl ChatService {
                 bot,
                 message: message.id,
                 payer: author,
+                api_key,
+                version: 0,
             })
             .map_err(|e| sqlx::Error::Protocol(e.to_string()))?
             .unique_key(format!("llm:{}:{}", message.id, bot));
@@ -335,6 +355,83 @@ impl ChatService {
         )
         .await;
         Ok(message)
+    }
+
+    /// Marks the chat read (or unread) for one participant.
+    pub async fn set_unread(
+        &self,
+        chat: ChatId,
+        user: UserId,
+        unread: bool,
+    ) -> Result<bool, ChatError> {
+        Ok(sqlx::query(
+            "UPDATE chat_participants SET has_unread = $3 WHERE chat_id = $1 AND user_id = $2",
+        )
+        .bind(chat)
+        .bind(user)
+        .bind(unread)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            > 0)
+    }
+
+    /// The branch structure of a chat: every message's id, parent and version, oldest first
+    /// (at most `limit`; the texts come from the message pages).
+    pub async fn tree(&self, chat: ChatId, limit: i64) -> Result<Vec<TreeNode>, ChatError> {
+        Ok(sqlx::query_as(
+            "SELECT id, parent_id, version_index, user_id, status FROM chat_messages
+             WHERE chat_id = $1 ORDER BY id LIMIT $2",
+        )
+        .bind(chat)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Asks the bot that wrote `answer` for another version of it (a new sibling: same parent,
+    /// next version). Returns the version number queued.
+    pub async fn regenerate(
+        &self,
+        caller: UserId,
+        api_key: Option<i64>,
+        answer: &ChatMessage,
+    ) -> Result<i32, ChatError> {
+        let (Some(bot), Some(parent)) = (answer.user_id, answer.parent_id) else {
+            return Err(ChatError::NotABot);
+        };
+        let is_bot: bool = sqlx::query_scalar("SELECT is_bot FROM users WHERE id = $1")
+            .bind(bot)
+            .fetch_optional(&self.pool)
+            .await?
+            .unwrap_or(false);
+        if !is_bot {
+            return Err(ChatError::NotABot);
+        }
+        self.credits.ensure_can_pay(caller).await?;
+        if let Some(key) = api_key {
+            self.credits.ensure_key_can_spend(key).await?;
+        }
+        let version: i32 = sqlx::query_scalar(
+            "SELECT COUNT(*)::INT FROM chat_messages WHERE parent_id = $1 AND user_id = $2",
+        )
+        .bind(parent)
+        .bind(bot)
+        .fetch_one(&self.pool)
+        .await?;
+        let answer = crate::ai::completion::Answer {
+            chat: answer.chat_id,
+            bot,
+            message: parent,
+            payer: caller,
+            api_key,
+            version,
+        };
+        let job = crate::ai::completion::LlmCompletion::job(&answer)
+            .map_err(|e| sqlx::Error::Protocol(e.to_string()))?
+            .unique_key(answer.key());
+        self.jobs.enqueue(job).await?;
+        Ok(version)
     }
 
     pub async fn message(&self, id: ChatMessageId) -> Result<ChatMessage, ChatError> {

@@ -6,6 +6,10 @@
 //! - `DELETE /chatParticipant/{chatId}/{userId}` (leave, or remove someone as a manager)
 //! - `POST /chatMessage {chatId, text, parentId?}` · `GET /chatMessages?chatId&take&after` ·
 //!   `PUT /chatMessage/{id} {text}` · `DELETE /chatMessage/{id}`
+//! - `GET /chatParticipants?chatId` · `PUT /chatParticipant/{chatId}/{userId} {hasUnread}` (own)
+//! - `GET /chatMessageTree?chatId` (branch structure) · `POST /regenerateResponse {messageId}`
+//! - `POST /chatInvite {chatId, userId, message?}` · `GET /chatInvites` (mine, pending) ·
+//!   `POST /chatInvite/{id}/accept` · `POST /chatInvite/{id}/decline`
 //! - `GET /credits` (the caller's balance)
 
 use actix_web::{HttpResponse, web};
@@ -14,6 +18,7 @@ use serde_json::json;
 
 use super::auth::session::{Reader, Require, WritePrivate};
 use super::{ApiError, ErrorKind, ok};
+use crate::chat::invites::InviteError;
 use crate::chat::{ChatError, MAX_MESSAGE_CHARS, NewChat};
 use crate::ids::{ChatId, ChatMessageId, UserId};
 use crate::state::AppState;
@@ -29,6 +34,7 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/chats").route(web::get().to(list_chats)))
         .service(
             web::resource("/chatParticipant/{chat}/{user}")
+                .route(web::put().to(update_participant))
                 .route(web::delete().to(remove_participant)),
         )
         .service(web::resource("/chatMessage").route(web::post().to(post_message)))
@@ -38,6 +44,13 @@ pub fn config(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(delete_message)),
         )
         .service(web::resource("/chatMessages").route(web::get().to(list_messages)))
+        .service(web::resource("/chatMessageTree").route(web::get().to(message_tree)))
+        .service(web::resource("/regenerateResponse").route(web::post().to(regenerate)))
+        .service(web::resource("/chatParticipants").route(web::get().to(list_participants)))
+        .service(web::resource("/chatInvite").route(web::post().to(invite)))
+        .service(web::resource("/chatInvites").route(web::get().to(list_invites)))
+        .service(web::resource("/chatInvite/{id}/accept").route(web::post().to(accept_invite)))
+        .service(web::resource("/chatInvite/{id}/decline").route(web::post().to(decline_invite)))
         .service(web::resource("/credits").route(web::get().to(credits)));
 }
 
@@ -62,6 +75,11 @@ impl From<ChatError> for ApiError {
                 ErrorKind::PaymentRequired,
                 "InsufficientCredits",
                 format!("A bot's answer needs at least {needed} credits; the balance is {balance}"),
+            ),
+            ChatError::KeyLimitReached { used, limit } => ApiError::new(
+                ErrorKind::PaymentRequired,
+                "ApiKeyCreditLimit",
+                format!("This API key has spent {used} of its {limit} credits"),
             ),
             ChatError::Database(e) => e.into(),
         }
@@ -289,7 +307,13 @@ pub async fn post_message(
     }
     let message = state
         .chats
-        .post(caller.user, body.chat_id, body.text, body.parent_id)
+        .post(
+            caller.user,
+            caller.api_key,
+            body.chat_id,
+            body.text,
+            body.parent_id,
+        )
         .await?;
     Ok(ok(message))
 }
@@ -366,4 +390,196 @@ pub async fn credits(
 ) -> Result<HttpResponse, ApiError> {
     let balance = state.credits.balance(caller.user).await?;
     Ok(ok(json!({"balance": balance.to_string()})))
+}
+
+impl From<InviteError> for ApiError {
+    fn from(error: InviteError) -> Self {
+        match error {
+            InviteError::UserNotFound => ApiError::not_found("UserNotFound", "No such user"),
+            InviteError::AlreadyParticipant => ApiError::new(
+                ErrorKind::Conflict,
+                "AlreadyParticipant",
+                "This user already takes part in the chat",
+            ),
+            InviteError::NotFound => ApiError::not_found("InviteNotFound", "No such invite"),
+            InviteError::Answered => ApiError::new(
+                ErrorKind::Conflict,
+                "InviteAnswered",
+                "This invite was already accepted or declined",
+            ),
+            InviteError::Chat(e) => e.into(),
+        }
+    }
+}
+
+fn chat_id_from(query: &PageQuery) -> Result<ChatId, ApiError> {
+    id(
+        query
+            .chat_id
+            .as_deref()
+            .ok_or_else(|| ApiError::bad_request("MissingChatId", "chatId is required"))?,
+        "InvalidChatId",
+    )
+}
+
+pub async fn list_participants(
+    reader: Reader,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let chat_id = chat_id_from(&query)?;
+    if !state.chats.access(chat_id, reader.0).await?.can_read() {
+        return Err(ChatError::ChatNotFound.into());
+    }
+    Ok(ok(state.chats.participants(chat_id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateParticipant {
+    has_unread: bool,
+}
+
+pub async fn update_participant(
+    caller: Require<WritePrivate>,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Json<UpdateParticipant>,
+) -> Result<HttpResponse, ApiError> {
+    let chat_id: ChatId = id(&path.0, "InvalidChatId")?;
+    let user: UserId = id(&path.1, "InvalidUserId")?;
+    if user != caller.user {
+        return Err(ChatError::Forbidden.into());
+    }
+    if !state
+        .chats
+        .set_unread(chat_id, user, body.has_unread)
+        .await?
+    {
+        return Err(ApiError::not_found(
+            "NotAParticipant",
+            "You do not take part in this chat",
+        ));
+    }
+    Ok(ok(
+        json!({"chatId": chat_id, "userId": user, "hasUnread": body.has_unread}),
+    ))
+}
+
+pub async fn message_tree(
+    reader: Reader,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    const LIMIT: i64 = 10_000;
+    let chat_id = chat_id_from(&query)?;
+    if !state.chats.access(chat_id, reader.0).await?.can_read() {
+        return Err(ChatError::ChatNotFound.into());
+    }
+    let nodes = state.chats.tree(chat_id, LIMIT + 1).await?;
+    let truncated = nodes.len() as i64 > LIMIT;
+    let nodes = &nodes[..nodes.len().min(LIMIT as usize)];
+    Ok(ok(json!({"nodes": nodes, "truncated": truncated})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Regenerate {
+    message_id: ChatMessageId,
+}
+
+pub async fn regenerate(
+    caller: Require<WritePrivate>,
+    state: web::Data<AppState>,
+    body: web::Json<Regenerate>,
+) -> Result<HttpResponse, ApiError> {
+    let answer = state.chats.message(body.message_id).await?;
+    let access = state
+        .chats
+        .access(answer.chat_id, Some(caller.user))
+        .await?;
+    if !access.can_write() {
+        return Err(ChatError::Forbidden.into());
+    }
+    let version = state
+        .chats
+        .regenerate(caller.user, caller.api_key, &answer)
+        .await?;
+    Ok(ok(
+        json!({"queued": true, "parentId": answer.parent_id, "version": version}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateInvite {
+    chat_id: ChatId,
+    user_id: UserId,
+    message: Option<String>,
+}
+
+pub async fn invite(
+    caller: Require<WritePrivate>,
+    state: web::Data<AppState>,
+    body: web::Json<CreateInvite>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    if body
+        .message
+        .as_ref()
+        .is_some_and(|m| m.chars().count() > 4096)
+    {
+        return Err(ApiError::unprocessable(
+            "InvalidMessage",
+            "An invite message is at most 4,096 characters",
+        ));
+    }
+    let access = state.chats.access(body.chat_id, Some(caller.user)).await?;
+    if !access.can_write() {
+        return Err(ChatError::Forbidden.into());
+    }
+    let invite = state
+        .chats
+        .invite(caller.user, body.chat_id, body.user_id, body.message)
+        .await?;
+    Ok(ok(invite))
+}
+
+pub async fn list_invites(
+    caller: Require<super::auth::session::ReadPrivate>,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (take, after) = take_and_after(&query)?;
+    let invites = state.chats.invites_for(caller.user, take, after).await?;
+    Ok(ok(page(invites, take, |i| i.id.to_string())))
+}
+
+async fn answer_invite(
+    caller: Require<WritePrivate>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    accept: bool,
+) -> Result<HttpResponse, ApiError> {
+    let invite: i64 = id(&path, "InvalidInviteId")?;
+    Ok(ok(state
+        .chats
+        .answer_invite(caller.user, invite, accept)
+        .await?))
+}
+
+pub async fn accept_invite(
+    caller: Require<WritePrivate>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    answer_invite(caller, state, path, true).await
+}
+
+pub async fn decline_invite(
+    caller: Require<WritePrivate>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    answer_invite(caller, state, path, false).await
 }

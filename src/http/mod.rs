@@ -12,6 +12,7 @@ pub mod edge;
 pub mod error;
 mod health;
 mod metrics;
+mod notifications;
 pub mod origin;
 pub mod rate_limit;
 pub mod system_key;
@@ -33,7 +34,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(admin::config)
                 .configure(auth::config)
                 .configure(api_keys::config)
-                .configure(chat::config),
+                .configure(chat::config)
+                .configure(notifications::config),
         );
 }
 

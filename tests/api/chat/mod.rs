@@ -4,6 +4,7 @@
 //! cancellation, credits charged once). Shared here: requests and bots.
 
 mod bots;
+mod invites;
 mod rest;
 
 use serde_json::{Value, json};

@@ -1,0 +1,205 @@
+//! Chat invites: a participant invites someone (a notification and
+//! `user/notification/received` reach them); accepting makes them a participant and publishes
+//! `chat/participants/changed`; declining closes the invite. Bots are added directly, not invited.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+use vrooli_actors::RoomKey;
+
+use super::{ChatError, ChatService, chat_room};
+use crate::ids::{ChatId, UserId};
+use crate::notifications::{self, Notification};
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatInvite {
+    #[serde(serialize_with = "as_string")]
+    pub id: i64,
+    pub chat_id: ChatId,
+    pub user_id: UserId,
+    pub inviter_id: Option<UserId>,
+    pub message: Option<String>,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+fn as_string<S: serde::Serializer>(id: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(id)
+}
+
+const COLUMNS: &str = "id, chat_id, user_id, inviter_id, message, status, created_at";
+
+#[derive(Debug, thiserror::Error)]
+pub enum InviteError {
+    #[error("no such user")]
+    UserNotFound,
+    #[error("already a participant")]
+    AlreadyParticipant,
+    #[error("no such invite")]
+    NotFound,
+    #[error("the invite was already answered")]
+    Answered,
+    #[error(transparent)]
+    Chat(#[from] ChatError),
+}
+
+impl From<sqlx::Error> for InviteError {
+    fn from(e: sqlx::Error) -> Self {
+        InviteError::Chat(ChatError::Database(e))
+    }
+}
+
+fn user_room(user: UserId) -> RoomKey {
+    RoomKey::user(&user.to_string()).expect("numeric id")
+}
+
+impl ChatService {
+    pub async fn invite(
+        &self,
+        inviter: UserId,
+        chat: ChatId,
+        invitee: UserId,
+        message: Option<String>,
+    ) -> Result<ChatInvite, InviteError> {
+        let mut tx = self.pool.begin().await?;
+        let person: Option<bool> = sqlx::query_scalar(
+            "SELECT NOT is_bot FROM users WHERE id = $1 AND status <> 'Deleted'",
+        )
+        .bind(invitee)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match person {
+            None => return Err(InviteError::UserNotFound),
+            Some(false) => return Err(ChatError::NotABot.into()),
+            Some(true) => {}
+        }
+        let participant: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM chat_participants WHERE chat_id = $1 AND user_id = $2)",
+        )
+        .bind(chat)
+        .bind(invitee)
+        .fetch_one(&mut *tx)
+        .await?;
+        if participant {
+            return Err(InviteError::AlreadyParticipant);
+        }
+        let invite: ChatInvite = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO chat_invites (id, chat_id, user_id, inviter_id, message)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (chat_id, user_id) DO UPDATE
+                 SET status = 'Pending', inviter_id = $4, message = $5
+             RETURNING {COLUMNS}"
+        )))
+        .bind(self.ids.next_id())
+        .bind(chat)
+        .bind(invitee)
+        .bind(inviter)
+        .bind(&message)
+        .fetch_one(&mut *tx)
+        .await?;
+        let chat_name: String = sqlx::query_scalar("SELECT name FROM chats WHERE id = $1")
+            .bind(chat)
+            .fetch_one(&mut *tx)
+            .await?;
+        let notification = notifications::create_in(
+            &mut tx,
+            &self.ids,
+            invitee,
+            "ChatInvite",
+            &format!(
+                "You are invited to {}",
+                if chat_name.is_empty() {
+                    "a chat"
+                } else {
+                    &chat_name
+                }
+            ),
+            message.as_deref(),
+            Some(&format!("/chat/{chat}")),
+        )
+        .await?;
+        tx.commit().await?;
+        self.notify(&notification).await;
+        Ok(invite)
+    }
+
+    pub async fn notify(&self, notification: &Notification) {
+        self.publish(
+            user_room(notification.user_id),
+            "user/notification/received",
+            json!({ "notification": notification }),
+        )
+        .await;
+    }
+
+    pub async fn invites_for(
+        &self,
+        user: UserId,
+        take: i64,
+        before: Option<i64>,
+    ) -> Result<Vec<ChatInvite>, sqlx::Error> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM chat_invites
+             WHERE user_id = $1 AND status = 'Pending' AND ($2::BIGINT IS NULL OR id < $2)
+             ORDER BY id DESC LIMIT $3"
+        )))
+        .bind(user)
+        .bind(before)
+        .bind(take + 1)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// The invitee answers. Accepting adds them to the chat in the same transaction.
+    pub async fn answer_invite(
+        &self,
+        invitee: UserId,
+        invite: i64,
+        accept: bool,
+    ) -> Result<ChatInvite, InviteError> {
+        let mut tx = self.pool.begin().await?;
+        let current: Option<(String, ChatId)> = sqlx::query_as(
+            "SELECT status, chat_id FROM chat_invites WHERE id = $1 AND user_id = $2 FOR UPDATE",
+        )
+        .bind(invite)
+        .bind(invitee)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((status, chat)) = current else {
+            return Err(InviteError::NotFound);
+        };
+        if status != "Pending" {
+            return Err(InviteError::Answered);
+        }
+        let updated: ChatInvite = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE chat_invites SET status = $2 WHERE id = $1 RETURNING {COLUMNS}"
+        )))
+        .bind(invite)
+        .bind(if accept { "Accepted" } else { "Declined" })
+        .fetch_one(&mut *tx)
+        .await?;
+        if accept {
+            sqlx::query(
+                "INSERT INTO chat_participants (id, chat_id, user_id) VALUES ($1, $2, $3)
+                 ON CONFLICT (chat_id, user_id) DO NOTHING",
+            )
+            .bind(self.ids.next_id())
+            .bind(chat)
+            .bind(invitee)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        if accept {
+            let participants = self.participants(chat).await?;
+            self.publish(
+                chat_room(chat),
+                "chat/participants/changed",
+                json!({ "chatId": chat, "participants": participants }),
+            )
+            .await;
+        }
+        Ok(updated)
+    }
+}

@@ -1,0 +1,76 @@
+//! `/api/v2/notification*`: the caller's notifications — `GET /notifications?take&after`
+//! (newest first, Relay page), `PUT /notification/{id}/markAsRead`,
+//! `PUT /notifications/markAllAsRead`.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::session::{ReadPrivate, Require, WritePrivate};
+use super::{ApiError, ok};
+use crate::notifications;
+use crate::state::AppState;
+
+pub fn config(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/notifications").route(web::get().to(list)))
+        .service(web::resource("/notification/{id}/markAsRead").route(web::put().to(mark_one)))
+        .service(web::resource("/notifications/markAllAsRead").route(web::put().to(mark_all)));
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    take: Option<i64>,
+    after: Option<String>,
+}
+
+pub async fn list(
+    caller: Require<ReadPrivate>,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let take = query.take.unwrap_or(20);
+    if !(1..=100).contains(&take) {
+        return Err(ApiError::bad_request(
+            "InvalidTake",
+            "take must be between 1 and 100",
+        ));
+    }
+    let after = match &query.after {
+        None => None,
+        Some(c) => Some(c.parse::<i64>().map_err(|_| {
+            ApiError::bad_request("InvalidCursor", "after is not a cursor from this list")
+        })?),
+    };
+    let mut rows = notifications::list(&state.pool, caller.user, take, after).await?;
+    let has_next_page = rows.len() as i64 > take;
+    rows.truncate(take as usize);
+    let end_cursor = rows.last().map(|n| n.id.to_string());
+    let edges: Vec<_> = rows
+        .iter()
+        .map(|n| json!({"cursor": n.id.to_string(), "node": n}))
+        .collect();
+    Ok(ok(
+        json!({"edges": edges, "pageInfo": {"hasNextPage": has_next_page, "endCursor": end_cursor}}),
+    ))
+}
+
+pub async fn mark_one(
+    caller: Require<WritePrivate>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id: i64 = path
+        .parse()
+        .map_err(|_| ApiError::bad_request("InvalidNotificationId", "An id is a decimal number"))?;
+    let changed = notifications::mark_read(&state.pool, caller.user, Some(id)).await?;
+    Ok(ok(json!({"updated": changed})))
+}
+
+pub async fn mark_all(
+    caller: Require<WritePrivate>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let changed = notifications::mark_read(&state.pool, caller.user, None).await?;
+    Ok(ok(json!({"updated": changed})))
+}
