@@ -4,7 +4,8 @@
 //! - read (see the chat, its messages, join its room): its creator, its participants, members of
 //!   its team, anyone when the chat is open to anyone with an invite, and anyone (even signed
 //!   out, or an API key with only ReadPublic) when it is not private;
-//! - write (post messages, type, cancel a bot): its creator and its participants;
+//! - write (post messages, type, cancel a bot, invite): its creator, its participants, and
+//!   members of its team;
 //! - manage (rename, change who may join, delete, remove participants): its creator and admins
 //!   of its team.
 
@@ -37,7 +38,7 @@ impl ChatAccess {
     }
 
     pub fn can_write(&self) -> bool {
-        self.creator || self.participant
+        self.creator || self.participant || self.team_member
     }
 
     pub fn can_manage(&self) -> bool {

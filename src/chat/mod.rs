@@ -29,6 +29,7 @@ pub struct Chat {
     pub id: ChatId,
     pub public_id: String,
     pub creator_id: Option<UserId>,
+    pub team_id: Option<crate::ids::TeamId>,
     pub name: String,
     pub is_private: bool,
     pub open_to_anyone_with_invite: bool,
@@ -81,7 +82,7 @@ macro_rules! sql {
 
 const MESSAGE_COLUMNS: &str = "id, chat_id, user_id, parent_id, version_index, text, language, \
                                status, created_at, updated_at";
-const CHAT_COLUMNS: &str = "id, public_id, creator_id, name, is_private, open_to_anyone_with_invite, created_at, updated_at";
+const CHAT_COLUMNS: &str = "id, public_id, creator_id, team_id, name, is_private, open_to_anyone_with_invite, created_at, updated_at";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChatError {
@@ -95,6 +96,8 @@ pub enum ChatError {
     BadParent,
     #[error("only bots can be added directly; people are invited")]
     NotABot,
+    #[error("not a member of that team")]
+    NotATeamMember,
     #[error("insufficient credits")]
     InsufficientCredits { balance: i64, needed: i64 },
     #[error("the API key reached its credit limit")]
@@ -106,6 +109,8 @@ pub enum ChatError {
 /// What a new chat looks like.
 pub struct NewChat {
     pub name: String,
+    /// A team chat: the team's members may read and write it.
+    pub team: Option<i64>,
     pub is_private: bool,
     pub open_to_anyone_with_invite: bool,
     pub bots: Vec<UserId>,
@@ -160,10 +165,23 @@ impl ChatService {
         if bots.len() != new.bots.len() {
             return Err(ChatError::NotABot);
         }
+        if let Some(team) = new.team {
+            let member: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM members WHERE team_id = $1 AND user_id = $2)",
+            )
+            .bind(team)
+            .bind(creator)
+            .fetch_one(&mut *tx)
+            .await?;
+            if !member {
+                return Err(ChatError::NotATeamMember);
+            }
+        }
         let id = ChatId(self.ids.next_id());
         let chat: Chat = sqlx::query_as(sql!(
-            "INSERT INTO chats (id, public_id, creator_id, name, is_private, open_to_anyone_with_invite)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {CHAT_COLUMNS}"
+            "INSERT INTO chats (id, public_id, creator_id, name, is_private, open_to_anyone_with_invite,
+                                team_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {CHAT_COLUMNS}"
         ))
         .bind(id)
         .bind(PublicId::generate().as_str())
@@ -171,6 +189,7 @@ impl ChatService {
         .bind(&new.name)
         .bind(new.is_private)
         .bind(new.open_to_anyone_with_invite)
+        .bind(new.team)
         .fetch_one(&mut *tx)
         .await?;
         for user in std::iter::once(creator).chain(bots) {

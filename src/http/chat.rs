@@ -1,7 +1,7 @@
 //! `/api/v2/chat*`: chats, their participants and messages. Who may do what is decided in
 //! `chat::access` (one place); handlers extract, ask it, and call `ChatService`.
 //!
-//! - `POST /chat {name?, isPrivate?, openToAnyoneWithInvite?, botIds?}` · `GET /chat/{id}` ·
+//! - `POST /chat {name?, isPrivate?, openToAnyoneWithInvite?, botIds?, teamId?}` · `GET /chat/{id}` ·
 //!   `PUT /chat/{id}` · `DELETE /chat/{id}` · `GET /chats?take&after` (mine, Relay page)
 //! - `DELETE /chatParticipant/{chatId}/{userId}` (leave, or remove someone as a manager)
 //! - `POST /chatMessage {chatId, text, parentId?}` · `GET /chatMessages?chatId&take&after` ·
@@ -75,6 +75,11 @@ impl From<ChatError> for ApiError {
                 ErrorKind::PaymentRequired,
                 "InsufficientCredits",
                 format!("A bot's answer needs at least {needed} credits; the balance is {balance}"),
+            ),
+            ChatError::NotATeamMember => ApiError::new(
+                ErrorKind::Forbidden,
+                "NotATeamMember",
+                "Only members of a team can create its chats",
             ),
             ChatError::KeyLimitReached { used, limit } => ApiError::new(
                 ErrorKind::PaymentRequired,
@@ -161,6 +166,7 @@ pub struct CreateChat {
     open_to_anyone_with_invite: Option<bool>,
     #[serde(default)]
     bot_ids: Vec<UserId>,
+    team_id: Option<crate::ids::TeamId>,
 }
 
 pub async fn create_chat(
@@ -178,6 +184,7 @@ pub async fn create_chat(
                 is_private: body.is_private.unwrap_or(true),
                 open_to_anyone_with_invite: body.open_to_anyone_with_invite.unwrap_or(false),
                 bots: body.bot_ids,
+                team: body.team_id.map(|t| t.0),
             },
         )
         .await?;

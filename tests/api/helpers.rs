@@ -302,7 +302,13 @@ impl SecondNode {
 
     /// The `n`th extra node (worker id `app`'s + `n`).
     pub async fn start_as(app: &TestApp, n: u16) -> Self {
+        Self::start_with(app, n, |_| {}).await
+    }
+
+    /// The `n`th extra node, with its settings adjusted (e.g. no job workers).
+    pub async fn start_with(app: &TestApp, n: u16, customize: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = app.settings.clone();
+        customize(&mut settings);
         settings.node.worker_id = app.settings.node.worker_id + n;
         let node = Application::build(settings).await.expect("second node");
         let address = format!("http://127.0.0.1:{}", node.port());

@@ -441,17 +441,19 @@ async fn slow_openai(chunks: usize, every: Duration) -> String {
 }
 
 #[tokio::test]
-async fn cancellation_stops_the_stream_within_a_second_and_keeps_the_partial_answer() {
+async fn cancellation_from_another_node_stops_the_stream_within_a_second() {
     let base = slow_openai(50, Duration::from_millis(200)).await;
     let app = app_with_providers(move |s| {
         s.ai.providers = vec![provider("slow", AiProviderKind::Openai, base)];
         s.ai.models = vec![model("slow-model", "slow", (100, 200), &[])];
     })
     .await;
+    // Node B runs no workers: the answer streams from node A, the client is on node B.
+    let b = SecondNode::start_with(&app, 1, |s| s.jobs.enabled = false).await;
     let sam = user(&app, "Sam").await;
     let slow = bot(&app, "Slow", json!({"model": "slow-model"})).await;
     let chat = create_chat(&app, &sam, &[&slow], json!({})).await;
-    let mut ws = open(&app.address, &sam.token).await;
+    let mut ws = open(&b.address, &sam.token).await;
     ws.join("joinChatRoom", json!({"chatId": chat})).await;
     post(
         &app,
@@ -493,6 +495,8 @@ async fn cancellation_stops_the_stream_within_a_second_and_keeps_the_partial_ans
         .await
         .unwrap();
     assert_eq!(stored, "Cancelled");
+    drop(ws);
+    b.stop().await;
 }
 
 #[tokio::test]

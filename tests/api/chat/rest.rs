@@ -383,3 +383,158 @@ async fn bad_input_is_refused_and_nothing_is_written() {
         .unwrap();
     assert_eq!(count, 0);
 }
+
+#[tokio::test]
+async fn every_endpoint_refuses_strangers_and_the_signed_out() {
+    let app = spawn_app_with(with_system_key, None).await;
+    let sam = user(&app, "Sam").await;
+    let kim = user(&app, "Kim").await;
+    let echo = bot(&app, "Echo", json!({})).await;
+    let chat = create_chat(&app, &sam, &[&echo], json!({})).await;
+    let (_, message) = post(
+        &app,
+        "/chatMessage",
+        &sam,
+        json!({"chatId": chat, "text": "hi"}),
+    )
+    .await;
+    let message = message["data"]["id"].as_str().unwrap().to_owned();
+    let (_, invite) = post(
+        &app,
+        "/chatInvite",
+        &sam,
+        json!({"chatId": chat, "userId": kim.id}),
+    )
+    .await;
+    let invite = invite["data"]["id"].as_str().unwrap().to_owned();
+    let stranger = user(&app, "Lee").await;
+
+    let routes: Vec<(Method, String, Option<serde_json::Value>)> = vec![
+        (Method::GET, format!("/chat/{chat}"), None),
+        (
+            Method::PUT,
+            format!("/chat/{chat}"),
+            Some(json!({"name": "x"})),
+        ),
+        (Method::DELETE, format!("/chat/{chat}"), None),
+        (
+            Method::GET,
+            format!("/chatParticipants?chatId={chat}"),
+            None,
+        ),
+        (
+            Method::PUT,
+            format!("/chatParticipant/{chat}/{}", sam.id),
+            Some(json!({"hasUnread": false})),
+        ),
+        (
+            Method::DELETE,
+            format!("/chatParticipant/{chat}/{}", sam.id),
+            None,
+        ),
+        (
+            Method::POST,
+            "/chatMessage".into(),
+            Some(json!({"chatId": chat, "text": "x"})),
+        ),
+        (Method::GET, format!("/chatMessages?chatId={chat}"), None),
+        (Method::GET, format!("/chatMessageTree?chatId={chat}"), None),
+        (
+            Method::PUT,
+            format!("/chatMessage/{message}"),
+            Some(json!({"text": "x"})),
+        ),
+        (Method::DELETE, format!("/chatMessage/{message}"), None),
+        (
+            Method::POST,
+            "/regenerateResponse".into(),
+            Some(json!({"messageId": message})),
+        ),
+        (
+            Method::POST,
+            "/chatInvite".into(),
+            Some(json!({"chatId": chat, "userId": stranger.id})),
+        ),
+        (
+            Method::POST,
+            format!("/chatInvite/{invite}/accept"),
+            Some(json!({})),
+        ),
+        (
+            Method::POST,
+            format!("/chatInvite/{invite}/decline"),
+            Some(json!({})),
+        ),
+    ];
+    for (method, path, body) in routes {
+        let (status, _) = api(&app, method.clone(), &path, Some(&stranger), body.clone()).await;
+        assert!(
+            matches!(status, 403 | 404),
+            "stranger {method} {path}: {status}"
+        );
+        let (status, _) = api(&app, method.clone(), &path, None, body).await;
+        assert!(
+            matches!(status, 401 | 404),
+            "signed out {method} {path}: {status}"
+        );
+    }
+    // Nothing changed.
+    let (_, body) = get(&app, &format!("/chat/{chat}"), Some(&sam)).await;
+    assert_eq!(body["data"]["chat"]["name"], "Test chat");
+    assert_eq!(body["data"]["participants"].as_array().unwrap().len(), 2);
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chat_messages WHERE user_id <> $1")
+        .bind(echo.parse::<i64>().unwrap())
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+    // Signed out, the personal lists ask for a sign-in.
+    for path in ["/chats", "/chatInvites", "/notifications", "/credits"] {
+        assert_eq!(get(&app, path, None).await.0, 401, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_team_chat_is_open_to_the_teams_members() {
+    let app = spawn_app_with(with_system_key, None).await;
+    let sam = user(&app, "Sam").await;
+    let kim = user(&app, "Kim").await;
+    let lee = user(&app, "Lee").await;
+    let team: i64 = sqlx::query_scalar(
+        "INSERT INTO teams (id, public_id, name) VALUES (777, 'teamtest0001', 'Crew') RETURNING id",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    for (i, member) in [&sam, &kim].iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO members (id, public_id, team_id, user_id) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(800 + i as i64)
+        .bind(format!("member{i:06}"))
+        .bind(team)
+        .bind(member.id.parse::<i64>().unwrap())
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    }
+    let chat = create_chat(&app, &sam, &[], json!({"teamId": team.to_string()})).await;
+    assert_eq!(get(&app, &format!("/chat/{chat}"), Some(&kim)).await.0, 200);
+    assert_eq!(
+        post(
+            &app,
+            "/chatMessage",
+            &kim,
+            json!({"chatId": chat, "text": "team hello"})
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(get(&app, &format!("/chat/{chat}"), Some(&lee)).await.0, 404);
+    let (status, body) = post(&app, "/chat", &lee, json!({"teamId": team.to_string()})).await;
+    assert_eq!(
+        (status, body["errors"][0]["code"].clone()),
+        (403, json!("NotATeamMember"))
+    );
+}
