@@ -6,7 +6,9 @@
 //!
 //! Run: `cargo bench --bench ws_load` with CONNECTIONS (default 1000), NODES (default 2),
 //! EVENTS (default: enough for 200,000 deliveries), PUBLISHERS (concurrent publish requests,
-//! default 8), PACE (events per second, default 0 = as fast as possible). Needs PostgreSQL and Redis (config.toml / VROOLI__* as for the server); it creates
+//! default 8), PACE (events per second, default 0 = as fast as possible), MODE=chat (post real
+//! chat messages through `POST /api/v2/chatMessage` and measure `GET` of a 20-message page).
+//! Needs PostgreSQL and Redis (config.toml / VROOLI__* as for the server); it creates
 //! and drops a database of its own and uses a Redis key prefix of its own.
 //!
 //! The clients run in this process on the same 2 cores as the servers, so the figures are a
@@ -117,6 +119,9 @@ async fn main() {
     let publishers = env_or("PUBLISHERS", 8);
     // Events per second across all publishers; 0 = as fast as they can.
     let pace = env_or("PACE", 0);
+    // MODE=chat posts real chat messages (POST /api/v2/chatMessage: a transaction, then the
+    // room event) instead of admin publishes, then measures GET of a 20-message page.
+    let chat_mode = std::env::var("MODE").is_ok_and(|m| m == "chat");
     let settings = Settings::load(&Sources::default()).expect("settings");
 
     // A database and Redis prefix of this run's own.
@@ -173,6 +178,11 @@ async fn main() {
     }
     let pool = sqlx::PgPool::connect(&db_url).await.unwrap();
     sqlx::query("INSERT INTO chats (id, public_id, open_to_anyone_with_invite) VALUES (1, 'benchchat01', true)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    // Every bench user takes part (so they may post).
+    sqlx::query("INSERT INTO chat_participants (id, chat_id, user_id) SELECT id, 1, id FROM users WHERE NOT is_bot")
         .execute(&pool)
         .await
         .unwrap();
@@ -237,7 +247,14 @@ async fn main() {
                 if value["data"]["stop"] == true {
                     break;
                 }
-                if let Some(sent) = value["data"]["t"].as_u64() {
+                let sent = value["data"]["t"].as_u64().or_else(|| {
+                    value["data"]["message"]["text"]
+                        .as_str()
+                        .and_then(|t| t.strip_prefix("t="))
+                        .and_then(|t| t.split(' ').next())
+                        .and_then(|t| t.parse().ok())
+                });
+                if let Some(sent) = sent {
                     let now = now_ns();
                     mine.push(now.saturating_sub(sent));
                     received.fetch_add(1, Ordering::Relaxed);
@@ -271,6 +288,7 @@ async fn main() {
     for p in 0..publishers {
         let (client, next) = (client.clone(), next_event.clone());
         let bases: Vec<String> = nodes.iter().map(|n| n.base.clone()).collect();
+        let cookie = format!("session-v2={}", tokens[p % tokens.len()]);
         tasks.push(tokio::spawn(async move {
             loop {
                 let n = next.fetch_add(1, Ordering::Relaxed) as usize;
@@ -283,13 +301,23 @@ async fn main() {
                     tokio::time::sleep_until(due.into()).await;
                 }
                 let base = &bases[(n + p) % bases.len()];
-                let response = client
-                    .post(format!("{base}/api/v2/admin/rooms/publish"))
-                    .bearer_auth(SYSTEM_KEY)
-                    .json(&json!({"room": "chat:1", "type": "chat/message/added", "data": {"t": now_ns(), "n": n, "text": "a message of ordinary length, about a hundred bytes long, give or take"}}))
-                    .send()
-                    .await
-                    .unwrap();
+                let response = if chat_mode {
+                    client
+                        .post(format!("{base}/api/v2/chatMessage"))
+                        .header("cookie", &cookie)
+                        .json(&json!({"chatId": "1", "text": format!("t={} a message of ordinary length, about a hundred bytes long", now_ns())}))
+                        .send()
+                        .await
+                        .unwrap()
+                } else {
+                    client
+                        .post(format!("{base}/api/v2/admin/rooms/publish"))
+                        .bearer_auth(SYSTEM_KEY)
+                        .json(&json!({"room": "chat:1", "type": "chat/message/added", "data": {"t": now_ns(), "n": n, "text": "a message of ordinary length, about a hundred bytes long, give or take"}}))
+                        .send()
+                        .await
+                        .unwrap()
+                };
                 assert_eq!(response.status(), 200);
             }
         }));
@@ -358,6 +386,9 @@ async fn main() {
         pct(1.0)
     );
     drop(sockets);
+    if chat_mode {
+        page_throughput(&client, &nodes, &tokens[0]).await;
+    }
     for mut node in nodes {
         let _ = node.process.kill().await;
     }
@@ -368,6 +399,43 @@ async fn main() {
     .execute(&mut admin)
     .await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `GET /api/v2/chatMessages?chatId=1&take=20` from 32 concurrent clients for 10 s, spread over
+/// the nodes: requests per second and latency.
+async fn page_throughput(client: &reqwest::Client, nodes: &[Node], token: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let client = client.clone();
+        let url = format!("{}/api/v2/chatMessages?chatId=1&take=20", nodes[i % nodes.len()].base);
+        let cookie = format!("session-v2={token}");
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let start = Instant::now();
+                let response = client.get(&url).header("cookie", &cookie).send().await.unwrap();
+                assert_eq!(response.status(), 200);
+                let body: Value = response.json().await.unwrap();
+                assert_eq!(body["data"]["edges"].as_array().map(Vec::len), Some(20));
+                latencies.push(start.elapsed().as_micros() as u64);
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort_unstable();
+    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)] as f64 / 1e3;
+    println!(
+        "GET 20-message page: {} requests in 10 s = {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
+        all.len(),
+        all.len() as f64 / 10.0,
+        pct(0.5),
+        pct(0.99)
+    );
 }
 
 /// `postgres://user@host:port/db` → `postgres://user@host:port/`.
