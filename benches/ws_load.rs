@@ -408,13 +408,21 @@ async fn page_throughput(client: &reqwest::Client, nodes: &[Node], token: &str) 
     let mut tasks = Vec::new();
     for i in 0..32 {
         let client = client.clone();
-        let url = format!("{}/api/v2/chatMessages?chatId=1&take=20", nodes[i % nodes.len()].base);
+        let url = format!(
+            "{}/api/v2/chatMessages?chatId=1&take=20",
+            nodes[i % nodes.len()].base
+        );
         let cookie = format!("session-v2={token}");
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             while Instant::now() < deadline {
                 let start = Instant::now();
-                let response = client.get(&url).header("cookie", &cookie).send().await.unwrap();
+                let response = client
+                    .get(&url)
+                    .header("cookie", &cookie)
+                    .send()
+                    .await
+                    .unwrap();
                 assert_eq!(response.status(), 200);
                 let body: Value = response.json().await.unwrap();
                 assert_eq!(body["data"]["edges"].as_array().map(Vec::len), Some(20));

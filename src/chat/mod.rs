@@ -530,6 +530,12 @@ pub async fn insert_message(
         Some((status, key)) => (status, Some(key)),
         None => ("Sent", None),
     };
+    // Siblings are numbered by counting: writers to one chat take turns (on every node) so two
+    // replies to the same message never get the same version. Held until the transaction ends.
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(chat)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query_as(sql!(
         "INSERT INTO chat_messages (id, chat_id, user_id, parent_id, version_index, text, status,
                                     idempotency_key)

@@ -538,3 +538,36 @@ async fn a_team_chat_is_open_to_the_teams_members() {
         (403, json!("NotATeamMember"))
     );
 }
+
+#[tokio::test]
+async fn concurrent_replies_to_one_message_get_distinct_versions() {
+    let app = spawn_app_with(with_system_key, None).await;
+    let sam = user(&app, "Sam").await;
+    let chat = create_chat(&app, &sam, &[], json!({})).await;
+    let (_, root) = post(
+        &app,
+        "/chatMessage",
+        &sam,
+        json!({"chatId": chat, "text": "root"}),
+    )
+    .await;
+    let root = root["data"]["id"].as_str().unwrap().to_owned();
+    let replies = (0..10).map(|n| {
+        post(
+            &app,
+            "/chatMessage",
+            &sam,
+            json!({"chatId": chat, "text": format!("reply {n}"), "parentId": root}),
+        )
+    });
+    let mut versions: Vec<i64> = futures_util::future::join_all(replies)
+        .await
+        .into_iter()
+        .map(|(status, body)| {
+            assert_eq!(status, 200, "{body}");
+            body["data"]["versionIndex"].as_i64().unwrap()
+        })
+        .collect();
+    versions.sort_unstable();
+    assert_eq!(versions, (0..10).collect::<Vec<_>>());
+}
