@@ -130,8 +130,9 @@ fn room(chat: ChatId) -> RoomKey {
 }
 
 impl ChatService {
-    /// Publishes to the chat's room; a broker failure is logged, not returned: the write has
-    /// committed, and clients that missed the event refetch (they are told of the gap).
+    /// Publishes to a room. The write it announces has committed, so a broker failure is not
+    /// returned: the event is retried in the background for a few seconds (a Redis blip), then
+    /// given up with a warning — clients see the row when they next fetch over REST.
     pub async fn publish(&self, room: RoomKey, event_type: &str, data: Value) {
         let event = NewEvent {
             id: self.ids.next_id().to_string(),
@@ -140,9 +141,21 @@ impl ChatService {
             room,
             data,
         };
-        if let Err(error) = self.hub.publish(&event).await {
-            tracing::warn!(%error, event_type, "event not published");
+        if self.hub.publish(&event).await.is_ok() {
+            return;
         }
+        let hub = self.hub.clone();
+        tokio::spawn(async move {
+            let mut delay = std::time::Duration::from_millis(100);
+            for _ in 0..6 {
+                tokio::time::sleep(delay).await;
+                if hub.publish(&event).await.is_ok() {
+                    return;
+                }
+                delay *= 2;
+            }
+            tracing::warn!(event_type = %event.event_type, room = %event.room, "event not published: the broker stayed unavailable");
+        });
     }
 
     pub async fn access(

@@ -50,6 +50,8 @@ pub struct LocalBroker {
     rooms: Mutex<HashMap<RoomKey, LocalRoom>>,
     presence: Mutex<HashMap<RoomKey, HashSet<String>>>,
     inbox: OnceLock<Arc<dyn Inbox>>,
+    /// When quiet rooms were last forgotten (at most once a minute: it walks every room).
+    last_prune_ms: std::sync::atomic::AtomicI64,
 }
 
 impl LocalBroker {
@@ -60,6 +62,7 @@ impl LocalBroker {
             rooms: Mutex::new(HashMap::new()),
             presence: Mutex::new(HashMap::new()),
             inbox: OnceLock::new(),
+            last_prune_ms: std::sync::atomic::AtomicI64::new(0),
         }
     }
 
@@ -69,8 +72,13 @@ impl LocalBroker {
 
     /// Forgets quiet rooms nobody is subscribed to, as Redis expires their keys.
     fn prune(&self, rooms: &mut HashMap<RoomKey, LocalRoom>) {
+        use std::sync::atomic::Ordering;
         let ttl = self.settings.room_state_ttl.as_millis() as i64;
         let now = now_ms();
+        if now - self.last_prune_ms.load(Ordering::Relaxed) < 60_000 {
+            return;
+        }
+        self.last_prune_ms.store(now, Ordering::Relaxed);
         rooms.retain(|_, r| r.subscribers > 0 || now - r.last_activity_ms < ttl);
     }
 }

@@ -359,7 +359,9 @@ impl Actor for RoomActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(self.shared.limits.room_mailbox);
         if self.closing {
-            ctx.stop();
+            // Restarted by the supervisor while a caller still held our address (a join in
+            // flight): stay up answering `Closing` until the last address is dropped, then actix
+            // stops us for good. Stopping here would only be restarted again.
             return;
         }
         if self.head.is_none() {

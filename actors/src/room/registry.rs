@@ -67,7 +67,13 @@ impl RoomRegistry {
         };
         for _ in 0..3 {
             let addr = self.addr_or_start(shared, room);
-            match addr.send(join.clone()).await {
+            // A room answers at once unless it is subscribing; the timeout only guards a
+            // caller against a room that can no longer answer.
+            match addr
+                .send(join.clone())
+                .timeout(std::time::Duration::from_secs(10))
+                .await
+            {
                 Ok(Ok(())) => return Ok(()),
                 Ok(Err(JoinError::Unavailable)) => return Err(JoinError::Unavailable),
                 Ok(Err(JoinError::Closing)) | Err(_) => self.remove_if_same(room, &addr),
