@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    BoxFut, Prompt, Provider, ProviderError, Role, Sink, Usage, for_each_event, status_error,
+    BoxFut, Prompt, Provider, ProviderError, Role, Sink, Usage, for_each_event, send_streaming,
 };
 
 pub const API_VERSION: &str = "2023-06-01";
@@ -79,15 +79,7 @@ impl Provider for Anthropic {
                 .header("x-api-key", self.api_key.expose_secret())
                 .header("anthropic-version", API_VERSION)
                 .json(&body(model, prompt));
-            let response = tokio::select! {
-                _ = cancel.cancelled() => return Err(ProviderError::Cancelled),
-                r = request.send() => r.map_err(|e| ProviderError::Network(e.to_string()))?,
-            };
-            if !response.status().is_success() {
-                let status = response.status();
-                let text = response.text().await.unwrap_or_default();
-                return Err(status_error(status, &text));
-            }
+            let response = send_streaming(request, cancel).await?;
             let mut usage = Usage::default();
             let finished = for_each_event(
                 response,

@@ -314,6 +314,24 @@ pub fn status_error(status: reqwest::StatusCode, body: &str) -> ProviderError {
     }
 }
 
+/// Sends a streaming request (given up on cancellation); a failure status becomes the error
+/// kind that decides cooldown or disabling.
+pub async fn send_streaming(
+    request: reqwest::RequestBuilder,
+    cancel: &CancellationToken,
+) -> Result<reqwest::Response, ProviderError> {
+    let response = tokio::select! {
+        _ = cancel.cancelled() => return Err(ProviderError::Cancelled),
+        r = request.send() => r.map_err(|e| ProviderError::Network(e.to_string()))?,
+    };
+    if !response.status().is_success() {
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        return Err(status_error(status, &text));
+    }
+    Ok(response)
+}
+
 /// Reads a streamed response body as server-sent events, stopping on cancellation.
 pub async fn for_each_event(
     response: reqwest::Response,

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    BoxFut, Prompt, Provider, ProviderError, Role, Sink, Usage, for_each_event, status_error,
+    BoxFut, Prompt, Provider, ProviderError, Role, Sink, Usage, for_each_event, send_streaming,
 };
 
 pub struct OpenAi {
@@ -64,15 +64,7 @@ impl Provider for OpenAi {
             if !key.is_empty() {
                 request = request.bearer_auth(key);
             }
-            let response = tokio::select! {
-                _ = cancel.cancelled() => return Err(ProviderError::Cancelled),
-                r = request.send() => r.map_err(|e| ProviderError::Network(e.to_string()))?,
-            };
-            if !response.status().is_success() {
-                let status = response.status();
-                let text = response.text().await.unwrap_or_default();
-                return Err(status_error(status, &text));
-            }
+            let response = send_streaming(request, cancel).await?;
             let mut usage = Usage::default();
             let finished = for_each_event(
                 response,

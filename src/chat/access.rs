@@ -46,6 +46,25 @@ impl ChatAccess {
     }
 }
 
+/// What a route needs of a chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    Read,
+    Write,
+    Manage,
+}
+
+impl ChatAccess {
+    /// Whether this access covers `need`.
+    pub fn allows(&self, need: Need) -> bool {
+        match need {
+            Need::Read => self.can_read(),
+            Need::Write => self.can_write(),
+            Need::Manage => self.can_manage(),
+        }
+    }
+}
+
 /// What `user` (None: signed out) may do with `chat`; `None` when the chat does not exist.
 pub async fn chat_access(
     pool: &PgPool,

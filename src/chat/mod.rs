@@ -168,6 +168,25 @@ impl ChatService {
             .ok_or(ChatError::ChatNotFound)
     }
 
+    /// Checks that `user` may do `need` with `chat`. A caller who may not even read the chat is
+    /// told it does not exist (private chats are not revealed); one who may read it but not do
+    /// this is told it is not allowed.
+    pub async fn require(
+        &self,
+        chat: ChatId,
+        user: Option<UserId>,
+        need: access::Need,
+    ) -> Result<access::ChatAccess, ChatError> {
+        let access = self.access(chat, user).await?;
+        if access.allows(need) {
+            Ok(access)
+        } else if access.can_read() {
+            Err(ChatError::Forbidden)
+        } else {
+            Err(ChatError::ChatNotFound)
+        }
+    }
+
     pub async fn create(&self, creator: UserId, new: NewChat) -> Result<Chat, ChatError> {
         let mut tx = self.pool.begin().await?;
         let bots: Vec<UserId> =

@@ -18,6 +18,7 @@ use serde_json::json;
 
 use super::auth::session::{Reader, Require, WritePrivate};
 use super::{ApiError, ErrorKind, ok};
+use crate::chat::access::Need;
 use crate::chat::invites::InviteError;
 use crate::chat::{ChatError, MAX_MESSAGE_CHARS, NewChat};
 use crate::ids::{ChatId, ChatMessageId, UserId};
@@ -106,36 +107,7 @@ pub struct PageQuery {
 }
 
 fn take_and_after(q: &PageQuery) -> Result<(i64, Option<i64>), ApiError> {
-    let take = q.take.unwrap_or(20);
-    if !(1..=100).contains(&take) {
-        return Err(ApiError::bad_request(
-            "InvalidTake",
-            "take must be between 1 and 100",
-        ));
-    }
-    let after = match &q.after {
-        None => None,
-        Some(c) => Some(c.parse().map_err(|_| {
-            ApiError::bad_request("InvalidCursor", "after is not a cursor from this list")
-        })?),
-    };
-    Ok((take, after))
-}
-
-/// A Relay page from `take + 1` rows.
-fn page<T: serde::Serialize>(
-    mut rows: Vec<T>,
-    take: i64,
-    cursor: impl Fn(&T) -> String,
-) -> serde_json::Value {
-    let has_next_page = rows.len() as i64 > take;
-    rows.truncate(take as usize);
-    let end_cursor = rows.last().map(&cursor);
-    let edges: Vec<_> = rows
-        .iter()
-        .map(|row| json!({"cursor": cursor(row), "node": row}))
-        .collect();
-    json!({"edges": edges, "pageInfo": {"hasNextPage": has_next_page, "endCursor": end_cursor}})
+    super::paging::params(q.take, q.after.as_deref())
 }
 
 fn check_name(name: Option<String>) -> Result<Option<String>, ApiError> {
@@ -198,9 +170,7 @@ pub async fn get_chat(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let chat_id: ChatId = id(&path, "InvalidChatId")?;
-    if !state.chats.access(chat_id, reader.0).await?.can_read() {
-        return Err(ChatError::ChatNotFound.into()); // private chats are not revealed
-    }
+    state.chats.require(chat_id, reader.0, Need::Read).await?;
     let chat = state.chats.get(chat_id).await?;
     let participants = state.chats.participants(chat_id).await?;
     Ok(ok(json!({"chat": chat, "participants": participants})))
@@ -221,14 +191,10 @@ pub async fn update_chat(
     body: web::Json<UpdateChat>,
 ) -> Result<HttpResponse, ApiError> {
     let chat_id: ChatId = id(&path, "InvalidChatId")?;
-    if !state
+    state
         .chats
-        .access(chat_id, Some(caller.user))
-        .await?
-        .can_manage()
-    {
-        return Err(ChatError::Forbidden.into());
-    }
+        .require(chat_id, Some(caller.user), Need::Manage)
+        .await?;
     let body = body.into_inner();
     let chat = state
         .chats
@@ -248,14 +214,10 @@ pub async fn delete_chat(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let chat_id: ChatId = id(&path, "InvalidChatId")?;
-    if !state
+    state
         .chats
-        .access(chat_id, Some(caller.user))
-        .await?
-        .can_manage()
-    {
-        return Err(ChatError::Forbidden.into());
-    }
+        .require(chat_id, Some(caller.user), Need::Manage)
+        .await?;
     state.chats.delete(chat_id).await?;
     Ok(ok(json!({"id": chat_id, "deleted": true})))
 }
@@ -270,7 +232,7 @@ pub async fn list_chats(
         .chats
         .list_mine(caller.user, take, after.map(ChatId))
         .await?;
-    Ok(ok(page(chats, take, |c| c.id.to_string())))
+    Ok(ok(super::paging::relay(chats, take, |c| c.id.to_string())))
 }
 
 pub async fn remove_participant(
@@ -303,15 +265,10 @@ pub async fn post_message(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     check_text(&body.text)?;
-    let access = state.chats.access(body.chat_id, Some(caller.user)).await?;
-    if !access.can_write() {
-        return Err(if access.can_read() {
-            ChatError::Forbidden
-        } else {
-            ChatError::ChatNotFound
-        }
-        .into());
-    }
+    state
+        .chats
+        .require(body.chat_id, Some(caller.user), Need::Write)
+        .await?;
     let message = state
         .chats
         .post(
@@ -338,14 +295,14 @@ pub async fn list_messages(
             .ok_or_else(|| ApiError::bad_request("MissingChatId", "chatId is required"))?,
         "InvalidChatId",
     )?;
-    if !state.chats.access(chat_id, reader.0).await?.can_read() {
-        return Err(ChatError::ChatNotFound.into());
-    }
+    state.chats.require(chat_id, reader.0, Need::Read).await?;
     let messages = state
         .chats
         .messages(chat_id, take, after.map(ChatMessageId))
         .await?;
-    Ok(ok(page(messages, take, |m| m.id.to_string())))
+    Ok(ok(super::paging::relay(messages, take, |m| {
+        m.id.to_string()
+    })))
 }
 
 #[derive(Deserialize)]
@@ -435,9 +392,7 @@ pub async fn list_participants(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let chat_id = chat_id_from(&query)?;
-    if !state.chats.access(chat_id, reader.0).await?.can_read() {
-        return Err(ChatError::ChatNotFound.into());
-    }
+    state.chats.require(chat_id, reader.0, Need::Read).await?;
     Ok(ok(state.chats.participants(chat_id).await?))
 }
 
@@ -480,9 +435,7 @@ pub async fn message_tree(
 ) -> Result<HttpResponse, ApiError> {
     const LIMIT: i64 = 10_000;
     let chat_id = chat_id_from(&query)?;
-    if !state.chats.access(chat_id, reader.0).await?.can_read() {
-        return Err(ChatError::ChatNotFound.into());
-    }
+    state.chats.require(chat_id, reader.0, Need::Read).await?;
     let nodes = state.chats.tree(chat_id, LIMIT + 1).await?;
     let truncated = nodes.len() as i64 > LIMIT;
     let nodes = &nodes[..nodes.len().min(LIMIT as usize)];
@@ -501,13 +454,10 @@ pub async fn regenerate(
     body: web::Json<Regenerate>,
 ) -> Result<HttpResponse, ApiError> {
     let answer = state.chats.message(body.message_id).await?;
-    let access = state
+    state
         .chats
-        .access(answer.chat_id, Some(caller.user))
+        .require(answer.chat_id, Some(caller.user), Need::Write)
         .await?;
-    if !access.can_write() {
-        return Err(ChatError::Forbidden.into());
-    }
     let version = state
         .chats
         .regenerate(caller.user, caller.api_key, &answer)
@@ -541,10 +491,10 @@ pub async fn invite(
             "An invite message is at most 4,096 characters",
         ));
     }
-    let access = state.chats.access(body.chat_id, Some(caller.user)).await?;
-    if !access.can_write() {
-        return Err(ChatError::Forbidden.into());
-    }
+    state
+        .chats
+        .require(body.chat_id, Some(caller.user), Need::Write)
+        .await?;
     let invite = state
         .chats
         .invite(caller.user, body.chat_id, body.user_id, body.message)
@@ -559,7 +509,9 @@ pub async fn list_invites(
 ) -> Result<HttpResponse, ApiError> {
     let (take, after) = take_and_after(&query)?;
     let invites = state.chats.invites_for(caller.user, take, after).await?;
-    Ok(ok(page(invites, take, |i| i.id.to_string())))
+    Ok(ok(super::paging::relay(invites, take, |i| {
+        i.id.to_string()
+    })))
 }
 
 async fn answer_invite(

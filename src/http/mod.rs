@@ -14,6 +14,7 @@ mod health;
 mod metrics;
 mod notifications;
 pub mod origin;
+pub mod paging;
 pub mod rate_limit;
 pub mod system_key;
 pub mod ws;

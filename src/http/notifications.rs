@@ -29,30 +29,9 @@ pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let take = query.take.unwrap_or(20);
-    if !(1..=100).contains(&take) {
-        return Err(ApiError::bad_request(
-            "InvalidTake",
-            "take must be between 1 and 100",
-        ));
-    }
-    let after = match &query.after {
-        None => None,
-        Some(c) => Some(c.parse::<i64>().map_err(|_| {
-            ApiError::bad_request("InvalidCursor", "after is not a cursor from this list")
-        })?),
-    };
-    let mut rows = notifications::list(&state.pool, caller.user, take, after).await?;
-    let has_next_page = rows.len() as i64 > take;
-    rows.truncate(take as usize);
-    let end_cursor = rows.last().map(|n| n.id.to_string());
-    let edges: Vec<_> = rows
-        .iter()
-        .map(|n| json!({"cursor": n.id.to_string(), "node": n}))
-        .collect();
-    Ok(ok(
-        json!({"edges": edges, "pageInfo": {"hasNextPage": has_next_page, "endCursor": end_cursor}}),
-    ))
+    let (take, after) = super::paging::params(query.take, query.after.as_deref())?;
+    let rows = notifications::list(&state.pool, caller.user, take, after).await?;
+    Ok(ok(super::paging::relay(rows, take, |n| n.id.to_string())))
 }
 
 pub async fn mark_one(

@@ -61,31 +61,14 @@ pub async fn list_dead(
             ApiError::bad_request("UnknownQueue", format!("No queue named {name}"))
         })?),
     };
-    let take = query.take.unwrap_or(20);
-    if !(1..=100).contains(&take) {
-        return Err(ApiError::bad_request(
-            "InvalidTake",
-            "take must be between 1 and 100",
-        ));
-    }
-    let after = match query.after.as_deref() {
-        None => None,
-        Some(cursor) => Some(JobId(cursor.parse().map_err(|_| {
-            ApiError::bad_request("InvalidCursor", "after is not a cursor from this list")
-        })?)),
-    };
+    let (take, after) = crate::http::paging::params(query.take, query.after.as_deref())?;
     // One extra row tells whether another page exists.
-    let mut jobs = state.jobs.list_dead(queue, take + 1, after).await?;
-    let has_next_page = jobs.len() as i64 > take;
-    jobs.truncate(take as usize);
-    let end_cursor = jobs.last().map(|j| j.id.to_string());
-    let edges: Vec<_> = jobs
-        .into_iter()
-        .map(|job| json!({ "cursor": job.id.to_string(), "node": job }))
-        .collect();
-    Ok(ok(json!({
-        "edges": edges,
-        "pageInfo": { "hasNextPage": has_next_page, "endCursor": end_cursor },
+    let jobs = state
+        .jobs
+        .list_dead(queue, take + 1, after.map(JobId))
+        .await?;
+    Ok(ok(crate::http::paging::relay(jobs, take, |j| {
+        j.id.to_string()
     })))
 }
 

@@ -19,7 +19,7 @@ async fn an_invite_notifies_and_accepting_makes_a_participant() {
     let mut sam_ws = open(&app.address, &sam.token).await;
     sam_ws.join("joinChatRoom", json!({"chatId": chat})).await;
 
-    // Kim cannot invite into a chat she is not part of.
+    // Kim cannot invite into a private chat she is not part of (for her it does not exist).
     assert_eq!(
         post(
             &app,
@@ -29,7 +29,7 @@ async fn an_invite_notifies_and_accepting_makes_a_participant() {
         )
         .await
         .0,
-        403
+        404
     );
     let (status, invite) = post(
         &app,

@@ -183,7 +183,7 @@ async fn who_may_do_what() {
         )
         .await
         .0,
-        403
+        404
     );
     assert_eq!(
         api(
@@ -195,7 +195,7 @@ async fn who_may_do_what() {
         )
         .await
         .0,
-        403
+        404
     );
     // Public chats can be read by anyone, even signed out, but not written to.
     assert_eq!(get(&app, &format!("/chat/{public}"), None).await.0, 200);
