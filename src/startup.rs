@@ -180,9 +180,10 @@ impl Application {
             hub: hub.clone(),
             credits: credits.clone(),
         };
+        let ai = Arc::new(AiRegistry::from_settings(&settings.ai));
         let jobs = if settings.jobs.enabled {
             Some(step_sync("jobs", || {
-                start_jobs(&job_store, &settings, &chats)
+                start_jobs(&job_store, &settings, &chats, Arc::clone(&ai))
             })?)
         } else {
             tracing::info!("jobs.enabled = false: this node runs no job workers");
@@ -205,6 +206,7 @@ impl Application {
                     jobs: job_store.clone(),
                     host: host.clone(),
                     hub: hub.clone(),
+                    ai,
                 },
             )),
             metrics,
@@ -287,6 +289,7 @@ fn start_jobs(
     store: &JobStore,
     settings: &Settings,
     chats: &ChatService,
+    ai: Arc<AiRegistry>,
 ) -> Result<JobRuntime, StartupError> {
     let jobs = Arc::new(settings.jobs.clone());
     let mailer = Mailer::from_settings(&settings.email).map_err(StartupError::Delivery)?;
@@ -315,7 +318,7 @@ fn start_jobs(
             pool: chats.pool.clone(),
             chats: chats.clone(),
             hub: chats.hub.clone(),
-            registry: Arc::new(AiRegistry::from_settings(&settings.ai)),
+            registry: ai,
             credits: chats.credits.clone(),
             context_messages: settings.ai.context_messages,
             default_max_tokens: settings.ai.default_max_tokens,

@@ -215,6 +215,27 @@ impl AiRegistry {
         }
     }
 
+    /// Each configured provider (echo aside) and its standing: `available`, `coolingDown` (with
+    /// seconds left) or `disabled`.
+    pub fn standings(&self) -> Vec<(String, &'static str, u64)> {
+        let standing = self.standing.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let mut list: Vec<_> = self
+            .providers
+            .keys()
+            .filter(|name| name.as_str() != "echo")
+            .map(|name| match standing.get(name) {
+                Some(Standing::Disabled) => (name.clone(), "disabled", 0),
+                Some(Standing::CoolingUntil(until)) if *until > now => {
+                    (name.clone(), "coolingDown", (*until - now).as_secs())
+                }
+                _ => (name.clone(), "available", 0),
+            })
+            .collect();
+        list.sort();
+        list
+    }
+
     pub fn model(&self, name: &str) -> Option<&Model> {
         self.models.get(name)
     }

@@ -42,6 +42,12 @@ pub enum Check {
     /// The actor system: connections against the node's limit, and whether the broker's pub/sub
     /// connection is up (events cannot reach this node's sockets without it).
     Websocket { hub: vrooli_actors::Hub },
+    /// The AI providers: Degraded while any is cooling down or disabled (bots then answer
+    /// through fallbacks, or not at all). Never a reason for 503: the providers are not this
+    /// node's to fix.
+    Llm {
+        registry: Arc<crate::ai::AiRegistry>,
+    },
     /// CPU and the working directory's disk.
     System {
         host: HostProbe,
@@ -62,13 +68,14 @@ impl Check {
             Check::Queues { .. } => "queues",
             Check::System { .. } => "system",
             Check::Websocket { .. } => "websocket",
+            Check::Llm { .. } => "llm",
         }
     }
 
     /// Whether Down here means this node cannot serve (answer 503). The queues are shared by all
     /// nodes: a backlog is no reason to take every node out of the load balancer.
     pub fn affects_serving(&self) -> bool {
-        !matches!(self, Check::Queues { .. })
+        !matches!(self, Check::Queues { .. } | Check::Llm { .. })
     }
 
     pub async fn run(&self) -> ServiceHealth {
@@ -87,6 +94,29 @@ impl Check {
                 backlog_down,
                 dead_down,
             } => queues(store, *backlog_degraded, *backlog_down, *dead_down).await,
+            Check::Llm { registry } => {
+                let standings = registry.standings();
+                let providers: serde_json::Map<String, serde_json::Value> = standings
+                    .iter()
+                    .map(|(name, state, secs)| {
+                        let value = if *state == "coolingDown" {
+                            json!({ "state": state, "secondsLeft": secs })
+                        } else {
+                            json!({ "state": state })
+                        };
+                        (name.clone(), value)
+                    })
+                    .collect();
+                let status = if standings.iter().all(|(_, state, _)| *state == "available") {
+                    Status::Operational
+                } else {
+                    Status::Degraded
+                };
+                ServiceHealth::new(
+                    status,
+                    json!({ "defaultModel": registry.default_model, "providers": providers }),
+                )
+            }
             Check::Websocket { hub } => {
                 let stats = hub.stats();
                 let limit = hub.limits().max_connections_per_node;

@@ -99,6 +99,7 @@ pub struct Dependencies {
     pub jobs: JobStore,
     pub host: HostProbe,
     pub hub: vrooli_actors::Hub,
+    pub ai: Arc<crate::ai::AiRegistry>,
 }
 
 impl HealthService {
@@ -111,6 +112,7 @@ impl HealthService {
             jobs,
             host,
             hub,
+            ai,
         } = deps;
         let mode = if redis.is_some() {
             NodeMode::Cluster
@@ -141,6 +143,7 @@ impl HealthService {
                 down_percent: settings.memory_down_percent,
             },
             Check::Websocket { hub },
+            Check::Llm { registry: ai },
             Check::System {
                 host,
                 cpu_degraded_percent: settings.cpu_degraded_percent,

@@ -339,6 +339,16 @@ async fn a_rate_limited_provider_falls_back_and_cools_down() {
         assert_eq!(streamed_text(&seen), "Hi there");
         assert_eq!(end_of(&seen)["finalMessage"]["status"], "Sent");
     }
+    // The health report shows the cooldown, without taking the node out of service.
+    let (status, health) = app.healthcheck().await;
+    assert_eq!(status, 200);
+    let llm = &health["services"]["llm"];
+    assert_eq!(llm["status"], "Degraded", "{health}");
+    assert_eq!(llm["details"]["providers"]["flaky"]["state"], "coolingDown");
+    assert_eq!(
+        llm["details"]["providers"]["anthropic"]["state"],
+        "available"
+    );
     // Charged at the fallback's price: 10 × 300 + 3 × 1500 per answer.
     let (_, balance) = get(&app, "/credits", Some(&sam)).await;
     assert_eq!(
