@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use vrooli_actors::{Hub, RoomKey};
 
 use super::{AiError, AiRegistry, Prompt, Role, Usage};
-use crate::chat::{ChatMessage, ChatService, chat_room, insert_message};
+use crate::chat::{ChatMessage, ChatService, MAX_MESSAGE_CHARS, chat_room, insert_message};
 use crate::credits::Credits;
 use crate::ids::{ChatId, ChatMessageId, UserId};
 use crate::jobs::{JobContext, JobError, JobHandler, Queue};
@@ -211,6 +211,12 @@ impl JobHandler for LlmCompletion {
             }
         };
         let cost = model.as_ref().map_or(0, |m| m.cost(usage));
+        // A message holds at most 32,768 characters; a longer answer is kept up to that.
+        let text: String = if text.chars().count() > MAX_MESSAGE_CHARS {
+            text.chars().take(MAX_MESSAGE_CHARS).collect()
+        } else {
+            text
+        };
 
         let mut tx = self.pool.begin().await.map_err(JobError::retryable)?;
         let stored: Option<ChatMessage> = insert_message(
