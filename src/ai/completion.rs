@@ -17,7 +17,7 @@ use sqlx::PgPool;
 use tokio::sync::mpsc;
 use vrooli_actors::{Hub, RoomKey};
 
-use super::{AiError, AiRegistry, Prompt, Role, Usage};
+use super::{AiError, AiRegistry, Prompt, ProviderError, Role, Usage};
 use crate::chat::{ChatMessage, ChatService, MAX_MESSAGE_CHARS, chat_room, insert_message};
 use crate::credits::Credits;
 use crate::ids::{ChatId, ChatMessageId, UserId};
@@ -200,12 +200,13 @@ impl JobHandler for LlmCompletion {
                 )
                 .await;
                 self.status(&answer, "idle").await;
+                // A cooldown ends and a network can recover; a rejected key or an unknown
+                // model will not.
                 return Err(match other {
-                    AiError::NoProviderAvailable | AiError::Failed(_)
-                        if ctx.attempt < ctx.max_attempts =>
-                    {
-                        JobError::retryable(other)
+                    AiError::Failed(ProviderError::Auth) | AiError::UnknownModel(_) => {
+                        JobError::permanent(other)
                     }
+                    other if ctx.attempt < ctx.max_attempts => JobError::retryable(other),
                     other => JobError::permanent(other),
                 });
             }

@@ -545,3 +545,57 @@ async fn without_credits_an_answer_is_refused_up_front() {
         200
     );
 }
+
+#[tokio::test]
+async fn a_provider_that_rejects_its_key_is_disabled_and_the_error_reaches_the_room() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(
+            json!({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}}),
+        ))
+        .expect(1) // disabled after the first refusal: never asked again
+        .mount(&server)
+        .await;
+    let uri = server.uri();
+    let app = app_with_providers(move |s| {
+        s.ai.providers = vec![provider(
+            "badkey",
+            AiProviderKind::Openai,
+            format!("{uri}/v1"),
+        )];
+        s.ai.models = vec![model("gpt-test", "badkey", (100, 200), &[])];
+        s.jobs.max_attempts = 2;
+    })
+    .await;
+    let sam = user(&app, "Sam").await;
+    let gpt = bot(&app, "GPT", json!({"model": "gpt-test"})).await;
+    let chat = create_chat(&app, &sam, &[&gpt], json!({})).await;
+    let mut ws = open(&app.address, &sam.token).await;
+    ws.join("joinChatRoom", json!({"chatId": chat})).await;
+    post(
+        &app,
+        "/chatMessage",
+        &sam,
+        json!({"chatId": chat, "text": "hello"}),
+    )
+    .await;
+    let seen = until_idle(&mut ws).await;
+    let end = end_of(&seen);
+    assert_eq!(end["__type"], "error");
+    assert!(
+        end["error"].as_str().unwrap().contains("authentication"),
+        "{end}"
+    );
+    assert!(
+        end["finalMessage"].is_null(),
+        "nothing was said, nothing stored"
+    );
+    let (_, health) = app.healthcheck().await;
+    assert_eq!(
+        health["services"]["llm"]["details"]["providers"]["badkey"]["state"],
+        "disabled"
+    );
+    let (_, balance) = get(&app, "/credits", Some(&sam)).await;
+    assert_eq!(balance["data"]["balance"], "100000000", "nothing charged");
+}
