@@ -394,6 +394,8 @@ fn http_server(
             .wrap(from_fn(crate::http::auth::session::session_layer))
             .wrap(from_fn(crate::http::edge::edge))
             .wrap(TracingLogger::default())
+            // Outermost: a token in /ws's query string is taken out before anything logs the URI.
+            .wrap(from_fn(crate::http::ws::hide_query_token))
             .configure(crate::http::routes)
             .configure(move |cfg| {
                 if let Some(hook) = &extra_routes {

@@ -7,7 +7,10 @@
 //! refused unsafe browser origins. Then the connection is admitted within the node's and the
 //! user's limits and handed to the hub, which starts its `SessionActor`.
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::SEC_WEBSOCKET_PROTOCOL;
+use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use vrooli_actors::{Caller, Refusal};
 
@@ -19,11 +22,52 @@ use crate::state::AppState;
 /// The subprotocol a client may offer (and the server then answers with).
 pub const PROTOCOL: &str = "vrooli.v1";
 
+/// A token that came in `/ws?token=…`, moved out of the URI by [`hide_query_token`].
+#[derive(Clone)]
+struct QueryToken(String);
+
+/// Takes `token` out of `/ws`'s query string into a request extension before the request is
+/// logged: the request span records the URI, and tokens must not reach the logs.
+pub async fn hide_query_token(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if req.path() == "/ws" && req.query_string().contains("token=") {
+        // Work on the raw segments so the rest of the query is kept byte for byte.
+        let (tokens, rest): (Vec<&str>, Vec<&str>) = req
+            .query_string()
+            .split('&')
+            .partition(|segment| segment.starts_with("token="));
+        let token = tokens.first().and_then(|segment| {
+            web::Query::<std::collections::HashMap<String, String>>::from_query(segment)
+                .ok()
+                .and_then(|q| q.get("token").cloned())
+        });
+        let query = rest.join("&");
+        let path_and_query = if query.is_empty() {
+            req.path().to_owned()
+        } else {
+            format!("{}?{query}", req.path())
+        };
+        if let Some(token) = token {
+            req.extensions_mut().insert(QueryToken(token));
+        }
+        match path_and_query.parse::<actix_web::http::Uri>() {
+            Ok(uri) => {
+                req.match_info_mut().get_mut().update(&uri);
+                req.head_mut().uri = uri;
+            }
+            // Cannot happen (a subset of a valid query); refuse rather than log the token.
+            Err(_) => {
+                return Err(ApiError::bad_request("InvalidQuery", "Malformed query string").into());
+            }
+        }
+    }
+    next.call(req).await
+}
+
 fn token_from_request(req: &HttpRequest) -> Option<String> {
-    let from_query =
-        web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
-            .ok()
-            .and_then(|q| q.get("token").cloned());
+    let from_query = req.extensions().get::<QueryToken>().map(|t| t.0.clone());
     from_query.or_else(|| {
         req.headers()
             .get_all(SEC_WEBSOCKET_PROTOCOL)

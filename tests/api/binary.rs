@@ -185,6 +185,24 @@ async fn sigterm_drains_and_exits_zero() {
         .await
         .unwrap();
     assert_eq!(signup.status(), 200);
+    let token = signup
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .find_map(|v| {
+            v.to_str()
+                .ok()?
+                .strip_prefix("session-v2=")
+                .map(|v| v.split(';').next().unwrap().to_owned())
+        })
+        .expect("session cookie");
+    // A token in /ws's query string (for clients that cannot set headers) is not logged either.
+    let (ws, _) = tokio_tungstenite::connect_async(format!(
+        "ws://127.0.0.1:{port}/ws?token={token}&client=test"
+    ))
+    .await
+    .expect("WebSocket with a query token");
+    drop(ws);
     let wrong = client
         .post(api("/auth/email/login"))
         .json(&serde_json::json!({"email": "sam@example.org", "password": "Wr0ng-unique-secret-5813"}))
@@ -219,6 +237,11 @@ async fn sigterm_drains_and_exits_zero() {
     for secret in ["Pa55-unique-secret-9271", "Wr0ng-unique-secret-5813"] {
         assert!(!logs.contains(secret), "a password reached the logs");
     }
+    assert!(
+        logs.contains("/ws?client=test"),
+        "the rest of the query is kept"
+    );
+    assert!(!logs.contains(&token), "a session token reached the logs");
 }
 
 #[tokio::test]
