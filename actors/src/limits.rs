@@ -28,6 +28,8 @@ pub struct WsLimits {
     pub presence_interval: Duration,
     /// Request/reply between nodes: how long to wait for the answer.
     pub node_request_timeout: Duration,
+    /// A typing indicator not renewed for this long stops.
+    pub typing_ttl: Duration,
 }
 
 impl Default for WsLimits {
@@ -46,6 +48,7 @@ impl Default for WsLimits {
             close_grace: Duration::from_secs(1),
             presence_interval: Duration::from_secs(10),
             node_request_timeout: Duration::from_secs(2),
+            typing_ttl: Duration::from_secs(10),
         }
     }
 }

@@ -267,6 +267,7 @@ pub struct WsSettings {
     pub presence_ttl_secs: u64,
     pub presence_interval_secs: u64,
     pub node_request_timeout_ms: u64,
+    pub typing_ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

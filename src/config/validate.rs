@@ -276,7 +276,8 @@ impl Settings {
             w.session_check_interval_secs >= 1
                 && w.history_max_age_secs >= 1
                 && w.room_state_ttl_secs >= w.history_max_age_secs
-                && w.node_request_timeout_ms >= 1,
+                && w.node_request_timeout_ms >= 1
+                && w.typing_ttl_secs >= 1,
             "ws intervals must be at least 1 and ws.room_state_ttl_secs at least ws.history_max_age_secs",
         );
         let ai = &s.ai;

@@ -34,6 +34,7 @@ pub fn limits(settings: &Settings) -> WsLimits {
         close_grace: Duration::from_millis(w.close_grace_ms),
         presence_interval: Duration::from_secs(w.presence_interval_secs),
         node_request_timeout: Duration::from_millis(w.node_request_timeout_ms),
+        typing_ttl: Duration::from_secs(w.typing_ttl_secs),
     }
 }
 

@@ -17,10 +17,11 @@
 //! keeps the members and the subscription and drops only transient state, then the room resyncs
 //! from the history.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use actix::prelude::*;
 use serde_json::{Value, json};
@@ -93,7 +94,8 @@ pub struct RoomActor {
     head: Option<RoomHead>,
     members: HashMap<ConnId, Member>,
     users: HashMap<Arc<str>, usize>,
-    typing: HashSet<String>,
+    /// Local members typing, and when they last said so (expires after `typing_ttl`).
+    typing: HashMap<String, Instant>,
     pending: BTreeMap<u64, Delivery>,
     filling: bool,
     closing: bool,
@@ -112,7 +114,7 @@ impl RoomActor {
             head: None,
             members: HashMap::new(),
             users: HashMap::new(),
-            typing: HashSet::new(),
+            typing: HashMap::new(),
             pending: BTreeMap::new(),
             filling: false,
             closing: false,
@@ -317,15 +319,17 @@ impl RoomActor {
         if gone {
             self.users.remove(&user);
             self.shared.presence_left(&self.key, &user);
-            if self.typing.remove(&*user) {
+            if self.typing.remove(&*user).is_some() {
                 self.publish_typing(&user, false);
             }
         }
     }
 
     fn publish_typing(&self, user: &str, typing: bool) {
+        // `ttlMs` lets clients drop a "starting" whose "stopping" never comes (its node died).
+        let ttl_ms = self.shared.limits.typing_ttl.as_millis() as u64;
         let data = if typing {
-            json!({"starting": [user]})
+            json!({"starting": [user], "ttlMs": ttl_ms})
         } else {
             json!({"stopping": [user]})
         };
@@ -364,6 +368,20 @@ impl Actor for RoomActor {
             // stops us for good. Stopping here would only be restarted again.
             return;
         }
+        // Typing that was not renewed within the TTL stops by itself.
+        let ttl = self.shared.limits.typing_ttl;
+        ctx.run_interval(ttl / 2, move |act, _| {
+            let expired: Vec<String> = act
+                .typing
+                .iter()
+                .filter(|(_, since)| since.elapsed() >= ttl)
+                .map(|(user, _)| user.clone())
+                .collect();
+            for user in expired {
+                act.typing.remove(&user);
+                act.publish_typing(&user, false);
+            }
+        });
         if self.head.is_none() {
             let broker = self.shared.broker.clone();
             let key = self.key.clone();
@@ -560,9 +578,11 @@ impl Handler<Typing> for RoomActor {
     type Result = ();
     fn handle(&mut self, msg: Typing, _: &mut Self::Context) {
         let changed = if msg.typing {
-            self.typing.insert(msg.user.clone())
+            self.typing
+                .insert(msg.user.clone(), Instant::now())
+                .is_none()
         } else {
-            self.typing.remove(&msg.user)
+            self.typing.remove(&msg.user).is_some()
         };
         if changed {
             self.publish_typing(&msg.user, msg.typing);

@@ -63,7 +63,10 @@ async fn protocol_round_trip(redis: bool) {
     assert_eq!(ack["success"], true);
     let typing = b.event().await;
     assert_eq!(typing["type"], "chat/typing/updated");
-    assert_eq!(typing["data"], json!({"starting": [sam.id]}));
+    assert_eq!(
+        typing["data"],
+        json!({"starting": [sam.id], "ttlMs": 10_000})
+    );
     assert!(typing["offset"].is_null());
     let _ = a.event().await; // its own typing echo
 
@@ -269,4 +272,35 @@ async fn the_handshake_needs_a_session_and_a_safe_origin() {
         .await
         .expect("subprotocol token");
     ws.join("joinUserRoom", json!({"userId": sam.id})).await;
+}
+
+#[tokio::test]
+async fn typing_that_is_not_renewed_stops_by_itself() {
+    let app = spawn_app_with(
+        |s| {
+            with_system_key(s);
+            s.ws.typing_ttl_secs = 1;
+        },
+        None,
+    )
+    .await;
+    let sam = user(&app, "Sam").await;
+    let kim = user(&app, "Kim").await;
+    let chat_id = chat(&app, &sam, &[&kim], false).await;
+    let mut a = open(&app.address, &sam.token).await;
+    let mut b = open(&app.address, &kim.token).await;
+    a.join("joinChatRoom", json!({"chatId": chat_id})).await;
+    b.join("joinChatRoom", json!({"chatId": chat_id})).await;
+    a.command("typing", json!({"chatId": chat_id})).await;
+    let started = b.event().await;
+    assert_eq!(started["data"]["starting"], json!([sam.id]));
+    assert_eq!(started["data"]["ttlMs"], 1000);
+    let since = std::time::Instant::now();
+    let stopped = b.event().await;
+    assert_eq!(stopped["data"], json!({"stopping": [sam.id]}));
+    assert!(
+        since.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        since.elapsed()
+    );
 }
