@@ -1,4 +1,6 @@
-//! `Hub`: the actor system of one node as the server sees it — no actix types in its API.
+//! `Hub`: the actor system of one node as the server sees it. Its API has no types of the actix
+//! actor framework (`Addr`, messages, contexts); `connect` takes the `actix_ws` session and stream
+//! that the HTTP layer (actix-web) already has.
 //!
 //! ```text
 //! HTTP /ws ──admit + connect──▶ Hub ──▶ SessionActor (per connection)

@@ -7,7 +7,7 @@
 //! Hub::close_session / request ─▶ Broker node channels ─▶ SessionRegistry / replies
 //! ```
 //!
-//! - [`hub`]: the API the server uses (no actix types in it).
+//! - [`hub`]: the API the server uses (no actix actor types in it).
 //! - [`session`]: one actor per connection, its bounded outbound queue, the connection registry.
 //! - [`room`]: one actor per room with local members, ordering and gap recovery, the registry.
 //! - [`broker`]: the `Broker` trait, the Redis and in-process brokers, node messages.
