@@ -599,3 +599,25 @@ async fn a_provider_that_rejects_its_key_is_disabled_and_the_error_reaches_the_r
     let (_, balance) = get(&app, "/credits", Some(&sam)).await;
     assert_eq!(balance["data"]["balance"], "100000000", "nothing charged");
 }
+
+#[tokio::test]
+async fn a_single_node_without_redis_answers_with_the_echo_model() {
+    let app = app_with_providers(|s| s.redis.url = String::new().into()).await;
+    let sam = user(&app, "Sam").await;
+    let echo = bot(&app, "Echo", json!({})).await;
+    let chat = create_chat(&app, &sam, &[&echo], json!({})).await;
+    let mut ws = open(&app.address, &sam.token).await;
+    ws.join("joinChatRoom", json!({"chatId": chat})).await;
+    post(
+        &app,
+        "/chatMessage",
+        &sam,
+        json!({"chatId": chat, "text": "nothing installed"}),
+    )
+    .await;
+    let seen = until_idle(&mut ws).await;
+    assert_eq!(streamed_text(&seen), "nothing installed");
+    assert_eq!(end_of(&seen)["finalMessage"]["status"], "Sent");
+    let (_, health) = app.healthcheck().await;
+    assert_eq!(health["mode"], "single-node");
+}
