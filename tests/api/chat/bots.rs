@@ -194,6 +194,47 @@ async fn app_with_providers(configure: impl FnOnce(&mut Settings) + Send + 'stat
     .await
 }
 
+/// One OpenAI-compatible provider `name` at `uri`, serving model `gpt-test` at 100/200 cents per
+/// million input/output tokens.
+fn one_openai(name: &'static str, uri: String) -> impl FnOnce(&mut Settings) + Send + 'static {
+    move |s| {
+        s.ai.providers = vec![provider(name, AiProviderKind::Openai, format!("{uri}/v1"))];
+        s.ai.models = vec![model("gpt-test", name, (100, 200), &[])];
+    }
+}
+
+/// Sam, a bot with these settings, their chat, and Sam's socket in its room.
+struct Scene {
+    sam: User,
+    bot: String,
+    chat: String,
+    ws: Ws,
+}
+
+async fn scene(app: &TestApp, bot_settings: Value) -> Scene {
+    let sam = user(app, "Sam").await;
+    let bot = bot(app, "Bot", bot_settings).await;
+    let chat = create_chat(app, &sam, &[&bot], json!({})).await;
+    let mut ws = open(&app.address, &sam.token).await;
+    ws.join("joinChatRoom", json!({"chatId": chat})).await;
+    Scene { sam, bot, chat, ws }
+}
+
+impl Scene {
+    /// Sam posts `text`; the room's events until the bot is idle again.
+    async fn ask(&mut self, app: &TestApp, text: &str) -> Vec<Value> {
+        let (status, body) = post(
+            app,
+            "/chatMessage",
+            &self.sam,
+            json!({"chatId": self.chat, "text": text}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        until_idle(&mut self.ws).await
+    }
+}
+
 #[tokio::test]
 async fn an_openai_compatible_answer_is_streamed_stored_and_charged_once() {
     let server = MockServer::start().await;
@@ -206,36 +247,14 @@ async fn an_openai_compatible_answer_is_streamed_stored_and_charged_once() {
         .expect(1)
         .mount(&server)
         .await;
-    let uri = server.uri();
-    let app = app_with_providers(move |s| {
-        s.ai.providers = vec![provider(
-            "fake-openai",
-            AiProviderKind::Openai,
-            format!("{uri}/v1"),
-        )];
-        s.ai.models = vec![model("gpt-test", "fake-openai", (100, 200), &[])];
-    })
-    .await;
-    let sam = user(&app, "Sam").await;
-    let gpt = bot(
-        &app,
-        "GPT",
-        json!({"model": "gpt-test", "persona": "Be brief."}),
-    )
-    .await;
-    let chat = create_chat(&app, &sam, &[&gpt], json!({})).await;
-    let mut ws = open(&app.address, &sam.token).await;
-    ws.join("joinChatRoom", json!({"chatId": chat})).await;
-    ws.join("joinUserRoom", json!({"userId": sam.id})).await;
-
-    post(
-        &app,
-        "/chatMessage",
-        &sam,
-        json!({"chatId": chat, "text": "hi"}),
-    )
-    .await;
-    let seen = until_idle(&mut ws).await;
+    let app = app_with_providers(one_openai("fake-openai", server.uri())).await;
+    let mut scene = scene(&app, json!({"model": "gpt-test", "persona": "Be brief."})).await;
+    let sam_id = scene.sam.id.clone();
+    scene
+        .ws
+        .join("joinUserRoom", json!({"userId": sam_id}))
+        .await;
+    let seen = scene.ask(&app, "hi").await;
     assert_eq!(streamed_text(&seen), "Hello world");
     assert_eq!(end_of(&seen)["finalMessage"]["status"], "Sent");
     // 12 input tokens × 100 + 2 output tokens × 200 (cents per million) = 1,600 credits.
@@ -247,7 +266,7 @@ async fn an_openai_compatible_answer_is_streamed_stored_and_charged_once() {
         credits["data"]["balance"],
         (100_000_000 - 1_600).to_string()
     );
-    let (_, balance) = get(&app, "/credits", Some(&sam)).await;
+    let (_, balance) = get(&app, "/credits", Some(&scene.sam)).await;
     assert_eq!(
         balance["data"]["balance"],
         (100_000_000 - 1_600).to_string()
@@ -273,7 +292,7 @@ async fn an_openai_compatible_answer_is_streamed_stored_and_charged_once() {
         "SELECT (SELECT COUNT(*) FROM chat_messages WHERE user_id = $1),
                 (SELECT COUNT(*) FROM credit_ledger_entries WHERE kind = 'LlmAnswer')",
     )
-    .bind(gpt.parse::<i64>().unwrap())
+    .bind(scene.bot.parse::<i64>().unwrap())
     .fetch_one(&app.db.pool)
     .await
     .unwrap();
@@ -365,29 +384,9 @@ async fn a_stream_that_breaks_off_keeps_what_was_said() {
         .respond_with(sse(openai_stream(&["Half an"], None, false)))
         .mount(&server)
         .await;
-    let uri = server.uri();
-    let app = app_with_providers(move |s| {
-        s.ai.providers = vec![provider(
-            "fake-openai",
-            AiProviderKind::Openai,
-            format!("{uri}/v1"),
-        )];
-        s.ai.models = vec![model("gpt-test", "fake-openai", (100, 200), &[])];
-    })
-    .await;
-    let sam = user(&app, "Sam").await;
-    let gpt = bot(&app, "GPT", json!({"model": "gpt-test"})).await;
-    let chat = create_chat(&app, &sam, &[&gpt], json!({})).await;
-    let mut ws = open(&app.address, &sam.token).await;
-    ws.join("joinChatRoom", json!({"chatId": chat})).await;
-    post(
-        &app,
-        "/chatMessage",
-        &sam,
-        json!({"chatId": chat, "text": "tell me"}),
-    )
-    .await;
-    let seen = until_idle(&mut ws).await;
+    let app = app_with_providers(one_openai("fake-openai", server.uri())).await;
+    let mut scene = scene(&app, json!({"model": "gpt-test"})).await;
+    let seen = scene.ask(&app, "tell me").await;
     let end = end_of(&seen);
     assert_eq!(end["__type"], "error");
     assert_eq!(end["finalMessage"]["text"], "Half an");
@@ -557,30 +556,14 @@ async fn a_provider_that_rejects_its_key_is_disabled_and_the_error_reaches_the_r
         .expect(1) // disabled after the first refusal: never asked again
         .mount(&server)
         .await;
-    let uri = server.uri();
+    let uri = server.uri(); // the server itself must outlive the test, not the settings
     let app = app_with_providers(move |s| {
-        s.ai.providers = vec![provider(
-            "badkey",
-            AiProviderKind::Openai,
-            format!("{uri}/v1"),
-        )];
-        s.ai.models = vec![model("gpt-test", "badkey", (100, 200), &[])];
+        one_openai("badkey", uri)(s);
         s.jobs.max_attempts = 2;
     })
     .await;
-    let sam = user(&app, "Sam").await;
-    let gpt = bot(&app, "GPT", json!({"model": "gpt-test"})).await;
-    let chat = create_chat(&app, &sam, &[&gpt], json!({})).await;
-    let mut ws = open(&app.address, &sam.token).await;
-    ws.join("joinChatRoom", json!({"chatId": chat})).await;
-    post(
-        &app,
-        "/chatMessage",
-        &sam,
-        json!({"chatId": chat, "text": "hello"}),
-    )
-    .await;
-    let seen = until_idle(&mut ws).await;
+    let mut scene = scene(&app, json!({"model": "gpt-test"})).await;
+    let seen = scene.ask(&app, "hello").await;
     let end = end_of(&seen);
     assert_eq!(end["__type"], "error");
     assert!(
@@ -596,28 +579,18 @@ async fn a_provider_that_rejects_its_key_is_disabled_and_the_error_reaches_the_r
         health["services"]["llm"]["details"]["providers"]["badkey"]["state"],
         "disabled"
     );
-    let (_, balance) = get(&app, "/credits", Some(&sam)).await;
+    let (_, balance) = get(&app, "/credits", Some(&scene.sam)).await;
     assert_eq!(balance["data"]["balance"], "100000000", "nothing charged");
 }
 
 #[tokio::test]
 async fn a_single_node_without_redis_answers_with_the_echo_model() {
     let app = app_with_providers(|s| s.redis.url = String::new().into()).await;
-    let sam = user(&app, "Sam").await;
-    let echo = bot(&app, "Echo", json!({})).await;
-    let chat = create_chat(&app, &sam, &[&echo], json!({})).await;
-    let mut ws = open(&app.address, &sam.token).await;
-    ws.join("joinChatRoom", json!({"chatId": chat})).await;
-    post(
-        &app,
-        "/chatMessage",
-        &sam,
-        json!({"chatId": chat, "text": "nothing installed"}),
-    )
-    .await;
-    let seen = until_idle(&mut ws).await;
+    let mut scene = scene(&app, json!({})).await;
+    let seen = scene.ask(&app, "nothing installed").await;
     assert_eq!(streamed_text(&seen), "nothing installed");
     assert_eq!(end_of(&seen)["finalMessage"]["status"], "Sent");
+    assert_eq!(end_of(&seen)["finalMessage"]["userId"], scene.bot);
     let (_, health) = app.healthcheck().await;
     assert_eq!(health["mode"], "single-node");
 }
