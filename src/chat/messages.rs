@@ -1,0 +1,276 @@
+//! Messages of a chat: posting (with the bots' jobs), reading, the branch tree, editing,
+//! deleting, regenerating an answer. Each write publishes its event after the commit.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+
+use super::{ChatError, ChatService, room};
+use crate::ids::{ChatId, ChatMessageId, Snowflake, UserId};
+use crate::jobs::JobHandler;
+
+/// The longest message text (the original's limit; also a CHECK in the schema).
+pub const MAX_MESSAGE_CHARS: usize = 32_768;
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatMessage {
+    pub id: ChatMessageId,
+    pub chat_id: ChatId,
+    pub user_id: Option<UserId>,
+    pub parent_id: Option<ChatMessageId>,
+    pub version_index: i32,
+    pub text: String,
+    pub language: String,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One message in the branch structure (`GET /chatMessageTree`).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct TreeNode {
+    pub id: ChatMessageId,
+    pub parent_id: Option<ChatMessageId>,
+    pub version_index: i32,
+    pub user_id: Option<UserId>,
+    pub status: String,
+}
+
+const MESSAGE_COLUMNS: &str = "id, chat_id, user_id, parent_id, version_index, text, language, \
+                               status, created_at, updated_at";
+
+impl ChatService {
+    /// Posts a message: the row, the others' unread flags and one `llm-completion` job per bot
+    /// participant in one transaction; then `chat/message/added`. With bots taking part, the
+    /// payer's balance must cover `ai.min_balance_credits` first.
+    pub async fn post(
+        &self,
+        author: UserId,
+        api_key: Option<i64>,
+        chat: ChatId,
+        text: String,
+        parent: Option<ChatMessageId>,
+    ) -> Result<ChatMessage, ChatError> {
+        let bots: Vec<UserId> = sqlx::query_scalar(
+            "SELECT u.id FROM chat_participants p JOIN users u ON u.id = p.user_id
+             WHERE p.chat_id = $1 AND u.is_bot AND u.id <> $2 ORDER BY u.id",
+        )
+        .bind(chat)
+        .bind(author)
+        .fetch_all(&self.pool)
+        .await?;
+        if !bots.is_empty() {
+            self.credits.ensure_can_pay(author).await?;
+            if let Some(key) = api_key {
+                self.credits.ensure_key_can_spend(key).await?;
+            }
+        }
+        let mut tx = self.pool.begin().await?;
+        if let Some(parent) = parent {
+            let in_chat: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM chat_messages WHERE id = $1 AND chat_id = $2)",
+            )
+            .bind(parent)
+            .bind(chat)
+            .fetch_one(&mut *tx)
+            .await?;
+            if !in_chat {
+                return Err(ChatError::BadParent);
+            }
+        }
+        let message = insert_message(&mut tx, &self.ids, chat, Some(author), parent, &text, None)
+            .await?
+            .expect("no idempotency key, so always inserted");
+        sqlx::query(
+            "UPDATE chat_participants SET has_unread = true WHERE chat_id = $1 AND user_id <> $2",
+        )
+        .bind(chat)
+        .bind(author)
+        .execute(&mut *tx)
+        .await?;
+        for bot in bots {
+            let job = crate::ai::completion::LlmCompletion::job(&crate::ai::completion::Answer {
+                chat,
+                bot,
+                message: message.id,
+                payer: author,
+                api_key,
+                version: 0,
+            })
+            .map_err(|e| sqlx::Error::Protocol(e.to_string()))?
+            .unique_key(format!("llm:{}:{}", message.id, bot));
+            self.jobs.enqueue_in(&mut tx, job).await?;
+        }
+        tx.commit().await?;
+        self.publish(
+            room(chat),
+            "chat/message/added",
+            json!({ "message": &message }),
+        )
+        .await;
+        Ok(message)
+    }
+
+    /// The branch structure of a chat: every message's id, parent and version, oldest first
+    /// (at most `limit`; the texts come from the message pages).
+    pub async fn tree(&self, chat: ChatId, limit: i64) -> Result<Vec<TreeNode>, ChatError> {
+        Ok(sqlx::query_as(
+            "SELECT id, parent_id, version_index, user_id, status FROM chat_messages
+             WHERE chat_id = $1 ORDER BY id LIMIT $2",
+        )
+        .bind(chat)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Asks the bot that wrote `answer` for another version of it (a new sibling: same parent,
+    /// next version). Returns the version number queued.
+    pub async fn regenerate(
+        &self,
+        caller: UserId,
+        api_key: Option<i64>,
+        answer: &ChatMessage,
+    ) -> Result<i32, ChatError> {
+        let (Some(bot), Some(parent)) = (answer.user_id, answer.parent_id) else {
+            return Err(ChatError::NotABot);
+        };
+        let is_bot: bool = sqlx::query_scalar("SELECT is_bot FROM users WHERE id = $1")
+            .bind(bot)
+            .fetch_optional(&self.pool)
+            .await?
+            .unwrap_or(false);
+        if !is_bot {
+            return Err(ChatError::NotABot);
+        }
+        self.credits.ensure_can_pay(caller).await?;
+        if let Some(key) = api_key {
+            self.credits.ensure_key_can_spend(key).await?;
+        }
+        let version: i32 = sqlx::query_scalar(
+            "SELECT COUNT(*)::INT FROM chat_messages WHERE parent_id = $1 AND user_id = $2",
+        )
+        .bind(parent)
+        .bind(bot)
+        .fetch_one(&self.pool)
+        .await?;
+        let answer = crate::ai::completion::Answer {
+            chat: answer.chat_id,
+            bot,
+            message: parent,
+            payer: caller,
+            api_key,
+            version,
+        };
+        let job = crate::ai::completion::LlmCompletion::job(&answer)
+            .map_err(|e| sqlx::Error::Protocol(e.to_string()))?
+            .unique_key(answer.key());
+        self.jobs.enqueue(job).await?;
+        Ok(version)
+    }
+
+    pub async fn message(&self, id: ChatMessageId) -> Result<ChatMessage, ChatError> {
+        sqlx::query_as(sql!(
+            "SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(ChatError::MessageNotFound)
+    }
+
+    /// A chat's messages, newest first; `take + 1` rows.
+    pub async fn messages(
+        &self,
+        chat: ChatId,
+        take: i64,
+        before: Option<ChatMessageId>,
+    ) -> Result<Vec<ChatMessage>, ChatError> {
+        Ok(sqlx::query_as(sql!(
+            "SELECT {MESSAGE_COLUMNS} FROM chat_messages
+             WHERE chat_id = $1 AND ($2::BIGINT IS NULL OR id < $2)
+             ORDER BY id DESC LIMIT $3"
+        ))
+        .bind(chat)
+        .bind(before)
+        .bind(take + 1)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn edit(&self, id: ChatMessageId, text: String) -> Result<ChatMessage, ChatError> {
+        let message: ChatMessage = sqlx::query_as(sql!(
+            "UPDATE chat_messages SET text = $2 WHERE id = $1 RETURNING {MESSAGE_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(&text)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(ChatError::MessageNotFound)?;
+        self.publish(
+            room(message.chat_id),
+            "chat/message/updated",
+            json!({ "message": &message }),
+        )
+        .await;
+        Ok(message)
+    }
+
+    pub async fn remove(&self, message: &ChatMessage) -> Result<(), ChatError> {
+        sqlx::query("DELETE FROM chat_messages WHERE id = $1")
+            .bind(message.id)
+            .execute(&self.pool)
+            .await?;
+        self.publish(
+            room(message.chat_id),
+            "chat/message/removed",
+            json!({ "id": message.id, "chatId": message.chat_id }),
+        )
+        .await;
+        Ok(())
+    }
+}
+
+/// Inserts a message. With an idempotency key an existing answer wins: `None` is returned and
+/// nothing is written (a retried job).
+pub async fn insert_message(
+    tx: &mut sqlx::PgConnection,
+    ids: &Snowflake,
+    chat: ChatId,
+    author: Option<UserId>,
+    parent: Option<ChatMessageId>,
+    text: &str,
+    answer: Option<(&str, &str)>,
+) -> Result<Option<ChatMessage>, sqlx::Error> {
+    let (status, key) = match answer {
+        Some((status, key)) => (status, Some(key)),
+        None => ("Sent", None),
+    };
+    // Siblings are numbered by counting: writers to one chat take turns (on every node) so two
+    // replies to the same message never get the same version. Held until the transaction ends.
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(chat)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query_as(sql!(
+        "INSERT INTO chat_messages (id, chat_id, user_id, parent_id, version_index, text, status,
+                                    idempotency_key)
+         VALUES ($1, $2, $3, $4,
+                 (SELECT COUNT(*) FROM chat_messages
+                  WHERE chat_id = $2 AND parent_id IS NOT DISTINCT FROM $4)::INT,
+                 $5, $6, $7)
+         ON CONFLICT (idempotency_key) DO NOTHING
+         RETURNING {MESSAGE_COLUMNS}"
+    ))
+    .bind(ids.next_id())
+    .bind(chat)
+    .bind(author)
+    .bind(parent)
+    .bind(text)
+    .bind(status)
+    .bind(key)
+    .fetch_optional(&mut *tx)
+    .await
+}

@@ -1,0 +1,140 @@
+//! Messages: post, list, edit, delete, the branch tree, regenerate a bot's answer.
+
+use super::*;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PostMessage {
+    chat_id: ChatId,
+    text: String,
+    parent_id: Option<ChatMessageId>,
+}
+
+pub async fn post_message(
+    caller: Require<WritePrivate>,
+    state: web::Data<AppState>,
+    body: web::Json<PostMessage>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    check_text(&body.text)?;
+    state
+        .chats
+        .require(body.chat_id, Some(caller.user), Need::Write)
+        .await?;
+    let message = state
+        .chats
+        .post(
+            caller.user,
+            caller.api_key,
+            body.chat_id,
+            body.text,
+            body.parent_id,
+        )
+        .await?;
+    Ok(ok(message))
+}
+
+pub async fn list_messages(
+    reader: Reader,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (take, after) = take_and_after(&query)?;
+    let chat_id: ChatId = id(
+        query
+            .chat_id
+            .as_deref()
+            .ok_or_else(|| ApiError::bad_request("MissingChatId", "chatId is required"))?,
+        "InvalidChatId",
+    )?;
+    state.chats.require(chat_id, reader.0, Need::Read).await?;
+    let messages = state
+        .chats
+        .messages(chat_id, take, after.map(ChatMessageId))
+        .await?;
+    Ok(ok(crate::http::paging::relay(messages, take, |m| {
+        m.id.to_string()
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditMessage {
+    text: String,
+}
+
+pub async fn edit_message(
+    caller: Require<WritePrivate>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<EditMessage>,
+) -> Result<HttpResponse, ApiError> {
+    let message_id: ChatMessageId = id(&path, "InvalidMessageId")?;
+    let body = body.into_inner();
+    check_text(&body.text)?;
+    let message = state.chats.message(message_id).await?;
+    if message.user_id != Some(caller.user) {
+        return Err(ChatError::Forbidden.into());
+    }
+    Ok(ok(state.chats.edit(message_id, body.text).await?))
+}
+
+pub async fn delete_message(
+    caller: Require<WritePrivate>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let message_id: ChatMessageId = id(&path, "InvalidMessageId")?;
+    let message = state.chats.message(message_id).await?;
+    let author = message.user_id == Some(caller.user);
+    if !author
+        && !state
+            .chats
+            .access(message.chat_id, Some(caller.user))
+            .await?
+            .can_manage()
+    {
+        return Err(ChatError::Forbidden.into());
+    }
+    state.chats.remove(&message).await?;
+    Ok(ok(json!({"id": message_id, "deleted": true})))
+}
+
+pub async fn message_tree(
+    reader: Reader,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    const LIMIT: i64 = 10_000;
+    let chat_id = chat_id_from(&query)?;
+    state.chats.require(chat_id, reader.0, Need::Read).await?;
+    let nodes = state.chats.tree(chat_id, LIMIT + 1).await?;
+    let truncated = nodes.len() as i64 > LIMIT;
+    let nodes = &nodes[..nodes.len().min(LIMIT as usize)];
+    Ok(ok(json!({"nodes": nodes, "truncated": truncated})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Regenerate {
+    message_id: ChatMessageId,
+}
+
+pub async fn regenerate(
+    caller: Require<WritePrivate>,
+    state: web::Data<AppState>,
+    body: web::Json<Regenerate>,
+) -> Result<HttpResponse, ApiError> {
+    let answer = state.chats.message(body.message_id).await?;
+    state
+        .chats
+        .require(answer.chat_id, Some(caller.user), Need::Write)
+        .await?;
+    let version = state
+        .chats
+        .regenerate(caller.user, caller.api_key, &answer)
+        .await?;
+    Ok(ok(
+        json!({"queued": true, "parentId": answer.parent_id, "version": version}),
+    ))
+}
