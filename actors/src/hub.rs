@@ -387,6 +387,8 @@ impl Hub {
             .sessions
             .close_where(|_, _| true, close::RESTART, "server restarting");
         let deadline = tokio::time::Instant::now() + within;
+        // Connections end on their own writer tasks; nothing signals "all gone", so poll the
+        // count (cheap: one atomic load) until it reaches zero or the grace runs out.
         while shared.sessions.admitted() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }

@@ -61,30 +61,13 @@ async fn a_member_on_each_of_three_nodes_gets_every_event_in_order() {
     );
 
     // Request/reply through another node's mailbox.
-    let stats: Value = a
-        .client
-        .get(format!(
-            "{}/api/v2/admin/nodes/{}/stats",
-            a.address,
-            a.settings.node.worker_id + 2
-        ))
-        .bearer_auth(SYSTEM_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(stats["data"]["connections"], 1, "{stats}");
-    assert_eq!(stats["data"]["rooms"], 1);
-    let missing = a
-        .client
-        .get(format!("{}/api/v2/admin/nodes/4000/stats", a.address))
-        .bearer_auth(SYSTEM_KEY)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(missing.status(), 404);
+    let other = format!("/nodes/{}/stats", a.settings.node.worker_id + 2);
+    let (status, stats) = admin_get(&a.client, &a.address, &other).await;
+    assert_eq!(status, 200);
+    assert_eq!(stats["connections"], 1, "{stats}");
+    assert_eq!(stats["rooms"], 1);
+    let (missing, _) = admin_get(&a.client, &a.address, "/nodes/4000/stats").await;
+    assert_eq!(missing, 404);
 
     drop(sockets);
     b.stop().await;
@@ -320,20 +303,10 @@ async fn a_dead_nodes_presence_entries_expire() {
         .await;
 
     let online = |a: &TestApp, room: String| {
-        let client = a.client.clone();
-        let url = format!("{}/api/v2/admin/rooms/{room}/presence", a.address);
+        let (client, base) = (a.client.clone(), a.address.clone());
         async move {
-            let body: Value = client
-                .get(url)
-                .bearer_auth(SYSTEM_KEY)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let mut users: Vec<String> =
-                serde_json::from_value(body["data"]["online"].clone()).unwrap();
+            let (_, data) = admin_get(&client, &base, &format!("/rooms/{room}/presence")).await;
+            let mut users: Vec<String> = serde_json::from_value(data["online"].clone()).unwrap();
             users.sort();
             users
         }

@@ -10,20 +10,8 @@ use super::*;
 use crate::helpers::{spawn_app_with, wait_until};
 
 async fn node_stats(app: &TestApp) -> Value {
-    let body: Value = app
-        .client
-        .get(format!(
-            "{}/api/v2/admin/nodes/{}/stats",
-            app.address, app.settings.node.worker_id
-        ))
-        .bearer_auth(SYSTEM_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["data"].clone()
+    let path = format!("/nodes/{}/stats", app.settings.node.worker_id);
+    admin_get(&app.client, &app.address, &path).await.1
 }
 
 #[tokio::test]

@@ -153,6 +153,19 @@ pub fn with_system_key(s: &mut vrooli::config::Settings) {
     s.admin.system_key = SYSTEM_KEY.to_string().into();
 }
 
+/// `GET` an admin route of `base` with the system key: the status and the answer's `data`.
+pub async fn admin_get(client: &reqwest::Client, base: &str, path: &str) -> (u16, Value) {
+    let response = client
+        .get(format!("{base}/api/v2/admin{path}"))
+        .bearer_auth(SYSTEM_KEY)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    (status, body["data"].clone())
+}
+
 /// Publishes through `base`'s admin route; returns the answer's data.
 pub async fn publish(client: &reqwest::Client, base: &str, room: &str, data: Value) -> Value {
     let response = client
