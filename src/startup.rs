@@ -113,9 +113,13 @@ impl Application {
     }
 
     pub async fn build_with(
-        settings: Settings,
+        mut settings: Settings,
         extra_routes: Option<RouteHook>,
     ) -> Result<Self, StartupError> {
+        settings.resolve_security();
+        if settings.server.development && !settings.bound_to_loopback() {
+            tracing::warn!(host = %settings.server.host, "development mode on a public address: cookies are sent without Secure and localhost origins are accepted");
+        }
         let ids = step_sync("snowflake", || Snowflake::new(settings.node.worker_id))?;
         let ids = Arc::new(ids);
         tracing::info!(worker_id = ids.worker_id(), "snowflake ids ready");
@@ -374,7 +378,12 @@ fn http_server(
         localhost: settings.auth.allow_localhost_origins,
     });
     let cors_settings = settings.cors.clone();
-    let json_limit = server_settings.json_body_limit_bytes;
+    let body_limits = crate::http::input::BodyLimits {
+        json: server_settings.json_body_limit_bytes,
+        message_json: server_settings.message_json_body_limit_bytes,
+    };
+    let json_limit = body_limits.largest();
+    let body_limits = web::Data::new(body_limits);
     let body_limit = server_settings.body_limit_bytes;
     let app = move || {
         let extra_routes = extra_routes.clone();
@@ -384,10 +393,13 @@ fn http_server(
             .app_data(data.clone())
             .app_data(safe_origins.clone())
             .app_data(rate_limits.clone())
+            .app_data(body_limits.clone())
             .app_data(crate::http::json_config(json_limit))
             .app_data(web::PayloadConfig::new(body_limit))
             .app_data(crate::http::query_config())
             .app_data(crate::http::path_config())
+            // Innermost: bodies are read and checked only for requests that got this far.
+            .wrap(from_fn(crate::http::input::input_guard))
             .wrap(cors(&cors_settings))
             .wrap(from_fn(crate::http::rate_limit::rate_limit_layer))
             .wrap(from_fn(crate::http::origin::origin_guard))

@@ -142,12 +142,19 @@ impl AuthService {
             name: Some(name),
         }];
         users.extend(others.into_iter().filter(|u| u.id != user));
-        let token = self.issue_on(conn, &users, now).await?;
-        Ok((users, token))
+        self.issue_on(conn, &users, now).await
     }
 
-    /// Signs a token for `users`; the token's `exp` is the latest session expiry among them.
-    async fn issue(&self, users: &[TokenUser], now: DateTime<Utc>) -> Result<String, SignInError> {
+    /// Signs a token for the users of `users` whose sessions are live; the token's `exp` is the
+    /// latest session expiry among them. Every token this service signs goes through here, so no
+    /// re-signing (switch, sign-out of one account, refresh) can extend a session that was
+    /// revoked, expired or whose user was locked: the rows are read first, dead users dropped,
+    /// and [`SignInError::SessionEnded`] answered when the current (first) one is dead.
+    async fn issue(
+        &self,
+        users: &[TokenUser],
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<TokenUser>, String), SignInError> {
         let mut conn = self.pool.acquire().await?;
         self.issue_on(&mut conn, users, now).await
     }
@@ -157,23 +164,35 @@ impl AuthService {
         conn: &mut PgConnection,
         users: &[TokenUser],
         now: DateTime<Utc>,
-    ) -> Result<String, SignInError> {
+    ) -> Result<(Vec<TokenUser>, String), SignInError> {
         let sessions: Vec<i64> = users.iter().map(|u| u.session_id.0).collect();
-        let exp: Option<DateTime<Utc>> =
-            sqlx::query_scalar("SELECT max(expires_at) FROM sessions WHERE id = ANY($1)")
-                .bind(&sessions)
-                .fetch_one(&mut *conn)
-                .await?;
-        let exp = exp.unwrap_or(now);
-        token::issue(
+        let live: Vec<(i64, DateTime<Utc>)> = sqlx::query_as(LIVE_SESSIONS)
+            .bind(&sessions)
+            .bind(now)
+            .fetch_all(&mut *conn)
+            .await?;
+        let Some(first) = users.first() else {
+            return Err(SignInError::SessionEnded);
+        };
+        if !live.iter().any(|(id, _)| *id == first.session_id.0) {
+            return Err(SignInError::SessionEnded);
+        }
+        let users: Vec<TokenUser> = users
+            .iter()
+            .filter(|u| live.iter().any(|(id, _)| *id == u.session_id.0))
+            .cloned()
+            .collect();
+        let exp = live.iter().map(|(_, exp)| *exp).max().unwrap_or(now);
+        let token = token::issue(
             &self.keys,
-            users.to_vec(),
+            users.clone(),
             now,
             now + self.access_window(),
             exp,
             self.settings.max_token_bytes,
         )
-        .map_err(SignInError::Token)
+        .map_err(SignInError::Token)?;
+        Ok((users, token))
     }
 
     /// Authenticates a presented token; see the module header for the steps.
@@ -210,9 +229,12 @@ impl AuthService {
     ) -> Result<Authenticated, AuthFailure> {
         let sessions: Vec<i64> = claims.users.iter().map(|u| u.session_id.0).collect();
         let live: Vec<i64> = sqlx::query_scalar(
-            "UPDATE sessions SET last_refresh_at = $2
-              WHERE id = ANY($1) AND revoked_at IS NULL AND expires_at > $2
-             RETURNING id",
+            "UPDATE sessions s SET last_refresh_at = $2
+               FROM users u
+              WHERE s.id = ANY($1) AND u.id = s.user_id
+                AND s.revoked_at IS NULL AND s.expires_at > $2
+                AND u.status NOT IN ('HardLocked', 'Deleted')
+             RETURNING s.id",
         )
         .bind(&sessions)
         .bind(now)
@@ -236,10 +258,10 @@ impl AuthService {
                 refreshed: None,
             });
         }
-        let token = self
-            .issue(&users, now)
-            .await
-            .map_err(|_| AuthFailure::InvalidToken)?;
+        let (users, token) = self.issue(&users, now).await.map_err(|e| match e {
+            SignInError::SessionEnded => AuthFailure::Revoked,
+            _ => AuthFailure::InvalidToken,
+        })?;
         Ok(Authenticated {
             users,
             refreshed: Some(token),
@@ -257,8 +279,7 @@ impl AuthService {
         };
         let chosen = users.remove(at);
         users.insert(0, chosen);
-        let token = self.issue(&users, Utc::now()).await?;
-        Ok(Some((users, token)))
+        Ok(Some(self.issue(&users, Utc::now()).await?))
     }
 
     /// Signs `user` out of this browser: revokes its session and returns the remaining users and
@@ -272,11 +293,20 @@ impl AuthService {
             users.into_iter().partition(|u| u.id == user);
         let gone: Vec<SessionId> = gone.iter().map(|u| u.session_id).collect();
         self.revoke(&gone).await?;
-        if left.is_empty() {
-            return Ok((left, None));
+        // The first account left becomes current; accounts whose sessions ended meanwhile are
+        // dropped rather than re-signed (the next live one takes the front).
+        let now = Utc::now();
+        let mut left = left;
+        while !left.is_empty() {
+            match self.issue(&left, now).await {
+                Ok((users, token)) => return Ok((users, Some(token))),
+                Err(SignInError::SessionEnded) => {
+                    left.remove(0);
+                }
+                Err(e) => return Err(e),
+            }
         }
-        let token = self.issue(&left, Utc::now()).await?;
-        Ok((left, Some(token)))
+        Ok((left, None))
     }
 
     /// Signs every user of this token out of every device.
@@ -316,10 +346,20 @@ impl AuthService {
     }
 }
 
+/// The sessions of `$1` that may still be signed: not revoked, not expired, user not locked or
+/// deleted; with their expiry.
+const LIVE_SESSIONS: &str =
+    "SELECT s.id, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
+  WHERE s.id = ANY($1) AND s.revoked_at IS NULL AND s.expires_at > $2
+    AND u.status NOT IN ('HardLocked', 'Deleted')";
+
 #[derive(Debug, thiserror::Error)]
 pub enum SignInError {
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
+    /// The current account's session was revoked, expired or its user locked.
+    #[error("the session was signed out")]
+    SessionEnded,
     #[error(transparent)]
     Token(TokenError),
 }
@@ -364,26 +404,37 @@ impl AuthService {
         let (session, secret) = presented.split_once('.').ok_or(RefreshError::Invalid)?;
         let session = SessionId(session.parse().map_err(|_| RefreshError::Invalid)?);
         let hash = crate::auth::accounts::sha256_hex(secret);
-        let row: Option<(UserId, Option<String>, Option<String>, bool)> = sqlx::query_as(
-            "SELECT user_id, refresh_hash, previous_refresh_hash,
-                    revoked_at IS NULL AND expires_at > now()
-               FROM sessions WHERE id = $1",
+        // One compare-and-swap: of any number of simultaneous exchanges of the same token, only
+        // the one whose UPDATE matched `refresh_hash = $old` gets a row back.
+        let new_secret = crate::auth::accounts::new_code() + &crate::auth::accounts::new_code();
+        let rotated: Option<UserId> = sqlx::query_scalar(
+            "UPDATE sessions s
+                SET previous_refresh_hash = s.refresh_hash, refresh_hash = $3, last_refresh_at = now()
+               FROM users u
+              WHERE s.id = $1 AND s.refresh_hash = $2 AND u.id = s.user_id
+                AND s.revoked_at IS NULL AND s.expires_at > now()
+                AND u.status NOT IN ('HardLocked', 'Deleted')
+             RETURNING s.user_id",
         )
         .bind(session)
+        .bind(&hash)
+        .bind(crate::auth::accounts::sha256_hex(&new_secret))
         .fetch_optional(&self.pool)
         .await?;
-        let Some((user, current, previous, live)) = row else {
+        let Some(user) = rotated else {
+            let previous: Option<Option<String>> =
+                sqlx::query_scalar("SELECT previous_refresh_hash FROM sessions WHERE id = $1")
+                    .bind(session)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            if previous.flatten().as_deref() == Some(hash.as_str()) {
+                tracing::warn!(session = %session, "refresh token reused; revoking the session");
+                self.revoke(&[session]).await?;
+                return Err(RefreshError::Reused);
+            }
             return Err(RefreshError::Invalid);
         };
-        if previous.as_deref() == Some(hash.as_str()) {
-            tracing::warn!(session = %session, "refresh token reused; revoking the session");
-            self.revoke(&[session]).await?;
-            return Err(RefreshError::Reused);
-        }
-        if !live || current.as_deref() != Some(hash.as_str()) {
-            return Err(RefreshError::Invalid);
-        }
-        let refresh = self.rotate_refresh_token(session).await?;
+        let refresh = format!("{}.{new_secret}", session.0);
         let (handle, name): (Option<String>, String) =
             sqlx::query_as("SELECT handle, name FROM users WHERE id = $1")
                 .bind(user)
@@ -395,11 +446,7 @@ impl AuthService {
             handle,
             name: Some(name),
         }];
-        sqlx::query("UPDATE sessions SET last_refresh_at = now() WHERE id = $1")
-            .bind(session)
-            .execute(&self.pool)
-            .await?;
-        let access = self.issue(&users, Utc::now()).await?;
+        let (users, access) = self.issue(&users, Utc::now()).await?;
         Ok((users, access, refresh))
     }
 }

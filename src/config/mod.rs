@@ -112,6 +112,28 @@ impl Settings {
         settings.validate()?;
         Ok(settings)
     }
+
+    /// Whether the node listens on loopback only (nothing outside this machine can reach it).
+    pub fn bound_to_loopback(&self) -> bool {
+        let host = self.server.host.trim();
+        host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
+    /// Turns the security settings into what this node actually does (secure by default):
+    /// `Secure` cookies unless bound to loopback or in development; localhost origins only in
+    /// development. Called once by start-up before anything reads them.
+    pub fn resolve_security(&mut self) {
+        let development = self.server.development;
+        if !(development || self.bound_to_loopback()) {
+            self.auth.cookie_secure = true;
+        }
+        if !development {
+            self.auth.allow_localhost_origins = false;
+        }
+    }
 }
 
 fn read_file(path: &Path) -> Result<String, ConfigError> {

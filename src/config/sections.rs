@@ -19,6 +19,8 @@ pub struct ServerSettings {
     pub max_connections_per_worker: usize,
     pub backlog: u32,
     pub behind_proxy: bool,
+    pub development: bool,
+    pub message_json_body_limit_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

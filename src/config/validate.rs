@@ -28,6 +28,10 @@ impl Settings {
             "server.json_body_limit_bytes must be above 0",
         );
         check(
+            s.server.message_json_body_limit_bytes > 0,
+            "server.message_json_body_limit_bytes must be above 0",
+        );
+        check(
             s.server.body_limit_bytes > 0,
             "server.body_limit_bytes must be above 0",
         );

@@ -1,14 +1,21 @@
 //! `GET /healthcheck`: the health report in the original's shape; 503 when Down so a load
-//! balancer takes the node out, 200 for Operational and Degraded.
+//! balancer takes the node out, 200 for Operational and Degraded. Anyone sees each service's
+//! status; only a caller with the system key sees their `details` (pool sizes, memory, provider
+//! names, error texts), which describe internals.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CacheControl, CacheDirective};
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::state::AppState;
 
-pub async fn healthcheck(state: web::Data<AppState>) -> HttpResponse {
-    let report = state.health.report().await;
+pub async fn healthcheck(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let mut report = state.health.report().await;
+    if !super::system_key::is_system(&req) {
+        for service in report.services.values_mut() {
+            service.details = None;
+        }
+    }
     // 503 only when this node cannot serve; a Down shared queue is reported, not acted on.
     let status = if report.serving {
         StatusCode::OK

@@ -1,10 +1,14 @@
-//! `GET /metrics`: OpenMetrics text for Prometheus. State gauges are read at scrape time.
+//! `GET /metrics`: OpenMetrics text for Prometheus, with the system key only (`admin.system_key`
+//! as `Authorization: Bearer`, which Prometheus's `authorization` block sends): the counters
+//! describe traffic, users and internals no stranger should read. State gauges are read at
+//! scrape time.
 
 use actix_web::{HttpResponse, web};
 
+use super::system_key::SystemCaller;
 use crate::state::AppState;
 
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+pub async fn metrics(state: web::Data<AppState>, _: SystemCaller) -> HttpResponse {
     let m = &state.metrics;
     m.db_pool_size.set(i64::from(state.pool.size()));
     m.db_pool_idle.set(state.pool.num_idle() as i64);

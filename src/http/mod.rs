@@ -11,6 +11,7 @@ mod chat;
 pub mod edge;
 pub mod error;
 mod health;
+pub mod input;
 mod metrics;
 mod notifications;
 pub mod origin;

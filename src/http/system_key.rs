@@ -26,6 +26,11 @@ impl FromRequest for SystemCaller {
     }
 }
 
+/// Whether `req` carries the system key (for routes that show operators more than the public).
+pub fn is_system(req: &HttpRequest) -> bool {
+    check(req).is_ok()
+}
+
 fn check(req: &HttpRequest) -> Result<SystemCaller, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()

@@ -254,3 +254,109 @@ async fn browser_requests_from_unsafe_origins_are_refused() {
         .unwrap();
     assert_envelope(response, 403, "UnsafeOrigin").await;
 }
+
+#[tokio::test]
+async fn production_defaults_send_secure_cookies_and_refuse_localhost_origins() {
+    // Not in development and bound to every interface: what a deployment runs.
+    let app = spawn_app_with(
+        |s| {
+            s.server.development = false;
+            s.server.host = "0.0.0.0".into();
+        },
+        None,
+    )
+    .await;
+    let email = format!("{}@example.org", crate::helpers::random_suffix());
+    let signup = app
+        .client
+        .post(app.url("/api/v2/auth/email/signup"))
+        .json(&serde_json::json!({"name": "Sam", "email": email, "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signup.status(), 200);
+    let cookie = signup.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.contains("Secure"), "{cookie}");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    let response = app
+        .client
+        .post(app.url("/api/v2/auth/validateSession"))
+        .header("origin", "http://localhost:5173")
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(response, 403, "UnsafeOrigin").await;
+
+    // Bound to loopback, a development machine's node keeps plain-HTTP cookies working.
+    let local = spawn_app_with(|s| s.server.development = false, None).await;
+    let email = format!("{}@example.org", crate::helpers::random_suffix());
+    let signup = local
+        .client
+        .post(local.url("/api/v2/auth/email/signup"))
+        .json(&serde_json::json!({"name": "Sam", "email": email, "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = signup.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(!cookie.contains("Secure"), "{cookie}");
+}
+
+#[tokio::test]
+async fn small_bodies_by_default_and_larger_only_for_messages() {
+    let app = crate::helpers::spawn_app().await;
+    // Sign-up with a 100 KB body: over the 64 KiB default.
+    let big = serde_json::json!({"name": "x".repeat(100_000), "email": "a@b.org", "password": "p"});
+    let response = app
+        .client
+        .post(app.url("/api/v2/auth/email/signup"))
+        .json(&big)
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(response, 413, "BodyTooLarge").await;
+    // The same size reaches the message route's handler (which then asks for a session).
+    let response = app
+        .client
+        .post(app.url("/api/v2/chatMessage"))
+        .json(&serde_json::json!({"chatId": "1", "text": "x".repeat(100_000)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+#[tokio::test]
+async fn control_characters_are_refused_with_422_before_any_handler() {
+    let app = crate::helpers::spawn_app().await;
+    for body in [
+        r#"{"name":"Nul\u0000Byte","email":"nul@example.org","password":"correct horse battery"}"#,
+        r#"{"name":"Bell\u0007","email":"bell@example.org","password":"correct horse battery"}"#,
+    ] {
+        let response = app
+            .client
+            .post(app.url("/api/v2/auth/email/signup"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_envelope(response, 422, "ControlCharacter").await;
+    }
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM emails WHERE email_address IN ('nul@example.org', 'bell@example.org')")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 0, "nothing written");
+    let response = app.get("/api/v2/chatMessages?chatId=1%00").await;
+    assert_envelope(response, 422, "ControlCharacter").await;
+    // Line breaks and tabs are text.
+    let response = app
+        .client
+        .post(app.url("/api/v2/auth/email/signup"))
+        .header("content-type", "application/json")
+        .body(r#"{"name":"Two\nLines\tand \\u0000 written out","email":"ok@example.org","password":"correct horse battery"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}

@@ -40,8 +40,26 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// `GET path` with the system key, as an operator (or Prometheus) calls it.
+    pub async fn get_as_system(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(self.settings.admin.system_key.expose_secret())
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// The metrics text (the route needs the system key).
+    pub async fn metrics(&self) -> String {
+        let response = self.get_as_system("/metrics").await;
+        assert_eq!(response.status(), 200, "/metrics");
+        response.text().await.expect("metrics text")
+    }
+
+    /// The full health report, details included (an operator's view, with the system key).
     pub async fn healthcheck(&self) -> (u16, serde_json::Value) {
-        let response = self.get("/healthcheck").await;
+        let response = self.get_as_system("/healthcheck").await;
         let status = response.status().as_u16();
         (status, response.json().await.expect("health is JSON"))
     }
@@ -54,6 +72,9 @@ pub fn test_settings() -> Settings {
     let mut settings = Settings::load(&Sources::default()).expect("test settings load");
     settings.server.host = "127.0.0.1".into();
     settings.server.port = 0;
+    // Tests are a development environment (localhost origins); `security_defaults` tests the
+    // production defaults.
+    settings.server.development = true;
     settings.server.workers = 2;
     settings.server.shutdown_timeout_secs = 10;
     settings.redis.key_prefix = format!("test:{}:", random_suffix());
@@ -64,6 +85,8 @@ pub fn test_settings() -> Settings {
     settings.email.outbox_dir = outbox.join("email");
     settings.sms.outbox_dir = outbox.join("sms");
     settings.auth.key_dir = outbox.join("keys");
+    // Operators' routes (/metrics, the health report's details, /api/v2/admin) need a key.
+    settings.admin.system_key = "system-key-for-tests".to_string().into();
     // Tests make many requests from one address; the rate-limit tests turn it back on.
     settings.rate_limit.enabled = false;
     settings

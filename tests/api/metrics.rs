@@ -6,7 +6,7 @@ async fn metrics_count_requests_by_route_and_status() {
     app.get("/healthcheck").await;
     app.get("/healthcheck").await;
     app.get("/does-not-exist/123").await;
-    let response = app.get("/metrics").await;
+    let response = app.get_as_system("/metrics").await;
     assert_eq!(response.status(), 200);
     assert!(
         response.headers()["content-type"]
@@ -42,7 +42,7 @@ async fn metrics_count_requests_by_route_and_status() {
 async fn job_metrics_follow_the_scheduled_maintenance_jobs() {
     // At start-up the scheduler enqueues this hour's two maintenance jobs and a pool runs them.
     let app = spawn_app().await;
-    let text = || async { app.get("/metrics").await.text().await.unwrap() };
+    let text = || async { app.metrics().await };
     crate::helpers::wait_until(
         std::time::Duration::from_secs(20),
         "both maintenance jobs completed",
@@ -65,5 +65,32 @@ async fn job_metrics_follow_the_scheduled_maintenance_jobs() {
     assert!(
         text.contains(r#"vrooli_job_wait_seconds_count{queue="maintenance"} 2"#),
         "{text}"
+    );
+}
+
+#[tokio::test]
+async fn metrics_and_health_details_are_for_operators_only() {
+    let app = spawn_app().await;
+    let anonymous = app.get("/metrics").await;
+    assert_eq!(anonymous.status(), 401);
+    let wrong = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth("not-the-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert!(app.metrics().await.contains("vrooli_http_requests_total"));
+
+    let public: serde_json::Value = app.get("/healthcheck").await.json().await.unwrap();
+    for (name, service) in public["services"].as_object().unwrap() {
+        assert!(service.get("details").is_none(), "{name}: {service}");
+        assert!(service["status"].is_string(), "{name}");
+    }
+    let (_, full) = app.healthcheck().await;
+    assert!(
+        full["services"]["database"]["details"].is_object(),
+        "{full}"
     );
 }

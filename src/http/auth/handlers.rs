@@ -101,6 +101,9 @@ impl From<SignInError> for ApiError {
             SignInError::Token(e @ crate::auth::token::TokenError::TooLarge(_)) => {
                 ApiError::unprocessable("SessionTooLarge", e.to_string())
             }
+            e @ SignInError::SessionEnded => {
+                ApiError::new(ErrorKind::Unauthorized, "SessionRevoked", e.to_string())
+            }
             other => ApiError::internal(other),
         }
     }

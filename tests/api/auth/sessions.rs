@@ -395,3 +395,103 @@ async fn api_clients_rotate_refresh_tokens_and_a_reused_one_revokes_the_session(
     .await;
     assert_eq!(bad_type.status(), 422);
 }
+
+#[tokio::test]
+async fn re_signing_a_token_never_revives_an_account_whose_session_ended() {
+    let app = spawn_app().await;
+    let (first, a, _) = sign_up(&app, None, "Ann").await;
+    let (both, b, _) = sign_up(&app, Some(&first), "Bob").await;
+    let (three, c, _) = sign_up(&app, Some(&both), "Cat").await;
+    // Bob's session ends behind this cookie's back (log out everywhere on another device, once
+    // the revocation-list entry has expired); Cat is locked by an administrator.
+    sqlx::query("UPDATE sessions SET revoked_at = now() WHERE user_id = $1")
+        .bind(b.parse::<i64>().unwrap())
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE users SET status = 'HardLocked' WHERE id = $1")
+        .bind(c.parse::<i64>().unwrap())
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+
+    // Switching to a dead account is refused; to a live one drops the dead ones.
+    for dead in [&b, &c] {
+        let to_dead = post(
+            &app,
+            "/auth/switchCurrentAccount",
+            Some(&three),
+            json!({"id": dead}),
+        )
+        .await;
+        assert_eq!(to_dead.status(), 401, "switch to {dead}");
+        assert_eq!(
+            to_dead.json::<Value>().await.unwrap()["errors"][0]["code"],
+            "SessionRevoked"
+        );
+    }
+    let to_ann = post(
+        &app,
+        "/auth/switchCurrentAccount",
+        Some(&three),
+        json!({"id": a}),
+    )
+    .await;
+    assert_eq!(to_ann.status(), 200);
+    let ann_only = set_cookie(&to_ann).unwrap();
+    let claims = token::verify(&keys(&app), &ann_only).unwrap();
+    let ids: Vec<String> = claims.users.iter().map(|u| u.id.to_string()).collect();
+    assert_eq!(ids, vec![a.clone()], "Bob and Cat are not re-signed");
+
+    // Signing Ann out of the three-account cookie leaves nobody: the others are dead too.
+    let ann_out = post(&app, "/auth/logout", Some(&three), json!({"id": a})).await;
+    assert_eq!(ann_out.status(), 200);
+    assert_eq!(set_cookie(&ann_out).as_deref(), Some(""), "cookie removed");
+}
+
+#[tokio::test]
+async fn simultaneous_exchanges_of_one_refresh_token_succeed_once() {
+    let app = spawn_app().await;
+    let (_, _, email) = sign_up(&app, None, "Sam").await;
+    let login: Value = post(
+        &app,
+        "/auth/email/login",
+        None,
+        json!({"email": email, "password": "correct horse battery", "tokenType": "bearer"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let refresh = login["data"]["refreshToken"].as_str().unwrap().to_owned();
+    let attempts = (0..8).map(|_| {
+        post(
+            &app,
+            "/auth/refresh",
+            None,
+            json!({"refreshToken": refresh}),
+        )
+    });
+    let statuses: Vec<u16> = futures_util::future::join_all(attempts)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    // Only one UPDATE can match the old hash. The others find it already rotated: that is reuse
+    // (someone else holds the token), so the session is revoked and even the winner's tokens die.
+    assert!(
+        statuses.iter().filter(|s| **s == 200).count() <= 1,
+        "at most one exchange wins: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 401),
+        "{statuses:?}"
+    );
+    let revoked: bool =
+        sqlx::query_scalar("SELECT revoked_at IS NOT NULL FROM sessions WHERE id = $1")
+            .bind(refresh.split_once('.').unwrap().0.parse::<i64>().unwrap())
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert!(revoked, "simultaneous use of one refresh token is reuse");
+}

@@ -147,7 +147,7 @@ async fn admin_routes_list_retry_and_discard_dead_jobs() {
 
 #[tokio::test]
 async fn admin_routes_are_closed_without_a_system_key() {
-    let app = spawn_app_with(|_| {}, None).await;
+    let app = spawn_app_with(|s| s.admin.system_key = String::new().into(), None).await;
     let response = app
         .client
         .get(app.url("/api/v2/admin/queues"))

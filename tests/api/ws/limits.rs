@@ -63,7 +63,7 @@ async fn a_client_that_stops_reading_is_cut_off_and_released() {
     // The slow client finds its connection ended (with 4008 if the close frame got through).
     let code = slow.close_code(Duration::from_secs(30)).await;
     assert!(matches!(code, Some(4008) | Some(1006)), "{code:?}");
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("vrooli_ws_slow_disconnects_total 1"),
         "{metrics}"

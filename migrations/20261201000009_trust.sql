@@ -1,0 +1,28 @@
+-- Trust (issue 10): credits never go below zero, worst-case holds while an answer is queued,
+-- indexes for the code lookups and for numbering sibling messages.
+
+-- A balance never goes below zero. NOT VALID: rows overdrawn before this fix stay readable;
+-- every new write is checked.
+ALTER TABLE credit_accounts
+    ADD CONSTRAINT credit_accounts_balance_not_negative CHECK (balance >= 0) NOT VALID;
+
+-- The worst case of a queued bot answer, taken from the balance (and added to the API key's
+-- spending) when the answer is queued, settled against the real cost when it ends. `key` is the
+-- answer's key (also its job's unique key), so a hold is settled or released exactly once.
+CREATE TABLE credit_holds (
+    key         TEXT PRIMARY KEY,
+    account_id  BIGINT NOT NULL REFERENCES credit_accounts (id) ON DELETE CASCADE,
+    api_key_id  BIGINT REFERENCES api_keys (id) ON DELETE SET NULL,
+    amount      BIGINT NOT NULL CHECK (amount >= 0),
+    created_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX credit_holds_created_at_idx ON credit_holds (created_at);
+
+-- Reset and verification codes are looked up by their hash.
+CREATE INDEX user_auth_reset_code_hash_idx ON user_auth (reset_code_hash)
+    WHERE reset_code_hash IS NOT NULL;
+CREATE INDEX emails_verification_code_hash_idx ON emails (verification_code_hash)
+    WHERE verification_code_hash IS NOT NULL;
+
+-- The next version of a reply is the highest sibling's + 1: one index probe, not a count.
+CREATE INDEX chat_messages_siblings_idx ON chat_messages (chat_id, parent_id, version_index DESC);

@@ -1,0 +1,192 @@
+//! The input guard: what every request's JSON body and query must be before a handler sees it.
+//!
+//! ```text
+//! request ─▶ query string: a percent-encoded control character? ─▶ 422 ControlCharacter
+//!         ─▶ JSON body: read up to the route's limit (server.json_body_limit_bytes, or
+//!            server.message_json_body_limit_bytes on the routes that carry a message's text)
+//!            ─▶ over it: 413 BodyTooLarge · compressed: 415 UnsupportedContentEncoding
+//!            ─▶ a string escape of a control character (\u0000 … \u001f but \t \n \r)?
+//!               ─▶ 422 ControlCharacter
+//!         ─▶ the body handed back to the request, unchanged ─▶ handler (web::Json parses it)
+//! ```
+//!
+//! Raw control bytes inside a JSON string are already invalid JSON (the extractor says 400
+//! `InvalidJson`); escaped ones decode into text that PostgreSQL refuses (`\u0000`, a 500 before
+//! this guard) or that no client can show. Refusing them here, once, keeps every handler and
+//! every SQL statement free of the question.
+
+use actix_web::HttpMessage;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{CONTENT_ENCODING, CONTENT_TYPE};
+use actix_web::middleware::Next;
+use actix_web::web::{self, Bytes, BytesMut};
+use futures_util::StreamExt;
+
+use super::error::{ApiError, ErrorKind};
+
+/// The body limits, built once from `[server]`.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    pub json: usize,
+    pub message_json: usize,
+}
+
+impl BodyLimits {
+    /// The most any route accepts (the JSON extractor's own limit).
+    pub fn largest(&self) -> usize {
+        self.json.max(self.message_json)
+    }
+
+    fn for_route(&self, pattern: Option<&str>) -> usize {
+        match pattern {
+            Some("/api/v2/chatMessage" | "/api/v2/chatMessage/{id}") => self.message_json,
+            _ => self.json,
+        }
+    }
+}
+
+pub async fn input_guard(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let Some(limits) = req.app_data::<web::Data<BodyLimits>>().map(|l| ***l) else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    if has_control_escape_in_query(req.query_string()) {
+        return Ok(req.error_response(control_character()));
+    }
+    let json = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
+    if json {
+        let encoded = req
+            .headers()
+            .get(CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| !v.eq_ignore_ascii_case("identity"));
+        if encoded {
+            return Ok(req.error_response(ApiError::new(
+                ErrorKind::UnsupportedMediaType,
+                "UnsupportedContentEncoding",
+                "Send JSON bodies uncompressed",
+            )));
+        }
+        let limit = limits.for_route(req.match_pattern().as_deref());
+        let body = match read_body(&mut req, limit).await {
+            Ok(body) => body,
+            Err(error) => return Ok(req.error_response(error)),
+        };
+        if has_control_escape(&body) {
+            return Ok(req.error_response(control_character()));
+        }
+        req.set_payload(Payload::from(body));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+async fn read_body(req: &mut ServiceRequest, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            ErrorKind::PayloadTooLarge,
+            "BodyTooLarge",
+            format!("The JSON body is larger than this route's {limit}-byte limit"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut payload = req.take_payload();
+    let mut body = BytesMut::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| {
+            ApiError::bad_request("InvalidBody", "The request body could not be read")
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+fn control_character() -> ApiError {
+    ApiError::unprocessable(
+        "ControlCharacter",
+        "Text may not contain control characters (only tab, line feed and carriage return)",
+    )
+}
+
+fn is_refused_control(c: u32) -> bool {
+    c < 0x20 && !matches!(c, 0x09 | 0x0a | 0x0d)
+}
+
+/// Whether a JSON document has a `\uXXXX` escape of a refused control character in a string. A
+/// backslash escapes exactly the next character, so `\\u0000` (an escaped backslash, then the
+/// text "u0000") is not one.
+pub fn has_control_escape(json: &[u8]) -> bool {
+    let mut i = 0;
+    while i < json.len() {
+        if json[i] == b'\\' {
+            if json.get(i + 1) == Some(&b'u')
+                && let Some(hex) = json.get(i + 2..i + 6)
+                && let Ok(hex) = std::str::from_utf8(hex)
+                && let Ok(c) = u32::from_str_radix(hex, 16)
+                && is_refused_control(c)
+            {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+/// Whether a query string percent-encodes a refused control character (`%00` … `%1F`).
+pub fn has_control_escape_in_query(query: &str) -> bool {
+    let bytes = query.as_bytes();
+    bytes.windows(3).any(|w| {
+        w[0] == b'%'
+            && std::str::from_utf8(&w[1..])
+                .ok()
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .is_some_and(is_refused_control)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_escaped_control_characters_only_where_they_decode_to_one() {
+        assert!(has_control_escape(br#"{"text":"a\u0000b"}"#));
+        assert!(has_control_escape(br#"{"text":"\u001B[31m"}"#));
+        assert!(!has_control_escape(
+            br#"{"text":"line\nbreak\ttab\r\u000a"}"#
+        ));
+        assert!(!has_control_escape(
+            br#"{"text":"\\u0000 is how you write NUL"}"#
+        ));
+        assert!(has_control_escape(br#"{"text":"\\\u0000"}"#));
+        assert!(!has_control_escape(br#"{"text":"\u00e9t\u00E9 \u0020"}"#));
+        assert!(!has_control_escape(br#"{"text":"ends with \"#));
+    }
+
+    #[test]
+    fn finds_percent_encoded_control_characters() {
+        assert!(has_control_escape_in_query("chatId=1%00"));
+        assert!(has_control_escape_in_query("q=%1b"));
+        assert!(!has_control_escape_in_query("q=a%0Ab%09%20%7E"));
+        assert!(!has_control_escape_in_query("q=%"));
+    }
+}
