@@ -1,6 +1,22 @@
 //! Credits: one account per user (or team), a ledger whose unique idempotency key makes every
 //! grant and charge happen exactly once, however often a job is retried. 1 US cent = 1,000,000
 //! credits. A user's account is opened on first use with `ai.starting_credits`.
+//!
+//! A bot answer is paid in two steps, so simultaneous posts cannot overdraw an account:
+//!
+//! ```text
+//! queue the answer (post / regenerate, in its transaction)
+//!   ─▶ hold_in: UPDATE balance − worst case WHERE balance >= worst case (else 402)
+//!             + API key: credits_used + worst case, checked against its limits in the same UPDATE
+//!             + a credit_holds row named by the answer's key
+//! the answer ends (the job, in the answer's transaction)
+//!   ─▶ settle_in: delete the hold, give back hold − real cost, ledger entry of the real cost,
+//!                 the key's spending corrected by the same difference
+//! the answer never runs (job dead, failed for good) ─▶ release: the whole hold back
+//! ```
+//!
+//! The balance never goes below zero: a CHECK constraint, and the charge is capped at what the
+//! hold and the balance can cover.
 
 use std::sync::Arc;
 
@@ -110,55 +126,232 @@ impl Credits {
         Ok(())
     }
 
-    /// Adds to an API key's spending (inside the charge's transaction).
-    pub async fn record_key_spend_in(
-        &self,
-        conn: &mut PgConnection,
-        key_id: i64,
-        amount: i64,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE api_keys SET credits_used = credits_used + $2 WHERE id = $1")
-            .bind(key_id)
-            .bind(amount)
-            .execute(conn)
-            .await
-            .map(drop)
-    }
-
-    /// Charges `amount` once per `key`: the new balance, or `None` when that key was charged
-    /// already (a retry). Runs inside the caller's transaction.
-    pub async fn charge_in(
+    /// Reserves `amount` (the answer's worst case) from `user`'s balance and, with an API key,
+    /// adds it to the key's spending within its limits — each check in the statement that
+    /// writes, so simultaneous posts cannot both pass. Inside the caller's transaction: on an
+    /// error the caller rolls back and nothing is held. A second hold with the same `key` holds
+    /// nothing more.
+    pub async fn hold_in(
         &self,
         conn: &mut PgConnection,
         user: UserId,
-        amount: i64,
-        kind: &str,
-        source: &str,
+        api_key: Option<i64>,
         key: &str,
-    ) -> Result<Option<i64>, sqlx::Error> {
-        let (account, _) = self.account_in(conn, user).await?;
-        let charged: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO credit_ledger_entries (id, account_id, amount, kind, source, idempotency_key)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+        amount: i64,
+    ) -> Result<(), ChatError> {
+        let (account, balance) = self.account_in(conn, user).await?;
+        let new: Option<String> = sqlx::query_scalar(
+            "INSERT INTO credit_holds (key, account_id, api_key_id, amount) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (key) DO NOTHING RETURNING key",
         )
-        .bind(self.ids.next_id())
-        .bind(account)
-        .bind(-amount)
-        .bind(kind)
-        .bind(source)
         .bind(key)
+        .bind(account)
+        .bind(api_key)
+        .bind(amount)
         .fetch_optional(&mut *conn)
         .await?;
-        if charged.is_none() {
-            return Ok(None);
+        if new.is_none() {
+            return Ok(());
         }
-        let balance = sqlx::query_scalar(
-            "UPDATE credit_accounts SET balance = balance - $2 WHERE id = $1 RETURNING balance",
+        let held: Option<i64> = sqlx::query_scalar(
+            "UPDATE credit_accounts SET balance = balance - $2
+              WHERE id = $1 AND balance >= $2 AND balance >= $3 RETURNING balance",
         )
         .bind(account)
         .bind(amount)
+        .bind(self.min_balance)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if held.is_none() {
+            return Err(ChatError::InsufficientCredits {
+                balance,
+                needed: amount.max(self.min_balance),
+            });
+        }
+        if let Some(key_id) = api_key {
+            let spent: Option<i64> = sqlx::query_scalar(
+                "UPDATE api_keys SET credits_used = credits_used + $2
+                  WHERE id = $1 AND credits_used < limit_hard AND credits_used + $2 <= limit_hard
+                    AND NOT (stop_at_limit AND limit_soft IS NOT NULL
+                             AND (credits_used >= limit_soft OR credits_used + $2 > limit_soft))
+                 RETURNING credits_used",
+            )
+            .bind(key_id)
+            .bind(amount)
+            .fetch_optional(&mut *conn)
+            .await?;
+            match spent {
+                Some(used) => {
+                    let soft: Option<i64> =
+                        sqlx::query_scalar("SELECT limit_soft FROM api_keys WHERE id = $1")
+                            .bind(key_id)
+                            .fetch_one(&mut *conn)
+                            .await?;
+                    if soft.is_some_and(|soft| used >= soft) {
+                        tracing::warn!(key_id, used, "API key past its soft credit limit");
+                    }
+                }
+                None => {
+                    let row: Option<(i64, Option<i64>, i64, bool)> = sqlx::query_as(
+                        "SELECT credits_used, limit_soft, limit_hard, stop_at_limit FROM api_keys WHERE id = $1",
+                    )
+                    .bind(key_id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    let Some((used, soft, hard, stop)) = row else {
+                        return Err(ChatError::Forbidden);
+                    };
+                    let limit = match soft {
+                        Some(soft) if stop && used + amount > soft => soft,
+                        _ => hard,
+                    };
+                    return Err(ChatError::KeyLimitReached { used, limit });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Settles the hold named `key` against the real `cost`: gives back what was held but not
+    /// spent, records the charge once (ledger key `ledger_key`) and corrects the API key's
+    /// spending. The charge is capped at what the hold and the balance cover, so the balance
+    /// never goes below zero. Returns the new balance when anything changed. Inside the answer's
+    /// transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn settle_in(
+        &self,
+        conn: &mut PgConnection,
+        user: UserId,
+        api_key: Option<i64>,
+        key: &str,
+        cost: i64,
+        kind: &str,
+        ledger_key: &str,
+    ) -> Result<Option<i64>, sqlx::Error> {
+        let hold: Option<(i64, Option<i64>, i64)> = sqlx::query_as(
+            "DELETE FROM credit_holds WHERE key = $1 RETURNING account_id, api_key_id, amount",
+        )
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let (account, api_key, held) = match hold {
+            Some((account, hold_key, amount)) => (account, hold_key, amount),
+            // An answer queued before holds existed: charged as it ends.
+            None => (self.account_in(conn, user).await?.0, api_key, 0),
+        };
+        if held == 0 && cost == 0 {
+            return Ok(None);
+        }
+        let balance: i64 =
+            sqlx::query_scalar("SELECT balance FROM credit_accounts WHERE id = $1 FOR UPDATE")
+                .bind(account)
+                .fetch_one(&mut *conn)
+                .await?;
+        let mut charged = cost.min(balance + held).max(0);
+        if charged < cost {
+            tracing::warn!(
+                key,
+                cost,
+                charged,
+                "answer cost more than its hold and the balance cover"
+            );
+        }
+        if charged > 0 {
+            let first: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO credit_ledger_entries (id, account_id, amount, kind, source, idempotency_key)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+            )
+            .bind(self.ids.next_id())
+            .bind(account)
+            .bind(-charged)
+            .bind(kind)
+            .bind(key)
+            .bind(ledger_key)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if first.is_none() {
+                charged = 0; // charged by an earlier attempt: only the hold goes back
+            }
+        }
+        let balance: i64 = sqlx::query_scalar(
+            "UPDATE credit_accounts SET balance = balance + $2 WHERE id = $1 RETURNING balance",
+        )
+        .bind(account)
+        .bind(held - charged)
         .fetch_one(&mut *conn)
         .await?;
+        if let Some(key_id) = api_key {
+            sqlx::query(
+                "UPDATE api_keys SET credits_used = GREATEST(credits_used + $2, 0) WHERE id = $1",
+            )
+            .bind(key_id)
+            .bind(charged - held)
+            .execute(&mut *conn)
+            .await?;
+        }
         Ok(Some(balance))
     }
+
+    /// Gives back the whole hold named `key` (its answer will never run); the new balance, or
+    /// `None` when there was no hold.
+    pub async fn release(&self, key: &str) -> Result<Option<i64>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let hold: Option<(i64, Option<i64>, i64)> = sqlx::query_as(
+            "DELETE FROM credit_holds WHERE key = $1 RETURNING account_id, api_key_id, amount",
+        )
+        .bind(key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((account, api_key, held)) = hold else {
+            return Ok(None);
+        };
+        let balance: i64 = sqlx::query_scalar(
+            "UPDATE credit_accounts SET balance = balance + $2 WHERE id = $1 RETURNING balance",
+        )
+        .bind(account)
+        .bind(held)
+        .fetch_one(&mut *tx)
+        .await?;
+        if let Some(key_id) = api_key {
+            sqlx::query(
+                "UPDATE api_keys SET credits_used = GREATEST(credits_used - $2, 0) WHERE id = $1",
+            )
+            .bind(key_id)
+            .bind(held)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(balance))
+    }
+}
+
+/// Gives back the holds of answers whose job is gone or finished without settling them (it went
+/// dead after a crash or a timeout, or was cancelled by an operator). Holds younger than
+/// `min_age` are left alone: their job may not be visible yet. Returns how many were released.
+pub async fn release_orphaned_holds(
+    pool: &PgPool,
+    min_age: std::time::Duration,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "WITH gone AS (
+             DELETE FROM credit_holds h
+              WHERE h.created_at < now() - make_interval(secs => $1)
+                AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.unique_key = h.key
+                                   AND j.state IN ('available', 'running', 'retrying'))
+             RETURNING account_id, api_key_id, amount),
+         accounts AS (
+             UPDATE credit_accounts a SET balance = a.balance + g.total
+               FROM (SELECT account_id, sum(amount) AS total FROM gone GROUP BY account_id) g
+              WHERE a.id = g.account_id),
+         keys AS (
+             UPDATE api_keys k SET credits_used = GREATEST(k.credits_used - g.total, 0)
+               FROM (SELECT api_key_id, sum(amount) AS total FROM gone
+                      WHERE api_key_id IS NOT NULL GROUP BY api_key_id) g
+              WHERE k.id = g.api_key_id)
+         SELECT count(*) FROM gone",
+    )
+    .bind(min_age.as_secs_f64())
+    .fetch_one(pool)
+    .await
 }

@@ -39,7 +39,7 @@ use crate::http::rate_limit::RateLimits;
 use crate::ids::Snowflake;
 use crate::ids::snowflake::WorkerIdOutOfRange;
 use crate::jobs::scheduler::Scheduler;
-use crate::jobs::{Executor, JobRuntime, JobStore, Registry, StopJobs, SystemClock, maintenance};
+use crate::jobs::{DatabaseClock, Executor, JobRuntime, JobStore, Registry, StopJobs, maintenance};
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 use crate::redis_client::{RedisClient, RedisConnectError};
@@ -65,6 +65,8 @@ pub enum StartupError {
     Keys(#[from] KeyError),
     #[error("actor system: {0}")]
     Actors(#[from] vrooli_actors::BrokerError),
+    #[error("could not read the database clock: {0}")]
+    Clock(sqlx::Error),
     #[error("email or SMS delivery could not be set up: {0}")]
     Delivery(std::io::Error),
     #[error("could not listen on {addr}: {source}")]
@@ -141,10 +143,17 @@ impl Application {
         }
 
         let metrics = Arc::new(Metrics::new());
+        // Lock times come from the database's clock, not this machine's (see jobs::clock).
+        let clock = step(
+            "clock",
+            DatabaseClock::start(pool.clone(), Duration::from_secs(30)),
+        )
+        .await
+        .map_err(StartupError::Clock)?;
         let job_store = JobStore::new(
             pool.clone(),
             Arc::clone(&ids),
-            Arc::new(SystemClock),
+            clock,
             lease.node_name(),
             settings.jobs.max_attempts,
         )
@@ -177,14 +186,17 @@ impl Application {
             settings.ai.starting_credits,
             settings.ai.min_balance_credits,
         );
+        let ai = Arc::new(AiRegistry::from_settings(&settings.ai));
         let chats = ChatService {
             pool: pool.clone(),
             ids: Arc::clone(&ids),
             jobs: job_store.clone(),
             hub: hub.clone(),
             credits: credits.clone(),
+            ai: Arc::clone(&ai),
+            context_messages: settings.ai.context_messages,
+            default_max_tokens: settings.ai.default_max_tokens,
         };
-        let ai = Arc::new(AiRegistry::from_settings(&settings.ai));
         let jobs = if settings.jobs.enabled {
             Some(step_sync("jobs", || {
                 start_jobs(&job_store, &settings, &chats, Arc::clone(&ai))
@@ -347,6 +359,21 @@ pub async fn acquire_lease(
     .await
 }
 
+/// Binds `addr` with an accept backlog of `backlog` (the OS caps it at `net.core.somaxconn`), so a
+/// reconnect storm after a restart waits in the queue instead of falling into SYN retries.
+fn bind_listener(addr: &str, backlog: u32) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let addr: std::net::SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(addr)?
+        .next()
+        .ok_or_else(|| std::io::Error::other("the address resolves to nothing"))?;
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // As std and actix do: a restarted node may bind while old connections sit in TIME_WAIT.
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    Ok(socket.into())
+}
+
 fn http_server(
     settings: &Settings,
     state: AppState,
@@ -354,10 +381,11 @@ fn http_server(
 ) -> Result<(Server, u16), StartupError> {
     let server_settings = &settings.server;
     let addr = format!("{}:{}", server_settings.host, server_settings.port);
-    let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
-        addr: addr.clone(),
-        source,
-    })?;
+    let listener =
+        bind_listener(&addr, server_settings.backlog).map_err(|source| StartupError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
     let port = listener
         .local_addr()
         .map_err(|source| StartupError::Bind {

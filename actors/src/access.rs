@@ -23,6 +23,11 @@ pub enum Access {
 
 pub trait Authorizer: Send + Sync + 'static {
     fn can_join(&self, caller: &Caller, room: &RoomKey) -> BoxFut<'static, Result<Access, String>>;
+    /// May this caller act in the room (stop a bot's answer), not only watch it? By default,
+    /// whoever may join.
+    fn can_act(&self, caller: &Caller, room: &RoomKey) -> BoxFut<'static, Result<Access, String>> {
+        self.can_join(caller, room)
+    }
     /// `false` when the session was revoked or has expired.
     fn session_valid(&self, caller: &Caller) -> BoxFut<'static, Result<bool, String>>;
 }

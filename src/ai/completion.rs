@@ -36,12 +36,19 @@ pub struct Answer {
     /// 0 for the first answer; regenerations count up (each its own answer and charge).
     #[serde(default)]
     pub version: i32,
+    /// A regeneration's own id (a fresh Snowflake): its key is unique per attempt, so deleting
+    /// an answer and regenerating never reuses the key of one that was answered and charged.
+    #[serde(default)]
+    pub attempt: Option<i64>,
 }
 
 impl Answer {
-    /// Names this answer: the stored message's and the charge's idempotency keys derive from it.
+    /// Names this answer: the stored message's, the charge's, the hold's and the job's unique
+    /// keys derive from it.
     pub fn key(&self) -> String {
-        if self.version == 0 {
+        if let Some(attempt) = self.attempt {
+            format!("llm:{}:{}:r{attempt}", self.message, self.bot)
+        } else if self.version == 0 {
             format!("llm:{}:{}", self.message, self.bot)
         } else {
             format!("llm:{}:{}:v{}", self.message, self.bot, self.version)
@@ -59,12 +66,21 @@ pub struct LlmCompletion {
     pub default_max_tokens: u32,
 }
 
+/// A bot's `bot_settings` as an answer reads them.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-struct BotSettings {
-    model: Option<String>,
-    persona: Option<String>,
-    max_tokens: Option<u32>,
+pub struct BotSettings {
+    pub model: Option<String>,
+    pub persona: Option<String>,
+    pub max_tokens: Option<u32>,
+}
+
+impl BotSettings {
+    pub fn parse(value: Option<Value>) -> Self {
+        value
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default()
+    }
 }
 
 impl LlmCompletion {
@@ -111,6 +127,17 @@ impl LlmCompletion {
             .await;
     }
 
+    async fn credits_updated(&self, payer: UserId, balance: i64) {
+        let room = RoomKey::user(&payer.to_string()).expect("numeric id");
+        self.chats
+            .publish(
+                room,
+                "user/credits/updated",
+                json!({"balance": balance.to_string()}),
+            )
+            .await;
+    }
+
     async fn stream_event(&self, answer: &Answer, data: Value) {
         self.chats
             .publish(chat_room(answer.chat), "bot/response/stream", data)
@@ -144,9 +171,7 @@ impl JobHandler for LlmCompletion {
         let Some(settings) = bot else {
             return Err(JobError::permanent("the bot no longer exists"));
         };
-        let settings: BotSettings = settings
-            .and_then(|v| serde_json::from_value(v).ok())
-            .unwrap_or_default();
+        let settings = BotSettings::parse(settings);
         let model = settings
             .model
             .clone()
@@ -182,8 +207,10 @@ impl JobHandler for LlmCompletion {
 
         let (status, model, usage, error) = match result {
             Ok(done) => ("Sent", Some(done.model), done.usage, None),
+            // Stopped on request: the payer pays for what was generated, nothing else (and
+            // nothing at all when the answer had not begun).
             Err(AiError::Cancelled { model }) => {
-                ("Cancelled", Some(model), estimate(&prompt, &text), None)
+                ("Cancelled", Some(model), generated(&prompt, &text), None)
             }
             Err(AiError::BrokeOff { model, error }) => (
                 "Failed",
@@ -202,13 +229,25 @@ impl JobHandler for LlmCompletion {
                 self.status(&answer, "idle").await;
                 // A cooldown ends and a network can recover; a rejected key or an unknown
                 // model will not.
-                return Err(match other {
+                let error = match other {
                     AiError::Failed(ProviderError::Auth) | AiError::UnknownModel(_) => {
                         JobError::permanent(other)
                     }
                     other if ctx.attempt < ctx.max_attempts => JobError::retryable(other),
                     other => JobError::permanent(other),
-                });
+                };
+                if matches!(error, JobError::Permanent(_)) {
+                    // This answer will never be given: its hold goes back to the payer.
+                    let balance = self
+                        .credits
+                        .release(&key)
+                        .await
+                        .map_err(JobError::retryable)?;
+                    if let Some(balance) = balance {
+                        self.credits_updated(answer.payer, balance).await;
+                    }
+                }
+                return Err(error);
             }
         };
         let cost = model.as_ref().map_or(0, |m| m.cost(usage));
@@ -234,21 +273,19 @@ impl JobHandler for LlmCompletion {
         let Some(message) = stored else {
             return Ok(()); // another attempt stored it first
         };
-        let balance = if cost > 0 {
-            self.credits
-                .charge_in(
-                    &mut tx,
-                    answer.payer,
-                    cost,
-                    "LlmAnswer",
-                    &key,
-                    &format!("charge:{key}"),
-                )
-                .await
-                .map_err(JobError::retryable)?
-        } else {
-            None
-        };
+        let balance = self
+            .credits
+            .settle_in(
+                &mut tx,
+                answer.payer,
+                answer.api_key,
+                &key,
+                cost,
+                "LlmAnswer",
+                &format!("charge:{key}"),
+            )
+            .await
+            .map_err(JobError::retryable)?;
         tx.commit().await.map_err(JobError::retryable)?;
 
         let mut end = json!({"__type": "end", "finalMessage": &message, "chatId": answer.chat,
@@ -266,18 +303,29 @@ impl JobHandler for LlmCompletion {
             )
             .await;
         if let Some(balance) = balance {
-            let room = RoomKey::user(&answer.payer.to_string()).expect("numeric id");
-            self.chats
-                .publish(
-                    room,
-                    "user/credits/updated",
-                    json!({"balance": balance.to_string()}),
-                )
-                .await;
+            self.credits_updated(answer.payer, balance).await;
         }
         self.status(&answer, "idle").await;
         tracing::info!(job_id = %ctx.id, status, cost, "bot answered");
         Ok(())
+    }
+}
+
+/// What a cancelled answer used: the prompt and the text it generated, or nothing when it had
+/// not begun (the provider stopped before the first word).
+fn generated(prompt: &Prompt, text: &str) -> Usage {
+    if text.is_empty() {
+        return Usage::default();
+    }
+    estimate(prompt, text)
+}
+
+/// The most an answer can use: every byte of its prompt a token (no tokenizer makes tokens
+/// shorter than a byte), plus a few tokens of framing per turn, and `max_tokens` of output.
+pub fn worst_case_usage(prompt_bytes: i64, turns: i64, max_tokens: u32) -> Usage {
+    Usage {
+        input_tokens: prompt_bytes + 8 * turns.max(1),
+        output_tokens: i64::from(max_tokens),
     }
 }
 

@@ -240,6 +240,20 @@ impl AiRegistry {
         self.models.get(name)
     }
 
+    /// The most `usage` can cost on `model` or any model it may fall back to (what an answer
+    /// holds from the payer's balance while it is queued). An unknown model costs nothing: its
+    /// answer fails before anything is said.
+    pub fn worst_case_cost(&self, model: &str, usage: Usage) -> i64 {
+        let Some(first) = self.models.get(model) else {
+            return 0;
+        };
+        std::iter::once(first)
+            .chain(first.fallbacks.iter().filter_map(|f| self.models.get(f)))
+            .map(|m| m.cost(usage))
+            .max()
+            .unwrap_or(0)
+    }
+
     fn available(&self, provider: &str) -> bool {
         let mut standing = self.standing.lock().unwrap_or_else(|p| p.into_inner());
         match standing.get(provider).copied() {

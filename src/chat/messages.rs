@@ -53,8 +53,8 @@ impl ChatService {
         text: String,
         parent: Option<ChatMessageId>,
     ) -> Result<ChatMessage, ChatError> {
-        let bots: Vec<UserId> = sqlx::query_scalar(
-            "SELECT u.id FROM chat_participants p JOIN users u ON u.id = p.user_id
+        let bots: Vec<(UserId, Option<serde_json::Value>)> = sqlx::query_as(
+            "SELECT u.id, u.bot_settings FROM chat_participants p JOIN users u ON u.id = p.user_id
              WHERE p.chat_id = $1 AND u.is_bot AND u.id <> $2 ORDER BY u.id",
         )
         .bind(chat)
@@ -62,6 +62,7 @@ impl ChatService {
         .fetch_all(&self.pool)
         .await?;
         if !bots.is_empty() {
+            // Cheap early refusals; the holds below are what guarantees the money.
             self.credits.ensure_can_pay(author).await?;
             if let Some(key) = api_key {
                 self.credits.ensure_key_can_spend(key).await?;
@@ -90,18 +91,17 @@ impl ChatService {
         .bind(author)
         .execute(&mut *tx)
         .await?;
-        for bot in bots {
-            let job = crate::ai::completion::LlmCompletion::job(&crate::ai::completion::Answer {
+        for (bot, settings) in bots {
+            let answer = crate::ai::completion::Answer {
                 chat,
                 bot,
                 message: message.id,
                 payer: author,
                 api_key,
                 version: 0,
-            })
-            .map_err(|e| sqlx::Error::Protocol(e.to_string()))?
-            .unique_key(format!("llm:{}:{}", message.id, bot));
-            self.jobs.enqueue_in(&mut tx, job).await?;
+                attempt: None,
+            };
+            self.queue_answer(&mut tx, &answer, settings).await?;
         }
         tx.commit().await?;
         self.publish(
@@ -156,6 +156,11 @@ impl ChatService {
         .bind(bot)
         .fetch_one(&self.pool)
         .await?;
+        let settings: Option<serde_json::Value> =
+            sqlx::query_scalar("SELECT bot_settings FROM users WHERE id = $1")
+                .bind(bot)
+                .fetch_one(&self.pool)
+                .await?;
         let answer = crate::ai::completion::Answer {
             chat: answer.chat_id,
             bot,
@@ -163,12 +168,62 @@ impl ChatService {
             payer: caller,
             api_key,
             version,
+            // Each regeneration is its own answer, charge and job, even when an earlier one
+            // with the same version number was deleted.
+            attempt: Some(self.ids.next_id()),
         };
-        let job = crate::ai::completion::LlmCompletion::job(&answer)
-            .map_err(|e| sqlx::Error::Protocol(e.to_string()))?
-            .unique_key(answer.key());
-        self.jobs.enqueue(job).await?;
+        let mut tx = self.pool.begin().await?;
+        self.queue_answer(&mut tx, &answer, settings).await?;
+        tx.commit().await?;
         Ok(version)
+    }
+
+    /// Queues one bot answer inside `tx`: holds its worst case from the payer (and the API
+    /// key's limits), then enqueues its job. Either both or neither commit.
+    async fn queue_answer(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        answer: &crate::ai::completion::Answer,
+        bot_settings: Option<serde_json::Value>,
+    ) -> Result<(), ChatError> {
+        use crate::ai::completion::{BotSettings, LlmCompletion, worst_case_usage};
+        let settings = BotSettings::parse(bot_settings);
+        let model = settings
+            .model
+            .clone()
+            .unwrap_or_else(|| self.ai.default_model.clone());
+        // The prompt the job will send: the message and its ancestors, and the persona.
+        let (turns, bytes): (i64, i64) = sqlx::query_as(
+            "WITH RECURSIVE branch AS (
+                 SELECT id, parent_id, octet_length(text) AS bytes, 0 AS depth
+                   FROM chat_messages WHERE id = $1
+                 UNION ALL
+                 SELECT m.id, m.parent_id, octet_length(m.text), b.depth + 1
+                   FROM chat_messages m JOIN branch b ON m.id = b.parent_id
+                  WHERE b.depth + 1 < $2
+             )
+             SELECT count(*), COALESCE(sum(bytes), 0)::BIGINT FROM branch",
+        )
+        .bind(answer.message)
+        .bind(self.context_messages)
+        .fetch_one(&mut *tx)
+        .await?;
+        let persona = settings.persona.as_deref().map_or(0, str::len) as i64;
+        let usage = worst_case_usage(
+            bytes + persona,
+            turns + 1,
+            settings.max_tokens.unwrap_or(self.default_max_tokens),
+        );
+        let hold = self.ai.worst_case_cost(&model, usage);
+        let key = answer.key();
+        self.credits
+            .hold_in(tx, answer.payer, answer.api_key, &key, hold)
+            .await?;
+        let job = LlmCompletion::job(answer)
+            .map_err(|e| sqlx::Error::Protocol(e.to_string()))?
+            .unique_key(key);
+        self.jobs.enqueue_in(tx, job).await?;
+        Ok(())
     }
 
     pub async fn message(&self, id: ChatMessageId) -> Result<ChatMessage, ChatError> {
@@ -248,19 +303,26 @@ pub async fn insert_message(
         Some((status, key)) => (status, Some(key)),
         None => ("Sent", None),
     };
-    // Siblings are numbered by counting: writers to one chat take turns (on every node) so two
-    // replies to the same message never get the same version. Held until the transaction ends.
+    // A reply's version is the highest sibling's + 1 (one probe of chat_messages_siblings_idx).
+    // Writers replying to the same message take turns (on every node) so two never get the same
+    // version; replies to other messages do not wait. Held until the transaction ends. Ids are
+    // Snowflakes unique across tables, so a parent's id (or the chat's, for a first message)
+    // names the lock.
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(chat)
+        .bind(parent.map_or(chat.0, |p| p.0))
         .execute(&mut *tx)
         .await?;
+    let next_version = if parent.is_some() {
+        "(SELECT COALESCE(max(version_index) + 1, 0) FROM chat_messages
+           WHERE chat_id = $2 AND parent_id = $4)"
+    } else {
+        "(SELECT COALESCE(max(version_index) + 1, 0) FROM chat_messages
+           WHERE chat_id = $2 AND parent_id IS NULL)"
+    };
     sqlx::query_as(sql!(
         "INSERT INTO chat_messages (id, chat_id, user_id, parent_id, version_index, text, status,
                                     idempotency_key)
-         VALUES ($1, $2, $3, $4,
-                 (SELECT COUNT(*) FROM chat_messages
-                  WHERE chat_id = $2 AND parent_id IS NOT DISTINCT FROM $4)::INT,
-                 $5, $6, $7)
+         VALUES ($1, $2, $3, $4, {next_version}, $5, $6, $7)
          ON CONFLICT (idempotency_key) DO NOTHING
          RETURNING {MESSAGE_COLUMNS}"
     ))

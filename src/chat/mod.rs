@@ -96,6 +96,10 @@ pub struct ChatService {
     pub jobs: JobStore,
     pub hub: Hub,
     pub credits: crate::credits::Credits,
+    /// Prices, for the worst case an answer holds while it is queued.
+    pub ai: std::sync::Arc<crate::ai::AiRegistry>,
+    pub context_messages: i64,
+    pub default_max_tokens: u32,
 }
 
 fn room(chat: ChatId) -> RoomKey {

@@ -3,7 +3,8 @@
 //! ```text
 //! request ─▶ query string: a percent-encoded control character? ─▶ 422 ControlCharacter
 //!         ─▶ JSON body: read up to the route's limit (server.json_body_limit_bytes, or
-//!            server.message_json_body_limit_bytes on the routes that carry a message's text)
+//!            server.message_json_body_limit_bytes on the routes that carry a message's text
+//!            and on the operators' room publish)
 //!            ─▶ over it: 413 BodyTooLarge · compressed: 415 UnsupportedContentEncoding
 //!            ─▶ a string escape of a control character (\u0000 … \u001f but \t \n \r)?
 //!               ─▶ 422 ControlCharacter
@@ -40,7 +41,9 @@ impl BodyLimits {
 
     fn for_route(&self, pattern: Option<&str>) -> usize {
         match pattern {
-            Some("/api/v2/chatMessage" | "/api/v2/chatMessage/{id}") => self.message_json,
+            Some(
+                "/api/v2/chatMessage" | "/api/v2/chatMessage/{id}" | "/api/v2/admin/rooms/publish",
+            ) => self.message_json,
             _ => self.json,
         }
     }

@@ -1,5 +1,5 @@
-//! Housekeeping on the `maintenance` queue, run by the scheduler: pruning finished jobs and
-//! deleting sessions that can no longer be used.
+//! Housekeeping on the `maintenance` queue, run by the scheduler: pruning finished jobs,
+//! deleting sessions that can no longer be used and releasing orphaned credit holds.
 
 use std::time::Duration;
 
@@ -59,6 +59,15 @@ impl JobHandler for CleanupSessions {
         .map_err(JobError::retryable)?
         .rows_affected();
         tracing::info!(deleted, "cleaned up expired and revoked sessions");
+        // Also hourly: credit holds whose answer will never run (its job died in a crash or a
+        // timeout past its last attempt) go back to their payers.
+        let released =
+            crate::credits::release_orphaned_holds(self.store.pool(), Duration::from_secs(300))
+                .await
+                .map_err(JobError::retryable)?;
+        if released > 0 {
+            tracing::info!(released, "released orphaned credit holds");
+        }
         Ok(())
     }
 }

@@ -24,7 +24,7 @@ pub mod scheduler;
 pub mod store;
 pub mod worker;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, DatabaseClock, ManualClock, SystemClock};
 pub use handler::{JobContext, JobError, JobHandler, Registry};
 pub use queue::Queue;
 pub use runtime::{JobRuntime, StopJobs};

@@ -5,7 +5,9 @@
 //!   not private);
 //! - a user room: that user only.
 //!
-//! Also whether a connection's session is still live (not revoked, not expired).
+//! - acting in a chat room (stopping a bot's answer): whoever may write in the chat.
+//!
+//! Also whether a connection's session is still live (not revoked, not expired, user not locked).
 
 use sqlx::PgPool;
 use vrooli_actors::broker::BoxFut;
@@ -79,6 +81,28 @@ impl Authorizer for SqlAuthorizer {
         })
     }
 
+    fn can_act(&self, caller: &Caller, room: &RoomKey) -> BoxFut<'static, Result<Access, String>> {
+        if room.kind() != RoomKind::Chat {
+            return self.can_join(caller, room);
+        }
+        let pool = self.pool.clone();
+        let user = parse_id(&caller.user_id);
+        let chat = parse_id(room.id());
+        Box::pin(async move {
+            let (Some(user), Some(chat)) = (user, chat) else {
+                return Ok(Access::NotFound);
+            };
+            let access = crate::chat::access::chat_access(&pool, ChatId(chat), Some(UserId(user)))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(match access {
+                Some(a) if a.signed_in && a.can_write() => Access::Allowed,
+                Some(a) if a.can_read() => Access::Denied,
+                _ => Access::NotFound,
+            })
+        })
+    }
+
     fn session_valid(&self, caller: &Caller) -> BoxFut<'static, Result<bool, String>> {
         let pool = self.pool.clone();
         let session = parse_id(&caller.session_id);
@@ -87,7 +111,9 @@ impl Authorizer for SqlAuthorizer {
                 return Ok(false);
             };
             let live: Option<bool> = sqlx::query_scalar(
-                "SELECT revoked_at IS NULL AND expires_at > now() FROM sessions WHERE id = $1",
+                "SELECT s.revoked_at IS NULL AND s.expires_at > now()
+                        AND u.status NOT IN ('HardLocked', 'Deleted')
+                   FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1",
             )
             .bind(session)
             .fetch_optional(&pool)

@@ -103,3 +103,23 @@ async fn an_expired_lease_is_taken_over() {
     assert_ne!(holder, "dead");
     drop(node);
 }
+
+#[tokio::test]
+async fn the_listener_gets_the_configured_backlog() {
+    let app = crate::helpers::spawn_app_with(|s| s.server.backlog = 1000, None).await;
+    // `ss` shows a listening socket's accept backlog as its Send-Q.
+    let out = std::process::Command::new("ss")
+        .args(["-ltnH", &format!("sport = :{}", app.port)])
+        .output()
+        .expect("ss (iproute2) runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let send_q: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    let cap: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(4096);
+    assert_eq!(send_q, vec![1000.min(cap).to_string()], "{text}");
+}

@@ -115,7 +115,17 @@ impl SessionActor {
                 let shared = self.shared.clone();
                 let caller = self.caller.clone();
                 let fut = async move {
-                    authorize(&shared, &caller, &room).await?;
+                    // Stopping an answer someone pays for needs write access, not only a seat.
+                    match shared.authorizer.can_act(&caller, &room).await {
+                        // A reader of the room: it exists for them, acting is what is refused.
+                        Ok(Access::Denied) => {
+                            return Err((
+                                "NotAllowed",
+                                "Only participants may stop answers".into(),
+                            ));
+                        }
+                        access => decide(access, &room)?,
+                    }
                     shared
                         .cancel_chat(room.id())
                         .await
@@ -188,10 +198,16 @@ async fn authorize(
     caller: &Caller,
     room: &RoomKey,
 ) -> Result<(), (&'static str, String)> {
-    match shared.authorizer.can_join(caller, room).await {
+    decide(shared.authorizer.can_join(caller, room).await, room)
+}
+
+/// An access answer as the client sees it. A room the caller may not enter is, to them, a room
+/// that does not exist (`NotFound`, as REST answers for a chat they cannot read), so ids cannot
+/// be probed.
+fn decide(access: Result<Access, String>, room: &RoomKey) -> Result<(), (&'static str, String)> {
+    match access {
         Ok(Access::Allowed) => Ok(()),
-        Ok(Access::Denied) => Err(("NotAllowed", "You may not join this room".to_owned())),
-        Ok(Access::NotFound) => Err(("NotFound", "No such room".to_owned())),
+        Ok(Access::Denied | Access::NotFound) => Err(("NotFound", "No such room".to_owned())),
         Err(error) => {
             tracing::error!(%error, %room, "room authorization failed");
             Err((

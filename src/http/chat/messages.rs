@@ -72,8 +72,9 @@ pub async fn edit_message(
     let message_id: ChatMessageId = id(&path, "InvalidMessageId")?;
     let body = body.into_inner();
     check_text(&body.text)?;
-    let message = state.chats.message(message_id).await?;
-    if message.user_id != Some(caller.user) {
+    let (message, access) = visible_message(&state, message_id, caller.user).await?;
+    // An author who has left (or was removed from) the chat no longer writes in it.
+    if message.user_id != Some(caller.user) || !access.can_write() {
         return Err(ChatError::Forbidden.into());
     }
     Ok(ok(state.chats.edit(message_id, body.text).await?))
@@ -85,19 +86,29 @@ pub async fn delete_message(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let message_id: ChatMessageId = id(&path, "InvalidMessageId")?;
-    let message = state.chats.message(message_id).await?;
+    let (message, access) = visible_message(&state, message_id, caller.user).await?;
     let author = message.user_id == Some(caller.user);
-    if !author
-        && !state
-            .chats
-            .access(message.chat_id, Some(caller.user))
-            .await?
-            .can_manage()
-    {
+    let may = access.can_manage() || (author && access.can_write());
+    if !may {
         return Err(ChatError::Forbidden.into());
     }
     state.chats.remove(&message).await?;
     Ok(ok(json!({"id": message_id, "deleted": true})))
+}
+
+/// A message and the caller's access to its chat; `MessageNotFound` when the caller may not
+/// read that chat (a stranger learns nothing about which ids exist).
+async fn visible_message(
+    state: &AppState,
+    id: ChatMessageId,
+    user: crate::ids::UserId,
+) -> Result<(crate::chat::ChatMessage, crate::chat::access::ChatAccess), ApiError> {
+    let message = state.chats.message(id).await?;
+    let access = state.chats.access(message.chat_id, Some(user)).await?;
+    if !access.can_read() {
+        return Err(ChatError::MessageNotFound.into());
+    }
+    Ok((message, access))
 }
 
 pub async fn message_tree(
@@ -125,11 +136,10 @@ pub async fn regenerate(
     state: web::Data<AppState>,
     body: web::Json<Regenerate>,
 ) -> Result<HttpResponse, ApiError> {
-    let answer = state.chats.message(body.message_id).await?;
-    state
-        .chats
-        .require(answer.chat_id, Some(caller.user), Need::Write)
-        .await?;
+    let (answer, access) = visible_message(&state, body.message_id, caller.user).await?;
+    if !access.can_write() {
+        return Err(ChatError::Forbidden.into());
+    }
     let version = state
         .chats
         .regenerate(caller.user, caller.api_key, &answer)

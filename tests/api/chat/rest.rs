@@ -159,7 +159,8 @@ async fn who_may_do_what() {
         )
         .await
         .0,
-        403
+        404,
+        "a message of a chat one cannot read does not exist for them"
     );
     assert_eq!(
         api(
@@ -171,7 +172,7 @@ async fn who_may_do_what() {
         )
         .await
         .0,
-        403
+        404
     );
     assert_eq!(
         api(
@@ -570,4 +571,64 @@ async fn concurrent_replies_to_one_message_get_distinct_versions() {
         .collect();
     versions.sort_unstable();
     assert_eq!(versions, (0..10).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn removed_participants_no_longer_edit_or_delete_their_messages() {
+    let app = spawn_app_with(with_system_key, None).await;
+    let sam = user(&app, "Sam").await;
+    let kim = user(&app, "Kim").await;
+    let chat = create_chat(&app, &sam, &[], json!({})).await;
+    sqlx::query("INSERT INTO chat_participants (id, chat_id, user_id) VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM chat_participants), $1::BIGINT, $2::BIGINT)")
+        .bind(&chat)
+        .bind(&kim.id)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let (status, message) = post(
+        &app,
+        "/chatMessage",
+        &kim,
+        json!({"chatId": chat, "text": "kim was here"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{message}");
+    let message = message["data"]["id"].as_str().unwrap().to_owned();
+    let path = format!("/chatMessage/{message}");
+    let edit = |text: &'static str| {
+        api(
+            &app,
+            Method::PUT,
+            &path,
+            Some(&kim),
+            Some(json!({"text": text})),
+        )
+    };
+    assert_eq!(edit("still here").await.0, 200, "a participant edits");
+
+    let removed = api(
+        &app,
+        Method::DELETE,
+        &format!("/chatParticipant/{chat}/{}", kim.id),
+        Some(&sam),
+        None,
+    )
+    .await;
+    assert_eq!(removed.0, 200, "{:?}", removed.1);
+    assert_eq!(edit("rewritten after removal").await.0, 404);
+    let delete = api(
+        &app,
+        Method::DELETE,
+        &format!("/chatMessage/{message}"),
+        Some(&kim),
+        None,
+    )
+    .await;
+    assert_eq!(delete.0, 404);
+    let text: String = sqlx::query_scalar("SELECT text FROM chat_messages WHERE id = $1::BIGINT")
+        .bind(&message)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(text, "still here");
 }

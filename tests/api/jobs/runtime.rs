@@ -287,3 +287,38 @@ async fn notify_wakes_an_idle_pool_without_waiting_for_the_poll() {
     .await;
     runtime.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_node_whose_clock_runs_ahead_does_not_rescue_jobs_still_running() {
+    let (h, handler, id, runtime) = start_blocking_job(Duration::from_secs(5)).await;
+    // Node B's own clock is an hour ahead; read on the database's clock it agrees with node A.
+    let ahead = Arc::new(|| chrono::Utc::now() + chrono::Duration::hours(1));
+    let clock =
+        vrooli::jobs::DatabaseClock::start_with(h.db.pool.clone(), Duration::from_secs(30), ahead)
+            .await
+            .unwrap();
+    let skew = (clock.now() - chrono::Utc::now()).num_milliseconds().abs();
+    assert!(
+        skew < 1000,
+        "the database's time, not the local one: {skew} ms off"
+    );
+    let node_b = h.store_with("node-b", 2, clock);
+    assert_eq!(node_b.rescue_expired().await.unwrap(), 0);
+    assert_eq!(h.state_of(id).await.0, "running");
+
+    // The same node reading its own clock would have taken the job from node A.
+    let naive = h.store_with(
+        "node-b",
+        2,
+        Arc::new(vrooli::jobs::ManualClock::new(
+            chrono::Utc::now() + chrono::Duration::hours(1),
+        )),
+    );
+    assert_eq!(
+        naive.rescue_expired().await.unwrap(),
+        1,
+        "the defect this guards against"
+    );
+    handler.release.notify_one();
+    runtime.shutdown().await;
+}

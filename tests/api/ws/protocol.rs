@@ -128,9 +128,10 @@ async fn bad_commands_and_refused_joins(redis: bool) {
         ),
         "InvalidData"
     );
+    // A private chat, a missing one and another user's room look the same: not found.
     assert_eq!(
         error(&ws.command("joinChatRoom", json!({"chatId": private})).await),
-        "NotAllowed"
+        "NotFound"
     );
     assert_eq!(
         error(&ws.command("joinChatRoom", json!({"chatId": "999"})).await),
@@ -138,7 +139,7 @@ async fn bad_commands_and_refused_joins(redis: bool) {
     );
     assert_eq!(
         error(&ws.command("joinUserRoom", json!({"userId": sam.id})).await),
-        "NotAllowed"
+        "NotFound"
     );
     assert_eq!(
         error(&ws.command("typing", json!({"chatId": private})).await),
@@ -149,7 +150,7 @@ async fn bad_commands_and_refused_joins(redis: bool) {
             &ws.command("requestCancellation", json!({"chatId": private}))
                 .await
         ),
-        "NotAllowed"
+        "NotFound"
     );
     // Not JSON at all: an error ack with a null id, and the connection stays up.
     ws.send_text("{{{").await;
@@ -158,9 +159,18 @@ async fn bad_commands_and_refused_joins(redis: bool) {
         (ack["ack"].clone(), error(&ack)),
         (json!(null), "InvalidJson".into())
     );
-    // An open chat may be joined by anyone signed in; cancellation is accepted there.
+    // An open chat may be joined by anyone signed in, but only its participants may stop its
+    // bots' answers (someone pays for them).
     ws.join("joinChatRoom", json!({"chatId": open_chat})).await;
     let ack = ws
+        .command("requestCancellation", json!({"chatId": open_chat}))
+        .await;
+    assert_eq!(error(&ack), "NotAllowed");
+    let mut owner = open(&app.address, &sam.token).await;
+    owner
+        .join("joinChatRoom", json!({"chatId": open_chat}))
+        .await;
+    let ack = owner
         .command("requestCancellation", json!({"chatId": open_chat}))
         .await;
     assert_eq!(ack["success"], true);
