@@ -328,6 +328,7 @@ fn start_jobs(
             mailer,
             from,
             ui_url: settings.email.ui_url.clone(),
+            pool: chats.pool.clone(),
         })
         .register(SendSmsHandler { sender: sms })
         .register(LlmCompletion {

@@ -11,7 +11,7 @@ use super::password;
 use crate::config::AuthSettings;
 use crate::domain::EmailAddress;
 use crate::email::templates::Template;
-use crate::email::{SendEmail, SendEmailHandler};
+use crate::email::{CodeFor, SendEmail, SendEmailHandler};
 use crate::ids::{PublicId, Snowflake, UserAuthId, UserId};
 use crate::jobs::{JobHandler, JobStore};
 
@@ -52,7 +52,6 @@ pub async fn sign_up(
     account: NewAccount,
 ) -> Result<(UserId, UserAuthId), AccountError> {
     let hash = account.password_hash;
-    let code = new_code();
     let user = UserId(ids.next_id());
     let auth = UserAuthId(ids.next_id());
     sqlx::query("INSERT INTO users (id, public_id, name) VALUES ($1, $2, $3)")
@@ -61,16 +60,14 @@ pub async fn sign_up(
         .bind(&account.name)
         .execute(&mut *tx)
         .await?;
-    let email = sqlx::query(
-        "INSERT INTO emails (id, user_id, email_address, verification_code_hash, verification_code_at)
-         VALUES ($1, $2, $3, $4, now())",
-    )
-    .bind(ids.next_id())
-    .bind(user)
-    .bind(account.email.as_str())
-    .bind(sha256_hex(&code))
-    .execute(&mut *tx)
-    .await;
+    // The verification code is made when the mail is sent (see email::CodeFor).
+    let email_id = ids.next_id();
+    let email = sqlx::query("INSERT INTO emails (id, user_id, email_address) VALUES ($1, $2, $3)")
+        .bind(email_id)
+        .bind(user)
+        .bind(account.email.as_str())
+        .execute(&mut *tx)
+        .await;
     if let Err(sqlx::Error::Database(db)) = &email
         && db.is_unique_violation()
     {
@@ -87,8 +84,9 @@ pub async fn sign_up(
         to: account.email.as_str().to_owned(),
         template: Template::Verification {
             name: account.name.clone(),
-            code,
+            code: String::new(),
         },
+        code_for: Some(CodeFor::EmailVerification(email_id)),
     })
     .map_err(AccountError::Job)?;
     jobs.enqueue_in(tx, mail).await?;
@@ -196,8 +194,8 @@ pub fn new_code() -> String {
     code
 }
 
-/// Starts a password reset: stores the hash of a fresh code on the account and enqueues the mail,
-/// in one transaction. Unknown addresses do nothing — the caller answers the same either way.
+/// Starts a password reset: enqueues the mail, whose job makes the code and stores its hash
+/// when it sends. Unknown addresses do nothing — the caller answers the same either way.
 pub async fn request_password_reset(
     pool: &PgPool,
     jobs: &JobStore,
@@ -216,15 +214,14 @@ pub async fn request_password_reset(
     let Some((auth, name)) = found else {
         return Ok(());
     };
-    let code = new_code();
-    sqlx::query("UPDATE user_auth SET reset_code_hash = $2, reset_code_at = now() WHERE id = $1")
-        .bind(auth)
-        .bind(sha256_hex(&code))
-        .execute(&mut *tx)
-        .await?;
+    // The code is made (and its hash stored) when the mail is sent: the job holds none.
     let mail = SendEmailHandler::job(&SendEmail {
         to: email.as_str().to_owned(),
-        template: Template::PasswordReset { name, code },
+        template: Template::PasswordReset {
+            name,
+            code: String::new(),
+        },
+        code_for: Some(CodeFor::PasswordReset(auth.0)),
     })
     .map_err(AccountError::Job)?;
     jobs.enqueue_in(&mut tx, mail).await?;

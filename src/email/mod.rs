@@ -80,17 +80,65 @@ impl Mailer {
 }
 
 /// The `email-send` job: one message to one address.
+///
+/// A job that carries a sign-in secret does not hold it: `code_for` names the row whose code
+/// the handler makes when it sends (storing only its hash), so job payloads — kept for a day,
+/// shown in the admin dead-job listing — hold nothing that could take over an account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SendEmail {
     pub to: String,
     #[serde(flatten)]
     pub template: Template,
+    #[serde(default, rename = "codeFor", skip_serializing_if = "Option::is_none")]
+    pub code_for: Option<CodeFor>,
+}
+
+/// Whose single-use code a message carries, made when it is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CodeFor {
+    /// `emails.id`: the address to verify.
+    EmailVerification(i64),
+    /// `user_auth.id`: the password to reset.
+    PasswordReset(i64),
 }
 
 pub struct SendEmailHandler {
     pub mailer: Mailer,
     pub from: Mailbox,
     pub ui_url: String,
+    /// Where the codes of `code_for` are stored (hashed).
+    pub pool: sqlx::PgPool,
+}
+
+impl SendEmailHandler {
+    /// Makes a fresh code for `target` and stores its hash, replacing any earlier one (a retried
+    /// job sends a new code; the old one stops working). `None` when there is nothing to send:
+    /// the address was verified meanwhile, or the row is gone.
+    async fn issue_code(&self, target: CodeFor) -> Result<Option<String>, sqlx::Error> {
+        let code = crate::auth::accounts::new_code();
+        let hash = crate::auth::accounts::sha256_hex(&code);
+        let updated = match target {
+            CodeFor::EmailVerification(email) => {
+                sqlx::query(
+                    "UPDATE emails SET verification_code_hash = $2, verification_code_at = now()
+                  WHERE id = $1 AND verified_at IS NULL",
+                )
+                .bind(email)
+                .bind(hash)
+                .execute(&self.pool)
+                .await?
+            }
+            CodeFor::PasswordReset(auth) => sqlx::query(
+                "UPDATE user_auth SET reset_code_hash = $2, reset_code_at = now() WHERE id = $1",
+            )
+            .bind(auth)
+            .bind(hash)
+            .execute(&self.pool)
+            .await?,
+        };
+        Ok((updated.rows_affected() == 1).then_some(code))
+    }
 }
 
 impl JobHandler for SendEmailHandler {
@@ -102,7 +150,17 @@ impl JobHandler for SendEmailHandler {
         let to: Mailbox = job.to.parse().map_err(|e| {
             JobError::permanent(format!("recipient {:?} is not an address: {e}", job.to))
         })?;
-        let rendered = templates::render(&job.template, &self.ui_url);
+        let mut template = job.template;
+        if let Some(target) = job.code_for {
+            match self.issue_code(target).await.map_err(JobError::retryable)? {
+                Some(code) => template.set_code(code),
+                None => {
+                    tracing::info!(job_id = %ctx.id, ?target, "nothing to send: the code is no longer needed");
+                    return Ok(());
+                }
+            }
+        }
+        let rendered = templates::render(&template, &self.ui_url);
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)

@@ -9,9 +9,29 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "template", rename_all = "camelCase")]
 pub enum Template {
     /// Confirms an email address.
-    Verification { name: String, code: String },
+    Verification {
+        name: String,
+        /// Empty in a queued job whose code is made when it is sent (`SendEmail::code_for`).
+        #[serde(default)]
+        code: String,
+    },
     /// Lets a user choose a new password; the code is single-use and expires.
-    PasswordReset { name: String, code: String },
+    PasswordReset {
+        name: String,
+        #[serde(default)]
+        code: String,
+    },
+}
+
+impl Template {
+    /// Puts `value` in as the message's code.
+    pub fn set_code(&mut self, value: String) {
+        match self {
+            Template::Verification { code, .. } | Template::PasswordReset { code, .. } => {
+                *code = value
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -97,11 +97,12 @@ fn email_settings(host: &str, port: u16, outbox: &Path) -> vrooli::config::Email
     settings
 }
 
-fn handler(settings: &vrooli::config::EmailSettings) -> SendEmailHandler {
+fn handler(settings: &vrooli::config::EmailSettings, db: &TestDb) -> SendEmailHandler {
     SendEmailHandler {
         mailer: Mailer::from_settings(settings).unwrap(),
         from: settings.from.parse().unwrap(),
         ui_url: settings.ui_url.clone(),
+        pool: db.pool.clone(),
     }
 }
 
@@ -110,13 +111,14 @@ async fn verification_email_arrives_at_an_smtp_server() {
     let smtp = SmtpServer::start().await;
     let settings = email_settings("127.0.0.1", smtp.port, &temp_dir("unused"));
     let db = TestDb::new(&test_settings()).await;
-    let exec = executor(&db, Registry::new().register(handler(&settings))).await;
+    let exec = executor(&db, Registry::new().register(handler(&settings, &db))).await;
     let job = SendEmailHandler::job(&SendEmail {
         to: "Sam Doe <sam@example.org>".into(),
         template: Template::Verification {
             name: "Sam".into(),
             code: "ABC123".into(),
         },
+        code_for: None,
     })
     .unwrap();
     let id = exec.store().enqueue(job).await.unwrap().unwrap();
@@ -165,13 +167,14 @@ async fn without_smtp_messages_are_written_to_the_outbox() {
     let outbox = temp_dir("outbox");
     let settings = email_settings("", 0, &outbox);
     let db = TestDb::new(&test_settings()).await;
-    let exec = executor(&db, Registry::new().register(handler(&settings))).await;
+    let exec = executor(&db, Registry::new().register(handler(&settings, &db))).await;
     let job = SendEmailHandler::job(&SendEmail {
         to: "sam@example.org".into(),
         template: Template::PasswordReset {
             name: "Sam".into(),
             code: "XYZ".into(),
         },
+        code_for: None,
     })
     .unwrap();
     exec.store().enqueue(job).await.unwrap();
@@ -192,7 +195,7 @@ async fn without_smtp_messages_are_written_to_the_outbox() {
 async fn a_bad_recipient_is_dead_at_once_and_an_unreachable_server_is_retried() {
     let settings = email_settings("127.0.0.1", 1, &temp_dir("unused"));
     let db = TestDb::new(&test_settings()).await;
-    let exec = executor(&db, Registry::new().register(handler(&settings))).await;
+    let exec = executor(&db, Registry::new().register(handler(&settings, &db))).await;
     let template = Template::Verification {
         name: "Sam".into(),
         code: "1".into(),
@@ -200,6 +203,7 @@ async fn a_bad_recipient_is_dead_at_once_and_an_unreachable_server_is_retried() 
     let bad = SendEmailHandler::job(&SendEmail {
         to: "not an address".into(),
         template: template.clone(),
+        code_for: None,
     })
     .unwrap();
     let bad = exec
@@ -211,6 +215,7 @@ async fn a_bad_recipient_is_dead_at_once_and_an_unreachable_server_is_retried() 
     let good = SendEmailHandler::job(&SendEmail {
         to: "sam@example.org".into(),
         template,
+        code_for: None,
     })
     .unwrap();
     let good = exec.store().enqueue(good).await.unwrap().unwrap();

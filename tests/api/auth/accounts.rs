@@ -286,7 +286,7 @@ async fn password_reset_is_single_use_and_signs_every_device_out() {
         json!({"email": email}),
     )
     .await;
-    let late = mailed_code(&app, &email, "passwordReset").await;
+    let late = nth_mailed_code(&app, &email, "passwordReset", 2).await;
     sqlx::query("UPDATE user_auth SET reset_code_at = now() - interval '61 minutes' WHERE reset_code_hash IS NOT NULL")
         .execute(&app.db.pool)
         .await
@@ -387,4 +387,41 @@ async fn guest_login_gives_a_guest_session_and_replaces_a_signed_in_cookie() {
     let guest = post(&app, "/auth/guest/login", Some(&cookie), json!({})).await;
     assert_eq!(guest.status(), 200);
     assert_eq!(set_cookie(&guest).as_deref(), Some(""), "cookie removed");
+}
+
+#[tokio::test]
+async fn job_payloads_hold_no_codes_that_could_take_over_an_account() {
+    let app = spawn_app().await;
+    let (_, _, email) = sign_up(&app, None, "Sam").await;
+    post(
+        &app,
+        "/auth/email/requestPasswordChange",
+        None,
+        json!({"email": email}),
+    )
+    .await;
+    // Both mails are sent (and so their codes exist only in them and, hashed, in their rows).
+    let reset = mailed_code(&app, &email, "passwordReset").await;
+    let verify = mailed_code(&app, &email, "verification").await;
+    assert_eq!(reset.len(), 24, "{reset}");
+    let payloads: Vec<String> =
+        sqlx::query_scalar("SELECT payload::TEXT FROM jobs WHERE kind = 'email.send'")
+            .fetch_all(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(payloads.len(), 2);
+    for payload in payloads {
+        assert!(
+            !payload.contains(&reset) && !payload.contains(&verify),
+            "{payload}"
+        );
+    }
+    let response = post(
+        &app,
+        "/auth/email/resetPassword",
+        None,
+        json!({"code": reset, "newPassword": "a brand new password"}),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
 }

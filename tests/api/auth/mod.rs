@@ -81,16 +81,55 @@ pub fn user_ids(session: &Value) -> Vec<String> {
 }
 
 /// The code mailed to `to` with `template` (read from the email job's payload).
+/// The code in the newest mail of `template` ("verification" or "passwordReset") sent to `to`,
+/// read from the outbox as its recipient would (job payloads hold no codes). Waits for the mail.
 pub async fn mailed_code(app: &TestApp, to: &str, template: &str) -> String {
-    sqlx::query_scalar(
-        "SELECT payload->>'code' FROM jobs WHERE kind = 'email.send' AND payload->>'to' = $1
-            AND payload->>'template' = $2 ORDER BY id DESC LIMIT 1",
-    )
-    .bind(to)
-    .bind(template)
-    .fetch_one(&app.db.pool)
-    .await
-    .unwrap()
+    nth_mailed_code(app, to, template, 1).await
+}
+
+/// The code of the `n`th such mail (counting from 1), once at least `n` have been sent.
+pub async fn nth_mailed_code(app: &TestApp, to: &str, template: &str, n: usize) -> String {
+    let marker = match template {
+        "verification" => "verify-email?code=",
+        "passwordReset" => "reset-password?code=",
+        other => panic!("no such template {other}"),
+    };
+    let dir = app.settings.email.outbox_dir.clone();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let mut found: Vec<(std::time::SystemTime, String)> = Vec::new();
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let Ok(raw) = std::fs::read_to_string(entry.path()) else {
+                continue;
+            };
+            // Undo quoted-printable: soft line breaks, then the escaped '='.
+            let text = raw
+                .replace("=\r\n", "")
+                .replace("=\n", "")
+                .replace("=3D", "=");
+            if !text.contains(&format!("To: {to}")) {
+                continue;
+            }
+            let Some(at) = text.find(marker) else {
+                continue;
+            };
+            let code: String = text[at + marker.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+            let modified = entry.metadata().and_then(|m| m.modified()).unwrap();
+            found.push((modified, code));
+        }
+        if found.len() >= n {
+            found.sort();
+            return found.swap_remove(n - 1).1;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {template} mail to {to}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 pub async fn error_code(response: reqwest::Response) -> (u16, Value) {
