@@ -425,3 +425,44 @@ async fn job_payloads_hold_no_codes_that_could_take_over_an_account() {
     .await;
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn addresses_that_look_the_same_are_one_account() {
+    let app = spawn_app().await;
+    let tag = random_suffix();
+    // "José" with e + a combining accent (NFD) on a Unicode domain...
+    let nfd = format!("Jose\u{301}.{tag}@Exa\u{308}mple.org");
+    // ...and with a precomposed é (NFC), the domain in punycode.
+    let nfc = format!("jos\u{e9}.{tag}@xn--exmple-cua.org");
+    let first = post(
+        &app,
+        "/auth/email/signup",
+        None,
+        json!({"name": "José", "email": nfd, "password": "correct horse battery"}),
+    )
+    .await;
+    assert_eq!(first.status(), 200);
+    let twin = post(
+        &app,
+        "/auth/email/signup",
+        None,
+        json!({"name": "José", "email": nfc, "password": "correct horse battery"}),
+    )
+    .await;
+    assert_eq!(error_code(twin).await, (409, json!("EmailInUse")));
+    let login = post(
+        &app,
+        "/auth/email/login",
+        None,
+        json!({"email": nfc, "password": "correct horse battery"}),
+    )
+    .await;
+    assert_eq!(login.status(), 200);
+    let stored: String =
+        sqlx::query_scalar("SELECT email_address FROM emails WHERE email_address LIKE $1")
+            .bind(format!("%.{tag}@%"))
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(stored, format!("jos\u{e9}.{tag}@xn--exmple-cua.org"));
+}
