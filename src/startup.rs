@@ -227,7 +227,11 @@ impl Application {
             )),
             metrics,
             auth: Arc::new(auth),
-            api_keys: Arc::new(ApiKeys::new(pool.clone(), redis.clone())),
+            api_keys: Arc::new(ApiKeys::new(
+                pool.clone(),
+                redis.clone(),
+                settings.auth.max_api_keys_per_user,
+            )),
             jobs: job_store.clone(),
             admin_key: settings.admin.system_key.clone(),
             pool,

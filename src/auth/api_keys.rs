@@ -2,7 +2,12 @@
 //! and stored only as a SHA-256 hash (the secret has ~124 bits of entropy, so a fast hash is
 //! enough; nothing is gained by argon2 here). A
 //! lookup is cached for five minutes — in Redis when configured, so every node sees a disable at
-//! once — and the cache entry is deleted the moment the key is updated, disabled or deleted.
+//! once. A key authenticates only while its owner is not locked or deleted.
+//!
+//! A change (update, disable, delete, the owner locked) replaces the cache entry with a
+//! tombstone for the cache's lifetime, and a lookup caches only where nothing is (`SET NX`): a
+//! lookup that read the row just before a disable committed cannot put the enabled key back.
+//! While a tombstone stands, lookups go to PostgreSQL.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -105,19 +110,34 @@ pub struct KeyChanges {
 pub struct ApiKeys {
     pool: PgPool,
     redis: Option<RedisClient>,
-    local: Mutex<HashMap<String, (Instant, ApiKeyAuth)>>,
+    /// Without Redis: the cache, `None` being a tombstone.
+    local: Mutex<HashMap<String, (Instant, Option<ApiKeyAuth>)>>,
+    max_per_user: i64,
 }
+
+/// Why a key could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateKeyError {
+    #[error("a user may hold at most {0} API keys")]
+    TooMany(i64),
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+}
+
+/// What the cache holds for a changed key: not a lookup result, only "ask the database".
+const TOMBSTONE: &str = "-";
 
 /// The columns of [`ApiKeyRow`]; the only text ever formatted into these queries (a constant, so
 /// `AssertSqlSafe` holds).
 const COLUMNS: &str = "id, name, key_prefix, permissions, credits_used, limit_soft, limit_hard, stop_at_limit, disabled_at, last_used_at, created_at";
 
 impl ApiKeys {
-    pub fn new(pool: PgPool, redis: Option<RedisClient>) -> Self {
+    pub fn new(pool: PgPool, redis: Option<RedisClient>, max_per_user: i64) -> Self {
         Self {
             pool,
             redis,
             local: Mutex::new(HashMap::new()),
+            max_per_user,
         }
     }
 
@@ -127,7 +147,20 @@ impl ApiKeys {
         ids: &Snowflake,
         user: UserId,
         key: NewApiKey,
-    ) -> Result<(ApiKeyRow, String), sqlx::Error> {
+    ) -> Result<(ApiKeyRow, String), CreateKeyError> {
+        let mut tx = self.pool.begin().await?;
+        // One creation per user at a time, so the count below cannot be passed by racing.
+        sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        let held: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys WHERE user_id = $1")
+            .bind(user)
+            .fetch_one(&mut *tx)
+            .await?;
+        if held >= self.max_per_user {
+            return Err(CreateKeyError::TooMany(self.max_per_user));
+        }
         let prefix: String = PublicId::generate().as_str()[..8].to_owned();
         let secret = format!(
             "{KEY_PREFIX}{prefix}_{}{}",
@@ -148,8 +181,9 @@ impl ApiKeys {
         .bind(key.limit_soft)
         .bind(key.stop_at_limit)
         .bind(user)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok((row, secret))
     }
 
@@ -233,8 +267,11 @@ impl ApiKeys {
             return Ok(Some(cached));
         }
         let row: Option<(i64, Option<UserId>, Vec<String>)> = sqlx::query_as(
-            "UPDATE api_keys SET last_used_at = now() WHERE key_hash = $1 AND disabled_at IS NULL
-             RETURNING id, user_id, permissions",
+            "UPDATE api_keys k SET last_used_at = now()
+               FROM users u
+              WHERE k.key_hash = $1 AND k.disabled_at IS NULL AND u.id = k.user_id
+                AND u.status NOT IN ('HardLocked', 'Deleted')
+             RETURNING k.id, k.user_id, k.permissions",
         )
         .bind(&hash)
         .fetch_optional(&self.pool)
@@ -255,6 +292,20 @@ impl ApiKeys {
         Ok(Some(auth))
     }
 
+    /// Drops every key of `user` from the cache (its owner was locked): the next request with
+    /// any of them reads the owner's status.
+    pub async fn forget_user(&self, user: UserId) -> Result<(), sqlx::Error> {
+        let hashes: Vec<String> =
+            sqlx::query_scalar("SELECT key_hash FROM api_keys WHERE user_id = $1")
+                .bind(user)
+                .fetch_all(&self.pool)
+                .await?;
+        for hash in hashes {
+            self.forget(&hash).await;
+        }
+        Ok(())
+    }
+
     async fn cached(&self, hash: &str) -> Option<ApiKeyAuth> {
         match &self.redis {
             Some(redis) => {
@@ -271,11 +322,12 @@ impl ApiKeys {
                 local
                     .get(hash)
                     .filter(|(at, _)| at.elapsed() < CACHE_TTL)
-                    .map(|(_, auth)| auth.clone())
+                    .and_then(|(_, auth)| auth.clone())
             }
         }
     }
 
+    /// Caches a lookup unless the entry is taken (by a tombstone, or another lookup).
     async fn remember(&self, hash: &str, auth: &ApiKeyAuth) {
         match &self.redis {
             Some(redis) => {
@@ -285,6 +337,7 @@ impl ApiKeys {
                 let _ = redis::cmd("SET")
                     .arg(redis.key(&format!("apikey:{hash}")))
                     .arg(json)
+                    .arg("NX")
                     .arg("EX")
                     .arg(CACHE_TTL.as_secs())
                     .query_async::<()>(&mut redis.connection())
@@ -293,16 +346,22 @@ impl ApiKeys {
             None => {
                 let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
                 local.retain(|_, (at, _)| at.elapsed() < CACHE_TTL);
-                local.insert(hash.to_owned(), (Instant::now(), auth.clone()));
+                local
+                    .entry(hash.to_owned())
+                    .or_insert_with(|| (Instant::now(), Some(auth.clone())));
             }
         }
     }
 
+    /// Replaces the entry with a tombstone, after the change it stands for has committed.
     async fn forget(&self, hash: &str) {
         match &self.redis {
             Some(redis) => {
-                if let Err(error) = redis::cmd("DEL")
+                if let Err(error) = redis::cmd("SET")
                     .arg(redis.key(&format!("apikey:{hash}")))
+                    .arg(TOMBSTONE)
+                    .arg("EX")
+                    .arg(CACHE_TTL.as_secs())
                     .query_async::<()>(&mut redis.connection())
                     .await
                 {
@@ -313,7 +372,7 @@ impl ApiKeys {
                 self.local
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .remove(hash);
+                    .insert(hash.to_owned(), (Instant::now(), None));
             }
         }
     }

@@ -203,6 +203,7 @@ pub struct AuthSettings {
     pub soft_lock_attempts: i32,
     pub soft_lock_minutes: i64,
     pub hard_lock_attempts: i32,
+    pub max_api_keys_per_user: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -98,7 +98,13 @@ pub async fn create(
         limit_soft: body.limit_soft,
         stop_at_limit: body.stop_at_limit.unwrap_or(true),
     };
-    let (row, secret) = state.api_keys.create(&state.ids, user.id, key).await?;
+    let (row, secret) = match state.api_keys.create(&state.ids, user.id, key).await {
+        Ok(created) => created,
+        Err(e @ crate::auth::api_keys::CreateKeyError::TooMany(_)) => {
+            return Err(ApiError::conflict("TooManyApiKeys", e.to_string()));
+        }
+        Err(crate::auth::api_keys::CreateKeyError::Sql(e)) => return Err(e.into()),
+    };
     Ok(ok(json!({ "apiKey": row, "key": secret })))
 }
 

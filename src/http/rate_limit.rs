@@ -49,8 +49,9 @@ pub async fn rate_limit_layer(
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     // API keys get a multiple of a person's allowance (the original: 1000x); people are limited per user, else per address.
     let (caller, factor) = match req.extensions().get::<AuthState>() {
+        // One bucket for all of an owner's keys: more keys do not buy more requests.
         Some(AuthState::ApiKey(key)) => (
-            format!("k:{}", key.key_id),
+            format!("k:{}", key.user),
             limits.settings.api_key_multiplier,
         ),
         Some(AuthState::Authenticated(a)) => (format!("u:{}", a.current().id), 1),

@@ -170,3 +170,44 @@ async fn when_redis_goes_away_the_limiter_fails_closed_by_default() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["errors"][0]["code"], "RateLimitUnavailable");
 }
+
+#[tokio::test]
+async fn all_of_an_owners_api_keys_share_one_bucket() {
+    let app = spawn_app_with(
+        |s| {
+            s.rate_limit.enabled = true;
+            s.rate_limit.api_key_multiplier = 1;
+            s.rate_limit
+                .routes
+                .insert("/api/v2/apiKeys".to_string(), RouteLimit::PerDay(3));
+        },
+        None,
+    )
+    .await;
+    let (cookie, _, _) = crate::auth::sign_up(&app, None, "Sam").await;
+    let mut keys = Vec::new();
+    for _ in 0..2 {
+        let body: Value = crate::auth::post(
+            &app,
+            "/apiKey",
+            Some(&cookie),
+            json!({"name": "ci", "permissions": ["ReadAuth"], "limitHard": 1000}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        keys.push(body["data"]["key"].as_str().unwrap().to_owned());
+    }
+    let list = |key: String| {
+        app.client
+            .get(app.url("/api/v2/apiKeys"))
+            .header("x-api-key", key)
+            .send()
+    };
+    for key in [&keys[0], &keys[1], &keys[0]] {
+        assert_eq!(list(key.clone()).await.unwrap().status(), 200);
+    }
+    // A second key is not a second allowance.
+    assert_eq!(list(keys[1].clone()).await.unwrap().status(), 429);
+}

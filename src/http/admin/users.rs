@@ -39,6 +39,8 @@ pub async fn lock(
             .await?;
     tx.commit().await?;
     state.auth.publish_revoked(&revoked).await;
+    // Their API keys stop too: cached lookups are dropped, the next one reads the status.
+    state.api_keys.forget_user(id).await?;
     Ok(ok(
         json!({ "id": id, "status": "HardLocked", "sessionsRevoked": revoked.len() }),
     ))

@@ -164,3 +164,55 @@ async fn a_key_without_the_permission_is_refused() {
     .await;
     assert_eq!(bad.status(), 422);
 }
+
+#[tokio::test]
+async fn keys_stop_when_their_owner_is_locked_even_while_cached() {
+    for redis in [true, false] {
+        let app = spawn_app_with_redis(redis).await;
+        let (cookie, user, _) = sign_up(&app, None, "Sam").await;
+        let (key, _) = create(&app, &cookie, &["ReadAuth"]).await;
+        // The first use caches the lookup.
+        assert_eq!(
+            list_with(&app, ("x-api-key", key.clone())).await.status(),
+            200
+        );
+        let locked = app
+            .client
+            .post(app.url(&format!("/api/v2/admin/users/{user}/lock")))
+            .bearer_auth("system-key-for-tests")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(locked.status(), 200, "redis: {redis}");
+        let refused = list_with(&app, ("x-api-key", key.clone())).await;
+        assert_eq!(refused.status(), 401, "redis: {redis}");
+        // And on every later request, in any header form: the owner's status decides.
+        let refused = list_with(&app, ("authorization", format!("Bearer {key}"))).await;
+        assert_eq!(refused.status(), 401, "redis: {redis}");
+    }
+}
+
+#[tokio::test]
+async fn a_user_holds_a_bounded_number_of_keys() {
+    let app = crate::helpers::spawn_app_with(|s| s.auth.max_api_keys_per_user = 2, None).await;
+    let (cookie, _, _) = sign_up(&app, None, "Sam").await;
+    let attempts = (0..4).map(|_| {
+        post(
+            &app,
+            "/apiKey",
+            Some(&cookie),
+            json!({"name": "ci", "permissions": ["ReadAuth"], "limitHard": 1000}),
+        )
+    });
+    let mut statuses: Vec<u16> = futures_util::future::join_all(attempts)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        vec![200, 200, 409, 409],
+        "simultaneous creations respect the cap"
+    );
+}
