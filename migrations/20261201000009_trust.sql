@@ -26,3 +26,15 @@ CREATE INDEX emails_verification_code_hash_idx ON emails (verification_code_hash
 
 -- The next version of a reply is the highest sibling's + 1: one index probe, not a count.
 CREATE INDEX chat_messages_siblings_idx ON chat_messages (chat_id, parent_id, version_index DESC);
+
+-- Failed sign-ins per (account, client address): a guesser is slowed where it guesses from, and
+-- the owner signing in from elsewhere is not locked out by it.
+CREATE TABLE login_failures (
+    user_id         BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    client          TEXT NOT NULL,
+    failures        INTEGER NOT NULL DEFAULT 0,
+    last_failure_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    locked_until    TIMESTAMPTZ,
+    PRIMARY KEY (user_id, client)
+);
+CREATE INDEX login_failures_last_failure_at_idx ON login_failures (last_failure_at);

@@ -99,22 +99,26 @@ struct Credentials {
     auth_id: UserAuthId,
     hashed_password: Option<String>,
     status: String,
-    last_login_attempt: Option<DateTime<Utc>>,
 }
 
 /// A hash of a random password: verifying against it costs what a real check costs.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2yH7Nk0GOAaX1qAcEpO4bqiwHSsMGiHwRXwQaGuIFK8";
 
-/// Checks an email and password, applying and updating the lockout counters.
+/// Checks an email and password, applying and updating the lockout of this (account, client
+/// address): after `auth.soft_lock_attempts` failures from one address, that address waits
+/// `soft_lock_minutes`, doubling with each further failure up to `lockout_max_minutes`. Other
+/// addresses — the owner's — are not affected, and failures never hard-lock an account (only
+/// an administrator does). A password reset clears every address's count.
 pub async fn check_password(
     pool: &PgPool,
     settings: &AuthSettings,
     email: &EmailAddress,
     candidate: SecretString,
+    client: &str,
     now: DateTime<Utc>,
 ) -> Result<(UserId, UserAuthId), AccountError> {
     let found: Option<Credentials> = sqlx::query_as(
-        "SELECT u.id AS user_id, a.id AS auth_id, a.hashed_password, u.status, u.last_login_attempt
+        "SELECT u.id AS user_id, a.id AS auth_id, a.hashed_password, u.status
            FROM emails e
            JOIN users u ON u.id = e.user_id
            JOIN user_auth a ON a.user_id = u.id AND a.provider = 'Password'
@@ -130,15 +134,18 @@ pub async fn check_password(
     if account.status == "HardLocked" {
         return Err(AccountError::HardLocked);
     }
-    if account.status == "SoftLocked"
-        && let Some(last) = account.last_login_attempt
-    {
-        let until = last + chrono::Duration::minutes(settings.soft_lock_minutes);
-        if until > now {
-            return Err(AccountError::SoftLocked {
-                minutes: (until - now).num_minutes() + 1,
-            });
-        }
+    let locked_until: Option<DateTime<Utc>> = sqlx::query_scalar(
+        "SELECT locked_until FROM login_failures WHERE user_id = $1 AND client = $2",
+    )
+    .bind(account.user_id)
+    .bind(client)
+    .fetch_optional(pool)
+    .await?
+    .flatten();
+    if let Some(until) = locked_until.filter(|until| *until > now) {
+        return Err(AccountError::SoftLocked {
+            minutes: (until - now).num_minutes() + 1,
+        });
     }
     let ok = match account.hashed_password {
         Some(hash) => password::verify(candidate, hash).await?,
@@ -148,37 +155,53 @@ pub async fn check_password(
         }
     };
     if ok {
-        sqlx::query("UPDATE users SET log_in_attempts = 0, status = 'Unlocked', last_login_attempt = $2 WHERE id = $1")
+        sqlx::query("UPDATE users SET last_login_attempt = $2 WHERE id = $1")
             .bind(account.user_id)
             .bind(now)
+            .execute(pool)
+            .await?;
+        sqlx::query("DELETE FROM login_failures WHERE user_id = $1 AND client = $2")
+            .bind(account.user_id)
+            .bind(client)
             .execute(pool)
             .await?;
         return Ok((account.user_id, account.auth_id));
     }
     // Counted in SQL, not from the value read above, so parallel guesses cannot overwrite each
-    // other's increments and slip past the lock.
-    let status: String = sqlx::query_scalar(
-        "UPDATE users
-            SET log_in_attempts = log_in_attempts + 1,
-                status = CASE WHEN log_in_attempts + 1 >= $2 THEN 'HardLocked'
-                              WHEN log_in_attempts + 1 >= $3 THEN 'SoftLocked'
-                              ELSE 'Unlocked' END,
-                last_login_attempt = $4
-          WHERE id = $1
-         RETURNING status",
+    // other's increments and slip past the lock. The wait doubles from the soft-lock threshold.
+    let locked_until: Option<DateTime<Utc>> = sqlx::query_scalar(
+        "INSERT INTO login_failures AS f (user_id, client, failures, last_failure_at)
+         VALUES ($1, $2, 1, $3)
+         ON CONFLICT (user_id, client) DO UPDATE
+            SET failures = f.failures + 1, last_failure_at = $3
+         RETURNING CASE WHEN failures >= $4 THEN
+             $3 + make_interval(mins => LEAST($6::FLOAT8,
+                     $5::FLOAT8 * power(2, LEAST(failures - $4, 30)))::INT)
+         END",
     )
     .bind(account.user_id)
-    .bind(settings.hard_lock_attempts)
-    .bind(settings.soft_lock_attempts)
+    .bind(client)
     .bind(now)
+    .bind(settings.soft_lock_attempts)
+    .bind(settings.soft_lock_minutes as f64)
+    .bind(settings.lockout_max_minutes as f64)
     .fetch_one(pool)
     .await?;
-    match status.as_str() {
-        "HardLocked" => Err(AccountError::HardLocked),
-        "SoftLocked" => Err(AccountError::SoftLocked {
-            minutes: settings.soft_lock_minutes,
-        }),
-        _ => Err(AccountError::InvalidCredentials),
+    match locked_until {
+        Some(until) => {
+            sqlx::query(
+                "UPDATE login_failures SET locked_until = $3 WHERE user_id = $1 AND client = $2",
+            )
+            .bind(account.user_id)
+            .bind(client)
+            .bind(until)
+            .execute(pool)
+            .await?;
+            Err(AccountError::SoftLocked {
+                minutes: (until - now).num_minutes().max(1),
+            })
+        }
+        None => Err(AccountError::InvalidCredentials),
     }
 }
 
@@ -229,8 +252,9 @@ pub async fn request_password_reset(
     Ok(())
 }
 
-/// Sets a new password with a reset code (single-use, valid for `valid_minutes`), unlocks the
-/// account and revokes every session of the user. Returns the user and its sessions revoked.
+/// Sets a new password with a reset code (single-use, valid for `valid_minutes`), ends every
+/// client address's sign-in wait (not an administrator's hard lock) and revokes every session
+/// of the user. Returns the user and its sessions revoked.
 pub async fn reset_password(
     pool: &PgPool,
     code: &str,
@@ -251,7 +275,13 @@ pub async fn reset_password(
     let Some((auth, user)) = found else {
         return Err(AccountError::InvalidCode);
     };
-    sqlx::query("UPDATE users SET status = 'Unlocked', log_in_attempts = 0 WHERE id = $1 AND status <> 'Deleted'")
+    // A reset ends every address's wait; an administrator's hard lock stays (only an
+    // administrator lifts it). SoftLocked is the status of locks made before per-address counts.
+    sqlx::query("UPDATE users SET status = 'Unlocked', log_in_attempts = 0 WHERE id = $1 AND status = 'SoftLocked'")
+        .bind(user)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM login_failures WHERE user_id = $1")
         .bind(user)
         .execute(&mut *tx)
         .await?;

@@ -202,7 +202,7 @@ pub struct AuthSettings {
     pub max_token_bytes: usize,
     pub soft_lock_attempts: i32,
     pub soft_lock_minutes: i64,
-    pub hard_lock_attempts: i32,
+    pub lockout_max_minutes: i64,
     pub max_api_keys_per_user: i64,
 }
 

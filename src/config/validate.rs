@@ -247,8 +247,16 @@ impl Settings {
             "auth.max_token_bytes must be at least 512",
         );
         check(
-            a.soft_lock_attempts >= 1 && a.soft_lock_attempts < a.hard_lock_attempts,
-            "auth.soft_lock_attempts must be at least 1 and below auth.hard_lock_attempts",
+            a.soft_lock_attempts >= 1,
+            "auth.soft_lock_attempts must be at least 1",
+        );
+        check(
+            a.soft_lock_minutes >= 1 && a.lockout_max_minutes >= a.soft_lock_minutes,
+            "auth.soft_lock_minutes must be at least 1 and at most auth.lockout_max_minutes",
+        );
+        check(
+            a.max_api_keys_per_user >= 1,
+            "auth.max_api_keys_per_user must be at least 1",
         );
         let w = &s.ws;
         check(

@@ -68,6 +68,15 @@ impl JobHandler for CleanupSessions {
         if released > 0 {
             tracing::info!(released, "released orphaned credit holds");
         }
+        // Failed sign-ins a day old with no wait left are forgotten.
+        sqlx::query(
+            "DELETE FROM login_failures WHERE last_failure_at < $1 - interval '1 day'
+               AND (locked_until IS NULL OR locked_until < $1)",
+        )
+        .bind(now)
+        .execute(self.store.pool())
+        .await
+        .map_err(JobError::retryable)?;
         Ok(())
     }
 }

@@ -63,5 +63,9 @@ pub async fn unlock(
     if found == 0 {
         return Err(ApiError::not_found("UserNotFound", "No user has this id"));
     }
+    sqlx::query("DELETE FROM login_failures WHERE user_id = $1")
+        .bind(id)
+        .execute(&state.pool)
+        .await?;
     Ok(ok(json!({ "id": id, "status": "Unlocked" })))
 }

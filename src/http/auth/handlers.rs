@@ -176,6 +176,9 @@ pub async fn login(
         state.auth.settings(),
         &email,
         body.password,
+        &device(&req)
+            .ip
+            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()),
         chrono::Utc::now(),
     )
     .await?;

@@ -48,7 +48,7 @@ async fn sign_up_creates_the_account_a_session_and_a_verification_mail() {
            FROM user_auth a JOIN emails e ON e.user_id = a.user_id WHERE a.user_id = $1",
     )
     .bind(id)
-    .bind(email)
+    .bind("sam@example.org") // stored normalised
     .fetch_one(&app.db.pool)
     .await
     .unwrap();
@@ -122,80 +122,92 @@ async fn bad_sign_up_input_is_refused_with_its_reason() {
 }
 
 #[tokio::test]
-async fn login_checks_the_password_and_locks_after_repeated_failures() {
-    let app = spawn_app().await;
+async fn login_slows_a_guessing_address_without_locking_out_the_owner() {
+    // Behind a proxy, so each test client can claim its own address.
+    let app = crate::helpers::spawn_app_with(|s| s.server.behind_proxy = true, None).await;
     let (_, id, email) = sign_up(&app, None, "Sam").await;
-    let login = |password: &'static str, email: String| {
+    let login = |password: &'static str, from: &'static str| {
         let app = &app;
+        let email = email.clone();
         async move {
-            post(
-                app,
-                "/auth/email/login",
-                None,
-                json!({"email": email, "password": password}),
-            )
-            .await
+            app.client
+                .post(app.url("/api/v2/auth/email/login"))
+                .header("x-forwarded-for", from)
+                .json(&json!({"email": email, "password": password}))
+                .send()
+                .await
+                .unwrap()
         }
     };
     let code = |r: reqwest::Response| async move {
+        let status = r.status().as_u16();
+        let body = r.json::<Value>().await.unwrap();
         (
-            r.status().as_u16(),
-            r.json::<Value>().await.unwrap()["errors"][0]["code"].clone(),
+            status,
+            body["errors"][0]["code"].clone(),
+            body["errors"][0]["message"].clone(),
         )
     };
+    const ATTACKER: &str = "203.0.113.9";
+    const OWNER: &str = "198.51.100.7";
 
-    let ok = login("correct horse battery", email.clone()).await;
+    let ok = login("correct horse battery", OWNER).await;
     assert_eq!(ok.status(), 200);
     assert!(set_cookie(&ok).is_some());
-    assert_eq!(
-        code(login("wrong", "nobody@example.org".into()).await).await,
-        (401, json!("InvalidCredentials"))
-    );
-
     for _ in 0..4 {
-        assert_eq!(
-            code(login("wrong", email.clone()).await).await,
-            (401, json!("InvalidCredentials"))
-        );
+        let (status, code, _) = code(login("wrong", ATTACKER).await).await;
+        assert_eq!((status, code), (401, json!("InvalidCredentials")));
     }
+    let (status, error, _) = code(login("wrong", ATTACKER).await).await;
     assert_eq!(
-        code(login("wrong", email.clone()).await).await,
+        (status, error),
         (403, json!("AccountSoftLocked")),
         "5th failure"
     );
+    let (status, error, _) = code(login("correct horse battery", ATTACKER).await).await;
     assert_eq!(
-        code(login("correct horse battery", email.clone()).await).await,
+        (status, error),
         (403, json!("AccountSoftLocked")),
-        "even the right password waits"
+        "that address waits"
     );
+    // The owner, elsewhere, is not locked out.
+    assert_eq!(login("correct horse battery", OWNER).await.status(), 200);
 
-    // 15 minutes later the right password works and resets the counter.
-    sqlx::query(
-        "UPDATE users SET last_login_attempt = now() - interval '16 minutes' WHERE id = $1",
-    )
-    .bind(id.parse::<i64>().unwrap())
-    .execute(&app.db.pool)
-    .await
-    .unwrap();
-    assert_eq!(
-        login("correct horse battery", email.clone()).await.status(),
-        200
+    // Brute force past the waits never ends in a hard lock; the wait only grows.
+    for _ in 0..20 {
+        sqlx::query("UPDATE login_failures SET locked_until = now() - interval '1 second'")
+            .execute(&app.db.pool)
+            .await
+            .unwrap();
+        let (status, error, _) = code(login("wrong", ATTACKER).await).await;
+        assert_eq!((status, error), (403, json!("AccountSoftLocked")));
+    }
+    let (_, _, message) = code(login("wrong", ATTACKER).await).await;
+    assert!(
+        message.as_str().unwrap().contains("1440"),
+        "capped at a day: {message}"
     );
-
-    // Brute force past the soft locks ends in a hard lock.
-    sqlx::query("UPDATE users SET log_in_attempts = 14 WHERE id = $1")
+    let status: String = sqlx::query_scalar("SELECT status FROM users WHERE id = $1")
         .bind(id.parse::<i64>().unwrap())
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "Unlocked");
+    assert_eq!(login("correct horse battery", OWNER).await.status(), 200);
+
+    // Once an address's wait is over, the right password works there and clears its count.
+    sqlx::query("UPDATE login_failures SET locked_until = now() - interval '1 second'")
         .execute(&app.db.pool)
         .await
         .unwrap();
-    assert_eq!(
-        code(login("wrong", email.clone()).await).await,
-        (403, json!("AccountHardLocked"))
-    );
-    assert_eq!(
-        code(login("correct horse battery", email).await).await,
-        (403, json!("AccountHardLocked"))
-    );
+    assert_eq!(login("correct horse battery", ATTACKER).await.status(), 200);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM login_failures")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    let (status, error, _) = code(login("wrong", "unknown-address-is-fine").await).await;
+    assert_eq!((status, error), (401, json!("InvalidCredentials")));
 }
 
 #[tokio::test]
