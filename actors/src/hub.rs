@@ -176,6 +176,11 @@ impl Inbox for HubInbox {
             NodeMessage::CancelChat { chat_id } => {
                 shared.cancellations.cancel(&chat_id);
             }
+            NodeMessage::RecheckRoom { room } => {
+                if let Some(room) = RoomKey::parse(&room) {
+                    shared.sessions.recheck(&room);
+                }
+            }
             NodeMessage::Request { corr, from, body } => {
                 let reply = NodeMessage::Reply {
                     corr,
@@ -303,6 +308,16 @@ impl Hub {
             reason: reason.to_owned(),
         };
         self.broadcast(message).await
+    }
+
+    /// Every connection in `room`, on every node, asks the authorizer again and leaves the room
+    /// (told by a `room/removed` event) if it may no longer join: call after a write that takes
+    /// access away (a participant removed, a chat made private or deleted).
+    pub async fn recheck_room(&self, room: &RoomKey) -> Result<(), BrokerError> {
+        self.broadcast(NodeMessage::RecheckRoom {
+            room: room.to_string(),
+        })
+        .await
     }
 
     /// Sends to every node; this node handles its own copy at once even when the broker fails,

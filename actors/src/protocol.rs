@@ -234,6 +234,21 @@ pub fn gap_notice(
     .into()
 }
 
+/// A server notice that this connection was taken out of a room: the caller may no longer be in
+/// it (removed from the chat, the chat made private or deleted). No more of its events follow.
+pub fn removed_notice(room: &RoomKey, now_ms: i64) -> ByteString {
+    json!({
+        "id": format!("removed-{room}-{now_ms}"),
+        "type": "room/removed",
+        "timestamp": now_ms,
+        "room": room.to_string(),
+        "offset": null,
+        "data": {"reason": "AccessRevoked"},
+    })
+    .to_string()
+    .into()
+}
+
 /// Close codes sent to clients (also in `docs/PROTOCOL.md`).
 pub mod close {
     /// The node is restarting or shutting down: reconnect (to any node).

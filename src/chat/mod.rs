@@ -266,7 +266,7 @@ impl ChatService {
         is_private: Option<bool>,
         open: Option<bool>,
     ) -> Result<Chat, ChatError> {
-        sqlx::query_as(sql!(
+        let updated: Chat = sqlx::query_as(sql!(
             "UPDATE chats SET name = COALESCE($2, name), is_private = COALESCE($3, is_private),
                     open_to_anyone_with_invite = COALESCE($4, open_to_anyone_with_invite)
              WHERE id = $1 RETURNING {CHAT_COLUMNS}"
@@ -277,7 +277,21 @@ impl ChatService {
         .bind(open)
         .fetch_optional(&self.pool)
         .await?
-        .ok_or(ChatError::ChatNotFound)
+        .ok_or(ChatError::ChatNotFound)?;
+        if is_private.is_some() || open.is_some() {
+            self.recheck(chat).await;
+        }
+        Ok(updated)
+    }
+
+    /// Who may be in the chat's room changed: every connection in it, on every node, checks
+    /// again and leaves if it may no longer read the chat.
+    async fn recheck(&self, chat: ChatId) {
+        if let Err(error) = self.hub.recheck_room(&room(chat)).await {
+            // The hub handled this node's own copy itself; other nodes miss this signal while
+            // the broker is down (REST refuses the removed caller regardless).
+            tracing::warn!(%error, chat = %chat, "could not ask other nodes to recheck a room");
+        }
     }
 
     pub async fn delete(&self, chat: ChatId) -> Result<(), ChatError> {
@@ -289,6 +303,7 @@ impl ChatService {
         if deleted == 0 {
             return Err(ChatError::ChatNotFound);
         }
+        self.recheck(chat).await;
         Ok(())
     }
 
@@ -303,6 +318,7 @@ impl ChatService {
                 .rows_affected()
                 > 0;
         if removed {
+            self.recheck(chat).await;
             let participants = self.participants(chat).await?;
             self.publish(
                 room(chat),

@@ -139,6 +139,7 @@ async fn sigterm_drains_and_exits_zero() {
             "node-lease",
             "seed",
             "redis",
+            "clock",
             "auth",
             "actors",
             "jobs",

@@ -95,6 +95,12 @@ pub enum NodeMessage {
     CancelChat {
         chat_id: String,
     },
+    /// Who may be in this room changed (a participant removed, the chat made private or
+    /// deleted): every connection in it asks again and leaves if it may no longer join.
+    /// `room` as `RoomKey`'s text (`chat:123`).
+    RecheckRoom {
+        room: String,
+    },
     Request {
         corr: u64,
         from: u16,

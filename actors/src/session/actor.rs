@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 use super::outbound::{Out, Outbound, Writer};
 use super::registry::{Admission, ConnId};
 use crate::access::{Access, Caller};
+use crate::broker::now_ms;
 use crate::hub::Shared;
 use crate::key::RoomKey;
 use crate::protocol::{self, Command, Resume, close};
@@ -34,6 +35,13 @@ use crate::room::JoinError;
 pub struct CloseConnection {
     pub code: u16,
     pub reason: String,
+}
+
+/// Who may be in `room` changed: ask again, leave if no longer allowed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RecheckRoom {
+    pub room: RoomKey,
 }
 
 /// The writer task ended: the connection is over.
@@ -283,6 +291,33 @@ impl StreamHandler<Result<AggregatedMessage, WsError>> for SessionActor {
 
     fn finished(&mut self, ctx: &mut Self::Context) {
         ctx.stop();
+    }
+}
+
+impl Handler<RecheckRoom> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: RecheckRoom, ctx: &mut Self::Context) {
+        if !self.rooms.contains(&msg.room) {
+            return;
+        }
+        let shared = self.shared.clone();
+        let caller = self.caller.clone();
+        let room = msg.room;
+        let fut = async move {
+            let allowed = matches!(
+                shared.authorizer.can_join(&caller, &room).await,
+                Ok(Access::Allowed)
+            );
+            (room, allowed)
+        };
+        // In order with this connection's commands, like a join.
+        ctx.wait(fut.into_actor(self).map(|(room, allowed), act, _| {
+            if !allowed && act.rooms.remove(&room) {
+                act.shared.rooms.leave(&room, act.conn);
+                act.send(protocol::removed_notice(&room, now_ms()));
+            }
+        }));
     }
 }
 

@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use actix::Addr;
 use dashmap::DashMap;
 
-use super::actor::{CloseConnection, SessionActor};
+use super::actor::{CloseConnection, RecheckRoom, SessionActor};
 use crate::access::Caller;
+use crate::key::RoomKey;
 
 pub type ConnId = u64;
 
@@ -110,6 +111,14 @@ impl SessionRegistry {
 
     pub(crate) fn unregister(&self, conn: ConnId) {
         self.inner.conns.remove(&conn);
+    }
+
+    /// Asks every connection of this node to re-check its access to `room` (those not in it
+    /// ignore the message).
+    pub(crate) fn recheck(&self, room: &RoomKey) {
+        for entry in self.inner.conns.iter() {
+            entry.addr.do_send(RecheckRoom { room: room.clone() });
+        }
     }
 
     /// Closes this node's connections that match; returns how many.

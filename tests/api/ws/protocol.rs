@@ -314,3 +314,74 @@ async fn typing_that_is_not_renewed_stops_by_itself() {
         since.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_removed_participant_is_taken_out_of_the_room_on_every_node() {
+    let a = spawn_app_with(with_system_key, None).await;
+    let b = crate::helpers::SecondNode::start(&a).await;
+    let sam = user(&a, "Sam").await;
+    let kim = user(&a, "Kim").await;
+    let lee = user(&a, "Lee").await;
+    let private = chat(&a, &sam, &[&sam, &kim], false).await;
+    let mut kim_ws = open(&b.address, &kim.token).await;
+    kim_ws
+        .join("joinChatRoom", json!({"chatId": private}))
+        .await;
+
+    let removed = a
+        .client
+        .delete(a.url(&format!("/api/v2/chatParticipant/{private}/{}", kim.id)))
+        .header("cookie", format!("session-v2={}", sam.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), 200);
+    let notice = loop {
+        let event = kim_ws.event().await;
+        if event["type"] == "room/removed" {
+            break event;
+        }
+    };
+    assert_eq!(notice["room"], format!("chat:{private}"));
+    let posted = a
+        .client
+        .post(a.url("/api/v2/chatMessage"))
+        .header("cookie", format!("session-v2={}", sam.token))
+        .json(&json!({"chatId": private, "text": "after Kim left"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 200);
+    assert!(
+        kim_ws.quiet_for(Duration::from_millis(800)).await,
+        "nothing more of the chat reaches Kim"
+    );
+
+    // A public chat made private: a reader who is not a participant is taken out too.
+    let public = chat(&a, &sam, &[&sam], false).await;
+    sqlx::query("UPDATE chats SET is_private = false WHERE id = $1::BIGINT")
+        .bind(&public)
+        .execute(&a.db.pool)
+        .await
+        .unwrap();
+    let mut lee_ws = open(&b.address, &lee.token).await;
+    lee_ws.join("joinChatRoom", json!({"chatId": public})).await;
+    let made_private = a
+        .client
+        .put(a.url(&format!("/api/v2/chat/{public}")))
+        .header("cookie", format!("session-v2={}", sam.token))
+        .json(&json!({"isPrivate": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made_private.status(), 200);
+    let notice = loop {
+        let event = lee_ws.event().await;
+        if event["type"] == "room/removed" {
+            break event;
+        }
+    };
+    assert_eq!(notice["data"]["reason"], "AccessRevoked");
+    drop((kim_ws, lee_ws));
+    b.stop().await;
+}
