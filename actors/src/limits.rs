@@ -30,6 +30,9 @@ pub struct WsLimits {
     pub node_request_timeout: Duration,
     /// A typing indicator not renewed for this long stops.
     pub typing_ttl: Duration,
+    /// Commands one connection may send per second (a token bucket), and the bucket's size.
+    pub command_rate_per_sec: f64,
+    pub command_burst: u32,
 }
 
 impl Default for WsLimits {
@@ -49,6 +52,8 @@ impl Default for WsLimits {
             presence_interval: Duration::from_secs(10),
             node_request_timeout: Duration::from_secs(2),
             typing_ttl: Duration::from_secs(10),
+            command_rate_per_sec: 20.0,
+            command_burst: 40,
         }
     }
 }

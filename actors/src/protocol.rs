@@ -261,6 +261,8 @@ pub mod close {
     pub const TIMEOUT: u16 = 4000;
     /// The session was revoked (logout, password change, admin lock) or expired.
     pub const REVOKED: u16 = 4001;
+    /// Commands far past the connection's rate limit.
+    pub const POLICY: u16 = 1008;
     /// The client did not read its events fast enough; its queue filled up.
     pub const TOO_SLOW: u16 = 4008;
 }

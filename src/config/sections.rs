@@ -271,6 +271,8 @@ pub struct WsSettings {
     pub presence_interval_secs: u64,
     pub node_request_timeout_ms: u64,
     pub typing_ttl_secs: u64,
+    pub command_rate_per_sec: f64,
+    pub command_burst: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -260,6 +260,10 @@ impl Settings {
         );
         let w = &s.ws;
         check(
+            w.command_rate_per_sec > 0.0 && w.command_burst >= 1,
+            "ws.command_rate_per_sec must be above 0 and ws.command_burst at least 1",
+        );
+        check(
             w.max_frame_bytes >= 1024 && w.max_message_bytes >= w.max_frame_bytes,
             "ws.max_frame_bytes must be at least 1024 and at most ws.max_message_bytes",
         );

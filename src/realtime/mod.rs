@@ -35,6 +35,8 @@ pub fn limits(settings: &Settings) -> WsLimits {
         presence_interval: Duration::from_secs(w.presence_interval_secs),
         node_request_timeout: Duration::from_millis(w.node_request_timeout_ms),
         typing_ttl: Duration::from_secs(w.typing_ttl_secs),
+        command_rate_per_sec: w.command_rate_per_sec,
+        command_burst: w.command_burst,
     }
 }
 

@@ -37,6 +37,9 @@ pub struct CloseConnection {
     pub reason: String,
 }
 
+/// The text of actix-ws's error for joined continuation frames over the limit.
+const CONTINUATION_TOO_BIG: &str = "Exceeded maximum continuation size";
+
 /// Who may be in `room` changed: ask again, leave if no longer allowed.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -57,7 +60,51 @@ pub struct SessionActor {
     start: Option<(Writer, actix_ws::Session)>,
     rooms: HashSet<RoomKey>,
     last_heard: Instant,
+    commands: CommandBucket,
     _admission: Admission,
+}
+
+/// The connection's command allowance: every command (a join is an SQL access check) takes a
+/// token; tokens come back at `command_rate_per_sec`, at most `command_burst` held.
+struct CommandBucket {
+    tokens: f64,
+    at: Instant,
+    /// Commands refused in a row; as many as the burst again and the connection is closed.
+    refused: u32,
+}
+
+enum Allowance {
+    Take,
+    Refuse,
+    Close,
+}
+
+impl CommandBucket {
+    fn new(burst: u32) -> Self {
+        Self {
+            tokens: f64::from(burst),
+            at: Instant::now(),
+            refused: 0,
+        }
+    }
+
+    fn take(&mut self, rate: f64, burst: u32) -> Allowance {
+        let now = Instant::now();
+        let refill = now.duration_since(self.at).as_secs_f64() * rate;
+        self.tokens = (self.tokens + refill).min(f64::from(burst));
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            self.refused = 0;
+            return Allowance::Take;
+        }
+        self.refused += 1;
+        if self.refused > burst {
+            Allowance::Close
+        } else {
+            Allowance::Refuse
+        }
+    }
 }
 
 impl SessionActor {
@@ -69,6 +116,7 @@ impl SessionActor {
         out: Outbound,
         writer: Writer,
     ) -> Self {
+        let burst = shared.limits.command_burst;
         Self {
             conn: admission.conn(),
             caller: Arc::new(caller),
@@ -77,6 +125,7 @@ impl SessionActor {
             start: Some((writer, session)),
             rooms: HashSet::new(),
             last_heard: Instant::now(),
+            commands: CommandBucket::new(burst),
             _admission: admission,
         }
     }
@@ -94,6 +143,21 @@ impl SessionActor {
     fn command(&mut self, text: &str, ctx: &mut Context<Self>) {
         let envelope = protocol::parse(text);
         let id = envelope.id;
+        let limits = &self.shared.limits;
+        match self
+            .commands
+            .take(limits.command_rate_per_sec, limits.command_burst)
+        {
+            Allowance::Take => {}
+            Allowance::Refuse => {
+                return self.send(protocol::ack_err(
+                    &id,
+                    "RateLimited",
+                    "Too many commands; slow down",
+                ));
+            }
+            Allowance::Close => return self.close(ctx, close::POLICY, "too many commands"),
+        }
         let command = match envelope.command {
             Ok(command) => command,
             Err(error) => return self.send(protocol::ack_err(&id, error.code, &error.message)),
@@ -282,6 +346,11 @@ impl StreamHandler<Result<AggregatedMessage, WsError>> for SessionActor {
             Ok(AggregatedMessage::Pong(_)) => {}
             Ok(AggregatedMessage::Close(_)) => self.close(ctx, 1000, "bye"),
             Err(WsError::Overflow) => self.close(ctx, close::TOO_BIG, "message too big"),
+            // Continuation frames that add up past `max_message_bytes`: as big as a frame that
+            // is too big, so the same 1009. actix-ws says so only in the error's text.
+            Err(WsError::Io(error)) if error.to_string() == CONTINUATION_TOO_BIG => {
+                self.close(ctx, close::TOO_BIG, "message too big")
+            }
             Err(error) => {
                 tracing::debug!(%error, "WebSocket protocol error");
                 self.close(ctx, 1002, "protocol error")

@@ -89,6 +89,14 @@ async fn a_frame_over_the_limit_closes_with_1009() {
     );
     ws.send_text(&big).await;
     assert_eq!(ws.close_code(Duration::from_secs(5)).await, Some(1009));
+
+    // Frames each within the limit that add up past the message limit: the same 1009.
+    let mut ws = open(&app.address, &sam.token).await;
+    let mut parts = vec![r#"{"id":"1","cmd":"typing","data":{"pad":""#.to_owned()];
+    parts.extend((0..4).map(|_| "x".repeat(2048)));
+    parts.push(r#""}}"#.to_owned());
+    ws.send_fragmented(&parts).await;
+    assert_eq!(ws.close_code(Duration::from_secs(5)).await, Some(1009));
 }
 
 #[tokio::test]
@@ -144,4 +152,31 @@ async fn shutdown_tells_clients_to_reconnect() {
         .await
         .expect("shutdown finishes")
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_connection_that_floods_commands_is_refused_then_closed_with_1008() {
+    let app = spawn_app_with(
+        |s| {
+            s.ws.command_rate_per_sec = 1.0;
+            s.ws.command_burst = 5;
+        },
+        None,
+    )
+    .await;
+    let sam = user(&app, "Sam").await;
+    let mut ws = open(&app.address, &sam.token).await;
+    let mut codes = Vec::new();
+    for _ in 0..8 {
+        let ack = ws.command("joinUserRoom", json!({"userId": sam.id})).await;
+        codes.push(ack["error"]["code"].as_str().unwrap_or("ok").to_owned());
+    }
+    assert_eq!(&codes[..5], ["ok"; 5], "{codes:?}");
+    assert!(codes[5..].iter().all(|c| c == "RateLimited"), "{codes:?}");
+    // Keep going past as many refusals again: closed.
+    for _ in 0..5 {
+        ws.send_text(r#"{"id":"x","cmd":"leaveUserRoom","data":{}}"#)
+            .await;
+    }
+    assert_eq!(ws.close_code(Duration::from_secs(5)).await, Some(1008));
 }

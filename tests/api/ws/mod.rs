@@ -69,6 +69,23 @@ impl Ws {
         self.stream.send(Message::Text(text.into())).await.unwrap();
     }
 
+    /// Sends one text message as several frames (a first frame, then continuations).
+    pub async fn send_fragmented(&mut self, parts: &[String]) {
+        use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+        use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+        for (i, part) in parts.iter().enumerate() {
+            let opcode = if i == 0 { Data::Text } else { Data::Continue };
+            let frame = Frame::message(
+                part.clone().into_bytes(),
+                OpCode::Data(opcode),
+                i + 1 == parts.len(),
+            );
+            if self.stream.send(Message::Frame(frame)).await.is_err() {
+                return; // the server may close before the last part
+            }
+        }
+    }
+
     /// The next JSON frame, `None` once the connection is closed.
     async fn read(&mut self, within: Duration) -> Option<Value> {
         loop {
