@@ -38,3 +38,10 @@ CREATE TABLE login_failures (
     PRIMARY KEY (user_id, client)
 );
 CREATE INDEX login_failures_last_failure_at_idx ON login_failures (last_failure_at);
+
+-- A chat "open to anyone with an invite" is opened by its invite link's secret, not by its id
+-- (ids are time-ordered and guessable). Managers see the secret; turning the option off clears
+-- it, so old links stop working.
+ALTER TABLE chats ADD COLUMN invite_secret TEXT;
+UPDATE chats SET invite_secret = md5(random()::TEXT || clock_timestamp()::TEXT || id::TEXT)
+ WHERE open_to_anyone_with_invite;

@@ -2,8 +2,9 @@
 //! the chat's WebSocket room alike.
 //!
 //! - read (see the chat, its messages, join its room): its creator, its participants, members of
-//!   its team, anyone when the chat is open to anyone with an invite, and anyone (even signed
-//!   out, or an API key with only ReadPublic) when it is not private;
+//!   its team, and anyone (even signed out, or an API key with only ReadPublic) when it is not
+//!   private. A chat open to anyone with an invite is joined with its invite secret
+//!   (`POST /chat/{id}/join`), which makes the caller a participant; its id alone opens nothing;
 //! - write (post messages, type, cancel a bot, invite): its creator, its participants, and
 //!   members of its team;
 //! - manage (rename, change who may join, delete, remove participants): its creator and admins
@@ -26,11 +27,7 @@ pub struct ChatAccess {
 
 impl ChatAccess {
     pub fn can_read(&self) -> bool {
-        !self.is_private
-            || self.creator
-            || self.participant
-            || self.team_member
-            || (self.signed_in && self.open_to_anyone_with_invite)
+        !self.is_private || self.creator || self.participant || self.team_member
     }
 
     pub fn can_join_room(&self) -> bool {

@@ -201,6 +201,13 @@ impl ChatService {
         .bind(new.team)
         .fetch_one(&mut *tx)
         .await?;
+        if new.open_to_anyone_with_invite {
+            sqlx::query("UPDATE chats SET invite_secret = $2 WHERE id = $1")
+                .bind(id)
+                .bind(crate::auth::accounts::new_code())
+                .execute(&mut *tx)
+                .await?;
+        }
         for user in std::iter::once(creator).chain(bots) {
             sqlx::query(
                 "INSERT INTO chat_participants (id, chat_id, user_id) VALUES ($1, $2, $3)
@@ -278,6 +285,17 @@ impl ChatService {
         .fetch_optional(&self.pool)
         .await?
         .ok_or(ChatError::ChatNotFound)?;
+        // Opening gives the chat an invite secret (kept if it has one); closing drops it, so
+        // links already shared stop working.
+        sqlx::query(
+            "UPDATE chats SET invite_secret = CASE WHEN open_to_anyone_with_invite
+                                                   THEN COALESCE(invite_secret, $2) END
+              WHERE id = $1",
+        )
+        .bind(chat)
+        .bind(crate::auth::accounts::new_code())
+        .execute(&self.pool)
+        .await?;
         if is_private.is_some() || open.is_some() {
             self.recheck(chat).await;
         }
@@ -304,6 +322,67 @@ impl ChatService {
             return Err(ChatError::ChatNotFound);
         }
         self.recheck(chat).await;
+        Ok(())
+    }
+
+    /// The chat's invite secret, for its managers to share (`None` unless open to anyone with
+    /// an invite).
+    pub async fn invite_secret(&self, chat: ChatId) -> Result<Option<String>, ChatError> {
+        Ok(
+            sqlx::query_scalar("SELECT invite_secret FROM chats WHERE id = $1")
+                .bind(chat)
+                .fetch_optional(&self.pool)
+                .await?
+                .flatten(),
+        )
+    }
+
+    /// Joins a chat open to anyone with an invite, with its invite secret: the caller becomes a
+    /// participant. `ChatNotFound` for a wrong secret or a chat that is not open (the same
+    /// answer as for a chat that does not exist).
+    pub async fn join_with_secret(
+        &self,
+        chat: ChatId,
+        user: UserId,
+        secret: &str,
+    ) -> Result<(), ChatError> {
+        let open: Option<String> = sqlx::query_scalar(
+            "SELECT invite_secret FROM chats WHERE id = $1 AND open_to_anyone_with_invite",
+        )
+        .bind(chat)
+        .fetch_optional(&self.pool)
+        .await?
+        .flatten();
+        let matches = open.is_some_and(|expected| {
+            expected.len() == secret.len()
+                && expected
+                    .bytes()
+                    .zip(secret.bytes())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0
+        });
+        if !matches {
+            return Err(ChatError::ChatNotFound);
+        }
+        let added = sqlx::query(
+            "INSERT INTO chat_participants (id, chat_id, user_id) VALUES ($1, $2, $3)
+             ON CONFLICT (chat_id, user_id) DO NOTHING",
+        )
+        .bind(self.ids.next_id())
+        .bind(chat)
+        .bind(user)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if added > 0 {
+            let participants = self.participants(chat).await?;
+            self.publish(
+                room(chat),
+                "chat/participants/changed",
+                json!({ "chatId": chat, "participants": participants }),
+            )
+            .await;
+        }
         Ok(())
     }
 

@@ -34,6 +34,32 @@ pub async fn create_chat(
         )
         .await?;
     let participants = state.chats.participants(chat.id).await?;
+    let invite_secret = state.chats.invite_secret(chat.id).await?;
+    Ok(ok(
+        json!({"chat": chat, "participants": participants, "inviteSecret": invite_secret}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct JoinChat {
+    invite_secret: String,
+}
+
+/// `POST /chat/{id}/join {inviteSecret}`: joins a chat open to anyone with an invite.
+pub async fn join_chat(
+    caller: Require<WritePrivate>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<JoinChat>,
+) -> Result<HttpResponse, ApiError> {
+    let chat_id: ChatId = id(&path, "InvalidChatId")?;
+    state
+        .chats
+        .join_with_secret(chat_id, caller.user, &body.invite_secret)
+        .await?;
+    let chat = state.chats.get(chat_id).await?;
+    let participants = state.chats.participants(chat_id).await?;
     Ok(ok(json!({"chat": chat, "participants": participants})))
 }
 
@@ -43,10 +69,14 @@ pub async fn get_chat(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let chat_id: ChatId = id(&path, "InvalidChatId")?;
-    state.chats.require(chat_id, reader.0, Need::Read).await?;
+    let access = state.chats.require(chat_id, reader.0, Need::Read).await?;
     let chat = state.chats.get(chat_id).await?;
     let participants = state.chats.participants(chat_id).await?;
-    Ok(ok(json!({"chat": chat, "participants": participants})))
+    let mut body = json!({"chat": chat, "participants": participants});
+    if access.can_manage() {
+        body["inviteSecret"] = json!(state.chats.invite_secret(chat_id).await?);
+    }
+    Ok(ok(body))
 }
 
 #[derive(Deserialize)]

@@ -2,7 +2,8 @@
 //! `chat::access` (one place); handlers extract, ask it, and call `ChatService`.
 //!
 //! - `POST /chat {name?, isPrivate?, openToAnyoneWithInvite?, botIds?, teamId?}` · `GET /chat/{id}` ·
-//!   `PUT /chat/{id}` · `DELETE /chat/{id}` · `GET /chats?take&after` (mine, Relay page)
+//!   `PUT /chat/{id}` · `DELETE /chat/{id}` · `GET /chats?take&after` (mine, Relay page) ·
+//!   `POST /chat/{id}/join {inviteSecret}` (a chat open to anyone with an invite)
 //! - `DELETE /chatParticipant/{chatId}/{userId}` (leave, or remove someone as a manager)
 //! - `POST /chatMessage {chatId, text, parentId?}` · `GET /chatMessages?chatId&take&after` ·
 //!   `PUT /chatMessage/{id} {text}` · `DELETE /chatMessage/{id}`
@@ -30,6 +31,7 @@ use crate::state::AppState;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/chat").route(web::post().to(chats::create_chat)))
+        .service(web::resource("/chat/{id}/join").route(web::post().to(chats::join_chat)))
         .service(
             web::resource("/chat/{id}")
                 .route(web::get().to(chats::get_chat))

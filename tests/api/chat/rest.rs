@@ -217,10 +217,38 @@ async fn who_may_do_what() {
         .0,
         403
     );
-    // Open chats: readable (and joinable) by anyone signed in.
+    // Open chats: the id alone opens nothing; the invite secret (which only managers see)
+    // makes one a participant.
     assert_eq!(
         get(&app, &format!("/chat/{open_chat}"), Some(&kim)).await.0,
-        200
+        404
+    );
+    let (_, owners_view) = get(&app, &format!("/chat/{open_chat}"), Some(&sam)).await;
+    let secret = owners_view["data"]["inviteSecret"]
+        .as_str()
+        .expect("managers see the invite secret")
+        .to_owned();
+    let (status, _) = post(
+        &app,
+        &format!("/chat/{open_chat}/join"),
+        &kim,
+        json!({"inviteSecret": "guessed-secret-000000000"}),
+    )
+    .await;
+    assert_eq!(status, 404, "a wrong secret is a chat that does not exist");
+    let (status, joined) = post(
+        &app,
+        &format!("/chat/{open_chat}/join"),
+        &kim,
+        json!({"inviteSecret": secret}),
+    )
+    .await;
+    assert_eq!(status, 200, "{joined}");
+    let (status, kims_view) = get(&app, &format!("/chat/{open_chat}"), Some(&kim)).await;
+    assert_eq!(status, 200);
+    assert!(
+        kims_view["data"].get("inviteSecret").is_none(),
+        "{kims_view}"
     );
     assert_eq!(get(&app, &format!("/chat/{open_chat}"), None).await.0, 404);
     // Signed out: no writes at all.

@@ -159,8 +159,21 @@ async fn bad_commands_and_refused_joins(redis: bool) {
         (ack["ack"].clone(), error(&ack)),
         (json!(null), "InvalidJson".into())
     );
-    // An open chat may be joined by anyone signed in, but only its participants may stop its
+    // A chat open to anyone with an invite is not opened by its id.
+    assert_eq!(
+        error(
+            &ws.command("joinChatRoom", json!({"chatId": open_chat}))
+                .await
+        ),
+        "NotFound"
+    );
+    // A public chat may be joined by anyone signed in, but only its participants may stop its
     // bots' answers (someone pays for them).
+    sqlx::query("UPDATE chats SET is_private = false WHERE id = $1::BIGINT")
+        .bind(&open_chat)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
     ws.join("joinChatRoom", json!({"chatId": open_chat})).await;
     let ack = ws
         .command("requestCancellation", json!({"chatId": open_chat}))
