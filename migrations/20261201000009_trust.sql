@@ -45,3 +45,18 @@ CREATE INDEX login_failures_last_failure_at_idx ON login_failures (last_failure_
 ALTER TABLE chats ADD COLUMN invite_secret TEXT;
 UPDATE chats SET invite_secret = md5(random()::TEXT || clock_timestamp()::TEXT || id::TEXT)
  WHERE open_to_anyone_with_invite;
+
+-- The transactional outbox: a write's room events, committed with it, published afterwards in
+-- `seq` order by one relay per room (src/outbox.rs), and deleted once published. `data` is JSON
+-- (not JSONB) so an event's bytes are what the writer made.
+CREATE TABLE outbox_events (
+    seq          BIGSERIAL PRIMARY KEY,
+    room         TEXT NOT NULL,
+    event_id     TEXT NOT NULL,
+    event_type   TEXT NOT NULL,
+    data         JSON NOT NULL,
+    timestamp_ms BIGINT NOT NULL,
+    created_at   TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX outbox_events_room_seq_idx ON outbox_events (room, seq);
+CREATE INDEX outbox_events_created_at_idx ON outbox_events (created_at);

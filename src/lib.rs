@@ -26,6 +26,7 @@ pub mod ids;
 pub mod jobs;
 pub mod metrics;
 pub mod notifications;
+pub mod outbox;
 pub mod ratelimit;
 pub mod realtime;
 pub mod redis_client;

@@ -187,12 +187,25 @@ impl Application {
             settings.ai.min_balance_credits,
         );
         let ai = Arc::new(AiRegistry::from_settings(&settings.ai));
+        // Room events of writes: committed with them, published by the relays (src/outbox.rs).
+        let outbox = crate::outbox::Outbox::new(
+            pool.clone(),
+            hub.clone(),
+            crate::outbox::OutboxSettings {
+                batch: settings.ws.outbox_batch,
+                sweep_interval: Duration::from_millis(settings.ws.outbox_sweep_interval_ms),
+                history_max_age: Duration::from_secs(settings.ws.history_max_age_secs),
+                relays: settings.ws.outbox_relays,
+            },
+        );
+        outbox.start_sweeper();
         let chats = ChatService {
             pool: pool.clone(),
             ids: Arc::clone(&ids),
             jobs: job_store.clone(),
             hub: hub.clone(),
             credits: credits.clone(),
+            outbox,
             ai: Arc::clone(&ai),
             context_messages: settings.ai.context_messages,
             default_max_tokens: settings.ai.default_max_tokens,

@@ -290,6 +290,18 @@ impl Hub {
         self.shared.broker.publish(event).await
     }
 
+    /// Sends an event to a room's members on every node without an offset or a place in the
+    /// history (streamed chunks, typing): lost, not recovered, when a member misses it.
+    pub async fn publish_volatile(&self, event: &NewEvent) -> Result<(), BrokerError> {
+        self.shared.broker.publish_volatile(event).await
+    }
+
+    /// Gives up on one event of `room`: its offset is consumed, so members get a gap notice
+    /// instead of silence.
+    pub async fn skip(&self, room: &RoomKey) -> Result<RoomHead, BrokerError> {
+        self.shared.broker.skip(room).await
+    }
+
     /// Closes every socket of a session on every node.
     pub async fn close_session(&self, session_id: &str, reason: &str) -> Result<(), BrokerError> {
         let message = NodeMessage::CloseSession {

@@ -186,16 +186,24 @@ impl JobHandler for LlmCompletion {
 
         // Chunks flow from the provider through a bounded channel to the room, in order.
         let (tx, mut rx) = mpsc::channel::<String>(64);
+        // Chunks are volatile (no offset, no place in the history, so they never push real
+        // events out of it) and numbered: a client orders them by `seq`, drops repeats, and
+        // has the whole text in the `end` event whatever it missed.
         let forward = async {
             let mut text = String::new();
+            let mut seq: u64 = 0;
             while let Some(chunk) = rx.recv().await {
                 text.push_str(&chunk);
-                self.stream_event(
-                    &answer,
-                    json!({"__type": "stream", "chunk": chunk, "chatId": answer.chat,
-                           "botId": answer.bot, "replyTo": answer.message}),
-                )
-                .await;
+                self.chats
+                    .publish_volatile(
+                        chat_room(answer.chat),
+                        "bot/response/stream",
+                        json!({"__type": "stream", "chunk": chunk, "seq": seq,
+                               "chatId": answer.chat, "botId": answer.bot,
+                               "replyTo": answer.message}),
+                    )
+                    .await;
+                seq += 1;
             }
             text
         };
@@ -286,26 +294,49 @@ impl JobHandler for LlmCompletion {
             )
             .await
             .map_err(JobError::retryable)?;
-        tx.commit().await.map_err(JobError::retryable)?;
-
+        // The answer's events commit with the answer: announced once, in order, even if this
+        // node dies right after the commit.
         let mut end = json!({"__type": "end", "finalMessage": &message, "chatId": answer.chat,
                              "botId": answer.bot, "replyTo": answer.message});
         if let Some(error) = error {
             end = json!({"__type": "error", "error": error, "finalMessage": &message,
                          "chatId": answer.chat, "botId": answer.bot, "replyTo": answer.message});
         }
-        self.stream_event(&answer, end).await;
-        self.chats
-            .publish(
-                chat_room(answer.chat),
+        let room = chat_room(answer.chat);
+        let payer_room = RoomKey::user(&answer.payer.to_string()).expect("numeric id");
+        let events = [
+            (room.clone(), "bot/response/stream", end),
+            (
+                room.clone(),
                 "chat/message/added",
                 json!({"message": &message}),
-            )
-            .await;
-        if let Some(balance) = balance {
-            self.credits_updated(answer.payer, balance).await;
+            ),
+            (
+                room.clone(),
+                "bot/status/updated",
+                json!({"chatId": answer.chat, "botId": answer.bot, "status": "idle"}),
+            ),
+        ];
+        for (to, kind, data) in events {
+            self.chats
+                .publish_in(&mut tx, to, kind, data)
+                .await
+                .map_err(JobError::retryable)?;
         }
-        self.status(&answer, "idle").await;
+        if let Some(balance) = balance {
+            self.chats
+                .publish_in(
+                    &mut tx,
+                    payer_room.clone(),
+                    "user/credits/updated",
+                    json!({"balance": balance.to_string()}),
+                )
+                .await
+                .map_err(JobError::retryable)?;
+        }
+        tx.commit().await.map_err(JobError::retryable)?;
+        self.chats.outbox.kick(&room);
+        self.chats.outbox.kick(&payer_room);
         tracing::info!(job_id = %ctx.id, status, cost, "bot answered");
         Ok(())
     }

@@ -1,5 +1,5 @@
 //! Messages of a chat: posting (with the bots' jobs), reading, the branch tree, editing,
-//! deleting, regenerating an answer. Each write publishes its event after the commit.
+//! deleting, regenerating an answer. Each write's event is an outbox row of its transaction.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -103,13 +103,15 @@ impl ChatService {
             };
             self.queue_answer(&mut tx, &answer, settings).await?;
         }
-        tx.commit().await?;
-        self.publish(
+        self.publish_in(
+            &mut tx,
             room(chat),
             "chat/message/added",
             json!({ "message": &message }),
         )
-        .await;
+        .await?;
+        tx.commit().await?;
+        self.outbox.kick(&room(chat));
         Ok(message)
     }
 
@@ -256,34 +258,42 @@ impl ChatService {
     }
 
     pub async fn edit(&self, id: ChatMessageId, text: String) -> Result<ChatMessage, ChatError> {
+        let mut tx = self.pool.begin().await?;
         let message: ChatMessage = sqlx::query_as(sql!(
             "UPDATE chat_messages SET text = $2 WHERE id = $1 RETURNING {MESSAGE_COLUMNS}"
         ))
         .bind(id)
         .bind(&text)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?
         .ok_or(ChatError::MessageNotFound)?;
-        self.publish(
+        self.publish_in(
+            &mut tx,
             room(message.chat_id),
             "chat/message/updated",
             json!({ "message": &message }),
         )
-        .await;
+        .await?;
+        tx.commit().await?;
+        self.outbox.kick(&room(message.chat_id));
         Ok(message)
     }
 
     pub async fn remove(&self, message: &ChatMessage) -> Result<(), ChatError> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM chat_messages WHERE id = $1")
             .bind(message.id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        self.publish(
+        self.publish_in(
+            &mut tx,
             room(message.chat_id),
             "chat/message/removed",
             json!({ "id": message.id, "chatId": message.chat_id }),
         )
-        .await;
+        .await?;
+        tx.commit().await?;
+        self.outbox.kick(&room(message.chat_id));
         Ok(())
     }
 }

@@ -3,12 +3,13 @@
 //! ```text
 //! handler (http/chat/) ─▶ ChatService: access check (access.rs) ─▶ one transaction:
 //!     message row + unread flags + an llm-completion job per bot participant
-//!   ─▶ commit ─▶ hub.publish(chat/message/added) ─▶ every node with members in chat:<id>
+//!     + the chat/message/added event (an outbox row)
+//!   ─▶ commit ─▶ outbox relay ─▶ hub.publish ─▶ every node with members in chat:<id>
 //! ```
 //!
-//! Events are published after the commit: a client never sees a message that a rollback could
-//! still take back, and the job (in the same transaction) can never run for a message that does
-//! not exist.
+//! Events are rows of the write's transaction (`crate::outbox`): a client never sees a message
+//! that a rollback could still take back, never misses one whose node died after the commit,
+//! and the job (in the same transaction) can never run for a message that does not exist.
 
 /// SQL built from the column lists below (constants, no input): safe to format.
 macro_rules! sql {
@@ -96,6 +97,8 @@ pub struct ChatService {
     pub jobs: JobStore,
     pub hub: Hub,
     pub credits: crate::credits::Credits,
+    /// Where the events of writes go (published after their commit).
+    pub outbox: crate::outbox::Outbox,
     /// Prices, for the worst case an answer holds while it is queued.
     pub ai: std::sync::Arc<crate::ai::AiRegistry>,
     pub context_messages: i64,
@@ -107,32 +110,42 @@ fn room(chat: ChatId) -> RoomKey {
 }
 
 impl ChatService {
-    /// Publishes to a room. The write it announces has committed, so a broker failure is not
-    /// returned: the event is retried in the background for a few seconds (a Redis blip), then
-    /// given up with a warning — clients see the row when they next fetch over REST.
-    pub async fn publish(&self, room: RoomKey, event_type: &str, data: Value) {
-        let event = NewEvent {
+    /// A new event with a fresh id (the id the broker deduplicates on).
+    pub fn event(&self, room: RoomKey, event_type: &str, data: Value) -> NewEvent {
+        NewEvent {
             id: self.ids.next_id().to_string(),
             event_type: event_type.to_owned(),
             timestamp_ms: Utc::now().timestamp_millis(),
             room,
             data,
-        };
-        if self.hub.publish(&event).await.is_ok() {
-            return;
         }
-        let hub = self.hub.clone();
-        tokio::spawn(async move {
-            let mut delay = std::time::Duration::from_millis(100);
-            for _ in 0..6 {
-                tokio::time::sleep(delay).await;
-                if hub.publish(&event).await.is_ok() {
-                    return;
-                }
-                delay *= 2;
-            }
-            tracing::warn!(event_type = %event.event_type, room = %event.room, "event not published: the broker stayed unavailable");
-        });
+    }
+
+    /// Publishes an event not tied to a transaction of its own, through the outbox: in order
+    /// with the room's other events, once, retried while the broker is away.
+    pub async fn publish(&self, room: RoomKey, event_type: &str, data: Value) {
+        self.outbox
+            .publish(self.event(room, event_type, data))
+            .await;
+    }
+
+    /// Adds an event to `tx` (published after the commit; call `outbox.kick` then).
+    pub async fn publish_in(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        room: RoomKey,
+        event_type: &str,
+        data: Value,
+    ) -> Result<(), sqlx::Error> {
+        crate::outbox::Outbox::add_in(tx, &self.event(room, event_type, data)).await
+    }
+
+    /// Sends an event that may be lost (a streamed chunk): no outbox, no offset, no history.
+    pub async fn publish_volatile(&self, room: RoomKey, event_type: &str, data: Value) {
+        let event = self.event(room, event_type, data);
+        if let Err(error) = self.hub.publish_volatile(&event).await {
+            tracing::debug!(%error, room = %event.room, "volatile event dropped");
+        }
     }
 
     pub async fn access(

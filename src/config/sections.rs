@@ -273,6 +273,9 @@ pub struct WsSettings {
     pub typing_ttl_secs: u64,
     pub command_rate_per_sec: f64,
     pub command_burst: u32,
+    pub outbox_sweep_interval_ms: u64,
+    pub outbox_batch: i64,
+    pub outbox_relays: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

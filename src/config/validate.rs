@@ -260,6 +260,10 @@ impl Settings {
         );
         let w = &s.ws;
         check(
+            w.outbox_sweep_interval_ms >= 10 && w.outbox_batch >= 1 && w.outbox_relays >= 1,
+            "ws.outbox_sweep_interval_ms must be at least 10, ws.outbox_batch and ws.outbox_relays at least 1",
+        );
+        check(
             w.command_rate_per_sec > 0.0 && w.command_burst >= 1,
             "ws.command_rate_per_sec must be above 0 and ws.command_burst at least 1",
         );

@@ -416,10 +416,29 @@ impl PrivateRedis {
         self.process.kill().await.unwrap();
     }
 
+    /// SIGSTOP: the server holds every connection open and answers nothing (a stalled Redis).
+    pub fn pause(&self) {
+        signal(self.process.id().expect("running"), "-STOP");
+    }
+
+    /// SIGCONT: it answers again, working through what queued up meanwhile.
+    pub fn resume(&self) {
+        signal(self.process.id().expect("running"), "-CONT");
+    }
+
     /// Kills it and starts an empty one on the same port (what a restart without persistence
     /// looks like to clients).
     pub async fn restart(mut self) -> Self {
         self.kill().await;
         Self::start_on(self.port).await
     }
+}
+
+/// Sends `sig` (as `kill` spells it: "-STOP", "-KILL", …) to a process.
+pub fn signal(pid: u32, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill {sig} {pid}");
 }

@@ -11,6 +11,7 @@ mod health;
 mod helpers;
 mod jobs;
 mod metrics;
+mod outbox;
 mod rate_limit;
 mod seed;
 mod shutdown;

@@ -21,6 +21,9 @@ struct LocalRoom {
     epoch: Arc<str>,
     offset: u64,
     history: VecDeque<Delivery>,
+    /// Recent event ids with their offsets: a republished id is not published again.
+    ids: HashMap<String, u64>,
+    id_order: VecDeque<String>,
     subscribers: usize,
     last_activity_ms: i64,
 }
@@ -31,6 +34,8 @@ impl LocalRoom {
             epoch: new_epoch().into(),
             offset: 0,
             history: VecDeque::new(),
+            ids: HashMap::new(),
+            id_order: VecDeque::new(),
             subscribers: 0,
             last_activity_ms: now_ms(),
         }
@@ -103,7 +108,20 @@ impl Broker for LocalBroker {
             let room = rooms
                 .entry(event.room.clone())
                 .or_insert_with(LocalRoom::new);
+            if let Some(&offset) = room.ids.get(&event.id) {
+                return Ok(RoomHead {
+                    epoch: room.epoch.clone(),
+                    offset,
+                });
+            }
             room.offset += 1;
+            room.ids.insert(event.id.clone(), room.offset);
+            room.id_order.push_back(event.id.clone());
+            while room.id_order.len() > 4 * self.settings.history_max_events.max(1) {
+                if let Some(old) = room.id_order.pop_front() {
+                    room.ids.remove(&old);
+                }
+            }
             room.last_activity_ms = now_ms();
             let delivery = Delivery {
                 room: event.room.clone(),
@@ -123,6 +141,16 @@ impl Broker for LocalBroker {
                 inbox.deliver(delivery);
             }
             Ok(head)
+        })
+    }
+
+    fn skip<'a>(&'a self, room: &'a RoomKey) -> BoxFut<'a, Result<RoomHead, BrokerError>> {
+        Box::pin(async move {
+            let mut rooms = self.rooms();
+            let room = rooms.entry(room.clone()).or_insert_with(LocalRoom::new);
+            room.offset += 1;
+            room.last_activity_ms = now_ms();
+            Ok(room.head())
         })
     }
 

@@ -152,6 +152,10 @@ pub trait Broker: Send + Sync + 'static {
     fn publish<'a>(&'a self, event: &'a NewEvent) -> BoxFut<'a, Result<RoomHead, BrokerError>>;
     /// Delivers without offset or history (typing).
     fn publish_volatile<'a>(&'a self, event: &'a NewEvent) -> BoxFut<'a, Result<(), BrokerError>>;
+    /// Consumes the room's next offset without an event: for an event that could not be
+    /// published while it was still within the history window. Members notice the missing
+    /// offset (at the next event or when they resume) and are sent a gap notice.
+    fn skip<'a>(&'a self, room: &'a RoomKey) -> BoxFut<'a, Result<RoomHead, BrokerError>>;
     /// Reference-counted: the first call for a room subscribes this node. Returns the room's head
     /// as of after the subscription took effect.
     fn subscribe<'a>(&'a self, room: &'a RoomKey) -> BoxFut<'a, Result<RoomHead, BrokerError>>;

@@ -1,6 +1,7 @@
 //! The Redis broker: rooms and node mailboxes shared by every node.
 //!
-//! - Publishing runs one Lua script (`scripts.rs`): next offset, history append, `PUBLISH`.
+//! - Publishing runs one Lua script (`scripts.rs`): next offset, history append, `PUBLISH` —
+//!   once per event id, however often it is retried.
 //! - One pub/sub connection per node carries the room channels this node has members in
 //!   (`<prefix>room:<room>`), its own mailbox (`<prefix>node:<id>`) and the broadcast channel
 //!   (`<prefix>nodes`). A task reads it and hands each message to the inbox.
@@ -47,6 +48,7 @@ struct Inner {
     stop: CancellationToken,
     publish: redis::Script,
     history: redis::Script,
+    skip: redis::Script,
     connect_timeout: Duration,
     connected: AtomicBool,
 }
@@ -84,6 +86,7 @@ impl RedisBroker {
                 stop: CancellationToken::new(),
                 publish: scripts::publish(),
                 history: scripts::history(),
+                skip: scripts::skip(),
                 connect_timeout,
                 connected: AtomicBool::new(false),
             }),
@@ -99,6 +102,9 @@ impl Inner {
             format!("{base}:epoch"),
             format!("{base}:history"),
         ]
+    }
+    fn ids_key(&self, room: &RoomKey) -> String {
+        format!("{}room:{room}:ids", self.prefix)
     }
     fn room_channel(&self, room: &RoomKey) -> String {
         format!("{}room:{room}", self.prefix)
@@ -257,12 +263,14 @@ impl Broker for RedisBroker {
                 .key(offset)
                 .key(epoch)
                 .key(history)
+                .key(inner.ids_key(&event.room))
                 .arg(parts.head)
                 .arg(parts.tail)
                 .arg(new_epoch())
                 .arg(inner.settings.history_max_events.max(1))
                 .arg(inner.ttl_ms())
                 .arg(inner.room_channel(&event.room))
+                .arg(&event.id)
                 .invoke_async(&mut inner.conn.clone())
                 .await
                 .map_err(unavailable)?;
@@ -281,6 +289,27 @@ impl Broker for RedisBroker {
                 .query_async::<()>(&mut self.inner.conn.clone())
                 .await
                 .map_err(unavailable)
+        })
+    }
+
+    fn skip<'a>(&'a self, room: &'a RoomKey) -> BoxFut<'a, Result<RoomHead, BrokerError>> {
+        Box::pin(async move {
+            let inner = &self.inner;
+            let [offset, epoch, history] = inner.room_keys(room);
+            let (offset, epoch): (u64, String) = inner
+                .skip
+                .key(offset)
+                .key(epoch)
+                .key(history)
+                .arg(new_epoch())
+                .arg(inner.ttl_ms())
+                .invoke_async(&mut inner.conn.clone())
+                .await
+                .map_err(unavailable)?;
+            Ok(RoomHead {
+                epoch: epoch.into(),
+                offset,
+            })
         })
     }
 

@@ -3,9 +3,13 @@
 //! publish order on every subscriber.
 //!
 //! Keys per room (`<prefix>room:<room>:…`): `offset` (counter), `epoch` (random id), `history`
-//! (list of event texts, capped). All three expire together after `room_state_ttl` of quiet; if
-//! any is missing they are re-created with a new epoch, so a client can never mistake a reset
-//! counter for the old one.
+//! (list of event texts, capped), `ids` (the ids of recent events, scored by offset). All expire
+//! together after `room_state_ttl` of quiet; if the counter or epoch is missing they are
+//! re-created with a new epoch, so a client can never mistake a reset counter for the old one.
+//!
+//! Publishing is idempotent by event id: an id already in `ids` is not published again (a retry
+//! after a timeout whose first attempt did reach Redis, or an outbox relay that died between
+//! publishing and recording it); the script answers the offset it got the first time.
 
 /// Shared prologue: KEYS[1..3] = offset, epoch, history; `candidate` and `ttl` from ARGV.
 const ENSURE: &str = r#"
@@ -18,11 +22,18 @@ local function ensure(candidate, ttl)
 end
 "#;
 
-/// ARGV: head, tail, candidate epoch, max events, ttl ms, channel. Returns {offset, epoch}.
+/// KEYS[4] = ids. ARGV: head, tail, candidate epoch, max events, ttl ms, channel, event id.
+/// Returns {offset, epoch}.
 const PUBLISH_BODY: &str = r#"
 ensure(ARGV[3], ARGV[5])
 local epoch = redis.call('GET', KEYS[2])
+if redis.call('GET', KEYS[1]) == '0' then redis.call('DEL', KEYS[4]) end
+local seen = redis.call('ZSCORE', KEYS[4], ARGV[7])
+if seen then return {tonumber(seen), epoch} end
 local offset = redis.call('INCR', KEYS[1])
+redis.call('ZADD', KEYS[4], offset, ARGV[7])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', offset - 4 * tonumber(ARGV[4]))
+redis.call('PEXPIRE', KEYS[4], ARGV[5])
 local msg = ARGV[1] .. offset .. ',"epoch":"' .. epoch .. '",' .. ARGV[2]
 redis.call('RPUSH', KEYS[3], msg)
 redis.call('LTRIM', KEYS[3], -tonumber(ARGV[4]), -1)
@@ -47,6 +58,20 @@ local start = after + 1 - first_offset
 if start < 0 then start = 0 end
 return {offset, epoch, redis.call('LRANGE', KEYS[3], start, -1)}
 "#;
+
+/// ARGV: candidate epoch, ttl ms. Returns {offset, epoch} after consuming one offset.
+const SKIP_BODY: &str = r#"
+ensure(ARGV[1], ARGV[2])
+local epoch = redis.call('GET', KEYS[2])
+local offset = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return {offset, epoch}
+"#;
+
+pub fn skip() -> redis::Script {
+    redis::Script::new(&format!("{ENSURE}{SKIP_BODY}"))
+}
 
 pub fn publish() -> redis::Script {
     redis::Script::new(&format!("{ENSURE}{PUBLISH_BODY}"))

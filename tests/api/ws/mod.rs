@@ -150,6 +150,14 @@ impl Ws {
             .unwrap_or_else(|| panic!("no event (closed: {:?})", self.closed))
     }
 
+    /// The next event if one arrives within `within`.
+    pub async fn next_within(&mut self, within: Duration) -> Option<Value> {
+        if let Some(event) = self.events.pop_front() {
+            return Some(event);
+        }
+        self.read(within).await
+    }
+
     /// Whether an event arrives within `within`.
     pub async fn quiet_for(&mut self, within: Duration) -> bool {
         self.events.is_empty() && self.read(within).await.is_none() && self.closed.is_none()

@@ -1,0 +1,297 @@
+//! The transactional outbox: a write's events are rows in the write's own transaction, and a
+//! relay publishes them to the rooms afterwards — in order, each once, even when Redis stalls or
+//! the node dies between the commit and the publish.
+//!
+//! ```text
+//! write ─▶ tx: rows … + add_in(outbox_events row per event) ─▶ commit ─▶ kick(room)
+//! kick ─▶ this node's relay for the room (one task per room and node; kicks while it runs
+//!         only ask it to look again)
+//!   relay ─▶ tx: pg_advisory_xact_lock(room) (one relay per room across the cluster)
+//!          ─▶ oldest rows of the room, in order ─▶ hub.publish each (idempotent by event id:
+//!             a publish retried after a timeout, or repeated after a crash, is dropped by the
+//!             broker) ─▶ delete what was published ─▶ commit
+//!          ─▶ broker failing: keep the rest, retry with backoff; an event older than the
+//!             history window is given up as a gap (its offset consumed: members get room/gap)
+//! sweeper (every node, every ws.outbox_sweep_interval_ms) ─▶ rooms with rows older than that
+//!          ─▶ kick (a dead node's events are published by the living)
+//! ```
+//!
+//! Volatile events (streamed chunks, typing) do not come here: losing one is allowed.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool};
+use vrooli_actors::{Hub, NewEvent, RoomKey};
+
+/// What the relay needs from `[ws]`.
+#[derive(Debug, Clone, Copy)]
+pub struct OutboxSettings {
+    /// Rows published per relay transaction.
+    pub batch: i64,
+    /// How often each node looks for rows nobody relayed (a dead node's, a failed relay's).
+    pub sweep_interval: Duration,
+    /// Events older than this are no longer in any member's reach through the history: they
+    /// are given up as gaps.
+    pub history_max_age: Duration,
+    /// Relays running at once on this node.
+    pub relays: usize,
+}
+
+#[derive(Clone)]
+pub struct Outbox {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    hub: Hub,
+    settings: OutboxSettings,
+    /// Rooms this node is relaying, and whether it was kicked again meanwhile.
+    running: DashMap<String, bool>,
+    /// Relays holding a database transaction at once (each holds one while it waits on the
+    /// broker, so a stalled Redis must not take the whole pool).
+    permits: tokio::sync::Semaphore,
+    /// Serialises the sweeper's startup (one sweeper task per outbox).
+    sweeper: Mutex<bool>,
+}
+
+/// A row of `outbox_events`.
+#[derive(sqlx::FromRow)]
+struct Row {
+    seq: i64,
+    event_id: String,
+    event_type: String,
+    data: sqlx::types::Json<Value>,
+    timestamp_ms: i64,
+    created_ms: i64,
+}
+
+impl Outbox {
+    pub fn new(pool: PgPool, hub: Hub, settings: OutboxSettings) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                pool,
+                hub,
+                settings,
+                running: DashMap::new(),
+                permits: tokio::sync::Semaphore::new(settings.relays.max(1)),
+                sweeper: Mutex::new(false),
+            }),
+        }
+    }
+
+    /// Adds `event` to the caller's transaction: it is published once the transaction commits
+    /// (and the caller, or the sweeper, kicks its room) — or never, if it rolls back.
+    pub async fn add_in(conn: &mut PgConnection, event: &NewEvent) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO outbox_events (room, event_id, event_type, data, timestamp_ms)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(event.room.to_string())
+        .bind(&event.id)
+        .bind(&event.event_type)
+        .bind(sqlx::types::Json(&event.data))
+        .bind(event.timestamp_ms)
+        .execute(conn)
+        .await
+        .map(drop)
+    }
+
+    /// An event not tied to a write of its own: stored, then relayed. If even storing fails
+    /// (the database is down), it is published directly, as before the outbox.
+    pub async fn publish(&self, event: NewEvent) {
+        let stored = match self.inner.pool.acquire().await {
+            Ok(mut conn) => Self::add_in(&mut conn, &event).await,
+            Err(error) => Err(error),
+        };
+        match stored {
+            Ok(()) => self.kick(&event.room),
+            Err(error) => {
+                tracing::warn!(%error, room = %event.room, "outbox unavailable; publishing directly");
+                if let Err(error) = self.inner.hub.publish(&event).await {
+                    tracing::error!(%error, room = %event.room, event_id = %event.id, "event lost: neither stored nor published");
+                }
+            }
+        }
+    }
+
+    /// Publishes what `room` has waiting, on a task of its own.
+    pub fn kick(&self, room: &RoomKey) {
+        use dashmap::mapref::entry::Entry;
+        let room = room.to_string();
+        match self.inner.running.entry(room.clone()) {
+            // Already relaying it here: ask that relay to look once more before it stops.
+            Entry::Occupied(mut running) => {
+                *running.get_mut() = true;
+                return;
+            }
+            Entry::Vacant(vacant) => {
+                vacant.insert(false);
+            }
+        }
+        let inner = Arc::clone(&self.inner);
+        tokio::spawn(async move { inner.relay_until_empty(room).await });
+    }
+
+    /// Starts this node's sweeper (once); it ends when the pool closes.
+    pub fn start_sweeper(&self) {
+        let mut started = self.inner.sweeper.lock().unwrap_or_else(|p| p.into_inner());
+        if *started {
+            return;
+        }
+        *started = true;
+        let outbox = Arc::downgrade(&self.inner);
+        let interval = self.inner.settings.sweep_interval;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                let Some(inner) = outbox.upgrade().filter(|i| !i.pool.is_closed()) else {
+                    return;
+                };
+                let outbox = Outbox { inner };
+                if let Err(error) = outbox.sweep().await {
+                    tracing::debug!(%error, "outbox sweep failed");
+                }
+            }
+        });
+    }
+
+    /// Kicks every room with rows older than one sweep interval (nobody is relaying them).
+    pub async fn sweep(&self) -> Result<usize, sqlx::Error> {
+        let rooms: Vec<String> = sqlx::query_scalar(
+            "SELECT room FROM outbox_events
+              WHERE created_at < now() - make_interval(secs => $1)
+              GROUP BY room LIMIT 1000",
+        )
+        .bind(self.inner.settings.sweep_interval.as_secs_f64())
+        .fetch_all(&self.inner.pool)
+        .await?;
+        for room in &rooms {
+            if let Some(key) = RoomKey::parse(room) {
+                self.kick(&key);
+            }
+        }
+        Ok(rooms.len())
+    }
+
+    /// Rows not yet published (for tests and the health report).
+    pub async fn pending(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT count(*) FROM outbox_events")
+            .fetch_one(&self.inner.pool)
+            .await
+    }
+}
+
+enum Pass {
+    /// Nothing left (or another node holds the room).
+    Done,
+    /// Published a full batch: there may be more.
+    More,
+    /// The broker failed: try again later.
+    Failed,
+}
+
+impl Inner {
+    async fn relay_until_empty(self: Arc<Self>, room: String) {
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match self.relay_once(&room).await {
+                Ok(Pass::More) => continue,
+                Ok(Pass::Done) => {
+                    // Stop unless kicked meanwhile; the check and the removal are one step so
+                    // a kick either sees us running or starts a new relay.
+                    let stop = self.running.remove_if(&room, |_, again| !*again).is_some();
+                    if stop {
+                        return;
+                    }
+                    if let Some(mut again) = self.running.get_mut(&room) {
+                        *again = false;
+                    }
+                }
+                Ok(Pass::Failed) | Err(_) => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                    if self.pool.is_closed() {
+                        self.running.remove(&room);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One transaction: lock the room, publish a batch in order, delete what was published.
+    async fn relay_once(&self, room: &str) -> Result<Pass, sqlx::Error> {
+        let Some(key) = RoomKey::parse(room) else {
+            sqlx::query("DELETE FROM outbox_events WHERE room = $1")
+                .bind(room)
+                .execute(&self.pool)
+                .await?;
+            return Ok(Pass::Done);
+        };
+        let _permit = self.permits.acquire().await.ok();
+        let mut tx = self.pool.begin().await?;
+        // Another node relaying this room holds the lock; it publishes these rows too.
+        let mine: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 7107))")
+                .bind(room)
+                .fetch_one(&mut *tx)
+                .await?;
+        if !mine {
+            return Ok(Pass::Done);
+        }
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT seq, event_id, event_type, data, timestamp_ms,
+                    (extract(epoch FROM created_at) * 1000)::BIGINT AS created_ms
+               FROM outbox_events WHERE room = $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(room)
+        .bind(self.settings.batch)
+        .fetch_all(&mut *tx)
+        .await?;
+        let full = rows.len() as i64 == self.settings.batch;
+        let oldest_kept = chrono::Utc::now().timestamp_millis()
+            - self.settings.history_max_age.as_millis() as i64;
+        let mut done = Vec::with_capacity(rows.len());
+        let mut failed = false;
+        for row in rows {
+            let result = if row.created_ms < oldest_kept {
+                // Too late for the history: members learn of it as a gap, never as silence.
+                tracing::warn!(room, event_id = %row.event_id, "event given up after the history window; sending a gap");
+                self.hub.skip(&key).await.map(drop)
+            } else {
+                let event = NewEvent {
+                    id: row.event_id,
+                    event_type: row.event_type,
+                    timestamp_ms: row.timestamp_ms,
+                    room: key.clone(),
+                    data: row.data.0,
+                };
+                self.hub.publish(&event).await.map(drop)
+            };
+            match result {
+                Ok(()) => done.push(row.seq),
+                Err(error) => {
+                    tracing::debug!(%error, room, "outbox relay: broker unavailable; will retry");
+                    failed = true;
+                    break; // later events wait: order is kept
+                }
+            }
+        }
+        sqlx::query("DELETE FROM outbox_events WHERE seq = ANY($1)")
+            .bind(&done)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(if failed {
+            Pass::Failed
+        } else if full {
+            Pass::More
+        } else {
+            Pass::Done
+        })
+    }
+}

@@ -1,0 +1,220 @@
+//! The outbox under faults: a Redis that stalls (SIGSTOP) past its response timeout while
+//! messages and bot answers are written, and a node killed (-9) between its commits and their
+//! publication. Every member ends with every event exactly once, in order.
+
+use std::collections::HashSet;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::chat::{bot, create_chat};
+use crate::helpers::{PrivateRedis, SecondNode, TestApp, signal, spawn_app_with, wait_until};
+use crate::ws::{Ws, open, user, with_system_key};
+
+/// A node on a Redis of the test's own (so it can be paused without disturbing other tests).
+async fn app_on(redis: &PrivateRedis) -> TestApp {
+    let url = redis.url();
+    spawn_app_with(
+        move |s| {
+            with_system_key(s);
+            s.redis.url = url.into();
+        },
+        None,
+    )
+    .await
+}
+
+/// Room events (those with an offset) until `done` holds for them; volatile ones are checked
+/// for repeats and set aside.
+async fn collect_until(ws: &mut Ws, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let mut events = Vec::new();
+    let mut chunks = HashSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !done(&events) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up; had {events:?}"
+        );
+        let event = ws.event().await;
+        if event["offset"].is_null() {
+            if event["type"] == "bot/response/stream" {
+                let key = (
+                    event["data"]["replyTo"].to_string(),
+                    event["data"]["seq"].as_u64().expect("chunks are numbered"),
+                );
+                assert!(chunks.insert(key), "a chunk came twice: {event}");
+            }
+            continue;
+        }
+        events.push(event);
+    }
+    events
+}
+
+/// The room events that still arrive until the room is quiet for 1.5 s.
+async fn rest(ws: &mut Ws) -> Vec<Value> {
+    let mut events = Vec::new();
+    while let Some(event) = ws.next_within(Duration::from_millis(1500)).await {
+        if !event["offset"].is_null() {
+            events.push(event);
+        }
+    }
+    events
+}
+
+fn assert_once_in_order(events: &[Value]) {
+    let mut ids = HashSet::new();
+    let mut last = 0;
+    for event in events {
+        assert!(
+            ids.insert(event["id"].as_str().unwrap().to_owned()),
+            "event {} arrived twice",
+            event["id"]
+        );
+        let offset = event["offset"].as_u64().unwrap();
+        assert!(offset > last, "offset {offset} after {last}: {events:?}");
+        last = offset;
+        assert_ne!(event["type"], "room/gap", "nothing was lost: {event}");
+    }
+}
+
+fn added(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["type"] == "chat/message/added")
+        .map(|e| e["data"]["message"]["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_stalled_redis_neither_duplicates_nor_reorders_events() {
+    let redis = PrivateRedis::start().await;
+    let a = app_on(&redis).await;
+    let b = SecondNode::start(&a).await;
+    let sam = user(&a, "Sam").await;
+    let echo = bot(&a, "Echo", json!({})).await;
+    let chat = create_chat(&a, &sam, &[&echo], json!({})).await;
+    let mut ws = open(&b.address, &sam.token).await;
+    ws.join("joinChatRoom", json!({"chatId": chat})).await;
+    let say = |text: String| {
+        a.client
+            .post(a.url("/api/v2/chatMessage"))
+            .header("cookie", format!("session-v2={}", sam.token))
+            .json(&json!({"chatId": chat, "text": text}))
+            .send()
+    };
+    assert_eq!(say("one".into()).await.unwrap().status(), 200);
+    // Redis stops answering for longer than the response timeout (2 s) while the server keeps
+    // committing messages and the bot keeps answering.
+    redis.pause();
+    for text in ["two", "three"] {
+        let response = tokio::time::timeout(Duration::from_secs(10), say(text.into()))
+            .await
+            .expect("a post does not wait on Redis")
+            .unwrap();
+        assert_eq!(response.status(), 200, "writes go on while Redis stalls");
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    redis.resume();
+
+    // Three questions and three answers, each announced once, in order.
+    let events = collect_until(&mut ws, |events| added(events).len() >= 6).await;
+    assert_once_in_order(&events);
+    let texts = added(&events);
+    for question in ["one", "two", "three"] {
+        assert_eq!(
+            texts.iter().filter(|t| *t == question).count(),
+            2,
+            "{question}: the question and the echo's answer, once each: {texts:?}"
+        );
+    }
+    let mut all = events.clone();
+    all.extend(rest(&mut ws).await);
+    assert_once_in_order(&all);
+    assert_eq!(added(&all).len(), 6, "no repeats after the stall");
+    wait_until(Duration::from_secs(10), "the outbox drained", || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox_events")
+            .fetch_one(&a.db.pool)
+            .await
+            .unwrap()
+            == 0
+    })
+    .await;
+    drop(ws);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn a_node_killed_between_commit_and_publish_loses_no_event() {
+    let redis = PrivateRedis::start().await;
+    let b = app_on(&redis).await;
+    let sam = user(&b, "Sam").await;
+    let chat = create_chat(&b, &sam, &[], json!({})).await;
+    let mut ws = open(&b.address, &sam.token).await;
+    ws.join("joinChatRoom", json!({"chatId": chat})).await;
+
+    // Node A: the real binary, same database, Redis and signing keys.
+    let mut node = tokio::process::Command::new(env!("CARGO_BIN_EXE_vrooli"))
+        .arg("serve")
+        .env_remove("RUST_LOG")
+        .env("VROOLI__DATABASE__URL", &b.db.url)
+        .env("VROOLI__REDIS__URL", redis.url())
+        .env("VROOLI__REDIS__KEY_PREFIX", &b.settings.redis.key_prefix)
+        .env("VROOLI__AUTH__KEY_DIR", &b.settings.auth.key_dir)
+        .env("VROOLI__NODE__WORKER_ID", "7")
+        .env("VROOLI__SERVER__HOST", "127.0.0.1")
+        .env("VROOLI__SERVER__PORT", "0")
+        .env("VROOLI__SERVER__WORKERS", "1")
+        .env("VROOLI__SERVER__DEVELOPMENT", "true")
+        // Rate limits live in Redis and fail closed while it stalls; the other tests turn them
+        // off too.
+        .env("VROOLI__RATE_LIMIT__ENABLED", "false")
+        .env("VROOLI__LOG__FORMAT", "json")
+        .env("VROOLI__LOG__LEVEL", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("vrooli runs");
+    let mut lines = BufReader::new(node.stdout.take().unwrap()).lines();
+    let port = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let event: Value = serde_json::from_str(&line).unwrap_or_default();
+            if event["message"] == "http server listening" {
+                return event["port"].as_u64().unwrap();
+            }
+        }
+        panic!("node A exited before listening")
+    })
+    .await
+    .expect("node A listens");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    // Redis stalls; A commits three messages whose events it cannot publish; A is killed.
+    redis.pause();
+    for text in ["first", "second", "third"] {
+        let response = b
+            .client
+            .post(format!("http://127.0.0.1:{port}/api/v2/chatMessage"))
+            .header("cookie", format!("session-v2={}", sam.token))
+            .json(&json!({"chatId": chat, "text": text}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    signal(node.id().unwrap(), "-KILL");
+    node.wait().await.unwrap();
+    redis.resume();
+
+    // Node B's sweeper publishes what A committed: each once, in order.
+    let events = collect_until(&mut ws, |events| added(events).len() >= 3).await;
+    assert_once_in_order(&events);
+    assert_eq!(added(&events), ["first", "second", "third"]);
+    let mut all = events.clone();
+    all.extend(rest(&mut ws).await);
+    assert_once_in_order(&all);
+    assert_eq!(added(&all).len(), 3, "no repeats");
+}
