@@ -277,7 +277,7 @@ impl Hub {
             .max_frame_size(limits.max_frame_bytes)
             .aggregate_continuations()
             .max_continuation_size(limits.max_message_bytes);
-        let (out, writer) = outbound::channel(limits.outbound_queue);
+        let (out, writer) = outbound::channel(limits.outbound_queue, limits.outbound_queue_bytes);
         let shared = self.shared.clone();
         SessionActor::create(move |ctx| {
             ctx.add_stream(stream);

@@ -10,6 +10,8 @@ pub struct WsLimits {
     pub max_message_bytes: usize,
     /// Frames waiting to be written to one client; a client that lets it fill up is cut off.
     pub outbound_queue: usize,
+    /// Bytes of text queued for one client, at most (the same cut-off as a full queue).
+    pub outbound_queue_bytes: usize,
     pub heartbeat_interval: Duration,
     /// No frame (pong included) from the client for this long: the connection is closed.
     pub client_timeout: Duration,
@@ -41,6 +43,7 @@ impl Default for WsLimits {
             max_frame_bytes: 64 * 1024,
             max_message_bytes: 256 * 1024,
             outbound_queue: 256,
+            outbound_queue_bytes: 1024 * 1024,
             heartbeat_interval: Duration::from_secs(15),
             client_timeout: Duration::from_secs(45),
             session_check_interval: Duration::from_secs(300),

@@ -30,6 +30,7 @@ impl Authorizer for AllowAll {
 async fn hub(limits: WsLimits) -> Hub {
     let settings = BrokerSettings {
         history_max_events: 100,
+        history_max_bytes: 1024 * 1024,
         history_max_age: Duration::from_secs(60),
         room_state_ttl: Duration::from_secs(60),
         presence_ttl: Duration::from_secs(30),
@@ -44,7 +45,7 @@ async fn hub(limits: WsLimits) -> Hub {
 }
 
 async fn join(hub: &Hub, room: &RoomKey, conn: u64) -> Writer {
-    let (out, writer) = outbound::channel(1000);
+    let (out, writer) = outbound::channel(1000, 16 * 1024 * 1024);
     hub.shared
         .rooms
         .join(

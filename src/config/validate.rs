@@ -264,6 +264,10 @@ impl Settings {
             "ws.outbox_sweep_interval_ms must be at least 10, ws.outbox_batch and ws.outbox_relays at least 1",
         );
         check(
+            w.outbound_queue_bytes >= 1024 && w.history_max_bytes >= 1024,
+            "ws.outbound_queue_bytes and ws.history_max_bytes must be at least 1024",
+        );
+        check(
             w.command_rate_per_sec > 0.0 && w.command_burst >= 1,
             "ws.command_rate_per_sec must be above 0 and ws.command_burst at least 1",
         );

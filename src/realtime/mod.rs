@@ -24,6 +24,7 @@ pub fn limits(settings: &Settings) -> WsLimits {
         max_frame_bytes: w.max_frame_bytes,
         max_message_bytes: w.max_message_bytes,
         outbound_queue: w.outbound_queue,
+        outbound_queue_bytes: w.outbound_queue_bytes,
         heartbeat_interval: Duration::from_secs(w.heartbeat_interval_secs),
         client_timeout: Duration::from_secs(w.client_timeout_secs),
         session_check_interval: Duration::from_secs(w.session_check_interval_secs),
@@ -44,6 +45,7 @@ fn broker_settings(settings: &Settings) -> BrokerSettings {
     let w = &settings.ws;
     BrokerSettings {
         history_max_events: w.history_max_events,
+        history_max_bytes: w.history_max_bytes,
         history_max_age: Duration::from_secs(w.history_max_age_secs),
         room_state_ttl: Duration::from_secs(w.room_state_ttl_secs),
         presence_ttl: Duration::from_secs(w.presence_ttl_secs),

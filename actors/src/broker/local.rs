@@ -21,6 +21,7 @@ struct LocalRoom {
     epoch: Arc<str>,
     offset: u64,
     history: VecDeque<Delivery>,
+    history_bytes: usize,
     /// Recent event ids with their offsets: a republished id is not published again.
     ids: HashMap<String, u64>,
     id_order: VecDeque<String>,
@@ -34,6 +35,7 @@ impl LocalRoom {
             epoch: new_epoch().into(),
             offset: 0,
             history: VecDeque::new(),
+            history_bytes: 0,
             ids: HashMap::new(),
             id_order: VecDeque::new(),
             subscribers: 0,
@@ -130,9 +132,21 @@ impl Broker for LocalBroker {
                 timestamp_ms: event.timestamp_ms,
                 frame: ByteString::from(parts.assemble(room.offset, &room.epoch)),
             };
+            room.history_bytes += delivery.frame.len();
             room.history.push_back(delivery.clone());
-            while room.history.len() > self.settings.history_max_events {
-                room.history.pop_front();
+            // As the Redis script: by count, by bytes, and by age, keeping the newest.
+            let oldest = now_ms() - self.settings.history_max_age.as_millis() as i64;
+            while room.history.len() > 1
+                && (room.history.len() > self.settings.history_max_events
+                    || room.history_bytes > self.settings.history_max_bytes
+                    || room
+                        .history
+                        .front()
+                        .is_some_and(|d| d.timestamp_ms < oldest))
+            {
+                if let Some(old) = room.history.pop_front() {
+                    room.history_bytes -= old.frame.len();
+                }
             }
             let head = room.head();
             if room.subscribers > 0

@@ -58,6 +58,8 @@ pub struct History {
 #[derive(Debug, Clone)]
 pub struct BrokerSettings {
     pub history_max_events: usize,
+    /// Bytes of event text a room's history keeps, at most (the oldest go first).
+    pub history_max_bytes: usize,
     pub history_max_age: Duration,
     /// How long a quiet room keeps its offset, epoch and history.
     pub room_state_ttl: Duration,

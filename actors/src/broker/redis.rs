@@ -106,6 +106,9 @@ impl Inner {
     fn ids_key(&self, room: &RoomKey) -> String {
         format!("{}room:{room}:ids", self.prefix)
     }
+    fn bytes_key(&self, room: &RoomKey) -> String {
+        format!("{}room:{room}:bytes", self.prefix)
+    }
     fn room_channel(&self, room: &RoomKey) -> String {
         format!("{}room:{room}", self.prefix)
     }
@@ -264,6 +267,7 @@ impl Broker for RedisBroker {
                 .key(epoch)
                 .key(history)
                 .key(inner.ids_key(&event.room))
+                .key(inner.bytes_key(&event.room))
                 .arg(parts.head)
                 .arg(parts.tail)
                 .arg(new_epoch())
@@ -271,6 +275,9 @@ impl Broker for RedisBroker {
                 .arg(inner.ttl_ms())
                 .arg(inner.room_channel(&event.room))
                 .arg(&event.id)
+                .arg(inner.settings.history_max_bytes.max(1))
+                .arg(now_ms())
+                .arg(inner.settings.history_max_age.as_millis() as u64)
                 .invoke_async(&mut inner.conn.clone())
                 .await
                 .map_err(unavailable)?;

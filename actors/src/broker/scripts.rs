@@ -3,7 +3,8 @@
 //! publish order on every subscriber.
 //!
 //! Keys per room (`<prefix>room:<room>:…`): `offset` (counter), `epoch` (random id), `history`
-//! (list of event texts, capped), `ids` (the ids of recent events, scored by offset). All expire
+//! (list of event texts, capped by count, bytes and age), `bytes` (the history's size), `ids`
+//! (the ids of recent events, scored by offset). All expire
 //! together after `room_state_ttl` of quiet; if the counter or epoch is missing they are
 //! re-created with a new epoch, so a client can never mistake a reset counter for the old one.
 //!
@@ -22,12 +23,12 @@ local function ensure(candidate, ttl)
 end
 "#;
 
-/// KEYS[4] = ids. ARGV: head, tail, candidate epoch, max events, ttl ms, channel, event id.
-/// Returns {offset, epoch}.
+/// KEYS[4] = ids, KEYS[5] = bytes. ARGV: head, tail, candidate epoch, max events, ttl ms,
+/// channel, event id, max bytes, now ms, max age ms. Returns {offset, epoch}.
 const PUBLISH_BODY: &str = r#"
 ensure(ARGV[3], ARGV[5])
 local epoch = redis.call('GET', KEYS[2])
-if redis.call('GET', KEYS[1]) == '0' then redis.call('DEL', KEYS[4]) end
+if redis.call('GET', KEYS[1]) == '0' then redis.call('DEL', KEYS[4], KEYS[5]) end
 local seen = redis.call('ZSCORE', KEYS[4], ARGV[7])
 if seen then return {tonumber(seen), epoch} end
 local offset = redis.call('INCR', KEYS[1])
@@ -36,7 +37,23 @@ redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', offset - 4 * tonumber(ARGV[4]))
 redis.call('PEXPIRE', KEYS[4], ARGV[5])
 local msg = ARGV[1] .. offset .. ',"epoch":"' .. epoch .. '",' .. ARGV[2]
 redis.call('RPUSH', KEYS[3], msg)
-redis.call('LTRIM', KEYS[3], -tonumber(ARGV[4]), -1)
+local bytes = redis.call('INCRBY', KEYS[5], #msg)
+local max_events = tonumber(ARGV[4])
+local max_bytes = tonumber(ARGV[8])
+local oldest = tonumber(ARGV[9]) - tonumber(ARGV[10])
+while true do
+  local len = redis.call('LLEN', KEYS[3])
+  if len <= 1 then break end
+  local first = redis.call('LINDEX', KEYS[3], 0)
+  local ts = tonumber(string.match(first, '"timestamp":(%d+)'))
+  if len > max_events or bytes > max_bytes or (ts and ts < oldest) then
+    redis.call('LPOP', KEYS[3])
+    bytes = redis.call('DECRBY', KEYS[5], #first)
+  else
+    break
+  end
+end
+redis.call('PEXPIRE', KEYS[5], ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 redis.call('PEXPIRE', KEYS[3], ARGV[5])

@@ -5,10 +5,13 @@
 //! ```
 //!
 //! Producers never wait: a full queue means the client is not reading, and the connection is
-//! closed with `TOO_SLOW` instead of buffering without bound. Closing is a separate signal so it
+//! closed with `TOO_SLOW` instead of buffering without bound. Full is counted twice: in frames
+//! (`ws.outbound_queue`) and in bytes of text queued (`ws.outbound_queue_bytes`), so a slow
+//! client cannot pin hundreds of large frames. Closing is a separate signal so it
 //! overtakes queued frames and a writer stuck on a client that does not read.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix_ws::{CloseCode, CloseReason, Session};
@@ -36,24 +39,32 @@ pub enum PushError {
 pub struct Outbound {
     tx: mpsc::Sender<Out>,
     close: Arc<watch::Sender<Option<CloseReason>>>,
+    /// Bytes of text frames queued and not yet written.
+    queued: Arc<AtomicUsize>,
+    max_bytes: usize,
 }
 
 pub(crate) struct Writer {
     rx: mpsc::Receiver<Out>,
     close: watch::Receiver<Option<CloseReason>>,
+    queued: Arc<AtomicUsize>,
 }
 
-pub(crate) fn channel(capacity: usize) -> (Outbound, Writer) {
+pub(crate) fn channel(capacity: usize, max_bytes: usize) -> (Outbound, Writer) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
     let (close_tx, close_rx) = watch::channel(None);
+    let queued = Arc::new(AtomicUsize::new(0));
     (
         Outbound {
             tx,
             close: Arc::new(close_tx),
+            queued: Arc::clone(&queued),
+            max_bytes: max_bytes.max(1),
         },
         Writer {
             rx,
             close: close_rx,
+            queued,
         },
     )
 }
@@ -67,13 +78,29 @@ impl Outbound {
         if self.is_closing() {
             return Err(PushError::Closed);
         }
+        let bytes = match &out {
+            Out::Text(text) => text.len(),
+            _ => 0,
+        };
+        // A frame larger than the whole budget still goes to an empty queue (it fits the
+        // message limits; the budget is about a client falling behind).
+        let before = self.queued.fetch_add(bytes, Ordering::AcqRel);
+        if before > 0 && before + bytes > self.max_bytes {
+            self.queued.fetch_sub(bytes, Ordering::AcqRel);
+            self.close(close::TOO_SLOW, "too slow: outbound bytes over the limit");
+            return Err(PushError::Full);
+        }
         match self.tx.try_send(out) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => {
+                self.queued.fetch_sub(bytes, Ordering::AcqRel);
                 self.close(close::TOO_SLOW, "too slow: outbound queue full");
                 Err(PushError::Full)
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(PushError::Closed),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.queued.fetch_sub(bytes, Ordering::AcqRel);
+                Err(PushError::Closed)
+            }
         }
     }
 
@@ -112,6 +139,9 @@ impl Writer {
                     None => break,
                 },
             };
+            if let Out::Text(text) = &out {
+                self.queued.fetch_sub(text.len(), Ordering::AcqRel);
+            }
             let sent = tokio::select! {
                 biased;
                 _ = self.close.changed() => break,

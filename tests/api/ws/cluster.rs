@@ -334,3 +334,37 @@ async fn a_dead_nodes_presence_entries_expire() {
     drop(on_node);
     drop(on_a);
 }
+
+#[tokio::test]
+async fn a_rooms_history_is_bounded_in_bytes() {
+    let a = spawn_app_with(
+        |s| {
+            crate::ws::with_system_key(s);
+            s.ws.history_max_bytes = 64 * 1024;
+        },
+        None,
+    )
+    .await;
+    let room = "chat:424242";
+    let pad = "x".repeat(10 * 1024);
+    for n in 0..20 {
+        crate::ws::publish(&a.client, &a.address, room, json!({"n": n, "pad": pad})).await;
+    }
+    let key = format!("{}room:{room}:history", a.settings.redis.key_prefix);
+    let client = redis::Client::open(a.settings.redis.url.expose_secret()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let kept: Vec<String> = redis::cmd("LRANGE")
+        .arg(&key)
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let bytes: usize = kept.iter().map(String::len).sum();
+    assert!(bytes <= 64 * 1024, "{bytes} bytes kept");
+    assert!(kept.len() >= 5, "the newest are kept: {}", kept.len());
+    assert!(
+        kept.last().unwrap().contains("\"n\":19"),
+        "the newest is last"
+    );
+}

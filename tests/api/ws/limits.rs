@@ -16,11 +16,25 @@ async fn node_stats(app: &TestApp) -> Value {
 
 #[tokio::test]
 async fn a_client_that_stops_reading_is_cut_off_and_released() {
+    slow_client_is_cut_off(|s| s.ws.outbound_queue = 16).await;
+}
+
+#[tokio::test]
+async fn queued_bytes_are_bounded_not_only_queued_frames() {
+    // A queue that would hold 100,000 frames (6 GB of these), but only 256 KiB of them.
+    slow_client_is_cut_off(|s| {
+        s.ws.outbound_queue = 100_000;
+        s.ws.outbound_queue_bytes = 256 * 1024;
+    })
+    .await;
+}
+
+async fn slow_client_is_cut_off(limit: impl FnOnce(&mut vrooli::config::Settings)) {
     let app = spawn_app_with(
         |s| {
             with_system_key(s);
-            s.ws.outbound_queue = 16;
             s.ws.close_grace_ms = 200;
+            limit(s);
         },
         None,
     )
