@@ -38,8 +38,9 @@ apt_install() {
 # --- toolchain -------------------------------------------------------------------------------
 command -v cc >/dev/null 2>&1 || apt_install build-essential
 command -v curl >/dev/null 2>&1 || apt_install curl ca-certificates
-# `ss` (a test reads a listener's accept backlog with it).
+# `ss` (a test reads a listener's accept backlog with it) and `kill` (fault tests SIGSTOP Redis).
 command -v ss >/dev/null 2>&1 || apt_install iproute2
+[ -x /bin/kill ] || [ -x /usr/bin/kill ] || apt_install procps
 if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
     export PATH="$HOME/.cargo/bin:$PATH"
 fi
