@@ -98,6 +98,10 @@ async fn a_stalled_redis_neither_duplicates_nor_reorders_events() {
     let chat = create_chat(&a, &sam, &[&echo], json!({})).await;
     let mut ws = open(&b.address, &sam.token).await;
     ws.join("joinChatRoom", json!({"chatId": chat})).await;
+    // A second device that goes away before the stall and comes back after it.
+    let mut away = open(&a.address, &sam.token).await;
+    let left = away.join("joinChatRoom", json!({"chatId": chat})).await;
+    drop(away);
     let say = |text: String| {
         a.client
             .post(a.url("/api/v2/chatMessage"))
@@ -134,6 +138,28 @@ async fn a_stalled_redis_neither_duplicates_nor_reorders_events() {
     all.extend(rest(&mut ws).await);
     assert_once_in_order(&all);
     assert_eq!(added(&all).len(), 6, "no repeats after the stall");
+
+    // The device that was away recovers exactly what the other one saw, and says so truly.
+    let mut back = open(&a.address, &sam.token).await;
+    let joined = back
+        .join(
+            "joinChatRoom",
+            json!({"chatId": chat, "offset": left["offset"], "epoch": left["epoch"]}),
+        )
+        .await;
+    assert_eq!(joined["recovered"], true, "{joined}");
+    let recovered = rest(&mut back).await;
+    let ids = |events: &[Value]| -> Vec<String> {
+        events
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        ids(&recovered),
+        ids(&all),
+        "the same events, once, in the same order"
+    );
     wait_until(Duration::from_secs(10), "the outbox drained", || async {
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox_events")
             .fetch_one(&a.db.pool)

@@ -478,3 +478,47 @@ async fn addresses_that_look_the_same_are_one_account() {
             .unwrap();
     assert_eq!(stored, format!("jos\u{e9}.{tag}@xn--exmple-cua.org"));
 }
+
+/// The plan PostgreSQL picks for `sql` with sequential scans ruled out: whether `index` serves it.
+async fn uses_index(app: &TestApp, sql: &str, index: &str) -> bool {
+    let mut tx = app.db.pool.begin().await.unwrap();
+    sqlx::query("SET LOCAL enable_seqscan = off")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let plan: Value =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("EXPLAIN (FORMAT JSON) {sql}")))
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    plan.to_string().contains(index)
+}
+
+#[tokio::test]
+async fn code_lookups_and_reply_numbering_are_index_probes() {
+    let app = spawn_app().await;
+    assert!(
+        uses_index(
+            &app,
+            "SELECT id FROM user_auth WHERE reset_code_hash = 'x' AND reset_code_at > now() - interval '1 hour'",
+            "user_auth_reset_code_hash_idx"
+        )
+        .await
+    );
+    assert!(
+        uses_index(
+            &app,
+            "SELECT id FROM emails WHERE verification_code_hash = 'x'",
+            "emails_verification_code_hash_idx"
+        )
+        .await
+    );
+    assert!(
+        uses_index(
+            &app,
+            "SELECT COALESCE(max(version_index) + 1, 0) FROM chat_messages WHERE chat_id = 1 AND parent_id = 2",
+            "chat_messages_siblings_idx"
+        )
+        .await
+    );
+}

@@ -835,3 +835,50 @@ async fn regenerating_after_deleting_an_answer_gets_a_new_answer() {
     .await;
     assert!(!answers().await.contains(&second.parse().unwrap()));
 }
+
+#[tokio::test]
+async fn an_answer_stopped_before_its_first_word_costs_nothing() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(
+            sse(openai_stream(&["Too", " late"], Some((10, 2000)), true))
+                .set_delay(Duration::from_secs(20)),
+        )
+        .mount(&server)
+        .await;
+    let uri = server.uri();
+    let app = app_with_providers(move |s| one_openai("openai", uri)(s)).await;
+    let mut scene = scene(&app, json!({"model": "gpt-test", "maxTokens": 2000})).await;
+    let (_, before) = get(&app, "/credits", Some(&scene.sam)).await;
+    post(
+        &app,
+        "/chatMessage",
+        &scene.sam,
+        json!({"chatId": scene.chat, "text": "take your time"}),
+    )
+    .await;
+    loop {
+        let event = scene.ws.event().await;
+        if event["type"] == "bot/status/updated" && event["data"]["status"] == "thinking" {
+            break;
+        }
+    }
+    let ack = scene
+        .ws
+        .command("requestCancellation", json!({"chatId": scene.chat}))
+        .await;
+    assert_eq!(ack["success"], true);
+    let seen = until_idle(&mut scene.ws).await;
+    assert_eq!(end_of(&seen)["finalMessage"]["status"], "Cancelled");
+    wait_until(Duration::from_secs(10), "the hold released", || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM credit_holds")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap()
+            == 0
+    })
+    .await;
+    let (_, after) = get(&app, "/credits", Some(&scene.sam)).await;
+    assert_eq!(after, before, "nothing was generated, nothing is charged");
+}
