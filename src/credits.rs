@@ -22,8 +22,20 @@ use std::sync::Arc;
 
 use sqlx::{PgConnection, PgPool};
 
-use crate::chat::ChatError;
 use crate::ids::{Snowflake, UserId};
+
+/// Why credits could not be spent.
+#[derive(Debug, thiserror::Error)]
+pub enum CreditError {
+    #[error("insufficient credits: {balance} held, {needed} needed")]
+    Insufficient { balance: i64, needed: i64 },
+    #[error("the API key reached its credit limit ({used} of {limit})")]
+    KeyLimitReached { used: i64, limit: i64 },
+    #[error("no such API key")]
+    UnknownKey,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
 
 #[derive(Clone)]
 pub struct Credits {
@@ -85,10 +97,10 @@ impl Credits {
     }
 
     /// Refuses up front when the payer cannot cover the configured minimum.
-    pub async fn ensure_can_pay(&self, user: UserId) -> Result<(), ChatError> {
+    pub async fn ensure_can_pay(&self, user: UserId) -> Result<(), CreditError> {
         let balance = self.balance(user).await?;
         if balance < self.min_balance {
-            return Err(ChatError::InsufficientCredits {
+            return Err(CreditError::Insufficient {
                 balance,
                 needed: self.min_balance,
             });
@@ -99,7 +111,7 @@ impl Credits {
     /// An API key spends its owner's credits within its own limits: never past `limit_hard`,
     /// and not past `limit_soft` either when `stop_at_limit` is set (otherwise the soft limit
     /// only warns, in the log).
-    pub async fn ensure_key_can_spend(&self, key_id: i64) -> Result<(), ChatError> {
+    pub async fn ensure_key_can_spend(&self, key_id: i64) -> Result<(), CreditError> {
         let row: Option<(i64, Option<i64>, i64, bool)> = sqlx::query_as(
             "SELECT credits_used, limit_soft, limit_hard, stop_at_limit FROM api_keys WHERE id = $1",
         )
@@ -107,11 +119,11 @@ impl Credits {
         .fetch_optional(&self.pool)
         .await?;
         let Some((used, soft, hard, stop_at_limit)) = row else {
-            return Err(ChatError::Forbidden);
+            return Err(CreditError::UnknownKey);
         };
         let past_soft = soft.is_some_and(|soft| used >= soft);
         if used >= hard || (stop_at_limit && past_soft) {
-            return Err(ChatError::KeyLimitReached {
+            return Err(CreditError::KeyLimitReached {
                 used,
                 limit: if used >= hard {
                     hard
@@ -138,7 +150,7 @@ impl Credits {
         api_key: Option<i64>,
         key: &str,
         amount: i64,
-    ) -> Result<(), ChatError> {
+    ) -> Result<(), CreditError> {
         let (account, balance) = self.account_in(conn, user).await?;
         let new: Option<String> = sqlx::query_scalar(
             "INSERT INTO credit_holds (key, account_id, api_key_id, amount) VALUES ($1, $2, $3, $4)
@@ -163,7 +175,7 @@ impl Credits {
         .fetch_optional(&mut *conn)
         .await?;
         if held.is_none() {
-            return Err(ChatError::InsufficientCredits {
+            return Err(CreditError::Insufficient {
                 balance,
                 needed: amount.max(self.min_balance),
             });
@@ -199,13 +211,13 @@ impl Credits {
                     .fetch_optional(&mut *conn)
                     .await?;
                     let Some((used, soft, hard, stop)) = row else {
-                        return Err(ChatError::Forbidden);
+                        return Err(CreditError::UnknownKey);
                     };
                     let limit = match soft {
                         Some(soft) if stop && used + amount > soft => soft,
                         _ => hard,
                     };
-                    return Err(ChatError::KeyLimitReached { used, limit });
+                    return Err(CreditError::KeyLimitReached { used, limit });
                 }
             }
         }

@@ -7,11 +7,12 @@
 //! kick ─▶ this node's relay for the room (one task per room and node; kicks while it runs
 //!         only ask it to look again)
 //!   relay ─▶ tx: pg_advisory_xact_lock(room) (one relay per room across the cluster)
-//!          ─▶ oldest rows of the room, in order ─▶ hub.publish each (idempotent by event id:
-//!             a publish retried after a timeout, or repeated after a crash, is dropped by the
-//!             broker) ─▶ delete what was published ─▶ commit
-//!          ─▶ broker failing: keep the rest, retry with backoff; an event older than the
-//!             history window is given up as a gap (its offset consumed: members get room/gap)
+//!          ─▶ DELETE the oldest rows of the room … RETURNING ─▶ hub.publish each in order
+//!             (idempotent by event id: a publish retried after a timeout, or repeated after a
+//!             crash or a rollback, is dropped by the broker) ─▶ commit
+//!          ─▶ broker failing: roll back (the rows return), retry with backoff; an event older
+//!             than the history window is given up as a gap (its offset consumed: members get
+//!             room/gap)
 //! sweeper (every node, every ws.outbox_sweep_interval_ms) ─▶ rooms with rows older than that
 //!          ─▶ kick (a dead node's events are published by the living)
 //! ```
@@ -234,29 +235,33 @@ impl Inner {
         };
         let _permit = self.permits.acquire().await.ok();
         let mut tx = self.pool.begin().await?;
-        // Another node relaying this room holds the lock; it publishes these rows too.
-        let mine: bool =
-            sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 7107))")
-                .bind(room)
-                .fetch_one(&mut *tx)
-                .await?;
-        if !mine {
-            return Ok(Pass::Done);
-        }
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT seq, event_id, event_type, data, timestamp_ms,
-                    (extract(epoch FROM created_at) * 1000)::BIGINT AS created_ms
-               FROM outbox_events WHERE room = $1 ORDER BY seq LIMIT $2",
+        // One relay per room in the cluster. Another node's relay may hold the room: wait for it
+        // (briefly) rather than leave our rows to the sweeper — it may have read the room before
+        // they committed. Each node has at most one relay per room, so few wait.
+        sqlx::query("SET LOCAL lock_timeout = '2s'")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7107))")
+            .bind(room)
+            .execute(&mut *tx)
+            .await?;
+        // Taken out in the transaction: published ones go at the commit; if publishing fails
+        // the rollback puts every row back, and those already published are dropped as repeats
+        // by the broker when they are published again.
+        let mut rows: Vec<Row> = sqlx::query_as(
+            "DELETE FROM outbox_events WHERE seq IN (
+                 SELECT seq FROM outbox_events WHERE room = $1 ORDER BY seq LIMIT $2)
+             RETURNING seq, event_id, event_type, data, timestamp_ms,
+                       (extract(epoch FROM created_at) * 1000)::BIGINT AS created_ms",
         )
         .bind(room)
         .bind(self.settings.batch)
         .fetch_all(&mut *tx)
         .await?;
+        rows.sort_by_key(|r| r.seq);
         let full = rows.len() as i64 == self.settings.batch;
         let oldest_kept = chrono::Utc::now().timestamp_millis()
             - self.settings.history_max_age.as_millis() as i64;
-        let mut done = Vec::with_capacity(rows.len());
-        let mut failed = false;
         for row in rows {
             let result = if row.created_ms < oldest_kept {
                 // Too late for the history: members learn of it as a gap, never as silence.
@@ -272,26 +277,14 @@ impl Inner {
                 };
                 self.hub.publish(&event).await.map(drop)
             };
-            match result {
-                Ok(()) => done.push(row.seq),
-                Err(error) => {
-                    tracing::debug!(%error, room, "outbox relay: broker unavailable; will retry");
-                    failed = true;
-                    break; // later events wait: order is kept
-                }
+            if let Err(error) = result {
+                tracing::debug!(%error, room, "outbox relay: broker unavailable; will retry");
+                // Later events wait (order is kept); every row of the batch comes back.
+                tx.rollback().await?;
+                return Ok(Pass::Failed);
             }
         }
-        sqlx::query("DELETE FROM outbox_events WHERE seq = ANY($1)")
-            .bind(&done)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
-        Ok(if failed {
-            Pass::Failed
-        } else if full {
-            Pass::More
-        } else {
-            Pass::Done
-        })
+        Ok(if full { Pass::More } else { Pass::Done })
     }
 }

@@ -21,12 +21,12 @@ use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
 use crate::ai::AiRegistry;
-use crate::ai::completion::LlmCompletion;
 use crate::auth::AuthService;
 use crate::auth::api_keys::ApiKeys;
 use crate::auth::keys::{KeyError, TokenKeys};
 use crate::auth::revocation::Revocations;
 use crate::chat::ChatService;
+use crate::chat::answer::LlmCompletion;
 use crate::config::{CorsSettings, Settings};
 use crate::credits::Credits;
 use crate::db::node_lease::{LeaseError, NodeLease};

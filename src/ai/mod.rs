@@ -1,7 +1,7 @@
 //! AI providers and the model registry.
 //!
 //! ```text
-//! LlmCompletion job ─▶ AiRegistry::stream(model) ─▶ model, then its fallbacks, skipping providers
+//! chat::answer (the llm-completion job) ─▶ AiRegistry::stream(model) ─▶ model, then its fallbacks, skipping providers
 //!                        in cooldown or disabled ─▶ Provider::stream ─▶ chunks ─▶ Sink ─▶ the job
 //! ```
 //!
@@ -12,9 +12,11 @@
 //! and goes to cooldown (`ai.cooldown_secs`) — or is disabled when it rejects its key. One that
 //! fails midway cannot be retried elsewhere without repeating itself: that answer fails, keeping
 //! what was said.
+//!
+//! This module knows providers and prices only: no SQL, nothing of chats (the job that answers
+//! in a chat is `chat::answer`).
 
 pub mod anthropic;
-pub mod completion;
 pub mod echo;
 pub mod openai;
 pub mod sse;

@@ -10,6 +10,7 @@ use sqlx::{PgConnection, PgPool};
 use super::password;
 use crate::config::AuthSettings;
 use crate::domain::EmailAddress;
+pub use crate::domain::secret::{new_code, sha256_hex};
 use crate::email::templates::Template;
 use crate::email::{CodeFor, SendEmail, SendEmailHandler};
 use crate::ids::{PublicId, Snowflake, UserAuthId, UserId};
@@ -203,18 +204,6 @@ pub async fn check_password(
         }
         None => Err(AccountError::InvalidCredentials),
     }
-}
-
-pub fn sha256_hex(text: &str) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A fresh single-use code for a link in an email: 24 random characters of 0-9a-z (~124 bits).
-pub fn new_code() -> String {
-    let mut code = PublicId::generate().as_str().to_owned();
-    code.push_str(PublicId::generate().as_str());
-    code
 }
 
 /// Starts a password reset: enqueues the mail, whose job makes the code and stores its hash

@@ -92,7 +92,7 @@ impl ChatService {
         .execute(&mut *tx)
         .await?;
         for (bot, settings) in bots {
-            let answer = crate::ai::completion::Answer {
+            let answer = crate::chat::answer::Answer {
                 chat,
                 bot,
                 message: message.id,
@@ -163,7 +163,7 @@ impl ChatService {
                 .bind(bot)
                 .fetch_one(&self.pool)
                 .await?;
-        let answer = crate::ai::completion::Answer {
+        let answer = crate::chat::answer::Answer {
             chat: answer.chat_id,
             bot,
             message: parent,
@@ -185,10 +185,10 @@ impl ChatService {
     async fn queue_answer(
         &self,
         tx: &mut sqlx::PgConnection,
-        answer: &crate::ai::completion::Answer,
+        answer: &crate::chat::answer::Answer,
         bot_settings: Option<serde_json::Value>,
     ) -> Result<(), ChatError> {
-        use crate::ai::completion::{BotSettings, LlmCompletion, worst_case_usage};
+        use crate::chat::answer::{BotSettings, LlmCompletion, worst_case_usage};
         let settings = BotSettings::parse(bot_settings);
         let model = settings
             .model

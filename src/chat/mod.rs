@@ -17,6 +17,7 @@ macro_rules! sql {
 }
 
 pub mod access;
+pub mod answer;
 pub mod invites;
 pub mod messages;
 
@@ -78,6 +79,22 @@ pub enum ChatError {
     KeyLimitReached { used: i64, limit: i64 },
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+}
+
+impl From<crate::credits::CreditError> for ChatError {
+    fn from(error: crate::credits::CreditError) -> Self {
+        use crate::credits::CreditError;
+        match error {
+            CreditError::Insufficient { balance, needed } => {
+                ChatError::InsufficientCredits { balance, needed }
+            }
+            CreditError::KeyLimitReached { used, limit } => {
+                ChatError::KeyLimitReached { used, limit }
+            }
+            CreditError::UnknownKey => ChatError::Forbidden,
+            CreditError::Database(error) => ChatError::Database(error),
+        }
+    }
 }
 
 /// What a new chat looks like.
@@ -217,7 +234,7 @@ impl ChatService {
         if new.open_to_anyone_with_invite {
             sqlx::query("UPDATE chats SET invite_secret = $2 WHERE id = $1")
                 .bind(id)
-                .bind(crate::auth::accounts::new_code())
+                .bind(crate::domain::secret::new_code())
                 .execute(&mut *tx)
                 .await?;
         }
@@ -306,7 +323,7 @@ impl ChatService {
               WHERE id = $1",
         )
         .bind(chat)
-        .bind(crate::auth::accounts::new_code())
+        .bind(crate::domain::secret::new_code())
         .execute(&self.pool)
         .await?;
         if is_private.is_some() || open.is_some() {

@@ -144,6 +144,25 @@ pub struct QueuesSettings {
     pub maintenance: QueueSettings,
 }
 
+impl QueuesSettings {
+    /// Every queue's settings with its key under `[jobs.queues]` (what validation names).
+    /// `jobs::Queue` maps its queues onto these fields; a unit test there keeps both in step.
+    pub fn named(&self) -> [(&'static str, &QueueSettings); 10] {
+        [
+            ("email_send", &self.email_send),
+            ("sms_message", &self.sms_message),
+            ("push_notification", &self.push_notification),
+            ("notification_create", &self.notification_create),
+            ("llm_completion", &self.llm_completion),
+            ("run_start", &self.run_start),
+            ("sandbox_execution", &self.sandbox_execution),
+            ("import_user_data", &self.import_user_data),
+            ("export_user_data", &self.export_user_data),
+            ("maintenance", &self.maintenance),
+        ]
+    }
+}
+
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueSettings {

@@ -149,21 +149,14 @@ impl Settings {
             j.rescue_interval_secs >= 1,
             "jobs.rescue_interval_secs must be at least 1",
         );
-        for queue in crate::jobs::Queue::ALL {
-            let q = j.queues.get(queue);
+        for (key, q) in j.queues.named() {
             check(
                 q.concurrency >= 1,
-                &format!(
-                    "jobs.queues.{}.concurrency must be at least 1",
-                    queue.config_key()
-                ),
+                &format!("jobs.queues.{key}.concurrency must be at least 1"),
             );
             check(
                 q.timeout_secs >= 1,
-                &format!(
-                    "jobs.queues.{}.timeout_secs must be at least 1",
-                    queue.config_key()
-                ),
+                &format!("jobs.queues.{key}.timeout_secs must be at least 1"),
             );
         }
         check(

@@ -3,6 +3,7 @@
 
 mod email;
 mod handle;
+pub mod secret;
 
 pub use email::EmailAddress;
 pub use handle::Handle;

@@ -116,8 +116,8 @@ impl SendEmailHandler {
     /// job sends a new code; the old one stops working). `None` when there is nothing to send:
     /// the address was verified meanwhile, or the row is gone.
     async fn issue_code(&self, target: CodeFor) -> Result<Option<String>, sqlx::Error> {
-        let code = crate::auth::accounts::new_code();
-        let hash = crate::auth::accounts::sha256_hex(&code);
+        let code = crate::domain::secret::new_code();
+        let hash = crate::domain::secret::sha256_hex(&code);
         let updated = match target {
             CodeFor::EmailVerification(email) => {
                 sqlx::query(

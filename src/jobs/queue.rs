@@ -86,6 +86,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_queue_has_its_config_key() {
+        let settings = crate::config::Settings::load_with_env(
+            &crate::config::Sources::default(),
+            std::iter::empty(),
+        )
+        .unwrap();
+        let named = settings.jobs.queues.named();
+        for q in Queue::ALL {
+            let (_, by_key) = named
+                .iter()
+                .find(|(key, _)| *key == q.config_key())
+                .unwrap_or_else(|| panic!("{q} has no [jobs.queues] key"));
+            assert!(std::ptr::eq(*by_key, settings.jobs.queues.get(q)), "{q}");
+        }
+    }
+
+    #[test]
     fn names_round_trip() {
         for q in Queue::ALL {
             assert_eq!(Queue::parse(q.as_str()), Some(q));

@@ -1,4 +1,5 @@
-//! The `llm-completion` job: a bot answers a message.
+//! The `llm-completion` job: a bot answers a message in a chat (the chat's job; `crate::ai` only
+//! streams from the providers).
 //!
 //! ```text
 //! job (any node) ─▶ already answered? (idempotency key) ─▶ context: the message's branch
@@ -17,8 +18,8 @@ use sqlx::PgPool;
 use tokio::sync::mpsc;
 use vrooli_actors::{Hub, RoomKey};
 
-use super::{AiError, AiRegistry, Prompt, ProviderError, Role, Usage};
-use crate::chat::{ChatMessage, ChatService, MAX_MESSAGE_CHARS, chat_room, insert_message};
+use super::{ChatMessage, ChatService, MAX_MESSAGE_CHARS, chat_room, insert_message};
+use crate::ai::{AiError, AiRegistry, Prompt, ProviderError, Role, Usage};
 use crate::credits::Credits;
 use crate::ids::{ChatId, ChatMessageId, UserId};
 use crate::jobs::{JobContext, JobError, JobHandler, Queue};
