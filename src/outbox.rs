@@ -235,22 +235,18 @@ impl Inner {
         };
         let _permit = self.permits.acquire().await.ok();
         let mut tx = self.pool.begin().await?;
-        // One relay per room in the cluster. Another node's relay may hold the room: wait for it
-        // (briefly) rather than leave our rows to the sweeper — it may have read the room before
-        // they committed. Each node has at most one relay per room, so few wait.
-        sqlx::query("SET LOCAL lock_timeout = '2s'")
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7107))")
-            .bind(room)
-            .execute(&mut *tx)
-            .await?;
-        // Taken out in the transaction: published ones go at the commit; if publishing fails
-        // the rollback puts every row back, and those already published are dropped as repeats
-        // by the broker when they are published again.
+        // One statement: take the room's lock (one relay per room in the cluster; another
+        // node's relay of it is waited for, not left to the sweeper — it may have read the room
+        // before our rows committed; a relay holds it for one batch, at most a broker timeout
+        // when Redis stalls), then take the oldest rows out. Rows the other relay published
+        // meanwhile are skipped (deleted under us); rows committed after this statement's
+        // snapshot are the next pass's. Published ones go at the commit; if publishing fails the
+        // rollback puts every row back, and those already published are dropped as repeats by
+        // the broker when they are published again.
         let mut rows: Vec<Row> = sqlx::query_as(
-            "DELETE FROM outbox_events WHERE seq IN (
-                 SELECT seq FROM outbox_events WHERE room = $1 ORDER BY seq LIMIT $2)
+            "WITH room_lock AS (SELECT pg_advisory_xact_lock(hashtextextended($1, 7107)))
+             DELETE FROM outbox_events WHERE seq IN (
+                 SELECT seq FROM outbox_events, room_lock WHERE room = $1 ORDER BY seq LIMIT $2)
              RETURNING seq, event_id, event_type, data, timestamp_ms,
                        (extract(epoch FROM created_at) * 1000)::BIGINT AS created_ms",
         )
