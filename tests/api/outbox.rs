@@ -244,3 +244,64 @@ async fn a_node_killed_between_commit_and_publish_loses_no_event() {
     assert_once_in_order(&all);
     assert_eq!(added(&all).len(), 3, "no repeats");
 }
+
+#[tokio::test]
+async fn an_event_that_outlives_the_history_window_becomes_a_gap_not_silence() {
+    let a = spawn_app_with(with_system_key, None).await;
+    let sam = user(&a, "Sam").await;
+    let chat = create_chat(&a, &sam, &[], json!({})).await;
+    let mut ws = open(&a.address, &sam.token).await;
+    ws.join("joinChatRoom", json!({"chatId": chat})).await;
+    // An event committed long ago that nobody could publish (its node died while Redis was
+    // away for longer than the history window): too late for any member to recover from the
+    // history, so it must not appear as if it were new — and must not vanish either.
+    sqlx::query(
+        "INSERT INTO outbox_events (room, event_id, event_type, data, timestamp_ms, created_at)
+         VALUES ('chat:' || $1, 'stale-1', 'chat/message/added', '{\"message\":{\"text\":\"stale\"}}',
+                 0, now() - interval '1 hour')",
+    )
+    .bind(&chat)
+    .execute(&a.db.pool)
+    .await
+    .unwrap();
+    wait_until(
+        Duration::from_secs(10),
+        "the sweeper gave the event up",
+        || async {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox_events")
+                .fetch_one(&a.db.pool)
+                .await
+                .unwrap()
+                == 0
+        },
+    )
+    .await;
+    // The next event shows the room skipped an offset: the member is told of the gap (and
+    // refetches over REST).
+    let posted = a
+        .client
+        .post(a.url("/api/v2/chatMessage"))
+        .header("cookie", format!("session-v2={}", sam.token))
+        .json(&json!({"chatId": chat, "text": "after"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 200);
+    let mut gap = None;
+    let texts = loop {
+        let event = ws.event().await;
+        if event["type"] == "room/gap" {
+            gap = Some(event);
+        } else if event["type"] == "chat/message/added" {
+            break vec![
+                event["data"]["message"]["text"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            ];
+        }
+    };
+    let gap = gap.expect("a gap notice before the next message");
+    assert_eq!(gap["data"]["recovered"], false, "{gap}");
+    assert_eq!(texts, ["after"], "the stale event was not published as new");
+}
