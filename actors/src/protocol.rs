@@ -234,6 +234,22 @@ pub fn gap_notice(
     .into()
 }
 
+/// The ack data of a successful join (built by the room).
+pub fn join_ack_data(
+    room: &RoomKey,
+    epoch: &str,
+    offset: u64,
+    recovered: Option<bool>,
+    online: &[String],
+) -> Value {
+    let mut data =
+        json!({"room": room.to_string(), "epoch": epoch, "offset": offset, "online": online});
+    if let Some(recovered) = recovered {
+        data["recovered"] = recovered.into();
+    }
+    data
+}
+
 /// A server notice that this connection was taken out of a room: the caller may no longer be in
 /// it (removed from the chat, the chat made private or deleted). No more of its events follow.
 pub fn removed_notice(room: &RoomKey, now_ms: i64) -> ByteString {

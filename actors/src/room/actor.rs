@@ -31,7 +31,6 @@ use crate::event::{Delivery, NewEvent};
 use crate::hub::Shared;
 use crate::key::RoomKey;
 use crate::protocol::{self, Resume};
-use crate::session::actor::join_ack_data;
 use crate::session::{ConnId, Outbound};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -512,7 +511,7 @@ impl Handler<JoinRoom> for RoomActor {
                     }
                     let ack = protocol::ack_ok(
                         &join.ack,
-                        Some(join_ack_data(
+                        Some(protocol::join_ack_data(
                             &act.key,
                             &head.epoch,
                             member.last_sent,

@@ -88,9 +88,11 @@ impl RoomRegistry {
         }
     }
 
+    /// A typing indicator: dropped when the room's mailbox is full (it is renewed within
+    /// `typing_ttl` anyway), so a flood of typing cannot grow the mailbox past its bound.
     pub(crate) fn typing(&self, room: &RoomKey, user: String, typing: bool) {
         if let Some(handle) = self.rooms.get(room) {
-            handle.addr.do_send(Typing { user, typing });
+            let _ = handle.addr.try_send(Typing { user, typing });
         }
     }
 

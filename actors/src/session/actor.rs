@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use actix::prelude::*;
 use actix_ws::{AggregatedMessage, ProtocolError as WsError};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::outbound::{Out, Outbound, Writer};
 use super::registry::{Admission, ConnId};
@@ -404,18 +404,3 @@ impl Handler<WriterDone> for SessionActor {
     }
 }
 
-/// The ack data of a successful join (built by the room).
-pub(crate) fn join_ack_data(
-    room: &RoomKey,
-    epoch: &str,
-    offset: u64,
-    recovered: Option<bool>,
-    online: &[String],
-) -> Value {
-    let mut data =
-        json!({"room": room.to_string(), "epoch": epoch, "offset": offset, "online": online});
-    if let Some(recovered) = recovered {
-        data["recovered"] = recovered.into();
-    }
-    data
-}
