@@ -102,7 +102,8 @@ async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Authenticat
 fn not_signed_in() -> ApiError {
     ApiError::new(
         ErrorKind::Unauthorized,
-        "NotSignedIn",
+        // The same code REST answers for a missing session.
+        "NotLoggedIn",
         "Sign in before opening a WebSocket",
     )
 }

@@ -403,4 +403,3 @@ impl Handler<WriterDone> for SessionActor {
         ctx.stop();
     }
 }
-

@@ -35,11 +35,15 @@ fn broker_error(error: BrokerError) -> ApiError {
         BrokerError::NoSuchNode(_) => {
             ApiError::not_found("NodeNotFound", "No live node has this id")
         }
-        other => ApiError::new(
-            ErrorKind::Unavailable,
-            "BrokerUnavailable",
-            other.to_string(),
-        ),
+        // The broker's own text names hosts and commands: logged, not sent.
+        other => ApiError {
+            source: Some(other.into()),
+            ..ApiError::new(
+                ErrorKind::Unavailable,
+                "BrokerUnavailable",
+                "The message broker is unavailable; try again shortly",
+            )
+        },
     }
 }
 
