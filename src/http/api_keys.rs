@@ -8,6 +8,7 @@ use serde_json::json;
 use super::auth::session::{AuthUser, ReadAuth, Require};
 use super::{ApiError, ok};
 use crate::auth::api_keys::{KeyChanges, NewApiKey, Permission};
+use crate::http::Code;
 use crate::state::AppState;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
@@ -44,8 +45,8 @@ pub struct UpdateBody {
 fn parse_name(name: &str) -> Result<String, ApiError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 128 {
-        return Err(ApiError::unprocessable(
-            "InvalidName",
+        return Err(ApiError::of(
+            Code::InvalidName,
             "A key name is 1-128 characters",
         ));
     }
@@ -56,7 +57,10 @@ fn parse_permissions(names: &[String]) -> Result<Vec<Permission>, ApiError> {
     let mut permissions = Vec::with_capacity(names.len());
     for name in names {
         let permission = Permission::parse(name).ok_or_else(|| {
-            ApiError::unprocessable("InvalidPermission", format!("Unknown permission {name:?}"))
+            ApiError::of(
+                Code::InvalidPermission,
+                format!("Unknown permission {name:?}"),
+            )
         })?;
         if !permissions.contains(&permission) {
             permissions.push(permission);
@@ -70,8 +74,8 @@ fn check_limits(hard: Option<i64>, soft: Option<i64>) -> Result<(), ApiError> {
         || soft.is_some_and(|s| s < 0)
         || matches!((hard, soft), (Some(h), Some(s)) if s > h)
     {
-        return Err(ApiError::unprocessable(
-            "InvalidLimits",
+        return Err(ApiError::of(
+            Code::InvalidLimits,
             "Limits are at least 0 and the soft limit is at most the hard one",
         ));
     }
@@ -80,7 +84,7 @@ fn check_limits(hard: Option<i64>, soft: Option<i64>) -> Result<(), ApiError> {
 
 fn key_id(path: &str) -> Result<i64, ApiError> {
     path.parse()
-        .map_err(|_| ApiError::bad_request("InvalidId", "An id is a decimal number"))
+        .map_err(|_| ApiError::of(Code::InvalidId, "An id is a decimal number"))
 }
 
 /// `POST /api/v2/apiKey {name, permissions, limitHard, limitSoft?, stopAtLimit?}`
@@ -101,7 +105,7 @@ pub async fn create(
     let (row, secret) = match state.api_keys.create(&state.ids, user.id, key).await {
         Ok(created) => created,
         Err(e @ crate::auth::api_keys::CreateKeyError::TooMany(_)) => {
-            return Err(ApiError::conflict("TooManyApiKeys", e.to_string()));
+            return Err(ApiError::of(Code::TooManyApiKeys, e.to_string()));
         }
         Err(crate::auth::api_keys::CreateKeyError::Sql(e)) => return Err(e.into()),
     };
@@ -140,14 +144,14 @@ pub async fn update(
     };
     match state.api_keys.update(user.id, id, changes).await {
         Ok(Some(row)) => Ok(ok(row)),
-        Ok(None) => Err(ApiError::not_found(
-            "ApiKeyNotFound",
+        Ok(None) => Err(ApiError::of(
+            Code::ApiKeyNotFound,
             "You have no API key with this id",
         )),
         // The soft-below-hard check in the table catches a soft limit above the stored hard one.
         Err(sqlx::Error::Database(db)) if db.constraint() == Some("api_keys_soft_below_hard") => {
-            Err(ApiError::unprocessable(
-                "InvalidLimits",
+            Err(ApiError::of(
+                Code::InvalidLimits,
                 "The soft limit must be at most the hard limit",
             ))
         }
@@ -165,8 +169,8 @@ pub async fn delete(
     if state.api_keys.delete(user.id, id).await? {
         Ok(ok(json!({ "id": id.to_string(), "deleted": true })))
     } else {
-        Err(ApiError::not_found(
-            "ApiKeyNotFound",
+        Err(ApiError::of(
+            Code::ApiKeyNotFound,
             "You have no API key with this id",
         ))
     }

@@ -88,6 +88,7 @@ fn render_error(response: ServiceResponse<BoxBody>, trace: &str) -> ServiceRespo
         None if has_json_body => return response,
         None => {
             let (code, message) = ErrorKind::from_status(status);
+            let code = code.as_str();
             ErrorInfo {
                 code: code.into(),
                 message: message.into(),

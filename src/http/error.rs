@@ -13,6 +13,8 @@ use std::borrow::Cow;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
+pub use super::codes::Code;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     BadRequest,
@@ -52,27 +54,36 @@ impl ErrorKind {
 
     /// The code and message for an error response that did not come from an `ApiError`
     /// (actix's own 404, 405, 413, …).
-    pub fn from_status(status: StatusCode) -> (&'static str, &'static str) {
+    pub fn from_status(status: StatusCode) -> (Code, &'static str) {
         match status {
-            StatusCode::BAD_REQUEST => ("BadRequest", "The request could not be understood"),
-            StatusCode::UNAUTHORIZED => ("Unauthorized", "Authentication is required"),
-            StatusCode::FORBIDDEN => ("Forbidden", "Not allowed"),
-            StatusCode::NOT_FOUND => ("RouteNotFound", "No such route"),
-            StatusCode::METHOD_NOT_ALLOWED => {
-                ("MethodNotAllowed", "This route does not accept that method")
-            }
-            StatusCode::CONFLICT => ("Conflict", "The request conflicts with the current state"),
-            StatusCode::PAYLOAD_TOO_LARGE => {
-                ("BodyTooLarge", "The request body is larger than allowed")
-            }
+            StatusCode::BAD_REQUEST => (Code::BadRequest, "The request could not be understood"),
+            StatusCode::UNAUTHORIZED => (Code::Unauthorized, "Authentication is required"),
+            StatusCode::FORBIDDEN => (Code::Forbidden, "Not allowed"),
+            StatusCode::NOT_FOUND => (Code::RouteNotFound, "No such route"),
+            StatusCode::METHOD_NOT_ALLOWED => (
+                Code::MethodNotAllowed,
+                "This route does not accept that method",
+            ),
+            StatusCode::CONFLICT => (
+                Code::Conflict,
+                "The request conflicts with the current state",
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE => (
+                Code::BodyTooLarge,
+                "The request body is larger than allowed",
+            ),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-                ("UnsupportedContentType", "Unsupported content type")
+                (Code::UnsupportedContentType, "Unsupported content type")
             }
-            StatusCode::UNPROCESSABLE_ENTITY => ("InvalidBody", "The request body is not valid"),
-            StatusCode::TOO_MANY_REQUESTS => ("RateLimited", "Too many requests"),
-            StatusCode::SERVICE_UNAVAILABLE => ("ServiceUnavailable", "The service is unavailable"),
-            s if s.is_client_error() => ("BadRequest", "The request could not be served"),
-            _ => ("InternalError", "Something went wrong on our side"),
+            StatusCode::UNPROCESSABLE_ENTITY => {
+                (Code::InvalidBody, "The request body is not valid")
+            }
+            StatusCode::TOO_MANY_REQUESTS => (Code::RateLimited, "Too many requests"),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                (Code::ServiceUnavailable, "The service is unavailable")
+            }
+            s if s.is_client_error() => (Code::BadRequest, "The request could not be served"),
+            _ => (Code::InternalError, "Something went wrong on our side"),
         }
     }
 }
@@ -89,7 +100,7 @@ pub struct ErrorInfo {
 pub struct ApiError {
     pub kind: ErrorKind,
     /// Stable and machine-readable: clients branch on it.
-    pub code: &'static str,
+    pub code: Code,
     /// For people; safe to show.
     pub message: Cow<'static, str>,
     /// The internal cause, logged and never sent.
@@ -98,36 +109,21 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(kind: ErrorKind, code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+    /// An error with its code; the status follows from the code (`codes.rs`).
+    pub fn of(code: Code, message: impl Into<Cow<'static, str>>) -> Self {
         Self {
-            kind,
+            kind: code.kind(),
             code,
             message: message.into(),
             source: None,
         }
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(ErrorKind::BadRequest, code, message)
-    }
-
-    pub fn unprocessable(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(ErrorKind::Unprocessable, code, message)
-    }
-
-    pub fn not_found(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(ErrorKind::NotFound, code, message)
-    }
-
-    pub fn conflict(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(ErrorKind::Conflict, code, message)
-    }
-
     /// A failure that is ours, not the caller's: logged with its cause, answered as 500.
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
         Self {
             kind: ErrorKind::Internal,
-            code: "InternalError",
+            code: Code::InternalError,
             message: "Something went wrong on our side".into(),
             source: Some(cause.into()),
         }
@@ -137,7 +133,7 @@ impl ApiError {
     pub fn unavailable(cause: impl Into<anyhow::Error>) -> Self {
         Self {
             kind: ErrorKind::Unavailable,
-            code: "ServiceUnavailable",
+            code: Code::ServiceUnavailable,
             message: "A service this request needs is unavailable; try again shortly".into(),
             source: Some(cause.into()),
         }
@@ -150,15 +146,15 @@ impl From<sqlx::Error> for ApiError {
             // A unique or foreign-key violation is the caller's conflict, named by constraint.
             sqlx::Error::Database(db) if db.is_unique_violation() => Self {
                 source: Some(error.into()),
-                ..Self::conflict(
-                    "AlreadyExists",
+                ..Self::of(
+                    Code::AlreadyExists,
                     "Something with these details already exists",
                 )
             },
             sqlx::Error::Database(db) if db.is_foreign_key_violation() => Self {
                 source: Some(error.into()),
-                ..Self::unprocessable(
-                    "ReferenceNotFound",
+                ..Self::of(
+                    Code::ReferenceNotFound,
                     "The request refers to something that does not exist",
                 )
             },
@@ -179,13 +175,13 @@ impl ResponseError for ApiError {
         if let Some(cause) = &self.source {
             if self.kind == ErrorKind::Internal {
                 tracing::error!(
-                    code = self.code,
+                    code = self.code.as_str(),
                     cause = format!("{cause:#}"),
                     "request failed"
                 );
             } else {
                 tracing::warn!(
-                    code = self.code,
+                    code = self.code.as_str(),
                     cause = format!("{cause:#}"),
                     "request failed"
                 );
@@ -193,7 +189,7 @@ impl ResponseError for ApiError {
         }
         let mut response = HttpResponse::new(self.status_code());
         response.extensions_mut().insert(ErrorInfo {
-            code: Cow::Borrowed(self.code),
+            code: Cow::Borrowed(self.code.as_str()),
             message: self.message.clone(),
         });
         response

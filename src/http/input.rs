@@ -24,7 +24,8 @@ use actix_web::middleware::Next;
 use actix_web::web::{self, Bytes, BytesMut};
 use futures_util::StreamExt;
 
-use super::error::{ApiError, ErrorKind};
+use super::error::ApiError;
+use crate::http::Code;
 
 /// The body limits, built once from `[server]`.
 #[derive(Debug, Clone, Copy)]
@@ -71,9 +72,8 @@ pub async fn input_guard(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| !v.eq_ignore_ascii_case("identity"));
         if encoded {
-            return Ok(req.error_response(ApiError::new(
-                ErrorKind::UnsupportedMediaType,
-                "UnsupportedContentEncoding",
+            return Ok(req.error_response(ApiError::of(
+                Code::UnsupportedContentEncoding,
                 "Send JSON bodies uncompressed",
             )));
         }
@@ -92,9 +92,8 @@ pub async fn input_guard(
 
 async fn read_body(req: &mut ServiceRequest, limit: usize) -> Result<Bytes, ApiError> {
     let too_large = || {
-        ApiError::new(
-            ErrorKind::PayloadTooLarge,
-            "BodyTooLarge",
+        ApiError::of(
+            Code::BodyTooLarge,
             format!("The JSON body is larger than this route's {limit}-byte limit"),
         )
     };
@@ -110,7 +109,7 @@ async fn read_body(req: &mut ServiceRequest, limit: usize) -> Result<Bytes, ApiE
     let mut body = BytesMut::with_capacity(declared.unwrap_or(0));
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| {
-            ApiError::bad_request("InvalidBody", "The request body could not be read")
+            ApiError::of(Code::UnreadableBody, "The request body could not be read")
         })?;
         if body.len() + chunk.len() > limit {
             return Err(too_large());
@@ -121,8 +120,8 @@ async fn read_body(req: &mut ServiceRequest, limit: usize) -> Result<Bytes, ApiE
 }
 
 fn control_character() -> ApiError {
-    ApiError::unprocessable(
-        "ControlCharacter",
+    ApiError::of(
+        Code::ControlCharacter,
         "Text may not contain control characters (only tab, line feed and carriage return)",
     )
 }

@@ -8,6 +8,7 @@ mod admin;
 mod api_keys;
 pub mod auth;
 mod chat;
+pub mod codes;
 pub mod edge;
 pub mod error;
 mod health;
@@ -24,7 +25,7 @@ use actix_web::error::{JsonPayloadError, PayloadError};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-pub use error::{ApiError, ErrorKind};
+pub use error::{ApiError, Code, ErrorKind};
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -48,8 +49,8 @@ pub fn ok<T: Serialize>(data: T) -> HttpResponse {
 
 /// Answers requests that match no route.
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::not_found(
-        "RouteNotFound",
+    Err(ApiError::of(
+        Code::RouteNotFound,
         format!("No route for {} {}", req.method(), req.path()),
     ))
 }
@@ -65,34 +66,31 @@ fn json_error(error: JsonPayloadError, limit: usize) -> ApiError {
     match error {
         JsonPayloadError::OverflowKnownLength { .. }
         | JsonPayloadError::Overflow { .. }
-        | JsonPayloadError::Payload(PayloadError::Overflow) => ApiError::new(
-            ErrorKind::PayloadTooLarge,
-            "BodyTooLarge",
+        | JsonPayloadError::Payload(PayloadError::Overflow) => ApiError::of(
+            Code::BodyTooLarge,
             format!("The JSON body is larger than the {limit}-byte limit"),
         ),
-        JsonPayloadError::ContentType => ApiError::new(
-            ErrorKind::UnsupportedMediaType,
-            "UnsupportedContentType",
+        JsonPayloadError::ContentType => ApiError::of(
+            Code::UnsupportedContentType,
             "Send the body as JSON with Content-Type: application/json",
         ),
-        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::unprocessable(
-            "InvalidBody",
+        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::of(
+            Code::InvalidBody,
             format!("The JSON does not fit this route: {e}"),
         ),
         JsonPayloadError::Deserialize(e) => {
-            ApiError::bad_request("InvalidJson", format!("Malformed JSON: {e}"))
+            ApiError::of(Code::InvalidJson, format!("Malformed JSON: {e}"))
         }
-        _ => ApiError::bad_request("InvalidBody", "The request body could not be read"),
+        _ => ApiError::of(Code::UnreadableBody, "The request body could not be read"),
     }
 }
 
 pub fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default().error_handler(|error, _req| {
-        ApiError::bad_request("InvalidQuery", error.to_string()).into()
-    })
+    web::QueryConfig::default()
+        .error_handler(|error, _req| ApiError::of(Code::InvalidQuery, error.to_string()).into())
 }
 
 pub fn path_config() -> web::PathConfig {
     web::PathConfig::default()
-        .error_handler(|error, _req| ApiError::bad_request("InvalidPath", error.to_string()).into())
+        .error_handler(|error, _req| ApiError::of(Code::InvalidPath, error.to_string()).into())
 }

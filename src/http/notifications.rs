@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::auth::session::{ReadPrivate, Require, WritePrivate};
 use super::{ApiError, ok};
+use crate::http::Code;
 use crate::notifications;
 use crate::state::AppState;
 
@@ -41,7 +42,7 @@ pub async fn mark_one(
 ) -> Result<HttpResponse, ApiError> {
     let id: i64 = path
         .parse()
-        .map_err(|_| ApiError::bad_request("InvalidNotificationId", "An id is a decimal number"))?;
+        .map_err(|_| ApiError::of(Code::InvalidNotificationId, "An id is a decimal number"))?;
     let changed = notifications::mark_read(&state.pool, caller.user, Some(id)).await?;
     Ok(ok(json!({"updated": changed})))
 }

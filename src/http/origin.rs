@@ -13,7 +13,8 @@ use actix_web::middleware::Next;
 use actix_web::HttpMessage;
 
 use super::auth::session::AuthState;
-use super::error::{ApiError, ErrorKind};
+use super::error::ApiError;
+use crate::http::Code;
 
 /// The safe list, built once from config.
 #[derive(Debug, Clone)]
@@ -74,9 +75,8 @@ pub async fn origin_guard(
             (Err(_), _) => false,
         };
         if !allowed {
-            let error = ApiError::new(
-                ErrorKind::Forbidden,
-                "UnsafeOrigin",
+            let error = ApiError::of(
+                Code::UnsafeOrigin,
                 "Requests from this origin are not allowed",
             );
             // A response, not an Err: the edge middleware renders it into the envelope.

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::ApiError;
+use crate::http::Code;
 
 pub const DEFAULT_TAKE: i64 = 20;
 pub const MAX_TAKE: i64 = 100;
@@ -15,15 +16,15 @@ pub const MAX_TAKE: i64 = 100;
 pub fn params(take: Option<i64>, after: Option<&str>) -> Result<(i64, Option<i64>), ApiError> {
     let take = take.unwrap_or(DEFAULT_TAKE);
     if !(1..=MAX_TAKE).contains(&take) {
-        return Err(ApiError::bad_request(
-            "InvalidTake",
+        return Err(ApiError::of(
+            Code::InvalidTake,
             "take must be between 1 and 100",
         ));
     }
     let after = match after {
         None => None,
         Some(cursor) => Some(cursor.parse().map_err(|_| {
-            ApiError::bad_request("InvalidCursor", "after is not a cursor from this list")
+            ApiError::of(Code::InvalidCursor, "after is not a cursor from this list")
         })?),
     };
     Ok((take, after))

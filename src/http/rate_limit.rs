@@ -11,8 +11,9 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
 
 use super::auth::session::AuthState;
-use super::error::{ApiError, ErrorKind};
+use super::error::ApiError;
 use crate::config::RateLimitSettings;
+use crate::http::Code;
 use crate::ratelimit::{Decision, Limit, RateLimiter};
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -77,9 +78,8 @@ pub async fn rate_limit_layer(
     match decision {
         Decision::Allowed => Ok(next.call(req).await?.map_into_boxed_body()),
         Decision::Limited { retry_after_secs } => {
-            let error = ApiError::new(
-                ErrorKind::TooManyRequests,
-                "RateLimited",
+            let error = ApiError::of(
+                Code::RateLimited,
                 format!("Too many requests to this route; try again in {retry_after_secs} s"),
             );
             let mut response = req.error_response(error);
@@ -88,9 +88,8 @@ pub async fn rate_limit_layer(
             }
             Ok(response)
         }
-        Decision::Unavailable => Ok(req.error_response(ApiError::new(
-            ErrorKind::Unavailable,
-            "RateLimitUnavailable",
+        Decision::Unavailable => Ok(req.error_response(ApiError::of(
+            Code::RateLimitUnavailable,
             "Rate limiting is unavailable; try again shortly",
         ))),
     }

@@ -10,7 +10,8 @@ use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpRequest, web};
 use secrecy::ExposeSecret;
 
-use super::error::{ApiError, ErrorKind};
+use super::error::ApiError;
+use crate::http::Code;
 use crate::state::AppState;
 
 /// Proof that the request carried the system key.
@@ -37,25 +38,18 @@ fn check(req: &HttpRequest) -> Result<SystemCaller, ApiError> {
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState missing")))?;
     let expected = state.admin_key.expose_secret();
     if expected.is_empty() {
-        return Err(ApiError::new(
-            ErrorKind::Forbidden,
-            "AdminDisabled",
+        return Err(ApiError::of(
+            Code::AdminDisabled,
             "Admin routes are disabled on this server (admin.system_key is not set)",
         ));
     }
-    let presented = presented_key(req).ok_or_else(|| {
-        ApiError::new(
-            ErrorKind::Unauthorized,
-            "MissingApiKey",
-            "This route needs the system key",
-        )
-    })?;
+    let presented = presented_key(req)
+        .ok_or_else(|| ApiError::of(Code::MissingApiKey, "This route needs the system key"))?;
     if constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
         Ok(SystemCaller)
     } else {
-        Err(ApiError::new(
-            ErrorKind::Unauthorized,
-            "InvalidApiKey",
+        Err(ApiError::of(
+            Code::InvalidApiKey,
             "The key is not valid for this route",
         ))
     }

@@ -15,8 +15,9 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use vrooli_actors::{Caller, Refusal};
 
 use super::auth::session::AuthState;
-use super::error::{ApiError, ErrorKind};
+use super::error::ApiError;
 use crate::auth::Authenticated;
+use crate::http::Code;
 use crate::state::AppState;
 
 /// The subprotocol a client may offer (and the server then answers with).
@@ -59,7 +60,7 @@ pub async fn hide_query_token(
             }
             // Cannot happen (a subset of a valid query); refuse rather than log the token.
             Err(_) => {
-                return Err(ApiError::bad_request("InvalidQuery", "Malformed query string").into());
+                return Err(ApiError::of(Code::InvalidQuery, "Malformed query string").into());
             }
         }
     }
@@ -82,9 +83,8 @@ async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Authenticat
     match found {
         Some(AuthState::Authenticated(a)) => return Ok(a),
         Some(AuthState::ApiKey(_)) | Some(AuthState::BadApiKey) => {
-            return Err(ApiError::new(
-                ErrorKind::Unauthorized,
-                "ApiKeyNotAccepted",
+            return Err(ApiError::of(
+                Code::ApiKeyNotAccepted,
                 "WebSockets are opened with a session, not an API key",
             ));
         }
@@ -100,12 +100,7 @@ async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Authenticat
 }
 
 fn not_signed_in() -> ApiError {
-    ApiError::new(
-        ErrorKind::Unauthorized,
-        // The same code REST answers for a missing session.
-        "NotLoggedIn",
-        "Sign in before opening a WebSocket",
-    )
+    ApiError::of(Code::NotLoggedIn, "Sign in before opening a WebSocket")
 }
 
 pub async fn connect(
@@ -120,15 +115,20 @@ pub async fn connect(
         session_id: current.session_id.to_string(),
     };
     let admission = state.hub.admit(&caller.user_id).map_err(|refusal| {
-        let kind = match refusal {
-            Refusal::UserFull => ErrorKind::TooManyRequests,
-            Refusal::NodeFull | Refusal::ShuttingDown => ErrorKind::Unavailable,
+        // Too many of the user's own: their doing (429). The node full or stopping: try
+        // another node (503).
+        let code = match refusal {
+            Refusal::UserFull => Code::TooManyConnections,
+            Refusal::NodeFull | Refusal::ShuttingDown => Code::NotAcceptingConnections,
         };
-        ApiError::new(kind, "TooManyConnections", refusal.to_string())
+        ApiError::of(code, refusal.to_string())
     })?;
     let (response, session, stream) = actix_ws::handle_with_protocols(&req, body, &[PROTOCOL])
         .map_err(|e| {
-            ApiError::bad_request("NotAWebSocket", format!("WebSocket handshake failed: {e}"))
+            ApiError::of(
+                Code::NotAWebSocket,
+                format!("WebSocket handshake failed: {e}"),
+            )
         })?;
     state.hub.connect(admission, caller, session, stream);
     Ok(response)

@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::http::Code;
 use crate::http::system_key::SystemCaller;
 use crate::http::{ApiError, ok};
 use crate::jobs::{JobId, JobState, Queue};
@@ -55,12 +56,13 @@ pub async fn list_dead(
     query: web::Query<DeadQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    let queue = match query.queue.as_deref() {
-        None => None,
-        Some(name) => Some(Queue::parse(name).ok_or_else(|| {
-            ApiError::bad_request("UnknownQueue", format!("No queue named {name}"))
-        })?),
-    };
+    let queue =
+        match query.queue.as_deref() {
+            None => None,
+            Some(name) => Some(Queue::parse(name).ok_or_else(|| {
+                ApiError::of(Code::UnknownQueue, format!("No queue named {name}"))
+            })?),
+        };
     let (take, after) = crate::http::paging::params(query.take, query.after.as_deref())?;
     // One extra row tells whether another page exists.
     let jobs = state
@@ -75,7 +77,7 @@ pub async fn list_dead(
 fn job_id(path: &str) -> Result<JobId, ApiError> {
     path.parse()
         .map(JobId)
-        .map_err(|_| ApiError::bad_request("InvalidJobId", "A job id is a decimal number"))
+        .map_err(|_| ApiError::of(Code::InvalidJobId, "A job id is a decimal number"))
 }
 
 /// `POST /api/v2/admin/jobs/{id}/retry`: a dead job gets a fresh set of attempts, due now.
@@ -88,8 +90,8 @@ pub async fn retry(
     if state.jobs.retry_dead(id).await? {
         Ok(ok(json!({ "id": id, "state": JobState::Available })))
     } else {
-        Err(ApiError::not_found(
-            "DeadJobNotFound",
+        Err(ApiError::of(
+            Code::DeadJobNotFound,
             "No dead job has this id",
         ))
     }
@@ -105,8 +107,8 @@ pub async fn discard(
     if state.jobs.discard_dead(id).await? {
         Ok(ok(json!({ "id": id, "deleted": true })))
     } else {
-        Err(ApiError::not_found(
-            "DeadJobNotFound",
+        Err(ApiError::of(
+            Code::DeadJobNotFound,
             "No dead job has this id",
         ))
     }
@@ -122,8 +124,8 @@ pub async fn cancel(
     if state.jobs.cancel(id).await? {
         Ok(ok(json!({ "id": id, "state": JobState::Cancelled })))
     } else {
-        Err(ApiError::conflict(
-            "JobNotPending",
+        Err(ApiError::of(
+            Code::JobNotPending,
             "Only a job that has not started can be cancelled",
         ))
     }

@@ -10,8 +10,9 @@ use serde::Deserialize;
 use serde_json::json;
 use vrooli_actors::{BrokerError, NewEvent, NodeReply, NodeRequest, RoomKey};
 
+use crate::http::Code;
 use crate::http::system_key::SystemCaller;
-use crate::http::{ApiError, ErrorKind, ok};
+use crate::http::{ApiError, ok};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -26,21 +27,21 @@ pub struct PublishBody {
 
 fn room(text: &str) -> Result<RoomKey, ApiError> {
     RoomKey::parse(text).ok_or_else(|| {
-        ApiError::unprocessable("InvalidRoom", "A room is chat:<id>, run:<id> or user:<id>")
+        ApiError::of(
+            Code::InvalidRoom,
+            "A room is chat:<id>, run:<id> or user:<id>",
+        )
     })
 }
 
 fn broker_error(error: BrokerError) -> ApiError {
     match error {
-        BrokerError::NoSuchNode(_) => {
-            ApiError::not_found("NodeNotFound", "No live node has this id")
-        }
+        BrokerError::NoSuchNode(_) => ApiError::of(Code::NodeNotFound, "No live node has this id"),
         // The broker's own text names hosts and commands: logged, not sent.
         other => ApiError {
             source: Some(other.into()),
-            ..ApiError::new(
-                ErrorKind::Unavailable,
-                "BrokerUnavailable",
+            ..ApiError::of(
+                Code::BrokerUnavailable,
                 "The message broker is unavailable; try again shortly",
             )
         },
@@ -61,8 +62,8 @@ pub async fn publish(
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'/' || b == b'_' || b == b'-');
     if !valid_type {
-        return Err(ApiError::unprocessable(
-            "InvalidEventType",
+        return Err(ApiError::of(
+            Code::InvalidEventType,
             "An event type is up to 64 letters, digits, '/', '_' or '-'",
         ));
     }

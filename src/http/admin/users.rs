@@ -3,6 +3,7 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
+use crate::http::Code;
 use crate::http::system_key::SystemCaller;
 use crate::http::{ApiError, ok};
 use crate::ids::{SessionId, UserId};
@@ -11,7 +12,7 @@ use crate::state::AppState;
 fn user_id(path: &str) -> Result<UserId, ApiError> {
     path.parse()
         .map(UserId)
-        .map_err(|_| ApiError::bad_request("InvalidUserId", "A user id is a decimal number"))
+        .map_err(|_| ApiError::of(Code::InvalidUserId, "A user id is a decimal number"))
 }
 
 /// `POST /api/v2/admin/users/{id}/lock`: the account can no longer sign in, and every session of
@@ -30,7 +31,7 @@ pub async fn lock(
             .await?
             .rows_affected();
     if found == 0 {
-        return Err(ApiError::not_found("UserNotFound", "No user has this id"));
+        return Err(ApiError::of(Code::UserNotFound, "No user has this id"));
     }
     let revoked: Vec<SessionId> =
         sqlx::query_scalar("UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL RETURNING id")
@@ -61,7 +62,7 @@ pub async fn unlock(
     .await?
     .rows_affected();
     if found == 0 {
-        return Err(ApiError::not_found("UserNotFound", "No user has this id"));
+        return Err(ApiError::of(Code::UserNotFound, "No user has this id"));
     }
     sqlx::query("DELETE FROM login_failures WHERE user_id = $1")
         .bind(id)

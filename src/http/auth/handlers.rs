@@ -12,7 +12,8 @@ use crate::auth::accounts::{self, AccountError, NewAccount};
 use crate::auth::service::SignInError;
 use crate::auth::token::TokenUser;
 use crate::domain::EmailAddress;
-use crate::http::error::{ApiError, ErrorKind};
+use crate::http::Code;
+use crate::http::error::ApiError;
 use crate::ids::UserId;
 use crate::state::AppState;
 
@@ -50,7 +51,7 @@ fn session_body(users: &[TokenUser]) -> serde_json::Value {
 
 fn parse_email(text: &str) -> Result<EmailAddress, ApiError> {
     EmailAddress::parse(text)
-        .map_err(|_| ApiError::unprocessable("InvalidEmail", "This is not an email address"))
+        .map_err(|_| ApiError::of(Code::InvalidEmail, "This is not an email address"))
 }
 
 fn device(req: &HttpRequest) -> Device {
@@ -73,23 +74,21 @@ fn device(req: &HttpRequest) -> Device {
 impl From<AccountError> for ApiError {
     fn from(error: AccountError) -> Self {
         match error {
-            AccountError::EmailInUse => {
-                ApiError::conflict("EmailInUse", "An account with this email address exists")
-            }
-            AccountError::InvalidCode => {
-                ApiError::bad_request("InvalidCode", "This code is wrong, already used or expired")
-            }
-            AccountError::InvalidCredentials => ApiError::new(
-                ErrorKind::Unauthorized,
-                "InvalidCredentials",
-                "Wrong email or password",
+            AccountError::EmailInUse => ApiError::of(
+                Code::EmailInUse,
+                "An account with this email address exists",
             ),
+            AccountError::InvalidCode => ApiError::of(
+                Code::InvalidCode,
+                "This code is wrong, already used or expired",
+            ),
+            AccountError::InvalidCredentials => {
+                ApiError::of(Code::InvalidCredentials, "Wrong email or password")
+            }
             e @ AccountError::SoftLocked { .. } => {
-                ApiError::new(ErrorKind::Forbidden, "AccountSoftLocked", e.to_string())
+                ApiError::of(Code::AccountSoftLocked, e.to_string())
             }
-            e @ AccountError::HardLocked => {
-                ApiError::new(ErrorKind::Forbidden, "AccountHardLocked", e.to_string())
-            }
+            e @ AccountError::HardLocked => ApiError::of(Code::AccountHardLocked, e.to_string()),
             other => ApiError::internal(other),
         }
     }
@@ -99,11 +98,9 @@ impl From<SignInError> for ApiError {
     fn from(error: SignInError) -> Self {
         match error {
             SignInError::Token(e @ crate::auth::token::TokenError::TooLarge(_)) => {
-                ApiError::unprocessable("SessionTooLarge", e.to_string())
+                ApiError::of(Code::SessionTooLarge, e.to_string())
             }
-            e @ SignInError::SessionEnded => {
-                ApiError::new(ErrorKind::Unauthorized, "SessionRevoked", e.to_string())
-            }
+            e @ SignInError::SessionEnded => ApiError::of(Code::SessionRevoked, e.to_string()),
             other => ApiError::internal(other),
         }
     }
@@ -125,8 +122,8 @@ pub async fn signup(
     let body = body.into_inner();
     let name = body.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 128 {
-        return Err(ApiError::unprocessable(
-            "InvalidName",
+        return Err(ApiError::of(
+            Code::InvalidName,
             "A name is 1-128 characters",
         ));
     }
@@ -164,8 +161,8 @@ pub async fn login(
         None | Some("cookie") => false,
         Some("bearer") => true,
         Some(_) => {
-            return Err(ApiError::unprocessable(
-                "InvalidTokenType",
+            return Err(ApiError::of(
+                Code::InvalidTokenType,
                 "tokenType is \"cookie\" or \"bearer\"",
             ));
         }
@@ -225,14 +222,12 @@ pub async fn refresh(
         .await
     {
         Ok((users, access, refresh)) => Ok(bearer_tokens(&users, access, refresh)),
-        Err(RefreshError::Invalid) => Err(ApiError::new(
-            ErrorKind::Unauthorized,
-            "InvalidRefreshToken",
+        Err(RefreshError::Invalid) => Err(ApiError::of(
+            Code::InvalidRefreshToken,
             "The refresh token is not valid",
         )),
-        Err(RefreshError::Reused) => Err(ApiError::new(
-            ErrorKind::Unauthorized,
-            "RefreshTokenReused",
+        Err(RefreshError::Reused) => Err(ApiError::of(
+            Code::RefreshTokenReused,
             "This refresh token was already used; the session has been signed out",
         )),
         Err(RefreshError::SignIn(e)) => Err(e.into()),
@@ -295,11 +290,11 @@ pub async fn switch_current_account(
     let target = body
         .into_inner()
         .id
-        .ok_or_else(|| ApiError::unprocessable("MissingId", "Send the id of the account"))?;
+        .ok_or_else(|| ApiError::of(Code::MissingId, "Send the id of the account"))?;
     match state.auth.switch_current(user.users, target).await? {
         Some((users, token)) => Ok(signed_in(&state, &users, token)),
-        None => Err(ApiError::bad_request(
-            "AccountNotSignedIn",
+        None => Err(ApiError::of(
+            Code::AccountNotSignedIn,
             "That account is not signed in on this browser",
         )),
     }
@@ -329,8 +324,8 @@ fn check_password_rules(state: &AppState, password: &SecretString) -> Result<(),
     let settings = state.auth.settings();
     let length = password.expose_secret().chars().count();
     if length < settings.password_min_length || length > settings.password_max_length {
-        return Err(ApiError::unprocessable(
-            "InvalidPassword",
+        return Err(ApiError::of(
+            Code::InvalidPassword,
             format!(
                 "A password is {}-{} characters",
                 settings.password_min_length, settings.password_max_length

@@ -19,7 +19,8 @@ use crate::auth::api_keys::{ApiKeyAuth, KEY_PREFIX, Permission};
 use crate::auth::token::TokenUser;
 use crate::auth::{AuthFailure, Authenticated};
 use crate::config::AuthSettings;
-use crate::http::error::{ApiError, ErrorKind};
+use crate::http::Code;
+use crate::http::error::ApiError;
 use crate::ids::{SessionId, UserId};
 use crate::state::AppState;
 
@@ -148,26 +149,22 @@ fn auth_user(req: &HttpRequest) -> Result<AuthUser, ApiError> {
             session_id: a.current().session_id,
             users: a.users.clone(),
         }),
-        Some(AuthState::Failed(failure)) => Err(ApiError::new(
-            ErrorKind::Unauthorized,
+        Some(AuthState::Failed(failure)) => Err(ApiError::of(
             match failure {
-                AuthFailure::InvalidToken => "InvalidToken",
-                AuthFailure::Expired => "SessionExpired",
-                AuthFailure::Revoked => "SessionRevoked",
+                AuthFailure::InvalidToken => Code::InvalidToken,
+                AuthFailure::Expired => Code::SessionExpired,
+                AuthFailure::Revoked => Code::SessionRevoked,
             },
             failure.to_string(),
         )),
-        Some(AuthState::ApiKey(_)) => Err(ApiError::new(
-            ErrorKind::Forbidden,
-            "SessionRequired",
+        Some(AuthState::ApiKey(_)) => Err(ApiError::of(
+            Code::SessionRequired,
             "This needs a signed-in session, not an API key",
         )),
         Some(AuthState::BadApiKey) => Err(invalid_api_key()),
-        Some(AuthState::Anonymous) | None => Err(ApiError::new(
-            ErrorKind::Unauthorized,
-            "NotLoggedIn",
-            "Sign in to do this",
-        )),
+        Some(AuthState::Anonymous) | None => {
+            Err(ApiError::of(Code::NotLoggedIn, "Sign in to do this"))
+        }
     }
 }
 
@@ -190,11 +187,7 @@ impl FromRequest for MaybeAuthUser {
 }
 
 fn invalid_api_key() -> ApiError {
-    ApiError::new(
-        ErrorKind::Unauthorized,
-        "InvalidApiKey",
-        "This API key is unknown or disabled",
-    )
+    ApiError::of(Code::InvalidApiKey, "This API key is unknown or disabled")
 }
 
 /// A permission a route needs; see [`Require`].
@@ -241,9 +234,8 @@ impl<P: Needs> FromRequest for Require<P> {
                 api_key: Some(key.key_id),
                 _permission: std::marker::PhantomData,
             }),
-            Some(_) => Err(ApiError::new(
-                ErrorKind::Forbidden,
-                "MissingPermission",
+            Some(_) => Err(ApiError::of(
+                Code::MissingPermission,
                 format!(
                     "This API key lacks the {} permission",
                     P::PERMISSION.as_str()

@@ -53,7 +53,7 @@ pub async fn join_chat(
     path: web::Path<String>,
     body: web::Json<JoinChat>,
 ) -> Result<HttpResponse, ApiError> {
-    let chat_id: ChatId = id(&path, "InvalidChatId")?;
+    let chat_id: ChatId = id(&path, Code::InvalidChatId)?;
     state
         .chats
         .join_with_secret(chat_id, caller.user, &body.invite_secret)
@@ -68,7 +68,7 @@ pub async fn get_chat(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let chat_id: ChatId = id(&path, "InvalidChatId")?;
+    let chat_id: ChatId = id(&path, Code::InvalidChatId)?;
     let access = state.chats.require(chat_id, reader.0, Need::Read).await?;
     let chat = state.chats.get(chat_id).await?;
     let participants = state.chats.participants(chat_id).await?;
@@ -93,7 +93,7 @@ pub async fn update_chat(
     path: web::Path<String>,
     body: web::Json<UpdateChat>,
 ) -> Result<HttpResponse, ApiError> {
-    let chat_id: ChatId = id(&path, "InvalidChatId")?;
+    let chat_id: ChatId = id(&path, Code::InvalidChatId)?;
     state
         .chats
         .require(chat_id, Some(caller.user), Need::Manage)
@@ -116,7 +116,7 @@ pub async fn delete_chat(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let chat_id: ChatId = id(&path, "InvalidChatId")?;
+    let chat_id: ChatId = id(&path, Code::InvalidChatId)?;
     state
         .chats
         .require(chat_id, Some(caller.user), Need::Manage)
@@ -145,8 +145,8 @@ pub async fn remove_participant(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let chat_id: ChatId = id(&path.0, "InvalidChatId")?;
-    let user: UserId = id(&path.1, "InvalidUserId")?;
+    let chat_id: ChatId = id(&path.0, Code::InvalidChatId)?;
+    let user: UserId = id(&path.1, Code::InvalidUserId)?;
     let access = state.chats.access(chat_id, Some(caller.user)).await?;
     if user != caller.user && !access.can_manage() {
         return Err(ChatError::Forbidden.into());
@@ -177,8 +177,8 @@ pub async fn update_participant(
     path: web::Path<(String, String)>,
     body: web::Json<UpdateParticipant>,
 ) -> Result<HttpResponse, ApiError> {
-    let chat_id: ChatId = id(&path.0, "InvalidChatId")?;
-    let user: UserId = id(&path.1, "InvalidUserId")?;
+    let chat_id: ChatId = id(&path.0, Code::InvalidChatId)?;
+    let user: UserId = id(&path.1, Code::InvalidUserId)?;
     if user != caller.user {
         return Err(ChatError::Forbidden.into());
     }
@@ -187,8 +187,8 @@ pub async fn update_participant(
         .set_unread(chat_id, user, body.has_unread)
         .await?
     {
-        return Err(ApiError::not_found(
-            "NotAParticipant",
+        return Err(ApiError::of(
+            Code::NotAParticipant,
             "You do not take part in this chat",
         ));
     }

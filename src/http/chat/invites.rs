@@ -21,8 +21,8 @@ pub async fn invite(
         .as_ref()
         .is_some_and(|m| m.chars().count() > 4096)
     {
-        return Err(ApiError::unprocessable(
-            "InvalidMessage",
+        return Err(ApiError::of(
+            Code::InvalidMessage,
             "An invite message is at most 4,096 characters",
         ));
     }
@@ -55,7 +55,7 @@ async fn answer_invite(
     path: web::Path<String>,
     accept: bool,
 ) -> Result<HttpResponse, ApiError> {
-    let invite: i64 = id(&path, "InvalidInviteId")?;
+    let invite: i64 = id(&path, Code::InvalidInviteId)?;
     Ok(ok(state
         .chats
         .answer_invite(caller.user, invite, accept)

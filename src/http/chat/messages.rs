@@ -44,8 +44,8 @@ pub async fn list_messages(
         query
             .chat_id
             .as_deref()
-            .ok_or_else(|| ApiError::bad_request("MissingChatId", "chatId is required"))?,
-        "InvalidChatId",
+            .ok_or_else(|| ApiError::of(Code::MissingChatId, "chatId is required"))?,
+        Code::InvalidChatId,
     )?;
     state.chats.require(chat_id, reader.0, Need::Read).await?;
     let messages = state
@@ -69,7 +69,7 @@ pub async fn edit_message(
     path: web::Path<String>,
     body: web::Json<EditMessage>,
 ) -> Result<HttpResponse, ApiError> {
-    let message_id: ChatMessageId = id(&path, "InvalidMessageId")?;
+    let message_id: ChatMessageId = id(&path, Code::InvalidMessageId)?;
     let body = body.into_inner();
     check_text(&body.text)?;
     let (message, access) = visible_message(&state, message_id, caller.user).await?;
@@ -85,7 +85,7 @@ pub async fn delete_message(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let message_id: ChatMessageId = id(&path, "InvalidMessageId")?;
+    let message_id: ChatMessageId = id(&path, Code::InvalidMessageId)?;
     let (message, access) = visible_message(&state, message_id, caller.user).await?;
     let author = message.user_id == Some(caller.user);
     let may = access.can_manage() || (author && access.can_write());

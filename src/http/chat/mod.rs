@@ -24,8 +24,9 @@ use serde_json::json;
 use crate::chat::access::Need;
 use crate::chat::invites::InviteError;
 use crate::chat::{ChatError, MAX_MESSAGE_CHARS, NewChat};
+use crate::http::Code;
 use crate::http::auth::session::{Reader, Require, WritePrivate};
-use crate::http::{ApiError, ErrorKind, ok};
+use crate::http::{ApiError, ok};
 use crate::ids::{ChatId, ChatMessageId, UserId};
 use crate::state::AppState;
 
@@ -69,33 +70,29 @@ pub fn config(cfg: &mut web::ServiceConfig) {
 impl From<ChatError> for ApiError {
     fn from(error: ChatError) -> Self {
         match error {
-            ChatError::ChatNotFound => ApiError::not_found("ChatNotFound", "No such chat"),
-            ChatError::MessageNotFound => ApiError::not_found("MessageNotFound", "No such message"),
-            ChatError::Forbidden => ApiError::new(
-                ErrorKind::Forbidden,
-                "NotAllowed",
-                "You may not do this in this chat",
-            ),
-            ChatError::BadParent => {
-                ApiError::unprocessable("InvalidParent", "The parent message is not in this chat")
+            ChatError::ChatNotFound => ApiError::of(Code::ChatNotFound, "No such chat"),
+            ChatError::MessageNotFound => ApiError::of(Code::MessageNotFound, "No such message"),
+            ChatError::Forbidden => {
+                ApiError::of(Code::NotAllowed, "You may not do this in this chat")
             }
-            ChatError::NotABot => ApiError::unprocessable(
-                "NotABot",
+            ChatError::BadParent => ApiError::of(
+                Code::InvalidParent,
+                "The parent message is not in this chat",
+            ),
+            ChatError::NotABot => ApiError::of(
+                Code::NotABot,
                 "Only bots can be added directly; invite people instead",
             ),
-            ChatError::InsufficientCredits { balance, needed } => ApiError::new(
-                ErrorKind::PaymentRequired,
-                "InsufficientCredits",
+            ChatError::InsufficientCredits { balance, needed } => ApiError::of(
+                Code::InsufficientCredits,
                 format!("A bot's answer needs at least {needed} credits; the balance is {balance}"),
             ),
-            ChatError::NotATeamMember => ApiError::new(
-                ErrorKind::Forbidden,
-                "NotATeamMember",
+            ChatError::NotATeamMember => ApiError::of(
+                Code::NotATeamMember,
                 "Only members of a team can create its chats",
             ),
-            ChatError::KeyLimitReached { used, limit } => ApiError::new(
-                ErrorKind::PaymentRequired,
-                "ApiKeyCreditLimit",
+            ChatError::KeyLimitReached { used, limit } => ApiError::of(
+                Code::ApiKeyCreditLimit,
                 format!("This API key has spent {used} of its {limit} credits"),
             ),
             ChatError::Database(e) => e.into(),
@@ -103,9 +100,9 @@ impl From<ChatError> for ApiError {
     }
 }
 
-fn id<T: std::str::FromStr>(text: &str, code: &'static str) -> Result<T, ApiError> {
+fn id<T: std::str::FromStr>(text: &str, code: Code) -> Result<T, ApiError> {
     text.parse()
-        .map_err(|_| ApiError::bad_request(code, "An id is a decimal number"))
+        .map_err(|_| ApiError::of(code, "An id is a decimal number"))
 }
 
 #[derive(Deserialize)]
@@ -123,8 +120,8 @@ fn take_and_after(q: &PageQuery) -> Result<(i64, Option<i64>), ApiError> {
 
 fn check_name(name: Option<String>) -> Result<Option<String>, ApiError> {
     match name {
-        Some(n) if n.trim().chars().count() > 128 => Err(ApiError::unprocessable(
-            "InvalidName",
+        Some(n) if n.trim().chars().count() > 128 => Err(ApiError::of(
+            Code::InvalidName,
             "A chat name is at most 128 characters",
         )),
         other => Ok(other.map(|n| n.trim().to_owned())),
@@ -133,8 +130,8 @@ fn check_name(name: Option<String>) -> Result<Option<String>, ApiError> {
 
 fn check_text(text: &str) -> Result<(), ApiError> {
     if text.trim().is_empty() || text.chars().count() > MAX_MESSAGE_CHARS {
-        return Err(ApiError::unprocessable(
-            "InvalidText",
+        return Err(ApiError::of(
+            Code::InvalidText,
             "A message is 1 to 32,768 characters",
         ));
     }
@@ -152,16 +149,14 @@ pub async fn credits(
 impl From<InviteError> for ApiError {
     fn from(error: InviteError) -> Self {
         match error {
-            InviteError::UserNotFound => ApiError::not_found("UserNotFound", "No such user"),
-            InviteError::AlreadyParticipant => ApiError::new(
-                ErrorKind::Conflict,
-                "AlreadyParticipant",
+            InviteError::UserNotFound => ApiError::of(Code::UserNotFound, "No such user"),
+            InviteError::AlreadyParticipant => ApiError::of(
+                Code::AlreadyParticipant,
                 "This user already takes part in the chat",
             ),
-            InviteError::NotFound => ApiError::not_found("InviteNotFound", "No such invite"),
-            InviteError::Answered => ApiError::new(
-                ErrorKind::Conflict,
-                "InviteAnswered",
+            InviteError::NotFound => ApiError::of(Code::InviteNotFound, "No such invite"),
+            InviteError::Answered => ApiError::of(
+                Code::InviteAnswered,
                 "This invite was already accepted or declined",
             ),
             InviteError::Chat(e) => e.into(),
@@ -174,7 +169,7 @@ fn chat_id_from(query: &PageQuery) -> Result<ChatId, ApiError> {
         query
             .chat_id
             .as_deref()
-            .ok_or_else(|| ApiError::bad_request("MissingChatId", "chatId is required"))?,
-        "InvalidChatId",
+            .ok_or_else(|| ApiError::of(Code::MissingChatId, "chatId is required"))?,
+        Code::InvalidChatId,
     )
 }

@@ -1,0 +1,164 @@
+//! Every error code the API answers, with its status: the one table (as Meilisearch keeps one).
+//! A handler names a `Code`; the status follows from it, so one code never means two statuses.
+//! `docs/ERRORS.md` lists the same table (a test keeps the two in step).
+
+use super::error::ErrorKind;
+
+macro_rules! codes {
+    ($($(#[$doc:meta])* $name:ident => $kind:ident,)*) => {
+        /// A stable, machine-readable error code: clients branch on it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Code {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[$(Code::$name,)*];
+
+            /// The code as clients see it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$name => stringify!($name),)*
+                }
+            }
+
+            /// What kind of failure it is, which decides the HTTP status.
+            pub fn kind(self) -> ErrorKind {
+                match self {
+                    $(Code::$name => ErrorKind::$kind,)*
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    // BadRequest
+    AccountNotSignedIn => BadRequest,
+    BadRequest => BadRequest,
+    InvalidChatId => BadRequest,
+    InvalidCode => BadRequest,
+    InvalidCursor => BadRequest,
+    InvalidId => BadRequest,
+    InvalidInviteId => BadRequest,
+    InvalidJobId => BadRequest,
+    InvalidJson => BadRequest,
+    InvalidMessageId => BadRequest,
+    InvalidNotificationId => BadRequest,
+    InvalidPath => BadRequest,
+    InvalidQuery => BadRequest,
+    InvalidTake => BadRequest,
+    InvalidUserId => BadRequest,
+    MissingChatId => BadRequest,
+    NotAWebSocket => BadRequest,
+    UnknownQueue => BadRequest,
+    UnreadableBody => BadRequest,
+    // Unauthorized
+    ApiKeyNotAccepted => Unauthorized,
+    InvalidApiKey => Unauthorized,
+    InvalidCredentials => Unauthorized,
+    InvalidRefreshToken => Unauthorized,
+    InvalidToken => Unauthorized,
+    MissingApiKey => Unauthorized,
+    NotLoggedIn => Unauthorized,
+    RefreshTokenReused => Unauthorized,
+    SessionExpired => Unauthorized,
+    SessionRevoked => Unauthorized,
+    Unauthorized => Unauthorized,
+    // Forbidden
+    AccountHardLocked => Forbidden,
+    AccountSoftLocked => Forbidden,
+    AdminDisabled => Forbidden,
+    Forbidden => Forbidden,
+    MissingPermission => Forbidden,
+    NotATeamMember => Forbidden,
+    NotAllowed => Forbidden,
+    SessionRequired => Forbidden,
+    UnsafeOrigin => Forbidden,
+    // NotFound
+    ApiKeyNotFound => NotFound,
+    ChatNotFound => NotFound,
+    DeadJobNotFound => NotFound,
+    InviteNotFound => NotFound,
+    MessageNotFound => NotFound,
+    NodeNotFound => NotFound,
+    NotAParticipant => NotFound,
+    RouteNotFound => NotFound,
+    UserNotFound => NotFound,
+    // MethodNotAllowed
+    MethodNotAllowed => MethodNotAllowed,
+    // Conflict
+    AlreadyExists => Conflict,
+    AlreadyParticipant => Conflict,
+    Conflict => Conflict,
+    EmailInUse => Conflict,
+    InviteAnswered => Conflict,
+    JobNotPending => Conflict,
+    TooManyApiKeys => Conflict,
+    // PayloadTooLarge
+    BodyTooLarge => PayloadTooLarge,
+    // UnsupportedMediaType
+    UnsupportedContentEncoding => UnsupportedMediaType,
+    UnsupportedContentType => UnsupportedMediaType,
+    // Unprocessable
+    ControlCharacter => Unprocessable,
+    InvalidBody => Unprocessable,
+    InvalidEmail => Unprocessable,
+    InvalidEventType => Unprocessable,
+    InvalidLimits => Unprocessable,
+    InvalidMessage => Unprocessable,
+    InvalidName => Unprocessable,
+    InvalidParent => Unprocessable,
+    InvalidPassword => Unprocessable,
+    InvalidPermission => Unprocessable,
+    InvalidRoom => Unprocessable,
+    InvalidText => Unprocessable,
+    InvalidTokenType => Unprocessable,
+    MissingId => Unprocessable,
+    NotABot => Unprocessable,
+    ReferenceNotFound => Unprocessable,
+    SessionTooLarge => Unprocessable,
+    // TooManyRequests
+    RateLimited => TooManyRequests,
+    TooManyConnections => TooManyRequests,
+    // PaymentRequired
+    ApiKeyCreditLimit => PaymentRequired,
+    InsufficientCredits => PaymentRequired,
+    // Internal
+    InternalError => Internal,
+    // Unavailable
+    BrokerUnavailable => Unavailable,
+    NotAcceptingConnections => Unavailable,
+    RateLimitUnavailable => Unavailable,
+    ServiceUnavailable => Unavailable,
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_table_is_the_table() {
+        let doc = include_str!("../../docs/ERRORS.md");
+        for code in Code::ALL {
+            let row = format!(
+                "| `{}` | {} |",
+                code.as_str(),
+                code.kind().status().as_u16()
+            );
+            assert!(doc.contains(&row), "docs/ERRORS.md lacks the row {row}");
+        }
+        let rows = doc.lines().filter(|l| l.starts_with("| `")).count();
+        assert_eq!(
+            rows,
+            Code::ALL.len(),
+            "docs/ERRORS.md lists codes that do not exist"
+        );
+    }
+}
