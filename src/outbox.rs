@@ -134,7 +134,11 @@ impl Outbox {
             }
         }
         let inner = Arc::clone(&self.inner);
-        tokio::spawn(async move { inner.relay_until_empty(room).await });
+        let span = tracing::info_span!("outbox_relay", room = %room);
+        tokio::spawn(tracing::Instrument::instrument(
+            async move { inner.relay_until_empty(room).await },
+            span,
+        ));
     }
 
     /// Starts this node's sweeper (once); it ends when the pool closes.

@@ -84,7 +84,9 @@ impl Executor {
         else {
             return Ok(None);
         };
-        let result = self.attempt(queue, &job).await;
+        let span =
+            tracing::info_span!("job", job_id = %job.id, kind = %job.kind, attempt = job.attempt);
+        let result = tracing::Instrument::instrument(self.attempt(queue, &job), span).await;
         Ok(Some(match result {
             Ok(()) => {
                 if self.store.complete(&[(job.id, job.attempt)]).await? == 1 {
@@ -247,7 +249,15 @@ pub async fn run_pool(
             let executor = Arc::clone(&executor);
             let running = Arc::clone(&running);
             let done = done_tx.clone();
-            tasks.spawn(async move {
+            // Everything the attempt logs carries the job's id, kind and attempt.
+            let span = tracing::info_span!(
+                "job",
+                job_id = %job.id,
+                kind = %job.kind,
+                attempt = job.attempt,
+                queue = %queue
+            );
+            tasks.spawn(tracing::Instrument::instrument(async move {
                 let result = executor.attempt(queue, &job).await;
                 match result {
                     // The completer writes it; the lock stays valid meanwhile.
@@ -262,7 +272,7 @@ pub async fn run_pool(
                 }
                 lock_map(&running).remove(&job.id);
                 drop(permit);
-            });
+            }, span));
         }
         drop(held);
         if got < wanted {

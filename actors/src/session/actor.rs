@@ -61,6 +61,9 @@ pub struct SessionActor {
     rooms: HashSet<RoomKey>,
     last_heard: Instant,
     commands: CommandBucket,
+    /// Every log line of this connection carries its id and user (entered in each handler,
+    /// carried into the futures it waits on).
+    span: tracing::Span,
     _admission: Admission,
 }
 
@@ -117,7 +120,9 @@ impl SessionActor {
         writer: Writer,
     ) -> Self {
         let burst = shared.limits.command_burst;
+        let span = tracing::info_span!("socket", conn = admission.conn(), user = %caller.user_id);
         Self {
+            span,
             conn: admission.conn(),
             caller: Arc::new(caller),
             shared,
@@ -204,7 +209,8 @@ impl SessionActor {
                         .map_err(|_| ("Unavailable", "Try again shortly".to_owned()))
                 };
                 ctx.wait(
-                    fut.into_actor(self)
+                    tracing::Instrument::instrument(fut, self.span.clone())
+                        .into_actor(self)
                         .map(move |result, act, _| match result {
                             Ok(()) => act.send(protocol::ack_ok(&id, None)),
                             Err((code, message)) => {
@@ -254,7 +260,8 @@ impl SessionActor {
             Ok(room)
         };
         ctx.wait(
-            fut.into_actor(self)
+            tracing::Instrument::instrument(fut, self.span.clone())
+                .into_actor(self)
                 .map(move |result, act, _| match result {
                     Ok(room) => {
                         act.rooms.insert(room);
@@ -294,6 +301,7 @@ impl Actor for SessionActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        let _span = self.span.clone().entered();
         let limits = &self.shared.limits;
         self.shared
             .sessions
@@ -324,6 +332,7 @@ impl Actor for SessionActor {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        let _span = self.span.clone().entered();
         self.shared.sessions.unregister(self.conn);
         for room in self.rooms.drain() {
             self.shared.rooms.leave(&room, self.conn);
@@ -334,6 +343,7 @@ impl Actor for SessionActor {
 
 impl StreamHandler<Result<AggregatedMessage, WsError>> for SessionActor {
     fn handle(&mut self, item: Result<AggregatedMessage, WsError>, ctx: &mut Self::Context) {
+        let _span = self.span.clone().entered();
         self.last_heard = Instant::now();
         match item {
             Ok(AggregatedMessage::Text(text)) => self.command(&text, ctx),
@@ -367,6 +377,7 @@ impl Handler<RecheckRoom> for SessionActor {
     type Result = ();
 
     fn handle(&mut self, msg: RecheckRoom, ctx: &mut Self::Context) {
+        let _span = self.span.clone().entered();
         if !self.rooms.contains(&msg.room) {
             return;
         }
@@ -381,18 +392,23 @@ impl Handler<RecheckRoom> for SessionActor {
             (room, allowed)
         };
         // In order with this connection's commands, like a join.
-        ctx.wait(fut.into_actor(self).map(|(room, allowed), act, _| {
-            if !allowed && act.rooms.remove(&room) {
-                act.shared.rooms.leave(&room, act.conn);
-                act.send(protocol::removed_notice(&room, now_ms()));
-            }
-        }));
+        ctx.wait(
+            tracing::Instrument::instrument(fut, self.span.clone())
+                .into_actor(self)
+                .map(|(room, allowed), act, _| {
+                    if !allowed && act.rooms.remove(&room) {
+                        act.shared.rooms.leave(&room, act.conn);
+                        act.send(protocol::removed_notice(&room, now_ms()));
+                    }
+                }),
+        );
     }
 }
 
 impl Handler<CloseConnection> for SessionActor {
     type Result = ();
     fn handle(&mut self, msg: CloseConnection, ctx: &mut Self::Context) {
+        let _span = self.span.clone().entered();
         self.close(ctx, msg.code, &msg.reason);
     }
 }
@@ -400,6 +416,7 @@ impl Handler<CloseConnection> for SessionActor {
 impl Handler<WriterDone> for SessionActor {
     type Result = ();
     fn handle(&mut self, _: WriterDone, ctx: &mut Self::Context) {
+        let _span = self.span.clone().entered();
         ctx.stop();
     }
 }
