@@ -300,3 +300,49 @@ pub async fn verify_email(pool: &PgPool, code: &str, valid_days: i64) -> Result<
         Err(AccountError::InvalidCode)
     }
 }
+
+/// An administrator's hard lock: the account can no longer sign in and every session of it is
+/// revoked, in one transaction. The revoked sessions (for the caller to publish), or `None` when
+/// there is no such (undeleted) user.
+pub async fn hard_lock(
+    pool: &PgPool,
+    user: UserId,
+) -> Result<Option<Vec<crate::ids::SessionId>>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let found =
+        sqlx::query("UPDATE users SET status = 'HardLocked' WHERE id = $1 AND status <> 'Deleted'")
+            .bind(user)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    if found == 0 {
+        return Ok(None);
+    }
+    let revoked = sqlx::query_scalar(
+        "UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL RETURNING id",
+    )
+    .bind(user)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some(revoked))
+}
+
+/// Lifts any lock and forgets the failed sign-ins of every address; `false` when there is no
+/// such (undeleted) user.
+pub async fn unlock(pool: &PgPool, user: UserId) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let found = sqlx::query(
+        "UPDATE users SET status = 'Unlocked', log_in_attempts = 0 WHERE id = $1 AND status <> 'Deleted'",
+    )
+    .bind(user)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    sqlx::query("DELETE FROM login_failures WHERE user_id = $1")
+        .bind(user)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(found == 1)
+}

@@ -104,6 +104,24 @@ impl AuthService {
         self.sign_in_on(&mut conn, user, auth, device, others).await
     }
 
+    /// Creates an account and signs it in: the user, its email, password and verification mail
+    /// (`accounts::sign_up`) and its first session commit together or not at all.
+    pub async fn sign_up(
+        &self,
+        jobs: &crate::jobs::JobStore,
+        account: super::accounts::NewAccount,
+        device: &Device,
+        others: Vec<TokenUser>,
+    ) -> Result<(Vec<TokenUser>, String), SignUpError> {
+        let mut tx = self.pool.begin().await.map_err(SignInError::Sql)?;
+        let (user, auth) = super::accounts::sign_up(&mut tx, &self.ids, jobs, account)
+            .await
+            .map_err(SignUpError::Account)?;
+        let signed_in = self.sign_in_on(&mut tx, user, auth, device, others).await?;
+        tx.commit().await.map_err(SignInError::Sql)?;
+        Ok(signed_in)
+    }
+
     /// [`Self::sign_in`] on `conn`, so sign-up can create the account and its first session in
     /// one transaction.
     pub async fn sign_in_on(
@@ -362,6 +380,15 @@ pub enum SignInError {
     SessionEnded,
     #[error(transparent)]
     Token(TokenError),
+}
+
+/// Why a sign-up did not happen (nothing was written).
+#[derive(Debug, thiserror::Error)]
+pub enum SignUpError {
+    #[error(transparent)]
+    Account(super::accounts::AccountError),
+    #[error(transparent)]
+    SignIn(#[from] SignInError),
 }
 
 /// Why a refresh token was refused.

@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::http::Code;
 use crate::http::system_key::SystemCaller;
 use crate::http::{ApiError, ok};
-use crate::ids::{SessionId, UserId};
+use crate::ids::UserId;
 use crate::state::AppState;
 
 fn user_id(path: &str) -> Result<UserId, ApiError> {
@@ -23,22 +23,9 @@ pub async fn lock(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = user_id(&path)?;
-    let mut tx = state.pool.begin().await?;
-    let found =
-        sqlx::query("UPDATE users SET status = 'HardLocked' WHERE id = $1 AND status <> 'Deleted'")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-    if found == 0 {
-        return Err(ApiError::of(Code::UserNotFound, "No user has this id"));
-    }
-    let revoked: Vec<SessionId> =
-        sqlx::query_scalar("UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL RETURNING id")
-            .bind(id)
-            .fetch_all(&mut *tx)
-            .await?;
-    tx.commit().await?;
+    let revoked = crate::auth::accounts::hard_lock(&state.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::of(Code::UserNotFound, "No user has this id"))?;
     state.auth.publish_revoked(&revoked).await;
     // Their API keys stop too: cached lookups are dropped, the next one reads the status.
     state.api_keys.forget_user(id).await?;
@@ -54,19 +41,8 @@ pub async fn unlock(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = user_id(&path)?;
-    let found = sqlx::query(
-        "UPDATE users SET status = 'Unlocked', log_in_attempts = 0 WHERE id = $1 AND status <> 'Deleted'",
-    )
-    .bind(id)
-    .execute(&state.pool)
-    .await?
-    .rows_affected();
-    if found == 0 {
+    if !crate::auth::accounts::unlock(&state.pool, id).await? {
         return Err(ApiError::of(Code::UserNotFound, "No user has this id"));
     }
-    sqlx::query("DELETE FROM login_failures WHERE user_id = $1")
-        .bind(id)
-        .execute(&state.pool)
-        .await?;
     Ok(ok(json!({ "id": id, "status": "Unlocked" })))
 }

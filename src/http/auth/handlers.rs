@@ -137,15 +137,15 @@ pub async fn signup(
         email,
         password_hash,
     };
-    // The account, its verification mail and its first session commit together or not at all.
-    let mut tx = state.pool.begin().await?;
-    let (user, auth) = accounts::sign_up(&mut tx, &state.ids, &state.jobs, account).await?;
     let others = current.0.map(|c| c.users).unwrap_or_default();
     let (users, token) = state
         .auth
-        .sign_in_on(&mut tx, user, auth, &device(&req), others)
-        .await?;
-    tx.commit().await?;
+        .sign_up(&state.jobs, account, &device(&req), others)
+        .await
+        .map_err(|e| match e {
+            crate::auth::service::SignUpError::Account(e) => ApiError::from(e),
+            crate::auth::service::SignUpError::SignIn(e) => ApiError::from(e),
+        })?;
     Ok(signed_in(&state, &users, token))
 }
 
