@@ -9,16 +9,16 @@
 //! accepting, lets in-flight requests finish within `server.shutdown_timeout_secs`, releases the
 //! worker id lease, closes the pool and returns. `main` and the tests call the same builder.
 
+mod http;
+mod jobs;
+mod signals;
+
 use std::future::Future;
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_cors::Cors;
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
-use tracing_actix_web::TracingLogger;
+use actix_web::web;
 
 use crate::ai::AiRegistry;
 use crate::auth::AuthService;
@@ -26,25 +26,22 @@ use crate::auth::api_keys::ApiKeys;
 use crate::auth::keys::{KeyError, TokenKeys};
 use crate::auth::revocation::Revocations;
 use crate::chat::ChatService;
-use crate::chat::answer::LlmCompletion;
-use crate::config::{CorsSettings, Settings};
+use crate::config::Settings;
 use crate::credits::Credits;
 use crate::db::node_lease::{LeaseError, NodeLease};
 use crate::db::{self, DbError, seed};
-use crate::email::{Mailer, SendEmailHandler};
 use crate::health::host::HostProbe;
 use crate::health::{self, HealthService};
-use crate::http::origin::SafeOrigins;
-use crate::http::rate_limit::RateLimits;
 use crate::ids::Snowflake;
 use crate::ids::snowflake::WorkerIdOutOfRange;
-use crate::jobs::scheduler::Scheduler;
-use crate::jobs::{DatabaseClock, Executor, JobRuntime, JobStore, Registry, StopJobs, maintenance};
+use crate::jobs::{DatabaseClock, JobRuntime, JobStore, StopJobs};
 use crate::metrics::Metrics;
-use crate::ratelimit::RateLimiter;
 use crate::redis_client::{RedisClient, RedisConnectError};
-use crate::sms::{SendSmsHandler, SmsSender};
 use crate::state::AppState;
+
+use http::http_server;
+use jobs::start_jobs;
+use signals::wait_for_signal;
 
 /// Extra routes mounted beside the server's own (tests mount probes through it).
 pub type RouteHook = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
@@ -317,52 +314,6 @@ impl Application {
     }
 }
 
-/// The job handlers this node runs, its pools, and the scheduler.
-fn start_jobs(
-    store: &JobStore,
-    settings: &Settings,
-    chats: &ChatService,
-    ai: Arc<AiRegistry>,
-) -> Result<JobRuntime, StartupError> {
-    let jobs = Arc::new(settings.jobs.clone());
-    let mailer = Mailer::from_settings(&settings.email).map_err(StartupError::Delivery)?;
-    tracing::info!(to = mailer.describe(&settings.email), "email delivery");
-    let from = settings
-        .email
-        .from
-        .parse()
-        .map_err(|e| StartupError::Delivery(std::io::Error::other(e)))?;
-    let sms = SmsSender::from_settings(&settings.sms).map_err(StartupError::Delivery)?;
-    let registry = Registry::new()
-        .register(maintenance::PruneJobs {
-            store: store.clone(),
-            retention: Duration::from_secs(jobs.retention_hours * 3600),
-        })
-        .register(maintenance::CleanupSessions {
-            store: store.clone(),
-        })
-        .register(SendEmailHandler {
-            mailer,
-            from,
-            ui_url: settings.email.ui_url.clone(),
-            pool: chats.pool.clone(),
-        })
-        .register(SendSmsHandler { sender: sms })
-        .register(LlmCompletion {
-            pool: chats.pool.clone(),
-            chats: chats.clone(),
-            hub: chats.hub.clone(),
-            registry: ai,
-            credits: chats.credits.clone(),
-            context_messages: settings.ai.context_messages,
-            default_max_tokens: settings.ai.default_max_tokens,
-        });
-    let scheduler = Scheduler::new(store.clone(), maintenance::schedules());
-    let executor = Arc::new(Executor::new(store.clone(), registry, jobs));
-    let drain_deadline = Duration::from_secs(settings.server.shutdown_timeout_secs);
-    Ok(JobRuntime::start(executor, Some(scheduler), drain_deadline))
-}
-
 /// Claims `node.worker_id` for this process (see `db::node_lease`).
 pub async fn acquire_lease(
     pool: &sqlx::PgPool,
@@ -375,159 +326,6 @@ pub async fn acquire_lease(
         Duration::from_secs(settings.node.lease_wait_secs),
     )
     .await
-}
-
-/// Binds `addr` with an accept backlog of `backlog` (the OS caps it at `net.core.somaxconn`), so a
-/// reconnect storm after a restart waits in the queue instead of falling into SYN retries.
-fn bind_listener(addr: &str, backlog: u32) -> std::io::Result<TcpListener> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let addr: std::net::SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(addr)?
-        .next()
-        .ok_or_else(|| std::io::Error::other("the address resolves to nothing"))?;
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    // As std and actix do: a restarted node may bind while old connections sit in TIME_WAIT.
-    socket.set_reuse_address(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
-    Ok(socket.into())
-}
-
-fn http_server(
-    settings: &Settings,
-    state: AppState,
-    extra_routes: Option<RouteHook>,
-) -> Result<(Server, u16), StartupError> {
-    let server_settings = &settings.server;
-    let addr = format!("{}:{}", server_settings.host, server_settings.port);
-    let listener =
-        bind_listener(&addr, server_settings.backlog).map_err(|source| StartupError::Bind {
-            addr: addr.clone(),
-            source,
-        })?;
-    let port = listener
-        .local_addr()
-        .map_err(|source| StartupError::Bind {
-            addr: addr.clone(),
-            source,
-        })?
-        .port();
-
-    let rate_limits = web::Data::new(RateLimits {
-        limiter: RateLimiter::new(state.redis.clone(), settings.rate_limit.fail_open),
-        settings: settings.rate_limit.clone(),
-        behind_proxy: settings.server.behind_proxy,
-    });
-    let data = web::Data::new(state);
-    let safe_origins = web::Data::new(SafeOrigins {
-        configured: settings.cors.allowed_origins.clone(),
-        any: settings.cors.allowed_origins.iter().any(|o| o == "*"),
-        localhost: settings.auth.allow_localhost_origins,
-    });
-    let cors_settings = settings.cors.clone();
-    let body_limits = crate::http::input::BodyLimits {
-        json: server_settings.json_body_limit_bytes,
-        message_json: server_settings.message_json_body_limit_bytes,
-    };
-    let json_limit = body_limits.largest();
-    let body_limits = web::Data::new(body_limits);
-    let body_limit = server_settings.body_limit_bytes;
-    let app = move || {
-        let extra_routes = extra_routes.clone();
-        // `wrap` order: the last one added runs first. TracingLogger opens the request span and
-        // assigns the request id; edge renders errors and records metrics inside that span.
-        App::new()
-            .app_data(data.clone())
-            .app_data(safe_origins.clone())
-            .app_data(rate_limits.clone())
-            .app_data(body_limits.clone())
-            .app_data(crate::http::json_config(json_limit))
-            .app_data(web::PayloadConfig::new(body_limit))
-            .app_data(crate::http::query_config())
-            .app_data(crate::http::path_config())
-            // Innermost: bodies are read and checked only for requests that got this far.
-            .wrap(from_fn(crate::http::input::input_guard))
-            .wrap(cors(&cors_settings))
-            .wrap(from_fn(crate::http::rate_limit::rate_limit_layer))
-            .wrap(from_fn(crate::http::origin::origin_guard))
-            .wrap(from_fn(crate::http::auth::session::session_layer))
-            .wrap(from_fn(crate::http::edge::edge))
-            .wrap(TracingLogger::default())
-            // Outermost: a token in /ws's query string is taken out before anything logs the URI.
-            .wrap(from_fn(crate::http::ws::hide_query_token))
-            .configure(crate::http::routes)
-            .configure(move |cfg| {
-                if let Some(hook) = &extra_routes {
-                    hook(cfg);
-                }
-            })
-            .default_service(web::to(crate::http::not_found))
-    };
-
-    let mut server = HttpServer::new(app)
-        .shutdown_timeout(server_settings.shutdown_timeout_secs)
-        .keep_alive(Duration::from_secs(server_settings.keep_alive_secs))
-        .client_request_timeout(Duration::from_secs(
-            server_settings.client_request_timeout_secs,
-        ))
-        .max_connections(server_settings.max_connections_per_worker)
-        .backlog(server_settings.backlog)
-        // We install our own handlers: actix treats SIGINT as a forced stop, we drain on both.
-        .disable_signals();
-    if server_settings.workers > 0 {
-        server = server.workers(server_settings.workers);
-    }
-    let server = server
-        .listen(listener)
-        .map_err(|source| StartupError::Bind { addr, source })?
-        .run();
-    Ok((server, port))
-}
-
-fn cors(settings: &CorsSettings) -> Cors {
-    let mut cors = Cors::default()
-        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
-        .allow_any_header()
-        .expose_headers([crate::http::edge::X_REQUEST_ID])
-        .max_age(settings.max_age_secs);
-    for origin in &settings.allowed_origins {
-        cors = if origin == "*" {
-            cors.allow_any_origin().send_wildcard()
-        } else {
-            cors.allowed_origin(origin)
-        };
-    }
-    if settings.allow_credentials {
-        cors = cors.supports_credentials();
-    }
-    cors
-}
-
-async fn wait_for_signal() -> &'static str {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => tokio::select! {
-                _ = term.recv() => "SIGTERM",
-                _ = int.recv() => "SIGINT",
-            },
-            _ => {
-                tracing::error!(
-                    "could not install signal handlers; only Ctrl-C will stop the server"
-                );
-                let _ = tokio::signal::ctrl_c().await;
-                "ctrl-c"
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        "ctrl-c"
-    }
 }
 
 /// Runs one start-up step, logging its duration (or its failure).

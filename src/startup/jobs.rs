@@ -1,0 +1,61 @@
+//! Start-up: the job handlers, worker pools, listener, rescue sweep and scheduler.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::ai::AiRegistry;
+use crate::chat::ChatService;
+use crate::chat::answer::LlmCompletion;
+use crate::config::Settings;
+use crate::email::{Mailer, SendEmailHandler};
+use crate::jobs::scheduler::Scheduler;
+use crate::jobs::{Executor, JobRuntime, JobStore, Registry, maintenance};
+use crate::sms::{SendSmsHandler, SmsSender};
+
+use super::*;
+
+/// The job handlers this node runs, its pools, and the scheduler.
+pub(super) fn start_jobs(
+    store: &JobStore,
+    settings: &Settings,
+    chats: &ChatService,
+    ai: Arc<AiRegistry>,
+) -> Result<JobRuntime, StartupError> {
+    let jobs = Arc::new(settings.jobs.clone());
+    let mailer = Mailer::from_settings(&settings.email).map_err(StartupError::Delivery)?;
+    tracing::info!(to = mailer.describe(&settings.email), "email delivery");
+    let from = settings
+        .email
+        .from
+        .parse()
+        .map_err(|e| StartupError::Delivery(std::io::Error::other(e)))?;
+    let sms = SmsSender::from_settings(&settings.sms).map_err(StartupError::Delivery)?;
+    let registry = Registry::new()
+        .register(maintenance::PruneJobs {
+            store: store.clone(),
+            retention: Duration::from_secs(jobs.retention_hours * 3600),
+        })
+        .register(maintenance::CleanupSessions {
+            store: store.clone(),
+        })
+        .register(SendEmailHandler {
+            mailer,
+            from,
+            ui_url: settings.email.ui_url.clone(),
+            pool: chats.pool.clone(),
+        })
+        .register(SendSmsHandler { sender: sms })
+        .register(LlmCompletion {
+            pool: chats.pool.clone(),
+            chats: chats.clone(),
+            hub: chats.hub.clone(),
+            registry: ai,
+            credits: chats.credits.clone(),
+            context_messages: settings.ai.context_messages,
+            default_max_tokens: settings.ai.default_max_tokens,
+        });
+    let scheduler = Scheduler::new(store.clone(), maintenance::schedules());
+    let executor = Arc::new(Executor::new(store.clone(), registry, jobs));
+    let drain_deadline = Duration::from_secs(settings.server.shutdown_timeout_secs);
+    Ok(JobRuntime::start(executor, Some(scheduler), drain_deadline))
+}
