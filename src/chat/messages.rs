@@ -9,8 +9,8 @@ use super::{ChatError, ChatService, room};
 use crate::ids::{ChatId, ChatMessageId, Snowflake, UserId};
 use crate::jobs::JobHandler;
 
-/// The longest message text (the original's limit; also a CHECK in the schema).
-pub const MAX_MESSAGE_CHARS: usize = 32_768;
+pub use crate::domain::MAX_MESSAGE_CHARS;
+use crate::domain::MessageText;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
@@ -50,7 +50,7 @@ impl ChatService {
         author: UserId,
         api_key: Option<i64>,
         chat: ChatId,
-        text: String,
+        text: MessageText,
         parent: Option<ChatMessageId>,
     ) -> Result<ChatMessage, ChatError> {
         let bots: Vec<(UserId, Option<serde_json::Value>)> = sqlx::query_as(
@@ -81,9 +81,17 @@ impl ChatService {
                 return Err(ChatError::BadParent);
             }
         }
-        let message = insert_message(&mut tx, &self.ids, chat, Some(author), parent, &text, None)
-            .await?
-            .expect("no idempotency key, so always inserted");
+        let message = insert_message(
+            &mut tx,
+            &self.ids,
+            chat,
+            Some(author),
+            parent,
+            text.as_str(),
+            None,
+        )
+        .await?
+        .expect("no idempotency key, so always inserted");
         sqlx::query(
             "UPDATE chat_participants SET has_unread = true WHERE chat_id = $1 AND user_id <> $2",
         )
@@ -257,13 +265,17 @@ impl ChatService {
         .await?)
     }
 
-    pub async fn edit(&self, id: ChatMessageId, text: String) -> Result<ChatMessage, ChatError> {
+    pub async fn edit(
+        &self,
+        id: ChatMessageId,
+        text: MessageText,
+    ) -> Result<ChatMessage, ChatError> {
         let mut tx = self.pool.begin().await?;
         let message: ChatMessage = sqlx::query_as(sql!(
             "UPDATE chat_messages SET text = $2 WHERE id = $1 RETURNING {MESSAGE_COLUMNS}"
         ))
         .bind(id)
-        .bind(&text)
+        .bind(text.as_str())
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(ChatError::MessageNotFound)?;

@@ -1,9 +1,11 @@
-//! Domain types parsed at the edge: once a value is a `Handle` or an `EmailAddress`, everything
-//! inside can trust it.
+//! Domain types parsed at the edge: once a value is a `Handle`, an `EmailAddress`, a
+//! `MessageText` or a `ChatName`, everything inside can trust it.
 
 mod email;
 mod handle;
 pub mod secret;
+mod text;
 
 pub use email::EmailAddress;
 pub use handle::Handle;
+pub use text::{ChatName, InvalidChatName, InvalidText, MAX_MESSAGE_CHARS, MessageText};

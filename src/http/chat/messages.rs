@@ -16,7 +16,7 @@ pub async fn post_message(
     body: web::Json<PostMessage>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    check_text(&body.text)?;
+    let text = message_text(body.text)?;
     state
         .chats
         .require(body.chat_id, Some(caller.user), Need::Write)
@@ -27,7 +27,7 @@ pub async fn post_message(
             caller.user,
             caller.api_key,
             body.chat_id,
-            body.text,
+            text,
             body.parent_id,
         )
         .await?;
@@ -70,14 +70,13 @@ pub async fn edit_message(
     body: web::Json<EditMessage>,
 ) -> Result<HttpResponse, ApiError> {
     let message_id: ChatMessageId = id(&path, Code::InvalidMessageId)?;
-    let body = body.into_inner();
-    check_text(&body.text)?;
+    let text = message_text(body.into_inner().text)?;
     let (message, access) = visible_message(&state, message_id, caller.user).await?;
     // An author who has left (or was removed from) the chat no longer writes in it.
     if message.user_id != Some(caller.user) || !access.can_write() {
         return Err(ChatError::Forbidden.into());
     }
-    Ok(ok(state.chats.edit(message_id, body.text).await?))
+    Ok(ok(state.chats.edit(message_id, text).await?))
 }
 
 pub async fn delete_message(

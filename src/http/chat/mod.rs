@@ -23,7 +23,8 @@ use serde_json::json;
 
 use crate::chat::access::Need;
 use crate::chat::invites::InviteError;
-use crate::chat::{ChatError, MAX_MESSAGE_CHARS, NewChat};
+use crate::chat::{ChatError, NewChat};
+use crate::domain::{ChatName, MessageText};
 use crate::http::Code;
 use crate::http::auth::session::{Reader, Require, WritePrivate};
 use crate::http::{ApiError, ok};
@@ -119,23 +120,17 @@ fn take_and_after(q: &PageQuery) -> Result<(i64, Option<i64>), ApiError> {
 }
 
 fn check_name(name: Option<String>) -> Result<Option<String>, ApiError> {
-    match name {
-        Some(n) if n.trim().chars().count() > 128 => Err(ApiError::of(
-            Code::InvalidName,
-            "A chat name is at most 128 characters",
-        )),
-        other => Ok(other.map(|n| n.trim().to_owned())),
-    }
+    name.map(|n| {
+        ChatName::parse(&n)
+            .map(ChatName::into_string)
+            .map_err(|_| ApiError::of(Code::InvalidName, "A chat name is at most 128 characters"))
+    })
+    .transpose()
 }
 
-fn check_text(text: &str) -> Result<(), ApiError> {
-    if text.trim().is_empty() || text.chars().count() > MAX_MESSAGE_CHARS {
-        return Err(ApiError::of(
-            Code::InvalidText,
-            "A message is 1 to 32,768 characters",
-        ));
-    }
-    Ok(())
+fn message_text(text: String) -> Result<MessageText, ApiError> {
+    MessageText::parse(text)
+        .map_err(|_| ApiError::of(Code::InvalidText, "A message is 1 to 32,768 characters"))
 }
 
 pub async fn credits(
