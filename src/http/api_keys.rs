@@ -142,20 +142,14 @@ pub async fn update(
         stop_at_limit: body.stop_at_limit,
         disabled: body.disabled,
     };
-    match state.api_keys.update(user.id, id, changes).await {
-        Ok(Some(row)) => Ok(ok(row)),
-        Ok(None) => Err(ApiError::of(
+    // The table's soft-below-hard check catches a soft limit above the stored hard one; its
+    // constraint maps to InvalidLimits (http::error's table).
+    match state.api_keys.update(user.id, id, changes).await? {
+        Some(row) => Ok(ok(row)),
+        None => Err(ApiError::of(
             Code::ApiKeyNotFound,
             "You have no API key with this id",
         )),
-        // The soft-below-hard check in the table catches a soft limit above the stored hard one.
-        Err(sqlx::Error::Database(db)) if db.constraint() == Some("api_keys_soft_below_hard") => {
-            Err(ApiError::of(
-                Code::InvalidLimits,
-                "The soft limit must be at most the hard limit",
-            ))
-        }
-        Err(other) => Err(other.into()),
     }
 }
 

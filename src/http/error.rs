@@ -140,10 +140,45 @@ impl ApiError {
     }
 }
 
+/// The schema's constraints that stand for a rule a caller can break, each mapped once to the
+/// code the caller gets (the migrations name them).
+const CONSTRAINTS: &[(&str, Code, &str)] = &[
+    (
+        "emails_address_key",
+        Code::EmailInUse,
+        "An account with this email address exists",
+    ),
+    (
+        "chat_participants_chat_user_key",
+        Code::AlreadyParticipant,
+        "That user already takes part in this chat",
+    ),
+    (
+        "api_keys_soft_below_hard",
+        Code::InvalidLimits,
+        "The soft limit must be at most the hard limit",
+    ),
+    (
+        "credit_accounts_balance_not_negative",
+        Code::InsufficientCredits,
+        "Not enough credits",
+    ),
+];
+
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &error
+            && let Some((_, code, message)) = CONSTRAINTS
+                .iter()
+                .find(|(name, _, _)| db.constraint() == Some(*name))
+        {
+            return Self {
+                source: Some(error.into()),
+                ..Self::of(*code, *message)
+            };
+        }
         match &error {
-            // A unique or foreign-key violation is the caller's conflict, named by constraint.
+            // Any other unique or foreign-key violation: the caller's conflict, in general terms.
             sqlx::Error::Database(db) if db.is_unique_violation() => Self {
                 source: Some(error.into()),
                 ..Self::of(
@@ -199,6 +234,21 @@ impl ResponseError for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_mapped_constraint_exists_in_the_migrations() {
+        let migrations: String =
+            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+                .unwrap()
+                .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+                .collect();
+        for (name, _, _) in CONSTRAINTS {
+            assert!(
+                migrations.contains(name),
+                "no constraint {name} in migrations/"
+            );
+        }
+    }
 
     #[test]
     fn internal_causes_stay_out_of_the_message() {
