@@ -152,6 +152,7 @@ impl Outbox {
         let interval = self.inner.settings.sweep_interval;
         tokio::spawn(async move {
             loop {
+                // Periodic by design: a dead node's rows announce nothing; only a look finds them.
                 tokio::time::sleep(interval).await;
                 let Some(inner) = outbox.upgrade().filter(|i| !i.pool.is_closed()) else {
                     return;
@@ -217,6 +218,7 @@ impl Inner {
                     }
                 }
                 Ok(Pass::Failed) | Err(_) => {
+                    // Backoff: the broker or the database is failing; nothing signals its return.
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(2));
                     if self.pool.is_closed() {

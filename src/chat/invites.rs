@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::json;
 use vrooli_actors::RoomKey;
 
-use super::{ChatError, ChatService, chat_room};
+use super::{ChatError, ChatService};
 use crate::ids::{ChatId, UserId};
 use crate::notifications::{self, Notification};
 
@@ -192,13 +192,7 @@ impl ChatService {
         }
         tx.commit().await?;
         if accept {
-            let participants = self.participants(chat).await?;
-            self.publish(
-                chat_room(chat),
-                "chat/participants/changed",
-                json!({ "chatId": chat, "participants": participants }),
-            )
-            .await;
+            self.participants_changed(chat).await?;
         }
         Ok(updated)
     }

@@ -81,6 +81,7 @@ impl DatabaseClock {
         let weak = Arc::downgrade(&clock);
         tokio::spawn(async move {
             loop {
+                // Periodic by design: the offset drifts slowly; nothing signals a change.
                 tokio::time::sleep(resync).await;
                 let Some(clock) = weak.upgrade().filter(|_| !pool.is_closed()) else {
                     return;

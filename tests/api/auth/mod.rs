@@ -128,6 +128,8 @@ pub async fn nth_mailed_code(app: &TestApp, to: &str, template: &str, n: usize) 
             std::time::Instant::now() < deadline,
             "no {template} mail to {to}"
         );
+        // The mail is written by a job on the server; the outbox directory is all there is to
+        // watch, so poll it (bounded by the deadline above).
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

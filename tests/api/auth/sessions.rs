@@ -450,7 +450,7 @@ async fn re_signing_a_token_never_revives_an_account_whose_session_ended() {
 }
 
 #[tokio::test]
-async fn simultaneous_exchanges_of_one_refresh_token_succeed_once() {
+async fn simultaneous_exchanges_of_one_refresh_token_end_the_session() {
     let app = spawn_app().await;
     let (_, _, email) = sign_up(&app, None, "Sam").await;
     let login: Value = post(

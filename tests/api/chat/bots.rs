@@ -623,25 +623,37 @@ async fn money(app: &TestApp, sam: &str, chat: &str) -> (i64, i64, i64) {
     (balance, holds, answers)
 }
 
-#[tokio::test]
-async fn simultaneous_posts_hold_the_worst_case_and_never_overdraw() {
+/// A node whose one provider answers every request with `answer` (at `gpt-test`'s prices), its
+/// settings adjusted by `configure`. The server is returned to keep it alive.
+async fn paid_app(
+    answer: ResponseTemplate,
+    configure: impl FnOnce(&mut Settings) + Send + 'static,
+) -> (MockServer, TestApp) {
     let server = MockServer::start().await;
-    // Every answer reports 10 input and 2,000 output tokens: 10×100 + 2,000×200 = 401,000.
     Mock::given(method("POST"))
         .and(path("/v1/chat/completions"))
-        .respond_with(sse(openai_stream(
-            &["Paid", " answer"],
-            Some((10, 2000)),
-            true,
-        )))
+        .respond_with(answer)
         .mount(&server)
         .await;
     let uri = server.uri();
     let app = app_with_providers(move |s| {
         one_openai("openai", uri)(s);
-        s.ai.starting_credits = 1_000_000;
-        s.ai.min_balance_credits = 0;
+        configure(s);
     })
+    .await;
+    (server, app)
+}
+
+#[tokio::test]
+async fn simultaneous_posts_hold_the_worst_case_and_never_overdraw() {
+    // Every answer reports 10 input and 2,000 output tokens: 10×100 + 2,000×200 = 401,000.
+    let (_server, app) = paid_app(
+        sse(openai_stream(&["Paid", " answer"], Some((10, 2000)), true)),
+        |s| {
+            s.ai.starting_credits = 1_000_000;
+            s.ai.min_balance_credits = 0;
+        },
+    )
     .await;
     let sam = user(&app, "Sam").await;
     // maxTokens 2,000: the worst case is a little over 2,000×200 = 400,000 credits an answer.
@@ -701,14 +713,11 @@ async fn simultaneous_posts_hold_the_worst_case_and_never_overdraw() {
 
 #[tokio::test]
 async fn an_api_key_records_what_it_spends_and_stops_at_its_hard_limit() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
-        .respond_with(sse(openai_stream(&["Paid"], Some((10, 2000)), true)))
-        .mount(&server)
-        .await;
-    let uri = server.uri();
-    let app = app_with_providers(move |s| one_openai("openai", uri)(s)).await;
+    let (_server, app) = paid_app(
+        sse(openai_stream(&["Paid"], Some((10, 2000)), true)),
+        |_| {},
+    )
+    .await;
     let sam = user(&app, "Sam").await;
     let paid = bot(
         &app,
@@ -838,17 +847,12 @@ async fn regenerating_after_deleting_an_answer_gets_a_new_answer() {
 
 #[tokio::test]
 async fn an_answer_stopped_before_its_first_word_costs_nothing() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
-        .respond_with(
-            sse(openai_stream(&["Too", " late"], Some((10, 2000)), true))
-                .set_delay(Duration::from_secs(20)),
-        )
-        .mount(&server)
-        .await;
-    let uri = server.uri();
-    let app = app_with_providers(move |s| one_openai("openai", uri)(s)).await;
+    let (_server, app) = paid_app(
+        sse(openai_stream(&["Too", " late"], Some((10, 2000)), true))
+            .set_delay(Duration::from_secs(20)),
+        |_| {},
+    )
+    .await;
     let mut scene = scene(&app, json!({"model": "gpt-test", "maxTokens": 2000})).await;
     let (_, before) = get(&app, "/credits", Some(&scene.sam)).await;
     post(

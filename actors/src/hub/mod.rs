@@ -26,13 +26,17 @@ use crate::broker::{
     RoomHead,
 };
 use crate::cancel::Cancellations;
-use crate::event::{Delivery, NewEvent};
+use crate::event::NewEvent;
 use crate::key::RoomKey;
 use crate::limits::WsLimits;
 use crate::protocol::close;
 use crate::room::RoomRegistry;
 use crate::session::outbound;
 use crate::session::{Admission, Refusal, SessionActor, SessionRegistry};
+
+mod inbox;
+
+use inbox::HubInbox;
 
 /// Running totals for metrics.
 #[derive(Default, Debug)]
@@ -123,85 +127,6 @@ impl Shared {
     fn answer(&self, request: NodeRequest) -> NodeReply {
         match request {
             NodeRequest::Stats => NodeReply::Stats(self.stats()),
-        }
-    }
-}
-
-/// Where the broker hands what arrives. Holds the hub weakly: the broker must not keep it alive.
-struct HubInbox {
-    shared: Weak<Shared>,
-}
-
-impl Inbox for HubInbox {
-    fn deliver(&self, delivery: Delivery) {
-        if let Some(shared) = self.shared.upgrade()
-            && !shared.rooms.deliver(delivery)
-        {
-            shared
-                .counters
-                .mailbox_drops
-                .fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    fn resync(&self) {
-        if let Some(shared) = self.shared.upgrade() {
-            shared.rooms.resync_all();
-        }
-    }
-
-    fn node_message(&self, message: NodeMessage) {
-        let Some(shared) = self.shared.upgrade() else {
-            return;
-        };
-        match message {
-            NodeMessage::CloseSession {
-                session_id,
-                code,
-                reason,
-            } => {
-                shared
-                    .sessions
-                    .close_where(|_, session| session == session_id, code, &reason);
-            }
-            NodeMessage::CloseUser {
-                user_id,
-                code,
-                reason,
-            } => {
-                shared
-                    .sessions
-                    .close_where(|user, _| user == user_id, code, &reason);
-            }
-            NodeMessage::CancelChat { chat_id } => {
-                shared.cancellations.cancel(&chat_id);
-            }
-            NodeMessage::RecheckRoom { room } => {
-                if let Some(room) = RoomKey::parse(&room) {
-                    shared.sessions.recheck(&room);
-                }
-            }
-            NodeMessage::Request { corr, from, body } => {
-                let reply = NodeMessage::Reply {
-                    corr,
-                    body: shared.answer(body),
-                };
-                tokio::spawn(async move {
-                    if let Err(error) = shared.broker.send(NodeTarget::Node(from), &reply).await {
-                        tracing::debug!(%error, "node reply not sent");
-                    }
-                });
-            }
-            NodeMessage::Reply { corr, body } => {
-                let waiter = shared
-                    .pending
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&corr);
-                if let Some(waiter) = waiter {
-                    let _ = waiter.send(body);
-                }
-            }
         }
     }
 }
