@@ -133,3 +133,24 @@ mod tests {
         assert!(volatile["offset"].is_null());
     }
 }
+
+/// Ids for events this node makes itself (typing): `<node>-<counter>`, unique per node run.
+#[derive(Debug)]
+pub(crate) struct EventIds {
+    node: u16,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl EventIds {
+    pub(crate) fn new(node: u16) -> Self {
+        Self {
+            node,
+            next: std::sync::atomic::AtomicU64::new(1),
+        }
+    }
+
+    pub(crate) fn next(&self) -> String {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{}-{n}", self.node)
+    }
+}

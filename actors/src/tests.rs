@@ -8,11 +8,14 @@ use serde_json::{Value, json};
 
 use crate::access::{Access, Authorizer, Caller};
 use crate::broker::local::LocalBroker;
-use crate::broker::{BoxFut, BrokerSettings};
+use crate::broker::{
+    BoxFut, Broker, BrokerError, BrokerSettings, History, Inbox, NodeMessage, NodeTarget, RoomHead,
+};
 use crate::event::NewEvent;
 use crate::hub::Hub;
 use crate::key::RoomKey;
 use crate::limits::WsLimits;
+use crate::protocol::Resume;
 use crate::room::actor::PanicOnNextDelivery;
 use crate::session::outbound::{self, Writer};
 
@@ -27,36 +30,107 @@ impl Authorizer for AllowAll {
     }
 }
 
-async fn hub(limits: WsLimits) -> Hub {
-    let settings = BrokerSettings {
+fn settings() -> BrokerSettings {
+    BrokerSettings {
         history_max_events: 100,
         history_max_bytes: 1024 * 1024,
         history_max_age: Duration::from_secs(60),
         room_state_ttl: Duration::from_secs(60),
         presence_ttl: Duration::from_secs(30),
-    };
-    Hub::start(
-        Arc::new(LocalBroker::new(1, settings)),
-        Arc::new(AllowAll),
-        limits,
-    )
-    .await
-    .unwrap()
+    }
+}
+
+async fn hub(limits: WsLimits) -> Hub {
+    hub_on(Arc::new(LocalBroker::new(1, settings())), limits).await
+}
+
+async fn hub_on(broker: Arc<dyn Broker>, limits: WsLimits) -> Hub {
+    Hub::start(broker, Arc::new(AllowAll), limits)
+        .await
+        .unwrap()
+}
+
+/// The in-process broker, except that reading a room's presence waits while `held` is true:
+/// a join that fetches slowly, as when Redis is slow.
+struct SlowPresence {
+    inner: LocalBroker,
+    held: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Broker for SlowPresence {
+    fn node_id(&self) -> u16 {
+        self.inner.node_id()
+    }
+    fn start(&self, inbox: Arc<dyn Inbox>) -> BoxFut<'_, Result<(), BrokerError>> {
+        self.inner.start(inbox)
+    }
+    fn publish<'a>(&'a self, event: &'a NewEvent) -> BoxFut<'a, Result<RoomHead, BrokerError>> {
+        self.inner.publish(event)
+    }
+    fn publish_volatile<'a>(&'a self, event: &'a NewEvent) -> BoxFut<'a, Result<(), BrokerError>> {
+        self.inner.publish_volatile(event)
+    }
+    fn skip<'a>(&'a self, room: &'a RoomKey) -> BoxFut<'a, Result<RoomHead, BrokerError>> {
+        self.inner.skip(room)
+    }
+    fn subscribe<'a>(&'a self, room: &'a RoomKey) -> BoxFut<'a, Result<RoomHead, BrokerError>> {
+        self.inner.subscribe(room)
+    }
+    fn unsubscribe<'a>(&'a self, room: &'a RoomKey) -> BoxFut<'a, Result<(), BrokerError>> {
+        self.inner.unsubscribe(room)
+    }
+    fn history<'a>(
+        &'a self,
+        room: &'a RoomKey,
+        after: u64,
+    ) -> BoxFut<'a, Result<History, BrokerError>> {
+        self.inner.history(room, after)
+    }
+    fn send<'a>(
+        &'a self,
+        to: NodeTarget,
+        message: &'a NodeMessage,
+    ) -> BoxFut<'a, Result<(), BrokerError>> {
+        self.inner.send(to, message)
+    }
+    fn set_presence<'a>(
+        &'a self,
+        room: &'a RoomKey,
+        user: &'a str,
+        present: bool,
+    ) -> BoxFut<'a, Result<(), BrokerError>> {
+        self.inner.set_presence(room, user, present)
+    }
+    fn refresh_presence(
+        &self,
+        entries: Vec<(RoomKey, String)>,
+    ) -> BoxFut<'_, Result<(), BrokerError>> {
+        self.inner.refresh_presence(entries)
+    }
+    fn presence<'a>(&'a self, room: &'a RoomKey) -> BoxFut<'a, Result<Vec<String>, BrokerError>> {
+        let mut held = self.held.clone();
+        Box::pin(async move {
+            let _ = held.wait_for(|held| !held).await;
+            self.inner.presence(room).await
+        })
+    }
+    fn stop(&self) -> BoxFut<'_, ()> {
+        self.inner.stop()
+    }
+    fn is_connected(&self) -> bool {
+        self.inner.is_connected()
+    }
 }
 
 async fn join(hub: &Hub, room: &RoomKey, conn: u64) -> Writer {
+    join_from(hub, room, conn, None).await
+}
+
+async fn join_from(hub: &Hub, room: &RoomKey, conn: u64, resume: Option<Resume>) -> Writer {
     let (out, writer) = outbound::channel(1000, 16 * 1024 * 1024);
-    hub.shared
+    hub.node
         .rooms
-        .join(
-            &hub.shared,
-            room,
-            conn,
-            format!("u{conn}"),
-            out,
-            json!("j"),
-            None,
-        )
+        .join(room, conn, format!("u{conn}"), out, json!("j"), resume)
         .await
         .unwrap();
     writer
@@ -134,7 +208,7 @@ async fn a_room_that_panics_is_restarted_and_keeps_its_members() {
     hub.publish(&event(&room, 1)).await.unwrap();
     assert_eq!(next(&mut a).await["offset"], 1);
 
-    let addr = hub.shared.rooms.addr(&room).unwrap();
+    let addr = hub.node.rooms.addr(&room).unwrap();
     addr.send(PanicOnNextDelivery).await.unwrap();
     // This delivery panics; the restarted room refetches it from the history.
     hub.publish(&event(&room, 2)).await.unwrap();
@@ -148,4 +222,64 @@ async fn a_room_that_panics_is_restarted_and_keeps_its_members() {
         1
     );
     assert!(addr.connected(), "same mailbox after the restart");
+}
+
+#[actix::test]
+async fn a_slow_join_holds_up_neither_the_room_nor_its_own_order() {
+    let (hold, held) = tokio::sync::watch::channel(false);
+    let broker = SlowPresence {
+        inner: LocalBroker::new(1, settings()),
+        held,
+    };
+    let hub = hub_on(Arc::new(broker), WsLimits::default()).await;
+    let room = RoomKey::chat("4").unwrap();
+    let mut a = join(&hub, &room, 1).await;
+    next(&mut a).await;
+    hub.publish(&event(&room, 1)).await.unwrap();
+    let head = hub.publish(&event(&room, 2)).await.unwrap();
+    assert_eq!(next(&mut a).await["offset"], 1);
+    assert_eq!(next(&mut a).await["offset"], 2);
+
+    // B resumes from the start while its fetch is held up.
+    hold.send(true).unwrap();
+    let resume = Resume {
+        offset: 0,
+        epoch: head.epoch.to_string(),
+    };
+    let mut b = join_from(&hub, &room, 2, Some(resume)).await;
+    hub.publish(&event(&room, 3)).await.unwrap();
+    hub.publish(&event(&room, 4)).await.unwrap();
+    // A is served while B waits (a room frozen by B's join would not send these).
+    for n in [3, 4] {
+        let e = tokio::time::timeout(Duration::from_secs(2), next(&mut a))
+            .await
+            .expect("the room is not held up by a join");
+        assert_eq!(e["offset"], n);
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), b.next_text())
+            .await
+            .is_err(),
+        "nothing reaches B before its ack"
+    );
+
+    hold.send(false).unwrap();
+    let ack = next(&mut b).await;
+    assert_eq!(ack["ack"], "j");
+    assert_eq!(ack["data"]["recovered"], true);
+    // The history was read after 3 and 4 were published: B's recovery reaches 4.
+    assert_eq!(ack["data"]["offset"], 4, "the last event of the recovery");
+    for n in 1..=4u64 {
+        assert_eq!(
+            next(&mut b).await["offset"].as_u64(),
+            Some(n),
+            "missed, then held"
+        );
+    }
+    hub.publish(&event(&room, 5)).await.unwrap();
+    assert_eq!(
+        next(&mut b).await["offset"],
+        5,
+        "live after that, nothing twice"
+    );
 }

@@ -9,15 +9,15 @@
 //! admin ──request(node, Stats)──▶ Hub ──▶ that node's mailbox ──▶ reply by correlation id
 //! ```
 //!
-//! `Shared` is what every actor holds: the broker, the registries, the limits and the counters.
+//! The hub owns the node's parts (`Node`). Each actor holds only what it uses: a room its
+//! `RoomDeps` (broker, limits, counters, presence), a connection its `SessionDeps` (authorizer,
+//! limits, rooms, registry). `inbox.rs` is the node mailbox (what the broker hands this node,
+//! request/reply between nodes); `presence.rs` the node's presence table and its renewal.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use actix::prelude::*;
-use dashmap::DashMap;
-use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::access::{Authorizer, Caller};
@@ -26,17 +26,20 @@ use crate::broker::{
     RoomHead,
 };
 use crate::cancel::Cancellations;
-use crate::event::NewEvent;
+use crate::event::{EventIds, NewEvent};
 use crate::key::RoomKey;
 use crate::limits::WsLimits;
 use crate::protocol::close;
 use crate::room::RoomRegistry;
+use crate::room::registry::RoomDeps;
 use crate::session::outbound;
-use crate::session::{Admission, Refusal, SessionActor, SessionRegistry};
+use crate::session::{Admission, Refusal, SessionActor, SessionDeps, SessionRegistry};
 
 mod inbox;
+pub(crate) mod presence;
 
-use inbox::HubInbox;
+use inbox::{HubInbox, Replies};
+use presence::Presence;
 
 /// Running totals for metrics.
 #[derive(Default, Debug)]
@@ -52,69 +55,22 @@ pub struct Counters {
     pub room_restarts: AtomicU64,
 }
 
-pub(crate) struct Shared {
+/// The node's parts, owned by the hub. Actors do not hold this: a room holds `RoomDeps`, a
+/// connection `SessionDeps`, the broker's inbox a weak reference.
+pub(crate) struct Node {
     pub broker: Arc<dyn Broker>,
-    pub authorizer: Arc<dyn Authorizer>,
     pub limits: WsLimits,
-    pub rooms: RoomRegistry,
+    pub rooms: Arc<RoomRegistry>,
     pub sessions: SessionRegistry,
+    session_deps: Arc<SessionDeps>,
     pub cancellations: Arc<Cancellations>,
-    pub counters: Counters,
-    /// Users present in rooms on this node (renewed in the broker every `presence_interval`).
-    presence: DashMap<RoomKey, HashSet<Arc<str>>>,
-    pending: Mutex<HashMap<u64, oneshot::Sender<NodeReply>>>,
-    next_corr: AtomicU64,
-    next_event: AtomicU64,
+    pub counters: Arc<Counters>,
+    presence: Arc<Presence>,
+    pub replies: Replies,
     shutting_down: CancellationToken,
 }
 
-impl Shared {
-    pub(crate) fn next_event_id(&self) -> String {
-        format!(
-            "{}-{}",
-            self.broker.node_id(),
-            self.next_event.fetch_add(1, Ordering::Relaxed)
-        )
-    }
-
-    /// Records a user's arrival in the node's table; the caller writes it to the broker (the
-    /// join awaits it, so the join's `online` list includes the user).
-    pub(crate) fn presence_joined(&self, room: &RoomKey, user: &Arc<str>) {
-        self.presence
-            .entry(room.clone())
-            .or_default()
-            .insert(user.clone());
-    }
-
-    pub(crate) fn presence_left(&self, room: &RoomKey, user: &Arc<str>) {
-        if let Some(mut users) = self.presence.get_mut(room) {
-            users.remove(user);
-            let empty = users.is_empty();
-            drop(users);
-            if empty {
-                self.presence.remove_if(room, |_, u| u.is_empty());
-            }
-        }
-        let broker = self.broker.clone();
-        let (room, user) = (room.clone(), user.to_string());
-        tokio::spawn(async move {
-            if let Err(error) = broker.set_presence(&room, &user, false).await {
-                tracing::debug!(%error, "presence not updated");
-            }
-        });
-    }
-
-    pub(crate) async fn cancel_chat(&self, chat_id: &str) -> Result<(), BrokerError> {
-        self.broker
-            .send(
-                NodeTarget::All,
-                &NodeMessage::CancelChat {
-                    chat_id: chat_id.to_owned(),
-                },
-            )
-            .await
-    }
-
+impl Node {
     fn stats(&self) -> NodeStats {
         NodeStats {
             node: self.broker.node_id(),
@@ -124,7 +80,7 @@ impl Shared {
         }
     }
 
-    fn answer(&self, request: NodeRequest) -> NodeReply {
+    pub(crate) fn answer(&self, request: NodeRequest) -> NodeReply {
         match request {
             NodeRequest::Stats => NodeReply::Stats(self.stats()),
         }
@@ -134,7 +90,7 @@ impl Shared {
 /// The node's actor system. Cheap to clone.
 #[derive(Clone)]
 pub struct Hub {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) node: Arc<Node>,
 }
 
 impl Hub {
@@ -144,44 +100,67 @@ impl Hub {
         authorizer: Arc<dyn Authorizer>,
         limits: WsLimits,
     ) -> Result<Self, BrokerError> {
-        let shared = Arc::new(Shared {
+        let counters = Arc::new(Counters::default());
+        let presence = Arc::new(Presence::new(broker.clone()));
+        let rooms = Arc::new(RoomRegistry::new(RoomDeps {
             broker: broker.clone(),
+            mailbox: limits.room_mailbox,
+            typing_ttl: limits.typing_ttl,
+            join_buffer: limits.outbound_queue,
+            counters: counters.clone(),
+            presence: presence.clone(),
+            ids: Arc::new(EventIds::new(broker.node_id())),
+        }));
+        let sessions = SessionRegistry::default();
+        let session_deps = Arc::new(SessionDeps {
             authorizer,
-            limits,
-            rooms: RoomRegistry::default(),
-            sessions: SessionRegistry::default(),
+            limits: limits.clone(),
+            rooms: rooms.clone(),
+            sessions: sessions.clone(),
+            broker: broker.clone(),
+        });
+        let shutting_down = CancellationToken::new();
+        let node = Arc::new(Node {
+            broker: broker.clone(),
+            rooms,
+            sessions,
+            session_deps,
             cancellations: Arc::new(Cancellations::default()),
-            counters: Counters::default(),
-            presence: DashMap::new(),
-            pending: Mutex::new(HashMap::new()),
-            next_corr: AtomicU64::new(1),
-            next_event: AtomicU64::new(1),
-            shutting_down: CancellationToken::new(),
+            counters,
+            presence: presence.clone(),
+            replies: Replies::default(),
+            shutting_down: shutting_down.clone(),
+            limits,
         });
         broker
             .start(Arc::new(HubInbox {
-                shared: Arc::downgrade(&shared),
+                node: Arc::downgrade(&node),
             }))
             .await?;
-        tokio::spawn(renew_presence(Arc::downgrade(&shared)));
-        Ok(Self { shared })
+        let every = node.limits.presence_interval;
+        tokio::spawn(presence::renew(
+            Arc::downgrade(&presence),
+            every,
+            shutting_down,
+        ));
+        Ok(Self { node })
     }
 
     pub fn node_id(&self) -> u16 {
-        self.shared.broker.node_id()
+        self.node.broker.node_id()
     }
 
     pub fn limits(&self) -> &WsLimits {
-        &self.shared.limits
+        &self.node.limits
     }
 
     /// Reserves a connection for `user` within the node's and the user's limits.
     pub fn admit(&self, user: &str) -> Result<Admission, Refusal> {
-        if self.shared.shutting_down.is_cancelled() {
+        if self.node.shutting_down.is_cancelled() {
             return Err(Refusal::ShuttingDown);
         }
-        let limits = &self.shared.limits;
-        self.shared.sessions.admit(
+        let limits = &self.node.limits;
+        self.node.sessions.admit(
             user,
             limits.max_connections_per_node,
             limits.max_connections_per_user,
@@ -197,34 +176,34 @@ impl Hub {
         session: actix_ws::Session,
         stream: actix_ws::MessageStream,
     ) {
-        let limits = &self.shared.limits;
+        let limits = &self.node.limits;
         let stream = stream
             .max_frame_size(limits.max_frame_bytes)
             .aggregate_continuations()
             .max_continuation_size(limits.max_message_bytes);
         let (out, writer) = outbound::channel(limits.outbound_queue, limits.outbound_queue_bytes);
-        let shared = self.shared.clone();
+        let deps = self.node.session_deps.clone();
         SessionActor::create(move |ctx| {
             ctx.add_stream(stream);
-            SessionActor::new(shared, admission, caller, session, out, writer)
+            SessionActor::new(deps, admission, caller, session, out, writer)
         });
     }
 
     /// Publishes an event to a room on every node; returns the room's new head.
     pub async fn publish(&self, event: &NewEvent) -> Result<RoomHead, BrokerError> {
-        self.shared.broker.publish(event).await
+        self.node.broker.publish(event).await
     }
 
     /// Sends an event to a room's members on every node without an offset or a place in the
     /// history (streamed chunks, typing): lost, not recovered, when a member misses it.
     pub async fn publish_volatile(&self, event: &NewEvent) -> Result<(), BrokerError> {
-        self.shared.broker.publish_volatile(event).await
+        self.node.broker.publish_volatile(event).await
     }
 
     /// Gives up on one event of `room`: its offset is consumed, so members get a gap notice
     /// instead of silence.
     pub async fn skip(&self, room: &RoomKey) -> Result<RoomHead, BrokerError> {
-        self.shared.broker.skip(room).await
+        self.node.broker.skip(room).await
     }
 
     /// Closes every socket of a session on every node.
@@ -261,9 +240,9 @@ impl Hub {
     /// so local sockets close regardless.
     async fn broadcast(&self, message: NodeMessage) -> Result<(), BrokerError> {
         let inbox = HubInbox {
-            shared: Arc::downgrade(&self.shared),
+            node: Arc::downgrade(&self.node),
         };
-        let result = self.shared.broker.send(NodeTarget::All, &message).await;
+        let result = self.node.broker.send(NodeTarget::All, &message).await;
         if result.is_err() {
             inbox.node_message(message);
         }
@@ -273,23 +252,17 @@ impl Hub {
     /// Asks a node (this one or another) and waits for its answer.
     pub async fn request(&self, node: u16, request: NodeRequest) -> Result<NodeReply, BrokerError> {
         if node == self.node_id() {
-            return Ok(self.shared.answer(request));
+            return Ok(self.node.answer(request));
         }
-        let corr = self.shared.next_corr.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        self.shared
-            .pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(corr, tx);
+        let (corr, rx) = self.node.replies.open();
         let message = NodeMessage::Request {
             corr,
             from: self.node_id(),
             body: request,
         };
-        let timeout = self.shared.limits.node_request_timeout;
+        let timeout = self.node.limits.node_request_timeout;
         let result = match self
-            .shared
+            .node
             .broker
             .send(NodeTarget::Node(node), &message)
             .await
@@ -300,90 +273,46 @@ impl Hub {
             },
             Err(error) => Err(error),
         };
-        self.shared
-            .pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&corr);
+        self.node.replies.close(corr);
         result
     }
 
     /// Users in a room on any live node.
     pub async fn presence(&self, room: &RoomKey) -> Result<Vec<String>, BrokerError> {
-        self.shared.broker.presence(room).await
+        self.node.broker.presence(room).await
     }
 
     pub fn cancellations(&self) -> &Arc<Cancellations> {
-        &self.shared.cancellations
+        &self.node.cancellations
     }
 
     pub fn stats(&self) -> NodeStats {
-        self.shared.stats()
+        self.node.stats()
     }
 
     /// Whether the broker can deliver to this node right now.
     pub fn broker_connected(&self) -> bool {
-        self.shared.broker.is_connected()
+        self.node.broker.is_connected()
     }
 
     pub fn counters(&self) -> &Counters {
-        &self.shared.counters
+        &self.node.counters
     }
 
     /// Tells every client of this node to reconnect elsewhere (close code 1012), waits up to
     /// `within` for the connections to end, withdraws this node's presence and stops the broker.
     pub async fn shutdown(&self, within: std::time::Duration) {
-        let shared = &self.shared;
-        shared.shutting_down.cancel();
-        shared
-            .sessions
+        let node = &self.node;
+        node.shutting_down.cancel();
+        node.sessions
             .close_where(|_, _| true, close::RESTART, "server restarting");
         let deadline = tokio::time::Instant::now() + within;
         // Connections end on their own writer tasks; nothing signals "all gone", so poll the
         // count (cheap: one atomic load) until it reaches zero or the grace runs out.
-        while shared.sessions.admitted() > 0 && tokio::time::Instant::now() < deadline {
+        while node.sessions.admitted() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        let entries: Vec<(RoomKey, String)> = presence_entries(shared);
-        for (room, user) in entries {
-            let _ = shared.broker.set_presence(&room, &user, false).await;
-        }
-        shared.broker.stop().await;
-    }
-}
-
-fn presence_entries(shared: &Shared) -> Vec<(RoomKey, String)> {
-    shared
-        .presence
-        .iter()
-        .flat_map(|e| {
-            let room = e.key().clone();
-            e.value()
-                .iter()
-                .map(move |u| (room.clone(), u.to_string()))
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
-async fn renew_presence(shared: Weak<Shared>) {
-    let interval = match shared.upgrade() {
-        Some(s) => s.limits.presence_interval,
-        None => return,
-    };
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        let Some(shared) = shared.upgrade() else {
-            return;
-        };
-        if shared.shutting_down.is_cancelled() {
-            return;
-        }
-        let entries = presence_entries(&shared);
-        if let Err(error) = shared.broker.refresh_presence(entries).await {
-            tracing::warn!(%error, "could not renew presence");
-        }
+        node.presence.withdraw().await;
+        node.broker.stop().await;
     }
 }

@@ -2,20 +2,41 @@
 //! its first join, routes the broker's deliveries to it with a bounded send, and forgets it when
 //! it stops. A room that is stopping refuses joins with `Closing`; the registry then starts a
 //! fresh actor, so a join never lands in a room that is going away.
+//!
+//! Each room actor gets [`RoomDeps`] (what a room uses: the broker, its limits, the counters,
+//! presence, event ids) and a [`Directory`] handle to take itself out of the registry when it
+//! stops — not the hub.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use actix::prelude::*;
 use dashmap::DashMap;
 use serde_json::Value;
 
 use super::actor::{Deliver, JoinError, JoinRoom, LeaveRoom, Resync, RoomActor, Typing};
-use crate::event::Delivery;
-use crate::hub::Shared;
+use crate::broker::Broker;
+use crate::event::{Delivery, EventIds};
+use crate::hub::Counters;
+use crate::hub::presence::Presence;
 use crate::key::RoomKey;
 use crate::protocol::Resume;
 use crate::session::{ConnId, Outbound};
+
+/// What every room actor of the node uses.
+pub(crate) struct RoomDeps {
+    pub broker: Arc<dyn Broker>,
+    /// More waiting events than this and a room gives up on the missing ones; also the bound of
+    /// the room's mailbox.
+    pub mailbox: usize,
+    pub typing_ttl: Duration,
+    /// The most events held for a member whose join is still fetching its missed events.
+    pub join_buffer: usize,
+    pub counters: Arc<Counters>,
+    pub presence: Arc<Presence>,
+    pub ids: Arc<EventIds>,
+}
 
 pub(crate) struct RoomHandle {
     pub addr: Addr<RoomActor>,
@@ -23,19 +44,41 @@ pub(crate) struct RoomHandle {
     pub resync_queued: Arc<AtomicBool>,
 }
 
-#[derive(Default)]
+type Rooms = DashMap<RoomKey, RoomHandle>;
+
+/// A room's way to take itself out of the registry (held weakly: the registry owns the rooms).
+#[derive(Clone)]
+pub(crate) struct Directory(Weak<Rooms>);
+
+impl Directory {
+    pub(crate) fn remove_if_same(&self, room: &RoomKey, addr: &Addr<RoomActor>) {
+        if let Some(rooms) = self.0.upgrade() {
+            rooms.remove_if(room, |_, handle| handle.addr == *addr);
+        }
+    }
+}
+
 pub struct RoomRegistry {
-    rooms: DashMap<RoomKey, RoomHandle>,
+    rooms: Arc<Rooms>,
+    deps: Arc<RoomDeps>,
 }
 
 impl RoomRegistry {
-    fn addr_or_start(&self, shared: &Arc<Shared>, room: &RoomKey) -> Addr<RoomActor> {
+    pub(crate) fn new(deps: RoomDeps) -> Self {
+        Self {
+            rooms: Arc::new(DashMap::new()),
+            deps: Arc::new(deps),
+        }
+    }
+
+    fn addr_or_start(&self, room: &RoomKey) -> Addr<RoomActor> {
         self.rooms
             .entry(room.clone())
             .or_insert_with(|| {
                 let resync_queued = Arc::new(AtomicBool::new(false));
-                let (key, shared2, flag) = (room.clone(), shared.clone(), resync_queued.clone());
-                let addr = Supervisor::start(move |_| RoomActor::new(key, shared2, flag));
+                let (key, deps, flag) = (room.clone(), self.deps.clone(), resync_queued.clone());
+                let directory = Directory(Arc::downgrade(&self.rooms));
+                let addr = Supervisor::start(move |_| RoomActor::new(key, deps, directory, flag));
                 RoomHandle {
                     addr,
                     resync_queued,
@@ -46,11 +89,10 @@ impl RoomRegistry {
     }
 
     /// Adds a connection to a room, starting the room's actor if needed. Must run on an actix
-    /// arbiter (a connection's context).
-    #[allow(clippy::too_many_arguments)]
+    /// arbiter (a connection's context). Returns once the room holds the member; the room then
+    /// writes the join's ack, the missed events and the live ones, in that order.
     pub(crate) async fn join(
         &self,
-        shared: &Arc<Shared>,
         room: &RoomKey,
         conn: ConnId,
         user: String,
@@ -66,17 +108,19 @@ impl RoomRegistry {
             resume,
         };
         for _ in 0..3 {
-            let addr = self.addr_or_start(shared, room);
+            let addr = self.addr_or_start(room);
             // A room answers at once unless it is subscribing; the timeout only guards a
             // caller against a room that can no longer answer.
             match addr
                 .send(join.clone())
-                .timeout(std::time::Duration::from_secs(10))
+                .timeout(Duration::from_secs(10))
                 .await
             {
                 Ok(Ok(())) => return Ok(()),
                 Ok(Err(JoinError::Unavailable)) => return Err(JoinError::Unavailable),
-                Ok(Err(JoinError::Closing)) | Err(_) => self.remove_if_same(room, &addr),
+                Ok(Err(JoinError::Closing)) | Err(_) => {
+                    self.rooms.remove_if(room, |_, h| h.addr == addr);
+                }
             }
         }
         Err(JoinError::Unavailable)
@@ -120,10 +164,6 @@ impl RoomRegistry {
                 handle.addr.do_send(Resync);
             }
         }
-    }
-
-    pub(crate) fn remove_if_same(&self, room: &RoomKey, addr: &Addr<RoomActor>) {
-        self.rooms.remove_if(room, |_, handle| handle.addr == *addr);
     }
 
     pub fn len(&self) -> usize {

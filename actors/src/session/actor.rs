@@ -20,11 +20,11 @@ use actix::prelude::*;
 use actix_ws::{AggregatedMessage, ProtocolError as WsError};
 use serde_json::Value;
 
+use super::SessionDeps;
 use super::outbound::{Out, Outbound, Writer};
 use super::registry::{Admission, ConnId};
 use crate::access::{Access, Caller};
 use crate::broker::now_ms;
-use crate::hub::Shared;
 use crate::key::RoomKey;
 use crate::protocol::{self, Command, Resume, close};
 use crate::room::JoinError;
@@ -55,7 +55,7 @@ struct WriterDone;
 pub struct SessionActor {
     conn: ConnId,
     caller: Arc<Caller>,
-    shared: Arc<Shared>,
+    deps: Arc<SessionDeps>,
     out: Outbound,
     start: Option<(Writer, actix_ws::Session)>,
     rooms: HashSet<RoomKey>,
@@ -112,20 +112,20 @@ impl CommandBucket {
 
 impl SessionActor {
     pub(crate) fn new(
-        shared: Arc<Shared>,
+        deps: Arc<SessionDeps>,
         admission: Admission,
         caller: Caller,
         session: actix_ws::Session,
         out: Outbound,
         writer: Writer,
     ) -> Self {
-        let burst = shared.limits.command_burst;
+        let burst = deps.limits.command_burst;
         let span = tracing::info_span!("socket", conn = admission.conn(), user = %caller.user_id);
         Self {
             span,
             conn: admission.conn(),
             caller: Arc::new(caller),
-            shared,
+            deps,
             out,
             start: Some((writer, session)),
             rooms: HashSet::new(),
@@ -148,7 +148,7 @@ impl SessionActor {
     fn command(&mut self, text: &str, ctx: &mut Context<Self>) {
         let envelope = protocol::parse(text);
         let id = envelope.id;
-        let limits = &self.shared.limits;
+        let limits = &self.deps.limits;
         match self
             .commands
             .take(limits.command_rate_per_sec, limits.command_burst)
@@ -171,7 +171,7 @@ impl SessionActor {
             Command::Join { room, resume } => self.join(id, room, resume, ctx),
             Command::Leave { room } => {
                 if self.rooms.remove(&room) {
-                    self.shared.rooms.leave(&room, self.conn);
+                    self.deps.rooms.leave(&room, self.conn);
                 }
                 self.send(protocol::ack_ok(&id, None));
             }
@@ -183,17 +183,17 @@ impl SessionActor {
                         "Join the chat room first",
                     ));
                 }
-                self.shared
+                self.deps
                     .rooms
                     .typing(&room, self.caller.user_id.clone(), typing);
                 self.send(protocol::ack_ok(&id, None));
             }
             Command::RequestCancellation { room } => {
-                let shared = self.shared.clone();
+                let deps = self.deps.clone();
                 let caller = self.caller.clone();
                 let fut = async move {
                     // Stopping an answer someone pays for needs write access, not only a seat.
-                    match shared.authorizer.can_act(&caller, &room).await {
+                    match deps.authorizer.can_act(&caller, &room).await {
                         // A reader of the room: it exists for them, acting is what is refused.
                         Ok(Access::Denied) => {
                             return Err((
@@ -203,8 +203,7 @@ impl SessionActor {
                         }
                         access => decide(access, &room)?,
                     }
-                    shared
-                        .cancel_chat(room.id())
+                    deps.cancel_chat(room.id())
                         .await
                         .map_err(|_| ("Unavailable", "Try again shortly".to_owned()))
                 };
@@ -224,7 +223,7 @@ impl SessionActor {
 
     fn join(&mut self, id: Value, room: RoomKey, resume: Option<Resume>, ctx: &mut Context<Self>) {
         if !self.rooms.contains(&room)
-            && self.rooms.len() >= self.shared.limits.max_rooms_per_connection
+            && self.rooms.len() >= self.deps.limits.max_rooms_per_connection
         {
             return self.send(protocol::ack_err(
                 &id,
@@ -232,24 +231,15 @@ impl SessionActor {
                 "This connection is in too many rooms",
             ));
         }
-        let shared = self.shared.clone();
+        let deps = self.deps.clone();
         let caller = self.caller.clone();
         let conn = self.conn;
         let out = self.out.clone();
         let ack = id.clone();
         let fut = async move {
-            authorize(&shared, &caller, &room).await?;
-            shared
-                .rooms
-                .join(
-                    &shared,
-                    &room,
-                    conn,
-                    caller.user_id.clone(),
-                    out,
-                    ack,
-                    resume,
-                )
+            authorize(&deps, &caller, &room).await?;
+            deps.rooms
+                .join(&room, conn, caller.user_id.clone(), out, ack, resume)
                 .await
                 .map_err(|e| match e {
                     JoinError::Unavailable | JoinError::Closing => (
@@ -273,11 +263,11 @@ impl SessionActor {
 }
 
 async fn authorize(
-    shared: &Shared,
+    deps: &SessionDeps,
     caller: &Caller,
     room: &RoomKey,
 ) -> Result<(), (&'static str, String)> {
-    decide(shared.authorizer.can_join(caller, room).await, room)
+    decide(deps.authorizer.can_join(caller, room).await, room)
 }
 
 /// An access answer as the client sees it. A room the caller may not enter is, to them, a room
@@ -302,8 +292,8 @@ impl Actor for SessionActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let _span = self.span.clone().entered();
-        let limits = &self.shared.limits;
-        self.shared
+        let limits = &self.deps.limits;
+        self.deps
             .sessions
             .register(self.conn, &self.caller, ctx.address());
         if let Some((writer, session)) = self.start.take() {
@@ -315,14 +305,14 @@ impl Actor for SessionActor {
             });
         }
         ctx.run_interval(limits.heartbeat_interval, |act, ctx| {
-            if act.last_heard.elapsed() > act.shared.limits.client_timeout {
+            if act.last_heard.elapsed() > act.deps.limits.client_timeout {
                 act.close(ctx, close::TIMEOUT, "heartbeat timeout");
             } else {
                 let _ = act.out.push(Out::Ping(bytes::Bytes::from_static(b"hb")));
             }
         });
         ctx.run_interval(limits.session_check_interval, |act, ctx| {
-            let check = act.shared.authorizer.session_valid(&act.caller);
+            let check = act.deps.authorizer.session_valid(&act.caller);
             ctx.spawn(check.into_actor(act).map(|valid, act, ctx| {
                 if let Ok(false) = valid {
                     act.close(ctx, close::REVOKED, "session ended");
@@ -333,9 +323,9 @@ impl Actor for SessionActor {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         let _span = self.span.clone().entered();
-        self.shared.sessions.unregister(self.conn);
+        self.deps.sessions.unregister(self.conn);
         for room in self.rooms.drain() {
-            self.shared.rooms.leave(&room, self.conn);
+            self.deps.rooms.leave(&room, self.conn);
         }
         self.out.close(1000, "bye");
     }
@@ -381,12 +371,12 @@ impl Handler<RecheckRoom> for SessionActor {
         if !self.rooms.contains(&msg.room) {
             return;
         }
-        let shared = self.shared.clone();
+        let deps = self.deps.clone();
         let caller = self.caller.clone();
         let room = msg.room;
         let fut = async move {
             let allowed = matches!(
-                shared.authorizer.can_join(&caller, &room).await,
+                deps.authorizer.can_join(&caller, &room).await,
                 Ok(Access::Allowed)
             );
             (room, allowed)
@@ -397,7 +387,7 @@ impl Handler<RecheckRoom> for SessionActor {
                 .into_actor(self)
                 .map(|(room, allowed), act, _| {
                     if !allowed && act.rooms.remove(&room) {
-                        act.shared.rooms.leave(&room, act.conn);
+                        act.deps.rooms.leave(&room, act.conn);
                         act.send(protocol::removed_notice(&room, now_ms()));
                     }
                 }),

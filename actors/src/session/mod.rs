@@ -5,6 +5,32 @@ pub mod actor;
 pub mod outbound;
 pub mod registry;
 
+use std::sync::Arc;
+
 pub use actor::{CloseConnection, SessionActor};
 pub use outbound::{Outbound, PushError};
 pub use registry::{Admission, ConnId, Refusal, SessionRegistry};
+
+use crate::access::Authorizer;
+use crate::broker::{Broker, BrokerError, NodeMessage, NodeTarget};
+use crate::limits::WsLimits;
+use crate::room::RoomRegistry;
+
+/// What every connection's actor uses: the server's authorizer, the limits, the rooms to join,
+/// the registry to sign in to, and the broker (to ask every node to stop a chat's work).
+pub(crate) struct SessionDeps {
+    pub authorizer: Arc<dyn Authorizer>,
+    pub limits: WsLimits,
+    pub rooms: Arc<RoomRegistry>,
+    pub sessions: SessionRegistry,
+    pub broker: Arc<dyn Broker>,
+}
+
+impl SessionDeps {
+    pub(crate) async fn cancel_chat(&self, chat_id: &str) -> Result<(), BrokerError> {
+        let message = NodeMessage::CancelChat {
+            chat_id: chat_id.to_owned(),
+        };
+        self.broker.send(NodeTarget::All, &message).await
+    }
+}
