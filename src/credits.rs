@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use sqlx::{PgConnection, PgPool};
 
-use crate::ids::{Snowflake, UserId};
+use crate::ids::{ApiKeyId, Snowflake, UserId};
 
 /// Why credits could not be spent.
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +111,7 @@ impl Credits {
     /// An API key spends its owner's credits within its own limits: never past `limit_hard`,
     /// and not past `limit_soft` either when `stop_at_limit` is set (otherwise the soft limit
     /// only warns, in the log).
-    pub async fn ensure_key_can_spend(&self, key_id: i64) -> Result<(), CreditError> {
+    pub async fn ensure_key_can_spend(&self, key_id: ApiKeyId) -> Result<(), CreditError> {
         let row: Option<(i64, Option<i64>, i64, bool)> = sqlx::query_as(
             "SELECT credits_used, limit_soft, limit_hard, stop_at_limit FROM api_keys WHERE id = $1",
         )
@@ -133,7 +133,7 @@ impl Credits {
             });
         }
         if past_soft {
-            tracing::warn!(key_id, used, "API key past its soft credit limit");
+            tracing::warn!(%key_id, used, "API key past its soft credit limit");
         }
         Ok(())
     }
@@ -147,7 +147,7 @@ impl Credits {
         &self,
         conn: &mut PgConnection,
         user: UserId,
-        api_key: Option<i64>,
+        api_key: Option<crate::ids::ApiKeyId>,
         key: &str,
         amount: i64,
     ) -> Result<(), CreditError> {
@@ -200,7 +200,7 @@ impl Credits {
                             .fetch_one(&mut *conn)
                             .await?;
                     if soft.is_some_and(|soft| used >= soft) {
-                        tracing::warn!(key_id, used, "API key past its soft credit limit");
+                        tracing::warn!(%key_id, used, "API key past its soft credit limit");
                     }
                 }
                 None => {
@@ -234,13 +234,13 @@ impl Credits {
         &self,
         conn: &mut PgConnection,
         user: UserId,
-        api_key: Option<i64>,
+        api_key: Option<crate::ids::ApiKeyId>,
         key: &str,
         cost: i64,
         kind: &str,
         ledger_key: &str,
     ) -> Result<Option<i64>, sqlx::Error> {
-        let hold: Option<(i64, Option<i64>, i64)> = sqlx::query_as(
+        let hold: Option<(i64, Option<ApiKeyId>, i64)> = sqlx::query_as(
             "DELETE FROM credit_holds WHERE key = $1 RETURNING account_id, api_key_id, amount",
         )
         .bind(key)
@@ -308,7 +308,7 @@ impl Credits {
     /// `None` when there was no hold.
     pub async fn release(&self, key: &str) -> Result<Option<i64>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        let hold: Option<(i64, Option<i64>, i64)> = sqlx::query_as(
+        let hold: Option<(i64, Option<ApiKeyId>, i64)> = sqlx::query_as(
             "DELETE FROM credit_holds WHERE key = $1 RETURNING account_id, api_key_id, amount",
         )
         .bind(key)

@@ -5,13 +5,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
-use crate::ids::{Snowflake, UserId};
+use crate::ids::{NotificationId, Snowflake, UserId};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct Notification {
-    #[serde(serialize_with = "as_string")]
-    pub id: i64,
+    pub id: crate::ids::NotificationId,
     pub user_id: UserId,
     pub category: String,
     pub title: String,
@@ -19,10 +18,6 @@ pub struct Notification {
     pub link: Option<String>,
     pub is_read: bool,
     pub created_at: DateTime<Utc>,
-}
-
-fn as_string<S: serde::Serializer>(id: &i64, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(id)
 }
 
 const COLUMNS: &str = "id, user_id, category, title, description, link, is_read, created_at";
@@ -50,8 +45,39 @@ pub async fn create_in(
     .await
 }
 
+/// Reading and marking a user's notifications (what the REST handlers use).
+#[derive(Clone)]
+pub struct Notifications {
+    pool: PgPool,
+}
+
+impl Notifications {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// The user's notifications, newest first; `take + 1` rows.
+    pub async fn list(
+        &self,
+        user: UserId,
+        take: i64,
+        before: Option<i64>,
+    ) -> Result<Vec<Notification>, sqlx::Error> {
+        list(&self.pool, user, take, before).await
+    }
+
+    /// Marks one (`Some(id)`) or all of the user's notifications read; how many changed.
+    pub async fn mark_read(
+        &self,
+        user: UserId,
+        id: Option<NotificationId>,
+    ) -> Result<u64, sqlx::Error> {
+        mark_read(&self.pool, user, id).await
+    }
+}
+
 /// The user's notifications, newest first; `take + 1` rows.
-pub async fn list(
+async fn list(
     pool: &PgPool,
     user: UserId,
     take: i64,
@@ -69,7 +95,11 @@ pub async fn list(
 }
 
 /// Marks one (`Some(id)`) or all of the user's notifications read; how many changed.
-pub async fn mark_read(pool: &PgPool, user: UserId, id: Option<i64>) -> Result<u64, sqlx::Error> {
+async fn mark_read(
+    pool: &PgPool,
+    user: UserId,
+    id: Option<NotificationId>,
+) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
         "UPDATE notifications SET is_read = true
          WHERE user_id = $1 AND ($2::BIGINT IS NULL OR id = $2) AND NOT is_read",

@@ -2,8 +2,6 @@
 
 use std::sync::Arc;
 
-use sqlx::PgPool;
-
 use crate::auth::AuthService;
 use crate::auth::api_keys::ApiKeys;
 use crate::health::HealthService;
@@ -11,14 +9,10 @@ use crate::health::host::HostProbe;
 use crate::ids::Snowflake;
 use crate::jobs::JobStore;
 use crate::metrics::Metrics;
-use crate::redis_client::RedisClient;
 use secrecy::SecretString;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub pool: PgPool,
-    /// `None` in single-node mode.
-    pub redis: Option<RedisClient>,
     pub ids: Arc<Snowflake>,
     pub health: Arc<HealthService>,
     pub metrics: Arc<Metrics>,
@@ -38,4 +32,5 @@ pub struct AppState {
     /// Chats and messages (writes publish to the chat's room).
     pub chats: crate::chat::ChatService,
     pub credits: crate::credits::Credits,
+    pub notifications: crate::notifications::Notifications,
 }

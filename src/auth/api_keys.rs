@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{AssertSqlSafe, PgPool};
 
 use super::accounts::sha256_hex;
-use crate::ids::{PublicId, Snowflake, UserId};
+use crate::ids::{ApiKeyId, PublicId, Snowflake, UserId};
 use crate::redis_client::RedisClient;
 
 const CACHE_TTL: Duration = Duration::from_secs(300);
@@ -60,7 +60,7 @@ impl Permission {
 /// A request authenticated by an API key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiKeyAuth {
-    pub key_id: i64,
+    pub key_id: ApiKeyId,
     pub user: UserId,
     pub permissions: Vec<Permission>,
 }
@@ -69,8 +69,7 @@ pub struct ApiKeyAuth {
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiKeyRow {
-    #[serde(serialize_with = "as_string")]
-    pub id: i64,
+    pub id: ApiKeyId,
     pub name: String,
     pub key_prefix: String,
     pub permissions: Vec<String>,
@@ -81,10 +80,6 @@ pub struct ApiKeyRow {
     pub disabled_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
-}
-
-fn as_string<S: serde::Serializer>(id: &i64, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(id)
 }
 
 /// What a new key may do and spend.
@@ -200,7 +195,7 @@ impl ApiKeys {
     pub async fn update(
         &self,
         user: UserId,
-        id: i64,
+        id: ApiKeyId,
         changes: KeyChanges,
     ) -> Result<Option<ApiKeyRow>, sqlx::Error> {
         let permissions: Option<Vec<&str>> = changes
@@ -240,7 +235,7 @@ impl ApiKeys {
         Ok(Some(row))
     }
 
-    pub async fn delete(&self, user: UserId, id: i64) -> Result<bool, sqlx::Error> {
+    pub async fn delete(&self, user: UserId, id: ApiKeyId) -> Result<bool, sqlx::Error> {
         let hash: Option<String> = sqlx::query_scalar(
             "DELETE FROM api_keys WHERE id = $1 AND user_id = $2 RETURNING key_hash",
         )
@@ -266,7 +261,7 @@ impl ApiKeys {
         if let Some(cached) = self.cached(&hash).await {
             return Ok(Some(cached));
         }
-        let row: Option<(i64, Option<UserId>, Vec<String>)> = sqlx::query_as(
+        let row: Option<(ApiKeyId, Option<UserId>, Vec<String>)> = sqlx::query_as(
             "UPDATE api_keys k SET last_used_at = now()
                FROM users u
               WHERE k.key_hash = $1 AND k.disabled_at IS NULL AND u.id = k.user_id

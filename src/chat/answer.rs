@@ -33,7 +33,7 @@ pub struct Answer {
     pub payer: UserId,
     /// The API key the message was posted with: its spending is recorded against its limits.
     #[serde(default)]
-    pub api_key: Option<i64>,
+    pub api_key: Option<crate::ids::ApiKeyId>,
     /// 0 for the first answer; regenerations count up (each its own answer and charge).
     #[serde(default)]
     pub version: i32,

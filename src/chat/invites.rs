@@ -14,18 +14,13 @@ use crate::notifications::{self, Notification};
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct ChatInvite {
-    #[serde(serialize_with = "as_string")]
-    pub id: i64,
+    pub id: crate::ids::ChatInviteId,
     pub chat_id: ChatId,
     pub user_id: UserId,
     pub inviter_id: Option<UserId>,
     pub message: Option<String>,
     pub status: String,
     pub created_at: DateTime<Utc>,
-}
-
-fn as_string<S: serde::Serializer>(id: &i64, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(id)
 }
 
 const COLUMNS: &str = "id, chat_id, user_id, inviter_id, message, status, created_at";
@@ -155,7 +150,7 @@ impl ChatService {
     pub async fn answer_invite(
         &self,
         invitee: UserId,
-        invite: i64,
+        invite: crate::ids::ChatInviteId,
         accept: bool,
     ) -> Result<ChatInvite, InviteError> {
         let mut tx = self.pool.begin().await?;

@@ -48,7 +48,7 @@ impl ChatService {
     pub async fn post(
         &self,
         author: UserId,
-        api_key: Option<i64>,
+        api_key: Option<crate::ids::ApiKeyId>,
         chat: ChatId,
         text: MessageText,
         parent: Option<ChatMessageId>,
@@ -141,7 +141,7 @@ impl ChatService {
     pub async fn regenerate(
         &self,
         caller: UserId,
-        api_key: Option<i64>,
+        api_key: Option<crate::ids::ApiKeyId>,
         answer: &ChatMessage,
     ) -> Result<i32, ChatError> {
         let (Some(bot), Some(parent)) = (answer.user_id, answer.parent_id) else {

@@ -82,6 +82,8 @@ struct Cached {
 }
 
 pub struct HealthService {
+    /// For the pool gauges of `/metrics` (the Database check reads the same pool).
+    pool: PgPool,
     checks: Vec<Cached>,
     ttl: Duration,
     timeout: Duration,
@@ -102,7 +104,22 @@ pub struct Dependencies {
     pub ai: Arc<crate::ai::AiRegistry>,
 }
 
+/// The connection pool's use right now.
+pub struct PoolUsage {
+    pub size: u32,
+    pub idle: usize,
+    pub max: u32,
+}
+
 impl HealthService {
+    pub fn pool_usage(&self) -> PoolUsage {
+        PoolUsage {
+            size: self.pool.size(),
+            idle: self.pool.num_idle(),
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+
     pub fn new(settings: &HealthSettings, job_settings: &JobsSettings, deps: Dependencies) -> Self {
         let Dependencies {
             worker_id,
@@ -124,7 +141,7 @@ impl HealthService {
                 started: Instant::now(),
             },
             Check::Database {
-                pool,
+                pool: pool.clone(),
                 degraded_percent: settings.pool_degraded_percent,
             },
             Check::Node {
@@ -156,6 +173,7 @@ impl HealthService {
             checks.push(Check::Redis { redis });
         }
         Self {
+            pool,
             checks: checks
                 .into_iter()
                 .map(|check| Cached {

@@ -9,6 +9,8 @@ use super::auth::session::{AuthUser, ReadAuth, Require};
 use super::{ApiError, ok};
 use crate::auth::api_keys::{KeyChanges, NewApiKey, Permission};
 use crate::http::Code;
+use crate::http::path::Id;
+use crate::ids::ApiKeyId;
 use crate::state::AppState;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
@@ -82,11 +84,6 @@ fn check_limits(hard: Option<i64>, soft: Option<i64>) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn key_id(path: &str) -> Result<i64, ApiError> {
-    path.parse()
-        .map_err(|_| ApiError::of(Code::InvalidId, "An id is a decimal number"))
-}
-
 /// `POST /api/v2/apiKey {name, permissions, limitHard, limitSoft?, stopAtLimit?}`
 pub async fn create(
     user: AuthUser,
@@ -124,10 +121,9 @@ pub async fn list(
 pub async fn update(
     user: AuthUser,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    Id(id): Id<ApiKeyId>,
     body: web::Json<UpdateBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = key_id(&path)?;
     let body = body.into_inner();
     check_limits(body.limit_hard, body.limit_soft)?;
     let changes = KeyChanges {
@@ -157,9 +153,8 @@ pub async fn update(
 pub async fn delete(
     user: AuthUser,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    Id(id): Id<ApiKeyId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = key_id(&path)?;
     if state.api_keys.delete(user.id, id).await? {
         Ok(ok(json!({ "id": id.to_string(), "deleted": true })))
     } else {

@@ -10,10 +10,10 @@ use crate::state::AppState;
 
 pub async fn metrics(state: web::Data<AppState>, _: SystemCaller) -> HttpResponse {
     let m = &state.metrics;
-    m.db_pool_size.set(i64::from(state.pool.size()));
-    m.db_pool_idle.set(state.pool.num_idle() as i64);
-    m.db_pool_max
-        .set(i64::from(state.pool.options().get_max_connections()));
+    let pool = state.health.pool_usage();
+    m.db_pool_size.set(i64::from(pool.size));
+    m.db_pool_idle.set(pool.idle as i64);
+    m.db_pool_max.set(i64::from(pool.max));
     if let Some(memory) = state.host.memory().await {
         m.process_resident_memory_bytes
             .set(memory.process_rss_bytes as i64);

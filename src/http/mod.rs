@@ -17,6 +17,7 @@ mod metrics;
 mod notifications;
 pub mod origin;
 pub mod paging;
+pub mod path;
 pub mod rate_limit;
 pub mod system_key;
 pub mod ws;

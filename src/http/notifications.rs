@@ -7,9 +7,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::session::{ReadPrivate, Require, WritePrivate};
+use super::path::Id;
 use super::{ApiError, ok};
-use crate::http::Code;
-use crate::notifications;
+use crate::ids::NotificationId;
 use crate::state::AppState;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
@@ -31,19 +31,16 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (take, after) = super::paging::params(query.take, query.after.as_deref())?;
-    let rows = notifications::list(&state.pool, caller.user, take, after).await?;
+    let rows = state.notifications.list(caller.user, take, after).await?;
     Ok(ok(super::paging::relay(rows, take, |n| n.id.to_string())))
 }
 
 pub async fn mark_one(
     caller: Require<WritePrivate>,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    Id(id): Id<NotificationId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: i64 = path
-        .parse()
-        .map_err(|_| ApiError::of(Code::InvalidNotificationId, "An id is a decimal number"))?;
-    let changed = notifications::mark_read(&state.pool, caller.user, Some(id)).await?;
+    let changed = state.notifications.mark_read(caller.user, Some(id)).await?;
     Ok(ok(json!({"updated": changed})))
 }
 
@@ -51,6 +48,6 @@ pub async fn mark_all(
     caller: Require<WritePrivate>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let changed = notifications::mark_read(&state.pool, caller.user, None).await?;
+    let changed = state.notifications.mark_read(caller.user, None).await?;
     Ok(ok(json!({"updated": changed})))
 }

@@ -38,8 +38,21 @@ macro_rules! typed_id {
 
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-                text.parse().map_err(|_| serde::de::Error::custom(concat!("invalid ", stringify!($name))))
+                // A string on the wire; a bare number is taken too (payloads stored by
+                // versions that kept some ids as integers).
+                #[derive(serde::Deserialize)]
+                #[serde(untagged)]
+                enum Text<'a> {
+                    #[serde(borrow)]
+                    Str(std::borrow::Cow<'a, str>),
+                    Num(i64),
+                }
+                match Text::deserialize(d)? {
+                    Text::Num(n) => Ok($name(n)),
+                    Text::Str(text) => text.parse().map_err(|_| {
+                        serde::de::Error::custom(concat!("invalid ", stringify!($name)))
+                    }),
+                }
             }
         }
     )*};
@@ -62,6 +75,12 @@ typed_id!(
     ChatId,
     /// A row of `chat_messages`.
     ChatMessageId,
+    /// A row of `chat_invites`.
+    ChatInviteId,
+    /// A row of `notifications`.
+    NotificationId,
+    /// A row of `api_keys`.
+    ApiKeyId,
 );
 
 #[cfg(test)]
@@ -75,5 +94,6 @@ mod tests {
         assert_eq!(json, "\"9007199254740993\"");
         assert_eq!(serde_json::from_str::<UserId>(&json).unwrap(), id);
         assert!(serde_json::from_str::<UserId>("\"12x\"").is_err());
+        assert_eq!(serde_json::from_str::<UserId>("12").unwrap(), UserId(12));
     }
 }

@@ -36,6 +36,7 @@ pub(super) fn bind_listener(addr: &str, backlog: u32) -> std::io::Result<TcpList
 pub(super) fn http_server(
     settings: &Settings,
     state: AppState,
+    redis: Option<crate::redis_client::RedisClient>,
     extra_routes: Option<RouteHook>,
 ) -> Result<(Server, u16), StartupError> {
     let server_settings = &settings.server;
@@ -54,7 +55,7 @@ pub(super) fn http_server(
         .port();
 
     let rate_limits = web::Data::new(RateLimits {
-        limiter: RateLimiter::new(state.redis.clone(), settings.rate_limit.fail_open),
+        limiter: RateLimiter::new(redis, settings.rate_limit.fail_open),
         settings: settings.rate_limit.clone(),
         behind_proxy: settings.server.behind_proxy,
     });

@@ -77,6 +77,8 @@ pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
+    /// Closed last, after the jobs have drained.
+    pool: sqlx::PgPool,
     lease: NodeLease,
     /// `None` when `jobs.enabled = false`.
     jobs: Option<JobRuntime>,
@@ -244,21 +246,21 @@ impl Application {
             )),
             jobs: job_store.clone(),
             admin_key: settings.admin.system_key.clone(),
-            pool,
-            redis,
+            notifications: crate::notifications::Notifications::new(pool.clone()),
             ids,
             host,
             access_log: settings.log.access_log,
         };
 
         let (server, port) = step_sync("http", || {
-            http_server(&settings, state.clone(), extra_routes)
+            http_server(&settings, state.clone(), redis, extra_routes)
         })?;
         tracing::info!(host = %settings.server.host, port, "http server listening");
         Ok(Self {
             port,
             server,
             state,
+            pool,
             lease,
             jobs,
             ws_grace: Duration::from_millis(settings.ws.close_grace_ms)
@@ -308,7 +310,7 @@ impl Application {
             jobs.shutdown().await;
         }
         self.lease.release().await;
-        self.state.pool.close().await;
+        self.pool.close().await;
         tracing::info!("server stopped; worker id released; database pool closed");
         result
     }

@@ -4,6 +4,7 @@
 //! fresh token: silent refresh), switches the current account, and signs out (revoking rows and
 //! publishing the revocation so the next request with the old token is refused).
 
+mod accounts;
 mod refresh;
 
 pub use refresh::RefreshError;

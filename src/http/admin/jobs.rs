@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::http::Code;
+use crate::http::path::Id;
 use crate::http::system_key::SystemCaller;
 use crate::http::{ApiError, ok};
 use crate::jobs::{JobId, JobState, Queue};
@@ -74,19 +75,12 @@ pub async fn list_dead(
     })))
 }
 
-fn job_id(path: &str) -> Result<JobId, ApiError> {
-    path.parse()
-        .map(JobId)
-        .map_err(|_| ApiError::of(Code::InvalidJobId, "A job id is a decimal number"))
-}
-
 /// `POST /api/v2/admin/jobs/{id}/retry`: a dead job gets a fresh set of attempts, due now.
 pub async fn retry(
     _: SystemCaller,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    Id(id): Id<JobId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = job_id(&path)?;
     if state.jobs.retry_dead(id).await? {
         Ok(ok(json!({ "id": id, "state": JobState::Available })))
     } else {
@@ -101,9 +95,8 @@ pub async fn retry(
 pub async fn discard(
     _: SystemCaller,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    Id(id): Id<JobId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = job_id(&path)?;
     if state.jobs.discard_dead(id).await? {
         Ok(ok(json!({ "id": id, "deleted": true })))
     } else {
@@ -118,9 +111,8 @@ pub async fn discard(
 pub async fn cancel(
     _: SystemCaller,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    Id(id): Id<JobId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = job_id(&path)?;
     if state.jobs.cancel(id).await? {
         Ok(ok(json!({ "id": id, "state": JobState::Cancelled })))
     } else {

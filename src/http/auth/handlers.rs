@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::session::{AuthUser, MaybeAuthUser, removal_cookie, session_cookie};
 use crate::auth::Device;
-use crate::auth::accounts::{self, AccountError, NewAccount};
+use crate::auth::accounts::{AccountError, NewAccount};
 use crate::auth::service::SignInError;
 use crate::auth::token::TokenUser;
 use crate::domain::EmailAddress;
@@ -168,17 +168,17 @@ pub async fn login(
         }
     };
     let email = parse_email(&body.email)?;
-    let (user, auth) = accounts::check_password(
-        &state.pool,
-        state.auth.settings(),
-        &email,
-        body.password,
-        &device(&req)
-            .ip
-            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()),
-        chrono::Utc::now(),
-    )
-    .await?;
+    let (user, auth) = state
+        .auth
+        .check_password(
+            &email,
+            body.password,
+            &device(&req)
+                .ip
+                .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()),
+            chrono::Utc::now(),
+        )
+        .await?;
     let others = if bearer {
         Vec::new()
     } else {
@@ -342,7 +342,10 @@ pub async fn request_password_change(
     body: web::Json<EmailBody>,
 ) -> Result<HttpResponse, ApiError> {
     let email = parse_email(&body.into_inner().email)?;
-    accounts::request_password_reset(&state.pool, &state.jobs, &email).await?;
+    state
+        .auth
+        .request_password_reset(&state.jobs, &email)
+        .await?;
     Ok(crate::http::ok(json!({ "sent": true })))
 }
 
@@ -358,10 +361,7 @@ pub async fn reset_password(
     let hash = crate::auth::password::hash(body.new_password)
         .await
         .map_err(ApiError::internal)?;
-    let minutes = state.auth.settings().reset_code_minutes;
-    let (user, auth, revoked) =
-        accounts::reset_password(&state.pool, &body.code, hash, minutes).await?;
-    state.auth.publish_revoked(&revoked).await;
+    let (user, auth) = state.auth.reset_password(&body.code, hash).await?;
     let (users, token) = state
         .auth
         .sign_in(user, auth, &device(&req), Vec::new())
@@ -374,7 +374,6 @@ pub async fn verify_email(
     state: web::Data<AppState>,
     body: web::Json<CodeBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let days = state.auth.settings().verification_code_days;
-    accounts::verify_email(&state.pool, &body.into_inner().code, days).await?;
+    state.auth.verify_email(&body.into_inner().code).await?;
     Ok(crate::http::ok(json!({ "verified": true })))
 }

@@ -214,7 +214,7 @@ permission_markers!(ReadPublic, ReadPrivate, WritePrivate, ReadAuth, WriteAuth);
 pub struct Require<P: Needs> {
     pub user: UserId,
     /// The key, when the caller is an API key.
-    pub api_key: Option<i64>,
+    pub api_key: Option<crate::ids::ApiKeyId>,
     _permission: std::marker::PhantomData<P>,
 }
 

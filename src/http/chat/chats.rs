@@ -50,10 +50,9 @@ pub struct JoinChat {
 pub async fn join_chat(
     caller: Require<WritePrivate>,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    Id(chat_id): Id<ChatId>,
     body: web::Json<JoinChat>,
 ) -> Result<HttpResponse, ApiError> {
-    let chat_id: ChatId = id(&path, Code::InvalidChatId)?;
     state
         .chats
         .join_with_secret(chat_id, caller.user, &body.invite_secret)
@@ -66,9 +65,8 @@ pub async fn join_chat(
 pub async fn get_chat(
     reader: Reader,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    Id(chat_id): Id<ChatId>,
 ) -> Result<HttpResponse, ApiError> {
-    let chat_id: ChatId = id(&path, Code::InvalidChatId)?;
     let access = state.chats.require(chat_id, reader.0, Need::Read).await?;
     let chat = state.chats.get(chat_id).await?;
     let participants = state.chats.participants(chat_id).await?;
@@ -90,10 +88,9 @@ pub struct UpdateChat {
 pub async fn update_chat(
     caller: Require<WritePrivate>,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    Id(chat_id): Id<ChatId>,
     body: web::Json<UpdateChat>,
 ) -> Result<HttpResponse, ApiError> {
-    let chat_id: ChatId = id(&path, Code::InvalidChatId)?;
     state
         .chats
         .require(chat_id, Some(caller.user), Need::Manage)
@@ -114,9 +111,8 @@ pub async fn update_chat(
 pub async fn delete_chat(
     caller: Require<WritePrivate>,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    Id(chat_id): Id<ChatId>,
 ) -> Result<HttpResponse, ApiError> {
-    let chat_id: ChatId = id(&path, Code::InvalidChatId)?;
     state
         .chats
         .require(chat_id, Some(caller.user), Need::Manage)
@@ -143,10 +139,8 @@ pub async fn list_chats(
 pub async fn remove_participant(
     caller: Require<WritePrivate>,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    Ids(chat_id, user): Ids<ChatId, UserId>,
 ) -> Result<HttpResponse, ApiError> {
-    let chat_id: ChatId = id(&path.0, Code::InvalidChatId)?;
-    let user: UserId = id(&path.1, Code::InvalidUserId)?;
     let access = state.chats.access(chat_id, Some(caller.user)).await?;
     if user != caller.user && !access.can_manage() {
         return Err(ChatError::Forbidden.into());

@@ -52,10 +52,9 @@ pub async fn list_invites(
 async fn answer_invite(
     caller: Require<WritePrivate>,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    Id(invite): Id<ChatInviteId>,
     accept: bool,
 ) -> Result<HttpResponse, ApiError> {
-    let invite: i64 = id(&path, Code::InvalidInviteId)?;
     Ok(ok(state
         .chats
         .answer_invite(caller.user, invite, accept)
@@ -65,15 +64,15 @@ async fn answer_invite(
 pub async fn accept_invite(
     caller: Require<WritePrivate>,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    invite: Id<ChatInviteId>,
 ) -> Result<HttpResponse, ApiError> {
-    answer_invite(caller, state, path, true).await
+    answer_invite(caller, state, invite, true).await
 }
 
 pub async fn decline_invite(
     caller: Require<WritePrivate>,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    invite: Id<ChatInviteId>,
 ) -> Result<HttpResponse, ApiError> {
-    answer_invite(caller, state, path, false).await
+    answer_invite(caller, state, invite, false).await
 }

@@ -66,10 +66,9 @@ pub struct EditMessage {
 pub async fn edit_message(
     caller: Require<WritePrivate>,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    Id(message_id): Id<ChatMessageId>,
     body: web::Json<EditMessage>,
 ) -> Result<HttpResponse, ApiError> {
-    let message_id: ChatMessageId = id(&path, Code::InvalidMessageId)?;
     let text = message_text(body.into_inner().text)?;
     let (message, access) = visible_message(&state, message_id, caller.user).await?;
     // An author who has left (or was removed from) the chat no longer writes in it.
@@ -82,9 +81,8 @@ pub async fn edit_message(
 pub async fn delete_message(
     caller: Require<WritePrivate>,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    Id(message_id): Id<ChatMessageId>,
 ) -> Result<HttpResponse, ApiError> {
-    let message_id: ChatMessageId = id(&path, Code::InvalidMessageId)?;
     let (message, access) = visible_message(&state, message_id, caller.user).await?;
     let author = message.user_id == Some(caller.user);
     let may = access.can_manage() || (author && access.can_write());

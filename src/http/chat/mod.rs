@@ -27,7 +27,9 @@ use crate::chat::{ChatError, NewChat};
 use crate::domain::{ChatName, MessageText};
 use crate::http::Code;
 use crate::http::auth::session::{Reader, Require, WritePrivate};
+use crate::http::path::{Id, Ids};
 use crate::http::{ApiError, ok};
+use crate::ids::ChatInviteId;
 use crate::ids::{ChatId, ChatMessageId, UserId};
 use crate::state::AppState;
 

@@ -2,6 +2,9 @@
 //! prune) in `admin.rs`. Every statement that changes a job is guarded so a worker that lost its lock
 //! (its node stalled, the job was rescued and re-run elsewhere) cannot complete or fail the job a
 //! second time: completion matches `(id, attempt, locked_by)`.
+//!
+//! Long on purpose (~460 lines): claim, complete, fail and rescue are guarded by the same
+//! `(id, attempt, locked_by)` rule and are easiest to check side by side.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +31,13 @@ pub struct JobId(#[serde(serialize_with = "as_string")] pub i64);
 
 fn as_string<S: serde::Serializer>(id: &i64, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(id)
+}
+
+impl std::str::FromStr for JobId {
+    type Err = std::num::ParseIntError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse().map(JobId)
+    }
 }
 
 impl std::fmt::Display for JobId {
