@@ -13,6 +13,9 @@
 //!
 //! The clients run in this process on the same 2 cores as the servers, so the figures are a
 //! floor for the servers, not their ceiling.
+//!
+//! Long on purpose (~470 lines): one load generator with its browser-like client, its modes
+//! (fan-out, chat) and its report, read top to bottom; splitting it would scatter one story.
 
 use std::str::FromStr;
 use std::sync::Arc;

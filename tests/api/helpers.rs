@@ -4,6 +4,9 @@
 //! checksums (`vrooli_tpl_<hash>`), under a PostgreSQL advisory lock so parallel test processes
 //! build it once; every test then clones it (`CREATE DATABASE … TEMPLATE`, milliseconds) and drops
 //! its clone when the `TestApp` is dropped.
+//!
+//! Long on purpose (~440 lines): the one harness every API test uses (app, database, Redis,
+//! nodes, waits); endpoint helpers live beside their tests (`chat/mod.rs`, `ws/mod.rs`).
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::str::FromStr;

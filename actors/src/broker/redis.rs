@@ -11,6 +11,9 @@
 //!   history or reports the gap.
 //! - Presence is a sorted set per room of `<node>|<user>` scored by expiry; every node renews its
 //!   own entries, so a dead node's entries fall out after `presence_ttl`.
+//!
+//! Long on purpose (~490 lines): one connection state machine (connect, subscribe, reconnect,
+//! resubscribe, resync) whose parts share its private state; the Lua lives in `scripts.rs`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

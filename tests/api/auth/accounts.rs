@@ -1,4 +1,6 @@
 //! Sign-up, login with its lockout, password reset and email verification.
+//!
+//! Long on purpose (~520 lines): each account flow is one test that walks it end to end.
 
 use chrono::Utc;
 use serde_json::{Value, json};

@@ -1,4 +1,6 @@
 //! Sessions: several accounts per browser, sign-out, silent refresh, and forged tokens.
+//!
+//! Long on purpose (~500 lines): each session flow is one test that walks it end to end.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -5,6 +5,7 @@
 
 mod bots;
 mod invites;
+mod permissions;
 mod rest;
 
 use serde_json::{Value, json};
