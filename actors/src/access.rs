@@ -3,13 +3,14 @@
 //! trait.
 
 use crate::broker::BoxFut;
+use crate::ids::{SessionId, UserId};
 use crate::key::RoomKey;
 
 /// Who is on the other end of a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
-    pub user_id: String,
-    pub session_id: String,
+    pub user_id: UserId,
+    pub session_id: SessionId,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

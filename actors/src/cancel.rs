@@ -9,16 +9,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use dashmap::DashMap;
 use tokio_util::sync::CancellationToken;
 
+use crate::ids::ChatId;
+
 #[derive(Default)]
 pub struct Cancellations {
-    running: DashMap<String, Vec<(u64, CancellationToken)>>,
+    running: DashMap<ChatId, Vec<(u64, CancellationToken)>>,
     next: AtomicU64,
 }
 
 /// Held by running work; dropping it unregisters.
 pub struct CancelGuard {
     owner: Arc<Cancellations>,
-    chat_id: String,
+    chat_id: ChatId,
     id: u64,
     pub token: CancellationToken,
 }
@@ -39,25 +41,25 @@ impl Drop for CancelGuard {
 }
 
 impl Cancellations {
-    pub fn register(self: &Arc<Self>, chat_id: &str) -> CancelGuard {
+    pub fn register(self: &Arc<Self>, chat_id: ChatId) -> CancelGuard {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let token = CancellationToken::new();
         self.running
-            .entry(chat_id.to_owned())
+            .entry(chat_id)
             .or_default()
             .push((id, token.clone()));
         CancelGuard {
             owner: self.clone(),
-            chat_id: chat_id.to_owned(),
+            chat_id,
             id,
             token,
         }
     }
 
     /// Cancels everything running for the chat on this node; returns how many.
-    pub fn cancel(&self, chat_id: &str) -> usize {
+    pub fn cancel(&self, chat_id: ChatId) -> usize {
         self.running
-            .get(chat_id)
+            .get(&chat_id)
             .map(|e| {
                 e.iter().for_each(|(_, t)| t.cancel());
                 e.len()

@@ -23,6 +23,7 @@ pub mod broker;
 pub mod cancel;
 pub mod event;
 pub mod hub;
+pub mod ids;
 pub mod key;
 pub mod limits;
 pub mod protocol;
@@ -39,6 +40,7 @@ pub use broker::{
 };
 pub use event::NewEvent;
 pub use hub::Hub;
+pub use ids::{ChatId, SessionId, UserId};
 pub use key::{RoomKey, RoomKind};
 pub use limits::WsLimits;
 pub use session::{Admission, Refusal};

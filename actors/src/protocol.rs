@@ -240,7 +240,7 @@ pub fn join_ack_data(
     epoch: &str,
     offset: u64,
     recovered: Option<bool>,
-    online: &[String],
+    online: &[crate::ids::UserId],
 ) -> Value {
     let mut data =
         json!({"room": room.to_string(), "epoch": epoch, "offset": offset, "online": online});

@@ -96,18 +96,21 @@ impl Broker for SlowPresence {
     fn set_presence<'a>(
         &'a self,
         room: &'a RoomKey,
-        user: &'a str,
+        user: crate::ids::UserId,
         present: bool,
     ) -> BoxFut<'a, Result<(), BrokerError>> {
         self.inner.set_presence(room, user, present)
     }
     fn refresh_presence(
         &self,
-        entries: Vec<(RoomKey, String)>,
+        entries: Vec<(RoomKey, crate::ids::UserId)>,
     ) -> BoxFut<'_, Result<(), BrokerError>> {
         self.inner.refresh_presence(entries)
     }
-    fn presence<'a>(&'a self, room: &'a RoomKey) -> BoxFut<'a, Result<Vec<String>, BrokerError>> {
+    fn presence<'a>(
+        &'a self,
+        room: &'a RoomKey,
+    ) -> BoxFut<'a, Result<Vec<crate::ids::UserId>, BrokerError>> {
         let mut held = self.held.clone();
         Box::pin(async move {
             let _ = held.wait_for(|held| !held).await;
@@ -130,7 +133,14 @@ async fn join_from(hub: &Hub, room: &RoomKey, conn: u64, resume: Option<Resume>)
     let (out, writer) = outbound::channel(1000, 16 * 1024 * 1024);
     hub.node
         .rooms
-        .join(room, conn, format!("u{conn}"), out, json!("j"), resume)
+        .join(
+            room,
+            conn,
+            crate::ids::UserId(conn as i64),
+            out,
+            json!("j"),
+            resume,
+        )
         .await
         .unwrap();
     writer

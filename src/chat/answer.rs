@@ -182,7 +182,7 @@ impl JobHandler for LlmCompletion {
             .await
             .map_err(JobError::retryable)?;
 
-        let guard = self.hub.cancellations().register(&answer.chat.to_string());
+        let guard = self.hub.cancellations().register(answer.chat.into());
         self.status(&answer, "thinking").await;
 
         // Chunks flow from the provider through a bounded channel to the room, in order.

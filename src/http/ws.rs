@@ -111,10 +111,10 @@ pub async fn connect(
     let signed_in = authenticate(&req, &state).await?;
     let current = signed_in.current();
     let caller = Caller {
-        user_id: current.id.to_string(),
-        session_id: current.session_id.to_string(),
+        user_id: current.id.into(),
+        session_id: current.session_id.into(),
     };
-    let admission = state.hub.admit(&caller.user_id).map_err(|refusal| {
+    let admission = state.hub.admit(caller.user_id).map_err(|refusal| {
         // Too many of the user's own: their doing (429). The node full or stopping: try
         // another node (503).
         let code = match refusal {

@@ -83,6 +83,25 @@ typed_id!(
     ApiKeyId,
 );
 
+/// The actor crate mirrors the ids it passes around; these convert at the boundary.
+macro_rules! actor_ids {
+    ($($name:ident),*) => {$(
+        impl From<$name> for vrooli_actors::$name {
+            fn from(id: $name) -> Self {
+                Self(id.0)
+            }
+        }
+
+        impl From<vrooli_actors::$name> for $name {
+            fn from(id: vrooli_actors::$name) -> Self {
+                Self(id.0)
+            }
+        }
+    )*};
+}
+
+actor_ids!(UserId, SessionId, ChatId);
+
 #[cfg(test)]
 mod tests {
     use super::*;

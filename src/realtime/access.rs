@@ -63,12 +63,12 @@ async fn run_access(pool: &PgPool, run: i64, user: i64) -> Result<Access, sqlx::
 impl Authorizer for SqlAuthorizer {
     fn can_join(&self, caller: &Caller, room: &RoomKey) -> BoxFut<'static, Result<Access, String>> {
         let pool = self.pool.clone();
-        let user = parse_id(&caller.user_id);
+        let user = caller.user_id.0;
         let kind = room.kind();
         let id = parse_id(room.id());
-        let same_user = room.id() == caller.user_id;
+        let same_user = room.id() == caller.user_id.to_string();
         Box::pin(async move {
-            let (Some(user), Some(id)) = (user, id) else {
+            let Some(id) = id else {
                 return Ok(Access::NotFound);
             };
             let access = match kind {
@@ -86,10 +86,10 @@ impl Authorizer for SqlAuthorizer {
             return self.can_join(caller, room);
         }
         let pool = self.pool.clone();
-        let user = parse_id(&caller.user_id);
+        let user = caller.user_id.0;
         let chat = parse_id(room.id());
         Box::pin(async move {
-            let (Some(user), Some(chat)) = (user, chat) else {
+            let Some(chat) = chat else {
                 return Ok(Access::NotFound);
             };
             let access = crate::chat::access::chat_access(&pool, ChatId(chat), Some(UserId(user)))
@@ -105,11 +105,8 @@ impl Authorizer for SqlAuthorizer {
 
     fn session_valid(&self, caller: &Caller) -> BoxFut<'static, Result<bool, String>> {
         let pool = self.pool.clone();
-        let session = parse_id(&caller.session_id);
+        let session = caller.session_id.0;
         Box::pin(async move {
-            let Some(session) = session else {
-                return Ok(false);
-            };
             let live: Option<bool> = sqlx::query_scalar(
                 "SELECT s.revoked_at IS NULL AND s.expires_at > now()
                         AND u.status NOT IN ('HardLocked', 'Deleted')

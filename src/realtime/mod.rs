@@ -86,9 +86,9 @@ impl RevocationListener for CloseRevokedSockets {
     fn revoked(&self, sessions: &[SessionId]) {
         for session in sessions {
             let hub = self.0.clone();
-            let session = session.to_string();
+            let session = (*session).into();
             tokio::spawn(async move {
-                if let Err(error) = hub.close_session(&session, "session revoked").await {
+                if let Err(error) = hub.close_session(session, "session revoked").await {
                     // This node's sockets are closed regardless; others re-check their
                     // sessions every `ws.session_check_interval_secs`.
                     tracing::warn!(%error, "revocation not broadcast to other nodes");

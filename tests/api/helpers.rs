@@ -30,9 +30,54 @@ pub struct TestApp {
     pub server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
+/// Who a request is from, as [`TestApp::call`] sends it.
+#[derive(Clone, Copy, Debug)]
+pub enum Auth<'a> {
+    Nobody,
+    /// A session token, sent as the browser sends it (the session cookie).
+    Cookie(&'a str),
+    /// An API key (`x-api-key`).
+    ApiKey(&'a str),
+}
+
+/// A response, read once: its status and JSON body (`Null` when not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    /// The one request helper: `method` on `/api/v2{path}` as `auth`, with an optional JSON
+    /// body. Endpoint helpers (`chat::post`, `chat::create_chat`, …) are built on it.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        auth: Auth<'_>,
+        body: Option<&serde_json::Value>,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, self.url(&format!("/api/v2{path}")));
+        request = match auth {
+            Auth::Nobody => request,
+            Auth::Cookie(token) => {
+                request.header("cookie", format!("{}={token}", crate::auth::COOKIE))
+            }
+            Auth::ApiKey(key) => request.header("x-api-key", key),
+        };
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap_or(serde_json::Value::Null);
+        Reply { status, body }
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {

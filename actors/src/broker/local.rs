@@ -15,6 +15,7 @@ use super::{
     new_epoch, now_ms,
 };
 use crate::event::{Delivery, NewEvent};
+use crate::ids::UserId;
 use crate::key::RoomKey;
 
 struct LocalRoom {
@@ -55,7 +56,7 @@ pub struct LocalBroker {
     node: u16,
     settings: BrokerSettings,
     rooms: Mutex<HashMap<RoomKey, LocalRoom>>,
-    presence: Mutex<HashMap<RoomKey, HashSet<String>>>,
+    presence: Mutex<HashMap<RoomKey, HashSet<UserId>>>,
     inbox: OnceLock<Arc<dyn Inbox>>,
     /// When quiet rooms were last forgotten (at most once a minute: it walks every room).
     last_prune_ms: std::sync::atomic::AtomicI64,
@@ -248,18 +249,15 @@ impl Broker for LocalBroker {
     fn set_presence<'a>(
         &'a self,
         room: &'a RoomKey,
-        user: &'a str,
+        user: UserId,
         present: bool,
     ) -> BoxFut<'a, Result<(), BrokerError>> {
         Box::pin(async move {
             let mut presence = self.presence.lock().unwrap_or_else(|p| p.into_inner());
             if present {
-                presence
-                    .entry(room.clone())
-                    .or_default()
-                    .insert(user.to_owned());
+                presence.entry(room.clone()).or_default().insert(user);
             } else if let Some(users) = presence.get_mut(room) {
-                users.remove(user);
+                users.remove(&user);
                 if users.is_empty() {
                     presence.remove(room);
                 }
@@ -270,16 +268,16 @@ impl Broker for LocalBroker {
 
     fn refresh_presence(
         &self,
-        _entries: Vec<(RoomKey, String)>,
+        _entries: Vec<(RoomKey, UserId)>,
     ) -> BoxFut<'_, Result<(), BrokerError>> {
         // One process: entries die with it, nothing to renew.
         Box::pin(async { Ok(()) })
     }
 
-    fn presence<'a>(&'a self, room: &'a RoomKey) -> BoxFut<'a, Result<Vec<String>, BrokerError>> {
+    fn presence<'a>(&'a self, room: &'a RoomKey) -> BoxFut<'a, Result<Vec<UserId>, BrokerError>> {
         Box::pin(async move {
             let presence = self.presence.lock().unwrap_or_else(|p| p.into_inner());
-            let mut users: Vec<String> = presence
+            let mut users: Vec<UserId> = presence
                 .get(room)
                 .map(|u| u.iter().cloned().collect())
                 .unwrap_or_default();

@@ -23,6 +23,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Delivery, NewEvent};
+use crate::ids::{ChatId, SessionId, UserId};
 use crate::key::RoomKey;
 
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -81,21 +82,21 @@ pub enum NodeMessage {
     /// Close every socket of a session (revoked).
     #[serde(rename_all = "camelCase")]
     CloseSession {
-        session_id: String,
+        session_id: SessionId,
         code: u16,
         reason: String,
     },
     /// Close every socket of a user.
     #[serde(rename_all = "camelCase")]
     CloseUser {
-        user_id: String,
+        user_id: UserId,
         code: u16,
         reason: String,
     },
     /// Stop work running for a chat (a bot's answer), wherever it runs.
     #[serde(rename_all = "camelCase")]
     CancelChat {
-        chat_id: String,
+        chat_id: ChatId,
     },
     /// Who may be in this room changed (a participant removed, the chat made private or
     /// deleted): every connection in it asks again and leaves if it may no longer join.
@@ -177,16 +178,16 @@ pub trait Broker: Send + Sync + 'static {
     fn set_presence<'a>(
         &'a self,
         room: &'a RoomKey,
-        user: &'a str,
+        user: UserId,
         present: bool,
     ) -> BoxFut<'a, Result<(), BrokerError>>;
     /// Renews this node's presence entries (called every few seconds).
     fn refresh_presence(
         &self,
-        entries: Vec<(RoomKey, String)>,
+        entries: Vec<(RoomKey, UserId)>,
     ) -> BoxFut<'_, Result<(), BrokerError>>;
     /// Users in `room` on any live node.
-    fn presence<'a>(&'a self, room: &'a RoomKey) -> BoxFut<'a, Result<Vec<String>, BrokerError>>;
+    fn presence<'a>(&'a self, room: &'a RoomKey) -> BoxFut<'a, Result<Vec<UserId>, BrokerError>>;
     /// Stops background work (reconnect loop).
     fn stop(&self) -> BoxFut<'_, ()>;
     /// Whether room events and node messages can reach this node right now (the pub/sub

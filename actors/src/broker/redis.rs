@@ -29,6 +29,7 @@ use super::{
     new_epoch, now_ms, scripts,
 };
 use crate::event::{Delivery, NewEvent};
+use crate::ids::UserId;
 use crate::key::RoomKey;
 
 /// Larger than any offset; asks the history script for the head only.
@@ -404,7 +405,7 @@ impl Broker for RedisBroker {
     fn set_presence<'a>(
         &'a self,
         room: &'a RoomKey,
-        user: &'a str,
+        user: UserId,
         present: bool,
     ) -> BoxFut<'a, Result<(), BrokerError>> {
         Box::pin(async move {
@@ -431,7 +432,7 @@ impl Broker for RedisBroker {
 
     fn refresh_presence(
         &self,
-        entries: Vec<(RoomKey, String)>,
+        entries: Vec<(RoomKey, UserId)>,
     ) -> BoxFut<'_, Result<(), BrokerError>> {
         Box::pin(async move {
             if entries.is_empty() {
@@ -456,7 +457,7 @@ impl Broker for RedisBroker {
         })
     }
 
-    fn presence<'a>(&'a self, room: &'a RoomKey) -> BoxFut<'a, Result<Vec<String>, BrokerError>> {
+    fn presence<'a>(&'a self, room: &'a RoomKey) -> BoxFut<'a, Result<Vec<UserId>, BrokerError>> {
         Box::pin(async move {
             let inner = &self.inner;
             let key = inner.presence_key(room);
@@ -474,9 +475,9 @@ impl Broker for RedisBroker {
                 .query_async(&mut inner.conn.clone())
                 .await
                 .map_err(unavailable)?;
-            let mut users: Vec<String> = members
+            let mut users: Vec<UserId> = members
                 .into_iter()
-                .filter_map(|m| m.split_once('|').map(|(_, u)| u.to_owned()))
+                .filter_map(|m| m.split_once('|').and_then(|(_, u)| u.parse().ok()))
                 .collect();
             users.sort();
             users.dedup();

@@ -60,7 +60,7 @@ impl Inbox for HubInbox {
                     .close_where(|user, _| user == user_id, code, &reason);
             }
             NodeMessage::CancelChat { chat_id } => {
-                shared.cancellations.cancel(&chat_id);
+                shared.cancellations.cancel(chat_id);
             }
             NodeMessage::RecheckRoom { room } => {
                 if let Some(room) = RoomKey::parse(&room) {

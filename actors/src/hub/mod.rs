@@ -27,6 +27,7 @@ use crate::broker::{
 };
 use crate::cancel::Cancellations;
 use crate::event::{EventIds, NewEvent};
+use crate::ids::{SessionId, UserId};
 use crate::key::RoomKey;
 use crate::limits::WsLimits;
 use crate::protocol::close;
@@ -155,7 +156,7 @@ impl Hub {
     }
 
     /// Reserves a connection for `user` within the node's and the user's limits.
-    pub fn admit(&self, user: &str) -> Result<Admission, Refusal> {
+    pub fn admit(&self, user: UserId) -> Result<Admission, Refusal> {
         if self.node.shutting_down.is_cancelled() {
             return Err(Refusal::ShuttingDown);
         }
@@ -207,9 +208,13 @@ impl Hub {
     }
 
     /// Closes every socket of a session on every node.
-    pub async fn close_session(&self, session_id: &str, reason: &str) -> Result<(), BrokerError> {
+    pub async fn close_session(
+        &self,
+        session_id: SessionId,
+        reason: &str,
+    ) -> Result<(), BrokerError> {
         let message = NodeMessage::CloseSession {
-            session_id: session_id.to_owned(),
+            session_id,
             code: close::REVOKED,
             reason: reason.to_owned(),
         };
@@ -217,9 +222,9 @@ impl Hub {
     }
 
     /// Closes every socket of a user on every node.
-    pub async fn close_user(&self, user_id: &str, reason: &str) -> Result<(), BrokerError> {
+    pub async fn close_user(&self, user_id: UserId, reason: &str) -> Result<(), BrokerError> {
         let message = NodeMessage::CloseUser {
-            user_id: user_id.to_owned(),
+            user_id,
             code: close::REVOKED,
             reason: reason.to_owned(),
         };
@@ -278,7 +283,7 @@ impl Hub {
     }
 
     /// Users in a room on any live node.
-    pub async fn presence(&self, room: &RoomKey) -> Result<Vec<String>, BrokerError> {
+    pub async fn presence(&self, room: &RoomKey) -> Result<Vec<UserId>, BrokerError> {
         self.node.broker.presence(room).await
     }
 

@@ -10,11 +10,12 @@ use dashmap::DashMap;
 use tokio_util::sync::CancellationToken;
 
 use crate::broker::Broker;
+use crate::ids::UserId;
 use crate::key::RoomKey;
 
 pub(crate) struct Presence {
     broker: Arc<dyn Broker>,
-    table: DashMap<RoomKey, HashSet<Arc<str>>>,
+    table: DashMap<RoomKey, HashSet<UserId>>,
 }
 
 impl Presence {
@@ -27,17 +28,14 @@ impl Presence {
 
     /// Records a user's arrival in the node's table; the caller writes it to the broker (the
     /// join awaits it, so the join's `online` list includes the user).
-    pub(crate) fn joined(&self, room: &RoomKey, user: &Arc<str>) {
-        self.table
-            .entry(room.clone())
-            .or_default()
-            .insert(user.clone());
+    pub(crate) fn joined(&self, room: &RoomKey, user: UserId) {
+        self.table.entry(room.clone()).or_default().insert(user);
     }
 
     /// Records a user's departure here and in the broker (in the background).
-    pub(crate) fn left(&self, room: &RoomKey, user: &Arc<str>) {
+    pub(crate) fn left(&self, room: &RoomKey, user: UserId) {
         if let Some(mut users) = self.table.get_mut(room) {
-            users.remove(user);
+            users.remove(&user);
             let empty = users.is_empty();
             drop(users);
             if empty {
@@ -45,22 +43,22 @@ impl Presence {
             }
         }
         let broker = self.broker.clone();
-        let (room, user) = (room.clone(), user.to_string());
+        let room = room.clone();
         tokio::spawn(async move {
-            if let Err(error) = broker.set_presence(&room, &user, false).await {
+            if let Err(error) = broker.set_presence(&room, user, false).await {
                 tracing::debug!(%error, "presence not updated");
             }
         });
     }
 
-    pub(crate) fn entries(&self) -> Vec<(RoomKey, String)> {
+    pub(crate) fn entries(&self) -> Vec<(RoomKey, UserId)> {
         self.table
             .iter()
             .flat_map(|e| {
                 let room = e.key().clone();
                 e.value()
                     .iter()
-                    .map(move |u| (room.clone(), u.to_string()))
+                    .map(move |u| (room.clone(), *u))
                     .collect::<Vec<_>>()
             })
             .collect()
@@ -69,7 +67,7 @@ impl Presence {
     /// Withdraws every entry of this node from the broker (shutdown).
     pub(crate) async fn withdraw(&self) {
         for (room, user) in self.entries() {
-            let _ = self.broker.set_presence(&room, &user, false).await;
+            let _ = self.broker.set_presence(&room, user, false).await;
         }
     }
 }

@@ -39,6 +39,7 @@ use super::registry::{Directory, RoomDeps};
 use super::typing::Typists;
 use crate::broker::now_ms;
 use crate::event::{Delivery, NewEvent};
+use crate::ids::UserId;
 use crate::key::RoomKey;
 use crate::protocol;
 use crate::session::ConnId;
@@ -61,7 +62,7 @@ pub struct Resync;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Typing {
-    pub user: String,
+    pub user: UserId,
     pub typing: bool,
 }
 
@@ -79,7 +80,7 @@ pub struct RoomActor {
     /// `None` until subscribed.
     pub(super) order: Option<Order>,
     pub(super) members: HashMap<ConnId, Member>,
-    pub(super) users: HashMap<Arc<str>, usize>,
+    pub(super) users: HashMap<UserId, usize>,
     typing: Typists,
     pub(super) next_join: u64,
     pub(super) closing: bool,
@@ -223,14 +224,14 @@ impl RoomActor {
         };
         if gone {
             self.users.remove(&user);
-            self.deps.presence.left(&self.key, &user);
-            if self.typing.set(&user, false, Instant::now()) {
-                self.publish_typing(&user, false);
+            self.deps.presence.left(&self.key, user);
+            if self.typing.set(user, false, Instant::now()) {
+                self.publish_typing(user, false);
             }
         }
     }
 
-    fn publish_typing(&self, user: &str, typing: bool) {
+    fn publish_typing(&self, user: UserId, typing: bool) {
         // `ttlMs` lets clients drop a "starting" whose "stopping" never comes (its node died).
         let ttl_ms = self.typing.ttl().as_millis() as u64;
         let data = if typing {
@@ -276,7 +277,7 @@ impl Actor for RoomActor {
         // Typing that was not renewed within the TTL stops by itself.
         ctx.run_interval(self.typing.ttl() / 2, |act, _| {
             for user in act.typing.expire(Instant::now()) {
-                act.publish_typing(&user, false);
+                act.publish_typing(user, false);
             }
         });
         if self.order.is_none() {
@@ -386,8 +387,8 @@ impl Handler<Resync> for RoomActor {
 impl Handler<Typing> for RoomActor {
     type Result = ();
     fn handle(&mut self, msg: Typing, _: &mut Self::Context) {
-        if self.typing.set(&msg.user, msg.typing, Instant::now()) {
-            self.publish_typing(&msg.user, msg.typing);
+        if self.typing.set(msg.user, msg.typing, Instant::now()) {
+            self.publish_typing(msg.user, msg.typing);
         }
     }
 }

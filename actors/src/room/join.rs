@@ -10,14 +10,13 @@
 //! finish_join ─▶ ack (+ acks of repeated joins) ─▶ missed ─▶ held (offsets deduplicated)
 //! ```
 
-use std::sync::Arc;
-
 use actix::prelude::*;
 use bytestring::ByteString;
 use serde_json::Value;
 
 use super::actor::RoomActor;
 use crate::broker::{BrokerError, History, RoomHead};
+use crate::ids::UserId;
 use crate::protocol::{self, Resume};
 use crate::session::{ConnId, Outbound};
 
@@ -33,7 +32,7 @@ pub enum JoinError {
 #[rtype(result = "Result<(), JoinError>")]
 pub struct JoinRoom {
     pub conn: ConnId,
-    pub user: String,
+    pub user: UserId,
     pub out: Outbound,
     /// The id of the client's join command: the room writes the success ack.
     pub ack: Value,
@@ -41,7 +40,7 @@ pub struct JoinRoom {
 }
 
 pub(super) struct Member {
-    pub(super) user: Arc<str>,
+    pub(super) user: UserId,
     pub(super) out: Outbound,
     pub(super) last_sent: u64,
     /// Set while the member's join fetches its presence and missed events.
@@ -105,10 +104,10 @@ impl RoomActor {
         let head = joining.head.clone();
         let resume = joining.resume.clone();
         let token = joining.token;
-        let arriving = first_of_user.then(|| member.user.to_string());
+        let arriving = first_of_user.then_some(member.user);
         let fetch = async move {
             if let Some(user) = arriving
-                && let Err(error) = broker.set_presence(&key, &user, true).await
+                && let Err(error) = broker.set_presence(&key, user, true).await
             {
                 tracing::debug!(%error, "presence not updated");
             }
@@ -135,7 +134,7 @@ impl RoomActor {
         &mut self,
         conn: ConnId,
         token: u64,
-        online: &[String],
+        online: &[UserId],
         history: Option<Result<History, BrokerError>>,
     ) {
         let Some(member) = self.members.get_mut(&conn) else {
@@ -216,7 +215,7 @@ impl Handler<JoinRoom> for RoomActor {
             joining.more_acks.push(join.ack);
             return Ok(());
         }
-        let user: Arc<str> = join.user.as_str().into();
+        let user = join.user;
         let first_of_user =
             !self.users.contains_key(&user) && !self.members.contains_key(&join.conn);
         if let Some(old) = self.members.remove(&join.conn) {
@@ -225,12 +224,12 @@ impl Handler<JoinRoom> for RoomActor {
                 *count -= 1;
             }
         }
-        *self.users.entry(user.clone()).or_insert(0) += 1;
+        *self.users.entry(user).or_insert(0) += 1;
         self.next_join += 1;
         self.members.insert(
             join.conn,
             Member {
-                user: user.clone(),
+                user,
                 out: join.out,
                 last_sent: head.offset,
                 joining: Some(Joining {
@@ -244,7 +243,7 @@ impl Handler<JoinRoom> for RoomActor {
             },
         );
         if first_of_user {
-            self.deps.presence.joined(&self.key, &user);
+            self.deps.presence.joined(&self.key, user);
         }
         self.fetch_for_join(join.conn, first_of_user, ctx);
         Ok(())

@@ -20,6 +20,7 @@ use crate::broker::Broker;
 use crate::event::{Delivery, EventIds};
 use crate::hub::Counters;
 use crate::hub::presence::Presence;
+use crate::ids::UserId;
 use crate::key::RoomKey;
 use crate::protocol::Resume;
 use crate::session::{ConnId, Outbound};
@@ -95,7 +96,7 @@ impl RoomRegistry {
         &self,
         room: &RoomKey,
         conn: ConnId,
-        user: String,
+        user: UserId,
         out: Outbound,
         ack: Value,
         resume: Option<Resume>,
@@ -134,7 +135,7 @@ impl RoomRegistry {
 
     /// A typing indicator: dropped when the room's mailbox is full (it is renewed within
     /// `typing_ttl` anyway), so a flood of typing cannot grow the mailbox past its bound.
-    pub(crate) fn typing(&self, room: &RoomKey, user: String, typing: bool) {
+    pub(crate) fn typing(&self, room: &RoomKey, user: UserId, typing: bool) {
         if let Some(handle) = self.rooms.get(room) {
             let _ = handle.addr.try_send(Typing { user, typing });
         }

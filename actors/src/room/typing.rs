@@ -5,10 +5,12 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use crate::ids::UserId;
+
 #[derive(Debug)]
 pub(crate) struct Typists {
     ttl: Duration,
-    since: HashMap<String, Instant>,
+    since: HashMap<UserId, Instant>,
 }
 
 impl Typists {
@@ -25,21 +27,21 @@ impl Typists {
 
     /// Records a user starting or stopping; true when that changes what others see (a renewal of
     /// "starting" only moves the expiry).
-    pub(crate) fn set(&mut self, user: &str, typing: bool, now: Instant) -> bool {
+    pub(crate) fn set(&mut self, user: UserId, typing: bool, now: Instant) -> bool {
         if typing {
-            self.since.insert(user.to_owned(), now).is_none()
+            self.since.insert(user, now).is_none()
         } else {
-            self.since.remove(user).is_some()
+            self.since.remove(&user).is_some()
         }
     }
 
     /// Takes out the users whose last "starting" is older than the TTL.
-    pub(crate) fn expire(&mut self, now: Instant) -> Vec<String> {
-        let expired: Vec<String> = self
+    pub(crate) fn expire(&mut self, now: Instant) -> Vec<UserId> {
+        let expired: Vec<UserId> = self
             .since
             .iter()
             .filter(|(_, since)| now.duration_since(**since) >= self.ttl)
-            .map(|(user, _)| user.clone())
+            .map(|(user, _)| *user)
             .collect();
         for user in &expired {
             self.since.remove(user);
@@ -52,35 +54,38 @@ impl Typists {
 mod tests {
     use super::*;
 
+    const A: UserId = UserId(1);
+    const B: UserId = UserId(2);
+
     #[test]
     fn only_changes_are_reported() {
         let mut typists = Typists::new(Duration::from_secs(5));
         let now = Instant::now();
-        assert!(typists.set("a", true, now));
-        assert!(!typists.set("a", true, now), "a renewal is not news");
-        assert!(typists.set("a", false, now));
-        assert!(!typists.set("a", false, now), "stopping twice is not news");
+        assert!(typists.set(A, true, now));
+        assert!(!typists.set(A, true, now), "a renewal is not news");
+        assert!(typists.set(A, false, now));
+        assert!(!typists.set(A, false, now), "stopping twice is not news");
     }
 
     #[test]
     fn a_start_not_renewed_within_the_ttl_expires() {
         let mut typists = Typists::new(Duration::from_secs(5));
         let start = Instant::now();
-        typists.set("a", true, start);
-        typists.set("b", true, start + Duration::from_secs(3));
+        typists.set(A, true, start);
+        typists.set(B, true, start + Duration::from_secs(3));
         assert!(typists.expire(start + Duration::from_secs(4)).is_empty());
-        assert_eq!(typists.expire(start + Duration::from_secs(5)), ["a"]);
+        assert_eq!(typists.expire(start + Duration::from_secs(5)), [A]);
         // Expired users are gone: starting again is news.
-        assert!(typists.set("a", true, start + Duration::from_secs(6)));
-        assert_eq!(typists.expire(start + Duration::from_secs(8)), ["b"]);
+        assert!(typists.set(A, true, start + Duration::from_secs(6)));
+        assert_eq!(typists.expire(start + Duration::from_secs(8)), [B]);
     }
 
     #[test]
     fn renewing_moves_the_expiry() {
         let mut typists = Typists::new(Duration::from_secs(5));
         let start = Instant::now();
-        typists.set("a", true, start);
-        typists.set("a", true, start + Duration::from_secs(4));
+        typists.set(A, true, start);
+        typists.set(A, true, start + Duration::from_secs(4));
         assert!(typists.expire(start + Duration::from_secs(6)).is_empty());
     }
 }

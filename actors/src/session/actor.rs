@@ -183,9 +183,7 @@ impl SessionActor {
                         "Join the chat room first",
                     ));
                 }
-                self.deps
-                    .rooms
-                    .typing(&room, self.caller.user_id.clone(), typing);
+                self.deps.rooms.typing(&room, self.caller.user_id, typing);
                 self.send(protocol::ack_ok(&id, None));
             }
             Command::RequestCancellation { room } => {
@@ -203,7 +201,12 @@ impl SessionActor {
                         }
                         access => decide(access, &room)?,
                     }
-                    deps.cancel_chat(room.id())
+                    // Only chat rooms have answers to stop; a chat room's id is a chat id.
+                    let chat = room
+                        .id()
+                        .parse()
+                        .map_err(|_| ("NotFound", "No such room".to_owned()))?;
+                    deps.cancel_chat(chat)
                         .await
                         .map_err(|_| ("Unavailable", "Try again shortly".to_owned()))
                 };
@@ -239,7 +242,7 @@ impl SessionActor {
         let fut = async move {
             authorize(&deps, &caller, &room).await?;
             deps.rooms
-                .join(&room, conn, caller.user_id.clone(), out, ack, resume)
+                .join(&room, conn, caller.user_id, out, ack, resume)
                 .await
                 .map_err(|e| match e {
                     JoinError::Unavailable | JoinError::Closing => (

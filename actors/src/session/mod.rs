@@ -13,6 +13,7 @@ pub use registry::{Admission, ConnId, Refusal, SessionRegistry};
 
 use crate::access::Authorizer;
 use crate::broker::{Broker, BrokerError, NodeMessage, NodeTarget};
+use crate::ids::ChatId;
 use crate::limits::WsLimits;
 use crate::room::RoomRegistry;
 
@@ -27,10 +28,8 @@ pub(crate) struct SessionDeps {
 }
 
 impl SessionDeps {
-    pub(crate) async fn cancel_chat(&self, chat_id: &str) -> Result<(), BrokerError> {
-        let message = NodeMessage::CancelChat {
-            chat_id: chat_id.to_owned(),
-        };
+    pub(crate) async fn cancel_chat(&self, chat_id: ChatId) -> Result<(), BrokerError> {
+        let message = NodeMessage::CancelChat { chat_id };
         self.broker.send(NodeTarget::All, &message).await
     }
 }

@@ -10,20 +10,21 @@ use dashmap::DashMap;
 
 use super::actor::{CloseConnection, RecheckRoom, SessionActor};
 use crate::access::Caller;
+use crate::ids::{SessionId, UserId};
 use crate::key::RoomKey;
 
 pub type ConnId = u64;
 
 struct Entry {
-    user: Arc<str>,
-    session: Arc<str>,
+    user: UserId,
+    session: SessionId,
     addr: Addr<SessionActor>,
 }
 
 #[derive(Default)]
 struct Inner {
     conns: DashMap<ConnId, Entry>,
-    per_user: DashMap<String, usize>,
+    per_user: DashMap<UserId, usize>,
     admitted: AtomicUsize,
     next: AtomicU64,
 }
@@ -46,7 +47,7 @@ pub enum Refusal {
 /// A place reserved for one connection; released when dropped (with the connection's actor).
 pub struct Admission {
     registry: SessionRegistry,
-    user: String,
+    user: UserId,
     conn: ConnId,
 }
 
@@ -74,7 +75,7 @@ impl Drop for Admission {
 impl SessionRegistry {
     pub(crate) fn admit(
         &self,
-        user: &str,
+        user: UserId,
         per_node: usize,
         per_user: usize,
     ) -> Result<Admission, Refusal> {
@@ -83,7 +84,7 @@ impl SessionRegistry {
             inner.admitted.fetch_sub(1, Ordering::AcqRel);
             return Err(Refusal::NodeFull);
         }
-        let mut count = inner.per_user.entry(user.to_owned()).or_insert(0);
+        let mut count = inner.per_user.entry(user).or_insert(0);
         if *count >= per_user {
             drop(count);
             inner.admitted.fetch_sub(1, Ordering::AcqRel);
@@ -93,7 +94,7 @@ impl SessionRegistry {
         drop(count);
         Ok(Admission {
             registry: self.clone(),
-            user: user.to_owned(),
+            user,
             conn: inner.next.fetch_add(1, Ordering::Relaxed),
         })
     }
@@ -102,8 +103,8 @@ impl SessionRegistry {
         self.inner.conns.insert(
             conn,
             Entry {
-                user: caller.user_id.as_str().into(),
-                session: caller.session_id.as_str().into(),
+                user: caller.user_id,
+                session: caller.session_id,
                 addr,
             },
         );
@@ -124,13 +125,13 @@ impl SessionRegistry {
     /// Closes this node's connections that match; returns how many.
     pub(crate) fn close_where(
         &self,
-        matches: impl Fn(&str, &str) -> bool,
+        matches: impl Fn(UserId, SessionId) -> bool,
         code: u16,
         reason: &str,
     ) -> usize {
         let mut closed = 0;
         for entry in self.inner.conns.iter() {
-            if matches(&entry.user, &entry.session) {
+            if matches(entry.user, entry.session) {
                 entry.addr.do_send(CloseConnection {
                     code,
                     reason: reason.to_owned(),

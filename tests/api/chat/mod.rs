@@ -10,7 +10,7 @@ mod rest;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, random_suffix};
+use crate::helpers::{Auth, TestApp, random_suffix};
 use crate::ws::User;
 
 pub async fn api(
@@ -20,19 +20,9 @@ pub async fn api(
     who: Option<&User>,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut request = app
-        .client
-        .request(method, app.url(&format!("/api/v2{path}")));
-    if let Some(user) = who {
-        request = request.header("cookie", format!("{}={}", crate::auth::COOKIE, user.token));
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let body = response.json().await.unwrap_or(Value::Null);
-    (status, body)
+    let auth = who.map_or(Auth::Nobody, |user| Auth::Cookie(&user.token));
+    let reply = app.call(method, path, auth, body.as_ref()).await;
+    (reply.status, reply.body)
 }
 
 pub async fn post(app: &TestApp, path: &str, who: &User, body: Value) -> (u16, Value) {

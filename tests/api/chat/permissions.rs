@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use super::*;
-use crate::helpers::spawn_app_with;
+use crate::helpers::{Auth, spawn_app_with};
 use crate::ws::{user, with_system_key};
 
 /// Who makes a request in the permission table.
@@ -135,25 +135,19 @@ async fn who_may_do_what() {
         ),
     ];
     for row in table {
-        let mut request = app
-            .client
-            .request(row.method.clone(), app.url(&format!("/api/v2{}", row.path)));
-        request = match row.who {
-            Owner => request.header("cookie", format!("{}={}", crate::auth::COOKIE, sam.token)),
-            Stranger => request.header("cookie", format!("{}={}", crate::auth::COOKIE, kim.token)),
-            ReadPublicKey => request.header("x-api-key", &key),
-            SignedOut => request,
+        let auth = match row.who {
+            Owner => Auth::Cookie(&sam.token),
+            Stranger => Auth::Cookie(&kim.token),
+            ReadPublicKey => Auth::ApiKey(&key),
+            SignedOut => Auth::Nobody,
         };
-        if let Some(body) = &row.body {
-            request = request.json(body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let body = response.text().await.unwrap_or_default();
+        let reply = app
+            .call(row.method.clone(), &row.path, auth, row.body.as_ref())
+            .await;
         assert_eq!(
-            status, row.status,
-            "{:?} {} {}: {body}",
-            row.who, row.method, row.path
+            reply.status, row.status,
+            "{:?} {} {}: {}",
+            row.who, row.method, row.path, reply.body
         );
     }
 
