@@ -12,5 +12,7 @@ if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
         || { [ "$(id -u)" -eq 0 ] && apt-get install -y -qq python3-aiosmtpd >/dev/null; } \
         || { echo "test: error: install aiosmtpd (pip install aiosmtpd, or apt-get install python3-aiosmtpd)" >&2; exit 1; }
 fi
+# The module arrows point one way (docs/ARCHITECTURE.md): no cycles between top-level modules.
+python3 scripts/module_arrows.py src actors/src
 export PATH="$HOME/.cargo/bin:$PATH"
 exec cargo test --workspace --locked "$@"

@@ -21,11 +21,14 @@
 pub mod access;
 pub mod broker;
 pub mod cancel;
+pub mod counters;
 pub mod event;
 pub mod hub;
 pub mod ids;
 pub mod key;
 pub mod limits;
+pub mod outbound;
+pub(crate) mod presence;
 pub mod protocol;
 pub mod room;
 pub mod session;

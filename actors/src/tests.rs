@@ -15,9 +15,9 @@ use crate::event::NewEvent;
 use crate::hub::Hub;
 use crate::key::RoomKey;
 use crate::limits::WsLimits;
+use crate::outbound::{self, Writer};
 use crate::protocol::Resume;
 use crate::room::actor::PanicOnNextDelivery;
-use crate::session::outbound::{self, Writer};
 
 struct AllowAll;
 

@@ -12,10 +12,9 @@
 //! The hub owns the node's parts (`Node`). Each actor holds only what it uses: a room its
 //! `RoomDeps` (broker, limits, counters, presence), a connection its `SessionDeps` (authorizer,
 //! limits, rooms, registry). `inbox.rs` is the node mailbox (what the broker hands this node,
-//! request/reply between nodes); `presence.rs` the node's presence table and its renewal.
+//! request/reply between nodes); the presence table and its renewal are `crate::presence`.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 use actix::prelude::*;
 use tokio_util::sync::CancellationToken;
@@ -26,35 +25,21 @@ use crate::broker::{
     RoomHead,
 };
 use crate::cancel::Cancellations;
+pub use crate::counters::Counters;
 use crate::event::{EventIds, NewEvent};
 use crate::ids::{SessionId, UserId};
 use crate::key::RoomKey;
 use crate::limits::WsLimits;
+use crate::outbound;
+use crate::presence::Presence;
 use crate::protocol::close;
 use crate::room::RoomRegistry;
 use crate::room::registry::RoomDeps;
-use crate::session::outbound;
 use crate::session::{Admission, Refusal, SessionActor, SessionDeps, SessionRegistry};
 
 mod inbox;
-pub(crate) mod presence;
 
 use inbox::{HubInbox, Replies};
-use presence::Presence;
-
-/// Running totals for metrics.
-#[derive(Default, Debug)]
-pub struct Counters {
-    /// Event frames queued to sockets.
-    pub delivered: AtomicU64,
-    /// Connections cut off because they did not read.
-    pub slow_disconnects: AtomicU64,
-    /// Gaps reported to clients.
-    pub gaps: AtomicU64,
-    /// Events dropped at a full room mailbox (then refetched from the history).
-    pub mailbox_drops: AtomicU64,
-    pub room_restarts: AtomicU64,
-}
 
 /// The node's parts, owned by the hub. Actors do not hold this: a room holds `RoomDeps`, a
 /// connection `SessionDeps`, the broker's inbox a weak reference.
@@ -139,7 +124,7 @@ impl Hub {
             }))
             .await?;
         let every = node.limits.presence_interval;
-        tokio::spawn(presence::renew(
+        tokio::spawn(crate::presence::renew(
             Arc::downgrade(&presence),
             every,
             shutting_down,

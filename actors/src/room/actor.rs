@@ -41,8 +41,8 @@ use crate::broker::now_ms;
 use crate::event::{Delivery, NewEvent};
 use crate::ids::UserId;
 use crate::key::RoomKey;
+use crate::outbound::ConnId;
 use crate::protocol;
-use crate::session::ConnId;
 
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -17,8 +17,8 @@ use serde_json::Value;
 use super::actor::RoomActor;
 use crate::broker::{BrokerError, History, RoomHead};
 use crate::ids::UserId;
+use crate::outbound::{ConnId, Outbound};
 use crate::protocol::{self, Resume};
-use crate::session::{ConnId, Outbound};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JoinError {

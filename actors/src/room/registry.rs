@@ -17,13 +17,13 @@ use serde_json::Value;
 
 use super::actor::{Deliver, JoinError, JoinRoom, LeaveRoom, Resync, RoomActor, Typing};
 use crate::broker::Broker;
+use crate::counters::Counters;
 use crate::event::{Delivery, EventIds};
-use crate::hub::Counters;
-use crate::hub::presence::Presence;
 use crate::ids::UserId;
 use crate::key::RoomKey;
+use crate::outbound::{ConnId, Outbound};
+use crate::presence::Presence;
 use crate::protocol::Resume;
-use crate::session::{ConnId, Outbound};
 
 /// What every room actor of the node uses.
 pub(crate) struct RoomDeps {

@@ -21,11 +21,11 @@ use actix_ws::{AggregatedMessage, ProtocolError as WsError};
 use serde_json::Value;
 
 use super::SessionDeps;
-use super::outbound::{Out, Outbound, Writer};
 use super::registry::{Admission, ConnId};
 use crate::access::{Access, Caller};
 use crate::broker::now_ms;
 use crate::key::RoomKey;
+use crate::outbound::{Out, Outbound, Writer};
 use crate::protocol::{self, Command, Resume, close};
 use crate::room::JoinError;
 

@@ -1,15 +1,14 @@
-//! One actor per WebSocket connection (`actor`), its outbound queue and writer (`outbound`), and
-//! the node's registry of connections (`registry`).
+//! One actor per WebSocket connection (`actor`) and the node's registry of connections
+//! (`registry`); its outbound queue and writer are `crate::outbound`.
 
 pub mod actor;
-pub mod outbound;
 pub mod registry;
 
 use std::sync::Arc;
 
+pub use crate::outbound::{ConnId, Outbound, PushError};
 pub use actor::{CloseConnection, SessionActor};
-pub use outbound::{Outbound, PushError};
-pub use registry::{Admission, ConnId, Refusal, SessionRegistry};
+pub use registry::{Admission, Refusal, SessionRegistry};
 
 use crate::access::Authorizer;
 use crate::broker::{Broker, BrokerError, NodeMessage, NodeTarget};

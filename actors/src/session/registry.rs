@@ -13,7 +13,7 @@ use crate::access::Caller;
 use crate::ids::{SessionId, UserId};
 use crate::key::RoomKey;
 
-pub type ConnId = u64;
+pub use crate::outbound::ConnId;
 
 struct Entry {
     user: UserId,

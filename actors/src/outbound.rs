@@ -21,6 +21,9 @@ use tokio::sync::{mpsc, watch};
 
 use crate::protocol::close;
 
+/// A connection's id on this node (what rooms know their members by).
+pub type ConnId = u64;
+
 pub(crate) enum Out {
     Text(ByteString),
     Ping(Bytes),
