@@ -31,6 +31,7 @@ pub mod ratelimit;
 pub mod realtime;
 pub mod redis_client;
 pub mod retry;
+pub mod routines;
 pub mod sms;
 pub mod startup;
 pub mod state;

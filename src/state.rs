@@ -33,4 +33,6 @@ pub struct AppState {
     pub chats: crate::chat::ChatService,
     pub credits: crate::credits::Credits,
     pub notifications: crate::notifications::Notifications,
+    /// Routines and their versions (graphs checked on every write).
+    pub routines: crate::routines::RoutineService,
 }

@@ -39,6 +39,7 @@ pub struct Settings {
     pub admin: AdminSettings,
     pub ws: WsSettings,
     pub ai: AiSettings,
+    pub runs: RunsSettings,
 }
 
 /// Where the settings come from, besides the embedded defaults and the environment.

@@ -315,6 +315,13 @@ pub struct AiSettings {
     pub models: Vec<AiModelSettings>,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunsSettings {
+    /// A routine graph with more nodes than this is refused (422 `InvalidRoutineGraph`).
+    pub max_graph_nodes: usize,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AiProviderKind {

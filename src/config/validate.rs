@@ -322,6 +322,10 @@ impl Settings {
             ai.default_model == "echo" || ai.models.iter().any(|m| m.name == ai.default_model),
             "ai.default_model must be \"echo\" or a configured model",
         );
+        check(
+            (1..=10_000).contains(&s.runs.max_graph_nodes),
+            "runs.max_graph_nodes must be 1-10000",
+        );
         if errors.is_empty() {
             Ok(())
         } else {

@@ -19,6 +19,7 @@ pub mod origin;
 pub mod paging;
 pub mod path;
 pub mod rate_limit;
+mod routines;
 pub mod system_key;
 pub mod ws;
 
@@ -39,7 +40,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(auth::config)
                 .configure(api_keys::config)
                 .configure(chat::config)
-                .configure(notifications::config),
+                .configure(notifications::config)
+                .configure(routines::config),
         );
 }
 

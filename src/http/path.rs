@@ -9,7 +9,9 @@ use std::str::FromStr;
 use actix_web::{FromRequest, HttpRequest, dev::Payload};
 
 use super::{ApiError, Code};
-use crate::ids::{ApiKeyId, ChatId, ChatInviteId, ChatMessageId, NotificationId, UserId};
+use crate::ids::{
+    ApiKeyId, ChatId, ChatInviteId, ChatMessageId, NotificationId, ResourceVersionId, UserId,
+};
 use crate::jobs::JobId;
 
 /// An id type that may appear in a path, with the code of its parse error.
@@ -36,6 +38,7 @@ path_ids! {
     NotificationId => InvalidNotificationId, "notification id";
     ApiKeyId => InvalidId, "API key id";
     JobId => InvalidJobId, "job id";
+    ResourceVersionId => InvalidResourceVersionId, "routine version id";
 }
 
 fn parse<T: PathId>(text: &str) -> Result<T, ApiError> {

@@ -81,6 +81,10 @@ typed_id!(
     NotificationId,
     /// A row of `api_keys`.
     ApiKeyId,
+    /// A row of `resources` (a routine).
+    ResourceId,
+    /// A row of `resource_versions`.
+    ResourceVersionId,
 );
 
 /// The actor crate mirrors the ids it passes around; these convert at the boundary.

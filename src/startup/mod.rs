@@ -247,6 +247,13 @@ impl Application {
             jobs: job_store.clone(),
             admin_key: settings.admin.system_key.clone(),
             notifications: crate::notifications::Notifications::new(pool.clone()),
+            routines: crate::routines::RoutineService::new(
+                pool.clone(),
+                Arc::clone(&ids),
+                crate::routines::GraphLimits {
+                    max_nodes: settings.runs.max_graph_nodes,
+                },
+            ),
             ids,
             host,
             access_log: settings.log.access_log,

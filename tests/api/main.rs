@@ -13,6 +13,7 @@ mod jobs;
 mod metrics;
 mod outbox;
 mod rate_limit;
+mod routines;
 mod seed;
 mod shutdown;
 mod snowflake;
