@@ -2,7 +2,7 @@
 //! caller's session still valid. The server answers from PostgreSQL; the actors only see this
 //! trait.
 
-use crate::broker::BoxFut;
+use crate::fut::BoxFut;
 use crate::ids::{SessionId, UserId};
 use crate::key::RoomKey;
 

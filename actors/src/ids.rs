@@ -55,6 +55,8 @@ actor_id!(
     SessionId,
     /// A chat (whose bot answers can be cancelled).
     ChatId,
+    /// A run of a routine.
+    RunId,
 );
 
 #[cfg(test)]

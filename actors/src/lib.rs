@@ -23,6 +23,7 @@ pub mod broker;
 pub mod cancel;
 pub mod counters;
 pub mod event;
+pub mod fut;
 pub mod hub;
 pub mod ids;
 pub mod key;
@@ -31,6 +32,7 @@ pub mod outbound;
 pub(crate) mod presence;
 pub mod protocol;
 pub mod room;
+pub mod run;
 pub mod session;
 pub mod wire;
 
@@ -43,7 +45,8 @@ pub use broker::{
 };
 pub use event::NewEvent;
 pub use hub::Hub;
-pub use ids::{ChatId, SessionId, UserId};
+pub use ids::{ChatId, RunId, SessionId, UserId};
 pub use key::{RoomKey, RoomKind};
 pub use limits::WsLimits;
+pub use run::{CommandOutcome, RunCommand, RunControl, RunDriver, StopReason};
 pub use session::{Admission, Refusal};

@@ -293,3 +293,97 @@ async fn a_slow_join_holds_up_neither_the_room_nor_its_own_order() {
         "live after that, nothing twice"
     );
 }
+
+/// A run driver that loops until stopped or paused and reports how it ended.
+struct LoopDriver {
+    renew: std::sync::atomic::AtomicBool,
+    ended: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<&'static str>>>,
+}
+
+impl LoopDriver {
+    fn new() -> (Arc<Self>, tokio::sync::oneshot::Receiver<&'static str>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let driver = Arc::new(Self {
+            renew: std::sync::atomic::AtomicBool::new(true),
+            ended: std::sync::Mutex::new(Some(tx)),
+        });
+        (driver, rx)
+    }
+}
+
+impl crate::run::RunDriver for LoopDriver {
+    fn run(self: Arc<Self>, control: crate::run::RunControl) -> BoxFut<'static, ()> {
+        Box::pin(async move {
+            let how = loop {
+                if let Some(reason) = control.stopped() {
+                    break match reason {
+                        crate::run::StopReason::Cancelled => "cancelled",
+                        crate::run::StopReason::Fenced => "fenced",
+                        crate::run::StopReason::Shutdown => "shutdown",
+                    };
+                }
+                if control.pause_requested() {
+                    break "paused";
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(5)) => {}
+                    _ = control.token().cancelled() => {}
+                }
+            };
+            if let Some(tx) = self.ended.lock().unwrap().take() {
+                let _ = tx.send(how);
+            }
+        })
+    }
+
+    fn renew(self: Arc<Self>) -> BoxFut<'static, Result<bool, String>> {
+        Box::pin(async move { Ok(self.renew.load(std::sync::atomic::Ordering::SeqCst)) })
+    }
+}
+
+#[actix::test]
+async fn run_commands_reach_the_owner_and_a_lost_lease_stops_the_run() {
+    use crate::ids::RunId;
+    use crate::run::{CommandOutcome, RunCommand};
+    let hub = hub(WsLimits::default()).await;
+    let node = hub.node_id();
+    let every = Duration::from_millis(20);
+
+    let (driver, ended) = LoopDriver::new();
+    assert!(hub.start_run(RunId(1), driver.clone(), every));
+    assert!(!hub.start_run(RunId(1), driver, every), "one actor per run");
+    let outcome = hub
+        .command_run(node, RunId(1), RunCommand::Cancel)
+        .await
+        .unwrap();
+    assert_eq!(outcome, CommandOutcome::Delivered);
+    assert_eq!(ended.await.unwrap(), "cancelled");
+
+    let (driver, ended) = LoopDriver::new();
+    hub.start_run(RunId(2), driver, every);
+    hub.command_run(node, RunId(2), RunCommand::Pause)
+        .await
+        .unwrap();
+    assert_eq!(ended.await.unwrap(), "paused");
+
+    let (driver, ended) = LoopDriver::new();
+    hub.start_run(RunId(3), driver.clone(), every);
+    driver
+        .renew
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(ended.await.unwrap(), "fenced");
+
+    // An ended run's actor is gone: commands find nothing.
+    tokio::time::timeout(Duration::from_secs(2), async {
+        while hub.runs_here() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("ended runs leave the registry");
+    let outcome = hub
+        .command_run(node, RunId(1), RunCommand::Cancel)
+        .await
+        .unwrap();
+    assert_eq!(outcome, CommandOutcome::NotRunning);
+}

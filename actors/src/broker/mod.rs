@@ -15,18 +15,16 @@ pub mod local;
 pub mod redis;
 mod scripts;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Delivery, NewEvent};
-use crate::ids::{ChatId, SessionId, UserId};
+use crate::ids::{ChatId, RunId, SessionId, UserId};
 use crate::key::RoomKey;
 
-pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use crate::fut::BoxFut;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum BrokerError {
@@ -120,12 +118,18 @@ pub enum NodeMessage {
 pub enum NodeRequest {
     /// The node's connection and room counts.
     Stats,
+    /// A command for a run this node owns.
+    RunCommand {
+        run: RunId,
+        command: crate::run::RunCommand,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum NodeReply {
     Stats(NodeStats),
+    RunCommand { outcome: crate::run::CommandOutcome },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

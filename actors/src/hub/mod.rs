@@ -27,7 +27,7 @@ use crate::broker::{
 use crate::cancel::Cancellations;
 pub use crate::counters::Counters;
 use crate::event::{EventIds, NewEvent};
-use crate::ids::{SessionId, UserId};
+use crate::ids::{RunId, SessionId, UserId};
 use crate::key::RoomKey;
 use crate::limits::WsLimits;
 use crate::outbound;
@@ -35,6 +35,7 @@ use crate::presence::Presence;
 use crate::protocol::close;
 use crate::room::RoomRegistry;
 use crate::room::registry::RoomDeps;
+use crate::run::{CommandOutcome, RunCommand, RunDriver, RunRegistry};
 use crate::session::{Admission, Refusal, SessionActor, SessionDeps, SessionRegistry};
 
 mod inbox;
@@ -53,6 +54,7 @@ pub(crate) struct Node {
     pub counters: Arc<Counters>,
     presence: Arc<Presence>,
     pub replies: Replies,
+    pub runs: RunRegistry,
     shutting_down: CancellationToken,
 }
 
@@ -69,6 +71,9 @@ impl Node {
     pub(crate) fn answer(&self, request: NodeRequest) -> NodeReply {
         match request {
             NodeRequest::Stats => NodeReply::Stats(self.stats()),
+            NodeRequest::RunCommand { run, command } => NodeReply::RunCommand {
+                outcome: self.runs.command(run, command),
+            },
         }
     }
 }
@@ -115,6 +120,7 @@ impl Hub {
             counters,
             presence: presence.clone(),
             replies: Replies::default(),
+            runs: RunRegistry::new(),
             shutting_down: shutting_down.clone(),
             limits,
         });
@@ -267,6 +273,39 @@ impl Hub {
         result
     }
 
+    /// Starts the actor of a run whose lease this node has just claimed; false when one is
+    /// already running here. `renew_every` is how often it renews the lease.
+    pub fn start_run(
+        &self,
+        run: RunId,
+        driver: Arc<dyn RunDriver>,
+        renew_every: std::time::Duration,
+    ) -> bool {
+        self.node.runs.start(run, driver, renew_every)
+    }
+
+    /// Sends a command to a run's actor on the node that owns it (this one or another): the
+    /// same path either way, the answer is the owner's.
+    pub async fn command_run(
+        &self,
+        owner: u16,
+        run: RunId,
+        command: RunCommand,
+    ) -> Result<CommandOutcome, BrokerError> {
+        match self
+            .request(owner, NodeRequest::RunCommand { run, command })
+            .await?
+        {
+            NodeReply::RunCommand { outcome } => Ok(outcome),
+            NodeReply::Stats(_) => Ok(CommandOutcome::NotRunning),
+        }
+    }
+
+    /// Whether a run's actor is on this node.
+    pub fn runs_here(&self) -> usize {
+        self.node.runs.len()
+    }
+
     /// Users in a room on any live node.
     pub async fn presence(&self, room: &RoomKey) -> Result<Vec<UserId>, BrokerError> {
         self.node.broker.presence(room).await
@@ -294,6 +333,8 @@ impl Hub {
     pub async fn shutdown(&self, within: std::time::Duration) {
         let node = &self.node;
         node.shutting_down.cancel();
+        // Runs stop without writing; their leases expire and another node continues them.
+        node.runs.stop_all();
         node.sessions
             .close_where(|_, _| true, close::RESTART, "server restarting");
         let deadline = tokio::time::Instant::now() + within;

@@ -105,5 +105,8 @@ pub async fn node_stats(
         .map_err(broker_error)?;
     match reply {
         NodeReply::Stats(stats) => Ok(ok(stats)),
+        other => Err(ApiError::internal(anyhow::anyhow!(
+            "unexpected node reply {other:?}"
+        ))),
     }
 }
