@@ -32,6 +32,7 @@ pub mod realtime;
 pub mod redis_client;
 pub mod retry;
 pub mod routines;
+pub mod runs;
 pub mod sms;
 pub mod startup;
 pub mod state;

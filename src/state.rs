@@ -35,4 +35,6 @@ pub struct AppState {
     pub notifications: crate::notifications::Notifications,
     /// Routines and their versions (graphs checked on every write).
     pub routines: crate::routines::RoutineService,
+    /// Runs: start, stop, answer, read (executed by run actors, `crate::runs`).
+    pub runs: crate::runs::RunService,
 }

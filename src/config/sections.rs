@@ -320,6 +320,20 @@ pub struct AiSettings {
 pub struct RunsSettings {
     /// A routine graph with more nodes than this is refused (422 `InvalidRoutineGraph`).
     pub max_graph_nodes: usize,
+    /// How deep routine versions may call each other (`subroutine`).
+    pub max_subroutine_depth: usize,
+    /// A run's lease: how long it lasts, and how often its owner renews it.
+    pub lease_ttl_ms: u64,
+    pub lease_renew_ms: u64,
+    /// How often each node looks for runs to take over (expired leases, due waits).
+    pub sweep_interval_ms: u64,
+    /// A step that takes longer fails with `StepTimeout` (retried per its policy).
+    pub step_timeout_ms: u64,
+    /// `http` steps: longest call, largest response, and whether private, loopback and
+    /// link-local addresses may be called (off: a routine cannot reach the server's network).
+    pub http_timeout_ms: u64,
+    pub http_max_response_bytes: usize,
+    pub allow_private_addresses: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -322,9 +322,19 @@ impl Settings {
             ai.default_model == "echo" || ai.models.iter().any(|m| m.name == ai.default_model),
             "ai.default_model must be \"echo\" or a configured model",
         );
+        let r = &s.runs;
         check(
-            (1..=10_000).contains(&s.runs.max_graph_nodes),
-            "runs.max_graph_nodes must be 1-10000",
+            (1..=10_000).contains(&r.max_graph_nodes) && (1..=32).contains(&r.max_subroutine_depth),
+            "runs.max_graph_nodes must be 1-10000 and runs.max_subroutine_depth 1-32",
+        );
+        check(
+            r.lease_renew_ms >= 1
+                && r.lease_ttl_ms >= 2 * r.lease_renew_ms
+                && r.sweep_interval_ms >= 1
+                && r.step_timeout_ms >= 1
+                && r.http_timeout_ms >= 1
+                && r.http_max_response_bytes >= 1,
+            "runs: intervals and limits at least 1, and runs.lease_ttl_ms at least twice runs.lease_renew_ms",
         );
         if errors.is_empty() {
             Ok(())

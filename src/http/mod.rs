@@ -20,6 +20,7 @@ pub mod paging;
 pub mod path;
 pub mod rate_limit;
 mod routines;
+mod runs;
 pub mod system_key;
 pub mod ws;
 
@@ -41,7 +42,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(api_keys::config)
                 .configure(chat::config)
                 .configure(notifications::config)
-                .configure(routines::config),
+                .configure(routines::config)
+                .configure(runs::config),
         );
 }
 

@@ -10,7 +10,7 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload};
 
 use super::{ApiError, Code};
 use crate::ids::{
-    ApiKeyId, ChatId, ChatInviteId, ChatMessageId, NotificationId, ResourceVersionId, UserId,
+    ApiKeyId, ChatId, ChatInviteId, ChatMessageId, NotificationId, ResourceVersionId, RunId, UserId,
 };
 use crate::jobs::JobId;
 
@@ -39,6 +39,7 @@ path_ids! {
     ApiKeyId => InvalidId, "API key id";
     JobId => InvalidJobId, "job id";
     ResourceVersionId => InvalidResourceVersionId, "routine version id";
+    RunId => InvalidRunId, "run id";
 }
 
 fn parse<T: PathId>(text: &str) -> Result<T, ApiError> {

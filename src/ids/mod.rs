@@ -85,6 +85,8 @@ typed_id!(
     ResourceId,
     /// A row of `resource_versions`.
     ResourceVersionId,
+    /// A row of `runs`.
+    RunId,
 );
 
 /// The actor crate mirrors the ids it passes around; these convert at the boundary.

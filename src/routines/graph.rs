@@ -414,6 +414,23 @@ pub(crate) fn check(graph: &Graph, limits: GraphLimits) -> Result<(), GraphError
         }
     }
     for node in &graph.nodes {
+        let plain = graph.next_of(&node.id).len();
+        match node.kind {
+            Kind::Decision { .. } if plain > 0 => {
+                return Err(GraphError::at(
+                    &node.id,
+                    "a decision's next nodes are its branches and default, not edges",
+                ));
+            }
+            Kind::Decision { .. } | Kind::Parallel { .. } => {}
+            _ if plain > 1 => {
+                return Err(GraphError::at(
+                    &node.id,
+                    "more than one next node (branch with a decision or a parallel)",
+                ));
+            }
+            _ => {}
+        }
         for to in graph.successors(node) {
             if !by_id.contains_key(to) {
                 return Err(GraphError::at(

@@ -20,6 +20,7 @@ pub(super) fn start_jobs(
     settings: &Settings,
     chats: &ChatService,
     ai: Arc<AiRegistry>,
+    runs: &Arc<crate::runs::RunDeps>,
 ) -> Result<JobRuntime, StartupError> {
     let jobs = Arc::new(settings.jobs.clone());
     let mailer = Mailer::from_settings(&settings.email).map_err(StartupError::Delivery)?;
@@ -45,6 +46,9 @@ pub(super) fn start_jobs(
             pool: chats.pool.clone(),
         })
         .register(SendSmsHandler { sender: sms })
+        .register(crate::runs::RunStart {
+            deps: Arc::clone(runs),
+        })
         .register(LlmCompletion {
             pool: chats.pool.clone(),
             chats: chats.clone(),

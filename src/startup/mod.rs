@@ -209,15 +209,50 @@ impl Application {
             context_messages: settings.ai.context_messages,
             default_max_tokens: settings.ai.default_max_tokens,
         };
+        let r = &settings.runs;
+        let run_deps = Arc::new(crate::runs::RunDeps {
+            pool: pool.clone(),
+            ids: Arc::clone(&ids),
+            hub: hub.clone(),
+            outbox: chats.outbox.clone(),
+            ai: Arc::clone(&ai),
+            credits: credits.clone(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| StartupError::Delivery(std::io::Error::other(e)))?,
+            http_limits: crate::runs::nodes::HttpLimits {
+                allow_private_addresses: r.allow_private_addresses,
+                max_response_bytes: r.http_max_response_bytes,
+                timeout: Duration::from_millis(r.http_timeout_ms),
+            },
+            lease_ttl: Duration::from_millis(r.lease_ttl_ms),
+            renew_every: Duration::from_millis(r.lease_renew_ms),
+            step_timeout: Duration::from_millis(r.step_timeout_ms),
+            default_max_tokens: settings.ai.default_max_tokens,
+            node: i32::from(hub.node_id()),
+        });
         let jobs = if settings.jobs.enabled {
+            // Nodes that run jobs run runs: they take over runs whose owner is gone.
+            crate::runs::start_sweeper(
+                Arc::clone(&run_deps),
+                Duration::from_millis(r.sweep_interval_ms),
+            );
             Some(step_sync("jobs", || {
-                start_jobs(&job_store, &settings, &chats, Arc::clone(&ai))
+                start_jobs(&job_store, &settings, &chats, Arc::clone(&ai), &run_deps)
             })?)
         } else {
             tracing::info!("jobs.enabled = false: this node runs no job workers");
             None
         };
 
+        let routines = crate::routines::RoutineService::new(
+            pool.clone(),
+            Arc::clone(&ids),
+            crate::routines::GraphLimits {
+                max_nodes: settings.runs.max_graph_nodes,
+            },
+        );
         let host = HostProbe::new();
         let state = AppState {
             hub: hub.clone(),
@@ -247,13 +282,15 @@ impl Application {
             jobs: job_store.clone(),
             admin_key: settings.admin.system_key.clone(),
             notifications: crate::notifications::Notifications::new(pool.clone()),
-            routines: crate::routines::RoutineService::new(
-                pool.clone(),
-                Arc::clone(&ids),
-                crate::routines::GraphLimits {
-                    max_nodes: settings.runs.max_graph_nodes,
-                },
-            ),
+            routines: routines.clone(),
+            runs: crate::runs::RunService {
+                pool: pool.clone(),
+                ids: Arc::clone(&ids),
+                jobs: job_store.clone(),
+                routines,
+                deps: run_deps,
+                max_depth: settings.runs.max_subroutine_depth,
+            },
             ids,
             host,
             access_log: settings.log.access_log,

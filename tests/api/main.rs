@@ -14,6 +14,7 @@ mod metrics;
 mod outbox;
 mod rate_limit;
 mod routines;
+mod runs;
 mod seed;
 mod shutdown;
 mod snowflake;

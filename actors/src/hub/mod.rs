@@ -281,7 +281,12 @@ impl Hub {
         driver: Arc<dyn RunDriver>,
         renew_every: std::time::Duration,
     ) -> bool {
-        self.node.runs.start(run, driver, renew_every)
+        !self.is_shutting_down() && self.node.runs.start(run, driver, renew_every)
+    }
+
+    /// True once [`Hub::shutdown`] began: take no new runs or connections.
+    pub fn is_shutting_down(&self) -> bool {
+        self.node.shutting_down.is_cancelled()
     }
 
     /// Sends a command to a run's actor on the node that owns it (this one or another): the

@@ -3,7 +3,7 @@
 //! Anthropic servers speaking their real streaming formats, fallback, a broken stream,
 //! cancellation, credits charged once). Shared here: requests and bots.
 
-mod bots;
+pub mod bots;
 mod invites;
 mod permissions;
 mod rest;

@@ -199,7 +199,10 @@ async fn app_with_providers(configure: impl FnOnce(&mut Settings) + Send + 'stat
 
 /// One OpenAI-compatible provider `name` at `uri`, serving model `gpt-test` at 100/200 cents per
 /// million input/output tokens.
-fn one_openai(name: &'static str, uri: String) -> impl FnOnce(&mut Settings) + Send + 'static {
+pub(crate) fn one_openai(
+    name: &'static str,
+    uri: String,
+) -> impl FnOnce(&mut Settings) + Send + 'static {
     move |s| {
         s.ai.providers = vec![provider(name, AiProviderKind::Openai, format!("{uri}/v1"))];
         s.ai.models = vec![model("gpt-test", name, (100, 200), &[])];
@@ -308,7 +311,7 @@ async fn an_openai_compatible_answer_is_streamed_stored_and_charged_once() {
 }
 
 /// An OpenAI-compatible server that streams one chunk every `every`, for cancellation.
-async fn slow_openai(chunks: usize, every: Duration) -> String {
+pub(crate) async fn slow_openai(chunks: usize, every: Duration) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move {
