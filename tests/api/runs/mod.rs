@@ -5,6 +5,7 @@
 //! stopped node's run is finished by another node.
 
 mod faults;
+mod kill;
 
 use std::time::Duration;
 
