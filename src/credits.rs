@@ -351,6 +351,9 @@ pub async fn release_orphaned_holds(
               WHERE h.created_at < now() - make_interval(secs => $1)
                 AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.unique_key = h.key
                                    AND j.state IN ('available', 'running', 'retrying'))
+                -- A run's llm step holds under its step key while it is in progress.
+                AND NOT EXISTS (SELECT 1 FROM run_steps s WHERE s.step_key = h.key
+                                   AND s.status = 'InProgress')
              RETURNING account_id, api_key_id, amount),
          accounts AS (
              UPDATE credit_accounts a SET balance = a.balance + g.total

@@ -334,6 +334,11 @@ pub struct RunsSettings {
     pub http_timeout_ms: u64,
     pub http_max_response_bytes: usize,
     pub allow_private_addresses: bool,
+    /// Per run, lowered per run by `config.limits` at start: credits spent, steps taken, time
+    /// spent inside steps.
+    pub max_credits: i64,
+    pub max_steps: i64,
+    pub max_time_ms: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -333,7 +333,10 @@ impl Settings {
                 && r.sweep_interval_ms >= 1
                 && r.step_timeout_ms >= 1
                 && r.http_timeout_ms >= 1
-                && r.http_max_response_bytes >= 1,
+                && r.http_max_response_bytes >= 1
+                && r.max_credits >= 1
+                && r.max_steps >= 1
+                && r.max_time_ms >= 1,
             "runs: intervals and limits at least 1, and runs.lease_ttl_ms at least twice runs.lease_renew_ms",
         );
         if errors.is_empty() {

@@ -37,6 +37,7 @@ impl From<RunError> for ApiError {
             RunError::Transition(..) => ApiError::of(Code::InvalidTransition, message),
             RunError::KeyReused => ApiError::of(Code::IdempotencyKeyReused, message),
             RunError::Invalid(_) => ApiError::of(Code::InvalidBody, message),
+            RunError::Limits(_) => ApiError::of(Code::InvalidLimits, message),
             RunError::Sql(error) => error.into(),
         }
     }
@@ -59,6 +60,9 @@ pub struct StartBody {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct StartConfig {
     source: Option<RunSource>,
+    /// Lower limits for this run (`maxCredits`, `maxSteps`, `maxTimeMs`).
+    #[serde(default)]
+    limits: crate::runs::LimitOverrides,
 }
 
 fn yes() -> bool {
@@ -96,7 +100,8 @@ pub async fn start(
         let run = parsed
             .run_id
             .ok_or_else(|| ApiError::of(Code::InvalidBody, "runId names the run to resume"))?;
-        let (run, status) = state.runs.resume(run.0, caller.user).await?;
+        let limits = parsed.config.map(|c| c.limits).unwrap_or_default();
+        let (run, status) = state.runs.resume(run.0, caller.user, limits).await?;
         return Ok(ok(json!({"runId": run.to_string(), "status": status})));
     }
     let version = parsed.resource_version_id.ok_or_else(|| {
@@ -105,6 +110,7 @@ pub async fn start(
             "resourceVersionId names the routine version",
         )
     })?;
+    let limits = parsed.config.as_ref().map(|c| c.limits).unwrap_or_default();
     let source = match (parsed.config.and_then(|c| c.source), caller.api_key) {
         (Some(source), _) => source,
         (None, Some(_)) => RunSource::Api,
@@ -116,6 +122,7 @@ pub async fn start(
         source,
         idempotency_key: idempotency_key(&req)?,
         request_hash: sha256_hex(&String::from_utf8_lossy(&body)),
+        limits,
     };
     let (run, status) = state.runs.start(caller.user, request).await?;
     Ok(ok(json!({"runId": run.to_string(), "status": status})))

@@ -27,9 +27,10 @@ use vrooli_actors::fut::BoxFut;
 use vrooli_actors::{Hub, NewEvent, RoomKey, RunControl, RunDriver, StopReason};
 
 use super::context::Context;
+use super::limits::RunLimits;
 use super::nodes::{self, HttpLimits, StepFailure};
 use super::store::{self, Lease, StepRow, WriteError};
-use crate::ai::{AiRegistry, Prompt, Role};
+use crate::ai::{AiRegistry, Prompt, Role, Usage};
 use crate::credits::Credits;
 use crate::ids::{Snowflake, UserId};
 use crate::outbox::Outbox;
@@ -84,8 +85,8 @@ impl From<sqlx::Error> for Stop {
     }
 }
 
-/// A run's owner, snapshot and inputs.
-type RunRow = (Option<UserId>, Option<Value>, Value);
+/// A run's owner, snapshot, inputs and limits.
+type RunRow = (Option<UserId>, Option<Value>, Value, Value);
 
 /// A run's snapshot: its graph and those of the routine versions it calls.
 #[derive(serde::Deserialize)]
@@ -124,6 +125,7 @@ impl RunDriver for Driver {
 struct Walk<'a> {
     driver: &'a Driver,
     user: UserId,
+    limits: RunLimits,
     snapshot: Snapshot,
     steps: HashMap<String, StepRow>,
     control: RunControl,
@@ -134,12 +136,14 @@ impl Driver {
     async fn drive(&self, control: RunControl) {
         let run = self.lease.run;
         let loaded: Result<Option<RunRow>, _> =
-            sqlx::query_as("SELECT user_id, snapshot, inputs FROM runs WHERE id = $1")
+            sqlx::query_as("SELECT user_id, snapshot, inputs, limits FROM runs WHERE id = $1")
                 .bind(run)
                 .fetch_optional(&self.deps.pool)
                 .await;
-        let (user, snapshot, inputs) = match loaded {
-            Ok(Some((Some(user), Some(snapshot), inputs))) => (user, snapshot, inputs),
+        let (user, snapshot, inputs, limits) = match loaded {
+            Ok(Some((Some(user), Some(snapshot), inputs, limits))) => {
+                (user, snapshot, inputs, limits)
+            }
             Ok(_) => return tracing::error!(run, "run has no owner or snapshot"),
             Err(error) => {
                 return tracing::warn!(run, %error, "run not loaded; its lease will expire");
@@ -163,9 +167,16 @@ impl Driver {
             Ok(steps) => steps,
             Err(error) => return tracing::warn!(run, %error, "steps not loaded"),
         };
+        // Runs written before limits existed have none: nothing to enforce.
+        let limits = serde_json::from_value(limits).unwrap_or(RunLimits {
+            max_credits: i64::MAX,
+            max_steps: i64::MAX,
+            max_time_ms: i64::MAX,
+        });
         let mut walk = Walk {
             driver: self,
             user,
+            limits,
             announced: false,
             snapshot,
             steps,
@@ -288,15 +299,77 @@ impl Walk<'_> {
         self.commit(tx).await
     }
 
-    /// Between steps: stop, cancel or pause asked for through the actor.
+    /// Before a step: stop, cancel or pause asked for through the actor.
     fn boundary(&self) -> Result<(), Stop> {
+        self.halted()?;
+        if self.control.pause_requested() {
+            return Err(Stop::Paused("Requested"));
+        }
+        Ok(())
+    }
+
+    /// After a step's work: only a stop counts (a pause waits until its result is stored).
+    fn halted(&self) -> Result<(), Stop> {
         match self.control.stopped() {
             Some(StopReason::Cancelled) => Err(Stop::Cancelled),
             Some(StopReason::Fenced) => Err(Stop::Fenced),
             Some(StopReason::Shutdown) => Err(Stop::Shutdown),
-            None if self.control.pause_requested() => Err(Stop::Paused("Requested")),
             None => Ok(()),
         }
+    }
+
+    /// The run's limits, before a step that may spend up to `hold` credits.
+    async fn within_limits(&self, key: &str, hold: i64, new_step: bool) -> Result<(), Stop> {
+        let (credits, steps, active_ms) = store::usage(&self.deps().pool, self.run()).await?;
+        let limits = self.limits;
+        let fail = |reason: &'static str, message: String| Stop::Failed {
+            step: key.to_owned(),
+            reason,
+            message,
+        };
+        if new_step && steps >= limits.max_steps {
+            return Err(fail(
+                "MaxSteps",
+                format!("{steps} steps taken; the limit is {}", limits.max_steps),
+            ));
+        }
+        if active_ms >= limits.max_time_ms {
+            return Err(fail(
+                "MaxTime",
+                format!(
+                    "{active_ms} ms in steps; the limit is {}",
+                    limits.max_time_ms
+                ),
+            ));
+        }
+        if credits.saturating_add(hold) > limits.max_credits {
+            return Err(Stop::Paused("MaxCredits"));
+        }
+        Ok(())
+    }
+
+    /// The most an llm step can cost (its hold): the prompt's bytes as tokens in, its token
+    /// limit out, at the dearest model of its fallback chain.
+    fn llm_hold(&self, node: &Node, context: &Context) -> i64 {
+        let Kind::Llm {
+            prompt,
+            model,
+            max_tokens,
+            ..
+        } = &node.kind
+        else {
+            return 0;
+        };
+        let deps = self.deps();
+        let model = model.as_deref().unwrap_or(&deps.ai.default_model);
+        let input = context
+            .render_string(prompt)
+            .map_or(prompt.len(), |p| p.len()) as i64;
+        let usage = Usage {
+            input_tokens: input + 16,
+            output_tokens: i64::from(max_tokens.unwrap_or(deps.default_max_tokens)),
+        };
+        deps.ai.worst_case_cost(model, usage)
     }
 
     /// Walks a graph from its start; its outputs.
@@ -360,6 +433,9 @@ impl Walk<'_> {
         existing: Option<StepRow>,
     ) -> Result<Value, Stop> {
         self.boundary()?;
+        let hold = self.llm_hold(node, context);
+        // A step already begun (a wait resuming, a takeover) was counted when it began.
+        self.within_limits(key, hold, existing.is_none()).await?;
         let failed = |reason: &'static str, message: String| Stop::Failed {
             step: key.to_owned(),
             reason,
@@ -447,6 +523,20 @@ impl Walk<'_> {
             let id = self.deps().ids.next_id();
             let attempt =
                 store::start_step_in(&mut tx, id, self.run(), &node.id, key, &rendered).await?;
+            if hold > 0 {
+                // Reserved with the step's start: concurrent runs of one user cannot overspend.
+                // A second hold under the same key (a retry, a takeover) holds nothing more.
+                match self
+                    .deps()
+                    .credits
+                    .hold_in(&mut tx, self.user, None, key, hold)
+                    .await
+                {
+                    Ok(()) => {}
+                    Err(crate::credits::CreditError::Database(error)) => return Err(error.into()),
+                    Err(_) => return Err(Stop::Paused("InsufficientCredits")),
+                }
+            }
             self.started_in(&mut tx, node, key, attempt).await?;
             self.commit(tx).await?;
 
@@ -461,7 +551,13 @@ impl Walk<'_> {
                     format!("took longer than {} ms", timeout.as_millis()),
                 )),
             };
-            self.boundary()?;
+            if let Err(stop) = self.halted() {
+                if matches!(stop, Stop::Cancelled) && hold > 0 {
+                    // Cancelled mid-step: nothing was finished, nothing is charged.
+                    let _ = self.deps().credits.release(key).await;
+                }
+                return Err(stop);
+            }
             match result {
                 Ok((outputs, cost)) => {
                     self.completed(node, key, &outputs, cost).await?;
@@ -483,6 +579,9 @@ impl Walk<'_> {
                     self.boundary()?;
                 }
                 Err(failure) => {
+                    if hold > 0 {
+                        let _ = self.deps().credits.release(key).await;
+                    }
                     let mut tx = self.begin().await?;
                     store::finish_step_in(&mut tx, key, "Failed", None, Some(&failure.message), 0)
                         .await?;
@@ -535,14 +634,20 @@ impl Walk<'_> {
     ) -> Result<(), Stop> {
         let mut tx = self.begin().await?;
         let mut charged = 0;
-        if cost > 0 {
-            let before = self.deps().credits.account_in(&mut tx, self.user).await?.1;
-            let after = self
-                .deps()
+        if cost > 0 || matches!(node.kind, Kind::Llm { .. }) {
+            // Settles the step's hold against its cost; the ledger entry, keyed by the step,
+            // says what was charged, once.
+            self.deps()
                 .credits
                 .settle_in(&mut tx, self.user, None, key, cost, "RunStep", key)
                 .await?;
-            charged = after.map_or(0, |after| before - after);
+            charged = sqlx::query_scalar(
+                "SELECT COALESCE(-sum(amount), 0)::BIGINT FROM credit_ledger_entries
+                  WHERE idempotency_key = $1",
+            )
+            .bind(key)
+            .fetch_one(&mut *tx)
+            .await?;
         }
         store::finish_step_in(&mut tx, key, "Completed", Some(outputs), None, charged).await?;
         store::event_in(

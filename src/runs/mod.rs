@@ -15,6 +15,7 @@
 
 pub mod context;
 pub mod executor;
+pub mod limits;
 pub mod nodes;
 pub mod store;
 
@@ -28,6 +29,7 @@ use sqlx::PgPool;
 use vrooli_actors::{RunCommand, RunId as ActorRunId};
 
 pub use executor::{Driver, RunDeps};
+pub use limits::{LimitOverrides, RunLimits};
 
 use crate::ids::{PublicId, ResourceVersionId, UserId};
 use crate::jobs::{JobContext, JobError, JobHandler, JobStore, NewJob, Queue};
@@ -50,6 +52,8 @@ pub enum RunError {
     KeyReused,
     #[error("{0}")]
     Invalid(String),
+    #[error("{0}")]
+    Limits(String),
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
 }
@@ -151,6 +155,7 @@ pub struct StartRequest {
     pub idempotency_key: Option<String>,
     /// A digest of the request body: the same key with another body is refused.
     pub request_hash: String,
+    pub limits: LimitOverrides,
 }
 
 #[derive(Clone)]
@@ -161,6 +166,8 @@ pub struct RunService {
     pub routines: RoutineService,
     pub deps: Arc<RunDeps>,
     pub max_depth: usize,
+    /// The `[runs]` limits; a run may ask for lower ones.
+    pub limits: RunLimits,
 }
 
 /// Node kinds the executor runs today.
@@ -244,12 +251,13 @@ impl RunService {
         if !request.inputs.is_object() {
             return Err(RunError::Invalid("formValues is an object".into()));
         }
+        let limits = self.limits.with(request.limits).map_err(RunError::Limits)?;
         let id = self.ids.next_id();
         let mut tx = self.pool.begin().await?;
         let inserted: Option<i64> = sqlx::query_scalar(
             "INSERT INTO runs (id, public_id, user_id, name, resource_version_id, snapshot, inputs,
-                               idempotency_key, request_hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                               idempotency_key, request_hash, limits)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
              RETURNING id",
         )
@@ -262,6 +270,7 @@ impl RunService {
         .bind(&request.inputs)
         .bind(&request.idempotency_key)
         .bind(&request.request_hash)
+        .bind(sqlx::types::Json(limits))
         .fetch_optional(&mut *tx)
         .await?;
         if inserted.is_none() {
@@ -470,8 +479,14 @@ impl RunService {
 
     /// Resumes a Paused or Failed run: Scheduled again, with a fresh `run-start` job. A step
     /// left in progress (an `UncertainStep`) is run again: a person said so.
-    pub async fn resume(&self, run: i64, user: UserId) -> Result<(i64, String), RunError> {
+    pub async fn resume(
+        &self,
+        run: i64,
+        user: UserId,
+        limits: LimitOverrides,
+    ) -> Result<(i64, String), RunError> {
         self.owned(run, user).await?;
+        let limits = self.limits.with(limits).map_err(RunError::Limits)?;
         let mut tx = self.pool.begin().await?;
         let status: String = sqlx::query_scalar("SELECT status FROM runs WHERE id = $1 FOR UPDATE")
             .bind(run)
@@ -482,10 +497,11 @@ impl RunService {
         }
         sqlx::query(
             "UPDATE runs SET status = 'Scheduled', status_reason = NULL, desired_status = NULL,
-                    completed_at = NULL
+                    completed_at = NULL, limits = $2
               WHERE id = $1",
         )
         .bind(run)
+        .bind(sqlx::types::Json(limits))
         .execute(&mut *tx)
         .await?;
         // The step that failed, or the non-idempotent call whose outcome was uncertain, runs

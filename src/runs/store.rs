@@ -165,6 +165,23 @@ pub async fn event_in(
     Ok(seq)
 }
 
+/// What a run has used so far: credits, steps taken, and milliseconds spent inside steps that
+/// do work (http, llm, decision; not waits, approvals or the steps that call subroutines).
+pub async fn usage(pool: &PgPool, run: i64) -> Result<(i64, i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT r.credits_used,
+                (SELECT count(*) FROM run_steps s WHERE s.run_id = r.id),
+                (SELECT COALESCE(sum(EXTRACT(EPOCH FROM COALESCE(s.completed_at, now()) - s.started_at)
+                                     * 1000), 0)::BIGINT
+                   FROM run_steps s WHERE s.run_id = r.id
+                    AND s.inputs->>'kind' IN ('http', 'llm', 'decision'))
+           FROM runs r WHERE r.id = $1",
+    )
+    .bind(run)
+    .fetch_one(pool)
+    .await
+}
+
 pub async fn steps(pool: &PgPool, run: i64) -> Result<HashMap<String, StepRow>, sqlx::Error> {
     let rows: Vec<StepRow> = sqlx::query_as(
         "SELECT node_id, step_key, status, attempt, inputs, outputs FROM run_steps WHERE run_id = $1",

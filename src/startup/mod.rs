@@ -290,6 +290,11 @@ impl Application {
                 routines,
                 deps: run_deps,
                 max_depth: settings.runs.max_subroutine_depth,
+                limits: crate::runs::RunLimits {
+                    max_credits: settings.runs.max_credits,
+                    max_steps: settings.runs.max_steps,
+                    max_time_ms: settings.runs.max_time_ms,
+                },
             },
             ids,
             host,

@@ -644,3 +644,85 @@ async fn an_originals_sequential_routine_calls_generate_and_api_routines_to_the_
         json!({"habitGoals": "run daily"})
     );
 }
+
+#[tokio::test]
+async fn limits_fail_or_pause_a_run_with_their_reason_and_cannot_be_raised() {
+    let server = MockServer::start().await;
+    let uri = server.uri();
+    let app = spawn_app_with(
+        move |s| {
+            run_settings(s);
+            crate::chat::bots::one_openai("openai", uri)(s);
+        },
+        None,
+    )
+    .await;
+    let sam = user(&app, "Sam").await;
+    let waits = graph(
+        json!([{"id": "a", "kind": "wait", "durationMs": 0}, {"id": "b", "kind": "wait", "durationMs": 0},
+               {"id": "c", "kind": "wait", "durationMs": 0}]),
+        chain(&["a", "b", "c"]),
+    );
+    let version = routine(&app, &sam, "RoutineMultiStep", waits).await;
+    let start_with = |limits: Value| {
+        let body = json!({"resourceVersionId": version, "isNewRun": true, "formValues": {},
+                          "config": {"limits": limits}});
+        let app = &app;
+        let token = sam.token.clone();
+        async move {
+            app.call(
+                Method::POST,
+                "/task/start/run",
+                Auth::Cookie(&token),
+                Some(&body),
+            )
+            .await
+        }
+    };
+    let reply = start_with(json!({"maxSteps": 2})).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let run = reply.body["data"]["runId"].as_str().unwrap().to_owned();
+    let failed = until_status(&app, &sam, &run, "Failed").await;
+    assert_eq!(failed["statusReason"], "MaxSteps");
+    assert_eq!(
+        failed["steps"].as_array().unwrap().len(),
+        2,
+        "the third never started"
+    );
+
+    let reply = start_with(json!({"maxSteps": 1_000_000})).await;
+    assert_eq!(
+        reply.status, 422,
+        "a run cannot raise the configured limits"
+    );
+    assert_eq!(reply.body["errors"][0]["code"], "InvalidLimits");
+
+    // A paid model's worst case is more than the run may spend: paused before the call.
+    let paid = graph(
+        json!([{"id": "ask", "kind": "llm", "model": "gpt-test", "prompt": "Hi", "maxTokens": 1000}]),
+        json!([]),
+    );
+    let version = routine(&app, &sam, "RoutineMultiStep", paid).await;
+    let body = json!({"resourceVersionId": version, "isNewRun": true, "formValues": {},
+                      "config": {"limits": {"maxCredits": 1000}}});
+    let reply = app
+        .call(
+            Method::POST,
+            "/task/start/run",
+            Auth::Cookie(&sam.token),
+            Some(&body),
+        )
+        .await;
+    let run = reply.body["data"]["runId"].as_str().unwrap().to_owned();
+    let paused = until_status(&app, &sam, &run, "Paused").await;
+    assert_eq!(paused["statusReason"], "MaxCredits");
+    assert!(
+        server.received_requests().await.unwrap().is_empty(),
+        "the model was not called"
+    );
+    let held: i64 = sqlx::query_scalar("SELECT count(*) FROM credit_holds")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(held, 0, "nothing left held");
+}
