@@ -6,6 +6,7 @@
 
 mod faults;
 mod kill;
+mod nodes;
 
 use std::time::Duration;
 
