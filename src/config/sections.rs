@@ -339,6 +339,10 @@ pub struct RunsSettings {
     pub max_credits: i64,
     pub max_steps: i64,
     pub max_time_ms: i64,
+    /// Steps of one run doing work at once (parallel branches, map items).
+    pub max_concurrent_steps: usize,
+    /// Items a `map` may have when its node sets no `maxItems` (and the most it may set).
+    pub map_max_items: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

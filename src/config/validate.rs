@@ -336,7 +336,9 @@ impl Settings {
                 && r.http_max_response_bytes >= 1
                 && r.max_credits >= 1
                 && r.max_steps >= 1
-                && r.max_time_ms >= 1,
+                && r.max_time_ms >= 1
+                && (1..=1000).contains(&r.max_concurrent_steps)
+                && (1..=100_000).contains(&r.map_max_items),
             "runs: intervals and limits at least 1, and runs.lease_ttl_ms at least twice runs.lease_renew_ms",
         );
         if errors.is_empty() {

@@ -10,6 +10,7 @@
 //! GET /resourceVersion/{id} ─▶ version (owner, or anyone when the routine is public)
 //! ```
 
+mod check;
 pub mod graph;
 mod sequential;
 
@@ -90,7 +91,7 @@ pub fn load_graph(
         Some(graph) if !graph.is_null() => graph::parse(graph, limits),
         _ => {
             let graph = sequential::single_step(sub_type, config)?;
-            graph::check(&graph, limits)?;
+            check::check(&graph, limits)?;
             Ok(graph)
         }
     }

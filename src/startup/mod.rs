@@ -229,6 +229,8 @@ impl Application {
             lease_ttl: Duration::from_millis(r.lease_ttl_ms),
             renew_every: Duration::from_millis(r.lease_renew_ms),
             step_timeout: Duration::from_millis(r.step_timeout_ms),
+            max_concurrent_steps: r.max_concurrent_steps,
+            map_max_items: r.map_max_items,
             default_max_tokens: settings.ai.default_max_tokens,
             node: i32::from(hub.node_id()),
         });

@@ -1,0 +1,65 @@
+//! What a step may spend: the run's limits checked before it (steps, time in steps, credits)
+//! and an llm step's worst case, which it holds while it runs.
+
+use super::*;
+
+impl Walk<'_> {
+    /// The run's limits, before a step that may spend up to `hold` credits.
+    pub(super) async fn within_limits(
+        &self,
+        key: &str,
+        hold: i64,
+        new_step: bool,
+    ) -> Result<(), Stop> {
+        let (credits, steps, active_ms) = store::usage(&self.deps().pool, self.run()).await?;
+        let limits = self.limits;
+        let fail = |reason: &'static str, message: String| Stop::Failed {
+            step: key.to_owned(),
+            reason,
+            message,
+        };
+        if new_step && steps >= limits.max_steps {
+            return Err(fail(
+                "MaxSteps",
+                format!("{steps} steps taken; the limit is {}", limits.max_steps),
+            ));
+        }
+        if active_ms >= limits.max_time_ms {
+            return Err(fail(
+                "MaxTime",
+                format!(
+                    "{active_ms} ms in steps; the limit is {}",
+                    limits.max_time_ms
+                ),
+            ));
+        }
+        if credits.saturating_add(hold) > limits.max_credits {
+            return Err(Stop::Paused("MaxCredits"));
+        }
+        Ok(())
+    }
+
+    /// The most an llm step can cost (its hold): the prompt's bytes as tokens in, its token
+    /// limit out, at the dearest model of its fallback chain.
+    pub(super) fn llm_hold(&self, node: &Node, context: &Context) -> i64 {
+        let Kind::Llm {
+            prompt,
+            model,
+            max_tokens,
+            ..
+        } = &node.kind
+        else {
+            return 0;
+        };
+        let deps = self.deps();
+        let model = model.as_deref().unwrap_or(&deps.ai.default_model);
+        let input = context
+            .render_string(prompt)
+            .map_or(prompt.len(), |p| p.len()) as i64;
+        let usage = Usage {
+            input_tokens: input + 16,
+            output_tokens: i64::from(max_tokens.unwrap_or(deps.default_max_tokens)),
+        };
+        deps.ai.worst_case_cost(model, usage)
+    }
+}

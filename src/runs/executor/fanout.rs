@@ -1,0 +1,168 @@
+//! Steps that fan out: `parallel` (its branches walked at once until their `join`) and `map`
+//! (one node per item, in order). Each branch or item is a walk of its own over the same run —
+//! same lease, same fenced writes, same timeline — sharing the run's step permits.
+//!
+//! ```text
+//! parallel ─▶ step InProgress ─▶ join_all(branch walks: start → … → before the join)
+//!          ─▶ outputs {nodes: what the branches produced} ─▶ the join ─▶ on
+//! map      ─▶ step InProgress ─▶ items (≤ maxItems) ─▶ the body per item (≤ maxConcurrency),
+//!             keys <map key>[i] ─▶ outputs {items: [each item's outputs, in order]}
+//! ```
+//!
+//! Branches and map bodies may not wait (wait, approval, input) or call subroutines yet: a
+//! wait drops the lease the other branches still write under. `RunService::start` refuses them.
+
+use futures_util::future::join_all;
+use serde_json::Map;
+
+use super::*;
+
+impl<'a> Walk<'a> {
+    /// A walk for a branch or an item: the run's steps so far, its own cancellation.
+    fn branch(&self) -> Walk<'a> {
+        Walk {
+            driver: self.driver,
+            user: self.user,
+            limits: self.limits,
+            snapshot: Arc::clone(&self.snapshot),
+            steps: self.steps.clone(),
+            control: self.control.clone(),
+            cancel: self.cancel.child_token(),
+            permits: Arc::clone(&self.permits),
+            announced: true,
+        }
+    }
+
+    pub(super) async fn fan_out(
+        &mut self,
+        graph: &Graph,
+        node: &Node,
+        key: &str,
+        prefix: &str,
+        context: &mut Context,
+        existing: Option<StepRow>,
+    ) -> Result<Value, Stop> {
+        self.boundary()?;
+        let failed = |reason: &'static str, message: String| Stop::Failed {
+            step: key.to_owned(),
+            reason,
+            message,
+        };
+        if existing.as_ref().is_none_or(|s| s.status != "InProgress") {
+            let mut tx = self.begin().await?;
+            let id = self.deps().ids.next_id();
+            let attempt =
+                store::start_step_in(&mut tx, id, self.run(), &node.id, key, &json!({})).await?;
+            self.started_in(&mut tx, node, key, attempt).await?;
+            self.commit(tx).await?;
+        }
+        let outputs = match &node.kind {
+            Kind::Parallel { branches, join } => {
+                let mut walks = Vec::with_capacity(branches.len());
+                for start in branches {
+                    let mut walk = self.branch();
+                    let mut branch_context = context.clone();
+                    walks.push(async move {
+                        let result = walk
+                            .walk_from(graph, start, Some(join), prefix, &mut branch_context)
+                            .await;
+                        (result, branch_context, walk.steps)
+                    });
+                }
+                let mut produced = Map::new();
+                let mut first_stop = None;
+                for (result, branch_context, steps) in join_all(walks).await {
+                    if let Err(stop) = result {
+                        first_stop.get_or_insert(stop);
+                    }
+                    for (id, outputs) in branch_context.nodes {
+                        if !context.nodes.contains_key(&id) {
+                            produced.insert(id, outputs);
+                        }
+                    }
+                    self.steps.extend(steps);
+                }
+                if let Some(stop) = first_stop {
+                    return Err(stop);
+                }
+                context.nodes.extend(produced.clone());
+                json!({"nodes": produced})
+            }
+            Kind::Map {
+                items,
+                node: body,
+                max_concurrency,
+                max_items,
+            } => {
+                let list = match context.lookup(items) {
+                    Some(Value::Array(list)) => list,
+                    other => {
+                        return Err(failed(
+                            "MapItems",
+                            format!(
+                                "{items:?} is not a list ({})",
+                                other.map_or("missing".into(), |v| v.to_string())
+                            ),
+                        ));
+                    }
+                };
+                let most = max_items.map_or(self.deps().map_max_items, |m| m as usize);
+                if list.len() > most {
+                    return Err(failed(
+                        "MaxItems",
+                        format!("{} items; at most {most} are allowed", list.len()),
+                    ));
+                }
+                let body = graph
+                    .node(body)
+                    .ok_or_else(|| failed("InvalidSnapshot", format!("no node {body:?}")))?
+                    .clone();
+                let at_once = Arc::new(tokio::sync::Semaphore::new(
+                    max_concurrency.map_or(list.len().max(1), |m| m.max(1) as usize),
+                ));
+                let mut walks = Vec::with_capacity(list.len());
+                for (index, item) in list.into_iter().enumerate() {
+                    let mut walk = self.branch();
+                    let mut item_context = context.clone();
+                    item_context.item = Some((item, index));
+                    let (at_once, body) = (Arc::clone(&at_once), &body);
+                    let item_key = format!("{key}[{index}]");
+                    walks.push(async move {
+                        let _slot = at_once.acquire_owned().await.map_err(|_| Stop::Shutdown)?;
+                        let result = match walk.steps.get(&item_key) {
+                            Some(s) if s.status == "Completed" => {
+                                Ok(s.outputs.clone().unwrap_or_else(|| json!({})))
+                            }
+                            existing => {
+                                let existing = existing.cloned();
+                                walk.step(body, &item_key, prefix, &mut item_context, existing)
+                                    .await
+                            }
+                        };
+                        result.map(|outputs| (outputs, walk.steps))
+                    });
+                }
+                let mut outputs = Vec::new();
+                let mut first_stop = None;
+                for result in join_all(walks).await {
+                    match result {
+                        Ok((item_outputs, steps)) => {
+                            outputs.push(item_outputs);
+                            self.steps.extend(steps);
+                        }
+                        Err(stop) => {
+                            first_stop.get_or_insert(stop);
+                        }
+                    }
+                }
+                if let Some(stop) = first_stop {
+                    return Err(stop);
+                }
+                json!({"items": outputs})
+            }
+            _ => return Err(failed("InvalidSnapshot", "not a fan-out node".into())),
+        };
+        self.completed(node, key, &outputs, 0).await?;
+        Ok(outputs)
+    }
+}

@@ -1,0 +1,283 @@
+//! The step loop of one run on the node that holds its lease: the server's `RunDriver`.
+//!
+//! ```text
+//! RunActor ─▶ Driver::run ─▶ load the snapshot and the stored steps (never memory)
+//!   walk the graph from its start: a step stored Completed is replayed from its outputs;
+//!   the first one that is not is executed:
+//!     fenced tx: step InProgress + step/started ─▶ execute (cancellable, timed out, retried)
+//!     fenced tx: outputs + debit (ledger key = step key) + step/completed ─▶ next node
+//!   wait / approval / input ─▶ fenced tx: lease dropped, waiting_for set ─▶ the actor stops
+//!   the end ─▶ fenced tx: Completed | Failed | Cancelled | Paused + its event
+//! ```
+//!
+//! Every write starts with `store::fence`: if the lease is no longer this node's, nothing is
+//! written and the run stops here. Events go to the run's timeline and, through the outbox, to
+//! its room, in the same transaction as the write they describe. A step found InProgress (its
+//! node died mid-step) runs again with the same step key — except a `non-idempotent` http
+//! step, which pauses the run with `UncertainStep` until a person resumes it.
+
+mod budget;
+mod fanout;
+mod waits;
+mod walk;
+mod work;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sqlx::{PgPool, Postgres, Transaction};
+use tokio::sync::mpsc;
+use vrooli_actors::fut::BoxFut;
+use vrooli_actors::{Hub, NewEvent, RoomKey, RunControl, RunDriver, StopReason};
+
+use super::context::Context;
+use super::limits::RunLimits;
+use super::nodes::{self, HttpLimits, StepFailure};
+use super::store::{self, Lease, StepRow, WriteError};
+use crate::ai::{AiRegistry, Prompt, Role, Usage};
+use crate::credits::Credits;
+use crate::ids::{Snowflake, UserId};
+use crate::outbox::Outbox;
+use crate::routines::graph::{Effect, Graph, Kind, Node, Retry};
+
+/// What every run's driver on this node uses.
+pub struct RunDeps {
+    pub pool: PgPool,
+    pub ids: Arc<Snowflake>,
+    pub hub: Hub,
+    pub outbox: Outbox,
+    pub ai: Arc<AiRegistry>,
+    pub credits: Credits,
+    pub http: reqwest::Client,
+    pub http_limits: HttpLimits,
+    pub lease_ttl: Duration,
+    pub renew_every: Duration,
+    pub step_timeout: Duration,
+    /// Steps of one run doing work at once (parallel branches, map items).
+    pub max_concurrent_steps: usize,
+    /// Items a `map` may have when its node sets no `maxItems`.
+    pub map_max_items: usize,
+    pub default_max_tokens: u32,
+    /// This node's worker id: the lease owner it writes.
+    pub node: i32,
+}
+
+/// Why the walk stopped before the end.
+enum Stop {
+    Fenced,
+    Cancelled,
+    Shutdown,
+    Paused(&'static str),
+    /// The lease was dropped for a wait (in the step's transaction).
+    Waiting,
+    Failed {
+        step: String,
+        reason: &'static str,
+        message: String,
+    },
+    Sql(sqlx::Error),
+}
+
+impl From<WriteError> for Stop {
+    fn from(error: WriteError) -> Self {
+        match error {
+            WriteError::Fenced(_) => Stop::Fenced,
+            WriteError::Sql(error) => Stop::Sql(error),
+        }
+    }
+}
+
+impl From<sqlx::Error> for Stop {
+    fn from(error: sqlx::Error) -> Self {
+        Stop::Sql(error)
+    }
+}
+
+/// A run's owner, snapshot, inputs and limits.
+type RunRow = (Option<UserId>, Option<Value>, Value, Value);
+
+/// A run's snapshot: its graph and those of the routine versions it calls.
+#[derive(serde::Deserialize)]
+struct Snapshot {
+    graph: Graph,
+    #[serde(default)]
+    subroutines: HashMap<String, Graph>,
+}
+
+pub struct Driver {
+    deps: Arc<RunDeps>,
+    lease: Lease,
+}
+
+impl Driver {
+    pub fn new(deps: Arc<RunDeps>, lease: Lease) -> Self {
+        Self { deps, lease }
+    }
+}
+
+impl RunDriver for Driver {
+    fn run(self: Arc<Self>, control: RunControl) -> BoxFut<'static, ()> {
+        Box::pin(async move { self.drive(control).await })
+    }
+
+    fn renew(self: Arc<Self>) -> BoxFut<'static, Result<bool, String>> {
+        Box::pin(async move {
+            store::renew(&self.deps.pool, self.lease, self.deps.lease_ttl)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// One walk of a run: its user, snapshot, steps and control.
+struct Walk<'a> {
+    driver: &'a Driver,
+    user: UserId,
+    limits: RunLimits,
+    snapshot: Arc<Snapshot>,
+    steps: HashMap<String, StepRow>,
+    control: RunControl,
+    /// Cancels this walk's step in flight: the run's token, or a child of it for a branch.
+    cancel: tokio_util::sync::CancellationToken,
+    /// Steps of the run doing work at once (`runs.max_concurrent_steps`), shared by branches.
+    permits: Arc<tokio::sync::Semaphore>,
+    announced: bool,
+}
+
+impl Driver {
+    async fn drive(&self, control: RunControl) {
+        let run = self.lease.run;
+        let loaded: Result<Option<RunRow>, _> =
+            sqlx::query_as("SELECT user_id, snapshot, inputs, limits FROM runs WHERE id = $1")
+                .bind(run)
+                .fetch_optional(&self.deps.pool)
+                .await;
+        let (user, snapshot, inputs, limits) = match loaded {
+            Ok(Some((Some(user), Some(snapshot), inputs, limits))) => {
+                (user, snapshot, inputs, limits)
+            }
+            Ok(_) => return tracing::error!(run, "run has no owner or snapshot"),
+            Err(error) => {
+                return tracing::warn!(run, %error, "run not loaded; its lease will expire");
+            }
+        };
+        let snapshot: Snapshot = match serde_json::from_value(snapshot) {
+            Ok(s) => s,
+            Err(error) => {
+                let message = format!("the stored snapshot does not parse: {error}");
+                return self
+                    .end(
+                        "Failed",
+                        "InvalidSnapshot",
+                        json!({"reason": "InvalidSnapshot", "message": message}),
+                        None,
+                    )
+                    .await;
+            }
+        };
+        let steps = match store::steps(&self.deps.pool, run).await {
+            Ok(steps) => steps,
+            Err(error) => return tracing::warn!(run, %error, "steps not loaded"),
+        };
+        // Runs written before limits existed have none: nothing to enforce.
+        let limits = serde_json::from_value(limits).unwrap_or(RunLimits {
+            max_credits: i64::MAX,
+            max_steps: i64::MAX,
+            max_time_ms: i64::MAX,
+        });
+        let mut walk = Walk {
+            driver: self,
+            user,
+            limits,
+            announced: false,
+            snapshot: Arc::new(snapshot),
+            steps,
+            cancel: control.token().clone(),
+            control,
+            permits: Arc::new(tokio::sync::Semaphore::new(self.deps.max_concurrent_steps)),
+        };
+        if self.lease.epoch == 1 && walk.steps.is_empty() {
+            walk.announced = true;
+            if let Err(stop) = walk.event("run/started", json!({})).await {
+                return self.stopped(stop).await;
+            }
+        }
+        let graph = walk.snapshot.graph.clone();
+        let mut context = Context::new(inputs);
+        match walk.graph(&graph, "", &mut context).await {
+            Ok(outputs) => {
+                self.end("Completed", "", json!({"outputs": outputs}), Some(&outputs))
+                    .await
+            }
+            Err(stop) => self.stopped(stop).await,
+        }
+    }
+
+    async fn stopped(&self, stop: Stop) {
+        let run = self.lease.run;
+        match stop {
+            Stop::Fenced => tracing::info!(run, "lease lost; another node has the run"),
+            Stop::Shutdown => tracing::info!(run, "node stopping; the run's lease will expire"),
+            Stop::Waiting => {}
+            Stop::Sql(error) => {
+                tracing::warn!(run, %error, "run interrupted; its lease will expire")
+            }
+            Stop::Cancelled => self.end("Cancelled", "Cancelled", json!({}), None).await,
+            Stop::Paused(reason) => {
+                let result = async {
+                    let mut tx = self.deps.pool.begin().await?;
+                    store::fence(&mut tx, self.lease).await?;
+                    store::pause_in(&mut tx, self.lease.run, reason).await?;
+                    store::event_in(&mut tx, run, "run/paused", json!({"reason": reason})).await?;
+                    tx.commit().await?;
+                    Ok::<_, WriteError>(())
+                }
+                .await;
+                self.after_write(result);
+            }
+            Stop::Failed {
+                step,
+                reason,
+                message,
+            } => {
+                let data = json!({"reason": reason, "message": message, "stepKey": step});
+                self.end("Failed", reason, data, None).await
+            }
+        }
+    }
+
+    /// Ends the run with `status` and its event, if the lease is still ours.
+    async fn end(&self, status: &str, reason: &str, data: Value, outputs: Option<&Value>) {
+        let run = self.lease.run;
+        let event = match status {
+            "Completed" => "run/completed",
+            "Cancelled" => "run/cancelled",
+            _ => "run/failed",
+        };
+        let result = async {
+            let mut tx = self.deps.pool.begin().await?;
+            store::fence(&mut tx, self.lease).await?;
+            let reason = (!reason.is_empty()).then_some(reason);
+            store::end_in(&mut tx, run, status, reason, outputs).await?;
+            store::event_in(&mut tx, run, event, data).await?;
+            tx.commit().await?;
+            Ok::<_, WriteError>(())
+        }
+        .await;
+        self.after_write(result);
+    }
+
+    fn after_write(&self, result: Result<(), WriteError>) {
+        if let Some(room) = RoomKey::run(&self.lease.run.to_string()) {
+            self.deps.outbox.kick(&room);
+        }
+        match result {
+            Ok(()) | Err(WriteError::Fenced(_)) => {}
+            Err(WriteError::Sql(error)) => {
+                tracing::warn!(run = self.lease.run, %error, "run not ended; its lease will expire")
+            }
+        }
+    }
+}

@@ -1,0 +1,420 @@
+//! `RunService`: what the run endpoints call — start (snapshot + job in one transaction),
+//! read, stop (cancel, pause), resume, answer. The row is always written first; a live owner is
+//! then told through its actor.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+use vrooli_actors::{RunCommand, RunId as ActorRunId};
+
+use super::start::{start_job, take_over};
+use super::*;
+use crate::ids::{PublicId, ResourceVersionId, UserId};
+use crate::routines::graph::Graph;
+use crate::routines::{GraphLimits, RoutineError, load_graph};
+
+impl RunService {
+    /// Snapshots every routine version `graph` calls, to `max_depth` levels.
+    async fn snapshot_calls(
+        &self,
+        user: UserId,
+        graph: &Graph,
+        limits: GraphLimits,
+    ) -> Result<HashMap<String, Graph>, RunError> {
+        let mut found = HashMap::new();
+        let mut frontier: Vec<(String, usize)> = graph
+            .subroutines()
+            .into_iter()
+            .map(|v| (v.to_owned(), 1))
+            .collect();
+        while let Some((version, depth)) = frontier.pop() {
+            if found.contains_key(&version) {
+                continue;
+            }
+            if depth > self.max_depth {
+                return Err(RunError::TooDeep(self.max_depth));
+            }
+            let id: i64 = version
+                .parse()
+                .map_err(|_| RunError::Invalid(format!("bad routine version id {version:?}")))?;
+            let row = self
+                .routines
+                .version(ResourceVersionId(id), Some(user))
+                .await?;
+            let child = load_graph(&row.resource_sub_type, &row.config, limits)
+                .map_err(RoutineError::from)?;
+            runnable(&child)?;
+            frontier.extend(
+                child
+                    .subroutines()
+                    .into_iter()
+                    .map(|v| (v.to_owned(), depth + 1)),
+            );
+            found.insert(version, child);
+        }
+        Ok(found)
+    }
+
+    /// Writes the run (Scheduled, with its snapshot) and its `run-start` job in one
+    /// transaction. The same Idempotency-Key and body answer the same run.
+    pub async fn start(
+        &self,
+        user: UserId,
+        request: StartRequest,
+    ) -> Result<(i64, String), RunError> {
+        if let Some(key) = &request.idempotency_key
+            && let Some(found) = self.by_key(user, key, &request.request_hash).await?
+        {
+            return Ok(found);
+        }
+        let version = self.routines.version(request.version, Some(user)).await?;
+        let limits = self.routines.limits();
+        let graph = load_graph(&version.resource_sub_type, &version.config, limits)
+            .map_err(RoutineError::from)?;
+        runnable(&graph)?;
+        let subroutines = self.snapshot_calls(user, &graph, limits).await?;
+        let snapshot = json!({"graph": graph, "subroutines": subroutines});
+        if !request.inputs.is_object() {
+            return Err(RunError::Invalid("formValues is an object".into()));
+        }
+        let limits = self.limits.with(request.limits).map_err(RunError::Limits)?;
+        let id = self.ids.next_id();
+        let mut tx = self.pool.begin().await?;
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO runs (id, public_id, user_id, name, resource_version_id, snapshot, inputs,
+                               idempotency_key, request_hash, limits)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+             RETURNING id",
+        )
+        .bind(id)
+        .bind(PublicId::generate().as_str())
+        .bind(user)
+        .bind(version.name.chars().take(128).collect::<String>())
+        .bind(version.id)
+        .bind(&snapshot)
+        .bind(&request.inputs)
+        .bind(&request.idempotency_key)
+        .bind(&request.request_hash)
+        .bind(sqlx::types::Json(limits))
+        .fetch_optional(&mut *tx)
+        .await?;
+        if inserted.is_none() {
+            // The same key at the same instant: the other request wrote it.
+            drop(tx);
+            let key = request.idempotency_key.as_deref().unwrap_or_default();
+            return self
+                .by_key(user, key, &request.request_hash)
+                .await?
+                .ok_or(RunError::KeyReused);
+        }
+        self.jobs
+            .enqueue_in(&mut tx, start_job(id, request.source))
+            .await?;
+        tx.commit().await?;
+        Ok((id, "Scheduled".into()))
+    }
+
+    async fn by_key(
+        &self,
+        user: UserId,
+        key: &str,
+        hash: &str,
+    ) -> Result<Option<(i64, String)>, RunError> {
+        let found: Option<(i64, String, Option<String>)> = sqlx::query_as(
+            "SELECT id, status, request_hash FROM runs WHERE user_id = $1 AND idempotency_key = $2",
+        )
+        .bind(user)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        match found {
+            None => Ok(None),
+            Some((id, status, Some(stored))) if stored == hash => Ok(Some((id, status))),
+            Some(_) => Err(RunError::KeyReused),
+        }
+    }
+
+    /// The run if `user` may see it: the owner, a member of its team, or anyone when public.
+    pub async fn readable(&self, run: i64, user: Option<UserId>) -> Result<(), RunError> {
+        let visible: Option<bool> = sqlx::query_scalar(
+            "SELECT r.user_id = $2 OR NOT r.is_private
+                    OR EXISTS (SELECT 1 FROM members m WHERE m.team_id = r.team_id AND m.user_id = $2)
+               FROM runs r WHERE r.id = $1",
+        )
+        .bind(run)
+        .bind(user)
+        .fetch_optional(&self.pool)
+        .await?;
+        match visible {
+            Some(true) => Ok(()),
+            _ => Err(RunError::NotFound),
+        }
+    }
+
+    /// The owner (or a team member) may act on a run; others get NotFound.
+    async fn owned(&self, run: i64, user: UserId) -> Result<(), RunError> {
+        let mine: Option<bool> = sqlx::query_scalar(
+            "SELECT r.user_id = $2
+                    OR EXISTS (SELECT 1 FROM members m WHERE m.team_id = r.team_id AND m.user_id = $2)
+               FROM runs r WHERE r.id = $1",
+        )
+        .bind(run)
+        .bind(user)
+        .fetch_optional(&self.pool)
+        .await?;
+        match mine {
+            Some(true) => Ok(()),
+            _ => Err(RunError::NotFound),
+        }
+    }
+
+    /// `GET /run/{id}`: the run and its steps.
+    pub async fn get(&self, run: i64, user: Option<UserId>) -> Result<Value, RunError> {
+        self.readable(run, user).await?;
+        let row: Value = sqlx::query_scalar(
+            "SELECT json_build_object(
+                'id', r.id::text, 'name', r.name, 'status', r.status,
+                'statusReason', r.status_reason, 'isPrivate', r.is_private,
+                'resourceVersionId', r.resource_version_id::text, 'inputs', r.inputs,
+                'outputs', r.outputs, 'creditsUsed', r.credits_used,
+                'waitingFor', r.waiting_for, 'startedAt', r.started_at,
+                'completedAt', r.completed_at, 'createdAt', r.created_at,
+                'steps', COALESCE((SELECT json_agg(json_build_object(
+                    'nodeId', s.node_id, 'stepKey', s.step_key, 'status', s.status,
+                    'attempts', s.attempt, 'outputs', s.outputs, 'error', s.error,
+                    'credits', s.credits, 'startedAt', s.started_at,
+                    'completedAt', s.completed_at) ORDER BY s.started_at, s.id)
+                  FROM run_steps s WHERE s.run_id = r.id), '[]'::json))
+               FROM runs r WHERE r.id = $1",
+        )
+        .bind(run)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row)
+    }
+
+    /// `GET /run/{id}/events?after=`: the timeline, in `seq` order.
+    pub async fn events(
+        &self,
+        run: i64,
+        user: Option<UserId>,
+        after: i64,
+        take: i64,
+    ) -> Result<Vec<Value>, RunError> {
+        self.readable(run, user).await?;
+        let rows: Vec<(String, Value)> = sqlx::query_as(
+            "SELECT event_type, data FROM run_events WHERE run_id = $1 AND seq > $2
+              ORDER BY seq LIMIT $3",
+        )
+        .bind(run)
+        .bind(after)
+        .bind(take)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(event_type, data)| json!({"type": event_type, "seq": data["seq"], "data": data}))
+            .collect())
+    }
+
+    /// `GET /run/io?runId=`: each step's inputs and outputs.
+    pub async fn io(&self, run: i64, user: Option<UserId>) -> Result<Vec<Value>, RunError> {
+        self.readable(run, user).await?;
+        let rows: Vec<(String, String, Option<Value>, Option<Value>)> = sqlx::query_as(
+            "SELECT node_id, step_key, inputs, outputs FROM run_steps WHERE run_id = $1
+              ORDER BY started_at, id",
+        )
+        .bind(run)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(node, key, inputs, outputs)| {
+                json!({"nodeId": node, "stepKey": key, "inputs": inputs, "outputs": outputs})
+            })
+            .collect())
+    }
+
+    /// Cancel or pause: the row first; then the owner's actor (if a live one holds it), or
+    /// done here when nobody runs it (scheduled, waiting).
+    pub async fn stop(
+        &self,
+        run: i64,
+        user: UserId,
+        command: RunCommand,
+    ) -> Result<String, RunError> {
+        self.owned(run, user).await?;
+        let (desired, verb) = match command {
+            RunCommand::Cancel => ("Cancelled", "cancelled"),
+            _ => ("Paused", "paused"),
+        };
+        let mut tx = self.pool.begin().await?;
+        let row: (String, Option<i32>, bool, Option<String>) = sqlx::query_as(
+            "SELECT status, lease_owner, COALESCE(lease_expires_at > now(), false), waiting_for
+               FROM runs WHERE id = $1 FOR UPDATE",
+        )
+        .bind(run)
+        .fetch_one(&mut *tx)
+        .await?;
+        let (status, owner, live, _waiting) = row;
+        match (status.as_str(), command) {
+            ("Completed" | "Failed" | "Cancelled", _) => {
+                return Err(RunError::Transition(status, verb));
+            }
+            ("Paused", RunCommand::Pause) => return Ok(status),
+            _ => {}
+        }
+        if status == "InProgress"
+            && live
+            && let Some(owner) = owner
+        {
+            sqlx::query("UPDATE runs SET desired_status = $2 WHERE id = $1")
+                .bind(run)
+                .bind(desired)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            let owner = u16::try_from(owner).unwrap_or_default();
+            if let Err(error) = self
+                .deps
+                .hub
+                .command_run(owner, ActorRunId(run), command)
+                .await
+            {
+                // The row says so: the owner stops at its next step boundary regardless.
+                tracing::warn!(run, %error, "run command not delivered; the owner reads the row");
+            }
+            return Ok(status);
+        }
+        // Nobody runs it: scheduled, waiting, paused (cancel), or its owner's lease ran out.
+        match command {
+            RunCommand::Cancel => {
+                store::end_in(&mut tx, run, "Cancelled", Some("Cancelled"), None).await?;
+                store::event_in(&mut tx, run, "run/cancelled", json!({})).await?;
+            }
+            _ => {
+                store::pause_in(&mut tx, run, "Requested").await?;
+                store::event_in(&mut tx, run, "run/paused", json!({"reason": "Requested"})).await?;
+            }
+        }
+        tx.commit().await?;
+        self.kick(run);
+        Ok(desired.to_owned())
+    }
+
+    /// Resumes a Paused or Failed run: Scheduled again, with a fresh `run-start` job. A step
+    /// left in progress (an `UncertainStep`) is run again: a person said so.
+    pub async fn resume(
+        &self,
+        run: i64,
+        user: UserId,
+        limits: LimitOverrides,
+    ) -> Result<(i64, String), RunError> {
+        self.owned(run, user).await?;
+        let limits = self.limits.with(limits).map_err(RunError::Limits)?;
+        let mut tx = self.pool.begin().await?;
+        let status: String = sqlx::query_scalar("SELECT status FROM runs WHERE id = $1 FOR UPDATE")
+            .bind(run)
+            .fetch_one(&mut *tx)
+            .await?;
+        if status != "Paused" && status != "Failed" {
+            return Err(RunError::Transition(status, "resumed"));
+        }
+        sqlx::query(
+            "UPDATE runs SET status = 'Scheduled', status_reason = NULL, desired_status = NULL,
+                    completed_at = NULL, limits = $2
+              WHERE id = $1",
+        )
+        .bind(run)
+        .bind(sqlx::types::Json(limits))
+        .execute(&mut *tx)
+        .await?;
+        // The step that failed, or the non-idempotent call whose outcome was uncertain, runs
+        // again: a person said so. A wait in progress keeps its time.
+        sqlx::query(
+            "UPDATE run_steps SET status = 'Failed', error = 'run again by a person'
+              WHERE run_id = $1
+                AND (status = 'Failed'
+                     OR (status = 'InProgress' AND inputs->>'effect' = 'non-idempotent'))",
+        )
+        .bind(run)
+        .execute(&mut *tx)
+        .await?;
+        self.jobs
+            .enqueue_in(&mut tx, start_job(run, RunSource::RunView))
+            .await?;
+        tx.commit().await?;
+        Ok((run, "Scheduled".into()))
+    }
+
+    /// Stores an answer for an `input`, `approval` or manual decision (the first one counts),
+    /// and wakes the run if it waits for it.
+    pub async fn decide(
+        &self,
+        run: i64,
+        user: UserId,
+        key: &str,
+        value: Value,
+    ) -> Result<bool, RunError> {
+        self.owned(run, user).await?;
+        let mut tx = self.pool.begin().await?;
+        // The run's row lock orders this with the executor's check (see executor::decision).
+        let (status, waiting): (String, Option<String>) =
+            sqlx::query_as("SELECT status, waiting_for FROM runs WHERE id = $1 FOR UPDATE")
+                .bind(run)
+                .fetch_one(&mut *tx)
+                .await?;
+        if matches!(status.as_str(), "Completed" | "Failed" | "Cancelled") {
+            return Err(RunError::Transition(status, "answered"));
+        }
+        let stored = sqlx::query(
+            "INSERT INTO run_decisions (run_id, key, value, answered_by) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (run_id, key) DO NOTHING",
+        )
+        .bind(run)
+        .bind(key)
+        .bind(&value)
+        .bind(user)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let wake = waiting.as_deref() == Some("Decision");
+        if wake {
+            sqlx::query("UPDATE runs SET wake_at = now() WHERE id = $1")
+                .bind(run)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        if wake && let Err(error) = take_over(&self.deps, run).await {
+            tracing::warn!(run, %error, "woken run not taken over here; the sweeper will");
+        }
+        Ok(stored)
+    }
+
+    /// Statuses of the runs among `ids` that `user` may act on.
+    pub async fn statuses(
+        &self,
+        ids: &[i64],
+        user: UserId,
+    ) -> Result<Vec<(i64, String)>, RunError> {
+        Ok(sqlx::query_as(
+            "SELECT r.id, r.status FROM runs r
+              WHERE r.id = ANY($1) AND (r.user_id = $2
+                 OR EXISTS (SELECT 1 FROM members m WHERE m.team_id = r.team_id AND m.user_id = $2))
+              ORDER BY r.id",
+        )
+        .bind(ids)
+        .bind(user)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    fn kick(&self, run: i64) {
+        if let Some(room) = vrooli_actors::RoomKey::run(&run.to_string()) {
+            self.deps.outbox.kick(&room);
+        }
+    }
+}
