@@ -21,6 +21,8 @@ pub struct ServerSettings {
     pub behind_proxy: bool,
     pub development: bool,
     pub message_json_body_limit_bytes: usize,
+    /// The routine routes (a routine's config, an import of the original's routines).
+    pub routine_json_body_limit_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -322,6 +324,8 @@ pub struct RunsSettings {
     pub max_graph_nodes: usize,
     /// How deep routine versions may call each other (`subroutine`).
     pub max_subroutine_depth: usize,
+    /// The most routines one `POST /resource/import` may hold.
+    pub max_import_resources: usize,
     /// A run's lease: how long it lasts, and how often its owner renews it.
     pub lease_ttl_ms: u64,
     pub lease_renew_ms: u64,

@@ -28,8 +28,9 @@ impl Settings {
             "server.json_body_limit_bytes must be above 0",
         );
         check(
-            s.server.message_json_body_limit_bytes > 0,
-            "server.message_json_body_limit_bytes must be above 0",
+            s.server.message_json_body_limit_bytes > 0
+                && s.server.routine_json_body_limit_bytes > 0,
+            "server.message_json_body_limit_bytes and server.routine_json_body_limit_bytes must be above 0",
         );
         check(
             s.server.body_limit_bytes > 0,
@@ -324,7 +325,9 @@ impl Settings {
         );
         let r = &s.runs;
         check(
-            (1..=10_000).contains(&r.max_graph_nodes) && (1..=32).contains(&r.max_subroutine_depth),
+            (1..=10_000).contains(&r.max_graph_nodes)
+                && (1..=32).contains(&r.max_subroutine_depth)
+                && (1..=10_000).contains(&r.max_import_resources),
             "runs.max_graph_nodes must be 1-10000 and runs.max_subroutine_depth 1-32",
         );
         check(

@@ -3,7 +3,8 @@
 //! ```text
 //! request ─▶ query string: a percent-encoded control character? ─▶ 422 ControlCharacter
 //!         ─▶ JSON body: read up to the route's limit (server.json_body_limit_bytes, or
-//!            server.message_json_body_limit_bytes on the routes that carry a message's text
+//!            server.message_json_body_limit_bytes on the routes that carry a message's text,
+//!            server.routine_json_body_limit_bytes on the routine routes
 //!            and on the operators' room publish)
 //!            ─▶ over it: 413 BodyTooLarge · compressed: 415 UnsupportedContentEncoding
 //!            ─▶ a string escape of a control character (\u0000 … \u001f but \t \n \r)?
@@ -32,12 +33,13 @@ use crate::http::Code;
 pub struct BodyLimits {
     pub json: usize,
     pub message_json: usize,
+    pub routine_json: usize,
 }
 
 impl BodyLimits {
     /// The most any route accepts (the JSON extractor's own limit).
     pub fn largest(&self) -> usize {
-        self.json.max(self.message_json)
+        self.json.max(self.message_json).max(self.routine_json)
     }
 
     fn for_route(&self, pattern: Option<&str>) -> usize {
@@ -45,6 +47,12 @@ impl BodyLimits {
             Some(
                 "/api/v2/chatMessage" | "/api/v2/chatMessage/{id}" | "/api/v2/admin/rooms/publish",
             ) => self.message_json,
+            Some(
+                "/api/v2/resource"
+                | "/api/v2/resource/import"
+                | "/api/v2/resourceVersion"
+                | "/api/v2/resourceVersion/{id}",
+            ) => self.routine_json,
             _ => self.json,
         }
     }

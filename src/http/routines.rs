@@ -15,6 +15,7 @@ use crate::state::AppState;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/resource").route(web::post().to(create)))
+        .service(web::resource("/resource/import").route(web::post().to(import)))
         .service(web::resource("/resources").route(web::get().to(list)))
         .service(web::resource("/resourceVersion").route(web::post().to(add_version)))
         .service(
@@ -44,6 +45,7 @@ impl From<RoutineError> for ApiError {
             RoutineError::VersionHasRuns => ApiError::of(Code::VersionHasRuns, message),
             RoutineError::LabelInUse(_) => ApiError::of(Code::VersionLabelInUse, message),
             RoutineError::Invalid(_) => ApiError::of(Code::InvalidBody, message),
+            RoutineError::MissingReference(_) => ApiError::of(Code::ReferenceNotFound, message),
             RoutineError::Sql(error) => error.into(),
         }
     }
@@ -112,6 +114,19 @@ pub async fn create(
         )
         .await?;
     Ok(ok(version_body(&version)))
+}
+
+/// `POST /resource/import [{id, resourceType, isPrivate, versions: [...]}]`: the original's
+/// exported routines, created with new ids; the map from old ids to new ones.
+pub async fn import(
+    caller: Require<WritePrivate>,
+    state: web::Data<AppState>,
+    body: web::Json<Vec<crate::routines::ExportedResource>>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(ok(state
+        .routines
+        .import(caller.user, body.into_inner())
+        .await?))
 }
 
 #[derive(Deserialize)]

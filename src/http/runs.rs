@@ -20,8 +20,13 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/task/cancel").route(web::post().to(cancel)))
         .service(web::resource("/task/pause").route(web::post().to(pause)))
         .service(web::resource("/task/checkStatuses").route(web::get().to(statuses)))
+        .service(web::resource("/runs").route(web::get().to(list)))
         .service(web::resource("/run/io").route(web::get().to(io)))
-        .service(web::resource("/run/{id}").route(web::get().to(get)))
+        .service(
+            web::resource("/run/{id}")
+                .route(web::get().to(get))
+                .route(web::put().to(update)),
+        )
         .service(web::resource("/run/{id}/events").route(web::get().to(events)))
         .service(web::resource("/run/{id}/decision").route(web::post().to(decide)));
 }
@@ -209,6 +214,76 @@ pub async fn statuses(
         .map(|(id, status)| json!({"id": id.to_string(), "status": status}))
         .collect();
     Ok(ok(json!({"statuses": statuses})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    status: Option<String>,
+    take: Option<i64>,
+    after: Option<String>,
+}
+
+const STATUSES: [&str; 6] = [
+    "Scheduled",
+    "InProgress",
+    "Paused",
+    "Completed",
+    "Failed",
+    "Cancelled",
+];
+
+/// `GET /runs?status=&take=&after=`: the caller's runs, newest first.
+pub async fn list(
+    caller: Require<ReadPrivate>,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(status) = query.status.as_deref()
+        && !STATUSES.contains(&status)
+    {
+        return Err(ApiError::of(
+            Code::InvalidQuery,
+            format!("status is one of {STATUSES:?}"),
+        ));
+    }
+    let (take, after) = super::paging::params(query.take, query.after.as_deref())?;
+    let rows = state
+        .runs
+        .list(caller.user, query.status.as_deref(), take, after)
+        .await?;
+    Ok(ok(super::paging::relay(rows, take, |r| {
+        r["id"].as_str().unwrap_or_default().to_owned()
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateBody {
+    name: Option<String>,
+    is_private: Option<bool>,
+}
+
+/// `PUT /run/{id} {name?, isPrivate?}`.
+pub async fn update(
+    caller: Require<WritePrivate>,
+    state: web::Data<AppState>,
+    Id(run): Id<RunId>,
+    body: web::Json<UpdateBody>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(name) = body.name.as_deref()
+        && (name.chars().count() > 128 || name.chars().any(char::is_control))
+    {
+        return Err(ApiError::of(
+            Code::InvalidName,
+            "A run name is at most 128 characters, no control characters",
+        ));
+    }
+    let run = state
+        .runs
+        .update(run.0, caller.user, body.name.as_deref(), body.is_private)
+        .await?;
+    Ok(ok(run))
 }
 
 pub async fn get(

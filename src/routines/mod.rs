@@ -12,6 +12,7 @@
 
 mod check;
 pub mod graph;
+mod import;
 mod sequential;
 
 use chrono::{DateTime, Utc};
@@ -20,6 +21,7 @@ use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 
 pub use graph::{Graph, GraphError, GraphLimits};
+pub use import::ExportedResource;
 
 use crate::ids::{PublicId, ResourceId, ResourceVersionId, Snowflake, UserId};
 
@@ -61,6 +63,9 @@ pub enum RoutineError {
     LabelInUse(String),
     #[error("{0}")]
     Invalid(String),
+    /// An import names a routine it neither holds nor finds stored.
+    #[error("{0}")]
+    MissingReference(String),
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
 }
@@ -79,6 +84,8 @@ pub struct RoutineService {
     pool: PgPool,
     ids: std::sync::Arc<Snowflake>,
     limits: GraphLimits,
+    /// The most resources one import may hold.
+    max_import: usize,
 }
 
 /// The graph of a version's config: `config.graph` when there is one, else the single-step kind.
@@ -107,8 +114,18 @@ fn check_label(label: &str) -> Result<(), RoutineError> {
 }
 
 impl RoutineService {
-    pub fn new(pool: PgPool, ids: std::sync::Arc<Snowflake>, limits: GraphLimits) -> Self {
-        Self { pool, ids, limits }
+    pub fn new(
+        pool: PgPool,
+        ids: std::sync::Arc<Snowflake>,
+        limits: GraphLimits,
+        max_import: usize,
+    ) -> Self {
+        Self {
+            pool,
+            ids,
+            limits,
+            max_import,
+        }
     }
 
     pub fn limits(&self) -> GraphLimits {

@@ -194,6 +194,57 @@ impl RunService {
         Ok(row)
     }
 
+    /// `GET /runs`: the user's runs (and their teams'), newest first; `take + 1` rows.
+    pub async fn list(
+        &self,
+        user: UserId,
+        status: Option<&str>,
+        take: i64,
+        before: Option<i64>,
+    ) -> Result<Vec<Value>, RunError> {
+        Ok(sqlx::query_scalar(
+            "SELECT json_build_object(
+                'id', r.id::text, 'name', r.name, 'status', r.status,
+                'statusReason', r.status_reason, 'isPrivate', r.is_private,
+                'resourceVersionId', r.resource_version_id::text, 'creditsUsed', r.credits_used,
+                'startedAt', r.started_at, 'completedAt', r.completed_at,
+                'createdAt', r.created_at)
+               FROM runs r
+              WHERE (r.user_id = $1
+                     OR EXISTS (SELECT 1 FROM members m WHERE m.team_id = r.team_id AND m.user_id = $1))
+                AND ($2::TEXT IS NULL OR r.status = $2)
+                AND ($3::BIGINT IS NULL OR r.id < $3)
+              ORDER BY r.id DESC LIMIT $4",
+        )
+        .bind(user)
+        .bind(status)
+        .bind(before)
+        .bind(take + 1)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// `PUT /run/{id} {name?, isPrivate?}`.
+    pub async fn update(
+        &self,
+        run: i64,
+        user: UserId,
+        name: Option<&str>,
+        is_private: Option<bool>,
+    ) -> Result<Value, RunError> {
+        self.owned(run, user).await?;
+        sqlx::query(
+            "UPDATE runs SET name = COALESCE($2, name), is_private = COALESCE($3, is_private)
+              WHERE id = $1",
+        )
+        .bind(run)
+        .bind(name)
+        .bind(is_private)
+        .execute(&self.pool)
+        .await?;
+        self.get(run, Some(user)).await
+    }
+
     /// `GET /run/{id}/events?after=`: the timeline, in `seq` order.
     pub async fn events(
         &self,

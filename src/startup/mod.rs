@@ -254,6 +254,7 @@ impl Application {
             crate::routines::GraphLimits {
                 max_nodes: settings.runs.max_graph_nodes,
             },
+            settings.runs.max_import_resources,
         );
         let host = HostProbe::new();
         let state = AppState {

@@ -2,6 +2,8 @@
 //! (each naming its node, nothing written), the original's Sequential routines calling Generate
 //! and Api routines, versions (latest, label in use, edits), and who may read a routine.
 
+mod import;
+
 use reqwest::Method;
 use serde_json::{Value, json};
 

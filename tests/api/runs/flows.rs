@@ -346,3 +346,83 @@ async fn cancel_stops_the_step_in_flight_and_pause_waits_for_the_boundary() {
         "nothing repeated"
     );
 }
+
+#[tokio::test]
+async fn runs_are_listed_for_their_owner_and_made_public_by_them() {
+    let app = run_app().await;
+    let sam = user(&app, "Sam").await;
+    let kim = user(&app, "Kim").await;
+    let quick = graph(
+        json!([{"id": "w", "kind": "wait", "durationMs": 0}]),
+        json!([]),
+    );
+    let first = run_of(&app, &sam, quick.clone(), json!({})).await;
+    let second = run_of(&app, &sam, quick, json!({})).await;
+    until_status(&app, &sam, &second, "Completed").await;
+    until_status(&app, &sam, &first, "Completed").await;
+    let listed = app
+        .call(Method::GET, "/runs?take=1", Auth::Cookie(&sam.token), None)
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let page = &listed.body["data"];
+    assert_eq!(page["edges"][0]["node"]["id"], second, "newest first");
+    assert_eq!(page["pageInfo"]["hasNextPage"], true);
+    let cursor = page["pageInfo"]["endCursor"].as_str().unwrap();
+    let next = app
+        .call(
+            Method::GET,
+            &format!("/runs?take=1&after={cursor}&status=Completed"),
+            Auth::Cookie(&sam.token),
+            None,
+        )
+        .await;
+    assert_eq!(next.body["data"]["edges"][0]["node"]["id"], first);
+    let theirs = app
+        .call(Method::GET, "/runs", Auth::Cookie(&kim.token), None)
+        .await;
+    assert!(theirs.body["data"]["edges"].as_array().unwrap().is_empty());
+    let bad = app
+        .call(
+            Method::GET,
+            "/runs?status=Sleeping",
+            Auth::Cookie(&sam.token),
+            None,
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+
+    // Private until its owner says otherwise; others may not change it.
+    let path = format!("/run/{first}");
+    assert_eq!(
+        app.call(Method::GET, &path, Auth::Cookie(&kim.token), None)
+            .await
+            .status,
+        404
+    );
+    let edit = json!({"name": "Shared run", "isPrivate": false});
+    assert_eq!(
+        app.call(Method::PUT, &path, Auth::Cookie(&kim.token), Some(&edit))
+            .await
+            .status,
+        404
+    );
+    let edited = app
+        .call(Method::PUT, &path, Auth::Cookie(&sam.token), Some(&edit))
+        .await;
+    assert_eq!(edited.status, 200, "{}", edited.body);
+    assert_eq!(edited.body["data"]["name"], "Shared run");
+    let read = app
+        .call(Method::GET, &path, Auth::Cookie(&kim.token), None)
+        .await;
+    assert_eq!(read.status, 200, "a public run is read by others");
+    let cancel = json!({"taskId": first, "taskType": "Run"});
+    let acted = app
+        .call(
+            Method::POST,
+            "/task/cancel",
+            Auth::Cookie(&kim.token),
+            Some(&cancel),
+        )
+        .await;
+    assert_eq!(acted.status, 404, "but only its owner acts on it");
+}

@@ -165,3 +165,88 @@ async fn kill_9_of_the_owner_mid_step_another_node_finishes_the_run() {
     );
     successor.stop().await;
 }
+
+#[tokio::test]
+async fn sigstop_of_the_owner_past_its_lease_then_sigcont_the_old_owner_is_fenced_out() {
+    let app = spawn_app_with(
+        |s| {
+            run_settings(s);
+            s.jobs.enabled = false; // the process below owns the run
+        },
+        None,
+    )
+    .await;
+    let sam = user(&app, "Sam").await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/slow"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_delay(Duration::from_secs(2))
+                .set_body_json(json!({})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/fast"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .mount(&server)
+        .await;
+    let mut owner = owner_process(&app, app.settings.node.worker_id + 6).await;
+    let pid = owner.id().unwrap().to_string();
+    let config = graph(
+        json!([
+            http_node("one", &server, "/fast"),
+            http_node("two", &server, "/slow"),
+            http_node("three", &server, "/fast")
+        ]),
+        chain(&["one", "two", "three"]),
+    );
+    let run = run_of(&app, &sam, config, json!({})).await;
+    wait_until(Duration::from_secs(20), "step two is called", || async {
+        keys_sent(&server, "/slow").await.len() == 1
+    })
+    .await;
+    let signal = |name: &'static str| {
+        let pid = pid.clone();
+        async move {
+            let done = Command::new("kill")
+                .args([name, &pid])
+                .status()
+                .await
+                .unwrap();
+            assert!(done.success(), "kill {name}");
+        }
+    };
+    signal("-STOP").await;
+    // Past its lease, another node takes the run over and finishes it.
+    let successor = SecondNode::start_with(&app, 1, |s| s.jobs.enabled = true).await;
+    until_status(&app, &sam, &run, "Completed").await;
+    let settled = events(&app, &sam, &run).await;
+    // The old owner wakes: its call returns, its writes must all be refused.
+    signal("-CONT").await;
+    tokio::time::sleep(Duration::from_secs(3)).await; // its slow call's answer and a renewal
+    let after = events(&app, &sam, &run).await;
+    assert_eq!(
+        after.len(),
+        settled.len(),
+        "the old owner wrote nothing: {after:#?}"
+    );
+    assert_eq!(get_run(&app, &sam, &run).await["status"], "Completed");
+    assert_eq!(
+        keys_sent(&server, "/slow").await.len(),
+        2,
+        "step two: the stalled call and one more"
+    );
+    let three = keys_sent(&server, "/fast")
+        .await
+        .iter()
+        .filter(|k| **k == format!("{run}:three"))
+        .count();
+    assert_eq!(three, 1, "the old owner went no further");
+    assert!(
+        owner.try_wait().unwrap().is_none(),
+        "it stopped the run, not itself"
+    );
+    successor.stop().await;
+}

@@ -241,3 +241,55 @@ async fn limits_fail_or_pause_a_run_with_their_reason_and_cannot_be_raised() {
         .unwrap();
     assert_eq!(held, 0, "nothing left held");
 }
+
+#[tokio::test]
+async fn http_steps_refuse_private_addresses_and_oversized_answers() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/big"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("x".repeat(4096)))
+        .mount(&server)
+        .await;
+    // The production default: routines may not call this machine or its network.
+    let app = spawn_app_with(
+        |s| {
+            run_settings(s);
+            s.runs.allow_private_addresses = false;
+        },
+        None,
+    )
+    .await;
+    let sam = user(&app, "Sam").await;
+    let run = run_of(
+        &app,
+        &sam,
+        graph(json!([http_node("big", &server, "/big")]), json!([])),
+        json!({}),
+    )
+    .await;
+    let failed = until_status(&app, &sam, &run, "Failed").await;
+    assert_eq!(failed["statusReason"], "PrivateAddress", "{failed}");
+    assert!(
+        server.received_requests().await.unwrap().is_empty(),
+        "never called"
+    );
+
+    let app = spawn_app_with(
+        |s| {
+            run_settings(s);
+            s.runs.http_max_response_bytes = 1024;
+        },
+        None,
+    )
+    .await;
+    let sam = user(&app, "Sam").await;
+    let run = run_of(
+        &app,
+        &sam,
+        graph(json!([http_node("big", &server, "/big")]), json!([])),
+        json!({}),
+    )
+    .await;
+    let failed = until_status(&app, &sam, &run, "Failed").await;
+    assert_eq!(failed["statusReason"], "ResponseTooLarge", "{failed}");
+}

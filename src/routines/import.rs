@@ -1,0 +1,280 @@
+//! `POST /resource/import`: the original's exported routines (`{id, resourceType, isPrivate,
+//! versions: [{id, versionLabel, resourceSubType, config, translations}]}`, the shape of its
+//! `docs/ai-creation/routine/staged/*.json`) created with new ids, in one transaction.
+//!
+//! ```text
+//! new ids for every resource and version ─▶ rewrite each step's subroutineId (and each
+//! `subroutine` node's versionId) that points inside the set: a resource id means its latest
+//! version ─▶ a reference to neither the set nor a stored version ─▶ 422 naming it, nothing
+//! written ─▶ rows ─▶ each version's graph checked: one that cannot run here yet (Code, Web, a
+//! Generate without a prompt) is stored and listed as not runnable, with the reason
+//! ```
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{RoutineError, RoutineService, load_graph};
+use crate::ids::{PublicId, ResourceId, ResourceVersionId, UserId};
+
+/// An id as the original exports it: a string or a number.
+fn id_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportedResource {
+    id: Value,
+    resource_type: String,
+    #[serde(default = "yes")]
+    is_private: bool,
+    versions: Vec<ExportedVersion>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportedVersion {
+    id: Value,
+    version_label: String,
+    resource_sub_type: String,
+    #[serde(default)]
+    config: Value,
+    #[serde(default)]
+    translations: Vec<Translation>,
+    #[serde(default)]
+    is_latest: Option<bool>,
+    #[serde(default)]
+    version_index: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Translation {
+    #[serde(default)]
+    language: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The places in a config that name another routine: `(node, id)`, mutable.
+fn references(config: &mut Value) -> Vec<(String, &mut Value)> {
+    // Read with `get_mut` only: indexing a `Value` mutably would add the keys it looks for.
+    let Some(graph) = config.get_mut("graph") else {
+        return Vec::new();
+    };
+    let kind = graph
+        .get("__type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let Some(schema) = graph.get_mut("schema") else {
+        return Vec::new();
+    };
+    let (list, field) = match kind.as_str() {
+        "Sequential" => ("steps", "subroutineId"),
+        "Graph-1.0" => ("nodes", "versionId"),
+        _ => return Vec::new(),
+    };
+    let mut found = Vec::new();
+    if let Some(items) = schema.get_mut(list).and_then(Value::as_array_mut) {
+        for item in items {
+            if list == "nodes" && item.get("kind").and_then(Value::as_str) != Some("subroutine") {
+                continue;
+            }
+            let node = item
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_owned();
+            if let Some(id) = item.get_mut(field) {
+                found.push((node, id));
+            }
+        }
+    }
+    found
+}
+
+impl RoutineService {
+    /// Imports `resources` for `owner`; the map from old ids to new ones, and what was stored
+    /// but cannot run here yet.
+    pub async fn import(
+        &self,
+        owner: UserId,
+        mut resources: Vec<ExportedResource>,
+    ) -> Result<Value, RoutineError> {
+        if resources.is_empty() || resources.len() > self.max_import {
+            return Err(RoutineError::Invalid(format!(
+                "an import holds 1 to {} resources",
+                self.max_import
+            )));
+        }
+        // New ids first, so references inside the set can be rewritten in any order.
+        let mut resource_ids: HashMap<String, (ResourceId, ResourceVersionId)> = HashMap::new();
+        let mut version_ids: HashMap<String, ResourceVersionId> = HashMap::new();
+        for resource in &resources {
+            if resource.resource_type != "Routine" {
+                return Err(RoutineError::NotARoutine);
+            }
+            let old = id_text(&resource.id)
+                .ok_or_else(|| RoutineError::Invalid("every resource needs its id".into()))?;
+            if resource.versions.is_empty() {
+                return Err(RoutineError::Invalid(format!(
+                    "resource {old} has no versions"
+                )));
+            }
+            let new_resource = ResourceId(self.ids.next_id());
+            let mut latest = None;
+            for (i, version) in resource.versions.iter().enumerate() {
+                let old_version = id_text(&version.id).ok_or_else(|| {
+                    RoutineError::Invalid(format!("a version of resource {old} has no id"))
+                })?;
+                let new_version = ResourceVersionId(self.ids.next_id());
+                if version_ids
+                    .insert(old_version.clone(), new_version)
+                    .is_some()
+                {
+                    return Err(RoutineError::Invalid(format!(
+                        "version {old_version} appears twice"
+                    )));
+                }
+                let rank = (
+                    version.is_latest == Some(true),
+                    version.version_index.unwrap_or(i as i64),
+                );
+                if latest.is_none_or(|(r, _)| rank > r) {
+                    latest = Some((rank, new_version));
+                }
+            }
+            let (_, latest) = latest.expect("a version");
+            if resource_ids
+                .insert(old.clone(), (new_resource, latest))
+                .is_some()
+            {
+                return Err(RoutineError::Invalid(format!(
+                    "resource {old} appears twice"
+                )));
+            }
+        }
+        let mut tx = self.pool.begin().await?;
+        // Rewrite references; one to neither the set nor a stored version is refused.
+        for resource in &mut resources {
+            let old = id_text(&resource.id).unwrap_or_default();
+            for version in &mut resource.versions {
+                let old_version = id_text(&version.id).unwrap_or_default();
+                for (node, reference) in references(&mut version.config) {
+                    let target = id_text(reference).unwrap_or_default();
+                    let rewritten = version_ids
+                        .get(&target)
+                        .copied()
+                        .or_else(|| resource_ids.get(&target).map(|(_, latest)| *latest));
+                    if let Some(new) = rewritten {
+                        *reference = json!(new.to_string());
+                        continue;
+                    }
+                    let stored: Option<bool> = match target.parse::<i64>() {
+                        Ok(id) => {
+                            sqlx::query_scalar(
+                                "SELECT NOT r.is_private OR r.owner_id = $2
+                                   FROM resource_versions v JOIN resources r ON r.id = v.resource_id
+                                  WHERE v.id = $1",
+                            )
+                            .bind(id)
+                            .bind(owner)
+                            .fetch_optional(&mut *tx)
+                            .await?
+                        }
+                        Err(_) => None,
+                    };
+                    if stored != Some(true) {
+                        return Err(RoutineError::MissingReference(format!(
+                            "resource {old}, version {old_version}, step {node:?}: {target:?} is neither imported nor stored"
+                        )));
+                    }
+                }
+            }
+        }
+        for resource in &resources {
+            let old = id_text(&resource.id).unwrap_or_default();
+            let (new_resource, latest) = resource_ids[&old];
+            let name = resource
+                .versions
+                .iter()
+                .flat_map(|v| &v.translations)
+                .filter(|t| t.name.as_deref().is_some_and(|n| !n.trim().is_empty()))
+                .min_by_key(|t| t.language != "en")
+                .and_then(|t| t.name.clone())
+                .unwrap_or_else(|| "Imported routine".into());
+            sqlx::query(
+                "INSERT INTO resources (id, public_id, resource_type, owner_id, name, is_private)
+                 VALUES ($1, $2, 'Routine', $3, $4, $5)",
+            )
+            .bind(new_resource)
+            .bind(PublicId::generate().as_str())
+            .bind(owner)
+            .bind(name.trim().chars().take(128).collect::<String>())
+            .bind(resource.is_private)
+            .execute(&mut *tx)
+            .await?;
+            for version in &resource.versions {
+                let new_version = version_ids[&id_text(&version.id).unwrap_or_default()];
+                let label = version.version_label.chars().take(32).collect::<String>();
+                let inserted = sqlx::query(
+                    "INSERT INTO resource_versions
+                        (id, resource_id, version_label, resource_sub_type, config, is_latest)
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (resource_id, version_label) DO NOTHING",
+                )
+                .bind(new_version)
+                .bind(new_resource)
+                .bind(&label)
+                .bind(&version.resource_sub_type)
+                .bind(&version.config)
+                .bind(new_version == latest)
+                .execute(&mut *tx)
+                .await?;
+                if inserted.rows_affected() == 0 {
+                    return Err(RoutineError::LabelInUse(label));
+                }
+            }
+        }
+        // Stored as they are; what cannot run here yet is said, not refused.
+        let mut not_runnable = Vec::new();
+        for resource in &resources {
+            for version in &resource.versions {
+                if let Err(error) =
+                    load_graph(&version.resource_sub_type, &version.config, self.limits)
+                {
+                    not_runnable.push(json!({
+                        "resourceId": id_text(&resource.id),
+                        "versionId": id_text(&version.id),
+                        "reason": error.to_string(),
+                    }));
+                }
+            }
+        }
+        tx.commit().await?;
+        let imported: serde_json::Map<String, Value> = resource_ids
+            .iter()
+            .map(|(old, (resource, latest))| {
+                (
+                    old.clone(),
+                    json!({"resourceId": resource.to_string(), "versionId": latest.to_string()}),
+                )
+            })
+            .collect();
+        let versions: serde_json::Map<String, Value> = version_ids
+            .iter()
+            .map(|(old, new)| (old.clone(), json!(new.to_string())))
+            .collect();
+        Ok(json!({"imported": imported, "versions": versions, "notRunnable": not_runnable}))
+    }
+}
