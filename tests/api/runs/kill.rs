@@ -250,3 +250,84 @@ async fn sigstop_of_the_owner_past_its_lease_then_sigcont_the_old_owner_is_fence
     );
     successor.stop().await;
 }
+
+#[tokio::test]
+async fn kill_9_mid_non_idempotent_step_pauses_the_run_until_a_person_resumes_it() {
+    let app = spawn_app_with(
+        |s| {
+            run_settings(s);
+            s.jobs.enabled = false; // the process below owns the run
+        },
+        None,
+    )
+    .await;
+    let sam = user(&app, "Sam").await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/pay"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_delay(Duration::from_secs(3))
+                .set_body_json(json!({})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/fast"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .mount(&server)
+        .await;
+    let mut owner = owner_process(&app, app.settings.node.worker_id + 7).await;
+    let mut pay = http_node("pay", &server, "/pay");
+    pay["effect"] = json!("non-idempotent");
+    let config = graph(
+        json!([
+            http_node("one", &server, "/fast"),
+            pay,
+            http_node("three", &server, "/fast")
+        ]),
+        chain(&["one", "pay", "three"]),
+    );
+    let run = run_of(&app, &sam, config, json!({})).await;
+    wait_until(Duration::from_secs(20), "the payment is called", || async {
+        keys_sent(&server, "/pay").await.len() == 1
+    })
+    .await;
+    let killed = Command::new("kill")
+        .args(["-9", &owner.id().unwrap().to_string()])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let _ = owner.wait().await;
+
+    let successor = SecondNode::start_with(&app, 1, |s| s.jobs.enabled = true).await;
+    let paused = until_status(&app, &sam, &run, "Paused").await;
+    assert_eq!(paused["statusReason"], "UncertainStep");
+    tokio::time::sleep(Duration::from_millis(500)).await; // sweeps pass: nothing calls it again
+    assert_eq!(
+        keys_sent(&server, "/pay").await.len(),
+        1,
+        "not called again on its own"
+    );
+
+    let resume = json!({"isNewRun": false, "runId": run});
+    let reply = app
+        .call(
+            Method::POST,
+            "/task/start/run",
+            Auth::Cookie(&sam.token),
+            Some(&resume),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    until_status(&app, &sam, &run, "Completed").await;
+    assert_eq!(
+        keys_sent(&server, "/pay").await,
+        [format!("{run}:pay"), format!("{run}:pay")],
+        "once more, same key, when a person said so"
+    );
+    let fast = keys_sent(&server, "/fast").await;
+    assert_eq!(fast, [format!("{run}:one"), format!("{run}:three")]);
+    successor.stop().await;
+}
