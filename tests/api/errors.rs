@@ -6,7 +6,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use vrooli::http::ApiError;
 
-use crate::helpers::{TestApp, routes, spawn_app_with};
+use crate::helpers::SendReply;
+use crate::helpers::{Reply, TestApp, routes, spawn_app_with};
 
 #[derive(Deserialize)]
 struct Named {
@@ -46,14 +47,17 @@ async fn app() -> TestApp {
     .await
 }
 
-async fn assert_envelope(response: reqwest::Response, status: u16, code: &str) -> Value {
-    assert_eq!(response.status().as_u16(), status);
-    assert_eq!(response.headers()["content-type"], "application/json");
-    let request_id = response.headers()["x-request-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    let body: Value = response.json().await.expect("error body is JSON");
+/// Checks an error envelope; takes a sent response or a [`Reply`].
+async fn assert_envelope(response: impl Into<Answer>, status: u16, code: &str) -> Value {
+    let reply = match response.into() {
+        Answer::Response(response) => Reply::read(response).await,
+        Answer::Reply(reply) => reply,
+    };
+    assert_eq!(reply.status, status);
+    assert_eq!(reply.headers["content-type"], "application/json");
+    let request_id = reply.headers["x-request-id"].to_str().unwrap().to_string();
+    let body = reply.body;
+    assert!(!body.is_null(), "error body is JSON: {}", reply.text);
     assert_eq!(body["version"], "v2", "{body}");
     let error = &body["errors"][0];
     assert_eq!(error["code"], code, "{body}");
@@ -63,6 +67,23 @@ async fn assert_envelope(response: reqwest::Response, status: u16, code: &str) -
     );
     assert_eq!(error["trace"], request_id.as_str(), "{body}");
     body
+}
+
+enum Answer {
+    Response(reqwest::Response),
+    Reply(Reply),
+}
+
+impl From<reqwest::Response> for Answer {
+    fn from(response: reqwest::Response) -> Self {
+        Answer::Response(response)
+    }
+}
+
+impl From<Reply> for Answer {
+    fn from(reply: Reply) -> Self {
+        Answer::Reply(reply)
+    }
 }
 
 #[tokio::test]
@@ -75,12 +96,7 @@ async fn unknown_route_is_404() {
 #[tokio::test]
 async fn wrong_method_is_405() {
     let app = app().await;
-    let response = app
-        .client
-        .post(app.url("/healthcheck"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.client.post(app.url("/healthcheck")).reply().await;
     assert_envelope(response, 405, "MethodNotAllowed").await;
 }
 
@@ -92,9 +108,8 @@ async fn malformed_json_is_400() {
         .post(app.url("/probe/json"))
         .header("content-type", "application/json")
         .body("{\"name\": ")
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_envelope(response, 400, "InvalidJson").await;
 }
 
@@ -105,9 +120,8 @@ async fn json_of_the_wrong_shape_is_422() {
         .client
         .post(app.url("/probe/json"))
         .json(&serde_json::json!({"nom": 1}))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_envelope(response, 422, "InvalidBody").await;
 }
 
@@ -119,9 +133,8 @@ async fn wrong_content_type_is_415() {
         .post(app.url("/probe/json"))
         .header("content-type", "text/plain")
         .body("{\"name\":\"x\"}")
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_envelope(response, 415, "UnsupportedContentType").await;
 }
 
@@ -133,9 +146,8 @@ async fn oversized_body_is_413() {
         .client
         .post(app.url("/probe/json"))
         .json(&big)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_envelope(response, 413, "BodyTooLarge").await;
 
     // Without a Content-Length (chunked), the limit is enforced while reading.
@@ -151,9 +163,8 @@ async fn oversized_body_is_413() {
         .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
             chunks,
         )))
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_envelope(response, 413, "BodyTooLarge").await;
 }
 
@@ -164,11 +175,10 @@ async fn a_valid_request_passes() {
         .client
         .post(app.url("/probe/json"))
         .json(&serde_json::json!({"name": "x"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert!(response.headers().contains_key("x-request-id"));
+        .reply()
+        .await;
+    assert_eq!(response.status, 200);
+    assert!(response.headers.contains_key("x-request-id"));
 }
 
 #[tokio::test]
@@ -197,25 +207,17 @@ async fn cors_preflight_allows_configured_origins_only() {
             .request(reqwest::Method::OPTIONS, app.url("/healthcheck"))
             .header("origin", origin)
             .header("access-control-request-method", "GET")
-            .send()
+            .reply()
     };
-    let allowed = preflight("http://localhost:3000").await.unwrap();
-    assert_eq!(allowed.status(), 200);
+    let allowed = preflight("http://localhost:3000").await;
+    assert_eq!(allowed.status, 200);
     assert_eq!(
-        allowed.headers()["access-control-allow-origin"],
+        allowed.headers["access-control-allow-origin"],
         "http://localhost:3000"
     );
-    assert_eq!(
-        allowed.headers()["access-control-allow-credentials"],
-        "true"
-    );
-    let refused = preflight("http://evil.example").await.unwrap();
-    assert!(
-        refused
-            .headers()
-            .get("access-control-allow-origin")
-            .is_none()
-    );
+    assert_eq!(allowed.headers["access-control-allow-credentials"], "true");
+    let refused = preflight("http://evil.example").await;
+    assert!(refused.headers.get("access-control-allow-origin").is_none());
 }
 
 #[tokio::test]
@@ -226,7 +228,7 @@ async fn browser_requests_from_unsafe_origins_are_refused() {
         if let Some(origin) = origin {
             request = request.header("origin", origin);
         }
-        request.send()
+        request.reply()
     };
     for safe in [
         Some("http://localhost:3000".to_string()), // configured
@@ -234,10 +236,10 @@ async fn browser_requests_from_unsafe_origins_are_refused() {
         Some(format!("http://127.0.0.1:{}", app.port)), // the server's own origin
         None,                                      // not a browser
     ] {
-        assert_eq!(from(safe.clone()).await.unwrap().status(), 200, "{safe:?}");
+        assert_eq!(from(safe.clone()).await.status, 200, "{safe:?}");
     }
     assert_envelope(
-        from(Some("https://evil.example".into())).await.unwrap(),
+        from(Some("https://evil.example".into())).await,
         403,
         "UnsafeOrigin",
     )
@@ -249,9 +251,8 @@ async fn browser_requests_from_unsafe_origins_are_refused() {
         .client
         .post(strict.url("/api/v2/auth/validateSession"))
         .header("origin", "http://localhost:5173")
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_envelope(response, 403, "UnsafeOrigin").await;
 }
 
@@ -271,20 +272,18 @@ async fn production_defaults_send_secure_cookies_and_refuse_localhost_origins() 
         .client
         .post(app.url("/api/v2/auth/email/signup"))
         .json(&serde_json::json!({"name": "Sam", "email": email, "password": "correct horse battery"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signup.status(), 200);
-    let cookie = signup.headers()["set-cookie"].to_str().unwrap().to_owned();
+        .reply()
+        .await;
+    assert_eq!(signup.status, 200);
+    let cookie = signup.headers["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.contains("Secure"), "{cookie}");
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     let response = app
         .client
         .post(app.url("/api/v2/auth/validateSession"))
         .header("origin", "http://localhost:5173")
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_envelope(response, 403, "UnsafeOrigin").await;
 
     // Bound to loopback, a development machine's node keeps plain-HTTP cookies working.
@@ -294,10 +293,9 @@ async fn production_defaults_send_secure_cookies_and_refuse_localhost_origins() 
         .client
         .post(local.url("/api/v2/auth/email/signup"))
         .json(&serde_json::json!({"name": "Sam", "email": email, "password": "correct horse battery"}))
-        .send()
-        .await
-        .unwrap();
-    let cookie = signup.headers()["set-cookie"].to_str().unwrap().to_owned();
+        .reply()
+        .await;
+    let cookie = signup.headers["set-cookie"].to_str().unwrap().to_owned();
     assert!(!cookie.contains("Secure"), "{cookie}");
 }
 
@@ -310,19 +308,17 @@ async fn small_bodies_by_default_and_larger_only_for_messages() {
         .client
         .post(app.url("/api/v2/auth/email/signup"))
         .json(&big)
-        .send()
-        .await
-        .unwrap();
+        .reply()
+        .await;
     assert_envelope(response, 413, "BodyTooLarge").await;
     // The same size reaches the message route's handler (which then asks for a session).
     let response = app
         .client
         .post(app.url("/api/v2/chatMessage"))
         .json(&serde_json::json!({"chatId": "1", "text": "x".repeat(100_000)}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 401);
+        .reply()
+        .await;
+    assert_eq!(response.status, 401);
 }
 
 #[tokio::test]
@@ -337,9 +333,8 @@ async fn control_characters_are_refused_with_422_before_any_handler() {
             .post(app.url("/api/v2/auth/email/signup"))
             .header("content-type", "application/json")
             .body(body)
-            .send()
-            .await
-            .unwrap();
+            .reply()
+            .await;
         assert_envelope(response, 422, "ControlCharacter").await;
     }
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM emails WHERE email_address IN ('nul@example.org', 'bell@example.org')")
@@ -355,8 +350,7 @@ async fn control_characters_are_refused_with_422_before_any_handler() {
         .post(app.url("/api/v2/auth/email/signup"))
         .header("content-type", "application/json")
         .body(r#"{"name":"Two\nLines\tand \\u0000 written out","email":"ok@example.org","password":"correct horse battery"}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+        .reply()
+        .await;
+    assert_eq!(response.status, 200);
 }

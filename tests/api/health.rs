@@ -1,9 +1,10 @@
+use crate::helpers::Reply;
 use crate::helpers::{spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn health_is_operational_with_database_and_redis() {
     let app = spawn_app().await;
-    let (status, body) = app.healthcheck().await;
+    let Reply { status, body, .. } = app.healthcheck().await;
     assert_eq!(status, 200, "{body}");
     assert_ne!(body["status"], "Down", "{body}");
     assert_eq!(body["mode"], "cluster");
@@ -32,7 +33,7 @@ async fn health_is_operational_with_database_and_redis() {
 #[tokio::test]
 async fn without_redis_the_node_runs_single_node() {
     let app = spawn_app_with(|s| s.redis.url = "".to_string().into(), None).await;
-    let (status, body) = app.healthcheck().await;
+    let Reply { status, body, .. } = app.healthcheck().await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["mode"], "single-node");
     assert!(body["services"].get("redis").is_none(), "{body}");
@@ -52,11 +53,11 @@ async fn health_is_503_when_the_database_is_gone() {
         None,
     )
     .await;
-    assert_eq!(app.healthcheck().await.0, 200);
+    assert_eq!(app.healthcheck().await.status, 200);
 
     app.db.drop_now().await;
 
-    let (status, body) = app.healthcheck().await;
+    let Reply { status, body, .. } = app.healthcheck().await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["status"], "Down");
     assert_eq!(body["services"]["database"]["status"], "Down", "{body}");
@@ -68,8 +69,8 @@ async fn health_is_503_when_the_database_is_gone() {
 #[tokio::test]
 async fn results_are_cached_per_check() {
     let app = spawn_app_with(|s| s.health.cache_ttl_ms = 60_000, None).await;
-    let (_, first) = app.healthcheck().await;
-    let (_, second) = app.healthcheck().await;
+    let Reply { body: first, .. } = app.healthcheck().await;
+    let Reply { body: second, .. } = app.healthcheck().await;
     assert_eq!(
         first["services"]["database"]["lastChecked"],
         second["services"]["database"]["lastChecked"]

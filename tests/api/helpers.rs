@@ -40,11 +40,46 @@ pub enum Auth<'a> {
     ApiKey(&'a str),
 }
 
-/// A response, read once: its status and JSON body (`Null` when not JSON).
+/// A response, read once: its status, headers, text and JSON body (`Null` when not JSON).
+/// What every request helper of these tests returns.
 #[derive(Debug)]
 pub struct Reply {
     pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
     pub body: serde_json::Value,
+}
+
+impl Reply {
+    /// Sends `request` and reads its answer.
+    pub async fn of(request: reqwest::RequestBuilder) -> Self {
+        Self::read(request.send().await.expect("request sent")).await
+    }
+
+    pub async fn read(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        Self {
+            status,
+            headers,
+            text,
+            body,
+        }
+    }
+}
+
+/// A hand-built request (its own headers, a raw body, another node) sent and read as a
+/// [`Reply`]: `request.reply().await`.
+pub trait SendReply {
+    fn reply(self) -> impl std::future::Future<Output = Reply>;
+}
+
+impl SendReply for reqwest::RequestBuilder {
+    fn reply(self) -> impl std::future::Future<Output = Reply> {
+        Reply::of(self)
+    }
 }
 
 impl TestApp {
@@ -74,42 +109,33 @@ impl TestApp {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.expect("request sent");
-        let status = response.status().as_u16();
-        let body = response.json().await.unwrap_or(serde_json::Value::Null);
-        Reply { status, body }
+        Reply::of(request).await
     }
 
-    pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request sent")
+    /// `GET path` (the whole path: `/healthcheck`, `/api/v2/…`) as nobody.
+    pub async fn get(&self, path: &str) -> Reply {
+        Reply::of(self.client.get(self.url(path))).await
     }
 
     /// `GET path` with the system key, as an operator (or Prometheus) calls it.
-    pub async fn get_as_system(&self, path: &str) -> reqwest::Response {
-        self.client
+    pub async fn get_as_system(&self, path: &str) -> Reply {
+        let request = self
+            .client
             .get(self.url(path))
-            .bearer_auth(self.settings.admin.system_key.expose_secret())
-            .send()
-            .await
-            .expect("request sent")
+            .bearer_auth(self.settings.admin.system_key.expose_secret());
+        Reply::of(request).await
     }
 
     /// The metrics text (the route needs the system key).
     pub async fn metrics(&self) -> String {
-        let response = self.get_as_system("/metrics").await;
-        assert_eq!(response.status(), 200, "/metrics");
-        response.text().await.expect("metrics text")
+        let reply = self.get_as_system("/metrics").await;
+        assert_eq!(reply.status, 200, "/metrics");
+        reply.text
     }
 
     /// The full health report, details included (an operator's view, with the system key).
-    pub async fn healthcheck(&self) -> (u16, serde_json::Value) {
-        let response = self.get_as_system("/healthcheck").await;
-        let status = response.status().as_u16();
-        (status, response.json().await.expect("health is JSON"))
+    pub async fn healthcheck(&self) -> Reply {
+        self.get_as_system("/healthcheck").await
     }
 }
 

@@ -1,3 +1,4 @@
+use crate::helpers::Reply;
 use crate::helpers::spawn_app;
 
 #[tokio::test]
@@ -6,15 +7,15 @@ async fn metrics_count_requests_by_route_and_status() {
     app.get("/healthcheck").await;
     app.get("/healthcheck").await;
     app.get("/does-not-exist/123").await;
-    let response = app.get_as_system("/metrics").await;
-    assert_eq!(response.status(), 200);
+    let reply = app.get_as_system("/metrics").await;
+    assert_eq!(reply.status, 200);
     assert!(
-        response.headers()["content-type"]
+        reply.headers["content-type"]
             .to_str()
             .unwrap()
             .starts_with("application/openmetrics-text")
     );
-    let text = response.text().await.unwrap();
+    let text = reply.text;
     assert!(
         text.contains(
             r#"vrooli_http_requests_total{method="GET",route="/healthcheck",status="200"} 2"#
@@ -72,23 +73,22 @@ async fn job_metrics_follow_the_scheduled_maintenance_jobs() {
 async fn metrics_and_health_details_are_for_operators_only() {
     let app = spawn_app().await;
     let anonymous = app.get("/metrics").await;
-    assert_eq!(anonymous.status(), 401);
-    let wrong = app
-        .client
-        .get(app.url("/metrics"))
-        .bearer_auth("not-the-key")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong.status(), 401);
+    assert_eq!(anonymous.status, 401);
+    let wrong = Reply::of(
+        app.client
+            .get(app.url("/metrics"))
+            .bearer_auth("not-the-key"),
+    )
+    .await;
+    assert_eq!(wrong.status, 401);
     assert!(app.metrics().await.contains("vrooli_http_requests_total"));
 
-    let public: serde_json::Value = app.get("/healthcheck").await.json().await.unwrap();
+    let public = app.get("/healthcheck").await.body;
     for (name, service) in public["services"].as_object().unwrap() {
         assert!(service.get("details").is_none(), "{name}: {service}");
         assert!(service["status"].is_string(), "{name}");
     }
-    let (_, full) = app.healthcheck().await;
+    let Reply { body: full, .. } = app.healthcheck().await;
     assert!(
         full["services"]["database"]["details"].is_object(),
         "{full}"

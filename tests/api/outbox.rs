@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::chat::{bot, create_chat};
+use crate::helpers::SendReply;
 use crate::helpers::{PrivateRedis, SecondNode, TestApp, signal, spawn_app_with, wait_until};
 use crate::ws::{User, Ws, open, user, with_system_key};
 
@@ -32,11 +33,9 @@ async fn say(client: &reqwest::Client, base: &str, who: &User, chat: &str, text:
         .post(format!("{base}/api/v2/chatMessage"))
         .header("cookie", format!("session-v2={}", who.token))
         .json(&json!({"chatId": chat, "text": text}))
-        .send()
+        .reply()
         .await
-        .unwrap()
-        .status()
-        .as_u16()
+        .status
 }
 
 /// Room events (those with an offset) until `done` holds for them; volatile ones are checked

@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use vrooli::config::RouteLimit;
 
+use crate::helpers::SendReply;
 use crate::helpers::{SecondNode, TestApp, spawn_app_with};
 
 const LOGIN: &str = "/api/v2/auth/email/login";
@@ -17,25 +18,24 @@ fn limit_login_to(per_day: u32) -> impl FnOnce(&mut vrooli::config::Settings) {
     }
 }
 
-async fn login(client: &reqwest::Client, base: &str) -> reqwest::Response {
+async fn login(client: &reqwest::Client, base: &str) -> crate::helpers::Reply {
     client
         .post(format!("{base}{LOGIN}"))
         .json(&json!({"email": "nobody@example.org", "password": "whatever it is"}))
-        .send()
+        .reply()
         .await
-        .unwrap()
 }
 
-async fn assert_limited(response: reqwest::Response) {
-    assert_eq!(response.status(), 429);
-    let retry_after: u64 = response.headers()["retry-after"]
+async fn assert_limited(response: crate::helpers::Reply) {
+    assert_eq!(response.status, 429);
+    let retry_after: u64 = response.headers["retry-after"]
         .to_str()
         .unwrap()
         .parse()
         .unwrap();
     // 3 per day: a token every 8 hours.
     assert!(retry_after > 0 && retry_after <= 8 * 3600, "{retry_after}");
-    let body: Value = response.json().await.unwrap();
+    let body: Value = response.body;
     assert_eq!(body["errors"][0]["code"], "RateLimited");
 }
 
@@ -47,17 +47,16 @@ async fn a_limit_holds_across_two_nodes_sharing_redis() {
 
     let client = reqwest::Client::new();
     for base in [&a.address, &b_base, &a.address] {
-        assert_eq!(login(&client, base).await.status(), 401, "within the limit");
+        assert_eq!(login(&client, base).await.status, 401, "within the limit");
     }
     assert_limited(login(&client, &b_base).await).await;
     assert_limited(login(&client, &a.address).await).await;
     // Other routes have their own buckets.
     let other = client
         .post(format!("{b_base}/api/v2/auth/validateSession"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(other.status(), 200);
+        .reply()
+        .await;
+    assert_eq!(other.status, 200);
 
     b.stop().await;
 }
@@ -76,10 +75,10 @@ async fn a_route_may_use_a_named_preset() {
     )
     .await;
     for _ in 0..2 {
-        assert_eq!(login(&app.client, &app.address).await.status(), 401);
+        assert_eq!(login(&app.client, &app.address).await.status, 401);
     }
     let response = login(&app.client, &app.address).await;
-    assert_eq!(response.status(), 429);
+    assert_eq!(response.status, 429);
 }
 
 #[tokio::test]
@@ -93,7 +92,7 @@ async fn a_single_node_limits_in_memory() {
     )
     .await;
     for _ in 0..3 {
-        assert_eq!(login(&app.client, &app.address).await.status(), 401);
+        assert_eq!(login(&app.client, &app.address).await.status, 401);
     }
     assert_limited(login(&app.client, &app.address).await).await;
 }
@@ -113,16 +112,12 @@ async fn behind_a_proxy_each_forwarded_client_has_its_own_bucket() {
             .post(app.url(LOGIN))
             .header("x-forwarded-for", ip)
             .json(&json!({"email": "nobody@example.org", "password": "whatever it is"}))
-            .send()
+            .reply()
     };
-    assert_eq!(from("203.0.113.1").await.unwrap().status(), 401);
+    assert_eq!(from("203.0.113.1").await.status, 401);
+    assert_eq!(from("203.0.113.2").await.status, 401, "another client");
     assert_eq!(
-        from("203.0.113.2").await.unwrap().status(),
-        401,
-        "another client"
-    );
-    assert_eq!(
-        from("203.0.113.1").await.unwrap().status(),
+        from("203.0.113.1").await.status,
         429,
         "the first client again"
     );
@@ -133,10 +128,9 @@ async fn behind_a_proxy_each_forwarded_client_has_its_own_bucket() {
         .post(app.url("/api/v2/auth/email/signup"))
         .header("x-forwarded-for", "198.51.100.7")
         .json(&json!({"name": "Sam", "email": "sam@example.org", "password": "correct horse battery"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signup.status(), 200);
+        .reply()
+        .await;
+    assert_eq!(signup.status, 200);
     let ip: String = sqlx::query_scalar("SELECT host(ip_address) FROM sessions")
         .fetch_one(&app.db.pool)
         .await
@@ -159,15 +153,15 @@ async fn when_redis_goes_away_the_limiter_fails_closed_by_default() {
     )
     .await;
     assert_eq!(
-        login(&app.client, &app.address).await.status(),
+        login(&app.client, &app.address).await.status,
         401,
         "limited and allowed"
     );
 
     redis.kill().await;
     let response = login(&app.client, &app.address).await;
-    assert_eq!(response.status(), 503);
-    let body: Value = response.json().await.unwrap();
+    assert_eq!(response.status, 503);
+    let body: Value = response.body;
     assert_eq!(body["errors"][0]["code"], "RateLimitUnavailable");
 }
 
@@ -194,20 +188,18 @@ async fn all_of_an_owners_api_keys_share_one_bucket() {
             json!({"name": "ci", "permissions": ["ReadAuth"], "limitHard": 1000}),
         )
         .await
-        .json()
-        .await
-        .unwrap();
+        .body;
         keys.push(body["data"]["key"].as_str().unwrap().to_owned());
     }
     let list = |key: String| {
         app.client
             .get(app.url("/api/v2/apiKeys"))
             .header("x-api-key", key)
-            .send()
+            .reply()
     };
     for key in [&keys[0], &keys[1], &keys[0]] {
-        assert_eq!(list(key.clone()).await.unwrap().status(), 200);
+        assert_eq!(list(key.clone()).await.status, 200);
     }
     // A second key is not a second allowance.
-    assert_eq!(list(keys[1].clone()).await.unwrap().status(), 429);
+    assert_eq!(list(keys[1].clone()).await.status, 429);
 }

@@ -6,6 +6,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::helpers::SendReply;
 use crate::helpers::spawn_app;
 
 #[tokio::test]
@@ -19,9 +20,9 @@ async fn sign_up_creates_the_account_a_session_and_a_verification_mail() {
         json!({"name": " Sam ", "email": email, "password": "correct horse battery"}),
     )
     .await;
-    assert_eq!(response.status(), 200);
+    assert_eq!(response.status, 200);
     let raw_cookie = response
-        .headers()
+        .headers
         .get_all("set-cookie")
         .iter()
         .map(|v| v.to_str().unwrap().to_owned())
@@ -34,7 +35,7 @@ async fn sign_up_creates_the_account_a_session_and_a_verification_mail() {
         "{raw_cookie}"
     );
     let cookie = set_cookie(&response).unwrap();
-    let body: Value = response.json().await.unwrap();
+    let body: Value = response.body;
     assert_eq!(body["data"]["isLoggedIn"], true);
     assert_eq!(body["data"]["users"][0]["name"], "Sam");
     let id: i64 = body["data"]["users"][0]["id"]
@@ -63,9 +64,7 @@ async fn sign_up_creates_the_account_a_session_and_a_verification_mail() {
     );
     let anonymous = post(&app, "/auth/validateSession", None, json!({}))
         .await
-        .json::<Value>()
-        .await
-        .unwrap();
+        .body;
     assert_eq!(anonymous["data"]["isLoggedIn"], false);
 
     // The same address in other case is taken.
@@ -76,11 +75,8 @@ async fn sign_up_creates_the_account_a_session_and_a_verification_mail() {
         json!({"name": "Sam", "email": "sam@EXAMPLE.org", "password": "another password"}),
     )
     .await;
-    assert_eq!(again.status(), 409);
-    assert_eq!(
-        again.json::<Value>().await.unwrap()["errors"][0]["code"],
-        "EmailInUse"
-    );
+    assert_eq!(again.status, 409);
+    assert_eq!(again.body["errors"][0]["code"], "EmailInUse");
 }
 
 #[tokio::test]
@@ -109,11 +105,8 @@ async fn bad_sign_up_input_is_refused_with_its_reason() {
         ),
     ] {
         let response = post(&app, "/auth/email/signup", None, body).await;
-        assert_eq!(response.status(), status);
-        assert_eq!(
-            response.json::<Value>().await.unwrap()["errors"][0]["code"],
-            code
-        );
+        assert_eq!(response.status, status);
+        assert_eq!(response.body["errors"][0]["code"], code);
     }
     let users: i64 =
         sqlx::query_scalar("SELECT count(*) FROM users WHERE NOT is_bot AND NOT is_admin")
@@ -136,14 +129,13 @@ async fn login_slows_a_guessing_address_without_locking_out_the_owner() {
                 .post(app.url("/api/v2/auth/email/login"))
                 .header("x-forwarded-for", from)
                 .json(&json!({"email": email, "password": password}))
-                .send()
+                .reply()
                 .await
-                .unwrap()
         }
     };
-    let code = |r: reqwest::Response| async move {
-        let status = r.status().as_u16();
-        let body = r.json::<Value>().await.unwrap();
+    let code = |r: crate::helpers::Reply| async move {
+        let status = r.status;
+        let body = r.body;
         (
             status,
             body["errors"][0]["code"].clone(),
@@ -154,7 +146,7 @@ async fn login_slows_a_guessing_address_without_locking_out_the_owner() {
     const OWNER: &str = "198.51.100.7";
 
     let ok = login("correct horse battery", OWNER).await;
-    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.status, 200);
     assert!(set_cookie(&ok).is_some());
     for _ in 0..4 {
         let (status, code, _) = code(login("wrong", ATTACKER).await).await;
@@ -173,7 +165,7 @@ async fn login_slows_a_guessing_address_without_locking_out_the_owner() {
         "that address waits"
     );
     // The owner, elsewhere, is not locked out.
-    assert_eq!(login("correct horse battery", OWNER).await.status(), 200);
+    assert_eq!(login("correct horse battery", OWNER).await.status, 200);
 
     // Brute force past the waits never ends in a hard lock; the wait only grows.
     for _ in 0..20 {
@@ -195,14 +187,14 @@ async fn login_slows_a_guessing_address_without_locking_out_the_owner() {
         .await
         .unwrap();
     assert_eq!(status, "Unlocked");
-    assert_eq!(login("correct horse battery", OWNER).await.status(), 200);
+    assert_eq!(login("correct horse battery", OWNER).await.status, 200);
 
     // Once an address's wait is over, the right password works there and clears its count.
     sqlx::query("UPDATE login_failures SET locked_until = now() - interval '1 second'")
         .execute(&app.db.pool)
         .await
         .unwrap();
-    assert_eq!(login("correct horse battery", ATTACKER).await.status(), 200);
+    assert_eq!(login("correct horse battery", ATTACKER).await.status, 200);
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM login_failures")
         .fetch_one(&app.db.pool)
         .await
@@ -232,12 +224,9 @@ async fn password_reset_is_single_use_and_signs_every_device_out() {
         json!({"email": email}),
     )
     .await;
-    assert_eq!(
-        (unknown.status(), known.status()),
-        (reqwest::StatusCode::OK, reqwest::StatusCode::OK)
-    );
-    let body_unknown: Value = unknown.json().await.unwrap();
-    assert_eq!(body_unknown, known.json::<Value>().await.unwrap());
+    assert_eq!((unknown.status, known.status), (200, 200));
+    let body_unknown: Value = unknown.body;
+    assert_eq!(body_unknown, known.body);
     let code = mailed_code(&app, &email, "passwordReset").await;
 
     let short = post(
@@ -255,7 +244,7 @@ async fn password_reset_is_single_use_and_signs_every_device_out() {
         json!({"code": code, "newPassword": "a brand new password"}),
     )
     .await;
-    assert_eq!(reset.status(), 200);
+    assert_eq!(reset.status, 200);
     assert!(
         set_cookie(&reset).is_some_and(|c| !c.is_empty()),
         "signed in after the reset"
@@ -273,7 +262,7 @@ async fn password_reset_is_single_use_and_signs_every_device_out() {
         json!({"email": email, "password": "correct horse battery"}),
     )
     .await;
-    assert_eq!(old.status(), 401);
+    assert_eq!(old.status, 401);
     let new = post(
         &app,
         "/auth/email/login",
@@ -281,7 +270,7 @@ async fn password_reset_is_single_use_and_signs_every_device_out() {
         json!({"email": email, "password": "a brand new password"}),
     )
     .await;
-    assert_eq!(new.status(), 200);
+    assert_eq!(new.status, 200);
 
     // The code works once.
     let again = post(
@@ -331,7 +320,7 @@ async fn the_mailed_code_verifies_the_address_once() {
     assert_eq!(
         post(&app, "/auth/email/verify", None, json!({"code": code}))
             .await
-            .status(),
+            .status,
         200
     );
     let verified: bool =
@@ -357,9 +346,9 @@ async fn an_admin_lock_refuses_the_account_at_once_and_unlock_restores_it() {
         app.client
             .post(app.url(&format!("/api/v2/admin/users/{id}/{action}")))
             .header("x-api-key", "system-key-for-tests")
-            .send()
+            .reply()
     };
-    assert_eq!(admin("lock").await.unwrap().status(), 200);
+    assert_eq!(admin("lock").await.status, 200);
     assert_eq!(
         error_code(post(&app, "/auth/logout", Some(&cookie), json!({})).await).await,
         (401, json!("SessionRevoked"))
@@ -376,30 +365,29 @@ async fn an_admin_lock_refuses_the_account_at_once_and_unlock_restores_it() {
         error_code(login().await).await,
         (403, json!("AccountHardLocked"))
     );
-    assert_eq!(admin("unlock").await.unwrap().status(), 200);
-    assert_eq!(login().await.status(), 200);
+    assert_eq!(admin("unlock").await.status, 200);
+    assert_eq!(login().await.status, 200);
     // Without the system key: no.
     let anonymous = app
         .client
         .post(app.url(&format!("/api/v2/admin/users/{id}/lock")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(anonymous.status(), 401);
+        .reply()
+        .await;
+    assert_eq!(anonymous.status, 401);
 }
 
 #[tokio::test]
 async fn guest_login_gives_a_guest_session_and_replaces_a_signed_in_cookie() {
     let app = spawn_app().await;
     let guest = post(&app, "/auth/guest/login", None, json!({})).await;
-    assert_eq!(guest.status(), 200);
+    assert_eq!(guest.status, 200);
     assert_eq!(set_cookie(&guest), None, "nothing to replace");
-    let body: Value = guest.json().await.unwrap();
+    let body: Value = guest.body;
     assert_eq!(body["data"], json!({"isLoggedIn": false, "users": []}));
 
     let (cookie, _, _) = sign_up(&app, None, "Sam").await;
     let guest = post(&app, "/auth/guest/login", Some(&cookie), json!({})).await;
-    assert_eq!(guest.status(), 200);
+    assert_eq!(guest.status, 200);
     assert_eq!(set_cookie(&guest).as_deref(), Some(""), "cookie removed");
 }
 
@@ -437,7 +425,7 @@ async fn job_payloads_hold_no_codes_that_could_take_over_an_account() {
         json!({"code": reset, "newPassword": "a brand new password"}),
     )
     .await;
-    assert_eq!(response.status(), 200);
+    assert_eq!(response.status, 200);
 }
 
 #[tokio::test]
@@ -455,7 +443,7 @@ async fn addresses_that_look_the_same_are_one_account() {
         json!({"name": "José", "email": nfd, "password": "correct horse battery"}),
     )
     .await;
-    assert_eq!(first.status(), 200);
+    assert_eq!(first.status, 200);
     let twin = post(
         &app,
         "/auth/email/signup",
@@ -471,7 +459,7 @@ async fn addresses_that_look_the_same_are_one_account() {
         json!({"email": nfc, "password": "correct horse battery"}),
     )
     .await;
-    assert_eq!(login.status(), 200);
+    assert_eq!(login.status, 200);
     let stored: String =
         sqlx::query_scalar("SELECT email_address FROM emails WHERE email_address LIKE $1")
             .bind(format!("%.{tag}@%"))

@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use super::*;
+use crate::helpers::SendReply;
 use crate::helpers::{TestApp, spawn_app, spawn_app_with_redis};
 
 async fn create(app: &TestApp, cookie: &str, permissions: &[&str]) -> (String, String) {
@@ -14,8 +15,8 @@ async fn create(app: &TestApp, cookie: &str, permissions: &[&str]) -> (String, S
         json!({"name": "ci", "permissions": permissions, "limitHard": 1000}),
     )
     .await;
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
+    assert_eq!(response.status, 200);
+    let body: Value = response.body;
     let key = body["data"]["key"].as_str().unwrap().to_owned();
     (
         key,
@@ -23,13 +24,12 @@ async fn create(app: &TestApp, cookie: &str, permissions: &[&str]) -> (String, S
     )
 }
 
-async fn list_with(app: &TestApp, header: (&str, String)) -> reqwest::Response {
+async fn list_with(app: &TestApp, header: (&str, String)) -> crate::helpers::Reply {
     app.client
         .get(app.url("/api/v2/apiKeys"))
         .header(header.0, header.1)
-        .send()
+        .reply()
         .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -51,11 +51,7 @@ async fn keys_authenticate_within_their_permissions_until_disabled() {
                 .await
                 .unwrap();
         assert!(!stored.0.contains(&key[4..]) && key.starts_with(&format!("vrk_{}_", stored.1)));
-        let listed: Value = list_with(&app, ("x-api-key", key.clone()))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let listed: Value = list_with(&app, ("x-api-key", key.clone())).await.body;
         assert_eq!(listed["data"][0]["keyPrefix"], stored.1.as_str());
         assert!(
             !listed.to_string().contains(&key),
@@ -73,20 +69,18 @@ async fn keys_authenticate_within_their_permissions_until_disabled() {
                 .get(app.url("/api/v2/apiKeys"))
                 .header(header.0, &header.1)
                 .header("origin", "https://some-integration.example")
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 200, "{header:?}");
+                .reply()
+                .await;
+            assert_eq!(response.status, 200, "{header:?}");
         }
         // A key cannot do what needs a session.
         let session_only = app
             .client
             .post(app.url("/api/v2/auth/logout"))
             .header("x-api-key", &key)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(session_only.status(), 403);
+            .reply()
+            .await;
+        assert_eq!(session_only.status, 403);
 
         // Disabled: refused at once, although the lookup was cached a moment ago.
         let disable = app
@@ -94,38 +88,32 @@ async fn keys_authenticate_within_their_permissions_until_disabled() {
             .put(app.url(&format!("/api/v2/apiKey/{id}")))
             .header("cookie", format!("{COOKIE}={cookie}"))
             .json(&json!({"disabled": true}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(disable.status(), 200);
+            .reply()
+            .await;
+        assert_eq!(disable.status, 200);
         let refused = list_with(&app, ("x-api-key", key.clone())).await;
-        assert_eq!(refused.status(), 401, "redis: {redis}");
-        assert_eq!(
-            refused.json::<Value>().await.unwrap()["errors"][0]["code"],
-            "InvalidApiKey"
-        );
+        assert_eq!(refused.status, 401, "redis: {redis}");
+        assert_eq!(refused.body["errors"][0]["code"], "InvalidApiKey");
 
         // Enabled again, then deleted: refused at once too.
         app.client
             .put(app.url(&format!("/api/v2/apiKey/{id}")))
             .header("cookie", format!("{COOKIE}={cookie}"))
             .json(&json!({"disabled": false}))
-            .send()
-            .await
-            .unwrap();
+            .reply()
+            .await;
         assert_eq!(
-            list_with(&app, ("x-api-key", key.clone())).await.status(),
+            list_with(&app, ("x-api-key", key.clone())).await.status,
             200
         );
         let deleted = app
             .client
             .delete(app.url(&format!("/api/v2/apiKey/{id}")))
             .header("cookie", format!("{COOKIE}={cookie}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(deleted.status(), 200);
-        assert_eq!(list_with(&app, ("x-api-key", key)).await.status(), 401);
+            .reply()
+            .await;
+        assert_eq!(deleted.status, 200);
+        assert_eq!(list_with(&app, ("x-api-key", key)).await.status, 401);
     }
 }
 
@@ -135,16 +123,13 @@ async fn a_key_without_the_permission_is_refused() {
     let (cookie, _, _) = sign_up(&app, None, "Sam").await;
     let (key, _) = create(&app, &cookie, &["ReadPublic"]).await;
     let response = list_with(&app, ("x-api-key", key)).await;
-    assert_eq!(response.status(), 403);
-    assert_eq!(
-        response.json::<Value>().await.unwrap()["errors"][0]["code"],
-        "MissingPermission"
-    );
+    assert_eq!(response.status, 403);
+    assert_eq!(response.body["errors"][0]["code"], "MissingPermission");
     // Unknown keys are 401, bad input 422.
     assert_eq!(
         list_with(&app, ("x-api-key", "vrk_nothing_here".into()))
             .await
-            .status(),
+            .status,
         401
     );
     let bad = post(
@@ -154,7 +139,7 @@ async fn a_key_without_the_permission_is_refused() {
         json!({"name": "x", "permissions": ["Everything"], "limitHard": 1}),
     )
     .await;
-    assert_eq!(bad.status(), 422);
+    assert_eq!(bad.status, 422);
     let bad = post(
         &app,
         "/apiKey",
@@ -162,7 +147,7 @@ async fn a_key_without_the_permission_is_refused() {
         json!({"name": "x", "permissions": [], "limitHard": 1, "limitSoft": 5}),
     )
     .await;
-    assert_eq!(bad.status(), 422);
+    assert_eq!(bad.status, 422);
 }
 
 #[tokio::test]
@@ -173,22 +158,21 @@ async fn keys_stop_when_their_owner_is_locked_even_while_cached() {
         let (key, _) = create(&app, &cookie, &["ReadAuth"]).await;
         // The first use caches the lookup.
         assert_eq!(
-            list_with(&app, ("x-api-key", key.clone())).await.status(),
+            list_with(&app, ("x-api-key", key.clone())).await.status,
             200
         );
         let locked = app
             .client
             .post(app.url(&format!("/api/v2/admin/users/{user}/lock")))
             .bearer_auth("system-key-for-tests")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(locked.status(), 200, "redis: {redis}");
+            .reply()
+            .await;
+        assert_eq!(locked.status, 200, "redis: {redis}");
         let refused = list_with(&app, ("x-api-key", key.clone())).await;
-        assert_eq!(refused.status(), 401, "redis: {redis}");
+        assert_eq!(refused.status, 401, "redis: {redis}");
         // And on every later request, in any header form: the owner's status decides.
         let refused = list_with(&app, ("authorization", format!("Bearer {key}"))).await;
-        assert_eq!(refused.status(), 401, "redis: {redis}");
+        assert_eq!(refused.status, 401, "redis: {redis}");
     }
 }
 
@@ -207,7 +191,7 @@ async fn a_user_holds_a_bounded_number_of_keys() {
     let mut statuses: Vec<u16> = futures_util::future::join_all(attempts)
         .await
         .iter()
-        .map(|r| r.status().as_u16())
+        .map(|r| r.status)
         .collect();
     statuses.sort();
     assert_eq!(

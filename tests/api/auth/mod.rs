@@ -9,21 +9,18 @@ mod sessions;
 
 use serde_json::{Value, json};
 
+use crate::helpers::SendReply;
 use crate::helpers::{TestApp, random_suffix};
 
 pub const COOKIE: &str = "session-v2";
 
 /// The session cookie a response set (`Some("")` when it was removed).
-pub fn set_cookie(response: &reqwest::Response) -> Option<String> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .find_map(|v| {
-            let v = v.to_str().ok()?;
-            let rest = v.strip_prefix(&format!("{COOKIE}="))?;
-            Some(rest.split(';').next().unwrap_or("").to_owned())
-        })
+pub fn set_cookie(response: &crate::helpers::Reply) -> Option<String> {
+    response.headers.get_all("set-cookie").iter().find_map(|v| {
+        let v = v.to_str().ok()?;
+        let rest = v.strip_prefix(&format!("{COOKIE}="))?;
+        Some(rest.split(';').next().unwrap_or("").to_owned())
+    })
 }
 
 pub async fn post(
@@ -31,7 +28,7 @@ pub async fn post(
     path: &str,
     cookie: Option<&str>,
     body: Value,
-) -> reqwest::Response {
+) -> crate::helpers::Reply {
     let mut request = app
         .client
         .post(app.url(&format!("/api/v2{path}")))
@@ -39,7 +36,7 @@ pub async fn post(
     if let Some(cookie) = cookie {
         request = request.header("cookie", format!("{COOKIE}={cookie}"));
     }
-    request.send().await.unwrap()
+    request.reply().await
 }
 
 /// Signs up a fresh account; returns its cookie and id.
@@ -52,9 +49,9 @@ pub async fn sign_up(app: &TestApp, cookie: Option<&str>, name: &str) -> (String
         json!({"name": name, "email": email, "password": "correct horse battery"}),
     )
     .await;
-    assert_eq!(response.status(), 200);
+    assert_eq!(response.status, 200);
     let token = set_cookie(&response).expect("session cookie");
-    let body: Value = response.json().await.unwrap();
+    let body: Value = response.body;
     (
         token,
         body["data"]["users"][0]["id"].as_str().unwrap().to_owned(),
@@ -65,9 +62,7 @@ pub async fn sign_up(app: &TestApp, cookie: Option<&str>, name: &str) -> (String
 pub async fn session(app: &TestApp, cookie: &str) -> Value {
     post(app, "/auth/validateSession", Some(cookie), json!({}))
         .await
-        .json::<Value>()
-        .await
-        .unwrap()["data"]
+        .body["data"]
         .clone()
 }
 
@@ -134,9 +129,6 @@ pub async fn nth_mailed_code(app: &TestApp, to: &str, template: &str, n: usize) 
     }
 }
 
-pub async fn error_code(response: reqwest::Response) -> (u16, Value) {
-    (
-        response.status().as_u16(),
-        response.json::<Value>().await.unwrap()["errors"][0]["code"].clone(),
-    )
+pub async fn error_code(response: crate::helpers::Reply) -> (u16, Value) {
+    (response.status, response.body["errors"][0]["code"].clone())
 }

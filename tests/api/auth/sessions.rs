@@ -12,6 +12,7 @@ use vrooli::auth::token::{self, TokenUser};
 use vrooli::ids::{SessionId, UserId};
 
 use super::*;
+use crate::helpers::SendReply;
 use crate::helpers::{
     SecondNode, TestApp, random_suffix, spawn_app, spawn_app_with, spawn_app_with_redis,
 };
@@ -34,7 +35,7 @@ async fn several_accounts_share_a_browser_switch_and_sign_out_one_by_one() {
         json!({"id": a}),
     )
     .await;
-    assert_eq!(switched.status(), 200);
+    assert_eq!(switched.status, 200);
     let switched = set_cookie(&switched).unwrap();
     assert_eq!(
         user_ids(&session(&app, &switched).await),
@@ -47,10 +48,10 @@ async fn several_accounts_share_a_browser_switch_and_sign_out_one_by_one() {
         json!({"id": "123"}),
     )
     .await;
-    assert_eq!(stranger.status(), 400);
+    assert_eq!(stranger.status, 400);
 
     let out = post(&app, "/auth/logout", Some(&switched), json!({"id": b})).await;
-    assert_eq!(out.status(), 200);
+    assert_eq!(out.status, 200);
     let only_a = set_cookie(&out).unwrap();
     assert_eq!(user_ids(&session(&app, &only_a).await), vec![a.clone()]);
     // Bob's session is revoked; Ann's goes on.
@@ -63,12 +64,9 @@ async fn several_accounts_share_a_browser_switch_and_sign_out_one_by_one() {
     assert!(bob_revoked);
 
     let last = post(&app, "/auth/logout", Some(&only_a), json!({})).await;
-    assert_eq!(last.status(), 200);
+    assert_eq!(last.status, 200);
     assert_eq!(set_cookie(&last).as_deref(), Some(""), "cookie removed");
-    assert_eq!(
-        last.json::<Value>().await.unwrap()["data"]["isLoggedIn"],
-        false
-    );
+    assert_eq!(last.body["data"]["isLoggedIn"], false);
 }
 
 #[tokio::test]
@@ -89,22 +87,19 @@ async fn a_signed_out_token_is_refused_on_the_very_next_request() {
         assert_eq!(
             post(&app, "/auth/logoutAll", Some(&cookie), json!({}))
                 .await
-                .status(),
+                .status,
             200
         );
         for token in [&cookie, &other] {
             // Still inside its access window, yet refused: the revocation list says so.
             let response = post(&app, "/auth/logout", Some(token), json!({})).await;
-            assert_eq!(response.status(), 401, "redis: {redis}");
+            assert_eq!(response.status, 401, "redis: {redis}");
             assert_eq!(
                 set_cookie(&response).as_deref(),
                 Some(""),
                 "the dead cookie is removed"
             );
-            assert_eq!(
-                response.json::<Value>().await.unwrap()["errors"][0]["code"],
-                "SessionRevoked"
-            );
+            assert_eq!(response.body["errors"][0]["code"], "SessionRevoked");
         }
     }
 }
@@ -155,10 +150,7 @@ async fn past_the_access_window_the_session_row_decides_and_the_cookie_is_refres
     assert_ne!(fresh, stale);
     let claims = token::verify(&keys, &fresh).unwrap();
     assert!(claims.access_exp > Utc::now().timestamp());
-    assert_eq!(
-        response.json::<Value>().await.unwrap()["data"]["isLoggedIn"],
-        true
-    );
+    assert_eq!(response.body["data"]["isLoggedIn"], true);
 
     // Attack: an access window that has passed, on a session revoked behind its back.
     sqlx::query("UPDATE sessions SET revoked_at = now() WHERE id = $1")
@@ -167,11 +159,8 @@ async fn past_the_access_window_the_session_row_decides_and_the_cookie_is_refres
         .await
         .unwrap();
     let response = post(&app, "/auth/logout", Some(&stale), json!({})).await;
-    assert_eq!(response.status(), 401);
-    assert_eq!(
-        response.json::<Value>().await.unwrap()["errors"][0]["code"],
-        "SessionRevoked"
-    );
+    assert_eq!(response.status, 401);
+    assert_eq!(response.body["errors"][0]["code"], "SessionRevoked");
 }
 
 #[tokio::test]
@@ -228,34 +217,25 @@ async fn forged_and_tampered_tokens_are_refused() {
         ("oversized", oversized),
     ] {
         let response = post(&app, "/auth/logout", Some(&token), json!({})).await;
-        assert_eq!(response.status(), 401, "{name}");
-        assert_eq!(
-            response.json::<Value>().await.unwrap()["errors"][0]["code"],
-            "InvalidToken",
-            "{name}"
-        );
+        assert_eq!(response.status, 401, "{name}");
+        assert_eq!(response.body["errors"][0]["code"], "InvalidToken", "{name}");
         let bearer = app
             .client
             .post(app.url("/api/v2/auth/logout"))
             .bearer_auth(&token)
             .json(&json!({}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(bearer.status(), 401, "{name} as bearer");
+            .reply()
+            .await;
+        assert_eq!(bearer.status, 401, "{name} as bearer");
     }
     // The genuine cookie still works, also as a bearer token.
     let genuine = app
         .client
         .post(app.url("/api/v2/auth/validateSession"))
         .bearer_auth(&cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        genuine.json::<Value>().await.unwrap()["data"]["isLoggedIn"],
-        true
-    );
+        .reply()
+        .await;
+    assert_eq!(genuine.body["data"]["isLoggedIn"], true);
 }
 
 #[tokio::test]
@@ -295,9 +275,9 @@ async fn a_sign_out_on_one_node_is_refused_on_another_at_once() {
         a.client
             .post(format!("{b_base}/api/v2/auth/validateSession"))
             .header("cookie", format!("{COOKIE}={cookie}"))
-            .send()
+            .reply()
     };
-    let before: Value = on_b(cookie.clone()).await.unwrap().json().await.unwrap();
+    let before: Value = on_b(cookie.clone()).await.body;
     assert_eq!(
         before["data"]["isLoggedIn"], true,
         "node B accepts node A's token"
@@ -306,19 +286,16 @@ async fn a_sign_out_on_one_node_is_refused_on_another_at_once() {
     assert_eq!(
         post(&a, "/auth/logout", Some(&cookie), json!({}))
             .await
-            .status(),
+            .status,
         200
     );
-    let after = on_b(cookie).await.unwrap();
+    let after = on_b(cookie).await;
     assert_eq!(
         set_cookie(&after).as_deref(),
         Some(""),
         "node B removes the dead cookie"
     );
-    assert_eq!(
-        after.json::<Value>().await.unwrap()["data"]["isLoggedIn"],
-        false
-    );
+    assert_eq!(after.body["data"]["isLoggedIn"], false);
 
     b.stop().await;
 }
@@ -334,9 +311,9 @@ async fn api_clients_rotate_refresh_tokens_and_a_reused_one_revokes_the_session(
         json!({"email": email, "password": "correct horse battery", "tokenType": "bearer"}),
     )
     .await;
-    assert_eq!(login.status(), 200);
+    assert_eq!(login.status, 200);
     assert_eq!(set_cookie(&login), None, "bearer clients get no cookie");
-    let body: Value = login.json().await.unwrap();
+    let body: Value = login.body;
     let access = body["data"]["accessToken"].as_str().unwrap().to_owned();
     let first = body["data"]["refreshToken"].as_str().unwrap().to_owned();
 
@@ -344,41 +321,24 @@ async fn api_clients_rotate_refresh_tokens_and_a_reused_one_revokes_the_session(
         app.client
             .post(app.url("/api/v2/auth/validateSession"))
             .bearer_auth(token)
-            .send()
+            .reply()
     };
-    assert_eq!(
-        me(access.clone())
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap()["data"]["isLoggedIn"],
-        true
-    );
+    assert_eq!(me(access.clone()).await.body["data"]["isLoggedIn"], true);
 
     let refreshed = post(&app, "/auth/refresh", None, json!({"refreshToken": first})).await;
-    assert_eq!(refreshed.status(), 200);
-    let body: Value = refreshed.json().await.unwrap();
+    assert_eq!(refreshed.status, 200);
+    let body: Value = refreshed.body;
     let second = body["data"]["refreshToken"].as_str().unwrap().to_owned();
     assert_ne!(second, first);
     assert!(token::verify(&keys(&app), body["data"]["accessToken"].as_str().unwrap()).is_ok());
 
     // The first token again: someone replayed it. The session ends for everyone holding it.
     let reused = post(&app, "/auth/refresh", None, json!({"refreshToken": first})).await;
-    assert_eq!(reused.status(), 401);
-    assert_eq!(
-        reused.json::<Value>().await.unwrap()["errors"][0]["code"],
-        "RefreshTokenReused"
-    );
+    assert_eq!(reused.status, 401);
+    assert_eq!(reused.body["errors"][0]["code"], "RefreshTokenReused");
     let after = post(&app, "/auth/refresh", None, json!({"refreshToken": second})).await;
-    assert_eq!(
-        after.json::<Value>().await.unwrap()["errors"][0]["code"],
-        "InvalidRefreshToken"
-    );
-    assert_eq!(
-        me(access).await.unwrap().json::<Value>().await.unwrap()["data"]["isLoggedIn"],
-        false
-    );
+    assert_eq!(after.body["errors"][0]["code"], "InvalidRefreshToken");
+    assert_eq!(me(access).await.body["data"]["isLoggedIn"], false);
 
     let garbage = post(
         &app,
@@ -387,7 +347,7 @@ async fn api_clients_rotate_refresh_tokens_and_a_reused_one_revokes_the_session(
         json!({"refreshToken": "12.nope"}),
     )
     .await;
-    assert_eq!(garbage.status(), 401);
+    assert_eq!(garbage.status, 401);
     let bad_type = post(
         &app,
         "/auth/email/login",
@@ -395,7 +355,7 @@ async fn api_clients_rotate_refresh_tokens_and_a_reused_one_revokes_the_session(
         json!({"email": email, "password": "x", "tokenType": "magic"}),
     )
     .await;
-    assert_eq!(bad_type.status(), 422);
+    assert_eq!(bad_type.status, 422);
 }
 
 #[tokio::test]
@@ -426,11 +386,8 @@ async fn re_signing_a_token_never_revives_an_account_whose_session_ended() {
             json!({"id": dead}),
         )
         .await;
-        assert_eq!(to_dead.status(), 401, "switch to {dead}");
-        assert_eq!(
-            to_dead.json::<Value>().await.unwrap()["errors"][0]["code"],
-            "SessionRevoked"
-        );
+        assert_eq!(to_dead.status, 401, "switch to {dead}");
+        assert_eq!(to_dead.body["errors"][0]["code"], "SessionRevoked");
     }
     let to_ann = post(
         &app,
@@ -439,7 +396,7 @@ async fn re_signing_a_token_never_revives_an_account_whose_session_ended() {
         json!({"id": a}),
     )
     .await;
-    assert_eq!(to_ann.status(), 200);
+    assert_eq!(to_ann.status, 200);
     let ann_only = set_cookie(&to_ann).unwrap();
     let claims = token::verify(&keys(&app), &ann_only).unwrap();
     let ids: Vec<String> = claims.users.iter().map(|u| u.id.to_string()).collect();
@@ -447,7 +404,7 @@ async fn re_signing_a_token_never_revives_an_account_whose_session_ended() {
 
     // Signing Ann out of the three-account cookie leaves nobody: the others are dead too.
     let ann_out = post(&app, "/auth/logout", Some(&three), json!({"id": a})).await;
-    assert_eq!(ann_out.status(), 200);
+    assert_eq!(ann_out.status, 200);
     assert_eq!(set_cookie(&ann_out).as_deref(), Some(""), "cookie removed");
 }
 
@@ -462,9 +419,7 @@ async fn simultaneous_exchanges_of_one_refresh_token_end_the_session() {
         json!({"email": email, "password": "correct horse battery", "tokenType": "bearer"}),
     )
     .await
-    .json()
-    .await
-    .unwrap();
+    .body;
     let refresh = login["data"]["refreshToken"].as_str().unwrap().to_owned();
     let attempts = (0..8).map(|_| {
         post(
@@ -477,7 +432,7 @@ async fn simultaneous_exchanges_of_one_refresh_token_end_the_session() {
     let statuses: Vec<u16> = futures_util::future::join_all(attempts)
         .await
         .iter()
-        .map(|r| r.status().as_u16())
+        .map(|r| r.status)
         .collect();
     // Only one UPDATE can match the old hash. The others find it already rotated: that is reuse
     // (someone else holds the token), so the session is revoked and even the winner's tokens die.

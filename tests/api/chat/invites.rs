@@ -5,6 +5,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use super::*;
+use crate::helpers::SendReply;
 use crate::helpers::spawn_app_with;
 use crate::ws::{open, user, with_system_key};
 
@@ -28,10 +29,14 @@ async fn an_invite_notifies_and_accepting_makes_a_participant() {
             json!({"chatId": chat, "userId": kim.id})
         )
         .await
-        .0,
+        .status,
         404
     );
-    let (status, invite) = post(
+    let Reply {
+        status,
+        body: invite,
+        ..
+    } = post(
         &app,
         "/chatInvite",
         &sam,
@@ -47,13 +52,13 @@ async fn an_invite_notifies_and_accepting_makes_a_participant() {
         "You are invited to Plans"
     );
 
-    let (_, notes) = get(&app, "/notifications", Some(&kim)).await;
+    let Reply { body: notes, .. } = get(&app, "/notifications", Some(&kim)).await;
     let note = &notes["data"]["edges"][0]["node"];
     assert_eq!(
         (note["category"].clone(), note["isRead"].clone()),
         (json!("ChatInvite"), json!(false))
     );
-    let (_, invites) = get(&app, "/chatInvites", Some(&kim)).await;
+    let Reply { body: invites, .. } = get(&app, "/chatInvites", Some(&kim)).await;
     assert_eq!(invites["data"]["edges"][0]["node"]["id"], invite_id);
 
     // Only the invitee answers; accepting adds her and tells the room.
@@ -65,10 +70,10 @@ async fn an_invite_notifies_and_accepting_makes_a_participant() {
             json!({})
         )
         .await
-        .0,
+        .status,
         404
     );
-    let (status, _) = post(
+    let Reply { status, .. } = post(
         &app,
         &format!("/chatInvite/{invite_id}/accept"),
         &kim,
@@ -87,7 +92,7 @@ async fn an_invite_notifies_and_accepting_makes_a_participant() {
             json!({})
         )
         .await
-        .0,
+        .status,
         409
     );
     assert_eq!(
@@ -98,7 +103,7 @@ async fn an_invite_notifies_and_accepting_makes_a_participant() {
             json!({"chatId": chat, "userId": kim.id})
         )
         .await
-        .0,
+        .status,
         409
     );
     assert_eq!(
@@ -109,12 +114,12 @@ async fn an_invite_notifies_and_accepting_makes_a_participant() {
             json!({"chatId": chat, "text": "hi all"})
         )
         .await
-        .0,
+        .status,
         200
     );
 
     // Unread flags: Sam has one now; he clears it.
-    let (_, parts) = get(
+    let Reply { body: parts, .. } = get(
         &app,
         &format!("/chatParticipants?chatId={chat}"),
         Some(&sam),
@@ -128,7 +133,7 @@ async fn an_invite_notifies_and_accepting_makes_a_participant() {
         .unwrap()
         .clone();
     assert_eq!(sam_part["hasUnread"], true);
-    let (status, _) = api(
+    let Reply { status, .. } = api(
         &app,
         Method::PUT,
         &format!("/chatParticipant/{chat}/{}", sam.id),
@@ -146,12 +151,16 @@ async fn an_invite_notifies_and_accepting_makes_a_participant() {
             Some(json!({"hasUnread": false}))
         )
         .await
-        .0,
+        .status,
         403
     );
 
     // Notifications marked read.
-    let (status, marked) = api(
+    let Reply {
+        status,
+        body: marked,
+        ..
+    } = api(
         &app,
         Method::PUT,
         "/notifications/markAllAsRead",
@@ -170,7 +179,7 @@ async fn regenerating_an_answer_adds_a_version_to_the_tree() {
     let chat = create_chat(&app, &sam, &[&echo], json!({})).await;
     let mut ws = open(&app.address, &sam.token).await;
     ws.join("joinChatRoom", json!({"chatId": chat})).await;
-    let (_, question) = post(
+    let Reply { body: question, .. } = post(
         &app,
         "/chatMessage",
         &sam,
@@ -187,7 +196,7 @@ async fn regenerating_an_answer_adds_a_version_to_the_tree() {
                 .to_owned();
         }
     };
-    let (status, body) = post(
+    let Reply { status, body, .. } = post(
         &app,
         "/regenerateResponse",
         &sam,
@@ -206,7 +215,8 @@ async fn regenerating_an_answer_adds_a_version_to_the_tree() {
             break;
         }
     }
-    let (_, tree) = get(&app, &format!("/chatMessageTree?chatId={chat}"), Some(&sam)).await;
+    let Reply { body: tree, .. } =
+        get(&app, &format!("/chatMessageTree?chatId={chat}"), Some(&sam)).await;
     let nodes = tree["data"]["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 3);
     let answers: Vec<_> = nodes
@@ -224,7 +234,7 @@ async fn regenerating_an_answer_adds_a_version_to_the_tree() {
             json!({"messageId": question})
         )
         .await
-        .0,
+        .status,
         422
     );
 }
@@ -235,7 +245,7 @@ async fn an_api_key_stops_at_its_credit_limit() {
     let sam = user(&app, "Sam").await;
     let echo = bot(&app, "Echo", json!({})).await;
     let chat = create_chat(&app, &sam, &[&echo], json!({})).await;
-    let (_, key) = post(&app, "/apiKey", &sam, json!({"name": "bot", "permissions": ["ReadPrivate", "WritePrivate"], "limitHard": 1000, "limitSoft": 500, "stopAtLimit": true})).await;
+    let Reply { body: key, .. } = post(&app, "/apiKey", &sam, json!({"name": "bot", "permissions": ["ReadPrivate", "WritePrivate"], "limitHard": 1000, "limitSoft": 500, "stopAtLimit": true})).await;
     let secret = key["data"]["key"].as_str().unwrap().to_owned();
     let key_id: i64 = key["data"]["apiKey"]["id"]
         .as_str()
@@ -247,18 +257,18 @@ async fn an_api_key_stops_at_its_credit_limit() {
             .post(app.url("/api/v2/chatMessage"))
             .header("x-api-key", &secret)
             .json(&json!({"chatId": chat, "text": "hello"}))
-            .send()
+            .reply()
     };
-    assert_eq!(send().await.unwrap().status(), 200);
+    assert_eq!(send().await.status, 200);
     // Past the soft limit with stopAtLimit: refused up front, nothing written.
     sqlx::query("UPDATE api_keys SET credits_used = 600 WHERE id = $1")
         .bind(key_id)
         .execute(&app.db.pool)
         .await
         .unwrap();
-    let refused = send().await.unwrap();
-    assert_eq!(refused.status(), 402);
-    let body: serde_json::Value = refused.json().await.unwrap();
+    let refused = send().await;
+    assert_eq!(refused.status, 402);
+    let body: serde_json::Value = refused.body;
     assert_eq!(body["errors"][0]["code"], "ApiKeyCreditLimit");
     // Without stopAtLimit the soft limit only warns; the hard limit always stops.
     sqlx::query("UPDATE api_keys SET stop_at_limit = false WHERE id = $1")
@@ -266,11 +276,11 @@ async fn an_api_key_stops_at_its_credit_limit() {
         .execute(&app.db.pool)
         .await
         .unwrap();
-    assert_eq!(send().await.unwrap().status(), 200);
+    assert_eq!(send().await.status, 200);
     sqlx::query("UPDATE api_keys SET credits_used = 1000 WHERE id = $1")
         .bind(key_id)
         .execute(&app.db.pool)
         .await
         .unwrap();
-    assert_eq!(send().await.unwrap().status(), 402);
+    assert_eq!(send().await.status, 402);
 }

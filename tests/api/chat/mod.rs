@@ -10,6 +10,7 @@ mod rest;
 
 use serde_json::{Value, json};
 
+pub use crate::helpers::Reply;
 use crate::helpers::{Auth, TestApp, random_suffix};
 use crate::ws::User;
 
@@ -19,17 +20,16 @@ pub async fn api(
     path: &str,
     who: Option<&User>,
     body: Option<Value>,
-) -> (u16, Value) {
+) -> Reply {
     let auth = who.map_or(Auth::Nobody, |user| Auth::Cookie(&user.token));
-    let reply = app.call(method, path, auth, body.as_ref()).await;
-    (reply.status, reply.body)
+    app.call(method, path, auth, body.as_ref()).await
 }
 
-pub async fn post(app: &TestApp, path: &str, who: &User, body: Value) -> (u16, Value) {
+pub async fn post(app: &TestApp, path: &str, who: &User, body: Value) -> Reply {
     api(app, reqwest::Method::POST, path, Some(who), Some(body)).await
 }
 
-pub async fn get(app: &TestApp, path: &str, who: Option<&User>) -> (u16, Value) {
+pub async fn get(app: &TestApp, path: &str, who: Option<&User>) -> Reply {
     api(app, reqwest::Method::GET, path, who, None).await
 }
 
@@ -56,7 +56,7 @@ pub async fn create_chat(app: &TestApp, owner: &User, bots: &[&str], extra: Valu
             body[k] = v;
         }
     }
-    let (status, body) = post(app, "/chat", owner, body).await;
+    let Reply { status, body, .. } = post(app, "/chat", owner, body).await;
     assert_eq!(status, 200, "{body}");
     body["data"]["chat"]["id"].as_str().unwrap().to_owned()
 }

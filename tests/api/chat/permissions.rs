@@ -52,7 +52,7 @@ async fn who_may_do_what() {
     let private = create_chat(&app, &sam, &[], json!({})).await;
     let public = create_chat(&app, &sam, &[], json!({"isPrivate": false})).await;
     let open_chat = create_chat(&app, &sam, &[], json!({"openToAnyoneWithInvite": true})).await;
-    let (_, message) = post(
+    let Reply { body: message, .. } = post(
         &app,
         "/chatMessage",
         &sam,
@@ -60,7 +60,9 @@ async fn who_may_do_what() {
     )
     .await;
     let message = message["data"]["id"].as_str().unwrap().to_owned();
-    let (status, key) = post(
+    let Reply {
+        status, body: key, ..
+    } = post(
         &app,
         "/apiKey",
         &sam,
@@ -152,12 +154,14 @@ async fn who_may_do_what() {
     }
 
     // Open chats: the invite secret (which only managers see) makes one a participant.
-    let (_, owners_view) = get(&app, &format!("/chat/{open_chat}"), Some(&sam)).await;
+    let Reply {
+        body: owners_view, ..
+    } = get(&app, &format!("/chat/{open_chat}"), Some(&sam)).await;
     let secret = owners_view["data"]["inviteSecret"]
         .as_str()
         .expect("managers see the invite secret")
         .to_owned();
-    let (status, _) = post(
+    let Reply { status, .. } = post(
         &app,
         &format!("/chat/{open_chat}/join"),
         &kim,
@@ -165,7 +169,11 @@ async fn who_may_do_what() {
     )
     .await;
     assert_eq!(status, 404, "a wrong secret is a chat that does not exist");
-    let (status, joined) = post(
+    let Reply {
+        status,
+        body: joined,
+        ..
+    } = post(
         &app,
         &format!("/chat/{open_chat}/join"),
         &kim,
@@ -173,7 +181,11 @@ async fn who_may_do_what() {
     )
     .await;
     assert_eq!(status, 200, "{joined}");
-    let (status, kims_view) = get(&app, &format!("/chat/{open_chat}"), Some(&kim)).await;
+    let Reply {
+        status,
+        body: kims_view,
+        ..
+    } = get(&app, &format!("/chat/{open_chat}"), Some(&kim)).await;
     assert_eq!(status, 200);
     assert!(
         kims_view["data"].get("inviteSecret").is_none(),
@@ -182,7 +194,9 @@ async fn who_may_do_what() {
     // A participant removes only themselves; the owner deletes.
     let remove_sam = format!("/chatParticipant/{open_chat}/{}", sam.id);
     assert_eq!(
-        api(&app, M::DELETE, &remove_sam, Some(&kim), None).await.0,
+        api(&app, M::DELETE, &remove_sam, Some(&kim), None)
+            .await
+            .status,
         403
     );
     assert_eq!(
@@ -194,11 +208,13 @@ async fn who_may_do_what() {
             None
         )
         .await
-        .0,
+        .status,
         200
     );
     assert_eq!(
-        get(&app, &format!("/chat/{private}"), Some(&sam)).await.0,
+        get(&app, &format!("/chat/{private}"), Some(&sam))
+            .await
+            .status,
         404
     );
 }
@@ -210,7 +226,7 @@ async fn every_endpoint_refuses_strangers_and_the_signed_out() {
     let kim = user(&app, "Kim").await;
     let echo = bot(&app, "Echo", json!({})).await;
     let chat = create_chat(&app, &sam, &[&echo], json!({})).await;
-    let (_, message) = post(
+    let Reply { body: message, .. } = post(
         &app,
         "/chatMessage",
         &sam,
@@ -218,7 +234,7 @@ async fn every_endpoint_refuses_strangers_and_the_signed_out() {
     )
     .await;
     let message = message["data"]["id"].as_str().unwrap().to_owned();
-    let (_, invite) = post(
+    let Reply { body: invite, .. } = post(
         &app,
         "/chatInvite",
         &sam,
@@ -286,19 +302,20 @@ async fn every_endpoint_refuses_strangers_and_the_signed_out() {
         ),
     ];
     for (method, path, body) in routes {
-        let (status, _) = api(&app, method.clone(), &path, Some(&stranger), body.clone()).await;
+        let Reply { status, .. } =
+            api(&app, method.clone(), &path, Some(&stranger), body.clone()).await;
         assert!(
             matches!(status, 403 | 404),
             "stranger {method} {path}: {status}"
         );
-        let (status, _) = api(&app, method.clone(), &path, None, body).await;
+        let Reply { status, .. } = api(&app, method.clone(), &path, None, body).await;
         assert!(
             matches!(status, 401 | 404),
             "signed out {method} {path}: {status}"
         );
     }
     // Nothing changed.
-    let (_, body) = get(&app, &format!("/chat/{chat}"), Some(&sam)).await;
+    let Reply { body, .. } = get(&app, &format!("/chat/{chat}"), Some(&sam)).await;
     assert_eq!(body["data"]["chat"]["name"], "Test chat");
     assert_eq!(body["data"]["participants"].as_array().unwrap().len(), 2);
     let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chat_messages WHERE user_id <> $1")
@@ -309,7 +326,7 @@ async fn every_endpoint_refuses_strangers_and_the_signed_out() {
     assert_eq!(count, 1);
     // Signed out, the personal lists ask for a sign-in.
     for path in ["/chats", "/chatInvites", "/notifications", "/credits"] {
-        assert_eq!(get(&app, path, None).await.0, 401, "{path}");
+        assert_eq!(get(&app, path, None).await.status, 401, "{path}");
     }
 }
 
@@ -338,7 +355,10 @@ async fn a_team_chat_is_open_to_the_teams_members() {
         .unwrap();
     }
     let chat = create_chat(&app, &sam, &[], json!({"teamId": team.to_string()})).await;
-    assert_eq!(get(&app, &format!("/chat/{chat}"), Some(&kim)).await.0, 200);
+    assert_eq!(
+        get(&app, &format!("/chat/{chat}"), Some(&kim)).await.status,
+        200
+    );
     assert_eq!(
         post(
             &app,
@@ -347,11 +367,15 @@ async fn a_team_chat_is_open_to_the_teams_members() {
             json!({"chatId": chat, "text": "team hello"})
         )
         .await
-        .0,
+        .status,
         200
     );
-    assert_eq!(get(&app, &format!("/chat/{chat}"), Some(&lee)).await.0, 404);
-    let (status, body) = post(&app, "/chat", &lee, json!({"teamId": team.to_string()})).await;
+    assert_eq!(
+        get(&app, &format!("/chat/{chat}"), Some(&lee)).await.status,
+        404
+    );
+    let Reply { status, body, .. } =
+        post(&app, "/chat", &lee, json!({"teamId": team.to_string()})).await;
     assert_eq!(
         (status, body["errors"][0]["code"].clone()),
         (403, json!("NotATeamMember"))

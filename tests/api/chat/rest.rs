@@ -13,7 +13,7 @@ async fn messages_are_stored_paged_and_published_to_the_room() {
     let app = spawn_app_with(with_system_key, None).await;
     let sam = user(&app, "Sam").await;
     let chat = create_chat(&app, &sam, &[], json!({})).await;
-    let (status, body) = get(&app, &format!("/chat/{chat}"), Some(&sam)).await;
+    let Reply { status, body, .. } = get(&app, &format!("/chat/{chat}"), Some(&sam)).await;
     assert_eq!(status, 200);
     assert_eq!(body["data"]["participants"][0]["userId"], sam.id);
 
@@ -22,7 +22,7 @@ async fn messages_are_stored_paged_and_published_to_the_room() {
 
     let mut ids = Vec::new();
     for n in 0..3 {
-        let (status, body) = post(
+        let Reply { status, body, .. } = post(
             &app,
             "/chatMessage",
             &sam,
@@ -36,7 +36,11 @@ async fn messages_are_stored_paged_and_published_to_the_room() {
         assert_eq!(event["data"]["message"]["text"], format!("message {n}"));
     }
     // A reply makes a branch.
-    let (status, reply) = post(
+    let Reply {
+        status,
+        body: reply,
+        ..
+    } = post(
         &app,
         "/chatMessage",
         &sam,
@@ -48,7 +52,7 @@ async fn messages_are_stored_paged_and_published_to_the_room() {
     ws.event().await;
 
     // Newest first, two at a time.
-    let (_, page1) = get(
+    let Reply { body: page1, .. } = get(
         &app,
         &format!("/chatMessages?chatId={chat}&take=2"),
         Some(&sam),
@@ -63,7 +67,7 @@ async fn messages_are_stored_paged_and_published_to_the_room() {
     assert_eq!(texts, vec![json!("reply"), json!("message 2")]);
     assert_eq!(page1["data"]["pageInfo"]["hasNextPage"], true);
     let cursor = page1["data"]["pageInfo"]["endCursor"].as_str().unwrap();
-    let (_, page2) = get(
+    let Reply { body: page2, .. } = get(
         &app,
         &format!("/chatMessages?chatId={chat}&take=2&after={cursor}"),
         Some(&sam),
@@ -73,7 +77,7 @@ async fn messages_are_stored_paged_and_published_to_the_room() {
     assert_eq!(page2["data"]["pageInfo"]["hasNextPage"], false);
 
     // Edit and delete publish too.
-    let (status, _) = api(
+    let Reply { status, .. } = api(
         &app,
         Method::PUT,
         &format!("/chatMessage/{}", ids[1]),
@@ -90,7 +94,7 @@ async fn messages_are_stored_paged_and_published_to_the_room() {
         ),
         (json!("chat/message/updated"), json!("edited"))
     );
-    let (status, _) = api(
+    let Reply { status, .. } = api(
         &app,
         Method::DELETE,
         &format!("/chatMessage/{}", ids[2]),
@@ -106,7 +110,7 @@ async fn messages_are_stored_paged_and_published_to_the_room() {
     );
 
     // My chats.
-    let (_, chats) = get(&app, "/chats", Some(&sam)).await;
+    let Reply { body: chats, .. } = get(&app, "/chats", Some(&sam)).await;
     assert_eq!(chats["data"]["edges"][0]["node"]["id"], chat);
 }
 
@@ -117,7 +121,7 @@ async fn bad_input_is_refused_and_nothing_is_written() {
     let chat = create_chat(&app, &sam, &[], json!({})).await;
     let code =
         |body: &serde_json::Value| body["errors"][0]["code"].as_str().unwrap_or("").to_owned();
-    let (status, body) = post(
+    let Reply { status, body, .. } = post(
         &app,
         "/chatMessage",
         &sam,
@@ -125,7 +129,7 @@ async fn bad_input_is_refused_and_nothing_is_written() {
     )
     .await;
     assert_eq!((status, code(&body)), (422, "InvalidText".into()));
-    let (status, body) = post(
+    let Reply { status, body, .. } = post(
         &app,
         "/chatMessage",
         &sam,
@@ -133,7 +137,7 @@ async fn bad_input_is_refused_and_nothing_is_written() {
     )
     .await;
     assert_eq!((status, code(&body)), (422, "InvalidText".into()));
-    let (status, _) = post(
+    let Reply { status, .. } = post(
         &app,
         "/chatMessage",
         &sam,
@@ -141,7 +145,7 @@ async fn bad_input_is_refused_and_nothing_is_written() {
     )
     .await;
     assert!(status == 400 || status == 422, "{status}");
-    let (status, body) = post(
+    let Reply { status, body, .. } = post(
         &app,
         "/chatMessage",
         &sam,
@@ -149,9 +153,9 @@ async fn bad_input_is_refused_and_nothing_is_written() {
     )
     .await;
     assert_eq!((status, code(&body)), (422, "InvalidParent".into()));
-    let (status, body) = post(&app, "/chat", &sam, json!({"botIds": [sam.id]})).await;
+    let Reply { status, body, .. } = post(&app, "/chat", &sam, json!({"botIds": [sam.id]})).await;
     assert_eq!((status, code(&body)), (422, "NotABot".into()));
-    let (status, body) = get(
+    let Reply { status, body, .. } = get(
         &app,
         &format!("/chatMessages?chatId={chat}&take=500"),
         Some(&sam),
@@ -170,7 +174,7 @@ async fn concurrent_replies_to_one_message_get_distinct_versions() {
     let app = spawn_app_with(with_system_key, None).await;
     let sam = user(&app, "Sam").await;
     let chat = create_chat(&app, &sam, &[], json!({})).await;
-    let (_, root) = post(
+    let Reply { body: root, .. } = post(
         &app,
         "/chatMessage",
         &sam,
@@ -189,7 +193,7 @@ async fn concurrent_replies_to_one_message_get_distinct_versions() {
     let mut versions: Vec<i64> = futures_util::future::join_all(replies)
         .await
         .into_iter()
-        .map(|(status, body)| {
+        .map(|Reply { status, body, .. }| {
             assert_eq!(status, 200, "{body}");
             body["data"]["versionIndex"].as_i64().unwrap()
         })
@@ -210,7 +214,11 @@ async fn removed_participants_no_longer_edit_or_delete_their_messages() {
         .execute(&app.db.pool)
         .await
         .unwrap();
-    let (status, message) = post(
+    let Reply {
+        status,
+        body: message,
+        ..
+    } = post(
         &app,
         "/chatMessage",
         &kim,
@@ -229,7 +237,7 @@ async fn removed_participants_no_longer_edit_or_delete_their_messages() {
             Some(json!({"text": text})),
         )
     };
-    assert_eq!(edit("still here").await.0, 200, "a participant edits");
+    assert_eq!(edit("still here").await.status, 200, "a participant edits");
 
     let removed = api(
         &app,
@@ -239,8 +247,8 @@ async fn removed_participants_no_longer_edit_or_delete_their_messages() {
         None,
     )
     .await;
-    assert_eq!(removed.0, 200, "{:?}", removed.1);
-    assert_eq!(edit("rewritten after removal").await.0, 404);
+    assert_eq!(removed.status, 200, "{:?}", removed.body);
+    assert_eq!(edit("rewritten after removal").await.status, 404);
     let delete = api(
         &app,
         Method::DELETE,
@@ -249,7 +257,7 @@ async fn removed_participants_no_longer_edit_or_delete_their_messages() {
         None,
     )
     .await;
-    assert_eq!(delete.0, 404);
+    assert_eq!(delete.status, 404);
     let text: String = sqlx::query_scalar("SELECT text FROM chat_messages WHERE id = $1::BIGINT")
         .bind(&message)
         .fetch_one(&app.db.pool)

@@ -1,6 +1,8 @@
 //! The admin routes and the queues' health, through the real server.
 
 use super::*;
+use crate::helpers::Reply;
+use crate::helpers::SendReply;
 
 #[tokio::test]
 async fn admin_routes_list_retry_and_discard_dead_jobs() {
@@ -41,14 +43,9 @@ async fn admin_routes_list_retry_and_discard_dead_jobs() {
         app.client
             .get(app.url(path))
             .header("x-api-key", key)
-            .send()
+            .reply()
     };
-    let body: serde_json::Value = get("/api/v2/admin/queues")
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: serde_json::Value = get("/api/v2/admin/queues").await.body;
     let email = body["data"]["queues"]
         .as_array()
         .unwrap()
@@ -59,10 +56,7 @@ async fn admin_routes_list_retry_and_discard_dead_jobs() {
 
     let page: serde_json::Value = get("/api/v2/admin/jobs/dead?queue=import-user-data&take=10")
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .body;
     let edges = page["data"]["edges"].as_array().unwrap();
     assert_eq!(edges.len(), 1, "{page}");
     assert_eq!(edges[0]["node"]["id"], id.to_string());
@@ -75,7 +69,11 @@ async fn admin_routes_list_retry_and_discard_dead_jobs() {
     assert_eq!(page["data"]["pageInfo"]["hasNextPage"], false);
 
     // Health reports the dead job, but the node keeps serving.
-    let (status, health) = app.healthcheck().await;
+    let Reply {
+        status,
+        body: health,
+        ..
+    } = app.healthcheck().await;
     assert_eq!(status, 200);
     assert_eq!(
         health["services"]["queues"]["status"], "Degraded",
@@ -86,14 +84,10 @@ async fn admin_routes_list_retry_and_discard_dead_jobs() {
         app.client
             .post(app.url(&format!("/api/v2/admin/jobs/{id}/retry")))
             .bearer_auth(key)
-            .send()
+            .reply()
     };
-    assert_eq!(retry(id.to_string()).await.unwrap().status(), 200);
-    assert_eq!(
-        retry(id.to_string()).await.unwrap().status(),
-        404,
-        "no longer dead"
-    );
+    assert_eq!(retry(id.to_string()).await.status, 200);
+    assert_eq!(retry(id.to_string()).await.status, 404, "no longer dead");
     let (state, attempt): (String, i32) =
         sqlx::query_as("SELECT state, attempt FROM jobs WHERE id = $1")
             .bind(id)
@@ -107,10 +101,9 @@ async fn admin_routes_list_retry_and_discard_dead_jobs() {
         .client
         .delete(app.url(&format!("/api/v2/admin/jobs/{id}")))
         .header("x-api-key", key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(discard.status(), 200);
+        .reply()
+        .await;
+    assert_eq!(discard.status, 200);
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE id = $1")
         .bind(id)
         .fetch_one(&app.db.pool)
@@ -119,30 +112,17 @@ async fn admin_routes_list_retry_and_discard_dead_jobs() {
     assert_eq!(left, 0);
 
     // Bad input and missing or wrong keys.
-    assert_eq!(
-        get("/api/v2/admin/jobs/dead?take=101")
-            .await
-            .unwrap()
-            .status(),
-        400
-    );
-    assert_eq!(
-        get("/api/v2/admin/jobs/dead?queue=nope")
-            .await
-            .unwrap()
-            .status(),
-        400
-    );
-    assert_eq!(retry("abc".into()).await.unwrap().status(), 400);
-    assert_eq!(app.get("/api/v2/admin/queues").await.status(), 401);
+    assert_eq!(get("/api/v2/admin/jobs/dead?take=101").await.status, 400);
+    assert_eq!(get("/api/v2/admin/jobs/dead?queue=nope").await.status, 400);
+    assert_eq!(retry("abc".into()).await.status, 400);
+    assert_eq!(app.get("/api/v2/admin/queues").await.status, 401);
     let wrong = app
         .client
         .get(app.url("/api/v2/admin/queues"))
         .header("x-api-key", "guess")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong.status(), 401);
+        .reply()
+        .await;
+    assert_eq!(wrong.status, 401);
 }
 
 #[tokio::test]
@@ -152,10 +132,9 @@ async fn admin_routes_are_closed_without_a_system_key() {
         .client
         .get(app.url("/api/v2/admin/queues"))
         .header("x-api-key", "")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 403);
-    let body: serde_json::Value = response.json().await.unwrap();
+        .reply()
+        .await;
+    assert_eq!(response.status, 403);
+    let body: serde_json::Value = response.body;
     assert_eq!(body["errors"][0]["code"], "AdminDisabled");
 }

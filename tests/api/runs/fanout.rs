@@ -95,7 +95,7 @@ async fn a_map_keeps_its_items_in_order_and_refuses_too_many() {
         "edges": [],
         "outputs": {"said": "nodes.each.items"}}}});
     let version = routine(&app, &sam, "RoutineMultiStep", config).await;
-    let (_, body) = start(
+    let Reply { body, .. } = start(
         &app,
         &sam,
         &version,
@@ -113,7 +113,7 @@ async fn a_map_keeps_its_items_in_order_and_refuses_too_many() {
         .collect();
     assert_eq!(said, ["item c at 0", "item a at 1", "item b at 2"]);
 
-    let (_, body) = start(
+    let Reply { body, .. } = start(
         &app,
         &sam,
         &version,
@@ -139,7 +139,7 @@ async fn a_wait_inside_a_parallel_branch_is_refused_at_start_naming_it() {
             {"id": "j", "kind": "join"}],
         "edges": [{"from": "ask", "to": "j"}, {"from": "w", "to": "j"}]}}});
     let version = routine(&app, &sam, "RoutineMultiStep", config).await;
-    let (status, body) = start(&app, &sam, &version, json!({}), None).await;
+    let Reply { status, body, .. } = start(&app, &sam, &version, json!({}), None).await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["errors"][0]["code"], "NodeKindUnavailable");
     assert!(

@@ -135,15 +135,27 @@ async fn starts_are_idempotent_and_private_runs_do_not_exist_for_others() {
         ),
     )
     .await;
-    let (status, first) = start(&app, &sam, &version, json!({"a": 1}), Some("k-1")).await;
+    let Reply {
+        status,
+        body: first,
+        ..
+    } = start(&app, &sam, &version, json!({"a": 1}), Some("k-1")).await;
     assert_eq!(status, 200, "{first}");
-    let (status, again) = start(&app, &sam, &version, json!({"a": 1}), Some("k-1")).await;
+    let Reply {
+        status,
+        body: again,
+        ..
+    } = start(&app, &sam, &version, json!({"a": 1}), Some("k-1")).await;
     assert_eq!(status, 200);
     assert_eq!(
         again["data"]["runId"], first["data"]["runId"],
         "one run per key"
     );
-    let (status, other) = start(&app, &sam, &version, json!({"a": 2}), Some("k-1")).await;
+    let Reply {
+        status,
+        body: other,
+        ..
+    } = start(&app, &sam, &version, json!({"a": 2}), Some("k-1")).await;
     assert_eq!(status, 409, "{other}");
     assert_eq!(other["errors"][0]["code"], "IdempotencyKeyReused");
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM runs")
@@ -181,7 +193,7 @@ async fn starts_are_idempotent_and_private_runs_do_not_exist_for_others() {
         assert_eq!(reply.body["errors"][0]["code"], "RunNotFound");
     }
     // Another's routine cannot be started either.
-    let (status, _) = start(&app, &kim, &version, json!({}), None).await;
+    let Reply { status, .. } = start(&app, &kim, &version, json!({}), None).await;
     assert_eq!(status, 404);
     // A Completed run cannot be cancelled.
     let reply = app

@@ -97,7 +97,7 @@ async fn kill_9_of_the_owner_mid_step_another_node_finishes_the_run() {
     let version = routine(&app, &sam, "RoutineMultiStep", config).await;
     // A socket on the test app's node (not the owner) joins the run's room right after the
     // start; the REST timeline covers anything it joined too late for.
-    let (status, body) = start(&app, &sam, &version, json!({}), None).await;
+    let Reply { status, body, .. } = start(&app, &sam, &version, json!({}), None).await;
     assert_eq!(status, 200, "{body}");
     let run = body["data"]["runId"].as_str().unwrap().to_owned();
     let mut ws = crate::ws::open(&app.address, &sam.token).await;

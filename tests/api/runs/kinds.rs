@@ -3,6 +3,7 @@
 //! limits.
 
 use super::*;
+use crate::helpers::SendReply;
 
 #[tokio::test]
 async fn an_llm_step_answers_and_a_cancel_from_another_node_stops_its_stream() {
@@ -50,10 +51,9 @@ async fn an_llm_step_answers_and_a_cancel_from_another_node_stops_its_stream() {
         .post(format!("{}/api/v2/task/cancel", other.address))
         .header("cookie", format!("{}={}", crate::auth::COOKIE, sam.token))
         .json(&json!({"taskId": run, "taskType": "Run"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+        .reply()
+        .await;
+    assert_eq!(response.status, 200);
     let done = until_status(&app, &sam, &run, "Cancelled").await;
     assert!(
         asked.elapsed() < Duration::from_secs(1),

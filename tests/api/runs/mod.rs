@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{Auth, TestApp, spawn_app_with, wait_until};
+use crate::helpers::{Auth, Reply, TestApp, spawn_app_with, wait_until};
 use crate::routines::routine;
 use crate::ws::{User, user};
 
@@ -57,7 +57,7 @@ pub async fn start(
     version: &str,
     inputs: Value,
     key: Option<&str>,
-) -> (u16, Value) {
+) -> Reply {
     let mut request = app
         .client
         .post(app.url("/api/v2/task/start/run"))
@@ -66,15 +66,13 @@ pub async fn start(
     if let Some(key) = key {
         request = request.header("Idempotency-Key", key);
     }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    Reply::of(request).await
 }
 
 /// Starts a run of `config` for `who`; its id.
 pub async fn run_of(app: &TestApp, who: &User, config: Value, inputs: Value) -> String {
     let version = routine(app, who, "RoutineMultiStep", config).await;
-    let (status, body) = start(app, who, &version, inputs, None).await;
+    let Reply { status, body, .. } = start(app, who, &version, inputs, None).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["status"], "Scheduled");
     body["data"]["runId"].as_str().unwrap().to_owned()

@@ -6,17 +6,13 @@ use super::*;
 use crate::helpers::SecondNode;
 
 /// POST through another node's address as `who`.
-async fn post_via(app: &TestApp, base: &str, who: &User, path: &str, body: Value) -> (u16, Value) {
-    let response = app
+async fn post_via(app: &TestApp, base: &str, who: &User, path: &str, body: Value) -> Reply {
+    let request = app
         .client
         .post(format!("{base}/api/v2{path}"))
         .header("cookie", format!("{}={}", crate::auth::COOKIE, who.token))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+        .json(&body);
+    Reply::of(request).await
 }
 
 async fn lease_owner(app: &TestApp, run: &str) -> Option<i32> {
@@ -77,7 +73,7 @@ async fn a_wait_wakes_on_another_node_and_an_approval_is_answered_through_one() 
         "waiting for a person holds no lease"
     );
 
-    let (status, body) = post_via(
+    let Reply { status, body, .. } = post_via(
         &app,
         &b.address,
         &sam,
@@ -157,7 +153,7 @@ async fn a_paused_run_survives_every_node_restarting_and_resumes_from_the_next_s
         "still paused, holding nothing"
     );
 
-    let (status, body) = post_via(
+    let Reply { status, body, .. } = post_via(
         &app,
         &b.address,
         &sam,

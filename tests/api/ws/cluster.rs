@@ -9,6 +9,8 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 
 use super::*;
+use crate::helpers::Reply;
+use crate::helpers::SendReply;
 use crate::helpers::{PrivateRedis, SecondNode, spawn_app_with, wait_until};
 
 async fn app() -> TestApp {
@@ -62,11 +64,17 @@ async fn a_member_on_each_of_three_nodes_gets_every_event_in_order() {
 
     // Request/reply through another node's mailbox.
     let other = format!("/nodes/{}/stats", a.settings.node.worker_id + 2);
-    let (status, stats) = admin_get(&a.client, &a.address, &other).await;
+    let Reply {
+        status,
+        body: stats,
+        ..
+    } = admin_get(&a.client, &a.address, &other).await;
     assert_eq!(status, 200);
-    assert_eq!(stats["connections"], 1, "{stats}");
-    assert_eq!(stats["rooms"], 1);
-    let (missing, _) = admin_get(&a.client, &a.address, "/nodes/4000/stats").await;
+    assert_eq!(stats["data"]["connections"], 1, "{stats}");
+    assert_eq!(stats["data"]["rooms"], 1);
+    let Reply {
+        status: missing, ..
+    } = admin_get(&a.client, &a.address, "/nodes/4000/stats").await;
     assert_eq!(missing, 404);
 
     drop(sockets);
@@ -88,7 +96,7 @@ async fn revocation_closes_the_sessions_sockets_on_every_node() {
     other.join("joinUserRoom", json!({"userId": kim.id})).await;
 
     let logout = crate::auth::post(&a, "/auth/logout", Some(&sam.token), json!({})).await;
-    assert_eq!(logout.status(), 200);
+    assert_eq!(logout.status, 200);
     let started = std::time::Instant::now();
     assert_eq!(on_a.close_code(Duration::from_secs(2)).await, Some(4001));
     assert_eq!(on_b.close_code(Duration::from_secs(2)).await, Some(4001));
@@ -186,11 +194,10 @@ async fn after_a_redis_restart_delivery_resumes_and_the_gap_is_reported() {
             .post(format!("{base}/api/v2/admin/rooms/publish"))
             .bearer_auth(SYSTEM_KEY)
             .json(&json!({"room": room, "type": "chat/message/added", "data": {"n": 2}}))
-            .send()
-            .await
-            .unwrap();
-        if response.status() == 200 {
-            published = Some(response.json::<Value>().await.unwrap());
+            .reply()
+            .await;
+        if response.status == 200 {
+            published = Some(response.body);
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -305,8 +312,10 @@ async fn a_dead_nodes_presence_entries_expire() {
     let online = |a: &TestApp, room: String| {
         let (client, base) = (a.client.clone(), a.address.clone());
         async move {
-            let (_, data) = admin_get(&client, &base, &format!("/rooms/{room}/presence")).await;
-            let mut users: Vec<String> = serde_json::from_value(data["online"].clone()).unwrap();
+            let Reply { body: data, .. } =
+                admin_get(&client, &base, &format!("/rooms/{room}/presence")).await;
+            let mut users: Vec<String> =
+                serde_json::from_value(data["data"]["online"].clone()).unwrap();
             users.sort();
             users
         }

@@ -11,7 +11,7 @@ use crate::helpers::{spawn_app_with, wait_until};
 
 async fn node_stats(app: &TestApp) -> Value {
     let path = format!("/nodes/{}/stats", app.settings.node.worker_id);
-    admin_get(&app.client, &app.address, &path).await.1
+    admin_get(&app.client, &app.address, &path).await.body["data"].clone()
 }
 
 #[tokio::test]

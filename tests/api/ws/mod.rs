@@ -22,6 +22,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 use vrooli_actors::wire::{Joined, ServerFrame};
 
 use crate::auth::{COOKIE, sign_up};
+use crate::helpers::SendReply;
 use crate::helpers::{TestApp, random_suffix};
 
 pub const SYSTEM_KEY: &str = "test-system-key-0123456789";
@@ -178,17 +179,12 @@ pub fn with_system_key(s: &mut vrooli::config::Settings) {
     s.admin.system_key = SYSTEM_KEY.to_string().into();
 }
 
-/// `GET` an admin route of `base` with the system key: the status and the answer's `data`.
-pub async fn admin_get(client: &reqwest::Client, base: &str, path: &str) -> (u16, Value) {
-    let response = client
+/// `GET` an admin route of `base` with the system key.
+pub async fn admin_get(client: &reqwest::Client, base: &str, path: &str) -> crate::helpers::Reply {
+    let request = client
         .get(format!("{base}/api/v2/admin{path}"))
-        .bearer_auth(SYSTEM_KEY)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    (status, body["data"].clone())
+        .bearer_auth(SYSTEM_KEY);
+    crate::helpers::Reply::of(request).await
 }
 
 /// Publishes through `base`'s admin route; returns the answer's data.
@@ -197,11 +193,10 @@ pub async fn publish(client: &reqwest::Client, base: &str, room: &str, data: Val
         .post(format!("{base}/api/v2/admin/rooms/publish"))
         .bearer_auth(SYSTEM_KEY)
         .json(&json!({"room": room, "type": "chat/message/added", "data": data}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.json::<Value>().await.unwrap()["data"].clone()
+        .reply()
+        .await;
+    assert_eq!(response.status, 200);
+    response.body["data"].clone()
 }
 
 /// A user (signed up through the API): session token and id.

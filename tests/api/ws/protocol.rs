@@ -6,6 +6,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::*;
+use crate::helpers::Reply;
+use crate::helpers::SendReply;
 use crate::helpers::spawn_app_with;
 
 async fn app(redis: bool) -> TestApp {
@@ -90,7 +92,11 @@ async fn protocol_round_trip(redis: bool) {
     assert_eq!(event["room"], format!("user:{}", sam.id));
 
     // The health report covers the actor system.
-    let (status, health) = app.healthcheck().await;
+    let Reply {
+        status,
+        body: health,
+        ..
+    } = app.healthcheck().await;
     assert_eq!(status, 200);
     let websocket = &health["services"]["websocket"];
     assert_eq!(websocket["status"], "Operational", "{health}");
@@ -345,10 +351,9 @@ async fn a_removed_participant_is_taken_out_of_the_room_on_every_node() {
         .client
         .delete(a.url(&format!("/api/v2/chatParticipant/{private}/{}", kim.id)))
         .header("cookie", format!("session-v2={}", sam.token))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(removed.status(), 200);
+        .reply()
+        .await;
+    assert_eq!(removed.status, 200);
     let notice = loop {
         let event = kim_ws.event().await;
         if event["type"] == "room/removed" {
@@ -361,10 +366,9 @@ async fn a_removed_participant_is_taken_out_of_the_room_on_every_node() {
         .post(a.url("/api/v2/chatMessage"))
         .header("cookie", format!("session-v2={}", sam.token))
         .json(&json!({"chatId": private, "text": "after Kim left"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(posted.status(), 200);
+        .reply()
+        .await;
+    assert_eq!(posted.status, 200);
     assert!(
         kim_ws.quiet_for(Duration::from_millis(800)).await,
         "nothing more of the chat reaches Kim"
@@ -384,10 +388,9 @@ async fn a_removed_participant_is_taken_out_of_the_room_on_every_node() {
         .put(a.url(&format!("/api/v2/chat/{public}")))
         .header("cookie", format!("session-v2={}", sam.token))
         .json(&json!({"isPrivate": true}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(made_private.status(), 200);
+        .reply()
+        .await;
+    assert_eq!(made_private.status, 200);
     let notice = loop {
         let event = lee_ws.event().await;
         if event["type"] == "room/removed" {

@@ -3,6 +3,7 @@
 //! answer stopped before its first word costs nothing. Helpers come from the parent module.
 
 use super::*;
+use crate::helpers::SendReply;
 
 /// A node whose one provider answers every request with `answer` (at `gpt-test`'s prices), its
 /// settings adjusted by `configure`. The server is returned to keep it alive.
@@ -57,7 +58,7 @@ async fn simultaneous_posts_hold_the_worst_case_and_never_overdraw() {
     let statuses: Vec<u16> = futures_util::future::join_all(posts)
         .await
         .into_iter()
-        .map(|(status, _)| status)
+        .map(|reply| reply.status)
         .collect();
     let accepted = statuses.iter().filter(|s| **s == 200).count();
     assert_eq!(
@@ -107,7 +108,7 @@ async fn an_api_key_records_what_it_spends_and_stops_at_its_hard_limit() {
     )
     .await;
     let chat = create_chat(&app, &sam, &[&paid], json!({})).await;
-    let (_, key) = post(&app, "/apiKey", &sam, json!({"name": "agent", "permissions": ["ReadPrivate", "WritePrivate"], "limitHard": 500_000})).await;
+    let Reply { body: key, .. } = post(&app, "/apiKey", &sam, json!({"name": "agent", "permissions": ["ReadPrivate", "WritePrivate"], "limitHard": 500_000})).await;
     let secret = key["data"]["key"].as_str().unwrap().to_owned();
     let key_id: i64 = key["data"]["apiKey"]["id"]
         .as_str()
@@ -119,9 +120,9 @@ async fn an_api_key_records_what_it_spends_and_stops_at_its_hard_limit() {
             .post(app.url("/api/v2/chatMessage"))
             .header("x-api-key", &secret)
             .json(&json!({"chatId": chat, "text": text}))
-            .send()
+            .reply()
     };
-    assert_eq!(send("first").await.unwrap().status(), 200);
+    assert_eq!(send("first").await.status, 200);
     wait_until(
         Duration::from_secs(30),
         "the first answer settled",
@@ -141,9 +142,9 @@ async fn an_api_key_records_what_it_spends_and_stops_at_its_hard_limit() {
         "the key's spending is the answer's real cost"
     );
     // Another worst case (~400,000) would pass the 500,000 hard limit: refused, nothing written.
-    let refused = send("second").await.unwrap();
-    assert_eq!(refused.status(), 402);
-    let body: Value = refused.json().await.unwrap();
+    let refused = send("second").await;
+    assert_eq!(refused.status, 402);
+    let body: Value = refused.body;
     assert_eq!(body["errors"][0]["code"], "ApiKeyCreditLimit");
     let messages: i64 =
         sqlx::query_scalar("SELECT count(*) FROM chat_messages WHERE chat_id = $1::BIGINT")
@@ -185,7 +186,7 @@ async fn regenerating_after_deleting_an_answer_gets_a_new_answer() {
     })
     .await;
     let first = answers().await[0].to_string();
-    let (status, body) = post(
+    let Reply { status, body, .. } = post(
         &app,
         "/regenerateResponse",
         &sam,
@@ -200,7 +201,7 @@ async fn regenerating_after_deleting_an_answer_gets_a_new_answer() {
     // Delete the second version, then regenerate again: the sibling count is back to one, and
     // the new attempt must still be answered (not taken for the deleted one).
     let second = answers().await[1].to_string();
-    let (status, _) = api(
+    let Reply { status, .. } = api(
         &app,
         reqwest::Method::DELETE,
         &format!("/chatMessage/{second}"),
@@ -209,7 +210,7 @@ async fn regenerating_after_deleting_an_answer_gets_a_new_answer() {
     )
     .await;
     assert_eq!(status, 200);
-    let (status, body) = post(
+    let Reply { status, body, .. } = post(
         &app,
         "/regenerateResponse",
         &sam,
@@ -235,7 +236,7 @@ async fn an_answer_stopped_before_its_first_word_costs_nothing() {
     )
     .await;
     let mut scene = scene(&app, json!({"model": "gpt-test", "maxTokens": 2000})).await;
-    let (_, before) = get(&app, "/credits", Some(&scene.sam)).await;
+    let Reply { body: before, .. } = get(&app, "/credits", Some(&scene.sam)).await;
     post(
         &app,
         "/chatMessage",
@@ -264,6 +265,6 @@ async fn an_answer_stopped_before_its_first_word_costs_nothing() {
             == 0
     })
     .await;
-    let (_, after) = get(&app, "/credits", Some(&scene.sam)).await;
+    let Reply { body: after, .. } = get(&app, "/credits", Some(&scene.sam)).await;
     assert_eq!(after, before, "nothing was generated, nothing is charged");
 }

@@ -134,7 +134,7 @@ async fn two_people_and_a_bot_on_two_nodes_see_everything_in_order() {
     on_a.join("joinChatRoom", json!({"chatId": chat})).await;
     on_b.join("joinChatRoom", json!({"chatId": chat})).await;
 
-    let (status, _) = post(
+    let Reply { status, .. } = post(
         &a,
         "/chatMessage",
         &sam,
@@ -170,7 +170,7 @@ async fn two_people_and_a_bot_on_two_nodes_see_everything_in_order() {
     );
 
     // Kim writes through node B; Sam sees it on node A.
-    let (status, _) = api(
+    let Reply { status, .. } = api(
         &a,
         reqwest::Method::POST,
         "/chatMessage",
@@ -229,7 +229,7 @@ async fn scene(app: &TestApp, bot_settings: Value) -> Scene {
 impl Scene {
     /// Sam posts `text`; the room's events until the bot is idle again.
     async fn ask(&mut self, app: &TestApp, text: &str) -> Vec<Value> {
-        let (status, body) = post(
+        let Reply { status, body, .. } = post(
             app,
             "/chatMessage",
             &self.sam,
@@ -277,7 +277,7 @@ async fn an_openai_compatible_answer_is_streamed_stored_and_charged_once() {
         credits["data"]["balance"],
         (100_000_000 - 1_600).to_string()
     );
-    let (_, balance) = get(&app, "/credits", Some(&scene.sam)).await;
+    let Reply { body: balance, .. } = get(&app, "/credits", Some(&scene.sam)).await;
     assert_eq!(
         balance["data"]["balance"],
         (100_000_000 - 1_600).to_string()
@@ -431,7 +431,7 @@ async fn without_credits_an_answer_is_refused_up_front() {
     let sam = user(&app, "Sam").await;
     let echo = bot(&app, "Echo", json!({})).await;
     let chat = create_chat(&app, &sam, &[&echo], json!({})).await;
-    let (status, body) = post(
+    let Reply { status, body, .. } = post(
         &app,
         "/chatMessage",
         &sam,
@@ -457,7 +457,7 @@ async fn without_credits_an_answer_is_refused_up_front() {
             json!({"chatId": plain, "text": "hi"})
         )
         .await
-        .0,
+        .status,
         200
     );
 }
@@ -470,7 +470,7 @@ async fn a_single_node_without_redis_answers_with_the_echo_model() {
     assert_eq!(streamed_text(&seen), "nothing installed");
     assert_eq!(end_of(&seen)["finalMessage"]["status"], "Sent");
     assert_eq!(end_of(&seen)["finalMessage"]["userId"], scene.bot);
-    let (_, health) = app.healthcheck().await;
+    let Reply { body: health, .. } = app.healthcheck().await;
     assert_eq!(health["mode"], "single-node");
 }
 

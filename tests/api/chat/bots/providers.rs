@@ -64,7 +64,11 @@ async fn a_rate_limited_provider_falls_back_and_cools_down() {
         assert_eq!(end_of(&seen)["finalMessage"]["status"], "Sent");
     }
     // The health report shows the cooldown, without taking the node out of service.
-    let (status, health) = app.healthcheck().await;
+    let Reply {
+        status,
+        body: health,
+        ..
+    } = app.healthcheck().await;
     assert_eq!(status, 200);
     let llm = &health["services"]["llm"];
     assert_eq!(llm["status"], "Degraded", "{health}");
@@ -74,7 +78,7 @@ async fn a_rate_limited_provider_falls_back_and_cools_down() {
         "available"
     );
     // Charged at the fallback's price: 10 × 300 + 3 × 1500 per answer.
-    let (_, balance) = get(&app, "/credits", Some(&sam)).await;
+    let Reply { body: balance, .. } = get(&app, "/credits", Some(&sam)).await;
     assert_eq!(
         balance["data"]["balance"],
         (100_000_000 - 2 * 7_500).to_string()
@@ -127,11 +131,11 @@ async fn a_provider_that_rejects_its_key_is_disabled_and_the_error_reaches_the_r
         end["finalMessage"].is_null(),
         "nothing was said, nothing stored"
     );
-    let (_, health) = app.healthcheck().await;
+    let Reply { body: health, .. } = app.healthcheck().await;
     assert_eq!(
         health["services"]["llm"]["details"]["providers"]["badkey"]["state"],
         "disabled"
     );
-    let (_, balance) = get(&app, "/credits", Some(&scene.sam)).await;
+    let Reply { body: balance, .. } = get(&app, "/credits", Some(&scene.sam)).await;
     assert_eq!(balance["data"]["balance"], "100000000", "nothing charged");
 }
