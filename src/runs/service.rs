@@ -1,6 +1,9 @@
 //! `RunService`: what the run endpoints call — start (snapshot + job in one transaction),
 //! read, stop (cancel, pause), resume, answer. The row is always written first; a live owner is
 //! then told through its actor.
+//!
+//! Long on purpose (~470 lines): every endpoint's SQL beside the others that share its access
+//! rule (owner, team member, or public for reads) and its row-first order.
 
 use std::collections::HashMap;
 

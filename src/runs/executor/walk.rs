@@ -1,5 +1,8 @@
 //! The walk of a run's graph: fenced transactions, the checks before a step, one step's
 //! protocol (start, execute with retries, store), and what a finished step writes.
+//!
+//! Long on purpose (~420 lines): the walk and one step's protocol (start, execute, retry, store)
+//! read best together; what a step does is in `work.rs`, waits in `waits.rs`.
 
 use super::*;
 

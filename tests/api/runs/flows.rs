@@ -1,5 +1,7 @@
 //! Runs end to end: one call per step under its step key, a gapless timeline, idempotent
 //! starts, private runs, approvals early and late, cancel and pause.
+//!
+//! Long on purpose (~440 lines): each flow is one test that walks it end to end.
 
 use super::*;
 
