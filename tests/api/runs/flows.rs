@@ -440,3 +440,74 @@ async fn runs_are_listed_for_their_owner_and_made_public_by_them() {
         .await;
     assert_eq!(acted.status, 404, "but only its owner acts on it");
 }
+
+#[tokio::test]
+async fn a_run_started_by_a_person_goes_before_one_started_by_a_schedule() {
+    // No node runs jobs while both are queued; then one node takes them one at a time.
+    let app = spawn_app_with(
+        |s| {
+            run_settings(s);
+            s.jobs.enabled = false;
+        },
+        None,
+    )
+    .await;
+    let sam = user(&app, "Sam").await;
+    let version = routine(
+        &app,
+        &sam,
+        "RoutineMultiStep",
+        graph(
+            json!([{"id": "w", "kind": "wait", "durationMs": 0}]),
+            json!([]),
+        ),
+    )
+    .await;
+    let start_as = |source: &'static str| {
+        let body = json!({"resourceVersionId": version, "isNewRun": true, "formValues": {},
+                          "config": {"source": source}});
+        let (app, token) = (&app, sam.token.clone());
+        async move {
+            let reply = app
+                .call(
+                    Method::POST,
+                    "/task/start/run",
+                    Auth::Cookie(&token),
+                    Some(&body),
+                )
+                .await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            reply.body["data"]["runId"]
+                .as_str()
+                .unwrap()
+                .parse::<i64>()
+                .unwrap()
+        }
+    };
+    let scheduled = start_as("Schedule").await;
+    let by_person = start_as("RunView").await;
+    let worker = crate::helpers::SecondNode::start_with(&app, 1, |s| {
+        s.jobs.enabled = true;
+        s.jobs.queues.run_start.concurrency = 1;
+    })
+    .await;
+    wait_until(Duration::from_secs(20), "both runs complete", || async {
+        let done: i64 = sqlx::query_scalar("SELECT count(*) FROM runs WHERE status = 'Completed'")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+        done == 2
+    })
+    .await;
+    // The claim sets `started_at`; with one run-start job at a time, claims follow the queue.
+    let order: Vec<i64> = sqlx::query_scalar("SELECT id FROM runs ORDER BY started_at")
+        .fetch_all(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        order,
+        [by_person, scheduled],
+        "RunView (−20) before Schedule (−3)"
+    );
+    worker.stop().await;
+}
