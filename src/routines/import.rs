@@ -154,7 +154,9 @@ impl RoutineService {
                     latest = Some((rank, new_version));
                 }
             }
-            let (_, latest) = latest.expect("a version");
+            let Some((_, latest)) = latest else {
+                return Err(RoutineError::Invalid(format!("resource {old} has no versions")));
+            };
             if resource_ids
                 .insert(old.clone(), (new_resource, latest))
                 .is_some()

@@ -19,7 +19,9 @@ pub struct RunRegistry {
 }
 
 impl RunRegistry {
-    /// Starts the runs' arbiter: a thread with an actix system of its own.
+    /// Starts the runs' arbiter: a thread with an actix system of its own. Called once, at the
+    /// hub's start; if the OS refuses the thread, or it dies before reporting in, the node
+    /// cannot run anything, so it panics there (at start-up, not under load) with the reason.
     pub(crate) fn new() -> Self {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::Builder::new()
