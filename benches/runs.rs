@@ -21,67 +21,15 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, ConnectOptions};
 use vrooli::config::{Settings, Sources};
 
+mod common;
+
+use common::{start_node, url_without_db};
+
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-struct Node {
-    base: String,
-    id: u16,
-    process: tokio::process::Child,
-}
-
-async fn start_node(
-    settings: &Settings,
-    db_url: &str,
-    prefix: &str,
-    id: u16,
-    dir: &std::path::Path,
-) -> Node {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let process = tokio::process::Command::new(env!("CARGO_BIN_EXE_vrooli"))
-        .arg("serve")
-        .env("RUST_LOG", "warn")
-        .env("VROOLI__LOG__LEVEL", "warn")
-        .env("VROOLI__LOG__ACCESS_LOG", "false")
-        .env("VROOLI__DATABASE__URL", db_url)
-        .env("VROOLI__REDIS__URL", settings.redis.url.expose_secret())
-        .env("VROOLI__REDIS__KEY_PREFIX", prefix)
-        .env("VROOLI__NODE__WORKER_ID", id.to_string())
-        .env("VROOLI__SERVER__HOST", "127.0.0.1")
-        .env("VROOLI__SERVER__PORT", port.to_string())
-        .env("VROOLI__AUTH__KEY_DIR", dir.join("keys"))
-        .env("VROOLI__EMAIL__OUTBOX_DIR", dir.join("email"))
-        .env("VROOLI__SMS__OUTBOX_DIR", dir.join("sms"))
-        .env("VROOLI__RATE_LIMIT__ENABLED", "false")
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("vrooli binary");
-    let base = format!("http://127.0.0.1:{port}");
-    for _ in 0..300 {
-        if reqwest::get(format!("{base}/healthcheck")).await.is_ok() {
-            return Node { base, id, process };
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("node {id} did not start");
-}
-
-fn url_without_db(url: &str) -> String {
-    match url.rfind('/') {
-        Some(i) if url[..i].contains("://") && i > url.find("://").unwrap() + 2 => {
-            url[..=i].to_owned()
-        }
-        _ => format!("{url}/"),
-    }
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -166,7 +114,7 @@ async fn main() {
     let dir = std::env::temp_dir().join(format!("vrooli-bench-runs-{}", std::process::id()));
     let mut nodes = Vec::new();
     for i in 0..nodes_wanted {
-        nodes.push(start_node(&settings, &db_url, &prefix, 110 + i as u16, &dir).await);
+        nodes.push(start_node(&settings, &db_url, &prefix, 110 + i as u16, &dir, &[]).await);
     }
     let client = reqwest::Client::new();
     let response = client

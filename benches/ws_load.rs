@@ -14,7 +14,7 @@
 //! The clients run in this process on the same 2 cores as the servers, so the figures are a
 //! floor for the servers, not their ceiling.
 //!
-//! Long on purpose (~470 lines): one load generator with its browser-like client, its modes
+//! Long on purpose (~430 lines): one load generator with its browser-like client, its modes
 //! (fan-out, chat) and its report, read top to bottom; splitting it would scatter one story.
 
 use std::str::FromStr;
@@ -31,6 +31,10 @@ use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use vrooli::config::{Settings, Sources};
+
+mod common;
+
+use common::{Node, start_node, url_without_db};
 
 const SYSTEM_KEY: &str = "bench-system-key-0123456789";
 
@@ -58,56 +62,6 @@ fn rss_kib(pid: u32) -> u64 {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
-}
-
-struct Node {
-    base: String,
-    process: tokio::process::Child,
-}
-
-async fn start_node(
-    settings: &Settings,
-    db_url: &str,
-    prefix: &str,
-    id: u16,
-    dir: &std::path::Path,
-) -> Node {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let process = tokio::process::Command::new(env!("CARGO_BIN_EXE_vrooli"))
-        .arg("serve")
-        .env("RUST_LOG", "warn")
-        .env("VROOLI__LOG__LEVEL", "warn")
-        .env("VROOLI__LOG__ACCESS_LOG", "false")
-        .env("VROOLI__DATABASE__URL", db_url)
-        .env("VROOLI__REDIS__URL", settings.redis.url.expose_secret())
-        .env("VROOLI__REDIS__KEY_PREFIX", prefix)
-        .env("VROOLI__NODE__WORKER_ID", id.to_string())
-        .env("VROOLI__SERVER__HOST", "127.0.0.1")
-        .env("VROOLI__SERVER__PORT", port.to_string())
-        .env("VROOLI__AUTH__KEY_DIR", dir.join("keys"))
-        .env("VROOLI__EMAIL__OUTBOX_DIR", dir.join("email"))
-        .env("VROOLI__SMS__OUTBOX_DIR", dir.join("sms"))
-        .env("VROOLI__JOBS__ENABLED", "false")
-        .env("VROOLI__RATE_LIMIT__ENABLED", "false")
-        .env("VROOLI__ADMIN__SYSTEM_KEY", SYSTEM_KEY)
-        .env("VROOLI__WS__MAX_CONNECTIONS_PER_USER", "100000")
-        .env("VROOLI__WS__MAX_CONNECTIONS_PER_NODE", "100000")
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("vrooli binary");
-    let base = format!("http://127.0.0.1:{port}");
-    for _ in 0..300 {
-        if reqwest::get(format!("{base}/healthcheck")).await.is_ok() {
-            return Node { base, process };
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("node {id} did not start");
 }
 
 #[tokio::main]
@@ -152,7 +106,22 @@ async fn main() {
     let mut nodes = Vec::new();
     for id in 0..nodes_wanted {
         // The first node migrates; the others start after it.
-        nodes.push(start_node(&settings, &db_url, &prefix, 100 + id as u16, &dir).await);
+        nodes.push(
+            start_node(
+                &settings,
+                &db_url,
+                &prefix,
+                100 + id as u16,
+                &dir,
+                &[
+                    ("VROOLI__JOBS__ENABLED", "false"),
+                    ("VROOLI__ADMIN__SYSTEM_KEY", SYSTEM_KEY),
+                    ("VROOLI__WS__MAX_CONNECTIONS_PER_USER", "100000"),
+                    ("VROOLI__WS__MAX_CONNECTIONS_PER_NODE", "100000"),
+                ],
+            )
+            .await,
+        );
     }
     let client = reqwest::Client::new();
 
@@ -461,10 +430,4 @@ async fn page_throughput(client: &reqwest::Client, nodes: &[Node], token: &str) 
         pct(0.5),
         pct(0.99)
     );
-}
-
-/// `postgres://user@host:port/db` → `postgres://user@host:port/`.
-fn url_without_db(url: &str) -> String {
-    let (head, _) = url.rsplit_once('/').expect("database url has a path");
-    format!("{head}/")
 }

@@ -3,12 +3,12 @@
 //! id as a bare `String` and cannot swap a user for a session. In JSON (node messages, event
 //! data) they are strings, as the server's are, and bare numbers are read too.
 
-macro_rules! actor_id {
-    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(pub i64);
-
+/// The impls every id over a Snowflake `i64` has, here and in the server (`vrooli::ids`):
+/// `Display` and `FromStr` as the number, JSON as a string (a bare number is read too, for
+/// payloads stored when some ids were integers). The server adds its SQL mapping on top.
+#[macro_export]
+macro_rules! snowflake_id_impls {
+    ($name:ident) => {
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 self.0.fmt(f)
@@ -45,6 +45,16 @@ macro_rules! actor_id {
                 }
             }
         }
+    };
+}
+
+macro_rules! actor_id {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(pub i64);
+
+        $crate::snowflake_id_impls!($name);
     )*};
 }
 

@@ -17,44 +17,7 @@ macro_rules! typed_id {
         #[sqlx(transparent)]
         pub struct $name(pub i64);
 
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                self.0.fmt(f)
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = std::num::ParseIntError;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                s.parse().map($name)
-            }
-        }
-
-        impl serde::Serialize for $name {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_str(&self.0)
-            }
-        }
-
-        impl<'de> serde::Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                // A string on the wire; a bare number is taken too (payloads stored by
-                // versions that kept some ids as integers).
-                #[derive(serde::Deserialize)]
-                #[serde(untagged)]
-                enum Text<'a> {
-                    #[serde(borrow)]
-                    Str(std::borrow::Cow<'a, str>),
-                    Num(i64),
-                }
-                match Text::deserialize(d)? {
-                    Text::Num(n) => Ok($name(n)),
-                    Text::Str(text) => text.parse().map_err(|_| {
-                        serde::de::Error::custom(concat!("invalid ", stringify!($name)))
-                    }),
-                }
-            }
-        }
+        vrooli_actors::snowflake_id_impls!($name);
     )*};
 }
 

@@ -39,25 +39,13 @@ async fn chat_room_access(pool: &PgPool, chat: i64, user: i64) -> Result<Access,
 }
 
 async fn run_access(pool: &PgPool, run: i64, user: i64) -> Result<Access, sqlx::Error> {
-    let row: Option<(Option<i64>, bool, bool)> = sqlx::query_as(
-        "SELECT r.user_id, r.is_private,
-                EXISTS (SELECT 1 FROM members m WHERE m.team_id = r.team_id AND m.user_id = $2)
-         FROM runs r WHERE r.id = $1",
+    Ok(
+        match crate::runs::read::visibility(pool, run, Some(UserId(user))).await? {
+            None => Access::NotFound,
+            Some(true) => Access::Allowed,
+            Some(false) => Access::Denied,
+        },
     )
-    .bind(run)
-    .bind(user)
-    .fetch_optional(pool)
-    .await?;
-    Ok(match row {
-        None => Access::NotFound,
-        Some((owner, private, team_member)) => {
-            if owner == Some(user) || !private || team_member {
-                Access::Allowed
-            } else {
-                Access::Denied
-            }
-        }
-    })
 }
 
 impl Authorizer for SqlAuthorizer {

@@ -155,7 +155,9 @@ impl RoutineService {
                 }
             }
             let Some((_, latest)) = latest else {
-                return Err(RoutineError::Invalid(format!("resource {old} has no versions")));
+                return Err(RoutineError::Invalid(format!(
+                    "resource {old} has no versions"
+                )));
             };
             if resource_ids
                 .insert(old.clone(), (new_resource, latest))

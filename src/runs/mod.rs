@@ -18,6 +18,7 @@ pub mod context;
 pub mod executor;
 pub mod limits;
 pub mod nodes;
+pub mod read;
 mod service;
 mod start;
 pub mod store;

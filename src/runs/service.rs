@@ -1,9 +1,7 @@
 //! `RunService`: what the run endpoints call — start (snapshot + job in one transaction),
 //! read, stop (cancel, pause), resume, answer. The row is always written first; a live owner is
 //! then told through its actor.
-//!
-//! Long on purpose (~470 lines): every endpoint's SQL beside the others that share its access
-//! rule (owner, team member, or public for reads) and its row-first order.
+//! Reading runs (one, a list, a timeline, steps' io, statuses) and editing one are `read.rs`.
 
 use std::collections::HashMap;
 
@@ -140,23 +138,14 @@ impl RunService {
 
     /// The run if `user` may see it: the owner, a member of its team, or anyone when public.
     pub async fn readable(&self, run: i64, user: Option<UserId>) -> Result<(), RunError> {
-        let visible: Option<bool> = sqlx::query_scalar(
-            "SELECT r.user_id = $2 OR NOT r.is_private
-                    OR EXISTS (SELECT 1 FROM members m WHERE m.team_id = r.team_id AND m.user_id = $2)
-               FROM runs r WHERE r.id = $1",
-        )
-        .bind(run)
-        .bind(user)
-        .fetch_optional(&self.pool)
-        .await?;
-        match visible {
+        match super::read::visibility(&self.pool, run, user).await? {
             Some(true) => Ok(()),
             _ => Err(RunError::NotFound),
         }
     }
 
     /// The owner (or a team member) may act on a run; others get NotFound.
-    async fn owned(&self, run: i64, user: UserId) -> Result<(), RunError> {
+    pub(super) async fn owned(&self, run: i64, user: UserId) -> Result<(), RunError> {
         let mine: Option<bool> = sqlx::query_scalar(
             "SELECT r.user_id = $2
                     OR EXISTS (SELECT 1 FROM members m WHERE m.team_id = r.team_id AND m.user_id = $2)
@@ -170,124 +159,6 @@ impl RunService {
             Some(true) => Ok(()),
             _ => Err(RunError::NotFound),
         }
-    }
-
-    /// `GET /run/{id}`: the run and its steps.
-    pub async fn get(&self, run: i64, user: Option<UserId>) -> Result<Value, RunError> {
-        self.readable(run, user).await?;
-        let row: Value = sqlx::query_scalar(
-            "SELECT json_build_object(
-                'id', r.id::text, 'name', r.name, 'status', r.status,
-                'statusReason', r.status_reason, 'isPrivate', r.is_private,
-                'resourceVersionId', r.resource_version_id::text, 'inputs', r.inputs,
-                'outputs', r.outputs, 'creditsUsed', r.credits_used,
-                'waitingFor', r.waiting_for, 'startedAt', r.started_at,
-                'completedAt', r.completed_at, 'createdAt', r.created_at,
-                'steps', COALESCE((SELECT json_agg(json_build_object(
-                    'nodeId', s.node_id, 'stepKey', s.step_key, 'status', s.status,
-                    'attempts', s.attempt, 'outputs', s.outputs, 'error', s.error,
-                    'credits', s.credits, 'startedAt', s.started_at,
-                    'completedAt', s.completed_at) ORDER BY s.started_at, s.id)
-                  FROM run_steps s WHERE s.run_id = r.id), '[]'::json))
-               FROM runs r WHERE r.id = $1",
-        )
-        .bind(run)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(row)
-    }
-
-    /// `GET /runs`: the user's runs (and their teams'), newest first; `take + 1` rows.
-    pub async fn list(
-        &self,
-        user: UserId,
-        status: Option<&str>,
-        take: i64,
-        before: Option<i64>,
-    ) -> Result<Vec<Value>, RunError> {
-        Ok(sqlx::query_scalar(
-            "SELECT json_build_object(
-                'id', r.id::text, 'name', r.name, 'status', r.status,
-                'statusReason', r.status_reason, 'isPrivate', r.is_private,
-                'resourceVersionId', r.resource_version_id::text, 'creditsUsed', r.credits_used,
-                'startedAt', r.started_at, 'completedAt', r.completed_at,
-                'createdAt', r.created_at)
-               FROM runs r
-              WHERE (r.user_id = $1
-                     OR EXISTS (SELECT 1 FROM members m WHERE m.team_id = r.team_id AND m.user_id = $1))
-                AND ($2::TEXT IS NULL OR r.status = $2)
-                AND ($3::BIGINT IS NULL OR r.id < $3)
-              ORDER BY r.id DESC LIMIT $4",
-        )
-        .bind(user)
-        .bind(status)
-        .bind(before)
-        .bind(take + 1)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    /// `PUT /run/{id} {name?, isPrivate?}`.
-    pub async fn update(
-        &self,
-        run: i64,
-        user: UserId,
-        name: Option<&str>,
-        is_private: Option<bool>,
-    ) -> Result<Value, RunError> {
-        self.owned(run, user).await?;
-        sqlx::query(
-            "UPDATE runs SET name = COALESCE($2, name), is_private = COALESCE($3, is_private)
-              WHERE id = $1",
-        )
-        .bind(run)
-        .bind(name)
-        .bind(is_private)
-        .execute(&self.pool)
-        .await?;
-        self.get(run, Some(user)).await
-    }
-
-    /// `GET /run/{id}/events?after=`: the timeline, in `seq` order.
-    pub async fn events(
-        &self,
-        run: i64,
-        user: Option<UserId>,
-        after: i64,
-        take: i64,
-    ) -> Result<Vec<Value>, RunError> {
-        self.readable(run, user).await?;
-        let rows: Vec<(String, Value)> = sqlx::query_as(
-            "SELECT event_type, data FROM run_events WHERE run_id = $1 AND seq > $2
-              ORDER BY seq LIMIT $3",
-        )
-        .bind(run)
-        .bind(after)
-        .bind(take)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(event_type, data)| json!({"type": event_type, "seq": data["seq"], "data": data}))
-            .collect())
-    }
-
-    /// `GET /run/io?runId=`: each step's inputs and outputs.
-    pub async fn io(&self, run: i64, user: Option<UserId>) -> Result<Vec<Value>, RunError> {
-        self.readable(run, user).await?;
-        let rows: Vec<(String, String, Option<Value>, Option<Value>)> = sqlx::query_as(
-            "SELECT node_id, step_key, inputs, outputs FROM run_steps WHERE run_id = $1
-              ORDER BY started_at, id",
-        )
-        .bind(run)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(node, key, inputs, outputs)| {
-                json!({"nodeId": node, "stepKey": key, "inputs": inputs, "outputs": outputs})
-            })
-            .collect())
     }
 
     /// Cancel or pause: the row first; then the owner's actor (if a live one holds it), or
@@ -446,24 +317,6 @@ impl RunService {
             tracing::warn!(run, %error, "woken run not taken over here; the sweeper will");
         }
         Ok(stored)
-    }
-
-    /// Statuses of the runs among `ids` that `user` may act on.
-    pub async fn statuses(
-        &self,
-        ids: &[i64],
-        user: UserId,
-    ) -> Result<Vec<(i64, String)>, RunError> {
-        Ok(sqlx::query_as(
-            "SELECT r.id, r.status FROM runs r
-              WHERE r.id = ANY($1) AND (r.user_id = $2
-                 OR EXISTS (SELECT 1 FROM members m WHERE m.team_id = r.team_id AND m.user_id = $2))
-              ORDER BY r.id",
-        )
-        .bind(ids)
-        .bind(user)
-        .fetch_all(&self.pool)
-        .await?)
     }
 
     fn kick(&self, run: i64) {

@@ -16,20 +16,14 @@ async fn a_parallel_of_three_under_a_limit_of_two_never_runs_three_at_once() {
     .await;
     let sam = user(&app, "Sam").await;
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/slow"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_delay(Duration::from_millis(400))
-                .set_body_json(json!({"ok": 1})),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/after"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
-        .mount(&server)
-        .await;
+    answers(
+        &server,
+        "/slow",
+        Duration::from_millis(400),
+        json!({"ok": 1}),
+    )
+    .await;
+    answers(&server, "/after", Duration::ZERO, json!({})).await;
     let mut after = http_node("after", &server, "/after");
     after["body"] = json!({"first": "{{nodes.b1.response.ok}}", "third": "{{nodes.b3.status}}"});
     let config = json!({"graph": {"__type": "Graph-1.0", "schema": {

@@ -11,20 +11,8 @@ async fn a_stale_owner_is_fenced_out_and_writes_nothing() {
     let app = run_app().await;
     let sam = user(&app, "Sam").await;
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/slow"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_delay(Duration::from_millis(1500))
-                .set_body_json(json!({})),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/after"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
-        .mount(&server)
-        .await;
+    answers(&server, "/slow", Duration::from_millis(1500), json!({})).await;
+    answers(&server, "/after", Duration::ZERO, json!({})).await;
     let config = graph(
         json!([
             http_node("s", &server, "/slow"),
@@ -73,20 +61,14 @@ async fn a_stopped_nodes_run_is_finished_by_another_node_without_repeating_steps
     let app = run_app().await;
     let sam = user(&app, "Sam").await;
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/slow"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_delay(Duration::from_millis(1500))
-                .set_body_json(json!({"ok": true})),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/fast"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
-        .mount(&server)
-        .await;
+    answers(
+        &server,
+        "/slow",
+        Duration::from_millis(1500),
+        json!({"ok": true}),
+    )
+    .await;
+    answers(&server, "/fast", Duration::ZERO, json!({})).await;
     let config = graph(
         json!([
             http_node("one", &server, "/fast"),
@@ -117,19 +99,7 @@ async fn a_stopped_nodes_run_is_finished_by_another_node_without_repeating_steps
     } else if let Some(b) = b.take() {
         b.stop().await;
     }
-    wait_until(
-        Duration::from_secs(20),
-        "the run completes on the other node",
-        || async {
-            let status: String = sqlx::query_scalar("SELECT status FROM runs WHERE id = $1")
-                .bind(run.parse::<i64>().unwrap())
-                .fetch_one(&app.db.pool)
-                .await
-                .unwrap();
-            status == "Completed"
-        },
-    )
-    .await;
+    until_status_in_db(&app, &run, "Completed").await;
     let slow = keys_sent(&server, "/slow").await;
     assert!(
         (1..=2).contains(&slow.len()),

@@ -59,30 +59,11 @@ async fn owner_process(app: &TestApp, worker: u16) -> tokio::process::Child {
 
 #[tokio::test]
 async fn kill_9_of_the_owner_mid_step_another_node_finishes_the_run() {
-    let app = spawn_app_with(
-        |s| {
-            run_settings(s);
-            s.jobs.enabled = false; // the process below owns the run
-        },
-        None,
-    )
-    .await;
+    let app = app_without_jobs().await;
     let sam = user(&app, "Sam").await;
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/slow"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_delay(Duration::from_secs(3))
-                .set_body_json(json!({})),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/fast"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
-        .mount(&server)
-        .await;
+    answers(&server, "/slow", Duration::from_secs(3), json!({})).await;
+    answers(&server, "/fast", Duration::ZERO, json!({})).await;
     let mut owner = owner_process(&app, app.settings.node.worker_id + 5).await;
     let config = graph(
         json!([
@@ -168,30 +149,11 @@ async fn kill_9_of_the_owner_mid_step_another_node_finishes_the_run() {
 
 #[tokio::test]
 async fn sigstop_of_the_owner_past_its_lease_then_sigcont_the_old_owner_is_fenced_out() {
-    let app = spawn_app_with(
-        |s| {
-            run_settings(s);
-            s.jobs.enabled = false; // the process below owns the run
-        },
-        None,
-    )
-    .await;
+    let app = app_without_jobs().await;
     let sam = user(&app, "Sam").await;
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/slow"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_delay(Duration::from_secs(2))
-                .set_body_json(json!({})),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/fast"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
-        .mount(&server)
-        .await;
+    answers(&server, "/slow", Duration::from_secs(2), json!({})).await;
+    answers(&server, "/fast", Duration::ZERO, json!({})).await;
     let mut owner = owner_process(&app, app.settings.node.worker_id + 6).await;
     let pid = owner.id().unwrap().to_string();
     let config = graph(
@@ -253,30 +215,11 @@ async fn sigstop_of_the_owner_past_its_lease_then_sigcont_the_old_owner_is_fence
 
 #[tokio::test]
 async fn kill_9_mid_non_idempotent_step_pauses_the_run_until_a_person_resumes_it() {
-    let app = spawn_app_with(
-        |s| {
-            run_settings(s);
-            s.jobs.enabled = false; // the process below owns the run
-        },
-        None,
-    )
-    .await;
+    let app = app_without_jobs().await;
     let sam = user(&app, "Sam").await;
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/pay"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_delay(Duration::from_secs(3))
-                .set_body_json(json!({})),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/fast"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
-        .mount(&server)
-        .await;
+    answers(&server, "/pay", Duration::from_secs(3), json!({})).await;
+    answers(&server, "/fast", Duration::ZERO, json!({})).await;
     let mut owner = owner_process(&app, app.settings.node.worker_id + 7).await;
     let mut pay = http_node("pay", &server, "/pay");
     pay["effect"] = json!("non-idempotent");

@@ -40,11 +40,16 @@ async fn an_llm_step_answers_and_a_cancel_from_another_node_stops_its_stream() {
         json!([]),
     );
     let run = run_of(&app, &sam, slow, json!({})).await;
-    wait_until(Duration::from_secs(10), "the answer streams", || async {
-        types(&events(&app, &sam, &run).await).contains(&"step/started".to_owned())
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(300)).await; // some words said
+    // Watch the run's room until the answer's first words arrive.
+    let mut ws = crate::ws::open(&app.address, &sam.token).await;
+    ws.join("joinRunRoom", json!({"runId": run})).await;
+    loop {
+        let event = ws.event().await;
+        if event["type"] == "step/stream" {
+            assert_eq!(event["data"]["runId"], run);
+            break;
+        }
+    }
     let asked = std::time::Instant::now();
     let response = app
         .client

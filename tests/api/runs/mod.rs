@@ -8,6 +8,7 @@ mod faults;
 mod flows;
 mod kill;
 mod kinds;
+mod listing;
 mod nodes;
 
 use std::time::Duration;
@@ -31,6 +32,50 @@ pub fn run_settings(s: &mut vrooli::config::Settings) {
 
 pub async fn run_app() -> TestApp {
     spawn_app_with(run_settings, None).await
+}
+
+/// A test app whose node runs no jobs: another node (a process, a second node) owns its runs.
+pub async fn app_without_jobs() -> TestApp {
+    spawn_app_with(
+        |s| {
+            run_settings(s);
+            s.jobs.enabled = false;
+        },
+        None,
+    )
+    .await
+}
+
+/// Mounts `POST route` on the fake service, answering `body` after `delay`.
+pub async fn answers(server: &MockServer, route: &str, delay: Duration, body: Value) {
+    Mock::given(method("POST"))
+        .and(path(route))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_delay(delay)
+                .set_body_json(body),
+        )
+        .mount(server)
+        .await;
+}
+
+/// Waits until the database says the run is `status` (also while the app serving REST is
+/// stopped).
+pub async fn until_status_in_db(app: &TestApp, run: &str, status: &str) {
+    let id: i64 = run.parse().unwrap();
+    wait_until(
+        Duration::from_secs(20),
+        &format!("run {run} {status}"),
+        || async {
+            let now: String = sqlx::query_scalar("SELECT status FROM runs WHERE id = $1")
+                .bind(id)
+                .fetch_one(&app.db.pool)
+                .await
+                .unwrap();
+            now == status
+        },
+    )
+    .await;
 }
 
 pub fn graph(nodes: Value, edges: Value) -> Value {

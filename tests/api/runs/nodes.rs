@@ -82,19 +82,7 @@ async fn a_wait_wakes_on_another_node_and_an_approval_is_answered_through_one() 
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    wait_until(
-        Duration::from_secs(20),
-        "the run completes on node B",
-        || async {
-            let status: String = sqlx::query_scalar("SELECT status FROM runs WHERE id = $1")
-                .bind(run.parse::<i64>().unwrap())
-                .fetch_one(&app.db.pool)
-                .await
-                .unwrap();
-            status == "Completed"
-        },
-    )
-    .await;
+    until_status_in_db(&app, &run, "Completed").await;
     let epochs: Vec<i64> = sqlx::query_scalar("SELECT lease_epoch FROM runs WHERE id = $1")
         .bind(run.parse::<i64>().unwrap())
         .fetch_all(&app.db.pool)
@@ -162,15 +150,7 @@ async fn a_paused_run_survives_every_node_restarting_and_resumes_from_the_next_s
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    wait_until(Duration::from_secs(20), "the run completes", || async {
-        let status: String = sqlx::query_scalar("SELECT status FROM runs WHERE id = $1")
-            .bind(run.parse::<i64>().unwrap())
-            .fetch_one(&app.db.pool)
-            .await
-            .unwrap();
-        status == "Completed"
-    })
-    .await;
+    until_status_in_db(&app, &run, "Completed").await;
     assert_eq!(
         keys_sent(&server, "/a").await,
         [format!("{run}:a")],
