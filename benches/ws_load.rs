@@ -207,10 +207,9 @@ async fn main() {
                 let Message::Text(text) = message else {
                     continue;
                 };
-                // Acks are rare: parse them fully. Events are read with a substring search so the
-                // clients, which share the cores with the servers, spend as little as possible.
-                if text.starts_with("{\"ack\"") {
-                    let value: Value = serde_json::from_str(&text).unwrap();
+                // Every frame is parsed as JSON, as a browser's `JSON.parse` would.
+                let value: Value = serde_json::from_str(&text).expect("a JSON frame");
+                if value.get("ack").is_some() {
                     if value["ack"] == "j" {
                         assert_eq!(value["success"], true, "{value}");
                         drop(permit.take());
@@ -220,11 +219,10 @@ async fn main() {
                     }
                     continue;
                 }
-                if text.contains("\"stop\":true") {
+                if value["data"]["stop"] == true {
                     break;
                 }
-                let sent = sent_at(&text);
-                if let Some(sent) = sent {
+                if let Some(sent) = sent_at(&value) {
                     let now = now_ns();
                     mine.push(now.saturating_sub(sent));
                     received.fetch_add(1, Ordering::Relaxed);
@@ -251,6 +249,12 @@ async fn main() {
         .sum();
 
     // Publish from every node at once.
+    let node_pids: Vec<String> = nodes
+        .iter()
+        .map(|n| n.process.id().unwrap().to_string())
+        .collect();
+    let cpu_before: f64 = node_pids.iter().map(|p| cpu_secs(p)).sum();
+    let driver_before = cpu_secs("self");
     let first_sent = now_ns();
     let started = Instant::now();
     let next_event = Arc::new(AtomicU64::new(0));
@@ -302,6 +306,8 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let got = received.load(Ordering::Relaxed);
+    let node_cpu = node_pids.iter().map(|p| cpu_secs(p)).sum::<f64>() - cpu_before;
+    let driver_cpu = cpu_secs("self") - driver_before;
     let span_ns = last_received
         .load(Ordering::Relaxed)
         .saturating_sub(first_sent);
@@ -349,6 +355,14 @@ async fn main() {
         publish_time.as_secs_f64(),
         events as f64 / publish_time.as_secs_f64()
     );
+    let span_s = span_ns as f64 / 1e9;
+    println!(
+        "server CPU {node_cpu:.2} s ({:.0}% of a core) = {:.2} us per delivery; load driver {driver_cpu:.2} s ({:.0}%); lost {}",
+        node_cpu / span_s * 100.0,
+        node_cpu / got.max(1) as f64 * 1e6,
+        driver_cpu / span_s * 100.0,
+        expected.saturating_sub(got)
+    );
     println!(
         "latency publish->delivered: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         pct(0.50),
@@ -373,18 +387,38 @@ async fn main() {
 
 /// The send time an event carries: `"t":<ns>` (admin publishes) or a message text starting
 /// `t=<ns>` (chat posts).
-fn sent_at(text: &str) -> Option<u64> {
-    let digits = |rest: &str| -> Option<u64> {
-        let end = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        rest[..end].parse().ok()
-    };
-    if let Some(i) = text.find("\"t\":") {
-        return digits(&text[i + 4..]);
+/// When the event was published: `data.t` (admin publishes) or the `t=` at the start of a
+/// chat message's text.
+fn sent_at(event: &Value) -> Option<u64> {
+    let data = &event["data"];
+    if let Some(t) = data["t"].as_u64() {
+        return Some(t);
     }
-    text.find("\"text\":\"t=")
-        .and_then(|i| digits(&text[i + 10..]))
+    let text = data["text"]
+        .as_str()
+        .or_else(|| data["message"]["text"].as_str())?;
+    let rest = text.strip_prefix("t=")?;
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+/// CPU time (user + system) of a process so far, in seconds (`/proc/<pid>/stat`, clock ticks of
+/// 1/100 s as on Linux everywhere).
+fn cpu_secs(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) end with ')'.
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// `GET /api/v2/chatMessages?chatId=1&take=20` from 32 concurrent clients for 10 s, spread over

@@ -1,14 +1,16 @@
 //! The actor system of the Vrooli server (`vrooli-actors`).
 //!
 //! ```text
-//! WebSocket ─▶ SessionActor ─join─▶ RoomRegistry ─▶ RoomActor ─▶ members' outbound queues
+//! socket ─▶ Inbound ─▶ SessionActor ─join─▶ RoomRegistry ─▶ RoomActor ─▶ members' Outbound ─▶ socket
 //!                                                      ▲
 //! Hub::publish ─▶ Broker (Redis | in-process) ─▶ Inbox ┘   (every node with members)
 //! Hub::close_session / request ─▶ Broker node channels ─▶ SessionRegistry / replies
 //! ```
 //!
 //! - [`hub`]: the API the server uses (no actix actor types in it).
-//! - [`session`]: one actor per connection, its bounded outbound queue, the connection registry.
+//! - [`session`]: one actor per connection and the connection registry; [`outbound`] writes a
+//!   connection's frames to its socket (queueing, bounded, only when the socket is full),
+//!   `inbound` reads them.
 //! - [`room`]: one actor per room with local members, ordering and gap recovery, the registry.
 //! - [`broker`]: the `Broker` trait, the Redis and in-process brokers, node messages.
 //! - [`protocol`]: commands, acks and close codes (`docs/PROTOCOL.md`); [`wire`]: every frame
@@ -26,6 +28,7 @@ pub mod event;
 pub mod fut;
 pub mod hub;
 pub mod ids;
+pub(crate) mod inbound;
 pub mod key;
 pub mod limits;
 pub mod outbound;

@@ -1,34 +1,39 @@
-//! A connection's outbound side: a bounded queue of frames and the task that writes them.
+//! A connection's outbound side: frames written straight to the socket by whoever sends them.
 //!
 //! ```text
-//! RoomActor / SessionActor ──try_send──▶ [bounded queue] ──▶ writer task ──▶ actix_ws::Session
+//! RoomActor / SessionActor ──push──▶ Conn (lock) ── nothing queued? ──▶ try_write(header, text) ──▶ socket
+//!                                        │ socket full, or frames already queued
+//!                                        └──▶ pending (bounded) ──▶ flush task ──▶ socket
 //! ```
 //!
-//! Producers never wait: a full queue means the client is not reading, and the connection is
-//! closed with `TOO_SLOW` instead of buffering without bound. Full is counted twice: in frames
-//! (`ws.outbound_queue`) and in bytes of text queued (`ws.outbound_queue_bytes`), so a slow
-//! client cannot pin hundreds of large frames. Closing is a separate signal so it
-//! overtakes queued frames and a writer stuck on a client that does not read.
+//! There is no writer task per connection and no channel per frame: a room's fan-out writes each
+//! member's frame with one non-blocking `writev` (the WebSocket header and the event's shared
+//! text), on the room's thread. Only when the kernel's send buffer is full are frames queued; then
+//! one flush task is spawned on the connection's runtime, writes the queue as the socket drains
+//! and ends when the queue is empty. An idle connection holds no buffer and no task.
+//!
+//! Producers never wait: a queue over `ws.outbound_queue` frames or `ws.outbound_queue_bytes`
+//! bytes means the client is not reading, and the connection is closed with `TOO_SLOW` instead of
+//! buffering without bound. A close overtakes queued frames (only a frame already half written is
+//! finished, or the stream would be corrupt), is written within `ws.close_grace`, then the
+//! socket is shut down for writing and drained until the client closes (so unread input does
+//! not turn the close into a reset that could discard the close frame).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use actix_ws::{CloseCode, CloseReason, Session};
+use actix_http::ws::OpCode;
 use bytes::Bytes;
 use bytestring::ByteString;
-use tokio::sync::{mpsc, watch};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
 
 use crate::protocol::close;
 
 /// A connection's id on this node (what rooms know their members by).
 pub type ConnId = u64;
-
-pub(crate) enum Out {
-    Text(ByteString),
-    Ping(Bytes),
-    Pong(Bytes),
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PushError {
@@ -40,145 +45,440 @@ pub enum PushError {
 /// The sending half; cheap to clone (room actors hold one per member).
 #[derive(Clone)]
 pub struct Outbound {
-    tx: mpsc::Sender<Out>,
-    close: Arc<watch::Sender<Option<CloseReason>>>,
-    /// Bytes of text frames queued and not yet written.
-    queued: Arc<AtomicUsize>,
+    conn: Arc<Conn>,
+}
+
+/// The socket and what is waiting to be written to it.
+pub(crate) struct Conn {
+    stream: TcpStream,
+    /// The runtime whose reactor the socket is registered with (the accepting worker's): flush
+    /// tasks run there.
+    runtime: tokio::runtime::Handle,
+    state: Mutex<State>,
+    /// Wakes a flush task waiting on a full socket when a close is asked for.
+    closing: Notify,
+    max_frames: usize,
     max_bytes: usize,
+    grace: Duration,
 }
 
-pub(crate) struct Writer {
-    rx: mpsc::Receiver<Out>,
-    close: watch::Receiver<Option<CloseReason>>,
-    queued: Arc<AtomicUsize>,
+#[derive(Default)]
+struct State {
+    pending: VecDeque<Chunk>,
+    /// Bytes of `pending` not yet written.
+    pending_bytes: usize,
+    /// A flush task is running (it owns writing until `pending` is empty).
+    flushing: bool,
+    /// A close frame is queued or written: nothing more is accepted.
+    closing: bool,
+    /// The socket failed or was shut down.
+    gone: bool,
 }
 
-pub(crate) fn channel(capacity: usize, max_bytes: usize) -> (Outbound, Writer) {
-    let (tx, rx) = mpsc::channel(capacity.max(1));
-    let (close_tx, close_rx) = watch::channel(None);
-    let queued = Arc::new(AtomicUsize::new(0));
-    (
-        Outbound {
-            tx,
-            close: Arc::new(close_tx),
-            queued: Arc::clone(&queued),
-            max_bytes: max_bytes.max(1),
-        },
-        Writer {
-            rx,
-            close: close_rx,
-            queued,
-        },
-    )
+/// One frame: its header and payload, and how much of both has been written.
+struct Chunk {
+    head: Head,
+    body: Bytes,
+    written: usize,
+}
+
+/// A server frame's header (never masked): at most 10 bytes.
+#[derive(Clone, Copy)]
+struct Head {
+    bytes: [u8; 10],
+    len: u8,
+}
+
+impl Head {
+    fn new(op: OpCode, payload: usize) -> Self {
+        let mut bytes = [0u8; 10];
+        bytes[0] = 0x80 | u8::from(op);
+        let len = if payload < 126 {
+            bytes[1] = payload as u8;
+            2
+        } else if payload <= usize::from(u16::MAX) {
+            bytes[1] = 126;
+            bytes[2..4].copy_from_slice(&(payload as u16).to_be_bytes());
+            4
+        } else {
+            bytes[1] = 127;
+            bytes[2..10].copy_from_slice(&(payload as u64).to_be_bytes());
+            10
+        };
+        Self { bytes, len }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl Chunk {
+    fn new(op: OpCode, body: Bytes) -> Self {
+        Self {
+            head: Head::new(op, body.len()),
+            body,
+            written: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        usize::from(self.head.len) + self.body.len()
+    }
+
+    fn remaining(&self) -> usize {
+        self.len() - self.written
+    }
+
+    /// The unwritten parts, as at most two slices.
+    fn slices(&self) -> [&[u8]; 2] {
+        let head = self.head.as_slice();
+        if self.written < head.len() {
+            [&head[self.written..], &self.body]
+        } else {
+            [&[], &self.body[self.written - head.len()..]]
+        }
+    }
+}
+
+/// What a write pass over the queue ended with.
+enum Written {
+    /// Everything queued is written.
+    Empty {
+        closing: bool,
+    },
+    /// The socket is full.
+    Blocked,
+    Gone,
+}
+
+/// Frames written per `writev` at most (well under the kernel's `IOV_MAX`).
+const BATCH: usize = 32;
+
+pub(crate) struct ConnLimits {
+    pub max_frames: usize,
+    pub max_bytes: usize,
+    pub grace: Duration,
+}
+
+impl Conn {
+    /// Wraps an upgraded socket; call on the runtime whose reactor it is registered with.
+    pub(crate) fn new(stream: TcpStream, limits: ConnLimits) -> Arc<Self> {
+        Arc::new(Self {
+            stream,
+            runtime: tokio::runtime::Handle::current(),
+            state: Mutex::new(State::default()),
+            closing: Notify::new(),
+            max_frames: limits.max_frames.max(1),
+            max_bytes: limits.max_bytes.max(1),
+            grace: limits.grace,
+        })
+    }
+
+    pub(crate) fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // The state holds plain data; a panic elsewhere cannot leave it half-changed in a way
+        // that matters more than the connection it belongs to.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push(self: &Arc<Self>, op: OpCode, body: Bytes) -> Result<(), PushError> {
+        let mut state = self.state();
+        if state.closing || state.gone {
+            return Err(PushError::Closed);
+        }
+        let mut chunk = Chunk::new(op, body);
+        if state.pending.is_empty() {
+            // The common case: the socket takes it now, on this thread.
+            let [head, body] = chunk.slices();
+            match self
+                .stream
+                .try_write_vectored(&[IoSlice::new(head), IoSlice::new(body)])
+            {
+                Ok(n) if n == chunk.len() => return Ok(()),
+                Ok(n) => chunk.written = n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => {
+                    state.gone = true;
+                    return Err(PushError::Closed);
+                }
+            }
+        } else if state.pending.len() >= self.max_frames
+            || state.pending_bytes + chunk.remaining() > self.max_bytes
+        {
+            // A frame larger than the whole budget still goes to an empty queue (it fits the
+            // message limits; the budget is about a client falling behind).
+            drop(state);
+            self.close(close::TOO_SLOW, "too slow: outbound queue full");
+            return Err(PushError::Full);
+        }
+        state.pending_bytes += chunk.remaining();
+        state.pending.push_back(chunk);
+        self.start_flush(&mut state);
+        Ok(())
+    }
+
+    /// Spawns the flush task unless one runs.
+    fn start_flush(self: &Arc<Self>, state: &mut State) {
+        if state.flushing {
+            return;
+        }
+        state.flushing = true;
+        // Spawning onto a runtime that has shut down drops the task: the connection went with it.
+        drop(self.runtime.spawn(flush(Arc::clone(self))));
+    }
+
+    /// Writes queued frames until the queue is empty or the socket is full.
+    fn write_pending(&self) -> Written {
+        let mut state = self.state();
+        loop {
+            if state.gone {
+                state.flushing = false;
+                return Written::Gone;
+            }
+            if state.pending.is_empty() {
+                state.flushing = false;
+                return Written::Empty {
+                    closing: state.closing,
+                };
+            }
+            let mut slices = Vec::with_capacity(BATCH * 2);
+            for chunk in state.pending.iter().take(BATCH) {
+                for part in chunk.slices() {
+                    if !part.is_empty() {
+                        slices.push(IoSlice::new(part));
+                    }
+                }
+            }
+            match self.stream.try_write_vectored(&slices) {
+                Ok(0) => state.gone = true,
+                Ok(mut n) => {
+                    state.pending_bytes -= n;
+                    while n > 0 {
+                        let front = state.pending.front_mut().expect("written from the queue");
+                        let left = front.remaining();
+                        if n >= left {
+                            n -= left;
+                            state.pending.pop_front();
+                        } else {
+                            front.written += n;
+                            n = 0;
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Written::Blocked,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => state.gone = true,
+            }
+        }
+    }
+
+    fn close(self: &Arc<Self>, code: u16, reason: &str) {
+        let mut state = self.state();
+        if state.closing || state.gone {
+            return;
+        }
+        state.closing = true;
+        // Overtake queued frames; a half-written one must be finished first.
+        let keep = state.pending.front().is_some_and(|c| c.written > 0);
+        state.pending.truncate(usize::from(keep));
+        state.pending_bytes = state.pending.iter().map(Chunk::remaining).sum();
+        // A close frame's payload: the code, then the reason (a control frame holds 125 bytes).
+        let mut body = Vec::with_capacity(2 + reason.len());
+        body.extend_from_slice(&code.to_be_bytes());
+        body.extend_from_slice(utf8_prefix(reason, 123).as_bytes());
+        let body = Bytes::from(body);
+        let chunk = Chunk::new(OpCode::Close, body);
+        state.pending_bytes += chunk.remaining();
+        state.pending.push_back(chunk);
+        self.start_flush(&mut state);
+        drop(state);
+        self.closing.notify_one();
+    }
+
+    fn is_closing(&self) -> bool {
+        let state = self.state();
+        state.closing || state.gone
+    }
+
+    fn shut_down(&self, how: std::net::Shutdown) {
+        let _ = socket2::SockRef::from(&self.stream).shutdown(how);
+    }
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
+fn utf8_prefix(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Writes the queue as the socket drains; after a close frame, ends the connection.
+async fn flush(conn: Arc<Conn>) {
+    let mut deadline = None;
+    loop {
+        match conn.write_pending() {
+            Written::Gone => return,
+            Written::Empty { closing: false } => return,
+            Written::Empty { closing: true } => break,
+            Written::Blocked => {
+                let closing = conn.state().closing;
+                let wait = async {
+                    if closing {
+                        let at = *deadline
+                            .get_or_insert_with(|| tokio::time::Instant::now() + conn.grace);
+                        tokio::time::timeout_at(at, conn.stream.writable())
+                            .await
+                            .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+                    } else {
+                        tokio::select! {
+                            ready = conn.stream.writable() => ready,
+                            // A close was asked for: wait again, now under the grace deadline.
+                            _ = conn.closing.notified() => Ok(()),
+                        }
+                    }
+                };
+                if wait.await.is_err() {
+                    // A client that does not read its close frame within the grace period.
+                    let mut state = conn.state();
+                    state.gone = true;
+                    state.flushing = false;
+                    state.pending.clear();
+                    state.pending_bytes = 0;
+                    drop(state);
+                    conn.shut_down(std::net::Shutdown::Both);
+                    return;
+                }
+            }
+        }
+    }
+    // The close frame is out: no more writes; read until the client closes (or the grace
+    // period ends) so its unread frames do not turn our close into a reset.
+    conn.state().gone = true;
+    conn.shut_down(std::net::Shutdown::Write);
+    let drain = async {
+        let mut sink = [0u8; 1024];
+        loop {
+            if conn.stream.readable().await.is_err() {
+                return;
+            }
+            match conn.stream.try_read(&mut sink) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(conn.grace, drain).await;
+    conn.shut_down(std::net::Shutdown::Both);
 }
 
 impl Outbound {
+    pub(crate) fn new(conn: Arc<Conn>) -> Self {
+        Self { conn }
+    }
+
     pub fn push_text(&self, frame: ByteString) -> Result<(), PushError> {
-        self.push(Out::Text(frame))
+        self.conn.push(OpCode::Text, frame.into_bytes())
     }
 
-    pub(crate) fn push(&self, out: Out) -> Result<(), PushError> {
-        if self.is_closing() {
-            return Err(PushError::Closed);
-        }
-        let bytes = match &out {
-            Out::Text(text) => text.len(),
-            _ => 0,
-        };
-        // A frame larger than the whole budget still goes to an empty queue (it fits the
-        // message limits; the budget is about a client falling behind).
-        let before = self.queued.fetch_add(bytes, Ordering::AcqRel);
-        if before > 0 && before + bytes > self.max_bytes {
-            self.queued.fetch_sub(bytes, Ordering::AcqRel);
-            self.close(close::TOO_SLOW, "too slow: outbound bytes over the limit");
-            return Err(PushError::Full);
-        }
-        match self.tx.try_send(out) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.queued.fetch_sub(bytes, Ordering::AcqRel);
-                self.close(close::TOO_SLOW, "too slow: outbound queue full");
-                Err(PushError::Full)
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.queued.fetch_sub(bytes, Ordering::AcqRel);
-                Err(PushError::Closed)
-            }
-        }
+    pub(crate) fn ping(&self, payload: Bytes) -> Result<(), PushError> {
+        self.conn.push(OpCode::Ping, payload)
     }
 
-    /// Asks the writer to send a close frame and end the connection. The first reason wins.
+    pub(crate) fn pong(&self, payload: Bytes) -> Result<(), PushError> {
+        self.conn.push(OpCode::Pong, payload)
+    }
+
+    /// Sends a close frame and ends the connection. The first reason wins.
     pub fn close(&self, code: u16, reason: &str) {
-        let reason = CloseReason {
-            code: CloseCode::from(code),
-            description: Some(reason.to_owned()),
-        };
-        self.close.send_if_modified(|current| {
-            if current.is_none() {
-                *current = Some(reason);
-                true
-            } else {
-                false
-            }
-        });
+        self.conn.close(code, reason);
     }
 
     pub fn is_closing(&self) -> bool {
-        self.close.borrow().is_some()
-    }
-}
-
-impl Writer {
-    /// Writes frames until the queue ends or a close is asked for, then sends the close frame
-    /// (waiting at most `grace` for a client that does not read) and drops the session, which
-    /// ends the connection.
-    pub(crate) async fn run(mut self, mut session: Session, grace: Duration) {
-        loop {
-            let out = tokio::select! {
-                biased;
-                _ = self.close.changed() => break,
-                out = self.rx.recv() => match out {
-                    Some(out) => out,
-                    None => break,
-                },
-            };
-            if let Out::Text(text) = &out {
-                self.queued.fetch_sub(text.len(), Ordering::AcqRel);
-            }
-            let sent = tokio::select! {
-                biased;
-                _ = self.close.changed() => break,
-                sent = async {
-                    match out {
-                        Out::Text(text) => session.text(text).await,
-                        Out::Ping(bytes) => session.ping(&bytes).await,
-                        Out::Pong(bytes) => session.pong(&bytes).await,
-                    }
-                } => sent,
-            };
-            if sent.is_err() {
-                return; // the connection is gone
-            }
-        }
-        let reason = self
-            .close
-            .borrow()
-            .clone()
-            .unwrap_or_else(|| CloseCode::Normal.into());
-        let _ = tokio::time::timeout(grace, session.close(Some(reason))).await;
+        self.conn.is_closing()
     }
 }
 
 #[cfg(test)]
-impl Writer {
-    /// The next text frame queued (skipping pings and pongs), waiting up to a second.
-    pub(crate) async fn next_text(&mut self) -> Option<String> {
-        loop {
-            match tokio::time::timeout(Duration::from_secs(1), self.rx.recv()).await {
-                Ok(Some(Out::Text(text))) => return Some(text.to_string()),
-                Ok(Some(_)) => continue,
-                _ => return None,
+pub(crate) mod testing {
+    //! A connection over a real loopback socket, and its client end reading frames.
+
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    pub(crate) struct Peer {
+        stream: tokio::net::TcpStream,
+        buf: Vec<u8>,
+    }
+
+    /// An `Outbound` over a loopback socket, and the client end. Call on an actix arbiter.
+    pub(crate) async fn pair(max_frames: usize, max_bytes: usize) -> (Outbound, Peer) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap());
+        let (client, accepted) = tokio::join!(client, listener.accept());
+        let conn = Conn::new(
+            accepted.unwrap().0,
+            ConnLimits {
+                max_frames,
+                max_bytes,
+                grace: Duration::from_secs(1),
+            },
+        );
+        (
+            Outbound::new(conn),
+            Peer {
+                stream: client.unwrap(),
+                buf: Vec::new(),
+            },
+        )
+    }
+
+    impl Peer {
+        /// The next text frame (skipping pings and pongs), waiting up to a second.
+        pub(crate) async fn next_text(&mut self) -> Option<String> {
+            loop {
+                if let Some((op, payload, used)) = parse(&self.buf) {
+                    self.buf.drain(..used);
+                    match op {
+                        1 => return Some(String::from_utf8(payload).unwrap()),
+                        8 => return None,
+                        _ => continue,
+                    }
+                }
+                let mut chunk = [0u8; 4096];
+                let read =
+                    tokio::time::timeout(Duration::from_secs(1), self.stream.read(&mut chunk))
+                        .await;
+                match read {
+                    Ok(Ok(n)) if n > 0 => self.buf.extend_from_slice(&chunk[..n]),
+                    _ => return None,
+                }
             }
         }
+    }
+
+    /// One unmasked frame from the front of `buf`: opcode, payload, bytes used.
+    fn parse(buf: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
+        let op = buf.first()? & 0x0f;
+        let (len, at) = match buf.get(1)? & 0x7f {
+            126 => (
+                usize::from(u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?])),
+                4,
+            ),
+            127 => (
+                u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize,
+                10,
+            ),
+            n => (usize::from(n), 2),
+        };
+        let payload = buf.get(at..at + len)?.to_vec();
+        Some((op, payload, at + len))
     }
 }

@@ -15,7 +15,7 @@ use crate::event::NewEvent;
 use crate::hub::Hub;
 use crate::key::RoomKey;
 use crate::limits::WsLimits;
-use crate::outbound::{self, Writer};
+use crate::outbound::testing::{Peer, pair};
 use crate::protocol::Resume;
 use crate::room::actor::PanicOnNextDelivery;
 
@@ -125,12 +125,12 @@ impl Broker for SlowPresence {
     }
 }
 
-async fn join(hub: &Hub, room: &RoomKey, conn: u64) -> Writer {
+async fn join(hub: &Hub, room: &RoomKey, conn: u64) -> Peer {
     join_from(hub, room, conn, None).await
 }
 
-async fn join_from(hub: &Hub, room: &RoomKey, conn: u64, resume: Option<Resume>) -> Writer {
-    let (out, writer) = outbound::channel(1000, 16 * 1024 * 1024);
+async fn join_from(hub: &Hub, room: &RoomKey, conn: u64, resume: Option<Resume>) -> Peer {
+    let (out, writer) = pair(1000, 16 * 1024 * 1024).await;
     hub.node
         .rooms
         .join(
@@ -156,7 +156,7 @@ fn event(room: &RoomKey, n: u64) -> NewEvent {
     }
 }
 
-async fn next(writer: &mut Writer) -> Value {
+async fn next(writer: &mut Peer) -> Value {
     serde_json::from_str(&writer.next_text().await.expect("a frame")).unwrap()
 }
 

@@ -22,6 +22,7 @@ pub mod rate_limit;
 mod routines;
 mod runs;
 pub mod system_key;
+pub mod upgrade;
 pub mod ws;
 
 use actix_web::error::{JsonPayloadError, PayloadError};

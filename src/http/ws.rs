@@ -5,7 +5,9 @@
 //! WebSocket, a token in the `token` query parameter or as a `Sec-WebSocket-Protocol` entry
 //! `bearer.<token>` (answered with the `vrooli.v1` protocol). The origin guard has already
 //! refused unsafe browser origins. Then the connection is admitted within the node's and the
-//! user's limits and handed to the hub, which starts its `SessionActor`.
+//! user's limits; the handler answers 101 and leaves the connection in the request's
+//! [`Accepted`] slot, from where the upgrade service (`upgrade.rs`) hands the socket to the hub,
+//! which starts its `SessionActor`.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -16,6 +18,7 @@ use vrooli_actors::{Caller, Refusal};
 
 use super::auth::session::AuthState;
 use super::error::ApiError;
+use super::upgrade::Accepted;
 use crate::auth::Authenticated;
 use crate::http::Code;
 use crate::state::AppState;
@@ -105,7 +108,6 @@ fn not_signed_in() -> ApiError {
 
 pub async fn connect(
     req: HttpRequest,
-    body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let signed_in = authenticate(&req, &state).await?;
@@ -123,13 +125,31 @@ pub async fn connect(
         };
         ApiError::of(code, refusal.to_string())
     })?;
-    let (response, session, stream) = actix_ws::handle_with_protocols(&req, body, &[PROTOCOL])
-        .map_err(|e| {
-            ApiError::of(
-                Code::NotAWebSocket,
-                format!("WebSocket handshake failed: {e}"),
-            )
-        })?;
-    state.hub.connect(admission, caller, session, stream);
-    Ok(response)
+    // Only a request actix-http handed to the upgrade service (`Connection: upgrade`) can
+    // become a WebSocket; the service left this slot in it.
+    let accepted = req.extensions().get::<Accepted>().cloned();
+    let handshake = actix_http::ws::handshake(req.head())
+        .map_err(|e| e.to_string())
+        .and_then(|response| {
+            accepted
+                .map(|a| (response, a))
+                .ok_or_else(|| "not an upgrade request".to_owned())
+        });
+    let (mut response, accepted) = handshake.map_err(|e| {
+        ApiError::of(
+            Code::NotAWebSocket,
+            format!("WebSocket handshake failed: {e}"),
+        )
+    })?;
+    let offers_ours = req
+        .headers()
+        .get_all(SEC_WEBSOCKET_PROTOCOL)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim() == PROTOCOL);
+    if offers_ours {
+        response.insert_header((SEC_WEBSOCKET_PROTOCOL, PROTOCOL));
+    }
+    accepted.fill(admission, caller);
+    Ok(HttpResponse::from(response.finish().map_into_boxed_body()))
 }

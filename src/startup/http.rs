@@ -1,13 +1,16 @@
 //! Start-up: the HTTP stack — the listener (bound with the configured backlog), middleware in
-//! order, routes, CORS.
+//! order, routes, CORS, and the upgrade service that takes WebSockets out of actix-http's
+//! connections (`http/upgrade.rs`).
 
 use std::net::TcpListener;
 use std::time::Duration;
 
 use actix_cors::Cors;
-use actix_web::dev::Server;
+use actix_http::HttpService;
+use actix_service::{IntoServiceFactory, ServiceFactoryExt, map_config};
+use actix_web::dev::{AppConfig, Server};
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 use tracing_actix_web::TracingLogger;
 
 use crate::config::{CorsSettings, Settings};
@@ -59,6 +62,7 @@ pub(super) fn http_server(
         settings: settings.rate_limit.clone(),
         behind_proxy: settings.server.behind_proxy,
     });
+    let hub = state.hub.clone();
     let data = web::Data::new(state);
     let safe_origins = web::Data::new(SafeOrigins {
         configured: settings.cors.allowed_origins.clone(),
@@ -106,13 +110,17 @@ pub(super) fn http_server(
             .default_service(web::to(crate::http::not_found))
     };
 
-    let mut server = HttpServer::new(app)
+    // actix-web's `HttpServer` has no hook for upgrades, so the server is assembled as it does
+    // (actix-server + actix-http's HttpService), plus the upgrade service.
+    let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
+        addr: addr.clone(),
+        source,
+    })?;
+    let keep_alive = Duration::from_secs(server_settings.keep_alive_secs);
+    let request_timeout = Duration::from_secs(server_settings.client_request_timeout_secs);
+    let mut server = actix_server::Server::build()
         .shutdown_timeout(server_settings.shutdown_timeout_secs)
-        .keep_alive(Duration::from_secs(server_settings.keep_alive_secs))
-        .client_request_timeout(Duration::from_secs(
-            server_settings.client_request_timeout_secs,
-        ))
-        .max_connections(server_settings.max_connections_per_worker)
+        .max_concurrent_connections(server_settings.max_connections_per_worker)
         .backlog(server_settings.backlog)
         // We install our own handlers: actix treats SIGINT as a forced stop, we drain on both.
         .disable_signals();
@@ -120,7 +128,19 @@ pub(super) fn http_server(
         server = server.workers(server_settings.workers);
     }
     let server = server
-        .listen(listener)
+        .listen("vrooli-http", listener, move || {
+            let requests = app()
+                .into_factory()
+                .map_err(|error: actix_web::Error| error.error_response());
+            HttpService::build()
+                .keep_alive(keep_alive)
+                .client_request_timeout(request_timeout)
+                .client_disconnect_timeout(Duration::from_secs(1))
+                .local_addr(local_addr)
+                .upgrade(crate::http::upgrade::factory(app.clone(), hub.clone()))
+                .finish(map_config(requests, |_| AppConfig::default()))
+                .tcp()
+        })
         .map_err(|source| StartupError::Bind { addr, source })?
         .run();
     Ok((server, port))

@@ -1,6 +1,6 @@
 //! `Hub`: the actor system of one node as the server sees it. Its API has no types of the actix
-//! actor framework (`Addr`, messages, contexts); `connect` takes the `actix_ws` session and stream
-//! that the HTTP layer (actix-web) already has.
+//! actor framework (`Addr`, messages, contexts); `connect` takes the upgraded TCP socket from the
+//! HTTP layer.
 //!
 //! ```text
 //! HTTP /ws ──admit + connect──▶ Hub ──▶ SessionActor (per connection)
@@ -28,6 +28,7 @@ use crate::cancel::Cancellations;
 pub use crate::counters::Counters;
 use crate::event::{EventIds, NewEvent};
 use crate::ids::{RunId, SessionId, UserId};
+use crate::inbound::Inbound;
 use crate::key::RoomKey;
 use crate::limits::WsLimits;
 use crate::outbound;
@@ -159,25 +160,39 @@ impl Hub {
         )
     }
 
-    /// Starts the actor of an accepted WebSocket connection. Call from the request handler that
-    /// accepted it (an actix arbiter).
+    /// Starts the actor of an accepted WebSocket connection: the socket after the handshake's
+    /// response, and any bytes the HTTP layer read past the request. Call on the arbiter that
+    /// accepted the socket (its reactor serves the socket).
     pub fn connect(
         &self,
         admission: Admission,
         caller: Caller,
-        session: actix_ws::Session,
-        stream: actix_ws::MessageStream,
+        stream: tokio::net::TcpStream,
+        leftover: bytes::BytesMut,
     ) {
         let limits = &self.node.limits;
-        let stream = stream
-            .max_frame_size(limits.max_frame_bytes)
-            .aggregate_continuations()
-            .max_continuation_size(limits.max_message_bytes);
-        let (out, writer) = outbound::channel(limits.outbound_queue, limits.outbound_queue_bytes);
+        // Frames are written as they come (one write per event per member): Nagle's delay
+        // would hold the second of two small frames for an ACK.
+        let _ = stream.set_nodelay(true);
+        let conn = outbound::Conn::new(
+            stream,
+            outbound::ConnLimits {
+                max_frames: limits.outbound_queue,
+                max_bytes: limits.outbound_queue_bytes,
+                grace: limits.close_grace,
+            },
+        );
+        let inbound = Inbound::new(
+            conn.clone(),
+            leftover,
+            limits.max_frame_bytes,
+            limits.max_message_bytes,
+        );
+        let out = outbound::Outbound::new(conn);
         let deps = self.node.session_deps.clone();
         SessionActor::create(move |ctx| {
-            ctx.add_stream(stream);
-            SessionActor::new(deps, admission, caller, session, out, writer)
+            ctx.add_stream(inbound);
+            SessionActor::new(deps, admission, caller, out)
         });
     }
 

@@ -3,8 +3,15 @@
 //! ```text
 //! client frames ─▶ (aggregated, size-limited stream) ─▶ SessionActor ─▶ parse once ─▶ Command
 //!                                                         │ join/leave ─▶ RoomRegistry ─▶ RoomActor
-//!                                                         │ acks, pongs ─▶ Outbound ─▶ writer ─▶ client
+//!                                                         │ acks, pongs ─▶ Outbound ─▶ socket
 //! CloseConnection (revocation, shutdown) ─────────────────┘
+//! ```
+//!
+//! The client's frames come from [`Inbound`](crate::inbound) (the socket read on this actor's
+//! arbiter); everything sent goes through [`Outbound`], written to the socket at once by whoever
+//! sends it.
+//!
+//! ```text
 //! ```
 //!
 //! Commands that need the database or a room (join, cancellation) run with `ctx.wait`, so a
@@ -17,15 +24,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
-use actix_ws::{AggregatedMessage, ProtocolError as WsError};
 use serde_json::Value;
 
 use super::SessionDeps;
 use super::registry::{Admission, ConnId};
 use crate::access::{Access, Caller};
 use crate::broker::now_ms;
+use crate::inbound::{InboundError, Incoming};
 use crate::key::RoomKey;
-use crate::outbound::{Out, Outbound, Writer};
+use crate::outbound::Outbound;
 use crate::protocol::{self, Command, Resume, close};
 use crate::room::JoinError;
 
@@ -37,9 +44,6 @@ pub struct CloseConnection {
     pub reason: String,
 }
 
-/// The text of actix-ws's error for joined continuation frames over the limit.
-const CONTINUATION_TOO_BIG: &str = "Exceeded maximum continuation size";
-
 /// Who may be in `room` changed: ask again, leave if no longer allowed.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -47,17 +51,11 @@ pub struct RecheckRoom {
     pub room: RoomKey,
 }
 
-/// The writer task ended: the connection is over.
-#[derive(Message)]
-#[rtype(result = "()")]
-struct WriterDone;
-
 pub struct SessionActor {
     conn: ConnId,
     caller: Arc<Caller>,
     deps: Arc<SessionDeps>,
     out: Outbound,
-    start: Option<(Writer, actix_ws::Session)>,
     rooms: HashSet<RoomKey>,
     last_heard: Instant,
     commands: CommandBucket,
@@ -115,9 +113,7 @@ impl SessionActor {
         deps: Arc<SessionDeps>,
         admission: Admission,
         caller: Caller,
-        session: actix_ws::Session,
         out: Outbound,
-        writer: Writer,
     ) -> Self {
         let burst = deps.limits.command_burst;
         let span = tracing::info_span!("socket", conn = admission.conn(), user = %caller.user_id);
@@ -127,7 +123,6 @@ impl SessionActor {
             caller: Arc::new(caller),
             deps,
             out,
-            start: Some((writer, session)),
             rooms: HashSet::new(),
             last_heard: Instant::now(),
             commands: CommandBucket::new(burst),
@@ -299,19 +294,11 @@ impl Actor for SessionActor {
         self.deps
             .sessions
             .register(self.conn, &self.caller, ctx.address());
-        if let Some((writer, session)) = self.start.take() {
-            let addr = ctx.address();
-            let grace = limits.close_grace;
-            actix::spawn(async move {
-                writer.run(session, grace).await;
-                addr.do_send(WriterDone);
-            });
-        }
         ctx.run_interval(limits.heartbeat_interval, |act, ctx| {
             if act.last_heard.elapsed() > act.deps.limits.client_timeout {
                 act.close(ctx, close::TIMEOUT, "heartbeat timeout");
             } else {
-                let _ = act.out.push(Out::Ping(bytes::Bytes::from_static(b"hb")));
+                let _ = act.out.ping(bytes::Bytes::from_static(b"hb"));
             }
         });
         ctx.run_interval(limits.session_check_interval, |act, ctx| {
@@ -334,27 +321,23 @@ impl Actor for SessionActor {
     }
 }
 
-impl StreamHandler<Result<AggregatedMessage, WsError>> for SessionActor {
-    fn handle(&mut self, item: Result<AggregatedMessage, WsError>, ctx: &mut Self::Context) {
+impl StreamHandler<Result<Incoming, InboundError>> for SessionActor {
+    fn handle(&mut self, item: Result<Incoming, InboundError>, ctx: &mut Self::Context) {
         let _span = self.span.clone().entered();
         self.last_heard = Instant::now();
         match item {
-            Ok(AggregatedMessage::Text(text)) => self.command(&text, ctx),
-            Ok(AggregatedMessage::Binary(_)) => {
+            Ok(Incoming::Text(text)) => self.command(&text, ctx),
+            Ok(Incoming::Binary) => {
                 self.close(ctx, close::UNSUPPORTED, "binary frames are not supported")
             }
-            Ok(AggregatedMessage::Ping(bytes)) => {
-                let _ = self.out.push(Out::Pong(bytes));
+            Ok(Incoming::Ping(bytes)) => {
+                let _ = self.out.pong(bytes);
             }
-            Ok(AggregatedMessage::Pong(_)) => {}
-            Ok(AggregatedMessage::Close(_)) => self.close(ctx, 1000, "bye"),
-            Err(WsError::Overflow) => self.close(ctx, close::TOO_BIG, "message too big"),
-            // Continuation frames that add up past `max_message_bytes`: as big as a frame that
-            // is too big, so the same 1009. actix-ws says so only in the error's text.
-            Err(WsError::Io(error)) if error.to_string() == CONTINUATION_TOO_BIG => {
-                self.close(ctx, close::TOO_BIG, "message too big")
-            }
-            Err(error) => {
+            Ok(Incoming::Pong) => {}
+            Ok(Incoming::Close) => self.close(ctx, 1000, "bye"),
+            // A frame, or continuation frames joined, over the limits: the same 1009.
+            Err(InboundError::TooBig) => self.close(ctx, close::TOO_BIG, "message too big"),
+            Err(InboundError::Protocol(error)) => {
                 tracing::debug!(%error, "WebSocket protocol error");
                 self.close(ctx, 1002, "protocol error")
             }
@@ -403,13 +386,5 @@ impl Handler<CloseConnection> for SessionActor {
     fn handle(&mut self, msg: CloseConnection, ctx: &mut Self::Context) {
         let _span = self.span.clone().entered();
         self.close(ctx, msg.code, &msg.reason);
-    }
-}
-
-impl Handler<WriterDone> for SessionActor {
-    type Result = ();
-    fn handle(&mut self, _: WriterDone, ctx: &mut Self::Context) {
-        let _span = self.span.clone().entered();
-        ctx.stop();
     }
 }
