@@ -1,9 +1,13 @@
-//! Room events on the wire: `{"id","type","timestamp","room","offset","epoch","data"}`.
+//! Room events: stored as `{"id","type","timestamp","room","offset","epoch","data"}`, sent to
+//! clients as `{"id","type","room","offset","data"}`.
 //!
 //! A publisher builds a [`NewEvent`]; the broker gives it the room's next offset and the room's
 //! epoch and turns it into one JSON text, once. That text is what Redis stores in the room's
-//! history, what pub/sub carries between nodes and what every WebSocket receives: no node
-//! re-serialises an event, and a fan-out to 1,000 sockets shares one buffer.
+//! history and what pub/sub carries between nodes (the id de-duplicates publishes, the timestamp
+//! ages the history, the epoch tells a node when offsets restarted). Each node cuts it, once per
+//! event, into the frame its sockets receive ([`Delivery::parse`]): only what a client needs to
+//! place the event, recover after it and recognise it again (the id, the room and the offset;
+//! the epoch comes in the join ack and in gap notices). A fan-out to 1,000 sockets shares that one buffer.
 //!
 //! The offset is written into the middle of the text, so the JSON is built in two halves
 //! ([`EncodedParts`]) around it; the Redis publish script joins them the same way as
@@ -81,6 +85,10 @@ pub struct Delivery {
 
 #[derive(Deserialize)]
 struct Head<'a> {
+    #[serde(borrow)]
+    id: std::borrow::Cow<'a, str>,
+    #[serde(rename = "type", borrow)]
+    event_type: std::borrow::Cow<'a, str>,
     room: &'a str,
     timestamp: i64,
     offset: Option<u64>,
@@ -88,20 +96,38 @@ struct Head<'a> {
 }
 
 impl Delivery {
-    /// Reads the routing fields of an event text (the data is skipped, not built).
+    /// Reads the routing fields of a stored event text (the data is skipped, not built) and
+    /// cuts the client's frame from it.
     pub fn parse(text: String) -> Result<Self, serde_json::Error> {
         let head: Head<'_> = serde_json::from_str(&text)?;
         let room =
             RoomKey::parse(head.room).ok_or_else(|| serde::de::Error::custom("invalid room"))?;
-        let offset = head.offset;
-        let epoch = head.epoch.map(Arc::from);
-        let timestamp_ms = head.timestamp;
+        // `data` is the last field, and the fields before it are numbers or strings that cannot
+        // hold an unescaped quote: the first `"data":` is the top-level one.
+        let data_at = text
+            .find("\"data\":")
+            .ok_or_else(|| serde::de::Error::custom("no data"))?;
+        let tail = &text[data_at..];
+        let mut frame = String::with_capacity(tail.len() + head.room.len() + 64);
+        frame.push_str("{\"id\":");
+        frame.push_str(&serde_json::to_string(&head.id)?);
+        frame.push_str(",\"type\":");
+        frame.push_str(&serde_json::to_string(&head.event_type)?);
+        frame.push_str(",\"room\":\"");
+        frame.push_str(head.room);
+        frame.push('"');
+        if let Some(offset) = head.offset {
+            use std::fmt::Write as _;
+            let _ = write!(frame, ",\"offset\":{offset}");
+        }
+        frame.push(',');
+        frame.push_str(tail);
         Ok(Self {
             room,
-            offset,
-            epoch,
-            timestamp_ms,
-            frame: ByteString::from(text),
+            offset: head.offset,
+            epoch: head.epoch.map(Arc::from),
+            timestamp_ms: head.timestamp,
+            frame: ByteString::from(frame),
         })
     }
 }
@@ -128,9 +154,18 @@ mod tests {
         let delivery = Delivery::parse(text).unwrap();
         assert_eq!(delivery.offset, Some(9));
         assert_eq!(delivery.epoch.as_deref(), Some("ep1"));
+        // The client's frame: what placing and recovering the event needs, nothing more.
+        let frame: serde_json::Value = serde_json::from_str(&delivery.frame).unwrap();
+        assert_eq!(
+            frame,
+            serde_json::json!({"id": "42", "type": "chat/message/added", "room": "chat:7", "offset": 9,
+                "data": {"text": "hi \"there\"", "n": 12345678901234567_i64}})
+        );
 
-        let volatile: serde_json::Value = serde_json::from_str(&event.encode_volatile()).unwrap();
-        assert!(volatile["offset"].is_null());
+        let volatile = Delivery::parse(event.encode_volatile()).unwrap();
+        let frame: serde_json::Value = serde_json::from_str(&volatile.frame).unwrap();
+        assert!(frame.get("offset").is_none());
+        assert_eq!(volatile.offset, None);
     }
 }
 

@@ -37,18 +37,23 @@ pub struct Joined {
     pub recovered: Option<bool>,
 }
 
-/// A room event (and the server's `room/gap` notice).
+/// A room event (`{"id","type","room","offset","data"}`) or one of the server's notices
+/// (`room/gap`, `room/removed`, which also carry a `timestamp` and `offset: null`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Event {
     pub id: String,
     #[serde(rename = "type")]
     pub event_type: String,
-    pub timestamp: i64,
+    /// Notices only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<i64>,
     pub room: String,
-    /// `null` for volatile events (typing) and notices.
+    /// Absent on volatile events (typing, streamed chunks), `null` on notices.
+    #[serde(default)]
     pub offset: Option<u64>,
-    /// Absent on volatile events and notices.
+    /// Never sent on events since the envelope was cut (the join ack and gap notices carry it);
+    /// accepted so older recordings still parse.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epoch: Option<String>,
     pub data: Value,

