@@ -27,7 +27,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(&settings.log);
+    let _log = telemetry::init(&settings.log);
     tracing::info!(
         step = "config",
         elapsed_ms = start.elapsed().as_secs_f64() * 1000.0,

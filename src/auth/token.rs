@@ -5,8 +5,11 @@
 //! Verification accepts EdDSA only, so `alg: none`, HS256 signed with the public key and any
 //! other algorithm are refused before the signature is even considered.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, Header, Validation};
+
 use serde::{Deserialize, Serialize};
 
 use super::keys::TokenKeys;
@@ -102,6 +105,49 @@ pub fn issue(
 }
 
 /// Checks signature, algorithm, issuer and `exp`; returns the claims.
+/// Tokens whose signature was checked, by their text. A token's claims cannot change without
+/// changing its text, so a hit needs no signature check; its expiry is checked again on every
+/// hit. Bounded: at `max` entries it is emptied (a burst of new tokens costs one check each, as
+/// without a cache).
+pub struct VerifiedTokens {
+    max: usize,
+    tokens: dashmap::DashMap<Box<str>, Arc<Claims>>,
+}
+
+impl VerifiedTokens {
+    pub fn new(max: usize) -> Self {
+        Self {
+            max,
+            tokens: dashmap::DashMap::new(),
+        }
+    }
+
+    /// `verify`, from the cache when the same token was verified before.
+    pub fn verify(
+        &self,
+        keys: &TokenKeys,
+        token: &str,
+        now: i64,
+    ) -> Result<Arc<Claims>, TokenError> {
+        if let Some(claims) = self.tokens.get(token) {
+            if claims.exp <= now {
+                drop(claims);
+                self.tokens.remove(token);
+                return Err(TokenError::Expired);
+            }
+            return Ok(Arc::clone(&claims));
+        }
+        let claims = Arc::new(verify(keys, token)?);
+        if self.max > 0 {
+            if self.tokens.len() >= self.max {
+                self.tokens.clear();
+            }
+            self.tokens.insert(token.into(), Arc::clone(&claims));
+        }
+        Ok(claims)
+    }
+}
+
 pub fn verify(keys: &TokenKeys, token: &str) -> Result<Claims, TokenError> {
     let mut validation = Validation::new(Algorithm::EdDSA);
     validation.set_issuer(&[ISSUER]);
@@ -117,4 +163,95 @@ pub fn verify(keys: &TokenKeys, token: &str) -> Result<Claims, TokenError> {
         return Err(TokenError::Invalid);
     }
     Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> TokenKeys {
+        let dir = std::env::temp_dir().join(format!("vrooli-token-test-{}", std::process::id()));
+        let (private, public) = (dir.join("k.pem"), dir.join("k.pub.pem"));
+        super::super::keys::generate_into(&private, &public).unwrap();
+        let settings = crate::config::Settings::load(&crate::config::Sources::default())
+            .unwrap()
+            .auth;
+        TokenKeys::load(&crate::config::AuthSettings {
+            private_key_file: private.display().to_string(),
+            public_key_file: public.display().to_string(),
+            ..settings
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn the_cache_skips_only_the_signature_check() {
+        let keys = keys();
+        let now = Utc::now();
+        let user = TokenUser {
+            id: UserId(1),
+            session_id: SessionId(2),
+            handle: None,
+            name: None,
+        };
+        let exp = now + chrono::Duration::seconds(60);
+        let token = issue(&keys, vec![user], now, exp, exp, 4096).unwrap();
+        let cache = VerifiedTokens::new(2);
+        let first = cache.verify(&keys, &token, now.timestamp()).unwrap();
+        let again = cache.verify(&keys, &token, now.timestamp()).unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "the second check is the cached one"
+        );
+        // Expiry is checked on every hit.
+        assert_eq!(
+            cache.verify(&keys, &token, exp.timestamp()).unwrap_err(),
+            TokenError::Expired
+        );
+        // A token with another signature is checked, and refused, not matched by its claims.
+        // (A character inside the signature, not its last one, whose low bits are padding.)
+        let at = token.len() - 10;
+        let flipped = if &token[at..=at] == "A" { "B" } else { "A" };
+        let forged = format!("{}{flipped}{}", &token[..at], &token[at + 1..]);
+        assert_eq!(
+            cache.verify(&keys, &forged, now.timestamp()).unwrap_err(),
+            TokenError::Invalid
+        );
+        // Bounded: a third token empties the cache of two.
+        let other = issue(
+            &keys,
+            vec![TokenUser {
+                id: UserId(3),
+                session_id: SessionId(4),
+                handle: None,
+                name: None,
+            }],
+            now,
+            exp,
+            exp,
+            4096,
+        )
+        .unwrap();
+        cache.verify(&keys, &token, now.timestamp()).unwrap();
+        cache.verify(&keys, &other, now.timestamp()).unwrap();
+        let third = issue(
+            &keys,
+            vec![TokenUser {
+                id: UserId(5),
+                session_id: SessionId(6),
+                handle: None,
+                name: None,
+            }],
+            now,
+            exp,
+            exp,
+            4096,
+        )
+        .unwrap();
+        cache.verify(&keys, &third, now.timestamp()).unwrap();
+        assert!(cache.tokens.len() <= 2);
+        let _ = std::fs::remove_dir_all(
+            std::env::temp_dir().join(format!("vrooli-token-test-{}", std::process::id())),
+        );
+    }
 }

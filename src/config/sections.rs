@@ -225,6 +225,7 @@ pub struct AuthSettings {
     pub soft_lock_minutes: i64,
     pub lockout_max_minutes: i64,
     pub max_api_keys_per_user: i64,
+    pub verified_token_cache: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

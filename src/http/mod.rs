@@ -48,9 +48,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
-/// The success envelope.
+/// The success envelope, serialised straight from `data` (building a `serde_json::Value` first
+/// costs a map insert per field and was a measurable share of a page GET).
 pub fn ok<T: Serialize>(data: T) -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "data": data, "version": "v2" }))
+    #[derive(Serialize)]
+    struct Envelope<T> {
+        data: T,
+        version: &'static str,
+    }
+    HttpResponse::Ok().json(Envelope {
+        data,
+        version: "v2",
+    })
 }
 
 /// Answers requests that match no route.

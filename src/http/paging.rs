@@ -4,7 +4,6 @@
 //! another page exists.
 
 use serde::Serialize;
-use serde_json::{Value, json};
 
 use super::ApiError;
 use crate::http::Code;
@@ -31,13 +30,43 @@ pub fn params(take: Option<i64>, after: Option<&str>) -> Result<(i64, Option<i64
 }
 
 /// A page from up to `take + 1` rows.
-pub fn relay<T: Serialize>(mut rows: Vec<T>, take: i64, cursor: impl Fn(&T) -> String) -> Value {
+pub fn relay<T: Serialize>(mut rows: Vec<T>, take: i64, cursor: impl Fn(&T) -> String) -> Relay<T> {
     let has_next_page = rows.len() as i64 > take;
     rows.truncate(take as usize);
     let end_cursor = rows.last().map(&cursor);
-    let edges: Vec<_> = rows
-        .iter()
-        .map(|row| json!({"cursor": cursor(row), "node": row}))
+    let edges = rows
+        .into_iter()
+        .map(|node| Edge {
+            cursor: cursor(&node),
+            node,
+        })
         .collect();
-    json!({"edges": edges, "pageInfo": {"hasNextPage": has_next_page, "endCursor": end_cursor}})
+    Relay {
+        edges,
+        page_info: PageInfo {
+            has_next_page,
+            end_cursor,
+        },
+    }
+}
+
+/// A Relay page, serialised straight from the rows (no `serde_json::Value` in between).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Relay<T> {
+    pub edges: Vec<Edge<T>>,
+    pub page_info: PageInfo,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Edge<T> {
+    pub cursor: String,
+    pub node: T,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    pub end_cursor: Option<String>,
 }

@@ -59,6 +59,7 @@ pub struct AuthService {
     ids: Arc<Snowflake>,
     keys: TokenKeys,
     revocations: Revocations,
+    verified: token::VerifiedTokens,
     settings: AuthSettings,
 }
 
@@ -75,6 +76,7 @@ impl AuthService {
             ids,
             keys,
             revocations,
+            verified: token::VerifiedTokens::new(settings.verified_token_cache),
             settings,
         }
     }
@@ -220,18 +222,21 @@ impl AuthService {
 
     /// Authenticates a presented token; see the module header for the steps.
     pub async fn authenticate(&self, presented: &str) -> Result<Authenticated, AuthFailure> {
-        let claims = token::verify(&self.keys, presented).map_err(|e| match e {
-            TokenError::Expired => AuthFailure::Expired,
-            _ => AuthFailure::InvalidToken,
-        })?;
         let now = Utc::now();
+        let claims = self
+            .verified
+            .verify(&self.keys, presented, now.timestamp())
+            .map_err(|e| match e {
+                TokenError::Expired => AuthFailure::Expired,
+                _ => AuthFailure::InvalidToken,
+            })?;
         let current = claims.users[0].session_id;
         let within_window = claims.access_exp > now.timestamp();
         if within_window {
             match self.revocations.check(current).await {
                 Revoked::No => {
                     return Ok(Authenticated {
-                        users: claims.users,
+                        users: claims.users.clone(),
                         refreshed: None,
                     });
                 }
@@ -239,7 +244,8 @@ impl AuthService {
                 Revoked::Unknown => {} // fall through to the session rows
             }
         }
-        self.refresh(claims, now, within_window).await
+        self.refresh(Arc::unwrap_or_clone(claims), now, within_window)
+            .await
     }
 
     /// Checks the token's sessions against their rows; drops users whose session ended and

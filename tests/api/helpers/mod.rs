@@ -132,7 +132,8 @@ pub async fn spawn_app_with(
     if std::env::var_os("TEST_LOG").is_some() {
         let mut log = settings.log.clone();
         log.format = vrooli::config::LogFormat::Pretty;
-        vrooli::telemetry::init(&log);
+        // The test process keeps its logging thread until it exits.
+        std::mem::forget(vrooli::telemetry::init(&log));
     }
     let app = Application::build_with(settings.clone(), routes)
         .await
