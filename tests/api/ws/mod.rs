@@ -2,9 +2,11 @@
 //! `protocol` (handshake, commands, acks, events, joins refused; single-node and cluster),
 //! `cluster` (three nodes sharing Redis: ordering, recovery, presence, Redis connection killed,
 //! revocation, node request/reply), `limits` (slow clients, frame size, connection limits,
-//! shutdown). Shared here: the client, and chats to join.
+//! shutdown), `framing` (raw bytes: frames split and joined across writes, the handshake and a
+//! frame in one write). Shared here: the client, and chats to join.
 
 mod cluster;
+mod framing;
 mod limits;
 mod protocol;
 
