@@ -189,11 +189,16 @@ impl JobHandler for LlmCompletion {
         let (tx, mut rx) = mpsc::channel::<String>(64);
         // Chunks are volatile (no offset, no place in the history, so they never push real
         // events out of it) and numbered: a client orders them by `seq`, drops repeats, and
-        // has the whole text in the `end` event whatever it missed.
+        // has the whole text in the `end` event whatever it missed. Chunks that arrived while
+        // the previous one was being published go out together: one Redis round trip for all
+        // of them, however fast the provider streams.
         let forward = async {
             let mut text = String::new();
             let mut seq: u64 = 0;
-            while let Some(chunk) = rx.recv().await {
+            while let Some(mut chunk) = rx.recv().await {
+                while let Ok(more) = rx.try_recv() {
+                    chunk.push_str(&more);
+                }
                 text.push_str(&chunk);
                 self.chats
                     .publish_volatile(

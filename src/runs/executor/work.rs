@@ -93,11 +93,15 @@ impl Walk<'_> {
         let stream_key = key.to_owned();
         let run = self.run();
         // Chunks go to the room as they come (volatile: a client that misses them gets the
-        // whole answer with step/completed).
+        // whole answer with step/completed). Chunks that arrived while the previous one was
+        // being published go out together: one Redis round trip for all of them.
         let forward = async move {
             let mut answer = String::new();
             let mut n = 0u64;
-            while let Some(chunk) = rx.recv().await {
+            while let Some(mut chunk) = rx.recv().await {
+                while let Ok(more) = rx.try_recv() {
+                    chunk.push_str(&more);
+                }
                 answer.push_str(&chunk);
                 if let Some(room) = &room {
                     n += 1;

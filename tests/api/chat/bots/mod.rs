@@ -116,6 +116,44 @@ fn end_of(events: &[Value]) -> Value {
 }
 
 #[tokio::test]
+async fn chunks_that_pile_up_while_one_is_published_go_out_together() {
+    // The echo model streams word by word as fast as it can; each publish is a Redis round
+    // trip. Words that arrived meanwhile go out in the next event, whole and in order.
+    let a = spawn_app_with(with_system_key, None).await;
+    let sam = user(&a, "Sam").await;
+    let echo = bot(&a, "Echo", json!({})).await;
+    let chat = create_chat(&a, &sam, &[&echo], json!({})).await;
+    let mut ws = open(&a.address, &sam.token).await;
+    ws.join("joinChatRoom", json!({"chatId": chat})).await;
+    let words = 400;
+    let text = (0..words)
+        .map(|i| format!("w{i}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let Reply { status, body, .. } = post(
+        &a,
+        "/chatMessage",
+        &sam,
+        json!({"chatId": chat, "text": text}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let seen = until_idle(&mut ws).await;
+    assert_eq!(streamed_text(&seen), text, "every word, once, in order");
+    let chunks: Vec<u64> = seen
+        .iter()
+        .filter(|e| e["type"] == "bot/response/stream" && e["data"]["__type"] == "stream")
+        .map(|e| e["data"]["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(chunks, (0..chunks.len() as u64).collect::<Vec<_>>());
+    assert!(
+        chunks.len() < words / 2,
+        "{} events for {words} words: chunks were not coalesced",
+        chunks.len()
+    );
+}
+
+#[tokio::test]
 async fn two_people_and_a_bot_on_two_nodes_see_everything_in_order() {
     let a = spawn_app_with(with_system_key, None).await;
     let b = SecondNode::start(&a).await;
