@@ -10,7 +10,8 @@
 //! - manage (rename, change who may join, delete, remove participants): its creator and admins
 //!   of its team.
 
-use sqlx::PgPool;
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Row};
 
 use crate::ids::{ChatId, UserId};
 
@@ -62,34 +63,46 @@ impl ChatAccess {
     }
 }
 
+/// What decides access, as columns of a query on `chats c` with the user as `$2`: the one
+/// definition both [`chat_access`] and reads that check access in the same statement use.
+pub(crate) const ACCESS_COLUMNS: &str =
+    "c.creator_id IS NOT DISTINCT FROM $2 AND $2 IS NOT NULL AS a_creator,
+     EXISTS (SELECT 1 FROM chat_participants p WHERE p.chat_id = c.id AND p.user_id = $2)
+        AS a_participant,
+     EXISTS (SELECT 1 FROM members m WHERE m.team_id = c.team_id AND m.user_id = $2)
+        AS a_team_member,
+     EXISTS (SELECT 1 FROM members m WHERE m.team_id = c.team_id AND m.user_id = $2
+             AND m.is_admin) AS a_team_admin,
+     c.is_private AS a_private, c.open_to_anyone_with_invite AS a_open";
+
+/// The access read from a row that has [`ACCESS_COLUMNS`].
+pub(crate) fn access_from_row(
+    row: &PgRow,
+    user: Option<UserId>,
+) -> Result<ChatAccess, sqlx::Error> {
+    Ok(ChatAccess {
+        creator: row.try_get("a_creator")?,
+        participant: row.try_get("a_participant")?,
+        team_member: row.try_get("a_team_member")?,
+        team_admin: row.try_get("a_team_admin")?,
+        is_private: row.try_get("a_private")?,
+        open_to_anyone_with_invite: row.try_get("a_open")?,
+        signed_in: user.is_some(),
+    })
+}
+
 /// What `user` (None: signed out) may do with `chat`; `None` when the chat does not exist.
 pub async fn chat_access(
     pool: &PgPool,
     chat: ChatId,
     user: Option<UserId>,
 ) -> Result<Option<ChatAccess>, sqlx::Error> {
-    let row: Option<(bool, bool, bool, bool, bool, bool)> = sqlx::query_as(
-        "SELECT c.creator_id IS NOT DISTINCT FROM $2 AND $2 IS NOT NULL,
-                EXISTS (SELECT 1 FROM chat_participants p WHERE p.chat_id = c.id AND p.user_id = $2),
-                EXISTS (SELECT 1 FROM members m WHERE m.team_id = c.team_id AND m.user_id = $2),
-                EXISTS (SELECT 1 FROM members m WHERE m.team_id = c.team_id AND m.user_id = $2
-                        AND m.is_admin),
-                c.is_private, c.open_to_anyone_with_invite
-         FROM chats c WHERE c.id = $1",
-    )
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {ACCESS_COLUMNS} FROM chats c WHERE c.id = $1"
+    )))
     .bind(chat)
     .bind(user)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(
-        |(creator, participant, team_member, team_admin, is_private, open)| ChatAccess {
-            creator,
-            participant,
-            team_member,
-            team_admin,
-            is_private,
-            open_to_anyone_with_invite: open,
-            signed_in: user.is_some(),
-        },
-    ))
+    row.map(|row| access_from_row(&row, user)).transpose()
 }

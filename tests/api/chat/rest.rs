@@ -16,6 +16,15 @@ async fn messages_are_stored_paged_and_published_to_the_room() {
     let Reply { status, body, .. } = get(&app, &format!("/chat/{chat}"), Some(&sam)).await;
     assert_eq!(status, 200);
     assert_eq!(body["data"]["participants"][0]["userId"], sam.id);
+    // A chat without messages: an empty page (the access check and the page are one query).
+    let Reply { status, body, .. } =
+        get(&app, &format!("/chatMessages?chatId={chat}"), Some(&sam)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["edges"], json!([]));
+    assert_eq!(body["data"]["pageInfo"]["hasNextPage"], false);
+    // One that does not exist: 404, as for one the caller may not read.
+    let Reply { status, .. } = get(&app, "/chatMessages?chatId=123456789", Some(&sam)).await;
+    assert_eq!(status, 404);
 
     let mut ws = open(&app.address, &sam.token).await;
     ws.join("joinChatRoom", json!({"chatId": chat})).await;
