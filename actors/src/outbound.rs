@@ -7,7 +7,7 @@
 //! ```
 //!
 //! There is no writer task per connection and no channel per frame: a room's fan-out writes each
-//! member's frame with one non-blocking `writev` (the WebSocket header and the event's shared
+//! member's frame with one non-blocking `sendmsg` (the WebSocket header and the event's shared
 //! text), on the room's thread. Only when the kernel's send buffer is full are frames queued; then
 //! one flush task is spawned on the connection's runtime, writes the queue as the socket drains
 //! and ends when the queue is empty. An idle connection holds no buffer and no task.
@@ -152,7 +152,7 @@ enum Written {
     Gone,
 }
 
-/// Frames written per `writev` at most (well under the kernel's `IOV_MAX`).
+/// Frames written per `sendmsg` at most (well under the kernel's `IOV_MAX`).
 const BATCH: usize = 32;
 
 pub(crate) struct ConnLimits {
