@@ -12,6 +12,7 @@ pub struct ServerSettings {
     pub port: u16,
     pub workers: usize,
     pub shutdown_timeout_secs: u64,
+    pub drain_secs: u64,
     pub json_body_limit_bytes: usize,
     pub body_limit_bytes: usize,
     pub keep_alive_secs: u64,

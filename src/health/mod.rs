@@ -71,6 +71,10 @@ pub struct HealthReport {
     pub worker_id: u16,
     pub services: BTreeMap<&'static str, ServiceHealth>,
     pub timestamp: DateTime<Utc>,
+    /// The node is stopping: still serving what reaches it, answering 503 here so the balancer
+    /// sends it nothing new (`server.drain_secs`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub draining: bool,
     /// False when a check this node needs to serve is Down (the HTTP layer answers 503).
     #[serde(skip)]
     pub serving: bool,
@@ -89,6 +93,8 @@ pub struct HealthService {
     timeout: Duration,
     mode: NodeMode,
     worker_id: u16,
+    /// Set when the node begins to stop: the report says so and the node answers 503.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 /// What the checks look at.
@@ -185,7 +191,14 @@ impl HealthService {
             timeout: Duration::from_millis(settings.check_timeout_ms),
             mode,
             worker_id,
+            draining: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// From now on the node reports itself draining (503): it is about to stop.
+    pub fn start_draining(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     pub async fn report(&self) -> HealthReport {
@@ -209,6 +222,7 @@ impl HealthService {
             worker_id: self.worker_id,
             services,
             timestamp: Utc::now(),
+            draining: self.draining.load(std::sync::atomic::Ordering::Acquire),
             serving,
         }
     }

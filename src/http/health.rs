@@ -1,5 +1,6 @@
-//! `GET /healthcheck`: the health report in the original's shape; 503 when Down so a load
-//! balancer takes the node out, 200 for Operational and Degraded. Anyone sees each service's
+//! `GET /healthcheck`: the health report in the original's shape; 503 when Down, or draining
+//! before a stop (`"draining": true`), so a load balancer takes the node out; 200 for
+//! Operational and Degraded. Anyone sees each service's
 //! status; only a caller with the system key sees their `details` (pool sizes, memory, provider
 //! names, error texts), which describe internals.
 
@@ -16,8 +17,9 @@ pub async fn healthcheck(req: HttpRequest, state: web::Data<AppState>) -> HttpRe
             service.details = None;
         }
     }
-    // 503 only when this node cannot serve; a Down shared queue is reported, not acted on.
-    let status = if report.serving {
+    // 503 only when this node cannot serve or is stopping; a Down shared queue is reported,
+    // not acted on.
+    let status = if report.serving && !report.draining {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

@@ -93,6 +93,20 @@ pub async fn claimable(pool: &PgPool, limit: i64) -> Result<Vec<i64>, sqlx::Erro
     .await
 }
 
+/// Hands back every run lease `node` holds (it is stopping and its run actors have stopped):
+/// they read as expired, so the next sweep of any node takes the runs over at once instead of
+/// after the TTL. A write of ours still in flight stays fenced by the epoch the taker bumps.
+pub async fn release_node_leases(pool: &PgPool, node: i32) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE runs SET lease_expires_at = now()
+          WHERE lease_owner = $1 AND status = 'InProgress' AND lease_expires_at > now()",
+    )
+    .bind(node)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Extends the lease; false when it is no longer ours.
 pub async fn renew(pool: &PgPool, lease: Lease, ttl: Duration) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(

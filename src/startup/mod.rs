@@ -83,6 +83,8 @@ pub struct Application {
     /// `None` when `jobs.enabled = false`.
     jobs: Option<JobRuntime>,
     ws_grace: Duration,
+    drain: Duration,
+    worker_id: u16,
 }
 
 /// Stops a running [`Application`] gracefully, as SIGTERM would.
@@ -91,15 +93,28 @@ pub struct ShutdownHandle {
     server: ServerHandle,
     jobs: Option<StopJobs>,
     hub: vrooli_actors::Hub,
+    health: Arc<HealthService>,
     /// How long WebSocket clients get to close after being told to reconnect.
     ws_grace: Duration,
+    /// How long the node answers 503 on /healthcheck, still serving, before it stops.
+    drain: Duration,
 }
 
 impl ShutdownHandle {
-    /// Tells WebSocket clients to reconnect elsewhere (close 1012) and waits for them within
-    /// the grace; stops accepting and claiming; waits for in-flight requests (up to the
-    /// configured deadline); returns. Running jobs drain in parallel (see `run`).
+    /// Answers 503 on /healthcheck for `server.drain_secs` while still serving (the balancer
+    /// stops sending work); then tells WebSocket clients to reconnect elsewhere (close 1012) and
+    /// waits for them within the grace; stops accepting and claiming; waits for in-flight
+    /// requests (up to the configured deadline); returns. Running jobs drain in parallel (see
+    /// `run`); run leases are handed back there too.
     pub async fn shutdown(&self) {
+        self.health.start_draining();
+        if !self.drain.is_zero() {
+            tracing::info!(
+                drain_secs = self.drain.as_secs_f64(),
+                "draining: /healthcheck answers 503 while this node still serves"
+            );
+            tokio::time::sleep(self.drain).await;
+        }
         if let Some(jobs) = &self.jobs {
             jobs.stop();
         }
@@ -317,6 +332,8 @@ impl Application {
             jobs,
             ws_grace: Duration::from_millis(settings.ws.close_grace_ms)
                 + Duration::from_millis(500),
+            drain: Duration::from_secs(settings.server.drain_secs),
+            worker_id: settings.node.worker_id,
         })
     }
 
@@ -330,7 +347,9 @@ impl Application {
             server: self.server.handle(),
             jobs: self.jobs.as_ref().map(JobRuntime::stopper),
             hub: self.state.hub.clone(),
+            health: self.state.health.clone(),
             ws_grace: self.ws_grace,
+            drain: self.drain,
         }
     }
 
@@ -360,6 +379,14 @@ impl Application {
         if let Some(jobs) = self.jobs {
             // Already told to stop with the server; this waits for running jobs to drain.
             jobs.shutdown().await;
+        }
+        // The run actors stopped with the hub: hand their leases back for another node.
+        match crate::runs::store::release_node_leases(&self.pool, i32::from(self.worker_id)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(runs = n, "run leases handed back"),
+            Err(error) => {
+                tracing::warn!(%error, "could not hand back run leases; they expire by themselves")
+            }
         }
         self.lease.release().await;
         self.pool.close().await;

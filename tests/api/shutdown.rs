@@ -65,3 +65,48 @@ async fn shutdown_finishes_in_flight_requests() {
         .unwrap()
         .expect("server exits cleanly");
 }
+
+#[tokio::test]
+async fn a_stopping_node_answers_503_on_its_health_check_while_it_still_serves() {
+    let app = spawn_app_with(
+        |s| s.server.drain_secs = 2,
+        routes(|cfg| {
+            cfg.route(
+                "/probe/ok",
+                web::get().to(|| async { HttpResponse::Ok().body("ok") }),
+            );
+        }),
+    )
+    .await;
+    let health = || async {
+        app.client
+            .get(app.url("/healthcheck"))
+            .send()
+            .await
+            .unwrap()
+    };
+    assert_eq!(health().await.status(), 200);
+
+    let shutdown = app.shutdown.clone();
+    let began = std::time::Instant::now();
+    let stopping = tokio::spawn(async move { shutdown.shutdown().await });
+    wait_until(
+        Duration::from_secs(5),
+        "the health check to answer 503",
+        || async { health().await.status() == 503 },
+    )
+    .await;
+    let report: serde_json::Value = health().await.json().await.unwrap();
+    assert_eq!(report["draining"], true, "{report}");
+    // Meanwhile it still serves: the balancer has not taken it out yet.
+    let response = app.client.get(app.url("/probe/ok")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    tokio::time::timeout(Duration::from_secs(15), stopping)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        began.elapsed() >= Duration::from_secs(2),
+        "the drain lasted server.drain_secs"
+    );
+}

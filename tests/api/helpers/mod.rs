@@ -100,6 +100,8 @@ pub fn test_settings() -> Settings {
     settings.server.development = true;
     settings.server.workers = 2;
     settings.server.shutdown_timeout_secs = 10;
+    // Tests stop nodes at once; the drain phase has its own test.
+    settings.server.drain_secs = 0;
     settings.redis.key_prefix = format!("test:{}:", random_suffix());
     settings.database.connect_attempts = 2;
     settings.redis.connect_attempts = 2;

@@ -198,3 +198,58 @@ async fn a_non_idempotent_step_in_flight_pauses_the_run_as_uncertain() {
     until_status(&app, &sam, &run, "Completed").await;
     assert_eq!(keys_sent(&server, "/pay").await, [format!("{run}:pay")]);
 }
+
+#[tokio::test]
+async fn a_node_that_stops_gracefully_hands_its_run_leases_back() {
+    // Leases far longer than the test: a takeover within it means the lease was handed back,
+    // not left to expire.
+    let long = |s: &mut vrooli::config::Settings| {
+        run_settings(s);
+        s.runs.lease_ttl_ms = 120_000;
+        s.runs.lease_renew_ms = 1_000;
+    };
+    let app = spawn_app_with(long, None).await;
+    let sam = user(&app, "Sam").await;
+    let server = MockServer::start().await;
+    answers(
+        &server,
+        "/slow",
+        Duration::from_millis(1500),
+        json!({"ok": true}),
+    )
+    .await;
+    answers(&server, "/fast", Duration::ZERO, json!({})).await;
+    let config = graph(
+        json!([
+            http_node("one", &server, "/slow"),
+            http_node("two", &server, "/fast")
+        ]),
+        chain(&["one", "two"]),
+    );
+    let mut b = Some(SecondNode::start_with(&app, 1, long).await);
+    let run = run_of(&app, &sam, config, json!({})).await;
+    wait_until(Duration::from_secs(10), "step one starts", || async {
+        keys_sent(&server, "/slow").await.len() == 1
+    })
+    .await;
+    let owner: Option<i32> = sqlx::query_scalar("SELECT lease_owner FROM runs WHERE id = $1")
+        .bind(run.parse::<i64>().unwrap())
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    let stopped_at = std::time::Instant::now();
+    if owner == Some(i32::from(app.settings.node.worker_id)) {
+        app.shutdown.shutdown().await;
+    } else if let Some(b) = b.take() {
+        b.stop().await;
+    }
+    until_status_in_db(&app, &run, "Completed").await;
+    assert!(
+        stopped_at.elapsed() < Duration::from_secs(30),
+        "taken over in {:?}, far inside the 120 s lease",
+        stopped_at.elapsed()
+    );
+    if let Some(b) = b {
+        b.stop().await;
+    }
+}
