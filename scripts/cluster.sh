@@ -5,7 +5,7 @@
 #
 # The balancer listens on CLUSTER_PORT (default 5329); node i on CLUSTER_BASE_PORT + i (default
 # 5331, 5332, …) with worker id i. Every VROOLI__* variable of the caller reaches every node.
-# HAProxy is installed with apt when missing, as setup.sh does for PostgreSQL and Redis.
+# HAProxy is installed with apt when missing (by setup.sh, with PostgreSQL and Redis).
 # Ctrl-C or SIGTERM stops everything it started (nodes first, with SIGTERM, so they drain).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,12 +14,8 @@ PORT=${CLUSTER_PORT:-5329}
 BASE=${CLUSTER_BASE_PORT:-5331}
 [[ "$N" =~ ^[1-9][0-9]*$ ]] || { echo "cluster: N must be a positive number, got '$N'" >&2; exit 2; }
 
+# setup.sh also installs HAProxy with apt when it is missing.
 ./scripts/setup.sh
-if ! command -v haproxy >/dev/null 2>&1; then
-    echo "cluster: installing HAProxy"
-    if [ "$(id -u)" -eq 0 ]; then apt-get install -y -qq haproxy >/dev/null
-    else sudo apt-get install -y -qq haproxy >/dev/null; fi
-fi
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --release --bin vrooli
 BIN="${CARGO_TARGET_DIR:-target}/release/vrooli"
@@ -55,7 +51,8 @@ for ((i = 0; i < N; i++)); do
     fi
 done
 
-CLUSTER_BIND="127.0.0.1:$PORT" haproxy -db -f "$dir/haproxy.cfg" &
+HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
+CLUSTER_BIND="127.0.0.1:$PORT" "$HAPROXY" -db -f "$dir/haproxy.cfg" &
 balancer=$!
 pids=("$balancer" "${pids[@]}")
 echo "cluster: $N nodes on ports $BASE..$((BASE + N - 1)) behind http://127.0.0.1:$PORT (Ctrl-C stops)"

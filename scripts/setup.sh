@@ -41,6 +41,8 @@ command -v curl >/dev/null 2>&1 || apt_install curl ca-certificates
 # `ss` (a test reads a listener's accept backlog with it) and `kill` (fault tests SIGSTOP Redis).
 command -v ss >/dev/null 2>&1 || apt_install iproute2
 [ -x /bin/kill ] || [ -x /usr/bin/kill ] || apt_install procps
+# HAProxy: the load balancer of scripts/cluster.sh and of the balancer tests (deploy/haproxy.cfg).
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || apt_install haproxy
 if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
     export PATH="$HOME/.cargo/bin:$PATH"
 fi

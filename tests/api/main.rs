@@ -3,6 +3,7 @@
 //! migrated once per run) and its own Redis key prefix; see `helpers`.
 
 mod auth;
+mod balancer;
 mod binary;
 mod chat;
 mod delivery;
