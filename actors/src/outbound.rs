@@ -15,7 +15,7 @@
 //! Producers never wait: a queue over `ws.outbound_queue` frames or `ws.outbound_queue_bytes`
 //! bytes means the client is not reading, and the connection is closed with `TOO_SLOW` instead of
 //! buffering without bound. A close overtakes queued frames (only a frame already half written is
-//! finished, or the stream would be corrupt), is written within `ws.close_grace`, then the
+//! finished, or the stream would be corrupt), is written within `ws.close_grace_ms`, then the
 //! socket is shut down for writing and drained until the client closes (so unread input does
 //! not turn the close into a reset that could discard the close frame).
 
