@@ -113,6 +113,8 @@ impl ShutdownHandle {
                 drain_secs = self.drain.as_secs_f64(),
                 "draining: /healthcheck answers 503 while this node still serves"
             );
+            // The drain is a duration by design: nothing tells a node that every balancer has
+            // seen its 503; `server.drain_secs` covers their check interval × failures.
             tokio::time::sleep(self.drain).await;
         }
         if let Some(jobs) = &self.jobs {

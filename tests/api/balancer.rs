@@ -157,6 +157,18 @@ impl Follower {
     }
 }
 
+/// Waits until every follower has every message of `sent`, once and in order; how many
+/// reconnects that took in all.
+async fn all_received(followers: &mut [Follower], base: &str, sent: &[String]) -> u32 {
+    let mut reconnected = 0;
+    for follower in followers {
+        follower.until(base, sent.len()).await;
+        assert_eq!(follower.texts, sent, "every message once, in order");
+        reconnected += follower.reconnects;
+    }
+    reconnected
+}
+
 async fn say(app: &TestApp, base: &str, token: &str, chat: &str, text: &str) {
     // A 502/503 is the balancer's own answer when the node it picked had just died (nodes are
     // killed only between posts, so no post was in flight there): the post reached no live
@@ -170,6 +182,7 @@ async fn say(app: &TestApp, base: &str, token: &str, chat: &str, text: &str) {
             .reply()
             .await;
         if reply.status == 502 || reply.status == 503 {
+            // Within two health checks (1 s apart) the balancer stops picking the dead node.
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         }
@@ -242,7 +255,8 @@ async fn a_rolling_restart_behind_the_balancer_loses_and_repeats_nothing() {
         say(&a, &lb.base, &sam.token, &room, &text).await;
         sent.push(text);
     }
-    // Node b drains (503, then 1012 to its sockets) and stops while messages keep coming.
+    // Node b drains (503, then 1012 to its sockets) and stops while messages keep coming:
+    // posts are paced so they span its 3 s drain and its stop.
     let stopping = tokio::spawn(b.stop());
     for n in 0..10 {
         let text = format!("during {n}");
@@ -258,12 +272,7 @@ async fn a_rolling_restart_behind_the_balancer_loses_and_repeats_nothing() {
         say(&a, &lb.base, &sam.token, &room, &text).await;
         sent.push(text);
     }
-    let mut reconnected = 0;
-    for follower in &mut followers {
-        follower.until(&lb.base, sent.len()).await;
-        assert_eq!(follower.texts, sent, "every message once, in order");
-        reconnected += follower.reconnects;
-    }
+    let reconnected = all_received(&mut followers, &lb.base, &sent).await;
     assert!(
         reconnected >= 1,
         "the sockets on the stopped node reconnected"
@@ -293,7 +302,8 @@ async fn a_node_killed_with_9_and_a_rolling_restart_behind_the_balancer_lose_not
         say(&a, &lb.base, &sam.token, &room, &text).await;
         sent.push(text);
     }
-    // kill -9 the process node between two posts, and keep posting through the balancer.
+    // kill -9 the process node between two posts, and keep posting through the balancer (paced
+    // across the two health checks it takes to mark the node down).
     victim.start_kill().unwrap();
     victim.wait().await.unwrap();
     for n in 0..5 {
@@ -302,7 +312,7 @@ async fn a_node_killed_with_9_and_a_rolling_restart_behind_the_balancer_lose_not
         sent.push(text);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    // Then a rolling restart of b while messages keep coming.
+    // Then a rolling restart of b while messages keep coming (paced across its drain).
     let stopping = tokio::spawn(b.stop());
     for n in 0..8 {
         let text = format!("during the restart {n}");
@@ -317,12 +327,7 @@ async fn a_node_killed_with_9_and_a_rolling_restart_behind_the_balancer_lose_not
         say(&a, &lb.base, &sam.token, &room, &text).await;
         sent.push(text);
     }
-    let mut reconnected = 0;
-    for follower in &mut followers {
-        follower.until(&lb.base, sent.len()).await;
-        assert_eq!(follower.texts, sent, "every message once, in order");
-        reconnected += follower.reconnects;
-    }
+    let reconnected = all_received(&mut followers, &lb.base, &sent).await;
     // Two sockets were on the killed node and two on the restarted one.
     assert!(reconnected >= 2, "{reconnected} reconnects");
     b.stop().await;

@@ -126,7 +126,8 @@ async fn frames_are_read_however_the_bytes_arrive() {
     };
     assert_eq!(reader.ack().await, "a");
 
-    // One frame, one byte per write.
+    // One frame, one byte per write (the pauses make each byte its own read on the server;
+    // without them the kernel may join them).
     for byte in command("b") {
         reader.stream.write_all(&[byte]).await.unwrap();
         tokio::time::sleep(Duration::from_millis(2)).await;
@@ -154,7 +155,7 @@ async fn frames_are_read_however_the_bytes_arrive() {
     assert_eq!(acks, ["c", "d"]);
     assert_eq!(pong.as_deref(), Some(&b"hello"[..]));
 
-    // A message in three frames, each split across two writes.
+    // A message in three frames, each split across two writes (paused apart, as above).
     let text = br#"{"id":"e","cmd":"leaveChatRoom","data":{"chatId":"1"}}"#;
     let (one, rest) = text.split_at(10);
     let (two, three) = rest.split_at(20);
