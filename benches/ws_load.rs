@@ -9,7 +9,9 @@
 //! EVENTS (default: enough for 200,000 deliveries), PUBLISHERS (concurrent publish requests,
 //! default 8), PACE (events per second, default 0 = as fast as possible), MODE=chat (post real
 //! chat messages through `POST /api/v2/chatMessage` and measure `GET` of a 20-message page),
-//! MODE=storm (all sockets on the last node, which is killed; all reconnect to the first at once).
+//! MODE=storm (all sockets on the last node, which is killed; all reconnect to the first at once),
+//! BALANCER=1 (every socket, publish and page GET through HAProxy with `deploy/haproxy.cfg` in
+//! front of the nodes; its CPU is reported apart).
 //! Needs PostgreSQL and Redis (config.toml / VROOLI__* as for the server); it creates
 //! and drops a database of its own and uses a Redis key prefix of its own.
 //!
@@ -34,11 +36,14 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use vrooli::config::{Settings, Sources};
 
+#[path = "common/balancer.rs"]
+mod balancer;
 mod common;
 #[path = "ws_load/storm.rs"]
 mod storm;
 
-use common::{Node, start_node, url_without_db};
+use balancer::start_balancer;
+use common::{start_node, url_without_db};
 
 const SYSTEM_KEY: &str = "bench-system-key-0123456789";
 
@@ -163,6 +168,17 @@ async fn main() {
         .await
         .unwrap();
 
+    // Where clients go: the balancer, or each node in turn.
+    let balancer = if std::env::var("BALANCER").is_ok_and(|b| b == "1") {
+        Some(start_balancer(&nodes, &dir.join("lb")).await)
+    } else {
+        None
+    };
+    let entries: Vec<String> = match &balancer {
+        Some(lb) => vec![lb.base.clone()],
+        None => nodes.iter().map(|n| n.base.clone()).collect(),
+    };
+
     if std::env::var("MODE").is_ok_and(|m| m == "storm") {
         storm::run(&mut nodes, &tokens, connections).await;
         return;
@@ -186,7 +202,7 @@ async fn main() {
     for i in 0..connections {
         let url = format!(
             "{}/ws",
-            nodes[i % nodes.len()].base.replacen("http", "ws", 1)
+            entries[i % entries.len()].replacen("http", "ws", 1)
         );
         let token = tokens[i % tokens.len()].clone();
         let permit = semaphore.clone().acquire_owned().await.unwrap();
@@ -263,6 +279,10 @@ async fn main() {
         .map(|n| n.process.id().unwrap().to_string())
         .collect();
     let cpu_before: f64 = node_pids.iter().map(|p| cpu_secs(p)).sum();
+    let lb_pid = balancer
+        .as_ref()
+        .map(|lb| lb.process.id().unwrap().to_string());
+    let lb_before = lb_pid.as_deref().map_or(0.0, cpu_secs);
     let driver_before = cpu_secs("self");
     let first_sent = now_ns();
     let started = Instant::now();
@@ -270,7 +290,7 @@ async fn main() {
     let mut tasks = Vec::new();
     for p in 0..publishers {
         let (client, next) = (client.clone(), next_event.clone());
-        let bases: Vec<String> = nodes.iter().map(|n| n.base.clone()).collect();
+        let bases = entries.clone();
         let cookie = format!("session-v2={}", tokens[p % tokens.len()]);
         tasks.push(tokio::spawn(async move {
             loop {
@@ -317,6 +337,7 @@ async fn main() {
     let got = received.load(Ordering::Relaxed);
     let node_cpu = node_pids.iter().map(|p| cpu_secs(p)).sum::<f64>() - cpu_before;
     let driver_cpu = cpu_secs("self") - driver_before;
+    let lb_cpu = lb_pid.as_deref().map_or(0.0, cpu_secs) - lb_before;
     let span_ns = last_received
         .load(Ordering::Relaxed)
         .saturating_sub(first_sent);
@@ -342,8 +363,13 @@ async fn main() {
         all[((all.len() as f64 * p) as usize).min(all.len() - 1)] as f64 / 1e6
     };
     println!(
-        "nodes={} connections={connections} users={users} events={events} publishers={publishers} pace={}",
+        "nodes={}{} connections={connections} users={users} events={events} publishers={publishers} pace={}",
         nodes.len(),
+        if balancer.is_some() {
+            " behind HAProxy"
+        } else {
+            ""
+        },
         if pace == 0 {
             "max".to_owned()
         } else {
@@ -372,6 +398,13 @@ async fn main() {
         driver_cpu / span_s * 100.0,
         expected.saturating_sub(got)
     );
+    if balancer.is_some() {
+        println!(
+            "balancer CPU {lb_cpu:.2} s ({:.0}% of a core) = {:.2} us per delivery",
+            lb_cpu / span_s * 100.0,
+            lb_cpu / got.max(1) as f64 * 1e6
+        );
+    }
     println!(
         "latency publish->delivered: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         pct(0.50),
@@ -380,7 +413,7 @@ async fn main() {
     );
     drop(sockets);
     if chat_mode {
-        page_throughput(&client, &nodes, &tokens[0]).await;
+        page_throughput(&client, &entries, &tokens[0]).await;
     }
     for mut node in nodes {
         let _ = node.process.kill().await;
@@ -432,14 +465,14 @@ pub(crate) fn cpu_secs(pid: &str) -> f64 {
 
 /// `GET /api/v2/chatMessages?chatId=1&take=20` from 32 concurrent clients for 10 s, spread over
 /// the nodes: requests per second and latency.
-async fn page_throughput(client: &reqwest::Client, nodes: &[Node], token: &str) {
+async fn page_throughput(client: &reqwest::Client, bases: &[String], token: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut tasks = Vec::new();
     for i in 0..32 {
         let client = client.clone();
         let url = format!(
             "{}/api/v2/chatMessages?chatId=1&take=20",
-            nodes[i % nodes.len()].base
+            bases[i % bases.len()]
         );
         let cookie = format!("session-v2={token}");
         tasks.push(tokio::spawn(async move {

@@ -72,10 +72,16 @@ impl Check {
         }
     }
 
-    /// Whether Down here means this node cannot serve (answer 503). The queues are shared by all
-    /// nodes: a backlog is no reason to take every node out of the load balancer.
+    /// Whether Down here means this node cannot serve (answer 503). The queues and Redis are
+    /// shared by all nodes: a backlog, or Redis away, is no reason to take every node out of
+    /// the load balancer (it would close every WebSocket and cut requests in flight, ADR 22).
+    /// Without Redis a node still serves: room events wait in the outbox and are delivered, or
+    /// reported as a gap, once Redis is back.
     pub fn affects_serving(&self) -> bool {
-        !matches!(self, Check::Queues { .. } | Check::Llm { .. })
+        !matches!(
+            self,
+            Check::Queues { .. } | Check::Llm { .. } | Check::Redis { .. }
+        )
     }
 
     pub async fn run(&self) -> ServiceHealth {
@@ -127,9 +133,11 @@ impl Check {
                     "maxConnections": limit,
                     "brokerConnected": hub.broker_connected(),
                 });
-                let status = if !hub.broker_connected() {
-                    Status::Down
-                } else if stats.connections * 10 >= limit * 9 {
+                // Degraded, not Down, without the broker: this node's sockets still serve, and
+                // events of other nodes are recovered from the rooms' history (or reported as a
+                // gap) once it is back. Redis away takes every broker at once; a 503 would take
+                // every node out of the balancer and close every socket.
+                let status = if !hub.broker_connected() || stats.connections * 10 >= limit * 9 {
                     Status::Degraded
                 } else {
                     Status::Operational

@@ -1,12 +1,10 @@
 //! Email through a real SMTP server (aiosmtpd, started by the test) and through the file
 //! fallback; SMS against a fake Twilio speaking Twilio's wire format.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::process::Command;
 use vrooli::config::SmtpTls;
 use vrooli::email::templates::Template;
 use vrooli::email::{Mailer, SendEmail, SendEmailHandler};
@@ -16,7 +14,7 @@ use vrooli::sms::{SendSms, SendSmsHandler, SmsSender};
 use wiremock::matchers::{body_string, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{TestDb, random_suffix, test_settings, wait_until};
+use crate::helpers::{SmtpServer, TestDb, random_suffix, test_settings, wait_until};
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("vrooli-{name}-{}", random_suffix()));
@@ -40,50 +38,6 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir)
         .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default()
-}
-
-/// aiosmtpd storing every message it receives in a maildir. Killed when dropped.
-struct SmtpServer {
-    port: u16,
-    maildir: PathBuf,
-    _child: tokio::process::Child,
-}
-
-impl SmtpServer {
-    async fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        // aiosmtpd creates the maildir (with its tmp/new/cur) only if the path does not exist.
-        let maildir = std::env::temp_dir().join(format!("vrooli-maildir-{}", random_suffix()));
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "aiosmtpd",
-                "-n",
-                "-l",
-                &format!("127.0.0.1:{port}"),
-                "-c",
-                "aiosmtpd.handlers.Mailbox",
-            ])
-            .arg(&maildir)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("python3 with aiosmtpd (scripts/setup.sh installs it)");
-        wait_until(Duration::from_secs(20), "aiosmtpd to listen", || async {
-            tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-        })
-        .await;
-        Self {
-            port,
-            maildir,
-            _child: child,
-        }
-    }
 }
 
 fn email_settings(host: &str, port: u16, outbox: &Path) -> vrooli::config::EmailSettings {

@@ -6,7 +6,8 @@
 //! its clone when the `TestApp` is dropped.
 //!
 //! `request.rs`: the one request helper and its `Reply`; `db.rs`: the template and per-test
-//! databases. Endpoint helpers live beside their tests (`chat/mod.rs`, `ws/mod.rs`, `runs/`).
+//! databases; `smtp.rs`: a real SMTP server (aiosmtpd). Endpoint helpers live beside their
+//! tests (`chat/mod.rs`, `ws/mod.rs`, `runs/`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,9 +18,11 @@ use vrooli::startup::{Application, RouteHook, ShutdownHandle};
 
 mod db;
 mod request;
+mod smtp;
 
 pub use db::TestDb;
 pub use request::{Auth, Reply, SendReply};
+pub use smtp::SmtpServer;
 
 pub struct TestApp {
     pub address: String,
