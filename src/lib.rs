@@ -27,6 +27,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod notifications;
 pub mod outbox;
+pub mod people;
 pub mod ratelimit;
 pub mod realtime;
 pub mod redis_client;

@@ -37,4 +37,6 @@ pub struct AppState {
     pub routines: crate::routines::RoutineService,
     /// Runs: start, stop, answer, read (executed by run actors, `crate::runs`).
     pub runs: crate::runs::RunService,
+    /// People as others see them (public fields only).
+    pub people: crate::people::Directory,
 }

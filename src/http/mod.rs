@@ -23,6 +23,7 @@ mod routines;
 mod runs;
 pub mod system_key;
 pub mod upgrade;
+mod users;
 pub mod ws;
 
 use actix_web::error::{JsonPayloadError, PayloadError};
@@ -44,7 +45,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(chat::config)
                 .configure(notifications::config)
                 .configure(routines::config)
-                .configure(runs::config),
+                .configure(runs::config)
+                .configure(users::config),
         );
 }
 

@@ -302,6 +302,7 @@ impl Application {
             jobs: job_store.clone(),
             admin_key: settings.admin.system_key.clone(),
             notifications: crate::notifications::Notifications::new(pool.clone()),
+            people: crate::people::Directory::new(pool.clone()),
             routines: routines.clone(),
             runs: crate::runs::RunService {
                 pool: pool.clone(),

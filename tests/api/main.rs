@@ -20,4 +20,5 @@ mod seed;
 mod shutdown;
 mod snowflake;
 mod startup;
+mod users;
 mod ws;
