@@ -1,4 +1,5 @@
-//! The command line: `vrooli [--config PATH] <serve [--port N] | migrate | seed>`.
+//! The command line: `vrooli [--config PATH] <serve [--port N] | migrate | seed>`, and the hidden
+//! `vrooli sandbox` a node starts for each `code` step (`src/sandbox/`).
 
 use std::path::PathBuf;
 
@@ -31,4 +32,7 @@ pub enum Command {
     Migrate,
     /// Apply migrations and the idempotent seed (admin, Valyxa, team Vrooli), then exit.
     Seed,
+    /// Run one script: a request on stdin, the reply on stdout (started by a node, not by hand).
+    #[command(hide = true)]
+    Sandbox,
 }

@@ -34,6 +34,7 @@ pub mod redis_client;
 pub mod retry;
 pub mod routines;
 pub mod runs;
+pub mod sandbox;
 pub mod sms;
 pub mod startup;
 pub mod state;

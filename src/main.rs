@@ -12,6 +12,10 @@ use vrooli::{db, ids::Snowflake, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A sandbox child reads no settings and logs nothing: its parent gave it all it needs.
+    if matches!(cli.command, Command::Sandbox) {
+        return vrooli::sandbox::child::main();
+    }
     let start = Instant::now();
     let port = match cli.command {
         Command::Serve { port } => port,
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
                 lease.release().await;
                 pool.close().await;
             }
+            Command::Sandbox => unreachable!("handled before the settings are loaded"),
         }
         Ok::<_, anyhow::Error>(())
     });

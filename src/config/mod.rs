@@ -40,6 +40,7 @@ pub struct Settings {
     pub ws: WsSettings,
     pub ai: AiSettings,
     pub runs: RunsSettings,
+    pub sandbox: SandboxSettings,
 }
 
 /// Where the settings come from, besides the embedded defaults and the environment.

@@ -75,6 +75,27 @@ pub struct CorsSettings {
     pub max_age_secs: usize,
 }
 
+/// `code` steps: JavaScript in a child process (`src/sandbox/`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxSettings {
+    /// The binary run as `<program> sandbox`; empty: this one.
+    pub program: String,
+    /// QuickJS's heap and stack.
+    pub memory_bytes: usize,
+    pub stack_bytes: usize,
+    /// The engine's deadline for one script (a node's `timeoutMs` may lower it).
+    pub timeout_ms: u64,
+    /// After the deadline, how long before the child is killed from outside.
+    pub kill_grace_ms: u64,
+    /// The child's whole address space (RLIMIT_AS).
+    pub address_space_bytes: u64,
+    /// The largest result (JSON bytes) a script may return.
+    pub max_output_bytes: usize,
+    /// Scripts running at once on a node; more wait their turn.
+    pub max_concurrent: usize,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {

@@ -344,6 +344,16 @@ impl Settings {
                 && (1..=100_000).contains(&r.map_max_items),
             "runs: intervals and limits at least 1, and runs.lease_ttl_ms at least twice runs.lease_renew_ms",
         );
+        let b = &s.sandbox;
+        check(
+            b.memory_bytes >= 1024 * 1024
+                && b.stack_bytes >= 64 * 1024
+                && b.timeout_ms >= 1
+                && b.address_space_bytes >= 64 * 1024 * 1024
+                && b.max_output_bytes >= 1
+                && (1..=1000).contains(&b.max_concurrent),
+            "sandbox: memory_bytes at least 1 MiB, stack_bytes 64 KiB, address_space_bytes 64 MiB; timeout_ms and max_output_bytes at least 1; max_concurrent 1-1000",
+        );
         if errors.is_empty() {
             Ok(())
         } else {

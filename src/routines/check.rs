@@ -9,6 +9,9 @@ use serde_json::Value;
 
 use super::graph::{Graph, GraphError, GraphLimits, Kind, Node};
 
+/// The most JavaScript a `code` node may hold (the step's script, not a program).
+const MAX_CODE_BYTES: usize = 64 * 1024;
+
 /// Everything that can be checked without the database.
 pub(crate) fn check(graph: &Graph, limits: GraphLimits) -> Result<(), GraphError> {
     if graph.nodes.is_empty() {
@@ -105,6 +108,12 @@ pub(crate) fn check(graph: &Graph, limits: GraphLimits) -> Result<(), GraphError
                 {
                     return Err(GraphError::at(&node.id, "until is an RFC 3339 time"));
                 }
+            }
+            Kind::Code { code, .. } if code.trim().is_empty() || code.len() > MAX_CODE_BYTES => {
+                return Err(GraphError::at(
+                    &node.id,
+                    format!("code is 1 to {MAX_CODE_BYTES} bytes of JavaScript"),
+                ));
             }
             Kind::Http { url, method, .. } => {
                 let method = method.to_ascii_uppercase();

@@ -7,7 +7,7 @@
 //! ```
 //!
 //! Every refusal names the node and the reason (`InvalidRoutineGraph`); a graph type we do not
-//! know is `GraphTypeUnsupported`; a kind whose executor is not built yet (`code`, `action`) is
+//! know is `GraphTypeUnsupported`; a kind whose executor is not built yet (`action`) is
 //! `NodeKindUnavailable`. Checks that need the database (does a subroutine version exist) are
 //! left to the caller, which gets the referenced version ids from [`Graph::subroutines`].
 
@@ -163,6 +163,16 @@ pub enum Kind {
         #[serde(default)]
         message: String,
     },
+    /// JavaScript run in the sandbox (`src/sandbox/`): `code` is a function body, `input`
+    /// (rendered over the context like an http body) its argument `input`, and what it returns
+    /// the output `result`; declared outputs are JSON paths into that result.
+    Code {
+        code: String,
+        #[serde(default)]
+        input: Option<Value>,
+        #[serde(default)]
+        outputs: BTreeMap<String, String>,
+    },
     #[serde(rename_all = "camelCase")]
     Subroutine {
         version_id: String,
@@ -193,6 +203,7 @@ impl Kind {
             Kind::Input { .. } => "input",
             Kind::Approval { .. } => "approval",
             Kind::Subroutine { .. } => "subroutine",
+            Kind::Code { .. } => "code",
         }
     }
 
@@ -208,6 +219,11 @@ impl Kind {
             Kind::Http { outputs, .. } => {
                 let mut set: HashSet<String> = names(&mut outputs.keys());
                 set.extend(["response".to_owned(), "status".to_owned()]);
+                set
+            }
+            Kind::Code { outputs, .. } => {
+                let mut set: HashSet<String> = names(&mut outputs.keys());
+                set.insert("result".into());
                 set
             }
             Kind::Decision { .. } => HashSet::from(["branch".to_owned()]),
@@ -329,14 +345,14 @@ fn parse_graph_1(schema: &Value) -> Result<Graph, GraphError> {
             .ok_or_else(|| GraphError::whole(format!("node {i} has no string id")))?;
         let kind = raw.get("kind").and_then(Value::as_str).unwrap_or("");
         match kind {
-            "code" | "action" => {
+            "action" => {
                 return Err(GraphError::Unavailable {
                     node: id.to_owned(),
                     kind: kind.to_owned(),
                 });
             }
             "llm" | "http" | "decision" | "parallel" | "join" | "map" | "wait" | "input"
-            | "approval" | "subroutine" => {}
+            | "approval" | "subroutine" | "code" => {}
             other => return Err(GraphError::at(id, format!("unknown kind {other:?}"))),
         }
         let node: Node = serde_json::from_value(raw.clone())

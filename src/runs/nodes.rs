@@ -6,6 +6,7 @@
 //!      ─▶ outputs {status, response, <name>: $.path}
 //! llm  ─▶ AI registry stream (chunks ─▶ step/stream) ─▶ outputs {response, <json keys>, <name>}
 //! decision ─▶ first branch whose condition holds, else default ─▶ outputs {branch}
+//! code ─▶ sandbox (a child process, src/sandbox/) ─▶ outputs {result, <name>: $.path}
 //! ```
 
 use std::collections::BTreeMap;
@@ -254,6 +255,39 @@ pub fn decide<'a>(branches: &'a [Branch], default: &'a str, context: &Context) -
         .iter()
         .find(|b| holds(&b.when, context))
         .map_or(default, |b| b.to.as_str())
+}
+
+/// The outputs of a `code` step: `result` (what the script returned) and each declared output
+/// (a JSON path into it). A script's failure is the step's, with the sandbox's reason.
+pub fn code_outputs(
+    result: Result<Value, crate::sandbox::SandboxError>,
+    declared: &BTreeMap<String, String>,
+) -> Result<Value, StepFailure> {
+    use crate::sandbox::SandboxError as E;
+    let result = result.map_err(|error| {
+        let message = error.to_string();
+        match error {
+            E::Script(_) => StepFailure::permanent("ScriptError", message),
+            E::Timeout(_) => StepFailure::permanent("ScriptTimeout", message),
+            E::OutOfMemory => StepFailure::permanent("ScriptOutOfMemory", message),
+            E::OutputTooLarge(_) => StepFailure::permanent("ScriptOutputTooLarge", message),
+            E::Crashed(_) => StepFailure::permanent("SandboxCrashed", message),
+            // No process could be started (limits of the host): another attempt may find one.
+            E::Unavailable(_) => StepFailure::retryable("SandboxUnavailable", message),
+        }
+    })?;
+    let mut out = Map::new();
+    for (name, path) in declared {
+        let value = json_path(&result, path).ok_or_else(|| {
+            StepFailure::permanent(
+                "MissingOutput",
+                format!("the result has nothing at {path} for output {name:?}"),
+            )
+        })?;
+        out.insert(name.clone(), value);
+    }
+    out.insert("result".into(), result);
+    Ok(Value::Object(out))
 }
 
 #[cfg(test)]

@@ -243,6 +243,8 @@ impl Application {
                 max_response_bytes: r.http_max_response_bytes,
                 timeout: Duration::from_millis(r.http_timeout_ms),
             },
+            sandbox: crate::sandbox::Sandbox::new(&settings.sandbox)
+                .map_err(StartupError::Delivery)?,
             lease_ttl: Duration::from_millis(r.lease_ttl_ms),
             renew_every: Duration::from_millis(r.lease_renew_ms),
             step_timeout: Duration::from_millis(r.step_timeout_ms),

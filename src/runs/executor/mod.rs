@@ -52,6 +52,8 @@ pub struct RunDeps {
     pub credits: Credits,
     pub http: reqwest::Client,
     pub http_limits: HttpLimits,
+    /// `code` steps run here.
+    pub sandbox: crate::sandbox::Sandbox,
     pub lease_ttl: Duration,
     pub renew_every: Duration,
     pub step_timeout: Duration,

@@ -1,9 +1,9 @@
-//! The work of an `http`, `llm` or `decision` step, given the run's context.
+//! The work of an `http`, `llm`, `decision` or `code` step, given the run's context.
 
 use super::*;
 
 impl Walk<'_> {
-    /// Executes an `http`, `llm` or `decision` node; its outputs and cost in credits.
+    /// Executes an `http`, `llm`, `decision` or `code` node; its outputs and cost in credits.
     pub(super) async fn execute(
         &self,
         node: &Node,
@@ -64,6 +64,27 @@ impl Walk<'_> {
             Kind::Decision { branches, default } => {
                 let to = nodes::decide(branches, default, context);
                 Ok((json!({"branch": to}), 0))
+            }
+            Kind::Code {
+                code,
+                input,
+                outputs,
+            } => {
+                let input = input
+                    .as_ref()
+                    .map(|i| context.render(i))
+                    .transpose()
+                    .map_err(missing)?
+                    .unwrap_or(Value::Null);
+                let timeout = node.timeout_ms.map(Duration::from_millis);
+                let run = self.deps().sandbox.run(code, &input, timeout);
+                let result = tokio::select! {
+                    result = run => result,
+                    _ = self.cancel.cancelled() => {
+                        return Err(StepFailure::permanent("Cancelled", "stopped"));
+                    }
+                };
+                Ok((nodes::code_outputs(result, outputs)?, 0))
             }
             other => Err(StepFailure::permanent(
                 "NodeKindUnavailable",

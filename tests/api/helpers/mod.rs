@@ -117,6 +117,8 @@ pub fn test_settings() -> Settings {
     settings.admin.system_key = "system-key-for-tests".to_string().into();
     // Tests make many requests from one address; the rate-limit tests turn it back on.
     settings.rate_limit.enabled = false;
+    // The node runs in this test process: `code` steps need the real binary as their sandbox.
+    settings.sandbox.program = env!("CARGO_BIN_EXE_vrooli").into();
     settings
 }
 

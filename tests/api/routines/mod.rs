@@ -218,11 +218,19 @@ async fn every_bad_graph_is_refused_naming_its_node_and_nothing_is_written() {
         ),
         (
             graph(
-                json!([{"id": "a", "kind": "code", "source": "1+1"}]),
+                json!([{"id": "a", "kind": "action", "tool": "send_message"}]),
                 json!([]),
             ),
             "NodeKindUnavailable",
-            "node \"a\": kind \"code\"",
+            "node \"a\": kind \"action\"",
+        ),
+        (
+            graph(
+                json!([{"id": "a", "kind": "code", "code": "  "}]),
+                json!([]),
+            ),
+            "InvalidRoutineGraph",
+            "node \"a\": code is 1 to",
         ),
         (
             json!({"graph": {"__type": "BPMN-2.0", "schema": {}}}),

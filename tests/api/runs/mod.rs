@@ -1,8 +1,10 @@
 //! Runs over HTTP against fake services that speak real HTTP (wiremock): `flows` (graphs run
 //! to the end, idempotent starts, privacy, approvals, cancel and pause, llm steps, Sequential
 //! routines, limits), `fanout` (parallel, map), `nodes` (across nodes), `faults` (fencing,
-//! takeover, uncertain steps), `kill` (kill -9 of the owner). The helpers are here.
+//! takeover, uncertain steps), `kill` (kill -9 of the owner), `code` (sandboxed JavaScript).
+//! The helpers are here.
 
+mod code;
 mod fanout;
 mod faults;
 mod flows;
