@@ -138,6 +138,10 @@ impl Sandbox {
         let wall = Duration::from_millis(timeout_ms + s.kill_grace_ms);
         let outcome = tokio::time::timeout(wall, async {
             let (read, out) = exchange.await;
+            if out.len() > max {
+                // It would block writing the rest: no need to wait for it.
+                let _ = child.start_kill();
+            }
             let status = child.wait().await;
             (read, out, status)
         })

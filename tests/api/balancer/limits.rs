@@ -18,7 +18,8 @@ async fn rate_limits_hold_across_nodes_behind_the_balancer_whatever_the_client_c
     };
     let a = spawn_app_with(limited, None).await;
     let b = SecondNode::start_with(&a, 1, limited).await;
-    let lb = Balancer::start(&[a.port, port(&b.address)]).await;
+    let c = SecondNode::start_with(&a, 2, limited).await;
+    let lb = Balancer::start(&[a.port, port(&b.address), port(&c.address)]).await;
     let mut statuses = Vec::new();
     for n in 0..8 {
         // Each request claims another address; the balancer replaces the claim with the real
@@ -36,7 +37,8 @@ async fn rate_limits_hold_across_nodes_behind_the_balancer_whatever_the_client_c
     assert_eq!(
         statuses,
         [401, 401, 401, 401, 429, 429, 429, 429],
-        "four per day for this client across both nodes"
+        "four per day for this client across the three nodes"
     );
     b.stop().await;
+    c.stop().await;
 }

@@ -1,7 +1,7 @@
 //! `code` steps: JavaScript run by QuickJS in a child process (`vrooli sandbox`, the real
 //! binary). A script computes from the run's context; an endless loop is stopped at its deadline;
-//! a 100 MB allocation fails cleanly; `require`, `fetch` and `process` do not exist; a child
-//! that crashes, or never answers, fails the step and not the node.
+//! a 100 MB allocation fails cleanly; a result too large is refused; `require`, `fetch` and
+//! `process` do not exist; a child that crashes, or never answers, fails the step, not the node.
 
 use std::time::Instant;
 
@@ -108,6 +108,9 @@ async fn an_endless_loop_stops_at_its_deadline_and_a_huge_allocation_fails_clean
     )
     .await;
     assert_eq!(failure(&done).1, "ScriptOutOfMemory", "{done}");
+    // A result over sandbox.max_output_bytes (1 MiB) is refused, not stored.
+    let done = run_code(&app, &sam, "return 'y'.repeat(2 * 1024 * 1024);", json!({})).await;
+    assert_eq!(failure(&done).1, "ScriptOutputTooLarge", "{done}");
     // Deep recursion meets the stack limit as an error, not a crash.
     let done = run_code(
         &app,
