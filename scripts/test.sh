@@ -12,6 +12,13 @@ if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
         || { [ "$(id -u)" -eq 0 ] && apt-get install -y -qq python3-aiosmtpd >/dev/null; } \
         || { echo "test: error: install aiosmtpd (pip install aiosmtpd, or apt-get install python3-aiosmtpd)" >&2; exit 1; }
 fi
+# The MCP tests drive /mcp with the official Python client (PyPI `mcp`).
+if ! python3 -c 'import mcp.client.streamable_http' 2>/dev/null; then
+    echo "test: installing the MCP Python client for the MCP tests"
+    python3 -m pip install --quiet "mcp>=2.3" 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages "mcp>=2.3" 2>/dev/null \
+        || { echo "test: error: install the MCP client (pip install mcp)" >&2; exit 1; }
+fi
 # The module arrows point one way (docs/ARCHITECTURE.md): no cycles between top-level modules.
 python3 scripts/module_arrows.py src actors/src
 export PATH="$HOME/.cargo/bin:$PATH"

@@ -24,6 +24,7 @@ pub mod health;
 pub mod http;
 pub mod ids;
 pub mod jobs;
+pub mod mcp;
 pub mod metrics;
 pub mod notifications;
 pub mod outbox;

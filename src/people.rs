@@ -89,4 +89,13 @@ impl Directory {
         .fetch_all(&self.pool)
         .await
     }
+
+    /// The seeded admin (the oldest admin account): whom the system key acts as on `/mcp`.
+    pub async fn first_admin(&self) -> Result<Option<UserId>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT id FROM users WHERE is_admin AND status <> 'Deleted' ORDER BY id LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+    }
 }

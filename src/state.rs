@@ -39,4 +39,6 @@ pub struct AppState {
     pub runs: crate::runs::RunService,
     /// People as others see them (public fields only).
     pub people: crate::people::Directory,
+    /// The MCP server at `/mcp` (rmcp, stateless).
+    pub mcp: crate::mcp::Mcp,
 }

@@ -4,7 +4,7 @@
 //! request ─▶ query string: a percent-encoded control character? ─▶ 422 ControlCharacter
 //!         ─▶ JSON body: read up to the route's limit (server.json_body_limit_bytes, or
 //!            server.message_json_body_limit_bytes on the routes that carry a message's text,
-//!            server.routine_json_body_limit_bytes on the routine routes
+//!            server.routine_json_body_limit_bytes on the routine routes and /mcp
 //!            and on the operators' room publish)
 //!            ─▶ over it: 413 BodyTooLarge · compressed: 415 UnsupportedContentEncoding
 //!            ─▶ a string escape of a control character (\u0000 … \u001f but \t \n \r)?
@@ -51,7 +51,9 @@ impl BodyLimits {
                 "/api/v2/resource"
                 | "/api/v2/resource/import"
                 | "/api/v2/resourceVersion"
-                | "/api/v2/resourceVersion/{id}",
+                | "/api/v2/resourceVersion/{id}"
+                // MCP calls may carry a message or a routine's graph (resource_manage).
+                | "/mcp",
             ) => self.routine_json,
             _ => self.json,
         }

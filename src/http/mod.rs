@@ -13,6 +13,7 @@ pub mod edge;
 pub mod error;
 mod health;
 pub mod input;
+mod mcp;
 mod metrics;
 mod notifications;
 pub mod origin;
@@ -37,6 +38,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthcheck").route(web::get().to(health::healthcheck)))
         .service(web::resource("/metrics").route(web::get().to(metrics::metrics)))
         .service(web::resource("/ws").route(web::get().to(ws::connect)))
+        .configure(mcp::config)
         .service(
             web::scope("/api/v2")
                 .configure(admin::config)

@@ -275,6 +275,28 @@ impl Application {
             },
             settings.runs.max_import_resources,
         );
+        let run_service = crate::runs::RunService {
+            pool: pool.clone(),
+            ids: Arc::clone(&ids),
+            jobs: job_store.clone(),
+            routines: routines.clone(),
+            deps: run_deps,
+            max_depth: settings.runs.max_subroutine_depth,
+            limits: crate::runs::RunLimits {
+                max_credits: settings.runs.max_credits,
+                max_steps: settings.runs.max_steps,
+                max_time_ms: settings.runs.max_time_ms,
+            },
+        };
+        // MCP tools call the same services as the REST routes.
+        let mcp = crate::mcp::Mcp::new(
+            crate::mcp::Tools {
+                chats: chats.clone(),
+                routines: routines.clone(),
+                runs: run_service.clone(),
+            },
+            settings.server.routine_json_body_limit_bytes,
+        );
         let host = HostProbe::new();
         let state = AppState {
             hub: hub.clone(),
@@ -305,20 +327,9 @@ impl Application {
             admin_key: settings.admin.system_key.clone(),
             notifications: crate::notifications::Notifications::new(pool.clone()),
             people: crate::people::Directory::new(pool.clone()),
+            mcp,
             routines: routines.clone(),
-            runs: crate::runs::RunService {
-                pool: pool.clone(),
-                ids: Arc::clone(&ids),
-                jobs: job_store.clone(),
-                routines,
-                deps: run_deps,
-                max_depth: settings.runs.max_subroutine_depth,
-                limits: crate::runs::RunLimits {
-                    max_credits: settings.runs.max_credits,
-                    max_steps: settings.runs.max_steps,
-                    max_time_ms: settings.runs.max_time_ms,
-                },
-            },
+            runs: run_service,
             ids,
             host,
             access_log: settings.log.access_log,

@@ -11,6 +11,7 @@ mod errors;
 mod health;
 mod helpers;
 mod jobs;
+mod mcp;
 mod metrics;
 mod outbox;
 mod rate_limit;
