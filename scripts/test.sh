@@ -12,9 +12,12 @@ if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
         || { [ "$(id -u)" -eq 0 ] && apt-get install -y -qq python3-aiosmtpd >/dev/null; } \
         || { echo "test: error: install aiosmtpd (pip install aiosmtpd, or apt-get install python3-aiosmtpd)" >&2; exit 1; }
 fi
-# The MCP tests drive /mcp with the official Python client (PyPI `mcp`).
+# The MCP tests drive /mcp with the official Python client (PyPI `mcp`; no Debian package).
 if ! python3 -c 'import mcp.client.streamable_http' 2>/dev/null; then
     echo "test: installing the MCP Python client for the MCP tests"
+    if ! python3 -m pip --version >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+        apt-get install -y -qq python3-pip >/dev/null
+    fi
     python3 -m pip install --quiet "mcp>=2.3" 2>/dev/null \
         || python3 -m pip install --quiet --break-system-packages "mcp>=2.3" 2>/dev/null \
         || { echo "test: error: install the MCP client (pip install mcp)" >&2; exit 1; }

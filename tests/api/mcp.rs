@@ -13,7 +13,7 @@ use crate::ws::{User, user};
 const SYSTEM_KEY: &str = "system-key-for-tests";
 
 /// An API key of `who` with `permissions`; its secret.
-async fn api_key(app: &TestApp, who: &User, permissions: &[&str]) -> String {
+pub async fn api_key(app: &TestApp, who: &User, permissions: &[&str]) -> String {
     let reply = crate::auth::post(
         app,
         "/apiKey",
@@ -25,12 +25,12 @@ async fn api_key(app: &TestApp, who: &User, permissions: &[&str]) -> String {
     reply.body["data"]["key"].as_str().unwrap().to_owned()
 }
 
-/// Runs the Python client with `scenario`; its report.
-async fn client(app: &TestApp, scenario: Value) -> Value {
+/// Runs the Python client against `url` with `scenario`; its report.
+pub async fn client(url: &str, scenario: Value) -> Value {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/client.py");
     let output = tokio::process::Command::new("python3")
         .arg(script)
-        .arg(app.url("/mcp"))
+        .arg(url)
         .arg(scenario.to_string())
         .output()
         .await
@@ -68,7 +68,7 @@ async fn the_official_client_lists_and_calls_every_tool_and_refusals_are_tool_er
         "edges": [],
         "outputs": {"doubled": "nodes.double.result"}}}});
     let report = client(
-        &app,
+        &app.url("/mcp"),
         json!({
             "full": {"key": full, "calls": [
                 ["send_message", {"chatId": chat, "text": "Hello there", "waitForResponse": true,

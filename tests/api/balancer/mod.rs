@@ -6,11 +6,13 @@
 //!   presence — is taken over by the others.
 //! - `redis`: Redis restarted under load: clients recover or are told of the gap, never silence.
 //! - `limits`: rate limits hold across nodes whatever address a client claims.
+//! - `mcp`: an agent's MCP requests spread over the nodes make one conversation (stateless).
 //!
 //! The helpers here: the balancer, a socket that follows its chat as a browser would, posting
 //! through the balancer, and a node as a process of its own.
 
 mod limits;
+mod mcp;
 mod redis;
 mod restarts;
 mod takeover;
