@@ -383,3 +383,41 @@ struct RunRoutine {
 struct DefineTool {
     tool_name: String,
 }
+
+/// `action` steps: the run's owner calls a tool with what the owner may do (a run acts for its
+/// owner, not for a key).
+impl crate::runs::nodes::ActionTools for Tools {
+    fn call<'a>(
+        &'a self,
+        user: UserId,
+        tool: &'a str,
+        arguments: Value,
+    ) -> crate::runs::nodes::ActionCall<'a> {
+        Box::pin(async move {
+            let caller = Caller {
+                user,
+                api_key: None,
+                permissions: vec![
+                    Permission::ReadPublic,
+                    Permission::ReadPrivate,
+                    Permission::WritePrivate,
+                ],
+            };
+            Tools::call(self, &caller, tool, arguments)
+                .await
+                .map_err(|e| (e.code, e.message))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_catalogue_is_what_action_nodes_may_call() {
+        let names: Vec<&str> = super::catalogue()
+            .iter()
+            .map(|(name, _, _)| *name)
+            .collect();
+        assert_eq!(names, crate::routines::graph::ACTION_TOOLS);
+    }
+}

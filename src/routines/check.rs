@@ -115,6 +115,15 @@ pub(crate) fn check(graph: &Graph, limits: GraphLimits) -> Result<(), GraphError
                     format!("code is 1 to {MAX_CODE_BYTES} bytes of JavaScript"),
                 ));
             }
+            Kind::Action { tool, .. } if !super::graph::ACTION_TOOLS.contains(&tool.as_str()) => {
+                return Err(GraphError::at(
+                    &node.id,
+                    format!(
+                        "unknown tool {tool:?} (one of {})",
+                        super::graph::ACTION_TOOLS.join(", ")
+                    ),
+                ));
+            }
             Kind::Http { url, method, .. } => {
                 let method = method.to_ascii_uppercase();
                 if !["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"].contains(&method.as_str()) {

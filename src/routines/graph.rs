@@ -7,8 +7,8 @@
 //! ```
 //!
 //! Every refusal names the node and the reason (`InvalidRoutineGraph`); a graph type we do not
-//! know is `GraphTypeUnsupported`; a kind whose executor is not built yet (`action`) is
-//! `NodeKindUnavailable`. Checks that need the database (does a subroutine version exist) are
+//! know is `GraphTypeUnsupported`; what cannot run yet (the original's `RoutineCode`,
+//! `RoutineInternalAction` and `RoutineWeb` in the Sequential format) is `NodeKindUnavailable`. Checks that need the database (does a subroutine version exist) are
 //! left to the caller, which gets the referenced version ids from [`Graph::subroutines`].
 
 use std::collections::{BTreeMap, HashSet};
@@ -173,6 +173,17 @@ pub enum Kind {
         #[serde(default)]
         outputs: BTreeMap<String, String>,
     },
+    /// One of the server's own MCP tools (`src/mcp/tools.rs`), called as the run's owner:
+    /// `input` (rendered over the context) is its arguments, what it returns the output
+    /// `result`. A tool that writes (`send_message`, adds, updates, starts, stops) is not
+    /// repeated blindly after a takeover: the run pauses as `UncertainStep`.
+    Action {
+        tool: String,
+        #[serde(default)]
+        input: Option<Value>,
+        #[serde(default)]
+        outputs: BTreeMap<String, String>,
+    },
     #[serde(rename_all = "camelCase")]
     Subroutine {
         version_id: String,
@@ -180,6 +191,27 @@ pub enum Kind {
         #[serde(default)]
         inputs: BTreeMap<String, String>,
     },
+}
+
+/// The tools an `action` node may call: the server's own MCP tools (`src/mcp/tools.rs`, whose
+/// catalogue a test keeps equal to this list).
+pub const ACTION_TOOLS: &[&str] = &[
+    "send_message",
+    "resource_manage",
+    "run_routine",
+    "define_tool",
+];
+
+/// Whether an `action` may have changed something (so a takeover must not repeat it blindly):
+/// every call but the reads. An `op` or `action` given as a template counts as a write.
+pub fn action_writes(tool: &str, input: Option<&Value>) -> bool {
+    let field = |name: &str| input.and_then(|i| i.get(name)).and_then(Value::as_str);
+    match tool {
+        "define_tool" => false,
+        "resource_manage" => !matches!(field("op"), Some("find" | "get")),
+        "run_routine" => field("action") != Some("status"),
+        _ => true,
+    }
 }
 
 fn get() -> String {
@@ -204,6 +236,7 @@ impl Kind {
             Kind::Approval { .. } => "approval",
             Kind::Subroutine { .. } => "subroutine",
             Kind::Code { .. } => "code",
+            Kind::Action { .. } => "action",
         }
     }
 
@@ -221,7 +254,7 @@ impl Kind {
                 set.extend(["response".to_owned(), "status".to_owned()]);
                 set
             }
-            Kind::Code { outputs, .. } => {
+            Kind::Code { outputs, .. } | Kind::Action { outputs, .. } => {
                 let mut set: HashSet<String> = names(&mut outputs.keys());
                 set.insert("result".into());
                 set
@@ -345,14 +378,8 @@ fn parse_graph_1(schema: &Value) -> Result<Graph, GraphError> {
             .ok_or_else(|| GraphError::whole(format!("node {i} has no string id")))?;
         let kind = raw.get("kind").and_then(Value::as_str).unwrap_or("");
         match kind {
-            "action" => {
-                return Err(GraphError::Unavailable {
-                    node: id.to_owned(),
-                    kind: kind.to_owned(),
-                });
-            }
             "llm" | "http" | "decision" | "parallel" | "join" | "map" | "wait" | "input"
-            | "approval" | "subroutine" | "code" => {}
+            | "approval" | "subroutine" | "code" | "action" => {}
             other => return Err(GraphError::at(id, format!("unknown kind {other:?}"))),
         }
         let node: Node = serde_json::from_value(raw.clone())

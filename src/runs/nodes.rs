@@ -7,6 +7,7 @@
 //! llm  ─▶ AI registry stream (chunks ─▶ step/stream) ─▶ outputs {response, <json keys>, <name>}
 //! decision ─▶ first branch whose condition holds, else default ─▶ outputs {branch}
 //! code ─▶ sandbox (a child process, src/sandbox/) ─▶ outputs {result, <name>: $.path}
+//! action ─▶ one of the server's own tools (ActionTools) as the run's owner ─▶ outputs {result, …}
 //! ```
 
 use std::collections::BTreeMap;
@@ -257,6 +258,42 @@ pub fn decide<'a>(branches: &'a [Branch], default: &'a str, context: &Context) -
         .map_or(default, |b| b.to.as_str())
 }
 
+/// What `action` steps call: the server's own tools (the MCP tools of `src/mcp/tools.rs`, set
+/// on [`super::RunDeps::actions`] at start-up, so this module needs nothing of MCP). `user` is
+/// the run's owner; an error is a stable code and a message.
+pub trait ActionTools: Send + Sync {
+    fn call<'a>(
+        &'a self,
+        user: crate::ids::UserId,
+        tool: &'a str,
+        arguments: Value,
+    ) -> ActionCall<'a>;
+}
+
+/// A tool call in progress: its result, or a stable code and a message.
+pub type ActionCall<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Value, (&'static str, String)>> + Send + 'a>,
+>;
+
+/// `result` and the declared outputs (JSON paths into it) of a step that returned `result`.
+pub fn result_outputs(
+    result: Value,
+    declared: &BTreeMap<String, String>,
+) -> Result<Value, StepFailure> {
+    let mut out = Map::new();
+    for (name, path) in declared {
+        let value = json_path(&result, path).ok_or_else(|| {
+            StepFailure::permanent(
+                "MissingOutput",
+                format!("the result has nothing at {path} for output {name:?}"),
+            )
+        })?;
+        out.insert(name.clone(), value);
+    }
+    out.insert("result".into(), result);
+    Ok(Value::Object(out))
+}
+
 /// The outputs of a `code` step: `result` (what the script returned) and each declared output
 /// (a JSON path into it). A script's failure is the step's, with the sandbox's reason.
 pub fn code_outputs(
@@ -276,18 +313,7 @@ pub fn code_outputs(
             E::Unavailable(_) => StepFailure::retryable("SandboxUnavailable", message),
         }
     })?;
-    let mut out = Map::new();
-    for (name, path) in declared {
-        let value = json_path(&result, path).ok_or_else(|| {
-            StepFailure::permanent(
-                "MissingOutput",
-                format!("the result has nothing at {path} for output {name:?}"),
-            )
-        })?;
-        out.insert(name.clone(), value);
-    }
-    out.insert("result".into(), result);
-    Ok(Value::Object(out))
+    result_outputs(result, declared)
 }
 
 #[cfg(test)]

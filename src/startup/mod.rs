@@ -245,6 +245,7 @@ impl Application {
             },
             sandbox: crate::sandbox::Sandbox::new(&settings.sandbox)
                 .map_err(StartupError::Delivery)?,
+            actions: std::sync::OnceLock::new(),
             lease_ttl: Duration::from_millis(r.lease_ttl_ms),
             renew_every: Duration::from_millis(r.lease_renew_ms),
             step_timeout: Duration::from_millis(r.step_timeout_ms),
@@ -288,15 +289,17 @@ impl Application {
                 max_time_ms: settings.runs.max_time_ms,
             },
         };
-        // MCP tools call the same services as the REST routes.
-        let mcp = crate::mcp::Mcp::new(
-            crate::mcp::Tools {
-                chats: chats.clone(),
-                routines: routines.clone(),
-                runs: run_service.clone(),
-            },
-            settings.server.routine_json_body_limit_bytes,
-        );
+        // MCP tools call the same services as the REST routes; `action` steps call the tools.
+        let tools = crate::mcp::Tools {
+            chats: chats.clone(),
+            routines: routines.clone(),
+            runs: run_service.clone(),
+        };
+        let _ = run_service
+            .deps
+            .actions
+            .set(Arc::new(tools.clone()) as Arc<dyn crate::runs::nodes::ActionTools>);
+        let mcp = crate::mcp::Mcp::new(tools, settings.server.routine_json_body_limit_bytes);
         let host = HostProbe::new();
         let state = AppState {
             hub: hub.clone(),

@@ -54,6 +54,9 @@ pub struct RunDeps {
     pub http_limits: HttpLimits,
     /// `code` steps run here.
     pub sandbox: crate::sandbox::Sandbox,
+    /// `action` steps call these (set once at start-up, after the tools are built: they use
+    /// the run service, which holds these deps).
+    pub actions: std::sync::OnceLock<Arc<dyn crate::runs::nodes::ActionTools>>,
     pub lease_ttl: Duration,
     pub renew_every: Duration,
     pub step_timeout: Duration,

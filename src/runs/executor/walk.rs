@@ -238,6 +238,12 @@ impl Walk<'_> {
                 // It may have happened: a person decides (resume retries it).
                 return Err(Stop::Paused("UncertainStep"));
             }
+            Kind::Action { tool, input, .. }
+                if in_flight && crate::routines::graph::action_writes(tool, input.as_ref()) =>
+            {
+                // A tool that writes may have done so before the owner died: as above.
+                return Err(Stop::Paused("UncertainStep"));
+            }
             _ => {}
         }
         let retry = node.retry.unwrap_or(Retry {

@@ -1,9 +1,9 @@
-//! The work of an `http`, `llm`, `decision` or `code` step, given the run's context.
+//! The work of an `http`, `llm`, `decision`, `code` or `action` step, given the run's context.
 
 use super::*;
 
 impl Walk<'_> {
-    /// Executes an `http`, `llm`, `decision` or `code` node; its outputs and cost in credits.
+    /// Executes an `http`, `llm`, `decision`, `code` or `action` node; its outputs and cost.
     pub(super) async fn execute(
         &self,
         node: &Node,
@@ -85,6 +85,34 @@ impl Walk<'_> {
                     }
                 };
                 Ok((nodes::code_outputs(result, outputs)?, 0))
+            }
+            Kind::Action {
+                tool,
+                input,
+                outputs,
+            } => {
+                let arguments = input
+                    .as_ref()
+                    .map(|i| context.render(i))
+                    .transpose()
+                    .map_err(missing)?
+                    .unwrap_or_else(|| json!({}));
+                let Some(actions) = self.deps().actions.get() else {
+                    return Err(StepFailure::retryable(
+                        "ActionUnavailable",
+                        "the tools are not ready on this node yet",
+                    ));
+                };
+                let call = actions.call(self.user, tool, arguments);
+                let result = tokio::select! {
+                    result = call => result,
+                    _ = self.cancel.cancelled() => {
+                        return Err(StepFailure::permanent("Cancelled", "stopped"));
+                    }
+                };
+                let result =
+                    result.map_err(|(code, message)| StepFailure::permanent(code, message))?;
+                Ok((nodes::result_outputs(result, outputs)?, 0))
             }
             other => Err(StepFailure::permanent(
                 "NodeKindUnavailable",

@@ -218,11 +218,11 @@ async fn every_bad_graph_is_refused_naming_its_node_and_nothing_is_written() {
         ),
         (
             graph(
-                json!([{"id": "a", "kind": "action", "tool": "send_message"}]),
+                json!([{"id": "a", "kind": "action", "tool": "rm_rf"}]),
                 json!([]),
             ),
-            "NodeKindUnavailable",
-            "node \"a\": kind \"action\"",
+            "InvalidRoutineGraph",
+            "node \"a\": unknown tool \"rm_rf\"",
         ),
         (
             graph(

@@ -1,9 +1,11 @@
 //! Runs over HTTP against fake services that speak real HTTP (wiremock): `flows` (graphs run
 //! to the end, idempotent starts, privacy, approvals, cancel and pause, llm steps, Sequential
 //! routines, limits), `fanout` (parallel, map), `nodes` (across nodes), `faults` (fencing,
-//! takeover, uncertain steps), `kill` (kill -9 of the owner), `code` (sandboxed JavaScript).
+//! takeover, uncertain steps), `kill` (kill -9 of the owner), `code` (sandboxed JavaScript),
+//! `action` (the server's own tools).
 //! The helpers are here.
 
+mod action;
 mod code;
 mod fanout;
 mod faults;
