@@ -85,7 +85,9 @@ async fn the_official_client_lists_and_calls_every_tool_and_refusals_are_tool_er
                 ["resource_manage", {"op": "get", "resourceType": "Routine", "id": "123456789"}],
                 ["send_message", {"chatId": chat}],
                 ["run_routine", {"action": "fly"}],
-                ["no_such_tool", {}]
+                ["no_such_tool", {}],
+                ["send_message", {"chatId": "123456789", "text": "anyone?"}],
+                ["run_routine", {"action": "status", "runId": "123456789"}]
             ]},
             "read_only": {"key": read_only, "calls": [
                 ["resource_manage", {"op": "find", "resourceType": "Routine"}],
@@ -129,10 +131,12 @@ async fn the_official_client_lists_and_calls_every_tool_and_refusals_are_tool_er
     assert_eq!(ok(6)["name"], "run_routine");
     assert!(ok(6)["inputSchema"]["properties"]["action"].is_object());
     for (i, code) in [
-        (7, "Failed"),
+        (7, "ResourceVersionNotFound"),
         (8, "InvalidArguments"),
         (9, "InvalidArguments"),
         (10, "UnknownTool"),
+        (11, "ChatNotFound"),
+        (12, "RunNotFound"),
     ] {
         assert_eq!(calls[i]["isError"], true, "call {i}: {}", calls[i]);
         assert_eq!(calls[i]["value"]["code"], code, "call {i}: {}", calls[i]);
