@@ -18,8 +18,9 @@
 //! The clients run in this process on the same 2 cores as the servers, so the figures are a
 //! floor for the servers, not their ceiling.
 //!
-//! Long on purpose (~430 lines): one load generator with its browser-like client, its modes
-//! (fan-out, chat) and its report, read top to bottom; splitting it would scatter one story.
+//! Long on purpose (~470 lines): one load generator with its browser-like client, its modes
+//! (fan-out, chat) and its report, read top to bottom; the page GET of chat mode is in
+//! `ws_load/page.rs`, the reconnect storm in `ws_load/storm.rs`.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -39,6 +40,10 @@ use vrooli::config::{Settings, Sources};
 #[path = "common/balancer.rs"]
 mod balancer;
 mod common;
+#[path = "../tests/support/haproxy.rs"]
+mod haproxy;
+#[path = "ws_load/page.rs"]
+mod page;
 #[path = "ws_load/storm.rs"]
 mod storm;
 
@@ -413,7 +418,7 @@ async fn main() {
     );
     drop(sockets);
     if chat_mode {
-        page_throughput(&client, &entries, &tokens[0]).await;
+        page::throughput(&client, &entries, &tokens[0]).await;
     }
     for mut node in nodes {
         let _ = node.process.kill().await;
@@ -461,49 +466,4 @@ pub(crate) fn cpu_secs(pid: &str) -> f64 {
     };
     // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
     (ticks(11) + ticks(12)) / 100.0
-}
-
-/// `GET /api/v2/chatMessages?chatId=1&take=20` from 32 concurrent clients for 10 s, spread over
-/// the nodes: requests per second and latency.
-async fn page_throughput(client: &reqwest::Client, bases: &[String], token: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut tasks = Vec::new();
-    for i in 0..32 {
-        let client = client.clone();
-        let url = format!(
-            "{}/api/v2/chatMessages?chatId=1&take=20",
-            bases[i % bases.len()]
-        );
-        let cookie = format!("session-v2={token}");
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            while Instant::now() < deadline {
-                let start = Instant::now();
-                let response = client
-                    .get(&url)
-                    .header("cookie", &cookie)
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(response.status(), 200);
-                let body: Value = response.json().await.unwrap();
-                assert_eq!(body["data"]["edges"].as_array().map(Vec::len), Some(20));
-                latencies.push(start.elapsed().as_micros() as u64);
-            }
-            latencies
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
-    all.sort_unstable();
-    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)] as f64 / 1e3;
-    println!(
-        "GET 20-message page: {} requests in 10 s = {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
-        all.len(),
-        all.len() as f64 / 10.0,
-        pct(0.5),
-        pct(0.99)
-    );
 }

@@ -9,6 +9,7 @@
 //!   (`isError` on a refusal) ─▶ JSON back.
 //! ```
 
+mod errors;
 pub mod tools;
 
 use std::sync::Arc;

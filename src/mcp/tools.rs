@@ -16,6 +16,8 @@ use crate::ids::{ChatId, ResourceVersionId, UserId};
 use crate::routines::{NewRoutine, RoutineService};
 use crate::runs::{RunService, RunSource, StartRequest};
 
+pub use super::errors::ToolError;
+
 /// Who is calling: an API key's owner with its permissions, or the system key (all of them,
 /// acting as the seeded admin).
 #[derive(Debug, Clone)]
@@ -23,98 +25,6 @@ pub struct Caller {
     pub user: UserId,
     pub api_key: Option<crate::ids::ApiKeyId>,
     pub permissions: Vec<Permission>,
-}
-
-/// Why a call did nothing: a stable code and a message, returned as an `isError` result.
-#[derive(Debug)]
-pub struct ToolError {
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl ToolError {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-        }
-    }
-
-    /// A failure of ours (the database): logged here, not described to the caller.
-    fn internal(error: &dyn std::fmt::Display) -> Self {
-        tracing::error!(error = %error, "an MCP tool failed");
-        Self::new("InternalError", "The server could not do that; try again")
-    }
-}
-
-// The services' errors as the REST routes' codes (`docs/ERRORS.md`), so an agent can tell a
-// missing thing from a refusal; a database failure says only that it failed.
-impl From<crate::chat::ChatError> for ToolError {
-    fn from(error: crate::chat::ChatError) -> Self {
-        use crate::chat::ChatError as E;
-        let code = match &error {
-            E::ChatNotFound => "ChatNotFound",
-            E::MessageNotFound => "MessageNotFound",
-            E::Forbidden => "NotAllowed",
-            E::BadParent => "InvalidParent",
-            E::NotABot => "NotABot",
-            E::NotATeamMember => "NotATeamMember",
-            E::InsufficientCredits { .. } => "InsufficientCredits",
-            E::KeyLimitReached { .. } => "ApiKeyLimitReached",
-            E::Database(_) => return Self::internal(&error),
-        };
-        Self::new(code, error.to_string())
-    }
-}
-
-impl From<crate::routines::RoutineError> for ToolError {
-    fn from(error: crate::routines::RoutineError) -> Self {
-        use crate::routines::{GraphError, RoutineError as E};
-        let code = match &error {
-            E::Graph(GraphError::Unsupported(_)) => "GraphTypeUnsupported",
-            E::Graph(GraphError::Unavailable { .. }) => "NodeKindUnavailable",
-            E::Graph(GraphError::Invalid { .. }) | E::MissingSubroutine { .. } => {
-                "InvalidRoutineGraph"
-            }
-            E::NotARoutine => "InvalidResourceType",
-            E::ResourceNotFound => "ResourceNotFound",
-            E::VersionNotFound => "ResourceVersionNotFound",
-            E::VersionHasRuns => "VersionHasRuns",
-            E::LabelInUse(_) => "VersionLabelInUse",
-            E::Invalid(_) => "InvalidArguments",
-            E::MissingReference(_) => "ReferenceNotFound",
-            E::Sql(_) => return Self::internal(&error),
-        };
-        Self::new(code, error.to_string())
-    }
-}
-
-impl From<crate::runs::RunError> for ToolError {
-    fn from(error: crate::runs::RunError) -> Self {
-        use crate::runs::RunError as E;
-        let code = match &error {
-            E::KindUnavailable { .. } => "NodeKindUnavailable",
-            E::TooDeep(_) => "InvalidRoutineGraph",
-            E::NotFound => "RunNotFound",
-            E::Transition(..) => "InvalidTransition",
-            E::KeyReused => "IdempotencyKeyReused",
-            E::Invalid(_) => "InvalidArguments",
-            E::Limits(_) => "InvalidLimits",
-            // Both have their own way out below.
-            E::Routine(_) | E::Sql(_) => "InternalError",
-        };
-        match error {
-            E::Routine(inner) => inner.into(),
-            E::Sql(inner) => Self::internal(&inner),
-            other => Self::new(code, other.to_string()),
-        }
-    }
-}
-
-impl From<sqlx::Error> for ToolError {
-    fn from(error: sqlx::Error) -> Self {
-        Self::internal(&error)
-    }
 }
 
 /// The longest a call may wait for a bot's answer or a run's end (`waitForResponse`, `sync`).

@@ -11,6 +11,8 @@
 //! The helpers here: the balancer, a socket that follows its chat as a browser would, posting
 //! through the balancer, and a node as a process of its own.
 
+#[path = "../../support/haproxy.rs"]
+mod haproxy;
 mod limits;
 mod mcp;
 mod redis;
@@ -36,38 +38,9 @@ impl Balancer {
     pub async fn start(ports: &[u16]) -> Self {
         let dir =
             std::env::temp_dir().join(format!("vrooli-lb-{}", crate::helpers::random_suffix()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut config = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/haproxy.cfg"),
-        )
-        .unwrap();
-        for (i, port) in ports.iter().enumerate() {
-            config.push_str(&format!("    server node{i} 127.0.0.1:{port} check\n"));
-        }
-        let path = dir.join("haproxy.cfg");
-        std::fs::write(&path, config).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        // Debian puts it in /usr/sbin, which a user's PATH may not have.
-        let bin = if std::path::Path::new("/usr/sbin/haproxy").exists() {
-            "/usr/sbin/haproxy"
-        } else {
-            "haproxy"
-        };
-        let process = tokio::process::Command::new(bin)
-            .arg("-db")
-            .arg("-f")
-            .arg(&path)
-            .env("CLUSTER_BIND", format!("127.0.0.1:{port}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("haproxy (scripts/setup.sh installs it)");
-        let base = format!("http://127.0.0.1:{port}");
+        let addresses: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let addresses: Vec<&str> = addresses.iter().map(String::as_str).collect();
+        let (process, base) = haproxy::spawn(&addresses, &dir);
         let client = reqwest::Client::new();
         wait_until(Duration::from_secs(10), "the balancer to serve", || async {
             client

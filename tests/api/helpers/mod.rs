@@ -258,12 +258,7 @@ pub struct PrivateRedis {
 
 impl PrivateRedis {
     pub async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Self::start_on(port).await
+        Self::start_on(free_port()).await
     }
 
     pub async fn start_on(port: u16) -> Self {
@@ -315,6 +310,14 @@ impl PrivateRedis {
         self.kill().await;
         Self::start_on(self.port).await
     }
+}
+
+/// A local port nobody listens on right now (for a server a test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
 }
 
 /// Sends `sig` (as `kill` spells it: "-STOP", "-KILL", …) to a process.

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{random_suffix, signal, wait_until};
+use super::{free_port, random_suffix, signal, wait_until};
 
 /// aiosmtpd on a port of its own; killed when dropped.
 pub struct SmtpServer {
@@ -16,11 +16,7 @@ pub struct SmtpServer {
 
 impl SmtpServer {
     pub async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         // aiosmtpd creates the maildir (with its tmp/new/cur) only if the path does not exist.
         let maildir = std::env::temp_dir().join(format!("vrooli-maildir-{}", random_suffix()));
         let child = tokio::process::Command::new("python3")

@@ -134,18 +134,25 @@ fn fake_sandbox(body: &str) -> String {
     path.to_string_lossy().into_owned()
 }
 
-#[tokio::test]
-async fn a_child_that_crashes_or_hangs_fails_the_step_not_the_node() {
-    let crashing = fake_sandbox("kill -SEGV $$");
+/// A node whose sandbox is a shell script doing `body`; its user Sam.
+async fn node_with_fake_sandbox(body: &str) -> (TestApp, User) {
+    let program = fake_sandbox(body);
     let app = spawn_app_with(
         move |s| {
             run_settings(s);
-            s.sandbox.program = crashing;
+            s.sandbox.program = program;
+            s.sandbox.kill_grace_ms = 200;
         },
         None,
     )
     .await;
     let sam = user(&app, "Sam").await;
+    (app, sam)
+}
+
+#[tokio::test]
+async fn a_child_that_crashes_or_hangs_fails_the_step_not_the_node() {
+    let (app, sam) = node_with_fake_sandbox("kill -SEGV $$").await;
     let done = run_code(&app, &sam, "return 1;", json!({})).await;
     assert_eq!(
         failure(&done),
@@ -155,17 +162,7 @@ async fn a_child_that_crashes_or_hangs_fails_the_step_not_the_node() {
     assert_eq!(app.healthcheck().await.status, 200, "the node serves on");
 
     // One that never answers is killed at the deadline plus the grace.
-    let hanging = fake_sandbox("exec sleep 30");
-    let app = spawn_app_with(
-        move |s| {
-            run_settings(s);
-            s.sandbox.program = hanging;
-            s.sandbox.kill_grace_ms = 200;
-        },
-        None,
-    )
-    .await;
-    let sam = user(&app, "Sam").await;
+    let (app, sam) = node_with_fake_sandbox("exec sleep 30").await;
     let started = Instant::now();
     let done = run_code(&app, &sam, "return 1;", json!({})).await;
     assert_eq!(
