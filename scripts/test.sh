@@ -22,6 +22,13 @@ if ! python3 -c 'import mcp.client.streamable_http' 2>/dev/null; then
         || python3 -m pip install --quiet --break-system-packages "mcp>=2.3" 2>/dev/null \
         || { echo "test: error: install the MCP client (pip install mcp)" >&2; exit 1; }
 fi
+# The fuzzing test (tests/api/fuzz.rs) runs schemathesis against the OpenAPI document (PyPI).
+if ! python3 -c 'import schemathesis.cli' 2>/dev/null; then
+    echo "test: installing schemathesis for the API fuzzing test"
+    python3 -m pip install --quiet "schemathesis>=4.3,<5" 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages "schemathesis>=4.3,<5" 2>/dev/null \
+        || { echo "test: error: install schemathesis (pip install schemathesis)" >&2; exit 1; }
+fi
 # The module arrows point one way (docs/ARCHITECTURE.md): no cycles between top-level modules.
 python3 scripts/module_arrows.py src actors/src
 export PATH="$HOME/.cargo/bin:$PATH"

@@ -7,7 +7,8 @@ use sqlx::{PgConnection, PgPool};
 
 use crate::ids::{NotificationId, Snowflake, UserId};
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// A notice to one user.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Notification {
     pub id: crate::ids::NotificationId,

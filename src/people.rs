@@ -10,7 +10,7 @@ use sqlx::PgPool;
 use crate::ids::UserId;
 
 /// What anyone may see of a user.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PublicUser {
     pub id: UserId,

@@ -24,7 +24,8 @@ use crate::redis_client::RedisClient;
 const CACHE_TTL: Duration = Duration::from_secs(300);
 pub const KEY_PREFIX: &str = "vrk_";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// What an API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum Permission {
     ReadPublic,
     ReadPrivate,
@@ -66,12 +67,14 @@ pub struct ApiKeyAuth {
 }
 
 /// An API key as its owner sees it (never the secret).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiKeyRow {
     pub id: ApiKeyId,
     pub name: String,
+    /// The key's public part (`vrk_<prefix>_…`), to tell keys apart.
     pub key_prefix: String,
+    #[schema(value_type = Vec<Permission>)]
     pub permissions: Vec<String>,
     pub credits_used: i64,
     pub limit_soft: Option<i64>,

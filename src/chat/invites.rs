@@ -11,7 +11,8 @@ use super::{ChatError, ChatService};
 use crate::ids::{ChatId, UserId};
 use crate::notifications::{self, Notification};
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// An invitation of a person to a chat.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChatInvite {
     pub id: crate::ids::ChatInviteId,
@@ -19,6 +20,8 @@ pub struct ChatInvite {
     pub user_id: UserId,
     pub inviter_id: Option<UserId>,
     pub message: Option<String>,
+    /// `Pending`, `Accepted` or `Declined`.
+    #[schema(example = "Pending")]
     pub status: String,
     pub created_at: DateTime<Utc>,
 }

@@ -12,29 +12,37 @@ use crate::jobs::JobHandler;
 pub use crate::domain::MAX_MESSAGE_CHARS;
 use crate::domain::MessageText;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// A message in a chat (a node of its tree: `parentId` + `versionIndex`).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChatMessage {
     pub id: ChatMessageId,
     pub chat_id: ChatId,
+    /// The author (`null` once their account is gone).
     pub user_id: Option<UserId>,
+    /// The message this one answers.
     pub parent_id: Option<ChatMessageId>,
+    /// Which version of an answer to the same parent (0 first; regenerating adds one).
     pub version_index: i32,
     pub text: String,
     pub language: String,
+    /// `Sent`, `Cancelled` or `Failed` (a bot's answer that was stopped or broke off).
+    #[schema(example = "Sent")]
     pub status: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 /// One message in the branch structure (`GET /chatMessageTree`).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TreeNode {
     pub id: ChatMessageId,
     pub parent_id: Option<ChatMessageId>,
     pub version_index: i32,
     pub user_id: Option<UserId>,
+    /// `Sent`, `Cancelled` or `Failed`.
+    #[schema(example = "Sent")]
     pub status: String,
 }
 

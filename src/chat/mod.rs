@@ -34,10 +34,11 @@ use crate::ids::{ChatId, PublicId, Snowflake, UserId};
 use crate::jobs::JobStore;
 
 /// A chat as its readers see it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Chat {
     pub id: ChatId,
+    /// The 12-character id for shareable links.
     pub public_id: String,
     pub creator_id: Option<UserId>,
     pub team_id: Option<crate::ids::TeamId>,
@@ -48,13 +49,15 @@ pub struct Chat {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// A user taking part in a chat.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Participant {
     pub user_id: UserId,
     pub name: String,
     pub handle: Option<String>,
     pub is_bot: bool,
+    /// Messages arrived since this participant last read the chat.
     pub has_unread: bool,
 }
 

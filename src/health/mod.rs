@@ -25,7 +25,7 @@ use crate::redis_client::RedisClient;
 pub use checks::Check;
 use host::HostProbe;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 pub enum Status {
     Operational,
     Degraded,
@@ -33,13 +33,15 @@ pub enum Status {
 }
 
 /// One service's health, in the original's shape.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceHealth {
     pub healthy: bool,
     pub status: Status,
     pub last_checked: DateTime<Utc>,
+    /// Internals, shown only to a caller with the system key.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub details: Option<serde_json::Value>,
 }
 
@@ -55,14 +57,15 @@ impl ServiceHealth {
 }
 
 /// Whether this node runs alone (no Redis) or as one of several sharing Redis.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum NodeMode {
     SingleNode,
     Cluster,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// This node's health: each service's status and the worst of them.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthReport {
     pub status: Status,
@@ -77,6 +80,7 @@ pub struct HealthReport {
     pub draining: bool,
     /// False when a check this node needs to serve is Down (the HTTP layer answers 503).
     #[serde(skip)]
+    #[schema(ignore)]
     pub serving: bool,
 }
 

@@ -1,47 +1,66 @@
 //! `/api/v2/apiKey*`: a signed-in user creates (the secret is in the answer once), lists,
 //! updates, disables and deletes their API keys. Listing is also open to keys with `ReadAuth`.
 
-use actix_web::{HttpResponse, web};
-use serde::Deserialize;
-use serde_json::json;
+use actix_web::{HttpResponse, delete, get, post, put, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::auth::session::{AuthUser, ReadAuth, Require};
-use super::{ApiError, ok};
-use crate::auth::api_keys::{KeyChanges, NewApiKey, Permission};
+use super::bodies::Deleted;
+use super::{ApiError, Envelope, ok};
+use crate::auth::api_keys::{ApiKeyRow, KeyChanges, NewApiKey, Permission};
 use crate::http::Code;
 use crate::http::path::Id;
 use crate::ids::ApiKeyId;
 use crate::state::AppState;
 
-pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/apiKey").route(web::post().to(create)))
-        .service(web::resource("/apiKeys").route(web::get().to(list)))
-        .service(
-            web::resource("/apiKey/{id}")
-                .route(web::put().to(update))
-                .route(web::delete().to(delete)),
-        );
+pub fn config(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create)
+        .service(list)
+        .service(update)
+        .service(delete);
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateBody {
+    /// 1–128 characters (trimmed).
     name: String,
+    /// What the key may do; repeats are ignored.
+    #[schema(value_type = Vec<Permission>)]
     permissions: Vec<String>,
+    /// The credits the key may spend, at least 0.
     limit_hard: i64,
+    /// A warning threshold, at most `limitHard`.
     limit_soft: Option<i64>,
+    /// Whether the key stops working at the hard limit (default `true`).
     stop_at_limit: Option<bool>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpdateBody {
+    /// 1–128 characters (trimmed).
     name: Option<String>,
+    /// Replaces the key's permissions.
+    #[schema(value_type = Option<Vec<Permission>>)]
     permissions: Option<Vec<String>>,
+    /// At least 0.
     limit_hard: Option<i64>,
+    /// At most the (new or stored) hard limit.
     limit_soft: Option<i64>,
     stop_at_limit: Option<bool>,
+    /// `true` disables the key, `false` enables it again.
     disabled: Option<bool>,
+}
+
+/// A new key: its row and the secret, shown this once.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedApiKey {
+    api_key: ApiKeyRow,
+    /// The secret (`vrk_…`), for `X-API-Key`; it is never shown again.
+    key: String,
 }
 
 fn parse_name(name: &str) -> Result<String, ApiError> {
@@ -84,7 +103,17 @@ fn check_limits(hard: Option<i64>, soft: Option<i64>) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `POST /api/v2/apiKey {name, permissions, limitHard, limitSoft?, stopAtLimit?}`
+/// Creates an API key for the signed-in user.
+///
+/// The answer holds the secret, which is never shown again. Only a signed-in session may create
+/// keys (not an API key).
+#[utoipa::path(
+    tag = "apiKeys",
+    request_body = CreateBody,
+    responses((status = 200, description = "The new key with its secret", body = Envelope<CreatedApiKey>)),
+    security(("cookie" = []), ("bearer" = [])),
+)]
+#[post("/apiKey")]
 pub async fn create(
     user: AuthUser,
     state: web::Data<AppState>,
@@ -106,10 +135,21 @@ pub async fn create(
         }
         Err(crate::auth::api_keys::CreateKeyError::Sql(e)) => return Err(e.into()),
     };
-    Ok(ok(json!({ "apiKey": row, "key": secret })))
+    Ok(ok(CreatedApiKey {
+        api_key: row,
+        key: secret,
+    }))
 }
 
-/// `GET /api/v2/apiKeys`
+/// The caller's API keys (never their secrets).
+///
+/// Open to a signed-in session, or an API key holding `ReadAuth`.
+#[utoipa::path(
+    tag = "apiKeys",
+    responses((status = 200, description = "The caller's keys", body = Envelope<Vec<ApiKeyRow>>)),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[get("/apiKeys")]
 pub async fn list(
     caller: Require<ReadAuth>,
     state: web::Data<AppState>,
@@ -117,7 +157,20 @@ pub async fn list(
     Ok(ok(state.api_keys.list(caller.user).await?))
 }
 
-/// `PUT /api/v2/apiKey/{id}`: any of name, permissions, limits, stopAtLimit, disabled.
+/// Changes one of the signed-in user's API keys.
+///
+/// Any of name, permissions, limits, stopAtLimit, disabled; fields left out stay as they are.
+#[utoipa::path(
+    tag = "apiKeys",
+    params(("id" = ApiKeyId, Path, description = "The key's id")),
+    request_body = UpdateBody,
+    responses(
+        (status = 200, description = "The key as it is now", body = Envelope<ApiKeyRow>),
+        (status = 404, description = "The caller has no key with this id (`ApiKeyNotFound`)", body = crate::http::openapi::ErrorEnvelope),
+    ),
+    security(("cookie" = []), ("bearer" = [])),
+)]
+#[put("/apiKey/{id}")]
 pub async fn update(
     user: AuthUser,
     state: web::Data<AppState>,
@@ -149,14 +202,24 @@ pub async fn update(
     }
 }
 
-/// `DELETE /api/v2/apiKey/{id}`
+/// Deletes one of the signed-in user's API keys; it stops working at once.
+#[utoipa::path(
+    tag = "apiKeys",
+    params(("id" = ApiKeyId, Path, description = "The key's id")),
+    responses(
+        (status = 200, description = "The key is gone", body = Envelope<Deleted<ApiKeyId>>),
+        (status = 404, description = "The caller has no key with this id (`ApiKeyNotFound`)", body = crate::http::openapi::ErrorEnvelope),
+    ),
+    security(("cookie" = []), ("bearer" = [])),
+)]
+#[delete("/apiKey/{id}")]
 pub async fn delete(
     user: AuthUser,
     state: web::Data<AppState>,
     Id(id): Id<ApiKeyId>,
 ) -> Result<HttpResponse, ApiError> {
     if state.api_keys.delete(user.id, id).await? {
-        Ok(ok(json!({ "id": id.to_string(), "deleted": true })))
+        Ok(ok(Deleted::new(id)))
     } else {
         Err(ApiError::of(
             Code::ApiKeyNotFound,

@@ -82,6 +82,7 @@ codes! {
     ApiKeyNotFound => NotFound,
     ChatNotFound => NotFound,
     DeadJobNotFound => NotFound,
+    DocsFileNotFound => NotFound,
     InviteNotFound => NotFound,
     MessageNotFound => NotFound,
     NodeNotFound => NotFound,

@@ -6,10 +6,19 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CacheControl, CacheDirective};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 
 use crate::state::AppState;
 
+/// This node's health: each dependency's status (details with the system key only).
+#[utoipa::path(
+    tag = "health",
+    responses(
+        (status = 200, description = "Operational or Degraded", body = crate::health::HealthReport),
+        (status = 503, description = "A service this node needs is Down, or the node is draining", body = crate::health::HealthReport),
+    ),
+)]
+#[get("/healthcheck")]
 pub async fn healthcheck(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let mut report = state.health.report().await;
     if !super::system_key::is_system(&req) {

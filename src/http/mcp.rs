@@ -2,7 +2,7 @@
 //! the seeded admin), then the exchange handed to `crate::mcp` as an `http` 1.x request (rmcp's
 //! types; actix-web still speaks `http` 0.2) and its answer handed back.
 
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, post, web};
 
 use super::auth::session::AuthState;
 use super::{ApiError, Code};
@@ -10,13 +10,40 @@ use crate::auth::api_keys::Permission;
 use crate::mcp::Caller;
 use crate::state::AppState;
 
-pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/mcp")
-            .route(web::post().to(exchange))
-            .route(web::get().to(exchange))
-            .route(web::delete().to(exchange)),
-    );
+pub fn config(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    // POST only: the server keeps no sessions, so there is no stream to GET and nothing to
+    // DELETE; those methods are 405 with `Allow: POST`, as the MCP transport allows.
+    cfg.service(post_mcp);
+}
+
+/// One JSON-RPC message of the Model Context Protocol (Streamable HTTP, stateless: any node
+/// answers any request).
+#[utoipa::path(
+    tag = "mcp",
+    params(("Accept" = inline(AcceptMcp), Header, description = "The transport requires both types (406 otherwise)")),
+    request_body(content = Object, content_type = "application/json",
+        description = "A JSON-RPC 2.0 request or notification (MCP 2025-06-18)"),
+    responses(
+        (status = 200, description = "The JSON-RPC answer", content_type = "application/json", body = Object),
+        (status = 202, description = "A notification was accepted"),
+    ),
+    security(("apiKey" = [])),
+)]
+#[post("/mcp")]
+async fn post_mcp(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    exchange(req, body, state).await
+}
+
+/// The `Accept` header an MCP client sends.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // described, not read: rmcp checks the header
+enum AcceptMcp {
+    #[schema(rename = "application/json, text/event-stream")]
+    Both,
 }
 
 async fn caller(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
@@ -54,12 +81,21 @@ async fn caller(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiError>
     }
 }
 
-pub async fn exchange(
+async fn exchange(
     req: HttpRequest,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = caller(&req, &state).await?;
+    let is_json = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+        });
     let mut request = http::Request::builder()
         .method(req.method().as_str())
         .uri(req.uri().to_string());
@@ -71,6 +107,14 @@ pub async fn exchange(
         .map_err(|e| ApiError::of(Code::BadRequest, format!("Unreadable MCP request: {e}")))?;
     request.extensions_mut().insert(caller);
     let (status, headers, body) = state.mcp.handle(request).await;
+    // rmcp answers 415 both for a body that is not JSON and for JSON that is no JSON-RPC
+    // message; the second is a bad body, not a bad media type.
+    if status == http::StatusCode::UNSUPPORTED_MEDIA_TYPE && is_json {
+        return Err(ApiError::of(
+            Code::InvalidBody,
+            "The body is not a JSON-RPC 2.0 message",
+        ));
+    }
     let status = actix_web::http::StatusCode::from_u16(status.as_u16())
         .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
     let mut response = HttpResponse::build(status);

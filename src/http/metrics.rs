@@ -3,11 +3,18 @@
 //! describe traffic, users and internals no stranger should read. State gauges are read at
 //! scrape time.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, get, web};
 
 use super::system_key::SystemCaller;
 use crate::state::AppState;
 
+/// Prometheus metrics (OpenMetrics text), with the system key.
+#[utoipa::path(
+    tag = "health",
+    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text", body = String)),
+    security(("apiKey" = []), ("bearer" = [])),
+)]
+#[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>, _: SystemCaller) -> HttpResponse {
     let m = &state.metrics;
     let pool = state.health.pool_usage();

@@ -1,12 +1,15 @@
 //! HTTP: routes, extractor settings and the edge middleware. Handlers are thin: extract, call one
 //! service, answer `{"data": …, "version": "v2"}` (see [`ok`]) or an [`ApiError`].
 //!
-//! Routes today: `GET /healthcheck`, `GET /metrics`, and under `/api/v2` the admin routes
-//! (`admin/`); each capability is `src/http/<capability>/` exposing `fn config`.
+//! Routes: `GET /healthcheck`, `GET /metrics`, `GET /ws`, `/mcp`, `GET /docs`, and under `/api/v2`
+//! everything else; each capability is `src/http/<capability>` exposing `fn config`. Every
+//! handler carries `#[utoipa::path]` beside its actix route attribute and is registered through
+//! utoipa-actix-web, which collects the OpenAPI document while it registers ([`openapi`]).
 
 mod admin;
 mod api_keys;
 pub mod auth;
+pub mod bodies;
 mod chat;
 pub mod codes;
 pub mod edge;
@@ -16,6 +19,7 @@ pub mod input;
 mod mcp;
 mod metrics;
 mod notifications;
+pub mod openapi;
 pub mod origin;
 pub mod paging;
 pub mod path;
@@ -33,14 +37,18 @@ use serde::Serialize;
 
 pub use error::{ApiError, Code, ErrorKind};
 
-/// Registers every route.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/healthcheck").route(web::get().to(health::healthcheck)))
-        .service(web::resource("/metrics").route(web::get().to(metrics::metrics)))
-        .service(web::resource("/ws").route(web::get().to(ws::connect)))
+/// Registers every route, documenting each as it goes.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(health::healthcheck)
+        .service(metrics::metrics)
+        .service(ws::connect)
+        .service(openapi::docs_redirect)
+        .service(openapi::docs_index)
+        .service(openapi::docs_file)
         .configure(mcp::config)
         .service(
-            web::scope("/api/v2")
+            utoipa_actix_web::scope("/api/v2")
+                .service(openapi::openapi_json)
                 .configure(admin::config)
                 .configure(auth::config)
                 .configure(api_keys::config)
@@ -52,22 +60,46 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
+/// The success envelope: `{"data": …, "version": "v2"}`. Handlers answer with [`ok`]; the
+/// OpenAPI document names `Envelope<T>` as each route's body.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Envelope<T> {
+    pub data: T,
+    #[schema(value_type = String, example = "v2")]
+    pub version: &'static str,
+}
+
 /// The success envelope, serialised straight from `data` (building a `serde_json::Value` first
 /// costs a map insert per field and was a measurable share of a page GET).
 pub fn ok<T: Serialize>(data: T) -> HttpResponse {
-    #[derive(Serialize)]
-    struct Envelope<T> {
-        data: T,
-        version: &'static str,
-    }
     HttpResponse::Ok().json(Envelope {
         data,
         version: "v2",
     })
 }
 
-/// Answers requests that match no route.
+/// Answers requests that match no route: 405 when the path is a route's but the method is not
+/// (each method of a path is its own resource, guarded by method, so actix falls through to
+/// here), 404 otherwise.
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    if req.resource_map().has_resource(req.path()) {
+        let error = ApiError::of(
+            Code::MethodNotAllowed,
+            format!("{} does not accept {}", req.path(), req.method()),
+        );
+        let mut response = actix_web::ResponseError::error_response(&error);
+        let allow = req
+            .resource_map()
+            .match_pattern(req.path())
+            .zip(req.app_data::<web::Data<openapi::Document>>())
+            .and_then(|(pattern, doc)| doc.allowed(&pattern).map(str::to_owned));
+        if let Some(allow) = allow.and_then(|a| a.parse().ok()) {
+            response
+                .headers_mut()
+                .insert(actix_web::http::header::ALLOW, allow);
+        }
+        return Ok(response);
+    }
     Err(ApiError::of(
         Code::RouteNotFound,
         format!("No route for {} {}", req.method(), req.path()),
@@ -102,6 +134,24 @@ fn json_error(error: JsonPayloadError, limit: usize) -> ApiError {
         }
         _ => ApiError::of(Code::UnreadableBody, "The request body could not be read"),
     }
+}
+
+/// A JSON body that may be left out: empty is `None`; anything else must parse, with the same
+/// codes as the JSON extractor (actix's `Option<Json<T>>` would turn a bad body into `None`).
+pub fn optional_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<T>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(body).map(Some).map_err(|e| {
+        if e.is_data() {
+            ApiError::of(
+                Code::InvalidBody,
+                format!("The JSON does not fit this route: {e}"),
+            )
+        } else {
+            ApiError::of(Code::InvalidJson, format!("Malformed JSON: {e}"))
+        }
+    })
 }
 
 pub fn query_config() -> web::QueryConfig {

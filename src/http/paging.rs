@@ -51,20 +51,21 @@ pub fn relay<T: Serialize>(mut rows: Vec<T>, take: i64, cursor: impl Fn(&T) -> S
 }
 
 /// A Relay page, serialised straight from the rows (no `serde_json::Value` in between).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Relay<T> {
     pub edges: Vec<Edge<T>>,
     pub page_info: PageInfo,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Edge<T> {
+    /// Pass as `after` to read on from this row.
     pub cursor: String,
     pub node: T,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PageInfo {
     pub has_next_page: bool,

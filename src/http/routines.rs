@@ -2,27 +2,30 @@
 //! edit versions, read one, list one's own. The graph is checked by `RoutineService` on every
 //! write; a bad graph is 422 naming the node and the reason.
 
-use actix_web::{HttpResponse, web};
-use serde::Deserialize;
+use actix_web::{HttpResponse, get, post, put, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::session::{ReadPrivate, Reader, Require, WritePrivate};
+use super::openapi::ErrorEnvelope;
+use super::paging::Relay;
 use super::path::Id;
-use super::{ApiError, Code, ok};
-use crate::ids::{ResourceId, ResourceVersionId};
-use crate::routines::{GraphError, NewRoutine, RoutineError};
+use super::{ApiError, Code, Envelope, ok};
+use crate::ids::{ResourceId, ResourceVersionId, UserId};
+use crate::routines::{
+    ExportedResource, GraphError, ImportOutcome, NewRoutine, RoutineError, RoutineVersion,
+};
 use crate::state::AppState;
 
-pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/resource").route(web::post().to(create)))
-        .service(web::resource("/resource/import").route(web::post().to(import)))
-        .service(web::resource("/resources").route(web::get().to(list)))
-        .service(web::resource("/resourceVersion").route(web::post().to(add_version)))
-        .service(
-            web::resource("/resourceVersion/{id}")
-                .route(web::get().to(get_version))
-                .route(web::put().to(update_version)),
-        );
+pub fn config(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create_routine)
+        .service(import_routines)
+        .service(list_routines)
+        .service(add_version)
+        .service(get_version)
+        .service(update_version);
 }
 
 impl From<RoutineError> for ApiError {
@@ -51,17 +54,33 @@ impl From<RoutineError> for ApiError {
     }
 }
 
-#[derive(Deserialize)]
+/// `POST /resource`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct CreateBody {
+pub struct CreateRoutineBody {
+    /// Always `"Routine"` (422 `InvalidResourceType` otherwise).
+    #[schema(example = "Routine")]
     resource_type: String,
+    /// 1–128 characters, no control characters.
     name: String,
+    /// Default true.
     #[serde(default = "private")]
+    #[schema(default = true)]
     is_private: bool,
+    /// 1–32 characters, no control characters; default `1.0.0`.
     #[serde(default = "first_label")]
+    #[schema(default = "1.0.0")]
     version_label: String,
+    /// The original's kind: `RoutineMultiStep` (a graph, the default), `RoutineGenerate`,
+    /// `RoutineApi`, …
     #[serde(default = "multi_step")]
+    #[schema(default = "RoutineMultiStep")]
     resource_sub_type: String,
+    /// The version's config. Free-form JSON holding the graph (`config.graph`) or, for a
+    /// single-step kind, that step's settings; checked by the routine graph checker on every
+    /// write (422 `InvalidRoutineGraph` naming the node, `GraphTypeUnsupported`,
+    /// `NodeKindUnavailable`).
+    #[schema(value_type = Object)]
     config: Value,
 }
 
@@ -88,12 +107,24 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `POST /resource {resourceType: "Routine", name, isPrivate?, versionLabel?, resourceSubType?,
-/// config}`: a routine and its first version.
-pub async fn create(
+/// Create a routine with its first version.
+///
+/// The graph in `config` is checked, and every routine version it calls must exist and be the
+/// caller's or public.
+#[utoipa::path(
+    tag = "routines",
+    request_body = CreateRoutineBody,
+    responses(
+        (status = 200, description = "The routine's first version", body = Envelope<RoutineVersionView>),
+        (status = 422, description = "The graph is refused (`InvalidRoutineGraph` naming the node and the reason, `GraphTypeUnsupported`, `NodeKindUnavailable`)", body = ErrorEnvelope),
+    ),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[post("/resource")]
+pub async fn create_routine(
     caller: Require<WritePrivate>,
     state: web::Data<AppState>,
-    body: web::Json<CreateBody>,
+    body: web::Json<CreateRoutineBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     if body.resource_type != "Routine" {
@@ -113,15 +144,26 @@ pub async fn create(
             },
         )
         .await?;
-    Ok(ok(version_body(&version)))
+    Ok(ok(RoutineVersionView::from(version)))
 }
 
-/// `POST /resource/import [{id, resourceType, isPrivate, versions: [...]}]`: the original's
-/// exported routines, created with new ids; the map from old ids to new ones.
-pub async fn import(
+/// Import routines exported by the original server.
+///
+/// Every resource and version gets a new id; references between them are rewritten. A
+/// reference to neither the import nor a stored version is 422 `ReferenceNotFound`, and
+/// nothing is written. Versions whose graph cannot run here yet are stored anyway and listed
+/// in `notRunnable`.
+#[utoipa::path(
+    tag = "routines",
+    request_body = Vec<ExportedResource>,
+    responses((status = 200, description = "The new ids, and what cannot run yet", body = Envelope<ImportOutcome>)),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[post("/resource/import")]
+pub async fn import_routines(
     caller: Require<WritePrivate>,
     state: web::Data<AppState>,
-    body: web::Json<Vec<crate::routines::ExportedResource>>,
+    body: web::Json<Vec<ExportedResource>>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(ok(state
         .routines
@@ -129,20 +171,38 @@ pub async fn import(
         .await?))
 }
 
-#[derive(Deserialize)]
+/// `POST /resourceVersion`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct VersionBody {
+pub struct AddVersionBody {
+    /// The caller's routine.
     resource_id: ResourceId,
+    /// 1–32 characters, no control characters; unique within the routine (409
+    /// `VersionLabelInUse`).
     version_label: String,
+    /// Default: the latest version's.
     resource_sub_type: Option<String>,
+    /// The version's config: free-form JSON holding the graph, checked by the routine graph
+    /// checker (as for `POST /resource`).
+    #[schema(value_type = Object)]
     config: Value,
 }
 
-/// `POST /resourceVersion {resourceId, versionLabel, resourceSubType?, config}`.
+/// Add a version to one's routine; it becomes the latest.
+#[utoipa::path(
+    tag = "routines",
+    request_body = AddVersionBody,
+    responses(
+        (status = 200, description = "The new version", body = Envelope<RoutineVersionView>),
+        (status = 422, description = "The graph is refused (`InvalidRoutineGraph` naming the node and the reason, `GraphTypeUnsupported`, `NodeKindUnavailable`)", body = ErrorEnvelope),
+    ),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[post("/resourceVersion")]
 pub async fn add_version(
     caller: Require<WritePrivate>,
     state: web::Data<AppState>,
-    body: web::Json<VersionBody>,
+    body: web::Json<AddVersionBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let version = state
@@ -155,48 +215,85 @@ pub async fn add_version(
             body.config,
         )
         .await?;
-    Ok(ok(version_body(&version)))
+    Ok(ok(RoutineVersionView::from(version)))
 }
 
-#[derive(Deserialize)]
+/// `PUT /resourceVersion/{id}`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct UpdateBody {
+pub struct UpdateVersionBody {
+    /// The new config: free-form JSON holding the graph, checked by the routine graph checker
+    /// (as for `POST /resource`).
+    #[schema(value_type = Object)]
     config: Value,
 }
 
-/// `PUT /resourceVersion/{id} {config}`: only while no run has used the version.
+/// Replace a version's config.
+///
+/// Only while no run has used the version: a version someone ran stays what they ran.
+#[utoipa::path(
+    tag = "routines",
+    params(("id" = ResourceVersionId, Path, description = "The routine version's id")),
+    request_body = UpdateVersionBody,
+    responses(
+        (status = 200, description = "The version", body = Envelope<RoutineVersionView>),
+        (status = 409, description = "The version has been run (`VersionHasRuns`): add a new version instead", body = ErrorEnvelope),
+    ),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[put("/resourceVersion/{id}")]
 pub async fn update_version(
     caller: Require<WritePrivate>,
     state: web::Data<AppState>,
     Id(id): Id<ResourceVersionId>,
-    body: web::Json<UpdateBody>,
+    body: web::Json<UpdateVersionBody>,
 ) -> Result<HttpResponse, ApiError> {
     let version = state
         .routines
         .update(caller.user, id, body.into_inner().config)
         .await?;
-    Ok(ok(version_body(&version)))
+    Ok(ok(RoutineVersionView::from(version)))
 }
 
+/// One routine version: the caller's, or a public routine's (others are 404).
+#[utoipa::path(
+    tag = "routines",
+    params(("id" = ResourceVersionId, Path, description = "The routine version's id")),
+    responses((status = 200, description = "The version", body = Envelope<RoutineVersionView>)),
+    security((), ("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[get("/resourceVersion/{id}")]
 pub async fn get_version(
     reader: Reader,
     state: web::Data<AppState>,
     Id(id): Id<ResourceVersionId>,
 ) -> Result<HttpResponse, ApiError> {
     let version = state.routines.version(id, reader.0).await?;
-    Ok(ok(version_body(&version)))
+    Ok(ok(RoutineVersionView::from(version)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// `Routine`, the only kind (422 `InvalidResourceType` otherwise).
     resource_type: Option<String>,
+    /// Page size, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     take: Option<i64>,
+    /// The `endCursor` of the previous page.
     after: Option<String>,
 }
 
-/// `GET /resources?resourceType=Routine&take&after`: the caller's routines (latest versions).
-pub async fn list(
+/// The caller's routines (each one's latest version), newest first.
+#[utoipa::path(
+    tag = "routines",
+    params(ListQuery),
+    responses((status = 200, description = "A page of routines, cursors being routine ids", body = Envelope<Relay<RoutineVersionView>>)),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[get("/resources")]
+pub async fn list_routines(
     caller: Require<ReadPrivate>,
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
@@ -210,16 +307,53 @@ pub async fn list(
     }
     let (take, after) = super::paging::params(query.take, query.after.as_deref())?;
     let rows = state.routines.list(caller.user, take, after).await?;
-    let rows: Vec<Value> = rows.iter().map(version_body).collect();
+    let rows: Vec<RoutineVersionView> = rows.into_iter().map(RoutineVersionView::from).collect();
     Ok(ok(super::paging::relay(rows, take, |v| {
-        v["resourceId"].as_str().unwrap_or_default().to_owned()
+        v.resource_id.to_string()
     })))
 }
 
-/// A version as the original answers it, with `versionId` beside the resource's `id`.
-fn version_body(version: &crate::routines::RoutineVersion) -> Value {
-    let mut body = serde_json::to_value(version).unwrap_or(Value::Null);
-    body["versionId"] = body["id"].clone();
-    body["id"] = body["resourceId"].clone();
-    body
+// Fields are in alphabetical order, as the `serde_json::Value` this replaced wrote them: the
+// answer stays byte for byte the same.
+/// A routine version as the original answers it: `id` is the routine's (the resource's), and
+/// `versionId` the version's.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoutineVersionView {
+    /// The version's config: free-form JSON holding the graph (`config.graph`) or a single-step
+    /// kind's settings, as the routine graph checker accepted it.
+    #[schema(value_type = Object)]
+    config: Value,
+    created_at: DateTime<Utc>,
+    /// The routine's id (the same as `resourceId`).
+    id: ResourceId,
+    /// Whether this is the routine's latest version.
+    is_latest: bool,
+    is_private: bool,
+    name: String,
+    owner_id: Option<UserId>,
+    resource_id: ResourceId,
+    resource_sub_type: String,
+    updated_at: DateTime<Utc>,
+    version_id: ResourceVersionId,
+    version_label: String,
+}
+
+impl From<RoutineVersion> for RoutineVersionView {
+    fn from(version: RoutineVersion) -> Self {
+        Self {
+            config: version.config,
+            created_at: version.created_at,
+            id: version.resource_id,
+            is_latest: version.is_latest,
+            is_private: version.is_private,
+            name: version.name,
+            owner_id: version.owner_id,
+            resource_id: version.resource_id,
+            resource_sub_type: version.resource_sub_type,
+            updated_at: version.updated_at,
+            version_id: version.id,
+            version_label: version.version_label,
+        }
+    }
 }

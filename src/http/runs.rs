@@ -2,33 +2,35 @@
 //! pause, statuses, a run with its steps, its timeline, its steps' inputs and outputs, and the
 //! answers to its waits. Who may: the owner and its team's members; others get 404.
 
-use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 use vrooli_actors::RunCommand;
 
 use super::auth::session::{ReadPrivate, Reader, Require, WritePrivate};
+use super::openapi::ErrorEnvelope;
+use super::paging::Relay;
 use super::path::Id;
-use super::{ApiError, Code, ok};
+use super::{ApiError, Code, Envelope, ok};
 use crate::domain::secret::sha256_hex;
 use crate::ids::{ResourceVersionId, RunId};
+use crate::runs::read::{Run, RunEvent, RunStatus, RunSummary, StepIo};
 use crate::runs::{RunError, RunSource, StartRequest};
 use crate::state::AppState;
 
-pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/task/start/run").route(web::post().to(start)))
-        .service(web::resource("/task/cancel").route(web::post().to(cancel)))
-        .service(web::resource("/task/pause").route(web::post().to(pause)))
-        .service(web::resource("/task/checkStatuses").route(web::get().to(statuses)))
-        .service(web::resource("/runs").route(web::get().to(list)))
-        .service(web::resource("/run/io").route(web::get().to(io)))
-        .service(
-            web::resource("/run/{id}")
-                .route(web::get().to(get))
-                .route(web::put().to(update)),
-        )
-        .service(web::resource("/run/{id}/events").route(web::get().to(events)))
-        .service(web::resource("/run/{id}/decision").route(web::post().to(decide)));
+pub fn config(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    // `/run/io` before `/run/{id}`, which would take `io` for an id.
+    cfg.service(start_run)
+        .service(cancel_run)
+        .service(pause_run)
+        .service(run_statuses)
+        .service(list_runs)
+        .service(run_io)
+        .service(get_run)
+        .service(update_run)
+        .service(run_events)
+        .service(decide);
 }
 
 impl From<RunError> for ApiError {
@@ -48,22 +50,31 @@ impl From<RunError> for ApiError {
     }
 }
 
-#[derive(Deserialize)]
+/// `POST /task/start/run`: a new run, or (`isNewRun: false`) the resumption of one.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct StartBody {
+pub struct StartRunBody {
+    /// The routine version to run (a new run needs it).
     resource_version_id: Option<ResourceVersionId>,
+    /// False to resume the Paused or Failed run `runId`. Default true.
     #[serde(default = "yes")]
+    #[schema(default = true)]
     is_new_run: bool,
+    /// The run to resume (with `isNewRun: false`).
     run_id: Option<RunId>,
+    /// The routine's inputs: an object (422 `InvalidBody` otherwise), read by the graph's
+    /// templates and nodes. Default `{}`.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     form_values: Option<Value>,
     #[serde(default)]
-    config: Option<StartConfig>,
+    config: Option<StartRunConfig>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct StartConfig {
+pub struct StartRunConfig {
+    /// Who starts it, which orders the queue. Default `Api` for an API key, else `RunView`.
     source: Option<RunSource>,
     /// Lower limits for this run (`maxCredits`, `maxSteps`, `maxTimeMs`).
     #[serde(default)]
@@ -91,15 +102,30 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
-/// `POST /task/start/run {resourceVersionId, isNewRun: true, formValues, config?}`, or
-/// `{isNewRun: false, runId}` to resume a Paused or Failed run.
-pub async fn start(
+/// Start a run of a routine version, or resume a Paused or Failed run.
+///
+/// A new run is `{resourceVersionId, formValues, config?}`; `{isNewRun: false, runId}` resumes
+/// one (with `config.limits` raised, e.g. after `MaxCredits`). The run is Scheduled and
+/// executes in the background: follow it in the run room over the WebSocket or through
+/// `GET /run/{id}`. The same `Idempotency-Key` with the same body answers the same run.
+#[utoipa::path(
+    tag = "runs",
+    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible characters: a retry with the same key and body answers the first request's run")),
+    request_body = StartRunBody,
+    responses(
+        (status = 200, description = "The run and its status", body = Envelope<RunStarted>),
+        (status = 409, description = "The `Idempotency-Key` was used with another body (`IdempotencyKeyReused`), or the run cannot be resumed (`InvalidTransition`)", body = ErrorEnvelope),
+    ),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[post("/task/start/run")]
+pub async fn start_run(
     req: HttpRequest,
     caller: Require<WritePrivate>,
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let parsed: StartBody = serde_json::from_slice(&body)
+    let parsed: StartRunBody = serde_json::from_slice(&body)
         .map_err(|e| ApiError::of(Code::InvalidBody, format!("Bad start request: {e}")))?;
     if !parsed.is_new_run {
         let run = parsed
@@ -107,7 +133,10 @@ pub async fn start(
             .ok_or_else(|| ApiError::of(Code::InvalidBody, "runId names the run to resume"))?;
         let limits = parsed.config.map(|c| c.limits).unwrap_or_default();
         let (run, status) = state.runs.resume(run.0, caller.user, limits).await?;
-        return Ok(ok(json!({"runId": run.to_string(), "status": status})));
+        return Ok(ok(RunStarted {
+            run_id: RunId(run),
+            status,
+        }));
     }
     let version = parsed.resource_version_id.ok_or_else(|| {
         ApiError::of(
@@ -123,28 +152,43 @@ pub async fn start(
     };
     let request = StartRequest {
         version,
-        inputs: parsed.form_values.unwrap_or_else(|| json!({})),
+        inputs: parsed
+            .form_values
+            .unwrap_or_else(|| Value::Object(Default::default())),
         source,
         idempotency_key: idempotency_key(&req)?,
         request_hash: sha256_hex(&String::from_utf8_lossy(&body)),
         limits,
     };
     let (run, status) = state.runs.start(caller.user, request).await?;
-    Ok(ok(json!({"runId": run.to_string(), "status": status})))
+    Ok(ok(RunStarted {
+        run_id: RunId(run),
+        status,
+    }))
 }
 
-#[derive(Deserialize)]
+/// `POST /task/cancel`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct CancelBody {
+pub struct CancelRunBody {
     task_id: RunId,
+    /// Always `"Run"` (400 `InvalidTaskType` otherwise).
+    #[schema(example = "Run")]
     task_type: String,
 }
 
-/// `POST /task/cancel {taskId, taskType: "Run"}`: stops the run, aborting the step in flight.
-pub async fn cancel(
+/// Cancel a run, aborting the step in flight.
+#[utoipa::path(
+    tag = "runs",
+    request_body = CancelRunBody,
+    responses((status = 200, description = "The run's status now, and what was asked", body = Envelope<StopRequested>)),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[post("/task/cancel")]
+pub async fn cancel_run(
     caller: Require<WritePrivate>,
     state: web::Data<AppState>,
-    body: web::Json<CancelBody>,
+    body: web::Json<CancelRunBody>,
 ) -> Result<HttpResponse, ApiError> {
     if body.task_type != "Run" {
         return Err(ApiError::of(Code::InvalidTaskType, "taskType is \"Run\""));
@@ -153,42 +197,66 @@ pub async fn cancel(
         .runs
         .stop(body.task_id.0, caller.user, RunCommand::Cancel)
         .await?;
-    Ok(ok(
-        json!({"runId": body.task_id.to_string(), "status": status, "requested": "Cancelled"}),
-    ))
+    Ok(ok(StopRequested {
+        requested: RunStatus::Cancelled,
+        run_id: body.task_id,
+        status,
+    }))
 }
 
-#[derive(Deserialize)]
+/// `POST /task/pause`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct PauseBody {
+pub struct PauseRunBody {
     run_id: RunId,
 }
 
-/// `POST /task/pause {runId}`: the run pauses at its next step boundary.
-pub async fn pause(
+/// Pause a run at its next step boundary.
+#[utoipa::path(
+    tag = "runs",
+    request_body = PauseRunBody,
+    responses((status = 200, description = "The run's status now, and what was asked", body = Envelope<StopRequested>)),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[post("/task/pause")]
+pub async fn pause_run(
     caller: Require<WritePrivate>,
     state: web::Data<AppState>,
-    body: web::Json<PauseBody>,
+    body: web::Json<PauseRunBody>,
 ) -> Result<HttpResponse, ApiError> {
     let status = state
         .runs
         .stop(body.run_id.0, caller.user, RunCommand::Pause)
         .await?;
-    Ok(ok(
-        json!({"runId": body.run_id.to_string(), "status": status, "requested": "Paused"}),
-    ))
+    Ok(ok(StopRequested {
+        requested: RunStatus::Paused,
+        run_id: body.run_id,
+        status,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct StatusQuery {
+    /// Always `Run` (400 `InvalidTaskType` otherwise).
     task_type: String,
+    /// Run ids, comma-separated; the first 100 are read.
+    #[param(example = "7263419283746592768,7263419283746592769")]
     task_ids: String,
 }
 
-/// `GET /task/checkStatuses?taskType=Run&taskIds=a,b`: the runs' statuses (unknown ones left
-/// out).
-pub async fn statuses(
+/// The statuses of some runs.
+///
+/// Runs the caller may not act on, or that do not exist, are left out.
+#[utoipa::path(
+    tag = "runs",
+    params(StatusQuery),
+    responses((status = 200, description = "The known runs' statuses, in id order", body = Envelope<RunStatuses>)),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[get("/task/checkStatuses")]
+pub async fn run_statuses(
     caller: Require<ReadPrivate>,
     state: web::Data<AppState>,
     query: web::Query<StatusQuery>,
@@ -209,18 +277,27 @@ pub async fn statuses(
         );
     }
     let rows: Vec<(i64, String)> = state.runs.statuses(&ids, caller.user).await?;
-    let statuses: Vec<Value> = rows
+    let statuses = rows
         .into_iter()
-        .map(|(id, status)| json!({"id": id.to_string(), "status": status}))
+        .map(|(id, status)| TaskStatus {
+            id: RunId(id),
+            status,
+        })
         .collect();
-    Ok(ok(json!({"statuses": statuses})))
+    Ok(ok(RunStatuses { statuses }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only runs with this status.
+    #[param(value_type = Option<RunStatus>)]
     status: Option<String>,
+    /// Page size, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     take: Option<i64>,
+    /// The `endCursor` of the previous page.
     after: Option<String>,
 }
 
@@ -233,8 +310,15 @@ const STATUSES: [&str; 6] = [
     "Cancelled",
 ];
 
-/// `GET /runs?status=&take=&after=`: the caller's runs, newest first.
-pub async fn list(
+/// The caller's runs (and its teams'), newest first.
+#[utoipa::path(
+    tag = "runs",
+    params(ListQuery),
+    responses((status = 200, description = "A page of runs, cursors being run ids", body = Envelope<Relay<RunSummary>>)),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[get("/runs")]
+pub async fn list_runs(
     caller: Require<ReadPrivate>,
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
@@ -252,24 +336,33 @@ pub async fn list(
         .runs
         .list(caller.user, query.status.as_deref(), take, after)
         .await?;
-    Ok(ok(super::paging::relay(rows, take, |r| {
-        r["id"].as_str().unwrap_or_default().to_owned()
-    })))
+    Ok(ok(super::paging::relay(rows, take, |r| r.id.to_string())))
 }
 
-#[derive(Deserialize)]
+/// `PUT /run/{id}`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct UpdateBody {
+pub struct UpdateRunBody {
+    /// At most 128 characters, no control characters.
     name: Option<String>,
     is_private: Option<bool>,
 }
 
-/// `PUT /run/{id} {name?, isPrivate?}`.
-pub async fn update(
+/// Rename a run or change its privacy.
+#[utoipa::path(
+    tag = "runs",
+    params(("id" = RunId, Path, description = "The run's id")),
+    request_body = UpdateRunBody,
+    responses((status = 200, description = "The run with its steps", body = Envelope<Run>)),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+// Digits only: `/run/io` is another route, so `PUT /run/io` is a 405, not a bad run id.
+#[put("/run/{id:\\d+}")]
+pub async fn update_run(
     caller: Require<WritePrivate>,
     state: web::Data<AppState>,
     Id(run): Id<RunId>,
-    body: web::Json<UpdateBody>,
+    body: web::Json<UpdateRunBody>,
 ) -> Result<HttpResponse, ApiError> {
     if let Some(name) = body.name.as_deref()
         && (name.chars().count() > 128 || name.chars().any(char::is_control))
@@ -283,27 +376,56 @@ pub async fn update(
         .runs
         .update(run.0, caller.user, body.name.as_deref(), body.is_private)
         .await?;
-    Ok(ok(run))
+    Ok(ok(typed_run(run)?))
 }
 
-pub async fn get(
+/// One run with its steps: the caller's or its team's, or a public one (others are 404).
+#[utoipa::path(
+    tag = "runs",
+    params(("id" = RunId, Path, description = "The run's id")),
+    responses(
+        (status = 200, description = "The run with its steps", body = Envelope<Run>),
+        (status = 404, description = "No such run, or not one the caller may see (`RunNotFound`)", body = ErrorEnvelope),
+    ),
+    security((), ("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[get("/run/{id:\\d+}")]
+pub async fn get_run(
     reader: Reader,
     state: web::Data<AppState>,
     Id(run): Id<RunId>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(ok(state.runs.get(run.0, reader.0).await?))
+    Ok(ok(typed_run(state.runs.get(run.0, reader.0).await?)?))
 }
 
-#[derive(Deserialize)]
+/// The run as `RunService::get` builds it (JSON from PostgreSQL, which the MCP tools read too),
+/// read into its documented shape: the same JSON, key for key.
+fn typed_run(run: Value) -> Result<Run, ApiError> {
+    serde_json::from_value(run).map_err(ApiError::internal)
+}
+
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
+    /// Only events after this `seq` (default 0: from the start).
     after: Option<i64>,
+    /// At most this many, 1–1000 (default 500).
+    #[param(minimum = 1, maximum = 1000)]
     take: Option<i64>,
 }
 
-/// `GET /run/{id}/events?after=<seq>&take=`: the timeline from PostgreSQL, for a client that
-/// was away longer than the room's history.
-pub async fn events(
+/// A run's timeline.
+///
+/// Read from PostgreSQL, for a client that was away longer than the run room's history.
+#[utoipa::path(
+    tag = "runs",
+    params(("id" = RunId, Path, description = "The run's id"), EventsQuery),
+    responses((status = 200, description = "Events in `seq` order", body = Envelope<RunEvents>)),
+    security((), ("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[get("/run/{id}/events")]
+pub async fn run_events(
     reader: Reader,
     state: web::Data<AppState>,
     Id(run): Id<RunId>,
@@ -320,34 +442,56 @@ pub async fn events(
         .runs
         .events(run.0, reader.0, query.after.unwrap_or(0), take)
         .await?;
-    Ok(ok(json!({"events": events})))
+    Ok(ok(RunEvents { events }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct IoQuery {
+    /// The run.
     run_id: RunId,
 }
 
-pub async fn io(
+/// Each step's inputs and outputs.
+#[utoipa::path(
+    tag = "runs",
+    params(IoQuery),
+    responses((status = 200, description = "The steps' inputs and outputs, in the order they started", body = Envelope<RunIo>)),
+    security((), ("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[get("/run/io")]
+pub async fn run_io(
     reader: Reader,
     state: web::Data<AppState>,
     query: web::Query<IoQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(ok(
-        json!({"io": state.runs.io(query.run_id.0, reader.0).await?}),
-    ))
+    Ok(ok(RunIo {
+        io: state.runs.io(query.run_id.0, reader.0).await?,
+    }))
 }
 
-#[derive(Deserialize)]
+/// `POST /run/{id}/decision`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionBody {
+    /// The wait's key, 1–255 characters.
     key: String,
+    /// The answer: any JSON, read by the node that waits for it.
     value: Value,
 }
 
-/// `POST /run/{id}/decision {key, value}`: answers an `input`, `approval` or manual decision;
-/// kept when it comes before the run reaches it. `stored` is false when it was answered before.
+/// Answer a run's `input`, `approval` or manual decision.
+///
+/// Kept when it comes before the run reaches the wait; a run waiting for it is woken.
+#[utoipa::path(
+    tag = "runs",
+    params(("id" = RunId, Path, description = "The run's id")),
+    request_body = DecisionBody,
+    responses((status = 200, description = "Whether the answer was stored (false: answered before)", body = Envelope<DecisionStored>)),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[post("/run/{id}/decision")]
 pub async fn decide(
     caller: Require<WritePrivate>,
     state: web::Data<AppState>,
@@ -362,5 +506,61 @@ pub async fn decide(
         .runs
         .decide(run.0, caller.user, &body.key, body.value)
         .await?;
-    Ok(ok(json!({"stored": stored})))
+    Ok(ok(DecisionStored { stored }))
+}
+
+// Bodies. Fields are in alphabetical order, as the `serde_json::json!` maps they replace wrote
+// them.
+
+/// `POST /task/start/run`: `{runId, status}`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunStarted {
+    run_id: RunId,
+    /// `Scheduled` for a new run; an idempotent retry answers the run's status now.
+    #[schema(value_type = RunStatus)]
+    status: String,
+}
+
+/// `POST /task/cancel`, `POST /task/pause`: `{requested, runId, status}`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StopRequested {
+    /// `Cancelled` or `Paused`.
+    requested: RunStatus,
+    run_id: RunId,
+    /// The status now: the run may reach `requested` a moment later (at its step boundary).
+    #[schema(value_type = RunStatus)]
+    status: String,
+}
+
+/// `GET /task/checkStatuses`: `{statuses: [{id, status}]}`.
+#[derive(Serialize, ToSchema)]
+pub struct RunStatuses {
+    statuses: Vec<TaskStatus>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TaskStatus {
+    id: RunId,
+    #[schema(value_type = RunStatus)]
+    status: String,
+}
+
+/// `GET /run/{id}/events`: `{events}`.
+#[derive(Serialize, ToSchema)]
+pub struct RunEvents {
+    events: Vec<RunEvent>,
+}
+
+/// `GET /run/io`: `{io}`.
+#[derive(Serialize, ToSchema)]
+pub struct RunIo {
+    io: Vec<StepIo>,
+}
+
+/// `POST /run/{id}/decision`: `{stored}`.
+#[derive(Serialize, ToSchema)]
+pub struct DecisionStored {
+    stored: bool,
 }

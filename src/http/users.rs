@@ -2,11 +2,13 @@
 //! - `GET /user/{id}` · `GET /user?handle=` — one user, 404 `UserNotFound` otherwise;
 //! - `GET /users?search=&isBot=&take&after` — a Relay page in id order.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, get, web};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
+use super::paging::Relay;
 use super::path::Id;
-use super::{ApiError, Code, ok, paging};
+use super::{ApiError, Code, Envelope, ok, paging};
 use crate::ids::UserId;
 use crate::people::{PublicUser, Search};
 use crate::state::AppState;
@@ -14,10 +16,8 @@ use crate::state::AppState;
 /// The longest search text (a name is at most 128 characters).
 const MAX_SEARCH_CHARS: usize = 128;
 
-pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/user").route(web::get().to(by_handle)))
-        .service(web::resource("/user/{id}").route(web::get().to(by_id)))
-        .service(web::resource("/users").route(web::get().to(search)));
+pub fn config(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(by_handle).service(by_id).service(search);
 }
 
 fn found(user: Option<PublicUser>) -> Result<HttpResponse, ApiError> {
@@ -25,6 +25,13 @@ fn found(user: Option<PublicUser>) -> Result<HttpResponse, ApiError> {
         .ok_or_else(|| ApiError::of(Code::UserNotFound, "No such user"))
 }
 
+/// One user's public fields.
+#[utoipa::path(
+    tag = "users",
+    params(("id" = UserId, Path, description = "The user's id")),
+    responses((status = 200, description = "The user", body = Envelope<PublicUser>)),
+)]
+#[get("/user/{id}")]
 pub async fn by_id(
     state: web::Data<AppState>,
     Id(id): Id<UserId>,
@@ -32,12 +39,21 @@ pub async fn by_id(
     found(state.people.by_id(id).await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct HandleQuery {
+    /// The handle, without `@` (any case).
     handle: String,
 }
 
+/// The user with a handle.
+#[utoipa::path(
+    tag = "users",
+    params(HandleQuery),
+    responses((status = 200, description = "The user", body = Envelope<PublicUser>)),
+)]
+#[get("/user")]
 pub async fn by_handle(
     state: web::Data<AppState>,
     query: web::Query<HandleQuery>,
@@ -49,15 +65,28 @@ pub async fn by_handle(
     found(state.people.by_handle(&query.handle).await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
+    /// Text within the name or handle (any case), at most 128 characters.
     search: Option<String>,
+    /// Only bots (true) or only people (false).
     is_bot: Option<bool>,
+    /// Page size, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     take: Option<i64>,
+    /// The `endCursor` of the previous page.
     after: Option<String>,
 }
 
+/// Users in id order, optionally filtered.
+#[utoipa::path(
+    tag = "users",
+    params(SearchQuery),
+    responses((status = 200, description = "A page of users", body = Envelope<Relay<PublicUser>>)),
+)]
+#[get("/users")]
 pub async fn search(
     state: web::Data<AppState>,
     query: web::Query<SearchQuery>,

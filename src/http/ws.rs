@@ -13,7 +13,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::SEC_WEBSOCKET_PROTOCOL;
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, web};
 use vrooli_actors::{Caller, Refusal};
 
 use super::auth::session::AuthState;
@@ -106,6 +106,16 @@ fn not_signed_in() -> ApiError {
     ApiError::of(Code::NotLoggedIn, "Sign in before opening a WebSocket")
 }
 
+/// Opens the WebSocket (docs/PROTOCOL.md). A browser authenticates with its cookie; other
+/// clients with `Authorization: Bearer`, `?token=` or a `Sec-WebSocket-Protocol` entry
+/// `bearer.<token>`.
+#[utoipa::path(
+    tag = "realtime",
+    params(("token" = Option<String>, Query, description = "A session token, for clients that cannot set headers; taken out of the URL before anything logs it")),
+    responses((status = 101, description = "Switching to the WebSocket protocol")),
+    security(("cookie" = []), ("bearer" = [])),
+)]
+#[get("/ws")]
 pub async fn connect(
     req: HttpRequest,
     state: web::Data<AppState>,

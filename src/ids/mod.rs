@@ -18,7 +18,30 @@ macro_rules! typed_id {
         pub struct $name(pub i64);
 
         vrooli_actors::snowflake_id_impls!($name);
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                id_schema()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
     )*};
+}
+
+/// How every typed id is described in the OpenAPI document: always written as a decimal string,
+/// read from a string or a JSON integer.
+fn id_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::Type;
+    use utoipa::openapi::schema::SchemaType;
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Integer]))
+        .description(Some(
+            "A 64-bit id: written as a decimal string, read as one or as an integer",
+        ))
+        .pattern(Some("^[0-9]{1,19}$"))
+        .examples([serde_json::json!("7263419283746592768")])
+        .into()
 }
 
 typed_id!(

@@ -10,10 +10,11 @@
 //! Generate without a prompt) is stored and listed as not runnable, with the reason
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::{RoutineError, RoutineService, load_graph};
 use crate::ids::{PublicId, ResourceId, ResourceVersionId, UserId};
@@ -27,38 +28,89 @@ fn id_text(value: &Value) -> Option<String> {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// A routine as the original exports it.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExportedResource {
+    /// Its id in the original: a string or a number.
     id: Value,
+    /// Always `"Routine"`.
+    #[schema(example = "Routine")]
     resource_type: String,
+    /// Default true.
     #[serde(default = "yes")]
     is_private: bool,
+    /// At least one.
     versions: Vec<ExportedVersion>,
 }
 
-#[derive(Debug, Deserialize)]
+/// One version of an exported routine.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExportedVersion {
+    /// Its id in the original: a string or a number.
     id: Value,
+    /// Kept to its first 32 characters.
     version_label: String,
+    /// The original's kind: `RoutineMultiStep` (a graph), `RoutineGenerate`, `RoutineApi`, …
     resource_sub_type: String,
+    /// The config holding the graph: free-form JSON, checked by the routine graph checker
+    /// after the import (a version that cannot run here yet is stored and listed in
+    /// `notRunnable`). References to other routines inside the import are rewritten.
     #[serde(default)]
+    #[schema(value_type = Object)]
     config: Value,
+    /// The first English name (else any) names the routine.
     #[serde(default)]
     translations: Vec<Translation>,
+    /// Which version becomes the latest (else the highest `versionIndex`, else the last).
     #[serde(default)]
     is_latest: Option<bool>,
     #[serde(default)]
     version_index: Option<i64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct Translation {
     #[serde(default)]
     language: String,
     #[serde(default)]
     name: Option<String>,
+}
+
+// Fields (and map keys) are in alphabetical order, as the `serde_json::Value` this replaced
+// wrote them: the answer stays byte for byte the same.
+/// What an import answers.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportOutcome {
+    /// Each imported routine's original id → its new routine and latest version.
+    pub imported: BTreeMap<String, ImportedRoutine>,
+    /// Versions stored that cannot run here yet, with the reason.
+    pub not_runnable: Vec<NotRunnable>,
+    /// Each imported version's original id → its new id.
+    pub versions: BTreeMap<String, ResourceVersionId>,
+}
+
+/// An imported routine's new ids.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportedRoutine {
+    pub resource_id: ResourceId,
+    /// Its latest version.
+    pub version_id: ResourceVersionId,
+}
+
+/// A version stored by an import that the graph checker refuses to run (yet).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NotRunnable {
+    /// Why, as the graph checker says it.
+    pub reason: String,
+    /// The routine's original id.
+    pub resource_id: Option<String>,
+    /// The version's original id.
+    pub version_id: Option<String>,
 }
 
 fn yes() -> bool {
@@ -110,7 +162,7 @@ impl RoutineService {
         &self,
         owner: UserId,
         mut resources: Vec<ExportedResource>,
-    ) -> Result<Value, RoutineError> {
+    ) -> Result<ImportOutcome, RoutineError> {
         if resources.is_empty() || resources.len() > self.max_import {
             return Err(RoutineError::Invalid(format!(
                 "an import holds 1 to {} resources",
@@ -257,28 +309,31 @@ impl RoutineService {
                 if let Err(error) =
                     load_graph(&version.resource_sub_type, &version.config, self.limits)
                 {
-                    not_runnable.push(json!({
-                        "resourceId": id_text(&resource.id),
-                        "versionId": id_text(&version.id),
-                        "reason": error.to_string(),
-                    }));
+                    not_runnable.push(NotRunnable {
+                        reason: error.to_string(),
+                        resource_id: id_text(&resource.id),
+                        version_id: id_text(&version.id),
+                    });
                 }
             }
         }
         tx.commit().await?;
-        let imported: serde_json::Map<String, Value> = resource_ids
-            .iter()
-            .map(|(old, (resource, latest))| {
+        let imported = resource_ids
+            .into_iter()
+            .map(|(old, (resource_id, version_id))| {
                 (
-                    old.clone(),
-                    json!({"resourceId": resource.to_string(), "versionId": latest.to_string()}),
+                    old,
+                    ImportedRoutine {
+                        resource_id,
+                        version_id,
+                    },
                 )
             })
             .collect();
-        let versions: serde_json::Map<String, Value> = version_ids
-            .iter()
-            .map(|(old, new)| (old.clone(), json!(new.to_string())))
-            .collect();
-        Ok(json!({"imported": imported, "versions": versions, "notRunnable": not_runnable}))
+        Ok(ImportOutcome {
+            imported,
+            not_runnable,
+            versions: version_ids.into_iter().collect(),
+        })
     }
 }

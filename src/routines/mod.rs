@@ -21,7 +21,7 @@ use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 
 pub use graph::{Graph, GraphError, GraphLimits};
-pub use import::ExportedResource;
+pub use import::{ExportedResource, ImportOutcome};
 
 use crate::ids::{PublicId, ResourceId, ResourceVersionId, Snowflake, UserId};
 

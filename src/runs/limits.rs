@@ -19,11 +19,14 @@ pub struct RunLimits {
 }
 
 /// Lower limits asked for one run; each must be within the defaults.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LimitOverrides {
+    /// At most this many credits, 1 up to the server's default.
     pub max_credits: Option<i64>,
+    /// At most this many steps, 1 up to the server's default.
     pub max_steps: Option<i64>,
+    /// At most this long inside steps (waits do not count), 1 up to the server's default.
     pub max_time_ms: Option<i64>,
 }
 

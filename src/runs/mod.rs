@@ -61,7 +61,7 @@ pub enum RunError {
 }
 
 /// Who started a run: decides its place in the `run-start` queue (the original's bonuses).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 pub enum RunSource {
     RunView,
     Api,

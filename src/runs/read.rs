@@ -2,11 +2,137 @@
 //! the steps' inputs and outputs, statuses — and editing one's name and privacy. Who may: the
 //! owner and its team's members; others too when the run is public (reads only).
 
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sqlx::PgPool;
+use utoipa::ToSchema;
 
 use super::{RunError, RunService};
-use crate::ids::UserId;
+use crate::ids::{ResourceVersionId, RunId, UserId};
+
+/// A run's status (the `runs.status` check constraint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum RunStatus {
+    Scheduled,
+    InProgress,
+    Paused,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+/// A step's status (the `run_steps.status` check constraint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum StepStatus {
+    InProgress,
+    Completed,
+    Failed,
+    Skipped,
+}
+
+// The shapes below are what the SQL's `json_build_object` writes, read back through serde
+// (timestamps stay PostgreSQL's text, e.g. `2026-12-01T10:00:00.123456+00:00`). Their fields
+// are in alphabetical order, as the `serde_json::Value` they replace wrote them; an unknown key
+// is refused so the SQL and these cannot drift apart unseen.
+
+/// `GET /run/{id}`: a run with its steps.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Run {
+    #[schema(format = DateTime)]
+    pub completed_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    pub credits_used: i64,
+    pub id: RunId,
+    /// The `formValues` it started with: an object (start refuses anything else).
+    #[schema(value_type = Object)]
+    pub inputs: Value,
+    pub is_private: bool,
+    pub name: String,
+    /// What the run produced once Completed: free-form JSON, as its last steps wrote it.
+    #[schema(value_type = Option<Object>)]
+    pub outputs: Option<Value>,
+    /// Null once the routine version is deleted.
+    pub resource_version_id: Option<ResourceVersionId>,
+    #[schema(format = DateTime)]
+    pub started_at: Option<String>,
+    pub status: RunStatus,
+    /// Why it ended or paused (e.g. `MaxSteps`, `MaxCredits`, an error).
+    pub status_reason: Option<String>,
+    /// In the order they started.
+    pub steps: Vec<RunStep>,
+    /// What a waiting run waits for (a timer, `Decision`, …).
+    pub waiting_for: Option<String>,
+}
+
+/// One step of a run.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RunStep {
+    pub attempts: i64,
+    #[schema(format = DateTime)]
+    pub completed_at: Option<String>,
+    pub credits: i64,
+    pub error: Option<String>,
+    /// The graph node it ran.
+    pub node_id: String,
+    /// What the step produced: free-form JSON, as its node kind writes it.
+    #[schema(value_type = Option<Object>)]
+    pub outputs: Option<Value>,
+    #[schema(format = DateTime)]
+    pub started_at: String,
+    pub status: StepStatus,
+    /// `<run>:<node>` (`:<index>` inside a map).
+    pub step_key: String,
+}
+
+/// `GET /runs`: a run without its steps, inputs and outputs.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RunSummary {
+    #[schema(format = DateTime)]
+    pub completed_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    pub credits_used: i64,
+    pub id: RunId,
+    pub is_private: bool,
+    pub name: String,
+    pub resource_version_id: Option<ResourceVersionId>,
+    #[schema(format = DateTime)]
+    pub started_at: Option<String>,
+    pub status: RunStatus,
+    pub status_reason: Option<String>,
+}
+
+/// One event of a run's timeline, as the run room sent it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RunEvent {
+    /// The event as sent (with `runId` and `seq`); its fields depend on `type`
+    /// (docs/PROTOCOL.md).
+    #[schema(value_type = Object)]
+    pub data: Value,
+    /// Its place in the run's timeline (gapless from 1); pass as `after` to read on.
+    #[schema(value_type = i64)]
+    pub seq: Value,
+    #[serde(rename = "type")]
+    pub event_type: String,
+}
+
+/// One step's inputs and outputs.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StepIo {
+    /// What the step was given: free-form JSON, as its node kind reads it.
+    #[schema(value_type = Option<Object>)]
+    pub inputs: Option<Value>,
+    pub node_id: String,
+    /// What the step produced: free-form JSON, as its node kind writes it.
+    #[schema(value_type = Option<Object>)]
+    pub outputs: Option<Value>,
+    pub step_key: String,
+}
 
 /// Whether `user` (or nobody) may read `run`: its owner, a member of its team, or anyone when it
 /// is public. `None` when there is no such run. The REST reads and the run room's join both ask
@@ -60,8 +186,8 @@ impl RunService {
         status: Option<&str>,
         take: i64,
         before: Option<i64>,
-    ) -> Result<Vec<Value>, RunError> {
-        Ok(sqlx::query_scalar(
+    ) -> Result<Vec<RunSummary>, RunError> {
+        let rows: Vec<sqlx::types::Json<RunSummary>> = sqlx::query_scalar(
             "SELECT json_build_object(
                 'id', r.id::text, 'name', r.name, 'status', r.status,
                 'statusReason', r.status_reason, 'isPrivate', r.is_private,
@@ -80,7 +206,8 @@ impl RunService {
         .bind(before)
         .bind(take + 1)
         .fetch_all(&self.pool)
-        .await?)
+        .await?;
+        Ok(rows.into_iter().map(|row| row.0).collect())
     }
 
     /// `PUT /run/{id} {name?, isPrivate?}`.
@@ -111,7 +238,7 @@ impl RunService {
         user: Option<UserId>,
         after: i64,
         take: i64,
-    ) -> Result<Vec<Value>, RunError> {
+    ) -> Result<Vec<RunEvent>, RunError> {
         self.readable(run, user).await?;
         let rows: Vec<(String, Value)> = sqlx::query_as(
             "SELECT event_type, data FROM run_events WHERE run_id = $1 AND seq > $2
@@ -124,12 +251,16 @@ impl RunService {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(event_type, data)| json!({"type": event_type, "seq": data["seq"], "data": data}))
+            .map(|(event_type, data)| RunEvent {
+                seq: data["seq"].clone(),
+                data,
+                event_type,
+            })
             .collect())
     }
 
     /// `GET /run/io?runId=`: each step's inputs and outputs.
-    pub async fn io(&self, run: i64, user: Option<UserId>) -> Result<Vec<Value>, RunError> {
+    pub async fn io(&self, run: i64, user: Option<UserId>) -> Result<Vec<StepIo>, RunError> {
         self.readable(run, user).await?;
         let rows: Vec<(String, String, Option<Value>, Option<Value>)> = sqlx::query_as(
             "SELECT node_id, step_key, inputs, outputs FROM run_steps WHERE run_id = $1
@@ -140,8 +271,11 @@ impl RunService {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(node, key, inputs, outputs)| {
-                json!({"nodeId": node, "stepKey": key, "inputs": inputs, "outputs": outputs})
+            .map(|(node_id, step_key, inputs, outputs)| StepIo {
+                inputs,
+                node_id,
+                outputs,
+                step_key,
             })
             .collect())
     }

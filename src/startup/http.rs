@@ -4,6 +4,7 @@
 
 use std::net::TcpListener;
 use std::time::Duration;
+use utoipa_actix_web::AppExt;
 
 use actix_cors::Cors;
 use actix_http::HttpService;
@@ -78,12 +79,17 @@ pub(super) fn http_server(
     let json_limit = body_limits.largest();
     let body_limits = web::Data::new(body_limits);
     let body_limit = server_settings.body_limit_bytes;
+    // Built once: every worker's app registers the same routes, so one document describes all.
+    let document = web::Data::new(crate::http::openapi::Document::build());
+    let docs_ui = web::Data::new(crate::http::openapi::UiConfig::new());
     let app = move || {
         let extra_routes = extra_routes.clone();
         // `wrap` order: the last one added runs first. TracingLogger opens the request span and
         // assigns the request id; edge renders errors and records metrics inside that span.
         App::new()
             .app_data(data.clone())
+            .app_data(document.clone())
+            .app_data(docs_ui.clone())
             .app_data(safe_origins.clone())
             .app_data(rate_limits.clone())
             .app_data(body_limits.clone())
@@ -101,7 +107,9 @@ pub(super) fn http_server(
             .wrap(TracingLogger::default())
             // Outermost: a token in /ws's query string is taken out before anything logs the URI.
             .wrap(from_fn(crate::http::ws::hide_query_token))
+            .into_utoipa_app()
             .configure(crate::http::routes)
+            .into_app()
             .configure(move |cfg| {
                 if let Some(hook) = &extra_routes {
                     hook(cfg);

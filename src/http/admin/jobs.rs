@@ -2,18 +2,27 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::{HttpResponse, web};
-use serde::Deserialize;
-use serde_json::json;
+use actix_web::{HttpResponse, delete, get, post, web};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::http::Code;
+use crate::http::bodies::Deleted;
+use crate::http::paging::Relay;
 use crate::http::path::Id;
 use crate::http::system_key::SystemCaller;
-use crate::http::{ApiError, ok};
+use crate::http::{ApiError, Envelope, ok};
+use crate::jobs::store::JobSummary;
 use crate::jobs::{JobId, JobState, Queue};
 use crate::state::AppState;
 
-/// `GET /api/v2/admin/queues`: every queue with its job count per state.
+/// Every queue with its job count per state.
+#[utoipa::path(
+    tag = "admin",
+    responses((status = 200, description = "Counts per queue and state", body = Envelope<Queues>)),
+    security(("apiKey" = []), ("bearer" = [])),
+)]
+#[get("/admin/queues")]
 pub async fn queue_counts(
     _: SystemCaller,
     state: web::Data<AppState>,
@@ -35,22 +44,55 @@ pub async fn queue_counts(
             *slot = *count;
         }
     }
-    let queues: Vec<_> = queues
+    let queues = queues
         .into_iter()
-        .map(|(queue, counts)| json!({ "queue": queue, "counts": counts }))
+        .map(|(queue, counts)| QueueCounts { queue, counts })
         .collect();
-    Ok(ok(json!({ "queues": queues })))
+    Ok(ok(Queues { queues }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Serialize, ToSchema)]
+pub struct Queues {
+    queues: Vec<QueueCounts>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct QueueCounts {
+    #[schema(value_type = String)]
+    queue: &'static str,
+    /// Jobs per state (`available`, `running`, `completed`, `retrying`, `dead`, `cancelled`).
+    #[schema(value_type = BTreeMap<String, i64>)]
+    counts: BTreeMap<&'static str, i64>,
+}
+
+/// A job's new state after an admin action.
+#[derive(Serialize, ToSchema)]
+pub struct JobMoved {
+    id: JobId,
+    state: JobState,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DeadQuery {
+    /// Only this queue's dead jobs.
     queue: Option<String>,
+    /// Page size, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     take: Option<i64>,
+    /// The `endCursor` of the previous page.
     after: Option<String>,
 }
 
-/// `GET /api/v2/admin/jobs/dead?queue=&take=&after=`: dead jobs, newest first, Relay-style.
+/// Dead jobs, newest first.
+#[utoipa::path(
+    tag = "admin",
+    params(DeadQuery),
+    responses((status = 200, description = "A page of dead jobs", body = Envelope<Relay<JobSummary>>)),
+    security(("apiKey" = []), ("bearer" = [])),
+)]
+#[get("/admin/jobs/dead")]
 pub async fn list_dead(
     _: SystemCaller,
     state: web::Data<AppState>,
@@ -75,14 +117,24 @@ pub async fn list_dead(
     })))
 }
 
-/// `POST /api/v2/admin/jobs/{id}/retry`: a dead job gets a fresh set of attempts, due now.
+/// A dead job gets a fresh set of attempts, due now.
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = JobId, Path, description = "A dead job's id")),
+    responses((status = 200, description = "The job is available again", body = Envelope<JobMoved>)),
+    security(("apiKey" = []), ("bearer" = [])),
+)]
+#[post("/admin/jobs/{id}/retry")]
 pub async fn retry(
     _: SystemCaller,
     state: web::Data<AppState>,
     Id(id): Id<JobId>,
 ) -> Result<HttpResponse, ApiError> {
     if state.jobs.retry_dead(id).await? {
-        Ok(ok(json!({ "id": id, "state": JobState::Available })))
+        Ok(ok(JobMoved {
+            id,
+            state: JobState::Available,
+        }))
     } else {
         Err(ApiError::of(
             Code::DeadJobNotFound,
@@ -91,14 +143,22 @@ pub async fn retry(
     }
 }
 
-/// `DELETE /api/v2/admin/jobs/{id}`: discards a dead job.
+/// Discards a dead job.
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = JobId, Path, description = "A dead job's id")),
+    responses((status = 200, description = "The job is gone", body = Envelope<Deleted<JobId>>)),
+    security(("apiKey" = []), ("bearer" = [])),
+)]
+// Digits only: `/admin/jobs/dead` is another route (a DELETE there is a 405).
+#[delete("/admin/jobs/{id:\\d+}")]
 pub async fn discard(
     _: SystemCaller,
     state: web::Data<AppState>,
     Id(id): Id<JobId>,
 ) -> Result<HttpResponse, ApiError> {
     if state.jobs.discard_dead(id).await? {
-        Ok(ok(json!({ "id": id, "deleted": true })))
+        Ok(ok(Deleted::new(id)))
     } else {
         Err(ApiError::of(
             Code::DeadJobNotFound,
@@ -107,14 +167,24 @@ pub async fn discard(
     }
 }
 
-/// `POST /api/v2/admin/jobs/{id}/cancel`: cancels a job that has not started.
+/// Cancels a job that has not started.
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = JobId, Path, description = "A pending job's id")),
+    responses((status = 200, description = "The job is cancelled", body = Envelope<JobMoved>)),
+    security(("apiKey" = []), ("bearer" = [])),
+)]
+#[post("/admin/jobs/{id}/cancel")]
 pub async fn cancel(
     _: SystemCaller,
     state: web::Data<AppState>,
     Id(id): Id<JobId>,
 ) -> Result<HttpResponse, ApiError> {
     if state.jobs.cancel(id).await? {
-        Ok(ok(json!({ "id": id, "state": JobState::Cancelled })))
+        Ok(ok(JobMoved {
+            id,
+            state: JobState::Cancelled,
+        }))
     } else {
         Err(ApiError::of(
             Code::JobNotPending,

@@ -5,24 +5,67 @@
 //! - `GET /api/v2/admin/nodes/{id}/stats`: a node's connection and room counts, asked through
 //!   that node's mailbox (request/reply).
 
-use actix_web::{HttpResponse, web};
-use serde::Deserialize;
-use serde_json::json;
-use vrooli_actors::{BrokerError, NewEvent, NodeReply, NodeRequest, RoomKey};
+use actix_web::{HttpResponse, get, post, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use vrooli_actors::{BrokerError, NewEvent, NodeReply, NodeRequest, NodeStats, RoomKey};
 
 use crate::http::Code;
 use crate::http::system_key::SystemCaller;
-use crate::http::{ApiError, ok};
+use crate::http::{ApiError, Envelope, ok};
+use crate::ids::UserId;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublishBody {
+    /// `chat:<id>`, `run:<id>` or `user:<id>`.
+    #[schema(example = "chat:7263419283746592768")]
     room: String,
+    /// Up to 64 letters, digits, `/`, `_` or `-`.
     #[serde(rename = "type")]
+    #[schema(example = "test/ping")]
     event_type: String,
+    /// The event's payload, as members receive it: any JSON value.
     #[serde(default)]
     data: serde_json::Value,
+}
+
+/// Where a published event landed in its room's history.
+#[derive(Serialize, ToSchema)]
+pub struct Published {
+    id: String,
+    room: String,
+    offset: u64,
+    epoch: String,
+}
+
+/// Who is in a room.
+#[derive(Serialize, ToSchema)]
+pub struct Presence {
+    room: String,
+    online: Vec<UserId>,
+}
+
+/// A node's connection and room counts.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeStatsBody {
+    node: u16,
+    connections: usize,
+    users: usize,
+    rooms: usize,
+}
+
+impl From<NodeStats> for NodeStatsBody {
+    fn from(s: NodeStats) -> Self {
+        Self {
+            node: s.node,
+            connections: s.connections,
+            users: s.users,
+            rooms: s.rooms,
+        }
+    }
 }
 
 fn room(text: &str) -> Result<RoomKey, ApiError> {
@@ -48,6 +91,14 @@ fn broker_error(error: BrokerError) -> ApiError {
     }
 }
 
+/// Publishes an event to a room on every node.
+#[utoipa::path(
+    tag = "admin",
+    request_body = PublishBody,
+    responses((status = 200, description = "Published", body = Envelope<Published>)),
+    security(("apiKey" = []), ("bearer" = [])),
+)]
+#[post("/admin/rooms/publish")]
 pub async fn publish(
     _: SystemCaller,
     state: web::Data<AppState>,
@@ -75,14 +126,22 @@ pub async fn publish(
         data: body.data,
     };
     let head = state.hub.publish(&event).await.map_err(broker_error)?;
-    Ok(ok(json!({
-        "id": event.id,
-        "room": event.room.to_string(),
-        "offset": head.offset,
-        "epoch": &*head.epoch,
-    })))
+    Ok(ok(Published {
+        id: event.id,
+        room: event.room.to_string(),
+        offset: head.offset,
+        epoch: head.epoch.to_string(),
+    }))
 }
 
+/// Who is in a room on any live node.
+#[utoipa::path(
+    tag = "admin",
+    params(("room" = String, Path, description = "`chat:<id>`, `run:<id>` or `user:<id>`")),
+    responses((status = 200, description = "The users online in the room", body = Envelope<Presence>)),
+    security(("apiKey" = []), ("bearer" = [])),
+)]
+#[get("/admin/rooms/{room}/presence")]
 pub async fn presence(
     _: SystemCaller,
     state: web::Data<AppState>,
@@ -90,9 +149,20 @@ pub async fn presence(
 ) -> Result<HttpResponse, ApiError> {
     let room = room(&path)?;
     let users = state.hub.presence(&room).await.map_err(broker_error)?;
-    Ok(ok(json!({ "room": room.to_string(), "online": users })))
+    Ok(ok(Presence {
+        room: room.to_string(),
+        online: users.into_iter().map(UserId::from).collect(),
+    }))
 }
 
+/// A node's connection and room counts, asked through that node's mailbox.
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = u16, Path, description = "The node's worker id")),
+    responses((status = 200, description = "The node's counts", body = Envelope<NodeStatsBody>)),
+    security(("apiKey" = []), ("bearer" = [])),
+)]
+#[get("/admin/nodes/{id}/stats")]
 pub async fn node_stats(
     _: SystemCaller,
     state: web::Data<AppState>,
@@ -104,7 +174,7 @@ pub async fn node_stats(
         .await
         .map_err(broker_error)?;
     match reply {
-        NodeReply::Stats(stats) => Ok(ok(stats)),
+        NodeReply::Stats(stats) => Ok(ok(NodeStatsBody::from(stats))),
         other => Err(ApiError::internal(anyhow::anyhow!(
             "unexpected node reply {other:?}"
         ))),

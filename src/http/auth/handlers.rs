@@ -1,10 +1,11 @@
 //! Thin handlers: parse the body into domain types, call `accounts` / `AuthService`, answer the
 //! session (`{"isLoggedIn", "users": [...]}`) and set or clear the cookie.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::cookie::Cookie;
+use actix_web::{HttpRequest, HttpResponse, post, web};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::session::{AuthUser, MaybeAuthUser, removal_cookie, session_cookie};
 use crate::auth::Device;
@@ -12,41 +13,118 @@ use crate::auth::accounts::{AccountError, NewAccount};
 use crate::auth::service::SignInError;
 use crate::auth::token::TokenUser;
 use crate::domain::EmailAddress;
-use crate::http::Code;
 use crate::http::error::ApiError;
+use crate::http::{Code, Envelope, ok};
 use crate::ids::UserId;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignupBody {
+    /// The display name, 1–128 characters (trimmed).
     name: String,
     email: String,
+    /// Within the configured length bounds (`auth.password_min_length`–`password_max_length`).
+    #[schema(value_type = String, format = Password)]
     password: SecretString,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LoginBody {
     email: String,
+    #[schema(value_type = String, format = Password)]
     password: SecretString,
-    /// `"bearer"` for API clients: tokens in the body (access + rotating refresh token) instead
-    /// of the cookie.
+    /// `"cookie"` (the default) or `"bearer"` for API clients: tokens in the body (access +
+    /// rotating refresh token) instead of the cookie.
+    #[schema(example = "bearer")]
     token_type: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserBody {
+    /// One of the accounts signed in on this browser.
     id: Option<UserId>,
 }
 
-fn session_body(users: &[TokenUser]) -> serde_json::Value {
-    let users: Vec<_> = users
+/// The browser's session: every account signed in on it, the current one first.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    /// Whether any account is signed in (`false` for a guest).
+    is_logged_in: bool,
+    users: Vec<SessionUser>,
+}
+
+/// An account of the session. `handle` and `name` are `null` when the token had no room for them.
+#[derive(Serialize, ToSchema)]
+pub struct SessionUser {
+    handle: Option<String>,
+    id: UserId,
+    name: Option<String>,
+}
+
+/// A session for an API client (`tokenType: "bearer"`, or a refresh): the session and its tokens.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BearerSession {
+    /// The session token, for `Authorization: Bearer <token>`.
+    access_token: String,
+    /// Whether any account is signed in (always `true` here).
+    is_logged_in: bool,
+    /// For `POST /auth/refresh`; single-use: presenting it twice revokes the session.
+    refresh_token: String,
+    users: Vec<SessionUser>,
+}
+
+/// What a login answers: the session (cookie login, the cookie set) or the session with its
+/// tokens (`tokenType: "bearer"`, no cookie).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginSession {
+    Cookie(Session),
+    Bearer(BearerSession),
+}
+
+/// Sent: a reset mail went out if the account exists.
+#[derive(Serialize, ToSchema)]
+pub struct Sent {
+    /// Always `true`, whether or not the account exists.
+    sent: bool,
+}
+
+/// The address is verified.
+#[derive(Serialize, ToSchema)]
+pub struct Verified {
+    /// Always `true`.
+    verified: bool,
+}
+
+fn session_users(users: &[TokenUser]) -> Vec<SessionUser> {
+    users
         .iter()
-        .map(|u| json!({ "id": u.id, "handle": u.handle, "name": u.name }))
-        .collect();
-    json!({ "data": { "isLoggedIn": !users.is_empty(), "users": users }, "version": "v2" })
+        .map(|u| SessionUser {
+            handle: u.handle.clone(),
+            id: u.id,
+            name: u.name.clone(),
+        })
+        .collect()
+}
+
+fn session_body(users: &[TokenUser]) -> Session {
+    Session {
+        is_logged_in: !users.is_empty(),
+        users: session_users(users),
+    }
+}
+
+/// The enveloped `data` with a cookie set (or removed).
+fn with_cookie<T: Serialize>(cookie: Cookie<'static>, data: T) -> HttpResponse {
+    HttpResponse::Ok().cookie(cookie).json(Envelope {
+        data,
+        version: "v2",
+    })
 }
 
 fn parse_email(text: &str) -> Result<EmailAddress, ApiError> {
@@ -107,12 +185,28 @@ impl From<SignInError> for ApiError {
 }
 
 fn signed_in(state: &AppState, users: &[TokenUser], token: String) -> HttpResponse {
-    HttpResponse::Ok()
-        .cookie(session_cookie(state.auth.settings(), token))
-        .json(session_body(users))
+    with_cookie(
+        session_cookie(state.auth.settings(), token),
+        session_body(users),
+    )
 }
 
-/// `POST /api/v2/auth/email/signup {name, email, password}`
+/// Creates an account with email and password and signs it in.
+///
+/// The new account joins the accounts already signed in on this browser, as the current one.
+/// Sets the session cookie.
+#[utoipa::path(
+    tag = "auth",
+    request_body = SignupBody,
+    responses((
+        status = 200,
+        description = "Signed in as the new account",
+        body = Envelope<Session>,
+        headers(("Set-Cookie" = String, description = "The session cookie")),
+    )),
+    security((), ("cookie" = []), ("bearer" = [])),
+)]
+#[post("/auth/email/signup")]
 pub async fn signup(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -149,7 +243,23 @@ pub async fn signup(
     Ok(signed_in(&state, &users, token))
 }
 
-/// `POST /api/v2/auth/email/login {email, password}`: adds the account to this browser's session.
+/// Signs in with email and password.
+///
+/// With a cookie (the default) the account joins this browser's session, as the current one,
+/// and the session cookie is set. With `tokenType: "bearer"` no cookie is set: the answer holds
+/// an access token and a refresh token for a new session of this account alone.
+#[utoipa::path(
+    tag = "auth",
+    request_body = LoginBody,
+    responses((
+        status = 200,
+        description = "Signed in: the session (cookie) or the session with its tokens (bearer)",
+        body = Envelope<LoginSession>,
+        headers(("Set-Cookie" = String, description = "The session cookie (cookie login only)")),
+    )),
+    security((), ("cookie" = []), ("bearer" = [])),
+)]
+#[post("/auth/email/login")]
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -189,28 +299,46 @@ pub async fn login(
         .sign_in(user, auth, &device(&req), others)
         .await?;
     if bearer {
-        let refresh = state.auth.rotate_refresh_token(users[0].session_id).await?;
-        return Ok(bearer_tokens(&users, token, refresh));
+        let refresh_token = state.auth.rotate_refresh_token(users[0].session_id).await?;
+        return Ok(ok(LoginSession::Bearer(bearer_tokens(
+            &users,
+            token,
+            refresh_token,
+        ))));
     }
-    Ok(signed_in(&state, &users, token))
+    Ok(with_cookie(
+        session_cookie(state.auth.settings(), token),
+        LoginSession::Cookie(session_body(&users)),
+    ))
 }
 
-fn bearer_tokens(users: &[TokenUser], access: String, refresh: String) -> HttpResponse {
-    let mut body = session_body(users);
-    body["data"]["accessToken"] = json!(access);
-    body["data"]["refreshToken"] = json!(refresh);
-    HttpResponse::Ok().json(body)
+fn bearer_tokens(users: &[TokenUser], access: String, refresh_token: String) -> BearerSession {
+    BearerSession {
+        access_token: access,
+        is_logged_in: !users.is_empty(),
+        refresh_token,
+        users: session_users(users),
+    }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RefreshBody {
+    /// The refresh token of the last login or refresh.
     refresh_token: String,
 }
 
-/// `POST /api/v2/auth/refresh {refreshToken}`: for API clients. Answers a new access token and a
-/// new refresh token; the old refresh token stops working, and presenting it again revokes the
-/// session.
+/// Renews an API client's tokens.
+///
+/// Answers a new access token and a new refresh token; the old refresh token stops working, and
+/// presenting it again revokes the session. No cookie is read or set: the refresh token is the
+/// credential.
+#[utoipa::path(
+    tag = "auth",
+    request_body = RefreshBody,
+    responses((status = 200, description = "The session with new tokens", body = Envelope<BearerSession>)),
+)]
+#[post("/auth/refresh")]
 pub async fn refresh(
     state: web::Data<AppState>,
     body: web::Json<RefreshBody>,
@@ -221,7 +349,7 @@ pub async fn refresh(
         .refresh_with(&body.into_inner().refresh_token)
         .await
     {
-        Ok((users, access, refresh)) => Ok(bearer_tokens(&users, access, refresh)),
+        Ok((users, access, renewed)) => Ok(ok(bearer_tokens(&users, access, renewed))),
         Err(RefreshError::Invalid) => Err(ApiError::of(
             Code::InvalidRefreshToken,
             "The refresh token is not valid",
@@ -234,54 +362,120 @@ pub async fn refresh(
     }
 }
 
-/// `POST /api/v2/auth/logout {id?}`: signs one account (default: the current one) out of this
-/// browser and revokes its session.
+/// Signs one account out of this browser.
+///
+/// The account (by default the current one) leaves the session and its session is revoked. The
+/// cookie is replaced by the remaining accounts' session, or removed when none is left.
+#[utoipa::path(
+    tag = "auth",
+    request_body = Option<UserBody>,
+    responses((
+        status = 200,
+        description = "The accounts still signed in (none: `isLoggedIn: false`)",
+        body = Envelope<Session>,
+        headers(("Set-Cookie" = String, description = "The new session cookie, or its removal")),
+    )),
+    security(("cookie" = []), ("bearer" = [])),
+)]
+#[post("/auth/logout")]
 pub async fn logout(
     state: web::Data<AppState>,
     user: AuthUser,
-    body: Option<web::Json<UserBody>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let target = body.and_then(|b| b.into_inner().id).unwrap_or(user.id);
+    let body: Option<UserBody> = crate::http::optional_json(&body)?;
+    let target = body.and_then(|b| b.id).unwrap_or(user.id);
     let (users, token) = state.auth.sign_out(user.users, target).await?;
     Ok(match token {
         Some(token) => signed_in(&state, &users, token),
-        None => HttpResponse::Ok()
-            .cookie(removal_cookie(state.auth.settings()))
-            .json(session_body(&[])),
+        None => with_cookie(removal_cookie(state.auth.settings()), session_body(&[])),
     })
 }
 
-/// `POST /api/v2/auth/logoutAll`: revokes every session of every account on this browser, on
-/// every device.
+/// Signs out everywhere.
+///
+/// Revokes every session of every account signed in on this browser, on every device, and
+/// removes the cookie.
+#[utoipa::path(
+    tag = "auth",
+    responses((
+        status = 200,
+        description = "Signed out (`isLoggedIn: false`)",
+        body = Envelope<Session>,
+        headers(("Set-Cookie" = String, description = "The cookie's removal")),
+    )),
+    security(("cookie" = []), ("bearer" = [])),
+)]
+#[post("/auth/logoutAll")]
 pub async fn logout_all(
     state: web::Data<AppState>,
     user: AuthUser,
 ) -> Result<HttpResponse, ApiError> {
     state.auth.sign_out_everywhere(&user.users).await?;
-    Ok(HttpResponse::Ok()
-        .cookie(removal_cookie(state.auth.settings()))
-        .json(session_body(&[])))
+    Ok(with_cookie(
+        removal_cookie(state.auth.settings()),
+        session_body(&[]),
+    ))
 }
 
-/// `POST /api/v2/auth/guest/login`: a guest session (`isLoggedIn: false`, no users). As in the
-/// original, a guest session replaces the browser's cookie; the signed-in session it held is not
-/// revoked (log out for that) and simply expires unused.
+/// Starts a guest session (`isLoggedIn: false`, no users).
+///
+/// As in the original, a guest session replaces the browser's cookie: a session cookie is
+/// removed; the signed-in session it held is not revoked (log out for that) and simply expires
+/// unused.
+#[utoipa::path(
+    tag = "auth",
+    responses((
+        status = 200,
+        description = "A guest session",
+        body = Envelope<Session>,
+        headers(("Set-Cookie" = String, description = "The removal of a session cookie, if one was sent")),
+    )),
+    security((), ("cookie" = []), ("bearer" = [])),
+)]
+#[post("/auth/guest/login")]
 pub async fn guest_login(state: web::Data<AppState>, current: MaybeAuthUser) -> HttpResponse {
     let mut response = HttpResponse::Ok();
     if current.0.is_some() {
         response.cookie(removal_cookie(state.auth.settings()));
     }
-    response.json(session_body(&[]))
+    response.json(Envelope {
+        data: session_body(&[]),
+        version: "v2",
+    })
 }
 
-/// `POST /api/v2/auth/validateSession`: the current session, or `isLoggedIn: false`.
+/// The current session, or `isLoggedIn: false`.
+///
+/// Never fails for want of a session: a missing, bad or revoked token is a guest.
+#[utoipa::path(
+    tag = "auth",
+    responses((status = 200, description = "The session", body = Envelope<Session>)),
+    security((), ("cookie" = []), ("bearer" = [])),
+)]
+#[post("/auth/validateSession")]
 pub async fn validate_session(current: MaybeAuthUser) -> HttpResponse {
-    HttpResponse::Ok().json(session_body(
+    ok(session_body(
         &current.0.map(|c| c.users).unwrap_or_default(),
     ))
 }
 
-/// `POST /api/v2/auth/switchCurrentAccount {id}`: makes another signed-in account current.
+/// Makes another account signed in on this browser the current one.
+#[utoipa::path(
+    tag = "auth",
+    request_body = UserBody,
+    responses(
+        (
+            status = 200,
+            description = "The session, that account first",
+            body = Envelope<Session>,
+            headers(("Set-Cookie" = String, description = "The session cookie")),
+        ),
+        (status = 400, description = "That account is not signed in on this browser (`AccountNotSignedIn`)", body = crate::http::openapi::ErrorEnvelope),
+    ),
+    security(("cookie" = []), ("bearer" = [])),
+)]
+#[post("/auth/switchCurrentAccount")]
 pub async fn switch_current_account(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -300,23 +494,27 @@ pub async fn switch_current_account(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmailBody {
     email: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct ResetBody {
+    /// The code from the reset mail.
     code: String,
+    /// Within the configured length bounds.
+    #[schema(value_type = String, format = Password)]
     new_password: SecretString,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CodeBody {
+    /// The code from the verification mail.
     code: String,
 }
 
@@ -335,8 +533,15 @@ fn check_password_rules(state: &AppState, password: &SecretString) -> Result<(),
     Ok(())
 }
 
-/// `POST /api/v2/auth/email/requestPasswordChange {email}`: mails a reset link if the account
-/// exists. The answer is the same either way, so it does not reveal who has an account.
+/// Mails a password reset link if the account exists.
+///
+/// The answer is the same either way, so it does not reveal who has an account.
+#[utoipa::path(
+    tag = "auth",
+    request_body = EmailBody,
+    responses((status = 200, description = "Done (whether or not the account exists)", body = Envelope<Sent>)),
+)]
+#[post("/auth/email/requestPasswordChange")]
 pub async fn request_password_change(
     state: web::Data<AppState>,
     body: web::Json<EmailBody>,
@@ -346,11 +551,24 @@ pub async fn request_password_change(
         .auth
         .request_password_reset(&state.jobs, &email)
         .await?;
-    Ok(crate::http::ok(json!({ "sent": true })))
+    Ok(ok(Sent { sent: true }))
 }
 
-/// `POST /api/v2/auth/email/resetPassword {code, newPassword}`: sets the password, signs every
-/// device out, and signs this browser in.
+/// Sets a new password with the code from the reset mail.
+///
+/// Signs every device out, and signs this browser in as that account alone (sets the session
+/// cookie).
+#[utoipa::path(
+    tag = "auth",
+    request_body = ResetBody,
+    responses((
+        status = 200,
+        description = "Signed in with the new password",
+        body = Envelope<Session>,
+        headers(("Set-Cookie" = String, description = "The session cookie")),
+    )),
+)]
+#[post("/auth/email/resetPassword")]
 pub async fn reset_password(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -369,11 +587,17 @@ pub async fn reset_password(
     Ok(signed_in(&state, &users, token))
 }
 
-/// `POST /api/v2/auth/email/verify {code}`: confirms the address the code was mailed to.
+/// Confirms the email address a verification code was mailed to.
+#[utoipa::path(
+    tag = "auth",
+    request_body = CodeBody,
+    responses((status = 200, description = "The address is verified", body = Envelope<Verified>)),
+)]
+#[post("/auth/email/verify")]
 pub async fn verify_email(
     state: web::Data<AppState>,
     body: web::Json<CodeBody>,
 ) -> Result<HttpResponse, ApiError> {
     state.auth.verify_email(&body.into_inner().code).await?;
-    Ok(crate::http::ok(json!({ "verified": true })))
+    Ok(ok(Verified { verified: true }))
 }

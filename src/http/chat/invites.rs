@@ -1,15 +1,29 @@
 //! Invites: create, list mine, accept (becomes a participant), decline.
 
 use super::*;
+use crate::chat::invites::ChatInvite;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateInvite {
     chat_id: ChatId,
+    /// The person invited (bots are added to a chat directly instead).
     user_id: UserId,
+    /// A note for them, at most 4,096 characters.
+    #[schema(max_length = 4096)]
     message: Option<String>,
 }
 
+/// Invites a person to a chat the caller may write in; they get a notification.
+///
+/// Inviting someone again makes their invite pending again.
+#[utoipa::path(
+    tag = "invites",
+    request_body = CreateInvite,
+    responses((status = 200, description = "The invite", body = Envelope<ChatInvite>)),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[post("/chatInvite")]
 pub async fn invite(
     caller: Require<WritePrivate>,
     state: web::Data<AppState>,
@@ -30,13 +44,21 @@ pub async fn invite(
         .chats
         .require(body.chat_id, Some(caller.user), Need::Write)
         .await?;
-    let invite = state
+    let created = state
         .chats
         .invite(caller.user, body.chat_id, body.user_id, body.message)
         .await?;
-    Ok(ok(invite))
+    Ok(ok(created))
 }
 
+/// The caller's pending invites, newest first.
+#[utoipa::path(
+    tag = "invites",
+    params(PageQuery),
+    responses((status = 200, description = "A page of invites", body = Envelope<Relay<ChatInvite>>)),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[get("/chatInvites")]
 pub async fn list_invites(
     caller: Require<crate::http::auth::session::ReadPrivate>,
     state: web::Data<AppState>,
@@ -52,27 +74,43 @@ pub async fn list_invites(
 async fn answer_invite(
     caller: Require<WritePrivate>,
     state: web::Data<AppState>,
-    Id(invite): Id<ChatInviteId>,
+    Id(invite_id): Id<ChatInviteId>,
     accept: bool,
 ) -> Result<HttpResponse, ApiError> {
     Ok(ok(state
         .chats
-        .answer_invite(caller.user, invite, accept)
+        .answer_invite(caller.user, invite_id, accept)
         .await?))
 }
 
+/// Accepts one of the caller's pending invites: they become a participant of the chat.
+#[utoipa::path(
+    tag = "invites",
+    params(("id" = ChatInviteId, Path, description = "The invite's id")),
+    responses((status = 200, description = "The invite, now `Accepted`", body = Envelope<ChatInvite>)),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[post("/chatInvite/{id}/accept")]
 pub async fn accept_invite(
     caller: Require<WritePrivate>,
     state: web::Data<AppState>,
-    invite: Id<ChatInviteId>,
+    invite_id: Id<ChatInviteId>,
 ) -> Result<HttpResponse, ApiError> {
-    answer_invite(caller, state, invite, true).await
+    answer_invite(caller, state, invite_id, true).await
 }
 
+/// Declines one of the caller's pending invites.
+#[utoipa::path(
+    tag = "invites",
+    params(("id" = ChatInviteId, Path, description = "The invite's id")),
+    responses((status = 200, description = "The invite, now `Declined`", body = Envelope<ChatInvite>)),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[post("/chatInvite/{id}/decline")]
 pub async fn decline_invite(
     caller: Require<WritePrivate>,
     state: web::Data<AppState>,
-    invite: Id<ChatInviteId>,
+    invite_id: Id<ChatInviteId>,
 ) -> Result<HttpResponse, ApiError> {
-    answer_invite(caller, state, invite, false).await
+    answer_invite(caller, state, invite_id, false).await
 }

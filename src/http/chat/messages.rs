@@ -1,15 +1,30 @@
 //! Messages: post, list, edit, delete, the branch tree, regenerate a bot's answer.
 
 use super::*;
+use crate::chat::{ChatMessage, TreeNode};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PostMessage {
     chat_id: ChatId,
+    /// 1 to 32,768 characters, not only whitespace.
+    #[schema(min_length = 1, max_length = 32768)]
     text: String,
+    /// The message this one answers (a branch of the chat's tree).
     parent_id: Option<ChatMessageId>,
 }
 
+/// Posts a message to a chat; each bot taking part answers it.
+///
+/// With bots taking part, the caller's credit balance must cover an answer first (402
+/// `InsufficientCredits` otherwise).
+#[utoipa::path(
+    tag = "messages",
+    request_body = PostMessage,
+    responses((status = 200, description = "The message", body = Envelope<ChatMessage>)),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[post("/chatMessage")]
 pub async fn post_message(
     caller: Require<WritePrivate>,
     state: web::Data<AppState>,
@@ -34,6 +49,14 @@ pub async fn post_message(
     Ok(ok(message))
 }
 
+/// A chat's messages, newest first (`chatId` required).
+#[utoipa::path(
+    tag = "messages",
+    params(PageQuery),
+    responses((status = 200, description = "A page of messages", body = Envelope<Relay<ChatMessage>>)),
+    security((), ("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[get("/chatMessages")]
 pub async fn list_messages(
     reader: Reader,
     state: web::Data<AppState>,
@@ -56,12 +79,23 @@ pub async fn list_messages(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EditMessage {
+    /// 1 to 32,768 characters, not only whitespace.
+    #[schema(min_length = 1, max_length = 32768)]
     text: String,
 }
 
+/// Edits the caller's own message (while they still take part in the chat).
+#[utoipa::path(
+    tag = "messages",
+    params(("id" = ChatMessageId, Path, description = "The message's id")),
+    request_body = EditMessage,
+    responses((status = 200, description = "The message as edited", body = Envelope<ChatMessage>)),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[put("/chatMessage/{id}")]
 pub async fn edit_message(
     caller: Require<WritePrivate>,
     state: web::Data<AppState>,
@@ -77,6 +111,14 @@ pub async fn edit_message(
     Ok(ok(state.chats.edit(message_id, text).await?))
 }
 
+/// Deletes a message: its author (while taking part) or a manager of the chat.
+#[utoipa::path(
+    tag = "messages",
+    params(("id" = ChatMessageId, Path, description = "The message's id")),
+    responses((status = 200, description = "The message was deleted", body = Envelope<Deleted<ChatMessageId>>)),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[delete("/chatMessage/{id}")]
 pub async fn delete_message(
     caller: Require<WritePrivate>,
     state: web::Data<AppState>,
@@ -89,7 +131,7 @@ pub async fn delete_message(
         return Err(ChatError::Forbidden.into());
     }
     state.chats.remove(&message).await?;
-    Ok(ok(json!({"id": message_id, "deleted": true})))
+    Ok(ok(Deleted::new(message_id)))
 }
 
 /// A message and the caller's access to its chat; `MessageNotFound` when the caller may not
@@ -107,26 +149,50 @@ async fn visible_message(
     Ok((message, access))
 }
 
+/// The most nodes `GET /chatMessageTree` answers.
+const TREE_LIMIT: i64 = 10_000;
+
+/// A chat's branch structure: every message's parent and version, without the text.
+///
+/// Oldest first, at most 10,000 nodes. `chatId` is required; `take` and `after` are not used.
+#[utoipa::path(
+    tag = "messages",
+    params(PageQuery),
+    responses((status = 200, description = "The tree's nodes (at most 10,000)", body = Envelope<MessageTree>)),
+    security((), ("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[get("/chatMessageTree")]
 pub async fn message_tree(
     reader: Reader,
     state: web::Data<AppState>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    const LIMIT: i64 = 10_000;
     let chat_id = chat_id_from(&query)?;
     state.chats.require(chat_id, reader.0, Need::Read).await?;
-    let nodes = state.chats.tree(chat_id, LIMIT + 1).await?;
-    let truncated = nodes.len() as i64 > LIMIT;
-    let nodes = &nodes[..nodes.len().min(LIMIT as usize)];
-    Ok(ok(json!({"nodes": nodes, "truncated": truncated})))
+    let mut nodes = state.chats.tree(chat_id, TREE_LIMIT + 1).await?;
+    let truncated = nodes.len() as i64 > TREE_LIMIT;
+    nodes.truncate(TREE_LIMIT as usize);
+    Ok(ok(MessageTree { nodes, truncated }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Regenerate {
+    /// A bot's answer.
     message_id: ChatMessageId,
 }
 
+/// Asks the bot that wrote an answer for another version of it.
+///
+/// The new version is a sibling (same parent, next `versionIndex`); it is queued and arrives
+/// over the WebSocket like any bot answer.
+#[utoipa::path(
+    tag = "messages",
+    request_body = Regenerate,
+    responses((status = 200, description = "The new version was queued", body = Envelope<Regenerating>)),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[post("/regenerateResponse")]
 pub async fn regenerate(
     caller: Require<WritePrivate>,
     state: web::Data<AppState>,
@@ -140,7 +206,31 @@ pub async fn regenerate(
         .chats
         .regenerate(caller.user, caller.api_key, &answer)
         .await?;
-    Ok(ok(
-        json!({"queued": true, "parentId": answer.parent_id, "version": version}),
-    ))
+    Ok(ok(Regenerating {
+        queued: true,
+        parent_id: answer.parent_id,
+        version,
+    }))
+}
+
+// Bodies.
+
+/// `GET /chatMessageTree`.
+#[derive(Serialize, ToSchema)]
+pub struct MessageTree {
+    nodes: Vec<TreeNode>,
+    /// The chat has more than 10,000 messages; only the oldest 10,000 are listed.
+    truncated: bool,
+}
+
+/// `POST /regenerateResponse`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Regenerating {
+    /// Always true.
+    queued: bool,
+    /// The message the new version answers.
+    parent_id: Option<ChatMessageId>,
+    /// The version number queued (`versionIndex` of the answer to come).
+    version: i32,
 }

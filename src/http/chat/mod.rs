@@ -17,9 +17,9 @@ mod chats;
 mod invites;
 mod messages;
 
-use actix_web::{HttpResponse, web};
-use serde::Deserialize;
-use serde_json::json;
+use actix_web::{HttpResponse, delete, get, post, put, web};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::chat::access::Need;
 use crate::chat::invites::InviteError;
@@ -27,47 +27,35 @@ use crate::chat::{ChatError, NewChat};
 use crate::domain::{ChatName, MessageText};
 use crate::http::Code;
 use crate::http::auth::session::{Reader, Require, WritePrivate};
+use crate::http::bodies::Deleted;
+use crate::http::paging::Relay;
 use crate::http::path::{Id, Ids};
-use crate::http::{ApiError, ok};
+use crate::http::{ApiError, Envelope, ok};
 use crate::ids::ChatInviteId;
 use crate::ids::{ChatId, ChatMessageId, UserId};
 use crate::state::AppState;
 
-pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/chat").route(web::post().to(chats::create_chat)))
-        .service(web::resource("/chat/{id}/join").route(web::post().to(chats::join_chat)))
-        .service(
-            web::resource("/chat/{id}")
-                .route(web::get().to(chats::get_chat))
-                .route(web::put().to(chats::update_chat))
-                .route(web::delete().to(chats::delete_chat)),
-        )
-        .service(web::resource("/chats").route(web::get().to(chats::list_chats)))
-        .service(
-            web::resource("/chatParticipant/{chat}/{user}")
-                .route(web::put().to(chats::update_participant))
-                .route(web::delete().to(chats::remove_participant)),
-        )
-        .service(web::resource("/chatMessage").route(web::post().to(messages::post_message)))
-        .service(
-            web::resource("/chatMessage/{id}")
-                .route(web::put().to(messages::edit_message))
-                .route(web::delete().to(messages::delete_message)),
-        )
-        .service(web::resource("/chatMessages").route(web::get().to(messages::list_messages)))
-        .service(web::resource("/chatMessageTree").route(web::get().to(messages::message_tree)))
-        .service(web::resource("/regenerateResponse").route(web::post().to(messages::regenerate)))
-        .service(web::resource("/chatParticipants").route(web::get().to(chats::list_participants)))
-        .service(web::resource("/chatInvite").route(web::post().to(invites::invite)))
-        .service(web::resource("/chatInvites").route(web::get().to(invites::list_invites)))
-        .service(
-            web::resource("/chatInvite/{id}/accept").route(web::post().to(invites::accept_invite)),
-        )
-        .service(
-            web::resource("/chatInvite/{id}/decline")
-                .route(web::post().to(invites::decline_invite)),
-        )
-        .service(web::resource("/credits").route(web::get().to(credits)));
+pub fn config(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(chats::create_chat)
+        .service(chats::join_chat)
+        .service(chats::get_chat)
+        .service(chats::update_chat)
+        .service(chats::delete_chat)
+        .service(chats::list_chats)
+        .service(chats::update_participant)
+        .service(chats::remove_participant)
+        .service(messages::post_message)
+        .service(messages::edit_message)
+        .service(messages::delete_message)
+        .service(messages::list_messages)
+        .service(messages::message_tree)
+        .service(messages::regenerate)
+        .service(chats::list_participants)
+        .service(invites::invite)
+        .service(invites::list_invites)
+        .service(invites::accept_invite)
+        .service(invites::decline_invite)
+        .service(credits);
 }
 
 impl From<ChatError> for ApiError {
@@ -108,12 +96,21 @@ fn id<T: std::str::FromStr>(text: &str, code: Code) -> Result<T, ApiError> {
         .map_err(|_| ApiError::of(code, "An id is a decimal number"))
 }
 
-#[derive(Deserialize)]
+/// The query of the chat routes that list: a page (`take`, `after`) and, where the list is one
+/// chat's, that chat. Each route reads the fields it needs and accepts the others.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// Page size, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     take: Option<i64>,
+    /// The `endCursor` of the previous page.
     after: Option<String>,
+    /// The chat: required by `/chatMessages`, `/chatMessageTree` and `/chatParticipants`
+    /// (400 `MissingChatId` without it); unused by the others.
     #[serde(rename = "chatId")]
+    #[param(value_type = Option<ChatId>)]
     chat_id: Option<String>,
 }
 
@@ -135,12 +132,29 @@ fn message_text(text: String) -> Result<MessageText, ApiError> {
         .map_err(|_| ApiError::of(Code::InvalidText, "A message is 1 to 32,768 characters"))
 }
 
+/// The caller's credit balance.
+#[utoipa::path(
+    tag = "credits",
+    responses((status = 200, description = "The balance", body = Envelope<Balance>)),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[get("/credits")]
 pub async fn credits(
     caller: Require<crate::http::auth::session::ReadPrivate>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let balance = state.credits.balance(caller.user).await?;
-    Ok(ok(json!({"balance": balance.to_string()})))
+    Ok(ok(Balance {
+        balance: balance.to_string(),
+    }))
+}
+
+/// `GET /credits`: `{"balance"}`.
+#[derive(Serialize, ToSchema)]
+pub struct Balance {
+    /// Credits, as a decimal string (a 64-bit integer).
+    #[schema(example = "1500000")]
+    balance: String,
 }
 
 impl From<InviteError> for ApiError {

@@ -25,8 +25,21 @@ use crate::metrics::{JobMetrics, Metrics};
 pub const WAKE_CHANNEL: &str = "vrooli_jobs";
 
 /// A job's id: a Snowflake, a string in JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, sqlx::Type, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    sqlx::Type,
+    Serialize,
+    utoipa::ToSchema,
+)]
 #[sqlx(transparent)]
+#[schema(value_type = String, pattern = "^[0-9]{1,19}$")]
 pub struct JobId(#[serde(serialize_with = "as_string")] pub i64);
 
 fn as_string<S: serde::Serializer>(id: &i64, s: S) -> Result<S::Ok, S::Error> {
@@ -46,7 +59,7 @@ impl std::fmt::Display for JobId {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
     Available,
@@ -146,7 +159,7 @@ pub struct ClaimedJob {
 }
 
 /// A job as the admin API lists it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JobSummary {
     pub id: JobId,

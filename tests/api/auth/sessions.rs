@@ -63,6 +63,12 @@ async fn several_accounts_share_a_browser_switch_and_sign_out_one_by_one() {
             .unwrap();
     assert!(bob_revoked);
 
+    // A body that is there must fit: a stray field signs nobody out (it once read as "no body").
+    let stray = post(&app, "/auth/logout", Some(&only_a), json!({"who": b})).await;
+    assert_eq!(stray.status, 422, "{}", stray.text);
+    assert_eq!(stray.body["errors"][0]["code"], "InvalidBody");
+    assert_eq!(user_ids(&session(&app, &only_a).await), vec![a.clone()]);
+
     let last = post(&app, "/auth/logout", Some(&only_a), json!({})).await;
     assert_eq!(last.status, 200);
     assert_eq!(set_cookie(&last).as_deref(), Some(""), "cookie removed");

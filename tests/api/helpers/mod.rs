@@ -24,6 +24,10 @@ pub use db::TestDb;
 pub use request::{Auth, Reply, SendReply};
 pub use smtp::SmtpServer;
 
+/// The machine, shared by the tests of this binary: tests whose timings matter (the balancer's)
+/// take it shared; a test that saturates both cores (the fuzzer) takes it alone.
+pub static MACHINE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 pub struct TestApp {
     pub address: String,
     pub port: u16,
