@@ -80,30 +80,29 @@ pub fn ok<T: Serialize>(data: T) -> HttpResponse {
 
 /// Answers requests that match no route: 405 when the path is a route's but the method is not
 /// (each method of a path is its own resource, guarded by method, so actix falls through to
-/// here), 404 otherwise.
+/// here; the route's pattern is found again to name its methods in `Allow`), 404 otherwise.
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    if req.resource_map().has_resource(req.path()) {
-        let error = ApiError::of(
-            Code::MethodNotAllowed,
-            format!("{} does not accept {}", req.path(), req.method()),
-        );
-        let mut response = actix_web::ResponseError::error_response(&error);
-        let allow = req
-            .resource_map()
-            .match_pattern(req.path())
-            .zip(req.app_data::<web::Data<openapi::Document>>())
-            .and_then(|(pattern, doc)| doc.allowed(&pattern).map(str::to_owned));
-        if let Some(allow) = allow.and_then(|a| a.parse().ok()) {
-            response
-                .headers_mut()
-                .insert(actix_web::http::header::ALLOW, allow);
-        }
-        return Ok(response);
+    let Some(pattern) = req.resource_map().match_pattern(req.path()) else {
+        return Err(ApiError::of(
+            Code::RouteNotFound,
+            format!("No route for {} {}", req.method(), req.path()),
+        ));
+    };
+    let error = ApiError::of(
+        Code::MethodNotAllowed,
+        format!("{} does not accept {}", req.path(), req.method()),
+    );
+    let mut response = actix_web::ResponseError::error_response(&error);
+    let allow = req
+        .app_data::<web::Data<openapi::Document>>()
+        .and_then(|doc| doc.allowed(&pattern))
+        .and_then(|methods| methods.parse().ok());
+    if let Some(allow) = allow {
+        response
+            .headers_mut()
+            .insert(actix_web::http::header::ALLOW, allow);
     }
-    Err(ApiError::of(
-        Code::RouteNotFound,
-        format!("No route for {} {}", req.method(), req.path()),
-    ))
+    Ok(response)
 }
 
 /// JSON bodies: size limit from config; every failure becomes an `ApiError`.
@@ -125,13 +124,7 @@ fn json_error(error: JsonPayloadError, limit: usize) -> ApiError {
             Code::UnsupportedContentType,
             "Send the body as JSON with Content-Type: application/json",
         ),
-        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::of(
-            Code::InvalidBody,
-            format!("The JSON does not fit this route: {e}"),
-        ),
-        JsonPayloadError::Deserialize(e) => {
-            ApiError::of(Code::InvalidJson, format!("Malformed JSON: {e}"))
-        }
+        JsonPayloadError::Deserialize(e) => deserialize_error(&e),
         _ => ApiError::of(Code::UnreadableBody, "The request body could not be read"),
     }
 }
@@ -142,16 +135,21 @@ pub fn optional_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Opti
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    serde_json::from_slice(body).map(Some).map_err(|e| {
-        if e.is_data() {
-            ApiError::of(
-                Code::InvalidBody,
-                format!("The JSON does not fit this route: {e}"),
-            )
-        } else {
-            ApiError::of(Code::InvalidJson, format!("Malformed JSON: {e}"))
-        }
-    })
+    serde_json::from_slice(body)
+        .map(Some)
+        .map_err(|e| deserialize_error(&e))
+}
+
+/// A body that is JSON but does not fit the route (422), or is not JSON (400).
+fn deserialize_error(e: &serde_json::Error) -> ApiError {
+    if e.is_data() {
+        ApiError::of(
+            Code::InvalidBody,
+            format!("The JSON does not fit this route: {e}"),
+        )
+    } else {
+        ApiError::of(Code::InvalidJson, format!("Malformed JSON: {e}"))
+    }
 }
 
 pub fn query_config() -> web::QueryConfig {

@@ -7,117 +7,15 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::bodies::*;
 use super::session::{AuthUser, MaybeAuthUser, removal_cookie, session_cookie};
 use crate::auth::Device;
-use crate::auth::accounts::{AccountError, NewAccount};
-use crate::auth::service::SignInError;
+use crate::auth::accounts::NewAccount;
 use crate::auth::token::TokenUser;
 use crate::domain::EmailAddress;
 use crate::http::error::ApiError;
 use crate::http::{Code, Envelope, ok};
-use crate::ids::UserId;
 use crate::state::AppState;
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SignupBody {
-    /// The display name, 1–128 characters (trimmed).
-    name: String,
-    email: String,
-    /// Within the configured length bounds (`auth.password_min_length`–`password_max_length`).
-    #[schema(value_type = String, format = Password)]
-    password: SecretString,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct LoginBody {
-    email: String,
-    #[schema(value_type = String, format = Password)]
-    password: SecretString,
-    /// `"cookie"` (the default) or `"bearer"` for API clients: tokens in the body (access +
-    /// rotating refresh token) instead of the cookie.
-    #[schema(example = "bearer")]
-    token_type: Option<String>,
-}
-
-#[derive(Deserialize, Default, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UserBody {
-    /// One of the accounts signed in on this browser.
-    id: Option<UserId>,
-}
-
-/// The browser's session: every account signed in on it, the current one first.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Session {
-    /// Whether any account is signed in (`false` for a guest).
-    is_logged_in: bool,
-    users: Vec<SessionUser>,
-}
-
-/// An account of the session. `handle` and `name` are `null` when the token had no room for them.
-#[derive(Serialize, ToSchema)]
-pub struct SessionUser {
-    handle: Option<String>,
-    id: UserId,
-    name: Option<String>,
-}
-
-/// A session for an API client (`tokenType: "bearer"`, or a refresh): the session and its tokens.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct BearerSession {
-    /// The session token, for `Authorization: Bearer <token>`.
-    access_token: String,
-    /// Whether any account is signed in (always `true` here).
-    is_logged_in: bool,
-    /// For `POST /auth/refresh`; single-use: presenting it twice revokes the session.
-    refresh_token: String,
-    users: Vec<SessionUser>,
-}
-
-/// What a login answers: the session (cookie login, the cookie set) or the session with its
-/// tokens (`tokenType: "bearer"`, no cookie).
-#[derive(Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum LoginSession {
-    Cookie(Session),
-    Bearer(BearerSession),
-}
-
-/// Sent: a reset mail went out if the account exists.
-#[derive(Serialize, ToSchema)]
-pub struct Sent {
-    /// Always `true`, whether or not the account exists.
-    sent: bool,
-}
-
-/// The address is verified.
-#[derive(Serialize, ToSchema)]
-pub struct Verified {
-    /// Always `true`.
-    verified: bool,
-}
-
-fn session_users(users: &[TokenUser]) -> Vec<SessionUser> {
-    users
-        .iter()
-        .map(|u| SessionUser {
-            handle: u.handle.clone(),
-            id: u.id,
-            name: u.name.clone(),
-        })
-        .collect()
-}
-
-fn session_body(users: &[TokenUser]) -> Session {
-    Session {
-        is_logged_in: !users.is_empty(),
-        users: session_users(users),
-    }
-}
 
 /// The enveloped `data` with a cookie set (or removed).
 fn with_cookie<T: Serialize>(cookie: Cookie<'static>, data: T) -> HttpResponse {
@@ -146,41 +44,6 @@ fn device(req: &HttpRequest) -> Device {
                 .is_some_and(|l| l.behind_proxy);
             crate::http::rate_limit::client_ip(req, behind_proxy).and_then(|ip| ip.parse().ok())
         },
-    }
-}
-
-impl From<AccountError> for ApiError {
-    fn from(error: AccountError) -> Self {
-        match error {
-            AccountError::EmailInUse => ApiError::of(
-                Code::EmailInUse,
-                "An account with this email address exists",
-            ),
-            AccountError::InvalidCode => ApiError::of(
-                Code::InvalidCode,
-                "This code is wrong, already used or expired",
-            ),
-            AccountError::InvalidCredentials => {
-                ApiError::of(Code::InvalidCredentials, "Wrong email or password")
-            }
-            e @ AccountError::SoftLocked { .. } => {
-                ApiError::of(Code::AccountSoftLocked, e.to_string())
-            }
-            e @ AccountError::HardLocked => ApiError::of(Code::AccountHardLocked, e.to_string()),
-            other => ApiError::internal(other),
-        }
-    }
-}
-
-impl From<SignInError> for ApiError {
-    fn from(error: SignInError) -> Self {
-        match error {
-            SignInError::Token(e @ crate::auth::token::TokenError::TooLarge(_)) => {
-                ApiError::of(Code::SessionTooLarge, e.to_string())
-            }
-            e @ SignInError::SessionEnded => ApiError::of(Code::SessionRevoked, e.to_string()),
-            other => ApiError::internal(other),
-        }
     }
 }
 
@@ -310,22 +173,6 @@ pub async fn login(
         session_cookie(state.auth.settings(), token),
         LoginSession::Cookie(session_body(&users)),
     ))
-}
-
-fn bearer_tokens(users: &[TokenUser], access: String, refresh_token: String) -> BearerSession {
-    BearerSession {
-        access_token: access,
-        is_logged_in: !users.is_empty(),
-        refresh_token,
-        users: session_users(users),
-    }
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct RefreshBody {
-    /// The refresh token of the last login or refresh.
-    refresh_token: String,
 }
 
 /// Renews an API client's tokens.

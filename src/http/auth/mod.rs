@@ -1,6 +1,9 @@
 //! `/api/v2/auth/*`: email sign-up and login, guest login, password reset, email verification, logout (one
-//! account or everywhere), session validation and account switching. The session middleware and extractors are in `session`.
+//! account or everywhere), session validation and account switching. `handlers` → `bodies` (what is read and answered),
+//! `errors` (service errors as codes); the session middleware and extractors are in `session`.
 
+mod bodies;
+mod errors;
 mod handlers;
 pub mod session;
 

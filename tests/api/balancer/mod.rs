@@ -32,14 +32,13 @@ pub struct Balancer {
     pub base: String,
     _process: tokio::process::Child,
     dir: PathBuf,
-    /// Held while the balancer runs: these tests time what they measure, and the fuzzing test
-    /// (which saturates the machine) waits for them (`helpers::MACHINE`).
-    _shared: tokio::sync::RwLockReadGuard<'static, ()>,
+    /// Held while the balancer runs: these tests time what they measure (`helpers::MACHINE`).
+    _machine: tokio::sync::MutexGuard<'static, ()>,
 }
 
 impl Balancer {
     pub async fn start(ports: &[u16]) -> Self {
-        let shared = crate::helpers::MACHINE.read().await;
+        let machine = crate::helpers::MACHINE.lock().await;
         let dir =
             std::env::temp_dir().join(format!("vrooli-lb-{}", crate::helpers::random_suffix()));
         let addresses: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
@@ -58,7 +57,7 @@ impl Balancer {
             base,
             _process: process,
             dir,
-            _shared: shared,
+            _machine: machine,
         }
     }
 }

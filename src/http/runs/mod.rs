@@ -1,12 +1,13 @@
 //! Run endpoints (RUNS.md, "Runs"): start (idempotent by `Idempotency-Key`), resume, cancel,
 //! pause, statuses, a run with its steps, its timeline, its steps' inputs and outputs, and the
-//! answers to its waits. Who may: the owner and its team's members; others get 404.
+//! answers to its waits. Who may: the owner and its team's members; others get 404. The
+//! handlers are here; what they read and answer is in `bodies`.
 
 use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::{IntoParams, ToSchema};
 use vrooli_actors::RunCommand;
+
+mod bodies;
 
 use super::auth::session::{ReadPrivate, Reader, Require, WritePrivate};
 use super::openapi::ErrorEnvelope;
@@ -14,10 +15,11 @@ use super::paging::Relay;
 use super::path::Id;
 use super::{ApiError, Code, Envelope, ok};
 use crate::domain::secret::sha256_hex;
-use crate::ids::{ResourceVersionId, RunId};
-use crate::runs::read::{Run, RunEvent, RunStatus, RunSummary, StepIo};
+use crate::ids::RunId;
+use crate::runs::read::{Run, RunStatus, RunSummary};
 use crate::runs::{RunError, RunSource, StartRequest};
 use crate::state::AppState;
+use bodies::*;
 
 pub fn config(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     // `/run/io` before `/run/{id}`, which would take `io` for an id.
@@ -48,41 +50,6 @@ impl From<RunError> for ApiError {
             RunError::Sql(error) => error.into(),
         }
     }
-}
-
-/// `POST /task/start/run`: a new run, or (`isNewRun: false`) the resumption of one.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct StartRunBody {
-    /// The routine version to run (a new run needs it).
-    resource_version_id: Option<ResourceVersionId>,
-    /// False to resume the Paused or Failed run `runId`. Default true.
-    #[serde(default = "yes")]
-    #[schema(default = true)]
-    is_new_run: bool,
-    /// The run to resume (with `isNewRun: false`).
-    run_id: Option<RunId>,
-    /// The routine's inputs: an object (422 `InvalidBody` otherwise), read by the graph's
-    /// templates and nodes. Default `{}`.
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    form_values: Option<Value>,
-    #[serde(default)]
-    config: Option<StartRunConfig>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct StartRunConfig {
-    /// Who starts it, which orders the queue. Default `Api` for an API key, else `RunView`.
-    source: Option<RunSource>,
-    /// Lower limits for this run (`maxCredits`, `maxSteps`, `maxTimeMs`).
-    #[serde(default)]
-    limits: crate::runs::LimitOverrides,
-}
-
-fn yes() -> bool {
-    true
 }
 
 fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
@@ -167,16 +134,6 @@ pub async fn start_run(
     }))
 }
 
-/// `POST /task/cancel`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct CancelRunBody {
-    task_id: RunId,
-    /// Always `"Run"` (400 `InvalidTaskType` otherwise).
-    #[schema(example = "Run")]
-    task_type: String,
-}
-
 /// Cancel a run, aborting the step in flight.
 #[utoipa::path(
     tag = "runs",
@@ -204,13 +161,6 @@ pub async fn cancel_run(
     }))
 }
 
-/// `POST /task/pause`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct PauseRunBody {
-    run_id: RunId,
-}
-
 /// Pause a run at its next step boundary.
 #[utoipa::path(
     tag = "runs",
@@ -233,17 +183,6 @@ pub async fn pause_run(
         run_id: body.run_id,
         status,
     }))
-}
-
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[into_params(parameter_in = Query)]
-pub struct StatusQuery {
-    /// Always `Run` (400 `InvalidTaskType` otherwise).
-    task_type: String,
-    /// Run ids, comma-separated; the first 100 are read.
-    #[param(example = "7263419283746592768,7263419283746592769")]
-    task_ids: String,
 }
 
 /// The statuses of some runs.
@@ -287,20 +226,6 @@ pub async fn run_statuses(
     Ok(ok(RunStatuses { statuses }))
 }
 
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// Only runs with this status.
-    #[param(value_type = Option<RunStatus>)]
-    status: Option<String>,
-    /// Page size, 1–100 (default 20).
-    #[param(minimum = 1, maximum = 100)]
-    take: Option<i64>,
-    /// The `endCursor` of the previous page.
-    after: Option<String>,
-}
-
 const STATUSES: [&str; 6] = [
     "Scheduled",
     "InProgress",
@@ -337,15 +262,6 @@ pub async fn list_runs(
         .list(caller.user, query.status.as_deref(), take, after)
         .await?;
     Ok(ok(super::paging::relay(rows, take, |r| r.id.to_string())))
-}
-
-/// `PUT /run/{id}`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct UpdateRunBody {
-    /// At most 128 characters, no control characters.
-    name: Option<String>,
-    is_private: Option<bool>,
 }
 
 /// Rename a run or change its privacy.
@@ -404,17 +320,6 @@ fn typed_run(run: Value) -> Result<Run, ApiError> {
     serde_json::from_value(run).map_err(ApiError::internal)
 }
 
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct EventsQuery {
-    /// Only events after this `seq` (default 0: from the start).
-    after: Option<i64>,
-    /// At most this many, 1–1000 (default 500).
-    #[param(minimum = 1, maximum = 1000)]
-    take: Option<i64>,
-}
-
 /// A run's timeline.
 ///
 /// Read from PostgreSQL, for a client that was away longer than the run room's history.
@@ -445,14 +350,6 @@ pub async fn run_events(
     Ok(ok(RunEvents { events }))
 }
 
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[into_params(parameter_in = Query)]
-pub struct IoQuery {
-    /// The run.
-    run_id: RunId,
-}
-
 /// Each step's inputs and outputs.
 #[utoipa::path(
     tag = "runs",
@@ -469,16 +366,6 @@ pub async fn run_io(
     Ok(ok(RunIo {
         io: state.runs.io(query.run_id.0, reader.0).await?,
     }))
-}
-
-/// `POST /run/{id}/decision`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DecisionBody {
-    /// The wait's key, 1–255 characters.
-    key: String,
-    /// The answer: any JSON, read by the node that waits for it.
-    value: Value,
 }
 
 /// Answer a run's `input`, `approval` or manual decision.
@@ -507,60 +394,4 @@ pub async fn decide(
         .decide(run.0, caller.user, &body.key, body.value)
         .await?;
     Ok(ok(DecisionStored { stored }))
-}
-
-// Bodies. Fields are in alphabetical order, as the `serde_json::json!` maps they replace wrote
-// them.
-
-/// `POST /task/start/run`: `{runId, status}`.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RunStarted {
-    run_id: RunId,
-    /// `Scheduled` for a new run; an idempotent retry answers the run's status now.
-    #[schema(value_type = RunStatus)]
-    status: String,
-}
-
-/// `POST /task/cancel`, `POST /task/pause`: `{requested, runId, status}`.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct StopRequested {
-    /// `Cancelled` or `Paused`.
-    requested: RunStatus,
-    run_id: RunId,
-    /// The status now: the run may reach `requested` a moment later (at its step boundary).
-    #[schema(value_type = RunStatus)]
-    status: String,
-}
-
-/// `GET /task/checkStatuses`: `{statuses: [{id, status}]}`.
-#[derive(Serialize, ToSchema)]
-pub struct RunStatuses {
-    statuses: Vec<TaskStatus>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct TaskStatus {
-    id: RunId,
-    #[schema(value_type = RunStatus)]
-    status: String,
-}
-
-/// `GET /run/{id}/events`: `{events}`.
-#[derive(Serialize, ToSchema)]
-pub struct RunEvents {
-    events: Vec<RunEvent>,
-}
-
-/// `GET /run/io`: `{io}`.
-#[derive(Serialize, ToSchema)]
-pub struct RunIo {
-    io: Vec<StepIo>,
-}
-
-/// `POST /run/{id}/decision`: `{stored}`.
-#[derive(Serialize, ToSchema)]
-pub struct DecisionStored {
-    stored: bool,
 }
