@@ -39,4 +39,5 @@ pub mod sandbox;
 pub mod sms;
 pub mod startup;
 pub mod state;
+pub mod teams;
 pub mod telemetry;

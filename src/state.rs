@@ -37,6 +37,8 @@ pub struct AppState {
     pub routines: crate::routines::RoutineService,
     /// Runs: start, stop, answer, read (executed by run actors, `crate::runs`).
     pub runs: crate::runs::RunService,
+    /// Teams, members and their invites (who may do what: `teams::access`).
+    pub teams: crate::teams::TeamService,
     /// People as others see them (public fields only).
     pub people: crate::people::Directory,
     /// The MCP server at `/mcp` (rmcp, stateless).

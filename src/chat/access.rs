@@ -6,9 +6,12 @@
 //!   private. A chat open to anyone with an invite is joined with its invite secret
 //!   (`POST /chat/{id}/join`), which makes the caller a participant; its id alone opens nothing;
 //! - write (post messages, type, cancel a bot, invite): its creator, its participants, and
-//!   members of its team;
-//! - manage (rename, change who may join, delete, remove participants): its creator and admins
-//!   of its team.
+//!   members of its team who hold `WriteChats` (or are admins);
+//! - manage (rename, change who may join, delete, remove participants): its creator, and
+//!   members of its team who hold `ManageChats` (or are admins).
+//!
+//! The team permissions are `teams::access::TeamPermission`, decided there; this module reads
+//! them in SQL (a test keeps the names equal).
 
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
@@ -20,7 +23,10 @@ pub struct ChatAccess {
     pub creator: bool,
     pub participant: bool,
     pub team_member: bool,
-    pub team_admin: bool,
+    /// A member of its team who may write in team chats.
+    pub team_writer: bool,
+    /// A member of its team who may manage team chats.
+    pub team_manager: bool,
     pub is_private: bool,
     pub open_to_anyone_with_invite: bool,
     pub signed_in: bool,
@@ -36,11 +42,11 @@ impl ChatAccess {
     }
 
     pub fn can_write(&self) -> bool {
-        self.creator || self.participant || self.team_member
+        self.creator || self.participant || self.team_writer
     }
 
     pub fn can_manage(&self) -> bool {
-        self.creator || self.team_admin
+        self.creator || self.team_manager
     }
 }
 
@@ -72,7 +78,9 @@ pub(crate) const ACCESS_COLUMNS: &str =
      EXISTS (SELECT 1 FROM members m WHERE m.team_id = c.team_id AND m.user_id = $2)
         AS a_team_member,
      EXISTS (SELECT 1 FROM members m WHERE m.team_id = c.team_id AND m.user_id = $2
-             AND m.is_admin) AS a_team_admin,
+             AND (m.is_admin OR m.permissions ? 'WriteChats')) AS a_team_writer,
+     EXISTS (SELECT 1 FROM members m WHERE m.team_id = c.team_id AND m.user_id = $2
+             AND (m.is_admin OR m.permissions ? 'ManageChats')) AS a_team_manager,
      c.is_private AS a_private, c.open_to_anyone_with_invite AS a_open";
 
 /// The access read from a row that has [`ACCESS_COLUMNS`].
@@ -84,7 +92,8 @@ pub(crate) fn access_from_row(
         creator: row.try_get("a_creator")?,
         participant: row.try_get("a_participant")?,
         team_member: row.try_get("a_team_member")?,
-        team_admin: row.try_get("a_team_admin")?,
+        team_writer: row.try_get("a_team_writer")?,
+        team_manager: row.try_get("a_team_manager")?,
         is_private: row.try_get("a_private")?,
         open_to_anyone_with_invite: row.try_get("a_open")?,
         signed_in: user.is_some(),
@@ -105,4 +114,16 @@ pub async fn chat_access(
     .fetch_optional(pool)
     .await?;
     row.map(|row| access_from_row(&row, user)).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::teams::TeamPermission;
+
+    #[test]
+    fn the_team_permissions_named_in_sql_are_the_teams_own() {
+        for p in [TeamPermission::WriteChats, TeamPermission::ManageChats] {
+            assert!(super::ACCESS_COLUMNS.contains(&format!("'{}'", p.as_str())));
+        }
+    }
 }

@@ -209,8 +209,10 @@ impl ChatService {
             return Err(ChatError::NotABot);
         }
         if let Some(team) = new.team {
+            // Team chats are made by admins and members holding `CreateChats`.
             let member: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM members WHERE team_id = $1 AND user_id = $2)",
+                "SELECT EXISTS (SELECT 1 FROM members WHERE team_id = $1 AND user_id = $2
+                                   AND (is_admin OR permissions ? 'CreateChats'))",
             )
             .bind(team)
             .bind(creator)

@@ -92,8 +92,6 @@ pub struct SandboxSettings {
     pub address_space_bytes: u64,
     /// The largest result (JSON bytes) a script may return.
     pub max_output_bytes: usize,
-    /// Scripts running at once on a node; more wait their turn.
-    pub max_concurrent: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -350,9 +350,8 @@ impl Settings {
                 && b.stack_bytes >= 64 * 1024
                 && b.timeout_ms >= 1
                 && b.address_space_bytes >= 64 * 1024 * 1024
-                && b.max_output_bytes >= 1
-                && (1..=1000).contains(&b.max_concurrent),
-            "sandbox: memory_bytes at least 1 MiB, stack_bytes 64 KiB, address_space_bytes 64 MiB; timeout_ms and max_output_bytes at least 1; max_concurrent 1-1000",
+                && b.max_output_bytes >= 1,
+            "sandbox: memory_bytes at least 1 MiB, stack_bytes 64 KiB, address_space_bytes 64 MiB; timeout_ms and max_output_bytes at least 1",
         );
         if errors.is_empty() {
             Ok(())

@@ -154,6 +154,16 @@ const CONSTRAINTS: &[(&str, Code, &str)] = &[
         "That user already takes part in this chat",
     ),
     (
+        "teams_handle_key",
+        Code::HandleTaken,
+        "A team with this handle exists",
+    ),
+    (
+        "members_team_user_key",
+        Code::AlreadyMember,
+        "This user is already a member",
+    ),
+    (
         "api_keys_soft_below_hard",
         Code::InvalidLimits,
         "The soft limit must be at most the hard limit",

@@ -27,6 +27,7 @@ pub mod rate_limit;
 mod routines;
 mod runs;
 pub mod system_key;
+pub mod teams;
 pub mod upgrade;
 mod users;
 pub mod ws;
@@ -56,6 +57,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
                 .configure(notifications::config)
                 .configure(routines::config)
                 .configure(runs::config)
+                .configure(teams::config)
                 .configure(users::config),
         );
 }

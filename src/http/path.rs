@@ -10,7 +10,8 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload};
 
 use super::{ApiError, Code};
 use crate::ids::{
-    ApiKeyId, ChatId, ChatInviteId, ChatMessageId, NotificationId, ResourceVersionId, RunId, UserId,
+    ApiKeyId, ChatId, ChatInviteId, ChatMessageId, MemberId, MemberInviteId, NotificationId,
+    ResourceVersionId, RunId, TeamId, UserId,
 };
 use crate::jobs::JobId;
 
@@ -40,6 +41,9 @@ path_ids! {
     JobId => InvalidJobId, "job id";
     ResourceVersionId => InvalidResourceVersionId, "routine version id";
     RunId => InvalidRunId, "run id";
+    TeamId => InvalidTeamId, "team id";
+    MemberId => InvalidMemberId, "member id";
+    MemberInviteId => InvalidInviteId, "invite id";
 }
 
 fn parse<T: PathId>(text: &str) -> Result<T, ApiError> {

@@ -63,6 +63,8 @@ typed_id!(
     ChatMessageId,
     /// A row of `chat_invites`.
     ChatInviteId,
+    /// A row of `member_invites` (an invite to a team).
+    MemberInviteId,
     /// A row of `notifications`.
     NotificationId,
     /// A row of `api_keys`.

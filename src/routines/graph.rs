@@ -7,9 +7,9 @@
 //! ```
 //!
 //! Every refusal names the node and the reason (`InvalidRoutineGraph`); a graph type we do not
-//! know is `GraphTypeUnsupported`; what cannot run yet (the original's `RoutineCode`,
-//! `RoutineInternalAction` and `RoutineWeb` in the Sequential format) is `NodeKindUnavailable`. Checks that need the database (does a subroutine version exist) are
-//! left to the caller, which gets the referenced version ids from [`Graph::subroutines`].
+//! know is `GraphTypeUnsupported`; what cannot run yet (the original's `RoutineWeb`, a web
+//! search, in the Sequential format) is `NodeKindUnavailable`. Checks that need the database
+//! (does a subroutine version exist) are left to the caller, which gets the referenced version ids from [`Graph::subroutines`].
 
 use std::collections::{BTreeMap, HashSet};
 

@@ -199,7 +199,74 @@ pub(crate) fn single_step(sub_type: &str, config: &Value) -> Result<Graph, Graph
                 skip_condition: None,
             }
         }
-        "RoutineCode" | "RoutineInternalAction" | "RoutineWeb" => {
+        "RoutineInternalAction" => {
+            // The original's callDataAction: {toolName, inputTemplate (JSON text with
+            // {{input.x}} templates), allowedContexts, outputMapping {name: "a.b[0].c"}}.
+            let data = call_data(config, "callDataAction");
+            let tool = data
+                .get("toolName")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| GraphError::at("action", "callDataAction needs a toolName"))?;
+            let input = match data.get("inputTemplate") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(text)) => Some(serde_json::from_str(text).map_err(|e| {
+                    GraphError::at(
+                        "action",
+                        format!("callDataAction.inputTemplate is not JSON: {e}"),
+                    )
+                })?),
+                Some(other) => Some(other.clone()),
+            };
+            Node {
+                id: "action".into(),
+                kind: Kind::Action {
+                    tool: tool.to_owned(),
+                    input,
+                    outputs: output_mapping(data.get("outputMapping"), "action")?,
+                },
+                retry: None,
+                timeout_ms: None,
+                skip_condition: None,
+            }
+        }
+        "RoutineCode" => {
+            // The original's callDataCode: {inputTemplate, outputMappings: [{schemaIndex,
+            // mapping}]}, its script in a linked code version. There are no code resources
+            // here: the script is `code` beside them (ADR 23).
+            let data = call_data(config, "callDataCode");
+            let code = data
+                .get("code")
+                .and_then(Value::as_str)
+                .filter(|c| !c.trim().is_empty())
+                .ok_or_else(|| {
+                    GraphError::at(
+                        "code",
+                        "callDataCode needs its script as `code` (a function body)",
+                    )
+                })?;
+            let mut outputs = BTreeMap::new();
+            for mapping in data
+                .get("outputMappings")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                outputs.extend(output_mapping(mapping.get("mapping"), "code")?);
+            }
+            Node {
+                id: "code".into(),
+                kind: Kind::Code {
+                    code: code.to_owned(),
+                    input: data.get("inputTemplate").cloned().filter(|v| !v.is_null()),
+                    outputs,
+                },
+                retry: None,
+                timeout_ms: data.get("timeoutMs").and_then(Value::as_u64),
+                skip_condition: None,
+            }
+        }
+        "RoutineWeb" => {
             return Err(GraphError::Unavailable {
                 node: "routine".into(),
                 kind: sub_type.to_owned(),
@@ -207,7 +274,7 @@ pub(crate) fn single_step(sub_type: &str, config: &Value) -> Result<Graph, Graph
         }
         other => {
             return Err(GraphError::whole(format!(
-                "a routine without a graph has a single-step sub-type (RoutineGenerate, RoutineApi), not {other:?}"
+                "a routine without a graph has a single-step sub-type (RoutineGenerate, RoutineApi, RoutineCode, RoutineInternalAction), not {other:?}"
             )));
         }
     };
@@ -217,6 +284,25 @@ pub(crate) fn single_step(sub_type: &str, config: &Value) -> Result<Graph, Graph
         edges: Vec::new(),
         outputs: BTreeMap::new(),
     })
+}
+
+/// An output mapping of the original (`{name: "a.b[0].c"}`, paths into the result) as our
+/// declared outputs (`{name: "$.a.b.0.c"}`).
+fn output_mapping(
+    value: Option<&Value>,
+    node: &str,
+) -> Result<BTreeMap<String, String>, GraphError> {
+    Ok(string_map(value, "outputMapping", Some(node))?
+        .into_iter()
+        .map(|(name, path)| {
+            let path = path.replace('[', ".").replace(']', "");
+            let path = match path.strip_prefix('$') {
+                Some(_) => path,
+                None => format!("$.{}", path.trim_start_matches('.')),
+            };
+            (name, path)
+        })
+        .collect())
 }
 
 /// `config.<key>.schema` (the original wraps call data as `{__version, schema}`), or the bare
@@ -293,8 +379,53 @@ mod tests {
             }
         ));
         assert!(matches!(
-            single_step("RoutineCode", &json!({})),
+            single_step("RoutineWeb", &json!({})),
             Err(GraphError::Unavailable { .. })
+        ));
+        // The original's action call data: a JSON text template and dotted output paths.
+        let graph = single_step(
+            "RoutineInternalAction",
+            &json!({"callDataAction": {"schema": {
+                "toolName": "resource_manage",
+                "inputTemplate": "{\"op\": \"find\", \"resourceType\": \"{{input.kind}}\"}",
+                "outputMapping": {"first": "routines[0].id", "all": "$"}}}}),
+        )
+        .unwrap();
+        let Kind::Action {
+            tool,
+            input,
+            outputs,
+        } = &graph.nodes[0].kind
+        else {
+            panic!("not an action: {:?}", graph.nodes[0].kind)
+        };
+        assert_eq!(tool, "resource_manage");
+        assert_eq!(
+            input,
+            &Some(json!({"op": "find", "resourceType": "{{input.kind}}"}))
+        );
+        assert_eq!(outputs["first"], "$.routines.0.id");
+        assert_eq!(outputs["all"], "$");
+        assert!(matches!(
+            single_step(
+                "RoutineInternalAction",
+                &json!({"callDataAction": {"schema": {"toolName": "x", "inputTemplate": "{"}}})
+            ),
+            Err(GraphError::Invalid { .. })
+        ));
+        let graph = single_step(
+            "RoutineCode",
+            &json!({"callDataCode": {"schema": {"code": "return {n: input.n + 1};",
+                "inputTemplate": {"n": "{{input.n}}"},
+                "outputMappings": [{"schemaIndex": 0, "mapping": {"next": "n"}}]}}}),
+        )
+        .unwrap();
+        assert!(
+            matches!(&graph.nodes[0].kind, Kind::Code { outputs, .. } if outputs["next"] == "$.n")
+        );
+        assert!(matches!(
+            single_step("RoutineCode", &json!({"callDataCode": {"schema": {}}})),
+            Err(GraphError::Invalid { .. })
         ));
     }
 }

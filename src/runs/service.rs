@@ -255,13 +255,15 @@ impl RunService {
         .bind(sqlx::types::Json(limits))
         .execute(&mut *tx)
         .await?;
-        // The step that failed, or the non-idempotent call whose outcome was uncertain, runs
-        // again: a person said so. A wait in progress keeps its time.
+        // The step that failed, or the call whose outcome was uncertain (a non-idempotent http
+        // call, an action: a tool that writes pauses so), runs again: a person said so. A wait
+        // in progress keeps its time.
         sqlx::query(
             "UPDATE run_steps SET status = 'Failed', error = 'run again by a person'
               WHERE run_id = $1
                 AND (status = 'Failed'
-                     OR (status = 'InProgress' AND inputs->>'effect' = 'non-idempotent'))",
+                     OR (status = 'InProgress'
+                         AND (inputs->>'effect' = 'non-idempotent' OR inputs->>'kind' = 'action')))",
         )
         .bind(run)
         .execute(&mut *tx)

@@ -2,7 +2,8 @@
 //! child process of this very binary (`vrooli sandbox`, `child.rs`):
 //!
 //! ```text
-//! step ─▶ Sandbox::run ─▶ permit (sandbox.max_concurrent) ─▶ spawn `vrooli sandbox`, env cleared
+//! `sandbox-execution` job (its pool's concurrency bounds the children of a node)
+//!      ─▶ Sandbox::run ─▶ spawn `vrooli sandbox`, env cleared
 //!      ─▶ request on stdin {code, input, limits} ─▶ child: OS limits (address space, CPU,
 //!         no new files or processes) ─▶ QuickJS (memory, stack, interrupt at the deadline)
 //!      ─▶ reply on stdout {ok, result | kind, message} ─▶ parent: kill at the wall clock,
@@ -16,7 +17,6 @@ pub mod child;
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -25,8 +25,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::SandboxSettings;
 
-/// Why a script gave no result.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a script gave no result (stored with a `code` step's outcome, hence serde).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "detail")]
 pub enum SandboxError {
     /// The script threw, or its result is not JSON.
     #[error("the script failed: {0}")]
@@ -71,7 +72,6 @@ pub enum Reply {
 pub struct Sandbox {
     program: PathBuf,
     settings: SandboxSettings,
-    permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl Sandbox {
@@ -85,7 +85,6 @@ impl Sandbox {
         Ok(Self {
             program,
             settings: settings.clone(),
-            permits: Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent)),
         })
     }
 
@@ -97,11 +96,6 @@ impl Sandbox {
         input: &Value,
         timeout: Option<Duration>,
     ) -> Result<Value, SandboxError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| SandboxError::Unavailable("the node is stopping".into()))?;
         let s = &self.settings;
         let timeout_ms = timeout.map_or(s.timeout_ms, |t| (t.as_millis() as u64).min(s.timeout_ms));
         let request = serde_json::to_vec(&Request {

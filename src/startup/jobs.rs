@@ -49,6 +49,12 @@ pub(super) fn start_jobs(
         .register(crate::runs::RunStart {
             deps: Arc::clone(runs),
         })
+        .register(crate::runs::code::SandboxExecution {
+            pool: runs.pool.clone(),
+            sandbox: crate::sandbox::Sandbox::new(&settings.sandbox)
+                .map_err(StartupError::Delivery)?,
+            results: Arc::clone(&runs.code),
+        })
         .register(LlmCompletion {
             pool: chats.pool.clone(),
             chats: chats.clone(),

@@ -243,8 +243,8 @@ impl Application {
                 max_response_bytes: r.http_max_response_bytes,
                 timeout: Duration::from_millis(r.http_timeout_ms),
             },
-            sandbox: crate::sandbox::Sandbox::new(&settings.sandbox)
-                .map_err(StartupError::Delivery)?,
+            code: Arc::default(),
+            jobs: job_store.clone(),
             actions: std::sync::OnceLock::new(),
             lease_ttl: Duration::from_millis(r.lease_ttl_ms),
             renew_every: Duration::from_millis(r.lease_renew_ms),
@@ -301,6 +301,8 @@ impl Application {
             .set(Arc::new(tools.clone()) as Arc<dyn crate::runs::nodes::ActionTools>);
         let mcp = crate::mcp::Mcp::new(tools, settings.server.routine_json_body_limit_bytes);
         let host = HostProbe::new();
+        let teams =
+            crate::teams::TeamService::new(pool.clone(), Arc::clone(&ids), chats.outbox.clone());
         let state = AppState {
             hub: hub.clone(),
             chats,
@@ -329,6 +331,7 @@ impl Application {
             jobs: job_store.clone(),
             admin_key: settings.admin.system_key.clone(),
             notifications: crate::notifications::Notifications::new(pool.clone()),
+            teams,
             people: crate::people::Directory::new(pool.clone()),
             mcp,
             routines: routines.clone(),

@@ -23,5 +23,6 @@ mod seed;
 mod shutdown;
 mod snowflake;
 mod startup;
+mod teams;
 mod users;
 mod ws;

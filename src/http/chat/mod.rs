@@ -80,7 +80,7 @@ impl From<ChatError> for ApiError {
             ),
             ChatError::NotATeamMember => ApiError::of(
                 Code::NotATeamMember,
-                "Only members of a team can create its chats",
+                "Only admins of a team and members allowed CreateChats make its chats",
             ),
             ChatError::KeyLimitReached { used, limit } => ApiError::of(
                 Code::ApiKeyCreditLimit,

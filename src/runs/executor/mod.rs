@@ -52,8 +52,9 @@ pub struct RunDeps {
     pub credits: Credits,
     pub http: reqwest::Client,
     pub http_limits: HttpLimits,
-    /// `code` steps run here.
-    pub sandbox: crate::sandbox::Sandbox,
+    /// `code` steps wait here for their `sandbox-execution` jobs (`runs/code.rs`).
+    pub code: Arc<crate::runs::code::CodeResults>,
+    pub jobs: crate::jobs::JobStore,
     /// `action` steps call these (set once at start-up, after the tools are built: they use
     /// the run service, which holds these deps).
     pub actions: std::sync::OnceLock<Arc<dyn crate::runs::nodes::ActionTools>>,

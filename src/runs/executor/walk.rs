@@ -288,7 +288,7 @@ impl Walk<'_> {
                 timeout,
                 // Every log line of the step's work carries its key and attempt.
                 tracing::Instrument::instrument(
-                    self.execute(node, key, context),
+                    self.execute(node, key, attempt, context),
                     tracing::info_span!("step", step = %key, attempt),
                 ),
             )

@@ -8,6 +8,7 @@ impl Walk<'_> {
         &self,
         node: &Node,
         key: &str,
+        attempt: i32,
         context: &Context,
     ) -> Result<(Value, i64), StepFailure> {
         let missing = |m: crate::runs::context::Missing| {
@@ -76,15 +77,23 @@ impl Walk<'_> {
                     .transpose()
                     .map_err(missing)?
                     .unwrap_or(Value::Null);
-                let timeout = node.timeout_ms.map(Duration::from_millis);
-                let run = self.deps().sandbox.run(code, &input, timeout);
-                let result = tokio::select! {
-                    result = run => result,
-                    _ = self.cancel.cancelled() => {
-                        return Err(StepFailure::permanent("Cancelled", "stopped"));
-                    }
+                // A job of the `sandbox-execution` queue runs it, on any node (`runs/code.rs`).
+                let payload = crate::runs::code::SandboxPayload {
+                    run_id: self.run().to_string(),
+                    step_key: key.to_owned(),
+                    attempt,
+                    code: code.clone(),
+                    input,
+                    timeout_ms: node.timeout_ms,
                 };
-                Ok((nodes::code_outputs(result, outputs)?, 0))
+                let deps = self.deps();
+                let outcome = deps
+                    .code
+                    .run(&deps.pool, &deps.jobs, payload, &self.cancel)
+                    .await
+                    .map_err(|e| StepFailure::retryable("SandboxUnavailable", e.to_string()))?
+                    .ok_or_else(|| StepFailure::permanent("Cancelled", "stopped"))?;
+                Ok((nodes::code_outputs(outcome, outputs)?, 0))
             }
             Kind::Action {
                 tool,

@@ -344,7 +344,8 @@ async fn a_team_chat_is_open_to_the_teams_members() {
     .unwrap();
     for (i, member) in [&sam, &kim].iter().enumerate() {
         sqlx::query(
-            "INSERT INTO members (id, public_id, team_id, user_id) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO members (id, public_id, team_id, user_id, permissions)
+             VALUES ($1, $2, $3, $4, '[\"CreateChats\", \"WriteChats\"]')",
         )
         .bind(800 + i as i64)
         .bind(format!("member{i:06}"))

@@ -315,8 +315,11 @@ async fn the_originals_sequential_routines_call_generate_and_api_routines() {
         "{}",
         reply.body
     );
-    // The original's kinds that need the tools issue are refused for now.
+    // A code routine without its script is refused naming the node; a web search cannot run.
     let reply = create_routine(&app, &sam, "RoutineCode", json!({"callDataCode": {}})).await;
+    assert_eq!(reply.status, 422);
+    assert_eq!(reply.body["errors"][0]["code"], "InvalidRoutineGraph");
+    let reply = create_routine(&app, &sam, "RoutineWeb", json!({"callDataWeb": {}})).await;
     assert_eq!(reply.status, 422);
     assert_eq!(reply.body["errors"][0]["code"], "NodeKindUnavailable");
 }

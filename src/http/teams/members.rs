@@ -1,0 +1,90 @@
+//! Members: list a team's, change one (role, permissions), remove one or leave.
+
+use super::*;
+use crate::ids::MemberId;
+use crate::teams::{Member, MemberChange};
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct MembersQuery {
+    /// The team (required).
+    #[param(value_type = TeamId)]
+    team_id: String,
+    /// Page size, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    take: Option<i64>,
+    /// The `endCursor` of the previous page.
+    after: Option<String>,
+}
+
+/// A team's members, oldest first (anyone who may see the team).
+#[utoipa::path(
+    tag = "teams",
+    params(MembersQuery),
+    responses((status = 200, description = "A page of members", body = Envelope<Relay<Member>>)),
+)]
+#[get("/members")]
+pub async fn list_members(
+    reader: Reader,
+    state: web::Data<AppState>,
+    query: web::Query<MembersQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let team = team_id(&query.team_id)?;
+    let (take, after) = paging::params(query.take, query.after.as_deref())?;
+    state.teams.require(team, reader.0, None).await?;
+    let members = state.teams.members(team, take, after).await?;
+    Ok(ok(paging::relay(members, take, |m| m.id.to_string())))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateMember {
+    /// Make or unmake an admin (admins only; the last admin stays one).
+    is_admin: Option<bool>,
+    /// What the member may do (replaces the list; only what the caller holds).
+    permissions: Option<Vec<TeamPermission>>,
+}
+
+/// Changes a member's role or permissions (`ManageMembers`; admins for anything of an admin).
+#[utoipa::path(
+    tag = "teams",
+    params(("id" = MemberId, Path, description = "The member's id")),
+    request_body = UpdateMember,
+    responses((status = 200, description = "The member", body = Envelope<Member>)),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[put("/member/{id}")]
+pub async fn update_member(
+    caller: Require<WritePrivate>,
+    state: web::Data<AppState>,
+    Id(member): Id<MemberId>,
+    body: web::Json<UpdateMember>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let change = MemberChange {
+        is_admin: body.is_admin,
+        permissions: body.permissions,
+    };
+    Ok(ok(state
+        .teams
+        .update_member(caller.user, member, change)
+        .await?))
+}
+
+/// Removes a member (`ManageMembers`; admins for an admin), or leaves (one's own membership).
+#[utoipa::path(
+    tag = "teams",
+    params(("id" = MemberId, Path, description = "The member's id")),
+    responses((status = 200, description = "The member was removed", body = Envelope<Deleted<MemberId>>)),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[delete("/member/{id}")]
+pub async fn remove_member(
+    caller: Require<WritePrivate>,
+    state: web::Data<AppState>,
+    Id(member): Id<MemberId>,
+) -> Result<HttpResponse, ApiError> {
+    state.teams.remove_member(caller.user, member).await?;
+    Ok(ok(Deleted::new(member)))
+}

@@ -1,0 +1,466 @@
+//! Teams and their members. HTTP → `http::teams` → `TeamService` → PostgreSQL.
+//!
+//! ```text
+//! POST /team ─▶ one tx: team row + its creator as an admin member
+//! PUT/DELETE /team/{id}, PUT/DELETE /member/{id} ─▶ access (access.rs) ─▶ one tx that locks
+//!     the team's row first, so two changes of its members never both pass the last-admin check
+//! POST /memberInvite … accept ─▶ invites.rs: accepting makes the member in the invite's tx
+//! ```
+//!
+//! Who may do what is `access.rs`; team chats follow the same permissions (`chat::access`).
+//! A team's chats go with it when it is deleted (`chats.team_id ON DELETE CASCADE`).
+
+pub mod access;
+pub mod invites;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+use std::sync::Arc;
+
+pub use access::{TeamAccess, TeamPermission};
+
+use crate::ids::{MemberId, PublicId, Snowflake, TeamId, UserId};
+use crate::outbox::Outbox;
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Team {
+    pub id: TeamId,
+    pub handle: Option<String>,
+    pub name: String,
+    pub is_private: bool,
+    pub created_by: Option<UserId>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const TEAM_COLUMNS: &str =
+    "t.id, t.handle, t.name, t.is_private, t.created_by, t.created_at, t.updated_at";
+
+/// A user in a team, with what others may see of the user.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    pub id: MemberId,
+    pub team_id: TeamId,
+    pub user_id: UserId,
+    pub name: String,
+    pub handle: Option<String>,
+    pub is_bot: bool,
+    pub is_admin: bool,
+    pub permissions: Vec<TeamPermission>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    id: MemberId,
+    team_id: TeamId,
+    user_id: UserId,
+    name: String,
+    handle: Option<String>,
+    is_bot: bool,
+    is_admin: bool,
+    permissions: serde_json::Value,
+    created_at: DateTime<Utc>,
+}
+
+impl From<MemberRow> for Member {
+    fn from(r: MemberRow) -> Self {
+        Member {
+            id: r.id,
+            team_id: r.team_id,
+            user_id: r.user_id,
+            name: r.name,
+            handle: r.handle,
+            is_bot: r.is_bot,
+            is_admin: r.is_admin,
+            permissions: access::parse_stored(&r.permissions),
+            created_at: r.created_at,
+        }
+    }
+}
+
+const MEMBER_SELECT: &str = "SELECT m.id, m.team_id, m.user_id, u.name, u.handle, u.is_bot,
+        m.is_admin, m.permissions, m.created_at
+   FROM members m JOIN users u ON u.id = m.user_id";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TeamError {
+    #[error("no such team")]
+    TeamNotFound,
+    #[error("no such member")]
+    MemberNotFound,
+    #[error("not allowed in this team")]
+    NotAllowed,
+    #[error("a team keeps at least one admin")]
+    LastAdmin,
+    #[error("no such user")]
+    UserNotFound,
+    #[error("bots cannot answer invites")]
+    BotInvitee,
+    #[error("already a member")]
+    AlreadyMember,
+    #[error("no such invite")]
+    InviteNotFound,
+    #[error("the invite was already answered")]
+    InviteAnswered,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// A new team: its name, handle and privacy (the handle already checked by the caller).
+pub struct NewTeam {
+    pub name: String,
+    pub handle: Option<String>,
+    pub is_private: bool,
+}
+
+/// A change to a team; `None` leaves a field as it is (`handle: Some(None)` clears it).
+#[derive(Default)]
+pub struct TeamChange {
+    pub name: Option<String>,
+    pub handle: Option<Option<String>>,
+    pub is_private: Option<bool>,
+}
+
+/// A change to a member; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct MemberChange {
+    pub is_admin: Option<bool>,
+    pub permissions: Option<Vec<TeamPermission>>,
+}
+
+#[derive(Clone)]
+pub struct TeamService {
+    pool: PgPool,
+    ids: Arc<Snowflake>,
+    outbox: Outbox,
+}
+
+fn permissions_json(permissions: &[TeamPermission]) -> serde_json::Value {
+    let mut sorted = permissions.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    serde_json::json!(sorted)
+}
+
+impl TeamService {
+    pub fn new(pool: PgPool, ids: Arc<Snowflake>, outbox: Outbox) -> Self {
+        Self { pool, ids, outbox }
+    }
+
+    /// `user`'s standing in `team`; `None` when the team does not exist.
+    pub async fn access(
+        &self,
+        team: TeamId,
+        user: Option<UserId>,
+    ) -> Result<Option<TeamAccess>, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        access_in(&mut conn, team, user).await
+    }
+
+    /// Checks that `user` may read `team` and, with `need`, do that: a team the caller may not
+    /// read is not found (private teams are not revealed); one they may read but not act in is
+    /// not allowed.
+    pub async fn require(
+        &self,
+        team: TeamId,
+        user: Option<UserId>,
+        need: Option<TeamPermission>,
+    ) -> Result<TeamAccess, TeamError> {
+        let mut conn = self.pool.acquire().await?;
+        require_in(&mut conn, team, user, need).await
+    }
+
+    /// Checks that `user` is an admin of `team` (deleting it, changing admins).
+    pub async fn require_admin(&self, team: TeamId, user: UserId) -> Result<(), TeamError> {
+        let access = self.require(team, Some(user), None).await?;
+        if access.admin {
+            Ok(())
+        } else {
+            Err(TeamError::NotAllowed)
+        }
+    }
+
+    pub async fn create(&self, creator: UserId, new: NewTeam) -> Result<Team, TeamError> {
+        let mut tx = self.pool.begin().await?;
+        let id = TeamId(self.ids.next_id());
+        sqlx::query(
+            "INSERT INTO teams (id, public_id, handle, name, is_private, created_by)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(PublicId::generate().as_str())
+        .bind(&new.handle)
+        .bind(&new.name)
+        .bind(new.is_private)
+        .bind(creator)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO members (id, public_id, team_id, user_id, is_admin, permissions)
+             VALUES ($1, $2, $3, $4, true, $5)",
+        )
+        .bind(self.ids.next_id())
+        .bind(PublicId::generate().as_str())
+        .bind(id)
+        .bind(creator)
+        .bind(permissions_json(&TeamPermission::ALL))
+        .execute(&mut *tx)
+        .await?;
+        let team = fetch_team(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(team)
+    }
+
+    pub async fn get(&self, team: TeamId) -> Result<Team, TeamError> {
+        let mut conn = self.pool.acquire().await?;
+        fetch_team(&mut conn, team).await
+    }
+
+    pub async fn update(&self, team: TeamId, change: TeamChange) -> Result<Team, TeamError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE teams SET name = COALESCE($2, name),
+                    handle = CASE WHEN $3 THEN $4 ELSE handle END,
+                    is_private = COALESCE($5, is_private)
+              WHERE id = $1",
+        )
+        .bind(team)
+        .bind(&change.name)
+        .bind(change.handle.is_some())
+        .bind(change.handle.flatten())
+        .bind(change.is_private)
+        .execute(&mut *tx)
+        .await?;
+        let team = fetch_team(&mut tx, team).await?;
+        tx.commit().await?;
+        Ok(team)
+    }
+
+    /// Deletes the team with its members, invites and chats.
+    pub async fn delete(&self, team: TeamId) -> Result<bool, TeamError> {
+        Ok(sqlx::query("DELETE FROM teams WHERE id = $1")
+            .bind(team)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            == 1)
+    }
+
+    /// Teams `user` is a member of, newest first, after the id `before`.
+    pub async fn mine(
+        &self,
+        user: UserId,
+        take: i64,
+        before: Option<i64>,
+    ) -> Result<Vec<Team>, sqlx::Error> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {TEAM_COLUMNS} FROM teams t JOIN members m ON m.team_id = t.id
+              WHERE m.user_id = $1 AND ($2::BIGINT IS NULL OR t.id < $2)
+              ORDER BY t.id DESC LIMIT $3"
+        )))
+        .bind(user)
+        .bind(before)
+        .bind(take + 1)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// The team's members, oldest first, after the id `after`.
+    pub async fn members(
+        &self,
+        team: TeamId,
+        take: i64,
+        after: Option<i64>,
+    ) -> Result<Vec<Member>, sqlx::Error> {
+        let rows: Vec<MemberRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{MEMBER_SELECT} WHERE m.team_id = $1 AND ($2::BIGINT IS NULL OR m.id > $2)
+              ORDER BY m.id LIMIT $3"
+        )))
+        .bind(team)
+        .bind(after)
+        .bind(take + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Member::from).collect())
+    }
+
+    /// One member (the team is read from it: the caller's access is checked against that).
+    pub async fn member(&self, id: MemberId) -> Result<Member, TeamError> {
+        let mut conn = self.pool.acquire().await?;
+        member_in(&mut conn, id).await
+    }
+
+    /// Changes a member as `caller` may: permissions of members who are not admins with
+    /// `ManageMembers` and only what the caller holds; the admin flag, and anything of an
+    /// admin, only as an admin. The last admin stays one.
+    pub async fn update_member(
+        &self,
+        caller: UserId,
+        id: MemberId,
+        change: MemberChange,
+    ) -> Result<Member, TeamError> {
+        let team = self.member(id).await?.team_id;
+        let mut tx = self.pool.begin().await?;
+        // Under the team's lock: the caller's standing and the target's are as they are now,
+        // not as they were before a change that committed meanwhile.
+        lock_team(&mut tx, team).await?;
+        let target = member_in(&mut tx, id).await?;
+        let access = require_in(
+            &mut tx,
+            team,
+            Some(caller),
+            Some(TeamPermission::ManageMembers),
+        )
+        .await?;
+        if (target.is_admin || change.is_admin.is_some()) && !access.admin {
+            return Err(TeamError::NotAllowed);
+        }
+        if let Some(permissions) = &change.permissions
+            && !access.may_grant(permissions)
+        {
+            return Err(TeamError::NotAllowed);
+        }
+        if change.is_admin == Some(false) {
+            last_admin_check(&mut tx, target.team_id, id).await?;
+        }
+        let updated = sqlx::query(
+            "UPDATE members SET is_admin = COALESCE($2, is_admin),
+                    permissions = COALESCE($3, permissions)
+              WHERE id = $1",
+        )
+        .bind(id)
+        .bind(change.is_admin)
+        .bind(change.permissions.as_deref().map(permissions_json))
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(TeamError::MemberNotFound);
+        }
+        tx.commit().await?;
+        self.member(id).await
+    }
+
+    /// Removes a member: oneself (leaving), one who is not an admin with `ManageMembers`, or
+    /// anyone as an admin. The last admin cannot go: delete the team, or make another admin.
+    pub async fn remove_member(&self, caller: UserId, id: MemberId) -> Result<(), TeamError> {
+        let team = self.member(id).await?.team_id;
+        let mut tx = self.pool.begin().await?;
+        lock_team(&mut tx, team).await?;
+        let target = member_in(&mut tx, id).await?;
+        if target.user_id != caller {
+            let access = require_in(
+                &mut tx,
+                team,
+                Some(caller),
+                Some(TeamPermission::ManageMembers),
+            )
+            .await?;
+            if target.is_admin && !access.admin {
+                return Err(TeamError::NotAllowed);
+            }
+        }
+        last_admin_check(&mut tx, target.team_id, id).await?;
+        sqlx::query("DELETE FROM members WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn member_in(conn: &mut sqlx::PgConnection, id: MemberId) -> Result<Member, TeamError> {
+    let row: Option<MemberRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{MEMBER_SELECT} WHERE m.id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    row.map(Member::from).ok_or(TeamError::MemberNotFound)
+}
+
+async fn access_in(
+    conn: &mut sqlx::PgConnection,
+    team: TeamId,
+    user: Option<UserId>,
+) -> Result<Option<TeamAccess>, sqlx::Error> {
+    let row: Option<(bool, Option<bool>, Option<serde_json::Value>)> = sqlx::query_as(
+        "SELECT t.is_private, m.is_admin, m.permissions
+           FROM teams t LEFT JOIN members m ON m.team_id = t.id AND m.user_id = $2
+          WHERE t.id = $1",
+    )
+    .bind(team)
+    .bind(user)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|(is_private, admin, permissions)| TeamAccess {
+        member: admin.is_some(),
+        admin: admin.unwrap_or(false),
+        permissions: permissions
+            .as_ref()
+            .map(access::parse_stored)
+            .unwrap_or_default(),
+        is_private,
+    }))
+}
+
+async fn require_in(
+    conn: &mut sqlx::PgConnection,
+    team: TeamId,
+    user: Option<UserId>,
+    need: Option<TeamPermission>,
+) -> Result<TeamAccess, TeamError> {
+    let access = access_in(conn, team, user)
+        .await?
+        .filter(TeamAccess::can_read)
+        .ok_or(TeamError::TeamNotFound)?;
+    match need {
+        Some(need) if !access.can(need) => Err(TeamError::NotAllowed),
+        _ => Ok(access),
+    }
+}
+
+async fn fetch_team(conn: &mut sqlx::PgConnection, id: TeamId) -> Result<Team, TeamError> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {TEAM_COLUMNS} FROM teams t WHERE t.id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?
+    .ok_or(TeamError::TeamNotFound)
+}
+
+/// Orders every change of a team's members after the others (the last-admin rule needs it).
+async fn lock_team(conn: &mut sqlx::PgConnection, team: TeamId) -> Result<(), TeamError> {
+    sqlx::query_scalar::<_, i64>("SELECT id FROM teams WHERE id = $1 FOR UPDATE")
+        .bind(team)
+        .fetch_optional(conn)
+        .await?
+        .map(drop)
+        .ok_or(TeamError::TeamNotFound)
+}
+
+/// Refuses when `member` is the team's only admin (under the team's lock).
+async fn last_admin_check(
+    conn: &mut sqlx::PgConnection,
+    team: TeamId,
+    member: MemberId,
+) -> Result<(), TeamError> {
+    let others: bool = sqlx::query_scalar(
+        "SELECT NOT EXISTS (SELECT 1 FROM members WHERE id = $2 AND is_admin)
+             OR EXISTS (SELECT 1 FROM members WHERE team_id = $1 AND is_admin AND id <> $2)",
+    )
+    .bind(team)
+    .bind(member)
+    .fetch_one(conn)
+    .await?;
+    if others {
+        Ok(())
+    } else {
+        Err(TeamError::LastAdmin)
+    }
+}
