@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod notifications;
 pub mod outbox;
 pub mod people;
+pub mod profile;
 pub mod ratelimit;
 pub mod realtime;
 pub mod redis_client;

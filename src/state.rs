@@ -39,6 +39,8 @@ pub struct AppState {
     pub runs: crate::runs::RunService,
     /// Teams, members and their invites (who may do what: `teams::access`).
     pub teams: crate::teams::TeamService,
+    /// The caller's own profile and notification settings.
+    pub profiles: crate::profile::Profiles,
     /// People as others see them (public fields only).
     pub people: crate::people::Directory,
     /// The MCP server at `/mcp` (rmcp, stateless).

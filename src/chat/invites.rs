@@ -100,25 +100,27 @@ impl ChatService {
             .bind(chat)
             .fetch_one(&mut *tx)
             .await?;
-        let notification = notifications::create_in(
-            &mut tx,
-            &self.ids,
-            invitee,
-            "ChatInvite",
-            &format!(
-                "You are invited to {}",
-                if chat_name.is_empty() {
-                    "a chat"
-                } else {
-                    &chat_name
-                }
-            ),
-            message.as_deref(),
-            Some(&format!("/chat/{chat}")),
-        )
-        .await?;
+        let title = format!(
+            "You are invited to {}",
+            if chat_name.is_empty() {
+                "a chat"
+            } else {
+                &chat_name
+            }
+        );
+        let link = format!("/chat/{chat}");
+        let notice = notifications::Notice {
+            user: invitee,
+            category: notifications::Category::ChatInvite,
+            title: &title,
+            description: message.as_deref(),
+            link: Some(&link),
+        };
+        let notification = notifications::create_in(&mut tx, &self.ids, &self.jobs, notice).await?;
         tx.commit().await?;
-        self.notify(&notification).await;
+        if let Some(notification) = notification {
+            self.notify(&notification).await;
+        }
         Ok(invite)
     }
 

@@ -21,6 +21,15 @@ pub enum Template {
         #[serde(default)]
         code: String,
     },
+    /// A notice (an invite, …) for someone whose settings ask for email; `link` is a path in
+    /// the app.
+    Notification {
+        name: String,
+        title: String,
+        #[serde(default)]
+        description: Option<String>,
+        link: String,
+    },
 }
 
 impl Template {
@@ -30,6 +39,7 @@ impl Template {
             Template::Verification { code, .. } | Template::PasswordReset { code, .. } => {
                 *code = value
             }
+            Template::Notification { .. } => {}
         }
     }
 }
@@ -55,6 +65,19 @@ pub fn render(template: &Template, ui_url: &str) -> Rendered {
                 "If you did not create a Vrooli account, you can ignore this message.",
             )
         }
+        Template::Notification {
+            name,
+            title,
+            description,
+            link,
+        } => message(
+            title,
+            name,
+            description.as_deref().unwrap_or(title),
+            &format!("{ui_url}{link}"),
+            "Open Vrooli",
+            "You get these emails because of your notification settings; you can change them in the app.",
+        ),
         Template::PasswordReset { name, code } => {
             let link = format!("{ui_url}/reset-password?code={}", encode(code));
             message(

@@ -132,6 +132,7 @@ codes! {
     InvalidParent => Unprocessable,
     InvalidPassword => Unprocessable,
     InvalidPermission => Unprocessable,
+    InvalidProfile => Unprocessable,
     InvalidResourceType => Unprocessable,
     InvalidRoutineGraph => Unprocessable,
     InvalidTaskType => Unprocessable,

@@ -154,6 +154,11 @@ const CONSTRAINTS: &[(&str, Code, &str)] = &[
         "That user already takes part in this chat",
     ),
     (
+        "users_handle_key",
+        Code::HandleTaken,
+        "Someone has this handle",
+    ),
+    (
         "teams_handle_key",
         Code::HandleTaken,
         "A team with this handle exists",

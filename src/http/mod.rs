@@ -23,6 +23,7 @@ pub mod openapi;
 pub mod origin;
 pub mod paging;
 pub mod path;
+mod profile;
 pub mod rate_limit;
 mod routines;
 mod runs;
@@ -55,6 +56,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
                 .configure(api_keys::config)
                 .configure(chat::config)
                 .configure(notifications::config)
+                .configure(profile::config)
                 .configure(routines::config)
                 .configure(runs::config)
                 .configure(teams::config)

@@ -301,8 +301,12 @@ impl Application {
             .set(Arc::new(tools.clone()) as Arc<dyn crate::runs::nodes::ActionTools>);
         let mcp = crate::mcp::Mcp::new(tools, settings.server.routine_json_body_limit_bytes);
         let host = HostProbe::new();
-        let teams =
-            crate::teams::TeamService::new(pool.clone(), Arc::clone(&ids), chats.outbox.clone());
+        let teams = crate::teams::TeamService::new(
+            pool.clone(),
+            Arc::clone(&ids),
+            chats.outbox.clone(),
+            job_store.clone(),
+        );
         let state = AppState {
             hub: hub.clone(),
             chats,
@@ -332,6 +336,7 @@ impl Application {
             admin_key: settings.admin.system_key.clone(),
             notifications: crate::notifications::Notifications::new(pool.clone()),
             teams,
+            profiles: crate::profile::Profiles::new(pool.clone()),
             people: crate::people::Directory::new(pool.clone()),
             mcp,
             routines: routines.clone(),

@@ -12,6 +12,7 @@ use vrooli_actors::{NewEvent, RoomKey};
 use super::access::{self, DEFAULT_PERMISSIONS, TeamPermission};
 use super::{TeamError, TeamService, permissions_json};
 use crate::ids::{MemberInviteId, PublicId, TeamId, UserId};
+use crate::notifications::{self, Category, Notice};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -125,26 +126,30 @@ impl TeamService {
             .bind(new.team)
             .fetch_one(&mut *tx)
             .await?;
-        let notification = crate::notifications::create_in(
-            &mut tx,
-            &self.ids,
-            new.invitee,
-            "TeamInvite",
-            &format!("You are invited to join {team_name}"),
-            new.message.as_deref(),
-            Some(&format!("/team/{}", new.team)),
-        )
-        .await?;
+        let (title, link) = (
+            format!("You are invited to join {team_name}"),
+            format!("/team/{}", new.team),
+        );
+        let notice = Notice {
+            user: new.invitee,
+            category: Category::TeamInvite,
+            title: &title,
+            description: new.message.as_deref(),
+            link: Some(&link),
+        };
+        let notification = notifications::create_in(&mut tx, &self.ids, &self.jobs, notice).await?;
         // In the invite's transaction: the invitee hears of it once, in order, or not at all.
         let room = RoomKey::user(&new.invitee.to_string()).expect("numeric id");
-        let event = NewEvent {
-            id: self.ids.next_id().to_string(),
-            event_type: "user/notification/received".into(),
-            timestamp_ms: Utc::now().timestamp_millis(),
-            room: room.clone(),
-            data: json!({ "notification": notification }),
-        };
-        crate::outbox::Outbox::add_in(&mut tx, &event).await?;
+        if let Some(notification) = notification {
+            let event = NewEvent {
+                id: self.ids.next_id().to_string(),
+                event_type: "user/notification/received".into(),
+                timestamp_ms: Utc::now().timestamp_millis(),
+                room: room.clone(),
+                data: json!({ "notification": notification }),
+            };
+            crate::outbox::Outbox::add_in(&mut tx, &event).await?;
+        }
         tx.commit().await?;
         self.outbox.kick(&room);
         Ok(row.into())

@@ -21,6 +21,7 @@ use std::sync::Arc;
 pub use access::{TeamAccess, TeamPermission};
 
 use crate::ids::{MemberId, PublicId, Snowflake, TeamId, UserId};
+use crate::jobs::JobStore;
 use crate::outbox::Outbox;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -137,6 +138,8 @@ pub struct TeamService {
     pool: PgPool,
     ids: Arc<Snowflake>,
     outbox: Outbox,
+    /// Notices by email go through the `email-send` queue.
+    jobs: JobStore,
 }
 
 fn permissions_json(permissions: &[TeamPermission]) -> serde_json::Value {
@@ -147,8 +150,13 @@ fn permissions_json(permissions: &[TeamPermission]) -> serde_json::Value {
 }
 
 impl TeamService {
-    pub fn new(pool: PgPool, ids: Arc<Snowflake>, outbox: Outbox) -> Self {
-        Self { pool, ids, outbox }
+    pub fn new(pool: PgPool, ids: Arc<Snowflake>, outbox: Outbox, jobs: JobStore) -> Self {
+        Self {
+            pool,
+            ids,
+            outbox,
+            jobs,
+        }
     }
 
     /// `user`'s standing in `team`; `None` when the team does not exist.

@@ -16,6 +16,7 @@ mod mcp;
 mod metrics;
 mod openapi;
 mod outbox;
+mod profile;
 mod rate_limit;
 mod routines;
 mod runs;

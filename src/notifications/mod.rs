@@ -1,11 +1,18 @@
 //! Notifications: a row per notice, written in the transaction of whatever caused it, and
-//! `user/notification/received` to the user's room after the commit.
+//! `user/notification/received` to the user's room after the commit; by email too (an
+//! `email-send` job in the same transaction) as the user's settings say (`settings.rs`).
+
+pub mod settings;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
+use crate::email::templates::Template;
+use crate::email::{SendEmail, SendEmailHandler};
 use crate::ids::{NotificationId, Snowflake, UserId};
+use crate::jobs::{JobHandler, JobStore};
+pub use settings::{Category, NotificationSettings};
 
 /// A notice to one user.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -23,27 +30,72 @@ pub struct Notification {
 
 const COLUMNS: &str = "id, user_id, category, title, description, link, is_read, created_at";
 
+/// A notice to make.
+pub struct Notice<'a> {
+    pub user: UserId,
+    pub category: Category,
+    pub title: &'a str,
+    pub description: Option<&'a str>,
+    /// A path in the app (`/team/123`); the email makes it a link under `email.ui_url`.
+    pub link: Option<&'a str>,
+}
+
+/// Makes `notice` as its user's settings say, in the caller's transaction: the in-app row
+/// (returned, for the caller to publish after the commit) and, when they want email and have a
+/// verified address, an `email-send` job. `None` when they turned this category off.
 pub async fn create_in(
     conn: &mut PgConnection,
     ids: &Snowflake,
-    user: UserId,
-    category: &str,
-    title: &str,
-    description: Option<&str>,
-    link: Option<&str>,
-) -> Result<Notification, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    jobs: &JobStore,
+    notice: Notice<'_>,
+) -> Result<Option<Notification>, sqlx::Error> {
+    let Some((name, stored, email)): Option<(String, serde_json::Value, Option<String>)> =
+        sqlx::query_as(
+            "SELECT u.name, u.notification_settings,
+                    (SELECT e.email_address FROM emails e
+                      WHERE e.user_id = u.id AND e.verified_at IS NOT NULL
+                      ORDER BY e.id LIMIT 1)
+               FROM users u WHERE u.id = $1",
+        )
+        .bind(notice.user)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let settings = NotificationSettings::from_stored(&stored);
+    if !settings.allows(notice.category) {
+        return Ok(None);
+    }
+    let notification: Notification = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO notifications (id, user_id, category, title, description, link)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
     )))
     .bind(ids.next_id())
-    .bind(user)
-    .bind(category)
-    .bind(title)
-    .bind(description)
-    .bind(link)
-    .fetch_one(conn)
-    .await
+    .bind(notice.user)
+    .bind(notice.category.as_str())
+    .bind(notice.title)
+    .bind(notice.description)
+    .bind(notice.link)
+    .fetch_one(&mut *conn)
+    .await?;
+    if let Some(to) = email
+        && settings.by_email(notice.category)
+    {
+        let mail = SendEmailHandler::job(&SendEmail {
+            to,
+            template: Template::Notification {
+                name,
+                title: notice.title.to_owned(),
+                description: notice.description.map(str::to_owned),
+                link: notice.link.unwrap_or("/").to_owned(),
+            },
+            code_for: None,
+        })
+        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        jobs.enqueue_in(conn, mail).await?;
+    }
+    Ok(Some(notification))
 }
 
 /// Reading and marking a user's notifications (what the REST handlers use).

@@ -1,0 +1,217 @@
+//! The caller's own profile and notification settings:
+//! - `GET /profile` · `PUT /profile {name?, handle?, bio?, theme?, languages?,
+//!   notificationSettings?}` (`""` clears handle, bio and theme);
+//! - `GET /notificationSettings` · `PUT /notificationSettings` (the whole settings object).
+//!
+//! Every field is checked before anything is written; a taken handle (any case) is 409
+//! `HandleTaken` and changes nothing.
+
+use actix_web::{HttpResponse, get, put, web};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::domain::{ChatName, Handle};
+use crate::http::auth::session::{ReadPrivate, Require, WritePrivate};
+use crate::http::{ApiError, Code, Envelope, ok};
+use crate::ids::UserId;
+use crate::notifications::NotificationSettings;
+use crate::profile::{Profile, ProfileChange};
+use crate::state::AppState;
+
+/// The longest bio (the column's size).
+const MAX_BIO_CHARS: usize = 2048;
+/// Languages a profile may list, and the longest tag (BCP 47 tags are at most 35).
+const MAX_LANGUAGES: usize = 20;
+const MAX_LANGUAGE_CHARS: usize = 35;
+const MAX_THEME_CHARS: usize = 32;
+
+pub fn config(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(get_profile)
+        .service(update_profile)
+        .service(get_settings)
+        .service(update_settings);
+}
+
+fn invalid(message: &'static str) -> ApiError {
+    ApiError::of(Code::InvalidProfile, message)
+}
+
+async fn profile_of(state: &AppState, user: UserId) -> Result<Profile, ApiError> {
+    state
+        .profiles
+        .get(user)
+        .await?
+        .ok_or_else(|| ApiError::of(Code::UserNotFound, "No such user"))
+}
+
+/// The caller's profile, with their email addresses and notification settings.
+#[utoipa::path(
+    tag = "profile",
+    responses((status = 200, description = "The profile", body = Envelope<Profile>)),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[get("/profile")]
+pub async fn get_profile(
+    caller: Require<ReadPrivate>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(ok(profile_of(&state, caller.user).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateProfile {
+    /// 1 to 128 characters.
+    #[schema(max_length = 128)]
+    name: Option<String>,
+    /// 3 to 16 letters, digits or underscores, unique in any case; `""` removes it.
+    handle: Option<String>,
+    /// At most 2,048 characters; `""` removes it.
+    #[schema(max_length = 2048)]
+    bio: Option<String>,
+    /// A theme name (letters, digits, `-`, `_`; at most 32), e.g. `light`, `dark`; `""` removes it.
+    theme: Option<String>,
+    /// Language tags in order of preference (e.g. `en`, `pt-BR`), at most 20.
+    languages: Option<Vec<String>>,
+    notification_settings: Option<NotificationSettings>,
+}
+
+/// `Some(None)` for `""` (clear), the checked text otherwise.
+fn clearable(
+    value: Option<String>,
+    check: impl Fn(&str) -> Result<String, ApiError>,
+) -> Result<Option<Option<String>>, ApiError> {
+    value
+        .map(|v| {
+            let v = v.trim();
+            if v.is_empty() {
+                Ok(None)
+            } else {
+                check(v).map(Some)
+            }
+        })
+        .transpose()
+}
+
+fn check(body: UpdateProfile) -> Result<ProfileChange, ApiError> {
+    let name = body
+        .name
+        .map(|n| {
+            ChatName::parse(&n)
+                .ok()
+                .map(ChatName::into_string)
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| ApiError::of(Code::InvalidName, "A name is 1 to 128 characters"))
+        })
+        .transpose()?;
+    let handle = clearable(body.handle, |h| {
+        Handle::parse(h)
+            .map(|h| h.as_str().to_owned())
+            .map_err(|_| {
+                ApiError::of(
+                    Code::InvalidHandle,
+                    "A handle is 3 to 16 letters, digits or underscores",
+                )
+            })
+    })?;
+    let bio = clearable(body.bio, |b| {
+        if b.chars().count() > MAX_BIO_CHARS {
+            Err(invalid("A bio is at most 2,048 characters"))
+        } else {
+            Ok(b.to_owned())
+        }
+    })?;
+    let theme = clearable(body.theme, |t| {
+        let ok = t.len() <= MAX_THEME_CHARS
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok {
+            Ok(t.to_owned())
+        } else {
+            Err(invalid("A theme is at most 32 letters, digits, '-' or '_'"))
+        }
+    })?;
+    if let Some(languages) = &body.languages {
+        let ok = languages.len() <= MAX_LANGUAGES
+            && languages.iter().all(|l| {
+                (2..=MAX_LANGUAGE_CHARS).contains(&l.len())
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        if !ok {
+            return Err(invalid(
+                "languages are at most 20 tags such as \"en\" or \"pt-BR\"",
+            ));
+        }
+    }
+    Ok(ProfileChange {
+        name,
+        handle,
+        bio,
+        theme,
+        languages: body.languages,
+        notification_settings: body.notification_settings,
+    })
+}
+
+/// Changes the caller's profile: all of it, or nothing when a field is refused.
+#[utoipa::path(
+    tag = "profile",
+    request_body = UpdateProfile,
+    responses((status = 200, description = "The profile", body = Envelope<Profile>)),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[put("/profile")]
+pub async fn update_profile(
+    caller: Require<WritePrivate>,
+    state: web::Data<AppState>,
+    body: web::Json<UpdateProfile>,
+) -> Result<HttpResponse, ApiError> {
+    let change = check(body.into_inner())?;
+    state
+        .profiles
+        .update(caller.user, change)
+        .await?
+        .map(ok)
+        .ok_or_else(|| ApiError::of(Code::UserNotFound, "No such user"))
+}
+
+/// What reaches the caller: every notice, by email, per category.
+#[utoipa::path(
+    tag = "profile",
+    responses((status = 200, description = "The settings", body = Envelope<NotificationSettings>)),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[get("/notificationSettings")]
+pub async fn get_settings(
+    caller: Require<ReadPrivate>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(ok(profile_of(&state, caller.user)
+        .await?
+        .notification_settings))
+}
+
+/// Replaces the caller's notification settings (unknown categories or fields are refused).
+#[utoipa::path(
+    tag = "profile",
+    request_body = NotificationSettings,
+    responses((status = 200, description = "The settings", body = Envelope<NotificationSettings>)),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[put("/notificationSettings")]
+pub async fn update_settings(
+    caller: Require<WritePrivate>,
+    state: web::Data<AppState>,
+    body: web::Json<NotificationSettings>,
+) -> Result<HttpResponse, ApiError> {
+    let change = ProfileChange {
+        notification_settings: Some(body.into_inner()),
+        ..ProfileChange::default()
+    };
+    let profile = state
+        .profiles
+        .update(caller.user, change)
+        .await?
+        .ok_or_else(|| ApiError::of(Code::UserNotFound, "No such user"))?;
+    Ok(ok(profile.notification_settings))
+}
