@@ -30,6 +30,8 @@ pub struct ProfileEmail {
     pub id: EmailId,
     pub email_address: String,
     pub verified: bool,
+    /// Where notices by email go (without one, the oldest verified address).
+    pub is_primary: bool,
 }
 
 /// A change to a profile; `None` leaves a field as it is, `Some(None)` clears it.
@@ -80,7 +82,7 @@ impl Profiles {
             return Ok(None);
         };
         let emails = sqlx::query_as(
-            "SELECT id, email_address, verified_at IS NOT NULL AS verified
+            "SELECT id, email_address, verified_at IS NOT NULL AS verified, is_primary
                FROM emails WHERE user_id = $1 ORDER BY id",
         )
         .bind(user)

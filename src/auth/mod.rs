@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod credentials;
 pub mod keys;
 pub mod password;
 pub mod revocation;

@@ -245,6 +245,8 @@ pub struct AuthSettings {
     pub soft_lock_minutes: i64,
     pub lockout_max_minutes: i64,
     pub max_api_keys_per_user: i64,
+    /// Days a deleted account is kept (status Deleted, signed out) before it is purged.
+    pub deleted_account_days: u64,
     pub verified_token_cache: usize,
 }
 

@@ -1,12 +1,16 @@
 //! The caller's own profile and notification settings:
 //! - `GET /profile` · `PUT /profile {name?, handle?, bio?, theme?, languages?,
 //!   notificationSettings?}` (`""` clears handle, bio and theme);
+//! - `PUT /profile/email {currentPassword, newPassword?, emailsCreate?, emailsDelete?,
+//!   primaryEmailId?}` (signed in with a session, not an API key; `auth::credentials`);
+//! - `DELETE /profile {password}` (a session; the original's `user/deleteOne`): the account is
+//!   marked deleted, signed out everywhere, and purged `auth.deleted_account_days` later;
 //! - `GET /notificationSettings` · `PUT /notificationSettings` (the whole settings object).
 //!
 //! Every field is checked before anything is written; a taken handle (any case) is 409
 //! `HandleTaken` and changes nothing.
 
-use actix_web::{HttpResponse, get, put, web};
+use actix_web::{HttpResponse, delete, get, put, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -28,6 +32,8 @@ const MAX_THEME_CHARS: usize = 32;
 pub fn config(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(get_profile)
         .service(update_profile)
+        .service(update_credentials)
+        .service(delete_account)
         .service(get_settings)
         .service(update_settings);
 }
@@ -214,4 +220,129 @@ pub async fn update_settings(
         .await?
         .ok_or_else(|| ApiError::of(Code::UserNotFound, "No such user"))?;
     Ok(ok(profile.notification_settings))
+}
+
+/// Addresses one change may add.
+const MAX_NEW_EMAILS: usize = 5;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateCredentials {
+    #[schema(value_type = String, format = Password)]
+    current_password: secrecy::SecretString,
+    /// A new password (within the configured length bounds): every other session ends.
+    #[schema(value_type = Option<String>, format = Password)]
+    new_password: Option<secrecy::SecretString>,
+    /// Addresses to add (at most 5); each gets a verification mail.
+    #[serde(default)]
+    emails_create: Vec<String>,
+    /// Ids of the caller's addresses to remove (one always stays).
+    #[serde(default)]
+    emails_delete: Vec<crate::ids::EmailId>,
+    /// A verified address of the caller's to make primary.
+    primary_email_id: Option<crate::ids::EmailId>,
+}
+
+/// Changes the caller's password and email addresses, with their current password.
+#[utoipa::path(
+    tag = "profile",
+    request_body = UpdateCredentials,
+    responses((status = 200, description = "The profile", body = Envelope<Profile>)),
+    security(("cookie" = []), ("bearer" = [])),
+)]
+#[put("/profile/email")]
+pub async fn update_credentials(
+    caller: crate::http::auth::session::AuthUser,
+    state: web::Data<AppState>,
+    body: web::Json<UpdateCredentials>,
+) -> Result<HttpResponse, ApiError> {
+    use crate::auth::credentials::CredentialsChange;
+    let body = body.into_inner();
+    if let Some(password) = &body.new_password {
+        crate::http::auth::check_password_rules(&state, password)?;
+    }
+    if body.emails_create.len() > MAX_NEW_EMAILS {
+        return Err(ApiError::of(
+            Code::InvalidEmail,
+            "At most 5 addresses are added at once",
+        ));
+    }
+    let add = body
+        .emails_create
+        .iter()
+        .map(|e| crate::http::auth::parse_email(e))
+        .collect::<Result<Vec<_>, _>>()?;
+    let change = CredentialsChange {
+        current_password: body.current_password,
+        new_password: body.new_password,
+        add,
+        remove: body.emails_delete,
+        primary: body.primary_email_id,
+    };
+    state
+        .auth
+        .change_credentials(
+            &state.ids,
+            &state.jobs,
+            caller.id,
+            caller.session_id,
+            change,
+        )
+        .await
+        .map_err(credentials_error)?;
+    Ok(ok(profile_of(&state, caller.id).await?))
+}
+
+fn credentials_error(error: crate::auth::credentials::CredentialsError) -> ApiError {
+    use crate::auth::credentials::CredentialsError;
+    match error {
+        CredentialsError::WrongPassword => {
+            ApiError::of(Code::WrongPassword, "The current password is wrong")
+        }
+        CredentialsError::EmailNotFound => {
+            ApiError::of(Code::EmailNotFound, "No such email address of yours")
+        }
+        CredentialsError::EmailNotVerified => ApiError::of(
+            Code::EmailNotVerified,
+            "Only a verified address can be primary",
+        ),
+        CredentialsError::LastEmail => ApiError::of(
+            Code::LastEmail,
+            "An account keeps at least one email address",
+        ),
+        CredentialsError::Sql(e) => e.into(),
+        CredentialsError::Password(e) => ApiError::internal(e),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteAccount {
+    #[schema(value_type = String, format = Password)]
+    password: secrecy::SecretString,
+}
+
+/// Deletes the caller's account, with their password: signed out everywhere at once, their
+/// API keys stopped, the account purged `auth.deleted_account_days` later.
+#[utoipa::path(
+    tag = "profile",
+    request_body = DeleteAccount,
+    responses((status = 200, description = "The account was deleted", body = Envelope<crate::http::bodies::Deleted<UserId>>)),
+    security(("cookie" = []), ("bearer" = [])),
+)]
+#[delete("/profile")]
+pub async fn delete_account(
+    caller: crate::http::auth::session::AuthUser,
+    state: web::Data<AppState>,
+    body: web::Json<DeleteAccount>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .auth
+        .delete_account(caller.id, body.into_inner().password)
+        .await
+        .map_err(credentials_error)?;
+    let removal = crate::http::auth::session::removal_cookie(state.auth.settings());
+    let mut response = ok(crate::http::bodies::Deleted::new(caller.id));
+    response.add_cookie(&removal).map_err(ApiError::internal)?;
+    Ok(response)
 }

@@ -1,5 +1,6 @@
 //! Housekeeping on the `maintenance` queue, run by the scheduler: pruning finished jobs,
-//! deleting sessions that can no longer be used and releasing orphaned credit holds.
+//! deleting sessions that can no longer be used, releasing orphaned credit holds, and purging
+//! accounts deleted long enough ago.
 
 use std::time::Duration;
 
@@ -81,6 +82,57 @@ impl JobHandler for CleanupSessions {
     }
 }
 
+/// Removes accounts deleted more than `after` ago, in batches (the schema's `ON DELETE` rules
+/// decide what goes with them: see `auth::credentials`).
+pub struct PurgeDeletedAccounts {
+    pub store: JobStore,
+    pub after: Duration,
+}
+
+/// Accounts one statement removes; the job loops until none is left.
+const PURGE_BATCH: i64 = 500;
+
+impl JobHandler for PurgeDeletedAccounts {
+    const KIND: &'static str = "maintenance.purge-deleted-accounts";
+    const QUEUE: Queue = Queue::Maintenance;
+    type Payload = NoPayload;
+
+    async fn handle(&self, _: NoPayload, _: JobContext) -> Result<(), JobError> {
+        let cutoff = self.store.now()
+            - chrono::Duration::from_std(self.after).map_err(JobError::permanent)?;
+        let mut purged = 0;
+        loop {
+            let n = sqlx::query(
+                "DELETE FROM users WHERE id IN (
+                    SELECT id FROM users WHERE status = 'Deleted' AND deleted_at <= $1 LIMIT $2)",
+            )
+            .bind(cutoff)
+            .bind(PURGE_BATCH)
+            .execute(self.store.pool())
+            .await
+            .map_err(JobError::retryable)?
+            .rows_affected();
+            purged += n;
+            if n < PURGE_BATCH as u64 {
+                break;
+            }
+        }
+        if purged > 0 {
+            tracing::info!(purged, "purged deleted accounts");
+        }
+        Ok(())
+    }
+}
+
+fn purge_job() -> NewJob {
+    NewJob::new(
+        Queue::Maintenance,
+        PurgeDeletedAccounts::KIND,
+        serde_json::json!({}),
+    )
+    .priority(200)
+}
+
 fn prune_job() -> NewJob {
     NewJob::new(Queue::Maintenance, PruneJobs::KIND, serde_json::json!({})).priority(200)
 }
@@ -94,9 +146,14 @@ fn cleanup_sessions_job() -> NewJob {
     .priority(200)
 }
 
-/// The built-in schedules: both hourly.
+/// The built-in schedules: all hourly.
 pub fn schedules() -> Vec<Schedule> {
     vec![
+        Schedule {
+            name: "purge-deleted-accounts",
+            every: Duration::from_secs(3600),
+            make: purge_job,
+        },
         Schedule {
             name: "prune-jobs",
             every: Duration::from_secs(3600),

@@ -54,7 +54,7 @@ pub async fn create_in(
             "SELECT u.name, u.notification_settings,
                     (SELECT e.email_address FROM emails e
                       WHERE e.user_id = u.id AND e.verified_at IS NOT NULL
-                      ORDER BY e.id LIMIT 1)
+                      ORDER BY e.is_primary DESC, e.id LIMIT 1)
                FROM users u WHERE u.id = $1",
         )
         .bind(notice.user)

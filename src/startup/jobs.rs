@@ -39,6 +39,10 @@ pub(super) fn start_jobs(
         .register(maintenance::CleanupSessions {
             store: store.clone(),
         })
+        .register(maintenance::PurgeDeletedAccounts {
+            store: store.clone(),
+            after: Duration::from_secs(settings.auth.deleted_account_days * 86_400),
+        })
         .register(SendEmailHandler {
             mailer,
             from,

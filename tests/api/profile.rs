@@ -200,3 +200,227 @@ async fn notices_reach_people_in_the_app_and_by_email_as_their_settings_say() {
     assert_eq!(mails_to_kim("invited to More")(), 0);
     assert_eq!(team_mails(), 1, "sent once");
 }
+
+/// Signs in with `email` and `password`; the cookie, or the refusal.
+async fn log_in(app: &TestApp, email: &str, password: &str) -> Result<String, Reply> {
+    let reply = crate::auth::post(
+        app,
+        "/auth/email/login",
+        None,
+        json!({"email": email, "password": password}),
+    )
+    .await;
+    crate::auth::set_cookie(&reply)
+        .filter(|_| reply.status == 200)
+        .ok_or(reply)
+}
+
+#[tokio::test]
+async fn a_new_password_ends_the_other_sessions_and_addresses_change_in_one_go() {
+    let app = spawn_app().await;
+    let (token, id, email) = sign_up(&app, None, "Sam").await;
+    let sam = User { token, id };
+    let other = User {
+        token: log_in(&app, &email, "correct horse battery").await.unwrap(),
+        id: sam.id.clone(),
+    };
+    let wrong = put(
+        &app,
+        "/profile/email",
+        &sam,
+        json!({"currentPassword": "nope nope nope", "newPassword": "another good one"}),
+    )
+    .await;
+    assert_eq!(
+        (wrong.status, wrong.body["errors"][0]["code"].clone()),
+        (403, json!("WrongPassword"))
+    );
+
+    let changed = put(
+        &app,
+        "/profile/email",
+        &sam,
+        json!({
+        "currentPassword": "correct horse battery", "newPassword": "another good one",
+        "emailsCreate": ["second@example.org"]}),
+    )
+    .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    let emails = changed.body["data"]["emails"].as_array().unwrap().clone();
+    assert_eq!(emails.len(), 2);
+    // The asking session goes on; the other one ended at once; the new password signs in.
+    assert_eq!(get(&app, "/profile", Some(&sam)).await.status, 200);
+    assert_eq!(get(&app, "/profile", Some(&other)).await.status, 401);
+    assert!(log_in(&app, &email, "correct horse battery").await.is_err());
+    assert!(log_in(&app, &email, "another good one").await.is_ok());
+    // A verification mail was queued for the new address.
+    let queued: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM jobs WHERE queue = 'email-send' AND payload->>'to' = 'second@example.org'",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(queued, 1);
+
+    let first = emails[0]["id"].as_str().unwrap().to_owned();
+    let second = emails[1]["id"].as_str().unwrap().to_owned();
+    let password = "another good one";
+    // Only a verified address can be primary; the whole change is refused, nothing removed.
+    let unverified = put(
+        &app,
+        "/profile/email",
+        &sam,
+        json!({
+        "currentPassword": password, "emailsDelete": [first], "primaryEmailId": second}),
+    )
+    .await;
+    assert_eq!(
+        (
+            unverified.status,
+            unverified.body["errors"][0]["code"].clone()
+        ),
+        (409, json!("EmailNotVerified"))
+    );
+    assert_eq!(
+        get(&app, "/profile", Some(&sam)).await.body["data"]["emails"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    sqlx::query("UPDATE emails SET verified_at = now() WHERE id = $1")
+        .bind(second.parse::<i64>().unwrap())
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let swapped = put(
+        &app,
+        "/profile/email",
+        &sam,
+        json!({
+        "currentPassword": password, "emailsDelete": [first], "primaryEmailId": second}),
+    )
+    .await;
+    assert_eq!(swapped.status, 200, "{}", swapped.body);
+    assert_eq!(
+        swapped.body["data"]["emails"],
+        json!([{"id": second, "emailAddress": "second@example.org", "verified": true, "isPrimary": true}])
+    );
+    let last = put(
+        &app,
+        "/profile/email",
+        &sam,
+        json!({"currentPassword": password, "emailsDelete": [second]}),
+    )
+    .await;
+    assert_eq!(
+        (last.status, last.body["errors"][0]["code"].clone()),
+        (409, json!("LastEmail"))
+    );
+    // Someone else's address is taken.
+    let (_, _, kims) = sign_up(&app, None, "Kim").await;
+    let taken = put(
+        &app,
+        "/profile/email",
+        &sam,
+        json!({"currentPassword": password, "emailsCreate": [kims]}),
+    )
+    .await;
+    assert_eq!(
+        (taken.status, taken.body["errors"][0]["code"].clone()),
+        (409, json!("EmailInUse"))
+    );
+    let bad = put(
+        &app,
+        "/profile/email",
+        &sam,
+        json!({"currentPassword": password, "emailsCreate": ["not an address"]}),
+    )
+    .await;
+    assert_eq!(
+        (bad.status, bad.body["errors"][0]["code"].clone()),
+        (422, json!("InvalidEmail"))
+    );
+    let short = put(
+        &app,
+        "/profile/email",
+        &sam,
+        json!({"currentPassword": password, "newPassword": "x"}),
+    )
+    .await;
+    assert_eq!(
+        (short.status, short.body["errors"][0]["code"].clone()),
+        (422, json!("InvalidPassword"))
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_account_is_signed_out_at_once_and_purged_later_keeping_its_messages() {
+    let app = spawn_app_with(|s| s.auth.deleted_account_days = 0, None).await;
+    let (token, id, email) = sign_up(&app, None, "Sam").await;
+    let sam = User { token, id };
+    let kim = user(&app, "Kim").await;
+    let chat = create_chat(&app, &kim, &[], json!({"name": "Both"})).await;
+    let invite = post(
+        &app,
+        "/chatInvite",
+        &kim,
+        json!({"chatId": chat, "userId": sam.id}),
+    )
+    .await;
+    let invite = invite.body["data"]["id"].as_str().unwrap().to_owned();
+    post(
+        &app,
+        &format!("/chatInvite/{invite}/accept"),
+        &sam,
+        json!({}),
+    )
+    .await;
+    let said = post(
+        &app,
+        "/chatMessage",
+        &sam,
+        json!({"chatId": chat, "text": "bye"}),
+    )
+    .await;
+    assert_eq!(said.status, 200, "{}", said.body);
+
+    let delete = |password: &'static str| {
+        let body = json!({ "password": password });
+        api(&app, Method::DELETE, "/profile", Some(&sam), Some(body))
+    };
+    let wrong = delete("not mine at all").await;
+    assert_eq!(wrong.status, 403);
+    let deleted = delete("correct horse battery").await;
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+    assert_eq!(
+        get(&app, "/profile", Some(&sam)).await.status,
+        401,
+        "signed out at once"
+    );
+    assert!(log_in(&app, &email, "correct horse battery").await.is_err());
+    assert_eq!(
+        get(&app, &format!("/user/{}", sam.id), None).await.status,
+        404
+    );
+
+    // The purge (hourly; run now) removes the account; the message stays, without an author.
+    sqlx::query(
+        "INSERT INTO jobs (id, queue, kind, payload) VALUES (1, 'maintenance', 'maintenance.purge-deleted-accounts', '{}')",
+    )
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    let sam_id: i64 = sam.id.parse().unwrap();
+    wait_until(Duration::from_secs(20), "the purge", || async {
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE id = $1")
+            .bind(sam_id)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+        left == 0
+    })
+    .await;
+    let Reply { body, .. } = get(&app, &format!("/chatMessages?chatId={chat}"), Some(&kim)).await;
+    let node = &body["data"]["edges"][0]["node"];
+    assert_eq!(node["text"], "bye", "{body}");
+}

@@ -46,6 +46,33 @@ impl AuthService {
         Ok((user, auth))
     }
 
+    /// Changes `user`'s password and addresses (`auth::credentials`); the other sessions a new
+    /// password ends are refused on every node at once.
+    pub async fn change_credentials(
+        &self,
+        ids: &crate::ids::Snowflake,
+        jobs: &JobStore,
+        user: UserId,
+        keep: crate::ids::SessionId,
+        change: crate::auth::credentials::CredentialsChange,
+    ) -> Result<(), crate::auth::credentials::CredentialsError> {
+        let revoked =
+            crate::auth::credentials::change(&self.pool, ids, jobs, user, keep, change).await?;
+        self.publish_revoked(&revoked).await;
+        Ok(())
+    }
+
+    /// Deletes `user`'s account (soft; purged later) and ends its sessions everywhere.
+    pub async fn delete_account(
+        &self,
+        user: UserId,
+        password: SecretString,
+    ) -> Result<(), crate::auth::credentials::CredentialsError> {
+        let revoked = crate::auth::credentials::delete_account(&self.pool, user, password).await?;
+        self.publish_revoked(&revoked).await;
+        Ok(())
+    }
+
     pub async fn verify_email(&self, code: &str) -> Result<(), AccountError> {
         let days = self.settings.verification_code_days;
         accounts::verify_email(&self.pool, code, days).await

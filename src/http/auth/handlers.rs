@@ -25,7 +25,7 @@ fn with_cookie<T: Serialize>(cookie: Cookie<'static>, data: T) -> HttpResponse {
     })
 }
 
-fn parse_email(text: &str) -> Result<EmailAddress, ApiError> {
+pub(crate) fn parse_email(text: &str) -> Result<EmailAddress, ApiError> {
     EmailAddress::parse(text)
         .map_err(|_| ApiError::of(Code::InvalidEmail, "This is not an email address"))
 }
@@ -365,7 +365,10 @@ pub struct CodeBody {
     code: String,
 }
 
-fn check_password_rules(state: &AppState, password: &SecretString) -> Result<(), ApiError> {
+pub(crate) fn check_password_rules(
+    state: &AppState,
+    password: &SecretString,
+) -> Result<(), ApiError> {
     let settings = state.auth.settings();
     let length = password.expose_secret().chars().count();
     if length < settings.password_min_length || length > settings.password_max_length {
