@@ -41,6 +41,7 @@ pub struct Settings {
     pub ai: AiSettings,
     pub runs: RunsSettings,
     pub sandbox: SandboxSettings,
+    pub push: PushSettings,
 }
 
 /// Where the settings come from, besides the embedded defaults and the environment.

@@ -408,3 +408,28 @@ pub struct AiModelSettings {
     #[serde(default)]
     pub fallbacks: Vec<String>,
 }
+
+/// Web Push (RFC 8030/8291/8292): notices to the browsers people subscribed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushSettings {
+    /// The VAPID private key: the 32-byte P-256 scalar, base64url (what `web-push
+    /// generate-vapid-keys` prints as the private key). Empty: push is off.
+    pub vapid_private_key: SecretString,
+    /// Who runs this server, for push services to reach (`mailto:` or `https:`).
+    pub vapid_subject: String,
+    /// How long a push service keeps an undelivered notice.
+    pub ttl_secs: u64,
+    /// Seconds to wait for a push service.
+    pub timeout_secs: u64,
+    /// Browsers one user may subscribe.
+    pub max_devices_per_user: i64,
+    /// Subscriptions whose endpoint is plain http or names a private address (tests only).
+    pub allow_insecure_endpoints: bool,
+}
+
+impl PushSettings {
+    pub fn enabled(&self) -> bool {
+        !self.vapid_private_key.expose_secret().is_empty()
+    }
+}

@@ -1,6 +1,7 @@
 //! Domain types parsed at the edge: once a value is a `Handle`, an `EmailAddress`, a
 //! `MessageText` or a `ChatName`, everything inside can trust it.
 
+pub mod address;
 mod email;
 mod handle;
 pub mod secret;

@@ -46,6 +46,7 @@ codes! {
     InvalidMemberId => BadRequest,
     InvalidMessageId => BadRequest,
     InvalidNotificationId => BadRequest,
+    InvalidPushDeviceId => BadRequest,
     InvalidPath => BadRequest,
     InvalidQuery => BadRequest,
     InvalidResourceId => BadRequest,
@@ -92,6 +93,7 @@ codes! {
     MessageNotFound => NotFound,
     NodeNotFound => NotFound,
     NotAParticipant => NotFound,
+    PushDeviceNotFound => NotFound,
     ResourceNotFound => NotFound,
     ResourceVersionNotFound => NotFound,
     RunNotFound => NotFound,
@@ -115,6 +117,7 @@ codes! {
     LastAdmin => Conflict,
     LastEmail => Conflict,
     TooManyApiKeys => Conflict,
+    TooManyPushDevices => Conflict,
     VersionHasRuns => Conflict,
     VersionLabelInUse => Conflict,
     // PayloadTooLarge
@@ -137,6 +140,7 @@ codes! {
     InvalidPassword => Unprocessable,
     InvalidPermission => Unprocessable,
     InvalidProfile => Unprocessable,
+    InvalidPushSubscription => Unprocessable,
     InvalidResourceType => Unprocessable,
     InvalidRoutineGraph => Unprocessable,
     InvalidTaskType => Unprocessable,
@@ -157,6 +161,7 @@ codes! {
     // Internal
     InternalError => Internal,
     // Unavailable
+    PushNotConfigured => Unavailable,
     BrokerUnavailable => Unavailable,
     NotAcceptingConnections => Unavailable,
     RateLimitUnavailable => Unavailable,

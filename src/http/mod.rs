@@ -24,6 +24,7 @@ pub mod origin;
 pub mod paging;
 pub mod path;
 mod profile;
+mod push;
 pub mod rate_limit;
 mod routines;
 mod runs;
@@ -57,6 +58,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
                 .configure(chat::config)
                 .configure(notifications::config)
                 .configure(profile::config)
+                .configure(push::config)
                 .configure(routines::config)
                 .configure(runs::config)
                 .configure(teams::config)

@@ -11,7 +11,7 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload};
 use super::{ApiError, Code};
 use crate::ids::{
     ApiKeyId, ChatId, ChatInviteId, ChatMessageId, MemberId, MemberInviteId, NotificationId,
-    ResourceVersionId, RunId, TeamId, UserId,
+    PushDeviceId, ResourceVersionId, RunId, TeamId, UserId,
 };
 use crate::jobs::JobId;
 
@@ -44,6 +44,7 @@ path_ids! {
     TeamId => InvalidTeamId, "team id";
     MemberId => InvalidMemberId, "member id";
     MemberInviteId => InvalidInviteId, "invite id";
+    PushDeviceId => InvalidPushDeviceId, "push device id";
 }
 
 fn parse<T: PathId>(text: &str) -> Result<T, ApiError> {

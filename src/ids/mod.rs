@@ -65,6 +65,8 @@ typed_id!(
     ChatInviteId,
     /// A row of `member_invites` (an invite to a team).
     MemberInviteId,
+    /// A row of `push_devices` (a browser subscribed to Web Push).
+    PushDeviceId,
     /// A row of `notifications`.
     NotificationId,
     /// A row of `api_keys`.

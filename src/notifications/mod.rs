@@ -1,7 +1,9 @@
 //! Notifications: a row per notice, written in the transaction of whatever caused it, and
 //! `user/notification/received` to the user's room after the commit; by email too (an
-//! `email-send` job in the same transaction) as the user's settings say (`settings.rs`).
+//! `email-send` job in the same transaction) and to their browsers (Web Push, `push.rs`) as the
+//! user's settings say (`settings.rs`).
 
+pub mod push;
 pub mod settings;
 
 use chrono::{DateTime, Utc};
@@ -93,7 +95,28 @@ pub async fn create_in(
             code_for: None,
         })
         .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-        jobs.enqueue_in(conn, mail).await?;
+        jobs.enqueue_in(&mut *conn, mail).await?;
+    }
+    if settings.by_push(notice.category) {
+        // One job per subscribed browser (none when push is off on the server: no devices
+        // can be subscribed then).
+        let devices: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM push_devices WHERE user_id = $1")
+                .bind(notice.user)
+                .fetch_all(&mut *conn)
+                .await?;
+        let mut pushes = Vec::with_capacity(devices.len());
+        for device in devices {
+            let payload = push::PushPayload {
+                device_id: device.to_string(),
+                title: notice.title.to_owned(),
+                body: notice.description.map(str::to_owned),
+                link: notice.link.map(str::to_owned),
+            };
+            pushes
+                .push(push::SendPush::job(&payload).map_err(|e| sqlx::Error::Encode(Box::new(e)))?);
+        }
+        jobs.enqueue_many_in(conn, pushes).await?;
     }
     Ok(Some(notification))
 }

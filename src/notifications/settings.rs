@@ -6,6 +6,7 @@
 //! notice for user ─▶ settings.allows(category)?  no ─▶ nothing stored, nothing sent
 //!                  ─▶ yes: the in-app row (+ user/notification/received after the commit)
 //!                  ─▶ settings.by_email(category) and a verified address ─▶ email-send job
+//!                  ─▶ settings.by_push(category) ─▶ a push-notification job per device
 //! ```
 
 use std::collections::BTreeMap;
@@ -50,6 +51,8 @@ pub struct CategorySettings {
     pub enabled: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to_emails: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_push: Option<bool>,
 }
 
 /// What reaches a user. The default: every category, in the app and by email.
@@ -59,9 +62,12 @@ pub struct NotificationSettings {
     /// Off: no notice at all.
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// Off: notices stay in the app.
+    /// Off: notices do not go out by email.
     #[serde(default = "yes")]
     pub to_emails: bool,
+    /// Off: notices are not pushed to subscribed browsers.
+    #[serde(default = "yes")]
+    pub to_push: bool,
     /// Per category (`ChatInvite`, `TeamInvite`).
     #[serde(default)]
     pub categories: BTreeMap<Category, CategorySettings>,
@@ -76,6 +82,7 @@ impl Default for NotificationSettings {
         Self {
             enabled: true,
             to_emails: true,
+            to_push: true,
             categories: BTreeMap::new(),
         }
     }
@@ -96,6 +103,16 @@ impl NotificationSettings {
                 .get(&category)
                 .and_then(|c| c.enabled)
                 .unwrap_or(true)
+    }
+
+    /// Whether it is also pushed to the user's subscribed browsers.
+    pub fn by_push(&self, category: Category) -> bool {
+        self.allows(category)
+            && self
+                .categories
+                .get(&category)
+                .and_then(|c| c.to_push)
+                .unwrap_or(self.to_push)
     }
 
     /// Whether it also goes out by email.

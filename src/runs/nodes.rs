@@ -11,7 +11,6 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
@@ -54,27 +53,7 @@ pub struct HttpLimits {
     pub timeout: Duration,
 }
 
-/// A private, loopback, link-local or unspecified address: refused unless allowed, so a
-/// routine cannot reach the server's own network.
-fn is_private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64 // 100.64/10
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00 // unique local
-                || (v6.segments()[0] & 0xffc0) == 0xfe80 // link-local
-                || v6.to_ipv4_mapped().is_some_and(|v4| is_private(IpAddr::V4(v4)))
-        }
-    }
-}
+use crate::domain::address::is_private;
 
 async fn check_address(url: &reqwest::Url, limits: &HttpLimits) -> Result<(), StepFailure> {
     if limits.allow_private_addresses {

@@ -21,7 +21,13 @@ pub(super) fn start_jobs(
     chats: &ChatService,
     ai: Arc<AiRegistry>,
     runs: &Arc<crate::runs::RunDeps>,
+    vapid: Option<Arc<crate::notifications::push::Vapid>>,
 ) -> Result<JobRuntime, StartupError> {
+    let push_http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(settings.push.timeout_secs))
+        .build()
+        .map_err(|e| StartupError::Delivery(std::io::Error::other(e)))?;
     let jobs = Arc::new(settings.jobs.clone());
     let mailer = Mailer::from_settings(&settings.email).map_err(StartupError::Delivery)?;
     tracing::info!(to = mailer.describe(&settings.email), "email delivery");
@@ -50,6 +56,12 @@ pub(super) fn start_jobs(
             pool: chats.pool.clone(),
         })
         .register(SendSmsHandler { sender: sms })
+        .register(crate::notifications::push::SendPush {
+            pool: chats.pool.clone(),
+            http: push_http,
+            vapid,
+            ttl: Duration::from_secs(settings.push.ttl_secs),
+        })
         .register(crate::runs::RunStart {
             deps: Arc::clone(runs),
         })

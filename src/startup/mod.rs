@@ -254,6 +254,10 @@ impl Application {
             default_max_tokens: settings.ai.default_max_tokens,
             node: i32::from(hub.node_id()),
         });
+        // Web Push: the VAPID key read once (a bad key stops the start, naming the setting).
+        let vapid = crate::notifications::push::Vapid::from_settings(&settings.push)
+            .map_err(|e| StartupError::Delivery(std::io::Error::other(e)))?
+            .map(Arc::new);
         let jobs = if settings.jobs.enabled {
             // Nodes that run jobs run runs: they take over runs whose owner is gone.
             crate::runs::start_sweeper(
@@ -261,7 +265,14 @@ impl Application {
                 Duration::from_millis(r.sweep_interval_ms),
             );
             Some(step_sync("jobs", || {
-                start_jobs(&job_store, &settings, &chats, Arc::clone(&ai), &run_deps)
+                start_jobs(
+                    &job_store,
+                    &settings,
+                    &chats,
+                    Arc::clone(&ai),
+                    &run_deps,
+                    vapid.clone(),
+                )
             })?)
         } else {
             tracing::info!("jobs.enabled = false: this node runs no job workers");
@@ -337,6 +348,12 @@ impl Application {
             notifications: crate::notifications::Notifications::new(pool.clone()),
             teams,
             profiles: crate::profile::Profiles::new(pool.clone()),
+            push: crate::notifications::push::PushDevices::new(
+                pool.clone(),
+                Arc::clone(&ids),
+                vapid,
+                &settings.push,
+            ),
             people: crate::people::Directory::new(pool.clone()),
             mcp,
             routines: routines.clone(),

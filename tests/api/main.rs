@@ -17,6 +17,7 @@ mod metrics;
 mod openapi;
 mod outbox;
 mod profile;
+mod push;
 mod rate_limit;
 mod routines;
 mod runs;

@@ -41,30 +41,30 @@ async fn metrics_count_requests_by_route_and_status() {
 
 #[tokio::test]
 async fn job_metrics_follow_the_scheduled_maintenance_jobs() {
-    // At start-up the scheduler enqueues this hour's two maintenance jobs and a pool runs them.
+    // At start-up the scheduler enqueues this hour's three maintenance jobs and a pool runs them.
     let app = spawn_app().await;
     let text = || async { app.metrics().await };
     crate::helpers::wait_until(
         std::time::Duration::from_secs(20),
-        "both maintenance jobs completed",
+        "the three maintenance jobs completed",
         || async {
             text()
                 .await
-                .contains(r#"vrooli_jobs_completed_total{queue="maintenance"} 2"#)
+                .contains(r#"vrooli_jobs_completed_total{queue="maintenance"} 3"#)
         },
     )
     .await;
     let text = text().await;
     assert!(
-        text.contains(r#"vrooli_jobs_enqueued_total{queue="maintenance"} 2"#),
+        text.contains(r#"vrooli_jobs_enqueued_total{queue="maintenance"} 3"#),
         "{text}"
     );
     assert!(
-        text.contains(r#"vrooli_job_run_seconds_count{queue="maintenance"} 2"#),
+        text.contains(r#"vrooli_job_run_seconds_count{queue="maintenance"} 3"#),
         "{text}"
     );
     assert!(
-        text.contains(r#"vrooli_job_wait_seconds_count{queue="maintenance"} 2"#),
+        text.contains(r#"vrooli_job_wait_seconds_count{queue="maintenance"} 3"#),
         "{text}"
     );
 }

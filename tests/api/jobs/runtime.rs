@@ -96,7 +96,8 @@ async fn a_scheduled_tick_runs_once_with_three_schedulers_up() {
         per_kind,
         vec![
             ("maintenance.cleanup-sessions".to_string(), 2),
-            ("maintenance.prune-jobs".to_string(), 2)
+            ("maintenance.prune-jobs".to_string(), 2),
+            ("maintenance.purge-deleted-accounts".to_string(), 2)
         ]
     );
 }

@@ -1,0 +1,183 @@
+//! Web Push subscriptions of the caller (`notifications::push`):
+//! - `POST /pushDevice {endpoint, keys: {p256dh, auth}, name?}` (what the browser's
+//!   `PushSubscription.toJSON()` gives; the same endpoint again refreshes its keys);
+//! - `GET /pushDevices` (theirs, with the server's VAPID public key to subscribe with);
+//! - `DELETE /pushDevice/{id}`.
+//!
+//! Without `push.vapid_private_key` subscribing answers 503 `PushNotConfigured`.
+
+use actix_web::{HttpResponse, delete, get, post, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::http::auth::session::{ReadPrivate, Require, WritePrivate};
+use crate::http::bodies::Deleted;
+use crate::http::path::Id;
+use crate::http::{ApiError, Code, Envelope, ok};
+use crate::ids::PushDeviceId;
+use crate::notifications::push::{DeviceError, PushDevice, check_keys};
+use crate::state::AppState;
+
+/// The longest endpoint accepted (push services' URLs are a few hundred bytes).
+const MAX_ENDPOINT_BYTES: usize = 2048;
+
+pub fn config(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(subscribe).service(list).service(unsubscribe);
+}
+
+impl From<DeviceError> for ApiError {
+    fn from(error: DeviceError) -> Self {
+        match error {
+            DeviceError::TooMany => ApiError::of(
+                Code::TooManyPushDevices,
+                "Too many browsers subscribed; remove one first",
+            ),
+            DeviceError::NotFound => {
+                ApiError::of(Code::PushDeviceNotFound, "No such push device of yours")
+            }
+            DeviceError::Sql(e) => e.into(),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionKeys {
+    /// The browser's P-256 public key, base64url.
+    p256dh: String,
+    /// The browser's 16-byte authentication secret, base64url.
+    auth: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Subscribe {
+    /// The push service's URL for this browser (https).
+    endpoint: String,
+    keys: SubscriptionKeys,
+    /// What to call this browser, at most 128 characters.
+    #[schema(max_length = 128)]
+    name: Option<String>,
+    /// Sent by browsers as part of `toJSON()`; ignored.
+    #[serde(default, rename = "expirationTime")]
+    #[schema(value_type = Option<i64>)]
+    _expiration_time: Option<serde_json::Value>,
+}
+
+fn invalid(message: &'static str) -> ApiError {
+    ApiError::of(Code::InvalidPushSubscription, message)
+}
+
+/// An endpoint the server may post to: https on a public host (or anything, in tests).
+fn check_endpoint(endpoint: &str, allow_insecure: bool) -> Result<(), ApiError> {
+    let url = reqwest::Url::parse(endpoint)
+        .ok()
+        .filter(|_| endpoint.len() <= MAX_ENDPOINT_BYTES)
+        .ok_or_else(|| invalid("endpoint is not a URL"))?;
+    if allow_insecure {
+        return matches!(url.scheme(), "http" | "https")
+            .then_some(())
+            .ok_or_else(|| invalid("endpoint is not an http(s) URL"));
+    }
+    if url.scheme() != "https" {
+        return Err(invalid("endpoint must be https"));
+    }
+    // Literal addresses and localhost; a name that resolves to a private address is not
+    // caught here (the push job posts to whatever it resolves to).
+    let private = match url.host_str() {
+        Some(host) => match host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
+            Ok(ip) => crate::domain::address::is_private(ip),
+            Err(_) => {
+                let host = host.to_ascii_lowercase();
+                host == "localhost" || host.ends_with(".localhost")
+            }
+        },
+        None => true,
+    };
+    if private {
+        return Err(invalid("endpoint names a private address"));
+    }
+    Ok(())
+}
+
+/// Subscribes one of the caller's browsers to notices (its `PushSubscription`).
+#[utoipa::path(
+    tag = "notifications",
+    request_body = Subscribe,
+    responses((status = 200, description = "The device", body = Envelope<PushDevice>)),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[post("/pushDevice")]
+pub async fn subscribe(
+    caller: Require<WritePrivate>,
+    state: web::Data<AppState>,
+    body: web::Json<Subscribe>,
+) -> Result<HttpResponse, ApiError> {
+    if state.push.vapid.is_none() {
+        return Err(ApiError::of(
+            Code::PushNotConfigured,
+            "Web Push is not configured on this server",
+        ));
+    }
+    let body = body.into_inner();
+    check_endpoint(&body.endpoint, state.push.allow_insecure)?;
+    check_keys(&body.keys.p256dh, &body.keys.auth)
+        .map_err(|_| invalid("keys are not a P-256 public key and a 16-byte auth secret"))?;
+    if body.name.as_ref().is_some_and(|n| n.chars().count() > 128) {
+        return Err(invalid("name is at most 128 characters"));
+    }
+    let device = state
+        .push
+        .subscribe(
+            caller.user,
+            &body.endpoint,
+            &body.keys.p256dh,
+            &body.keys.auth,
+            body.name.as_deref(),
+        )
+        .await?;
+    Ok(ok(device))
+}
+
+/// `GET /pushDevices`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Devices {
+    /// The key browsers subscribe with (`applicationServerKey`); null when push is off.
+    vapid_public_key: Option<String>,
+    devices: Vec<PushDevice>,
+}
+
+/// The caller's subscribed browsers.
+#[utoipa::path(
+    tag = "notifications",
+    responses((status = 200, description = "The devices", body = Envelope<Devices>)),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[get("/pushDevices")]
+pub async fn list(
+    caller: Require<ReadPrivate>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(ok(Devices {
+        vapid_public_key: state.push.vapid.as_ref().map(|v| v.public_key.clone()),
+        devices: state.push.list(caller.user).await?,
+    }))
+}
+
+/// Unsubscribes one of the caller's browsers.
+#[utoipa::path(
+    tag = "notifications",
+    params(("id" = PushDeviceId, Path, description = "The device's id")),
+    responses((status = 200, description = "Removed", body = Envelope<Deleted<PushDeviceId>>)),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[delete("/pushDevice/{id}")]
+pub async fn unsubscribe(
+    caller: Require<WritePrivate>,
+    state: web::Data<AppState>,
+    Id(device): Id<PushDeviceId>,
+) -> Result<HttpResponse, ApiError> {
+    state.push.remove(caller.user, device).await?;
+    Ok(ok(Deleted::new(device)))
+}
