@@ -20,6 +20,7 @@ pub mod credits;
 pub mod db;
 pub mod domain;
 pub mod email;
+pub mod exports;
 pub mod health;
 pub mod http;
 pub mod ids;

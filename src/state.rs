@@ -41,6 +41,8 @@ pub struct AppState {
     pub teams: crate::teams::TeamService,
     /// The caller's own profile and notification settings.
     pub profiles: crate::profile::Profiles,
+    /// Data exports (made by the export-user-data job, downloaded once).
+    pub exports: crate::exports::Exports,
     /// Web Push subscriptions (and the server's VAPID public key).
     pub push: crate::notifications::push::PushDevices,
     /// People as others see them (public fields only).

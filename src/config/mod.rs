@@ -42,6 +42,7 @@ pub struct Settings {
     pub runs: RunsSettings,
     pub sandbox: SandboxSettings,
     pub push: PushSettings,
+    pub exports: ExportSettings,
 }
 
 /// Where the settings come from, besides the embedded defaults and the environment.

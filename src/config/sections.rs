@@ -433,3 +433,13 @@ impl PushSettings {
         !self.vapid_private_key.expose_secret().is_empty()
     }
 }
+
+/// Data exports (`src/exports.rs`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportSettings {
+    /// The largest archive; a bigger account's export fails as `TooLarge`, keeping nothing.
+    pub max_bytes: u64,
+    /// Bytes per stored chunk (the most held in memory while an archive is made).
+    pub chunk_bytes: usize,
+}

@@ -14,6 +14,7 @@ mod chat;
 pub mod codes;
 pub mod edge;
 pub mod error;
+mod exports;
 mod health;
 pub mod input;
 mod mcp;
@@ -58,6 +59,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
                 .configure(chat::config)
                 .configure(notifications::config)
                 .configure(profile::config)
+                .configure(exports::config)
                 .configure(push::config)
                 .configure(routines::config)
                 .configure(runs::config)

@@ -11,7 +11,7 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload};
 use super::{ApiError, Code};
 use crate::ids::{
     ApiKeyId, ChatId, ChatInviteId, ChatMessageId, MemberId, MemberInviteId, NotificationId,
-    PushDeviceId, ResourceVersionId, RunId, TeamId, UserId,
+    PushDeviceId, ResourceVersionId, RunId, TeamId, UserExportId, UserId,
 };
 use crate::jobs::JobId;
 
@@ -45,6 +45,7 @@ path_ids! {
     MemberId => InvalidMemberId, "member id";
     MemberInviteId => InvalidInviteId, "invite id";
     PushDeviceId => InvalidPushDeviceId, "push device id";
+    UserExportId => InvalidExportId, "export id";
 }
 
 fn parse<T: PathId>(text: &str) -> Result<T, ApiError> {

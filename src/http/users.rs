@@ -31,7 +31,7 @@ fn found(user: Option<PublicUser>) -> Result<HttpResponse, ApiError> {
     params(("id" = UserId, Path, description = "The user's id")),
     responses((status = 200, description = "The user", body = Envelope<PublicUser>)),
 )]
-#[get("/user/{id}")]
+#[get("/user/{id:\\d+}")]
 pub async fn by_id(
     state: web::Data<AppState>,
     Id(id): Id<UserId>,

@@ -67,6 +67,8 @@ typed_id!(
     MemberInviteId,
     /// A row of `push_devices` (a browser subscribed to Web Push).
     PushDeviceId,
+    /// A row of `user_exports` (an archive of one user's data).
+    UserExportId,
     /// A row of `notifications`.
     NotificationId,
     /// A row of `api_keys`.

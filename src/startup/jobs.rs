@@ -56,6 +56,11 @@ pub(super) fn start_jobs(
             pool: chats.pool.clone(),
         })
         .register(SendSmsHandler { sender: sms })
+        .register(crate::exports::ExportUserData {
+            pool: chats.pool.clone(),
+            chunk_bytes: settings.exports.chunk_bytes,
+            max_bytes: settings.exports.max_bytes,
+        })
         .register(crate::notifications::push::SendPush {
             pool: chats.pool.clone(),
             http: push_http,

@@ -348,6 +348,11 @@ impl Application {
             notifications: crate::notifications::Notifications::new(pool.clone()),
             teams,
             profiles: crate::profile::Profiles::new(pool.clone()),
+            exports: crate::exports::Exports::new(
+                pool.clone(),
+                Arc::clone(&ids),
+                job_store.clone(),
+            ),
             push: crate::notifications::push::PushDevices::new(
                 pool.clone(),
                 Arc::clone(&ids),

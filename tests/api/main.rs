@@ -8,6 +8,7 @@ mod binary;
 mod chat;
 mod delivery;
 mod errors;
+mod exports;
 mod fuzz;
 mod health;
 mod helpers;

@@ -106,7 +106,7 @@ async fn bad_lookups_get_a_4xx_with_a_code() {
     let long = format!("users?search={}", "x".repeat(129));
     for (path, status, code) in [
         ("user/123456789", 404, "UserNotFound"),
-        ("user/abc", 400, "InvalidUserId"),
+        ("user/abc", 404, "RouteNotFound"),
         ("user?handle=nobody_here", 404, "UserNotFound"),
         ("user?handle=not%20a%20handle", 404, "UserNotFound"),
         ("user", 400, "InvalidQuery"),

@@ -1,0 +1,332 @@
+//! Data export (the original's `export-user-data` queue): a JSON archive of one user's profile,
+//! the chats they made with their messages, their routines with every version, and their runs.
+//!
+//! ```text
+//! POST /user/exportData ─▶ one tx: user_exports row (Pending; one at a time) + the job
+//! export-user-data job (any node) ─▶ each section streamed from PostgreSQL row by row
+//!     (json_build_object) ─▶ chunks of exports.chunk_bytes into user_export_chunks
+//!     ─▶ Ready (or Failed: over exports.max_bytes, nothing kept)
+//! GET /user/exportData/{id} (its owner, any node) ─▶ Downloaded (claimed in one UPDATE, so
+//!     twice at once serves one) ─▶ the chunks streamed in order, deleted after
+//! ```
+
+use futures_util::TryStreamExt;
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+
+use crate::ids::UserId;
+use crate::jobs::{JobContext, JobError, JobHandler, Queue};
+
+/// The archive's sections, in order: its name and the query of its rows (`$1` the user), each
+/// row one JSON value as text.
+const SECTIONS: &[(&str, &str)] = &[
+    (
+        "profile",
+        "SELECT json_build_object('id', id::text, 'handle', handle, 'name', name, 'bio', bio,
+                'theme', theme, 'languages', languages, 'notificationSettings',
+                notification_settings, 'createdAt', created_at)::text
+           FROM users WHERE id = $1",
+    ),
+    (
+        "emails",
+        "SELECT json_build_object('emailAddress', email_address,
+                'verified', verified_at IS NOT NULL, 'isPrimary', is_primary)::text
+           FROM emails WHERE user_id = $1 ORDER BY id",
+    ),
+    (
+        "chats",
+        "SELECT json_build_object('id', id::text, 'name', name, 'isPrivate', is_private,
+                'createdAt', created_at)::text
+           FROM chats WHERE creator_id = $1 ORDER BY id",
+    ),
+    (
+        "messages",
+        "SELECT json_build_object('id', m.id::text, 'chatId', m.chat_id::text,
+                'userId', m.user_id::text, 'parentId', m.parent_id::text, 'text', m.text,
+                'status', m.status, 'createdAt', m.created_at)::text
+           FROM chat_messages m JOIN chats c ON c.id = m.chat_id
+          WHERE c.creator_id = $1 ORDER BY m.id",
+    ),
+    (
+        "routines",
+        "SELECT json_build_object('id', r.id::text, 'name', r.name, 'isPrivate', r.is_private,
+                'createdAt', r.created_at, 'versions',
+                (SELECT json_agg(json_build_object('id', v.id::text, 'versionLabel',
+                        v.version_label, 'resourceSubType', v.resource_sub_type,
+                        'config', v.config, 'isLatest', v.is_latest) ORDER BY v.id)
+                   FROM resource_versions v WHERE v.resource_id = r.id))::text
+           FROM resources r WHERE r.owner_id = $1 ORDER BY r.id",
+    ),
+    (
+        "runs",
+        "SELECT json_build_object('id', id::text, 'name', name, 'status', status,
+                'routineVersionId', resource_version_id::text, 'inputs', inputs,
+                'outputs', outputs, 'createdAt', created_at, 'completedAt', completed_at)::text
+           FROM runs WHERE user_id = $1 ORDER BY id",
+    ),
+];
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportPayload {
+    pub export_id: String,
+}
+
+/// `export-user-data`: writes one archive.
+pub struct ExportUserData {
+    pub pool: PgPool,
+    pub chunk_bytes: usize,
+    pub max_bytes: u64,
+}
+
+/// Chunks as they fill, and the bytes so far.
+struct Chunks<'a> {
+    pool: &'a PgPool,
+    export: i64,
+    buffer: Vec<u8>,
+    seq: i32,
+    total: u64,
+    chunk_bytes: usize,
+    max_bytes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum WriteError {
+    #[error("the archive is over exports.max_bytes ({0} bytes)")]
+    TooLarge(u64),
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+}
+
+impl Chunks<'_> {
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
+        self.total += bytes.len() as u64;
+        if self.total > self.max_bytes {
+            return Err(WriteError::TooLarge(self.max_bytes));
+        }
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= self.chunk_bytes {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), WriteError> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        sqlx::query("INSERT INTO user_export_chunks (export_id, seq, data) VALUES ($1, $2, $3)")
+            .bind(self.export)
+            .bind(self.seq)
+            .bind(&self.buffer)
+            .execute(self.pool)
+            .await?;
+        self.seq += 1;
+        self.buffer.clear();
+        Ok(())
+    }
+}
+
+impl ExportUserData {
+    async fn archive(&self, export: i64, user: i64) -> Result<u64, WriteError> {
+        // A retried attempt starts over.
+        sqlx::query("DELETE FROM user_export_chunks WHERE export_id = $1")
+            .bind(export)
+            .execute(&self.pool)
+            .await?;
+        let mut out = Chunks {
+            pool: &self.pool,
+            export,
+            buffer: Vec::with_capacity(self.chunk_bytes),
+            seq: 0,
+            total: 0,
+            chunk_bytes: self.chunk_bytes,
+            max_bytes: self.max_bytes,
+        };
+        let head = serde_json::json!({"format": "vrooli-user-export", "version": 1,
+                                      "exportedAt": chrono::Utc::now()});
+        let head = head.to_string();
+        // `{"format":…,"version":1,"exportedAt":…` (its closing brace dropped) then
+        // `,"<section>":[…]` for each section.
+        let head = head.as_bytes();
+        out.write(&head[..head.len() - 1]).await?;
+        for (name, query) in SECTIONS {
+            out.write(format!(",\"{name}\":[").as_bytes()).await?;
+            let mut rows = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(*query))
+                .bind(user)
+                .fetch(&self.pool);
+            let mut first = true;
+            while let Some(row) = rows.try_next().await? {
+                if !first {
+                    out.write(b",").await?;
+                }
+                first = false;
+                out.write(row.as_bytes()).await?;
+            }
+            out.write(b"]").await?;
+        }
+        out.write(b"}").await?;
+        out.flush().await?;
+        Ok(out.total)
+    }
+}
+
+impl JobHandler for ExportUserData {
+    const KIND: &'static str = "export-user-data";
+    const QUEUE: Queue = Queue::ExportUserData;
+    type Payload = ExportPayload;
+
+    async fn handle(&self, p: ExportPayload, _: JobContext) -> Result<(), JobError> {
+        let export: i64 = p.export_id.parse().map_err(JobError::permanent)?;
+        let user: Option<i64> = sqlx::query_scalar(
+            "SELECT user_id FROM user_exports WHERE id = $1 AND status = 'Pending'",
+        )
+        .bind(export)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(JobError::retryable)?;
+        let Some(user) = user else {
+            return Ok(());
+        };
+        match self.archive(export, user).await {
+            Ok(bytes) => {
+                sqlx::query(
+                    "UPDATE user_exports SET status = 'Ready', bytes = $2, ready_at = now()
+                      WHERE id = $1 AND status = 'Pending'",
+                )
+                .bind(export)
+                .bind(bytes as i64)
+                .execute(&self.pool)
+                .await
+                .map_err(JobError::retryable)?;
+                Ok(())
+            }
+            Err(WriteError::TooLarge(max)) => {
+                let mut tx = self.pool.begin().await.map_err(JobError::retryable)?;
+                sqlx::query("DELETE FROM user_export_chunks WHERE export_id = $1")
+                    .bind(export)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(JobError::retryable)?;
+                sqlx::query("UPDATE user_exports SET status = 'Failed', error = $2 WHERE id = $1")
+                    .bind(export)
+                    .bind(format!("TooLarge: over {max} bytes"))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(JobError::retryable)?;
+                tx.commit().await.map_err(JobError::retryable)?;
+                Ok(())
+            }
+            Err(WriteError::Sql(e)) => Err(JobError::retryable(e)),
+        }
+    }
+}
+
+/// An export as its owner sees it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserExport {
+    pub id: crate::ids::UserExportId,
+    /// `Pending`, `Ready`, `Failed` or `Downloaded`.
+    pub status: String,
+    pub bytes: i64,
+    pub error: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("an export is already being made")]
+    InProgress,
+    #[error("no such export")]
+    NotFound,
+    #[error("the export is {0}")]
+    NotReady(String),
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+}
+
+#[derive(Clone)]
+pub struct Exports {
+    pool: PgPool,
+    ids: std::sync::Arc<crate::ids::Snowflake>,
+    jobs: crate::jobs::JobStore,
+}
+
+impl Exports {
+    pub fn new(
+        pool: PgPool,
+        ids: std::sync::Arc<crate::ids::Snowflake>,
+        jobs: crate::jobs::JobStore,
+    ) -> Self {
+        Self { pool, ids, jobs }
+    }
+
+    /// Starts an export of `user`'s data (one at a time).
+    pub async fn start(&self, user: UserId) -> Result<UserExport, ExportError> {
+        let mut tx = self.pool.begin().await?;
+        let id = self.ids.next_id();
+        let created = sqlx::query_as::<_, UserExport>(
+            "INSERT INTO user_exports (id, user_id) VALUES ($1, $2)
+             RETURNING id, status, bytes, error, created_at",
+        )
+        .bind(id)
+        .bind(user)
+        .fetch_one(&mut *tx)
+        .await;
+        let export = match created {
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                return Err(ExportError::InProgress);
+            }
+            other => other?,
+        };
+        let job = ExportUserData::job(&ExportPayload {
+            export_id: id.to_string(),
+        })
+        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        self.jobs.enqueue_in(&mut tx, job).await?;
+        tx.commit().await?;
+        Ok(export)
+    }
+
+    /// Claims a ready export of `user` for its one download; its chunk count.
+    pub async fn claim(&self, user: UserId, export: i64) -> Result<i32, ExportError> {
+        let claimed: Option<i32> = sqlx::query_scalar(
+            "UPDATE user_exports SET status = 'Downloaded', downloaded_at = now()
+              WHERE id = $1 AND user_id = $2 AND status = 'Ready'
+             RETURNING (SELECT count(*)::int FROM user_export_chunks WHERE export_id = $1)",
+        )
+        .bind(export)
+        .bind(user)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(chunks) = claimed {
+            return Ok(chunks);
+        }
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM user_exports WHERE id = $1 AND user_id = $2")
+                .bind(export)
+                .bind(user)
+                .fetch_optional(&self.pool)
+                .await?;
+        Err(status.map_or(ExportError::NotFound, ExportError::NotReady))
+    }
+
+    /// Chunk `seq` of `export`; the last one read deletes them all.
+    pub async fn chunk(&self, export: i64, seq: i32, last: bool) -> Result<Vec<u8>, sqlx::Error> {
+        let data: Vec<u8> = sqlx::query_scalar(
+            "SELECT data FROM user_export_chunks WHERE export_id = $1 AND seq = $2",
+        )
+        .bind(export)
+        .bind(seq)
+        .fetch_one(&self.pool)
+        .await?;
+        if last {
+            sqlx::query("DELETE FROM user_export_chunks WHERE export_id = $1")
+                .bind(export)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(data)
+    }
+}

@@ -1,0 +1,87 @@
+//! The caller's data export (`crate::exports`):
+//! - `POST /user/exportData` starts one (one at a time: 409 `ExportInProgress`);
+//! - `GET /user/exportData/{id}` downloads it once it is `Ready`, once (then its chunks are
+//!   gone; asking again is 409 `ExportNotReady` naming its status).
+
+use actix_web::{HttpResponse, get, post, web};
+
+use crate::exports::{ExportError, UserExport};
+use crate::http::auth::session::{ReadPrivate, Require, WritePrivate};
+use crate::http::path::Id;
+use crate::http::{ApiError, Code, Envelope, ok};
+use crate::ids::UserExportId;
+use crate::state::AppState;
+
+pub fn config(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(start).service(download);
+}
+
+impl From<ExportError> for ApiError {
+    fn from(error: ExportError) -> Self {
+        match error {
+            ExportError::InProgress => ApiError::of(
+                Code::ExportInProgress,
+                "An export of your data is already being made",
+            ),
+            ExportError::NotFound => ApiError::of(Code::ExportNotFound, "No such export of yours"),
+            ExportError::NotReady(status) => ApiError::of(
+                Code::ExportNotReady,
+                format!("This export is {status}: only a Ready export is downloaded, once"),
+            ),
+            ExportError::Sql(e) => e.into(),
+        }
+    }
+}
+
+/// Starts an export of the caller's data; poll the download until it is ready.
+#[utoipa::path(
+    tag = "profile",
+    responses((status = 200, description = "The export, Pending", body = Envelope<UserExport>)),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[post("/user/exportData")]
+pub async fn start(
+    caller: Require<WritePrivate>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(ok(state.exports.start(caller.user).await?))
+}
+
+/// Downloads a ready export (a JSON archive), once.
+#[utoipa::path(
+    tag = "profile",
+    params(("id" = UserExportId, Path, description = "The export's id")),
+    responses((status = 200, description = "The archive", content_type = "application/json", body = Object)),
+    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
+)]
+#[get("/user/exportData/{id}")]
+pub async fn download(
+    caller: Require<ReadPrivate>,
+    state: web::Data<AppState>,
+    Id(export): Id<UserExportId>,
+) -> Result<HttpResponse, ApiError> {
+    let chunks = state.exports.claim(caller.user, export.0).await?;
+    let exports = state.exports.clone();
+    // Chunk by chunk from the database: the archive is never whole in memory.
+    let body = futures_util::stream::unfold(0, move |seq| {
+        let exports = exports.clone();
+        async move {
+            if seq >= chunks {
+                return None;
+            }
+            let chunk = exports
+                .chunk(export.0, seq, seq + 1 == chunks)
+                .await
+                .map(web::Bytes::from)
+                .map_err(ApiError::from);
+            Some((chunk, seq + 1))
+        }
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"vrooli-export-{}.json\"", export.0),
+        ))
+        .streaming(body))
+}
