@@ -16,3 +16,17 @@ impl<I> Deleted<I> {
         Self { id, deleted: true }
     }
 }
+
+/// The longest note an invite (to a chat or a team) may carry; also the columns' size.
+pub const MAX_INVITE_MESSAGE_CHARS: usize = 4096;
+
+/// Refuses an invite note over [`MAX_INVITE_MESSAGE_CHARS`] (422 `InvalidMessage`).
+pub fn check_invite_message(message: Option<&str>) -> Result<(), super::ApiError> {
+    if message.is_some_and(|m| m.chars().count() > MAX_INVITE_MESSAGE_CHARS) {
+        return Err(super::ApiError::of(
+            super::Code::InvalidMessage,
+            "An invite message is at most 4,096 characters",
+        ));
+    }
+    Ok(())
+}

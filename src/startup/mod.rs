@@ -11,6 +11,7 @@
 
 mod http;
 mod jobs;
+mod runs;
 mod signals;
 
 use std::future::Future;
@@ -226,34 +227,7 @@ impl Application {
             context_messages: settings.ai.context_messages,
             default_max_tokens: settings.ai.default_max_tokens,
         };
-        let r = &settings.runs;
-        let run_deps = Arc::new(crate::runs::RunDeps {
-            pool: pool.clone(),
-            ids: Arc::clone(&ids),
-            hub: hub.clone(),
-            outbox: chats.outbox.clone(),
-            ai: Arc::clone(&ai),
-            credits: credits.clone(),
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(|e| StartupError::Delivery(std::io::Error::other(e)))?,
-            http_limits: crate::runs::nodes::HttpLimits {
-                allow_private_addresses: r.allow_private_addresses,
-                max_response_bytes: r.http_max_response_bytes,
-                timeout: Duration::from_millis(r.http_timeout_ms),
-            },
-            code: Arc::default(),
-            jobs: job_store.clone(),
-            actions: std::sync::OnceLock::new(),
-            lease_ttl: Duration::from_millis(r.lease_ttl_ms),
-            renew_every: Duration::from_millis(r.lease_renew_ms),
-            step_timeout: Duration::from_millis(r.step_timeout_ms),
-            max_concurrent_steps: r.max_concurrent_steps,
-            map_max_items: r.map_max_items,
-            default_max_tokens: settings.ai.default_max_tokens,
-            node: i32::from(hub.node_id()),
-        });
+        let run_deps = runs::run_deps(&settings, &chats, &job_store, Arc::clone(&ai))?;
         // Web Push: the VAPID key read once (a bad key stops the start, naming the setting).
         let vapid = crate::notifications::push::Vapid::from_settings(&settings.push)
             .map_err(|e| StartupError::Delivery(std::io::Error::other(e)))?
@@ -262,7 +236,7 @@ impl Application {
             // Nodes that run jobs run runs: they take over runs whose owner is gone.
             crate::runs::start_sweeper(
                 Arc::clone(&run_deps),
-                Duration::from_millis(r.sweep_interval_ms),
+                Duration::from_millis(settings.runs.sweep_interval_ms),
             );
             Some(step_sync("jobs", || {
                 start_jobs(

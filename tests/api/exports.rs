@@ -7,26 +7,23 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::chat::{create_chat, get, post};
-use crate::helpers::{Reply, TestApp, spawn_app_with};
+use crate::helpers::{Reply, TestApp, spawn_app_with, wait_until};
 use crate::routines::routine;
 use crate::ws::{User, user};
 
-/// Waits until the export is no longer Pending; the download's reply.
+/// Waits until the export is no longer Pending (the job ran); then its download's reply.
 async fn download(app: &TestApp, who: &User, export: &str) -> Reply {
-    let path = format!("/user/exportData/{export}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let reply = get(app, &path, Some(who)).await;
-        let pending = reply.status == 409
-            && reply.body["errors"][0]["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("Pending"));
-        if !pending || std::time::Instant::now() > deadline {
-            return reply;
-        }
-        // The job runs on this node's pool; polling as a client would.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let id: i64 = export.parse().unwrap();
+    wait_until(Duration::from_secs(20), "the export to be made", || async {
+        let status: String = sqlx::query_scalar("SELECT status FROM user_exports WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+        status != "Pending"
+    })
+    .await;
+    get(app, &format!("/user/exportData/{export}"), Some(who)).await
 }
 
 fn code(reply: &Reply) -> Value {

@@ -3,16 +3,16 @@
 
 use actix_web::cookie::Cookie;
 use actix_web::{HttpRequest, HttpResponse, post, web};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::bodies::*;
+use super::rules::{check_password_rules, parse_email};
 use super::session::{AuthUser, MaybeAuthUser, removal_cookie, session_cookie};
 use crate::auth::Device;
 use crate::auth::accounts::NewAccount;
 use crate::auth::token::TokenUser;
-use crate::domain::EmailAddress;
 use crate::http::error::ApiError;
 use crate::http::{Code, Envelope, ok};
 use crate::state::AppState;
@@ -23,11 +23,6 @@ fn with_cookie<T: Serialize>(cookie: Cookie<'static>, data: T) -> HttpResponse {
         data,
         version: "v2",
     })
-}
-
-pub(crate) fn parse_email(text: &str) -> Result<EmailAddress, ApiError> {
-    EmailAddress::parse(text)
-        .map_err(|_| ApiError::of(Code::InvalidEmail, "This is not an email address"))
 }
 
 fn device(req: &HttpRequest) -> Device {
@@ -363,24 +358,6 @@ pub struct ResetBody {
 pub struct CodeBody {
     /// The code from the verification mail.
     code: String,
-}
-
-pub(crate) fn check_password_rules(
-    state: &AppState,
-    password: &SecretString,
-) -> Result<(), ApiError> {
-    let settings = state.auth.settings();
-    let length = password.expose_secret().chars().count();
-    if length < settings.password_min_length || length > settings.password_max_length {
-        return Err(ApiError::of(
-            Code::InvalidPassword,
-            format!(
-                "A password is {}-{} characters",
-                settings.password_min_length, settings.password_max_length
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// Mails a password reset link if the account exists.

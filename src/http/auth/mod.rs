@@ -5,7 +5,8 @@
 mod bodies;
 mod errors;
 mod handlers;
-pub(crate) use handlers::{check_password_rules, parse_email};
+mod rules;
+pub(crate) use rules::{check_password_rules, parse_email};
 pub mod session;
 
 pub fn config(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

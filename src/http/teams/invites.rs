@@ -35,16 +35,7 @@ pub async fn invite(
     body: web::Json<CreateInvite>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    if body
-        .message
-        .as_ref()
-        .is_some_and(|m| m.chars().count() > 4096)
-    {
-        return Err(ApiError::of(
-            Code::InvalidMessage,
-            "An invite message is at most 4,096 characters",
-        ));
-    }
+    crate::http::bodies::check_invite_message(body.message.as_deref())?;
     let new = NewInvite {
         team: body.team_id,
         invitee: body.user_id,

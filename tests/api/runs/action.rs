@@ -133,26 +133,14 @@ async fn a_writing_action_in_flight_pauses_the_run_until_a_person_resumes_it() {
         get_run(&app, &sam, &run).await["waitingFor"] == "Timer"
     })
     .await;
-    // As if a node had died inside the call: the wait done, `post` in progress.
-    sqlx::query("UPDATE run_steps SET status = 'Completed', outputs = '{}' WHERE step_key = $1")
-        .bind(format!("{run}:w"))
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
-    sqlx::query(
-        "INSERT INTO run_steps (id, run_id, node_id, step_key, status, inputs)
-         VALUES (1, $1, 'post', $2, 'InProgress', '{\"kind\": \"action\", \"tool\": \"send_message\"}')",
+    // As if a node had died inside `post`: the wait done, `post` in progress.
+    as_if_died_in_step(
+        &app,
+        id,
+        "post",
+        r#"{"kind": "action", "tool": "send_message"}"#,
     )
-    .bind(id)
-    .bind(format!("{run}:post"))
-    .execute(&app.db.pool)
-    .await
-    .unwrap();
-    sqlx::query("UPDATE runs SET wake_at = now() WHERE id = $1")
-        .bind(id)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
+    .await;
     let paused = until_status(&app, &sam, &run, "Paused").await;
     assert_eq!(paused["statusReason"], "UncertainStep", "{paused}");
     let messages = || async {

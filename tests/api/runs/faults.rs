@@ -161,26 +161,14 @@ async fn a_non_idempotent_step_in_flight_pauses_the_run_as_uncertain() {
         get_run(&app, &sam, &run).await["waitingFor"] == "Timer"
     })
     .await;
-    // As if a node had died inside the payment call: the wait done, `pay` in progress.
-    sqlx::query("UPDATE run_steps SET status = 'Completed', outputs = '{}' WHERE step_key = $1")
-        .bind(format!("{run}:w"))
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
-    sqlx::query(
-        "INSERT INTO run_steps (id, run_id, node_id, step_key, status, inputs)
-         VALUES (1, $1, 'pay', $2, 'InProgress', '{\"kind\": \"http\", \"effect\": \"non-idempotent\"}')",
+    // As if a node had died inside `pay`: the wait done, `pay` in progress.
+    as_if_died_in_step(
+        &app,
+        id,
+        "pay",
+        r#"{"kind": "http", "effect": "non-idempotent"}"#,
     )
-    .bind(id)
-    .bind(format!("{run}:pay"))
-    .execute(&app.db.pool)
-    .await
-    .unwrap();
-    sqlx::query("UPDATE runs SET wake_at = now() WHERE id = $1")
-        .bind(id)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
+    .await;
     let paused = until_status(&app, &sam, &run, "Paused").await;
     assert_eq!(paused["statusReason"], "UncertainStep");
     assert!(

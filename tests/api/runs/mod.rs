@@ -194,3 +194,30 @@ pub async fn keys_sent(server: &MockServer, route: &str) -> Vec<String> {
         })
         .collect()
 }
+
+/// As if the node running `run` had died inside step `node` after its `w` wait: the wait is
+/// marked done, `node` is left in progress with `inputs` (its kind and effect), and the run is
+/// due, so the sweeper takes it over.
+pub async fn as_if_died_in_step(app: &TestApp, run: i64, node: &str, inputs: &str) {
+    sqlx::query("UPDATE run_steps SET status = 'Completed', outputs = '{}' WHERE step_key = $1")
+        .bind(format!("{run}:w"))
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO run_steps (id, run_id, node_id, step_key, status, inputs)
+         VALUES (1, $1, $2, $3, 'InProgress', $4::jsonb)",
+    )
+    .bind(run)
+    .bind(node)
+    .bind(format!("{run}:{node}"))
+    .bind(inputs)
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE runs SET wake_at = now() WHERE id = $1")
+        .bind(run)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+}
