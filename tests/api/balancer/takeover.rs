@@ -184,11 +184,22 @@ async fn a_node_killed_with_9_has_its_jobs_run_and_presence_taken_over() {
         smtp.messages().len() as i64 >= emails
     })
     .await;
-    let done: Vec<(String, i32)> =
-        sqlx::query_as("SELECT state, attempt FROM jobs WHERE queue = 'email-send' ORDER BY id")
-            .fetch_all(&a.db.pool)
-            .await
-            .unwrap();
+    // A sent mail's job is marked completed a moment later (completions go in batches).
+    let jobs = || async {
+        sqlx::query_as::<_, (String, i32)>(
+            "SELECT state, attempt FROM jobs WHERE queue = 'email-send' ORDER BY id",
+        )
+        .fetch_all(&a.db.pool)
+        .await
+        .unwrap()
+    };
+    wait_until(
+        Duration::from_secs(10),
+        "the sent mails' jobs completed",
+        || async { jobs().await.iter().all(|(state, _)| state != "running") },
+    )
+    .await;
+    let done = jobs().await;
     assert!(
         done.iter()
             .all(|(state, attempt)| state == "completed" && *attempt == 2),
