@@ -1,6 +1,8 @@
 //! Credits: one account per user (or team), a ledger whose unique idempotency key makes every
 //! grant and charge happen exactly once, however often a job is retried. 1 US cent = 1,000,000
-//! credits. A user's account is opened on first use with `ai.starting_credits`.
+//! credits. An account is opened on first use: a user's with `ai.starting_credits`, a team's
+//! with `ai.team_starting_credits`. What happens in a team (a bot's answer in a team chat, a
+//! team run) is paid by the team's account; everything else by the person.
 //!
 //! A bot answer is paid in two steps, so simultaneous posts cannot overdraw an account:
 //!
@@ -22,7 +24,30 @@ use std::sync::Arc;
 
 use sqlx::{PgConnection, PgPool};
 
-use crate::ids::{ApiKeyId, Snowflake, UserId};
+use crate::ids::{ApiKeyId, Snowflake, TeamId, UserId};
+
+/// Whose account pays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payer {
+    User(UserId),
+    Team(TeamId),
+}
+
+impl Payer {
+    /// The team when there is one, else the person.
+    pub fn of(user: UserId, team: Option<TeamId>) -> Self {
+        team.map_or(Payer::User(user), Payer::Team)
+    }
+}
+
+impl std::fmt::Display for Payer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Payer::User(user) => write!(f, "{user}"),
+            Payer::Team(team) => write!(f, "team:{team}"),
+        }
+    }
+}
 
 /// Why credits could not be spent.
 #[derive(Debug, thiserror::Error)]
@@ -42,33 +67,46 @@ pub struct Credits {
     pool: PgPool,
     ids: Arc<Snowflake>,
     starting: i64,
+    team_starting: i64,
     min_balance: i64,
 }
 
 impl Credits {
-    pub fn new(pool: PgPool, ids: Arc<Snowflake>, starting: i64, min_balance: i64) -> Self {
+    pub fn new(
+        pool: PgPool,
+        ids: Arc<Snowflake>,
+        starting: i64,
+        team_starting: i64,
+        min_balance: i64,
+    ) -> Self {
         Self {
             pool,
             ids,
             starting,
+            team_starting,
             min_balance,
         }
     }
 
-    /// The user's account id and balance, opening the account (with the starting grant) on
+    /// The payer's account id and balance, opening the account (with the starting grant) on
     /// first use.
     pub async fn account_in(
         &self,
         conn: &mut PgConnection,
-        user: UserId,
+        payer: Payer,
     ) -> Result<(i64, i64), sqlx::Error> {
-        let opened: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO credit_accounts (id, user_id, balance) VALUES ($1, $2, $3)
-             ON CONFLICT (user_id) DO NOTHING RETURNING id",
-        )
+        // The column is a constant chosen here, never input.
+        let (column, owner, starting) = match payer {
+            Payer::User(user) => ("user_id", user.0, self.starting),
+            Payer::Team(team) => ("team_id", team.0, self.team_starting),
+        };
+        let opened: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO credit_accounts (id, {column}, balance) VALUES ($1, $2, $3)
+             ON CONFLICT ({column}) DO NOTHING RETURNING id"
+        )))
         .bind(self.ids.next_id())
-        .bind(user)
-        .bind(self.starting)
+        .bind(owner)
+        .bind(starting)
         .fetch_optional(&mut *conn)
         .await?;
         if let Some(account) = opened {
@@ -78,27 +116,29 @@ impl Credits {
             )
             .bind(self.ids.next_id())
             .bind(account)
-            .bind(self.starting)
-            .bind(format!("starting:{user}"))
+            .bind(starting)
+            .bind(format!("starting:{payer}"))
             .execute(&mut *conn)
             .await?;
         }
-        sqlx::query_as("SELECT id, balance FROM credit_accounts WHERE user_id = $1")
-            .bind(user)
-            .fetch_one(&mut *conn)
-            .await
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT id, balance FROM credit_accounts WHERE {column} = $1"
+        )))
+        .bind(owner)
+        .fetch_one(&mut *conn)
+        .await
     }
 
-    pub async fn balance(&self, user: UserId) -> Result<i64, sqlx::Error> {
+    pub async fn balance(&self, payer: Payer) -> Result<i64, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        let (_, balance) = self.account_in(&mut tx, user).await?;
+        let (_, balance) = self.account_in(&mut tx, payer).await?;
         tx.commit().await?;
         Ok(balance)
     }
 
     /// Refuses up front when the payer cannot cover the configured minimum.
-    pub async fn ensure_can_pay(&self, user: UserId) -> Result<(), CreditError> {
-        let balance = self.balance(user).await?;
+    pub async fn ensure_can_pay(&self, payer: Payer) -> Result<(), CreditError> {
+        let balance = self.balance(payer).await?;
         if balance < self.min_balance {
             return Err(CreditError::Insufficient {
                 balance,
@@ -138,7 +178,7 @@ impl Credits {
         Ok(())
     }
 
-    /// Reserves `amount` (the answer's worst case) from `user`'s balance and, with an API key,
+    /// Reserves `amount` (the answer's worst case) from the payer's balance and, with an API key,
     /// adds it to the key's spending within its limits — each check in the statement that
     /// writes, so simultaneous posts cannot both pass. Inside the caller's transaction: on an
     /// error the caller rolls back and nothing is held. A second hold with the same `key` holds
@@ -146,12 +186,12 @@ impl Credits {
     pub async fn hold_in(
         &self,
         conn: &mut PgConnection,
-        user: UserId,
+        payer: Payer,
         api_key: Option<crate::ids::ApiKeyId>,
         key: &str,
         amount: i64,
     ) -> Result<(), CreditError> {
-        let (account, balance) = self.account_in(conn, user).await?;
+        let (account, balance) = self.account_in(conn, payer).await?;
         let new: Option<String> = sqlx::query_scalar(
             "INSERT INTO credit_holds (key, account_id, api_key_id, amount) VALUES ($1, $2, $3, $4)
              ON CONFLICT (key) DO NOTHING RETURNING key",
@@ -233,7 +273,7 @@ impl Credits {
     pub async fn settle_in(
         &self,
         conn: &mut PgConnection,
-        user: UserId,
+        payer: Payer,
         api_key: Option<crate::ids::ApiKeyId>,
         key: &str,
         cost: i64,
@@ -249,7 +289,7 @@ impl Credits {
         let (account, api_key, held) = match hold {
             Some((account, hold_key, amount)) => (account, hold_key, amount),
             // An answer queued before holds existed: charged as it ends.
-            None => (self.account_in(conn, user).await?.0, api_key, 0),
+            None => (self.account_in(conn, payer).await?.0, api_key, 0),
         };
         if held == 0 && cost == 0 {
             return Ok(None);

@@ -42,14 +42,16 @@ const SECTIONS: &[(&str, &str)] = &[
     (
         "messages",
         "SELECT json_build_object('id', m.id::text, 'chatId', m.chat_id::text,
-                'userId', m.user_id::text, 'parentId', m.parent_id::text, 'text', m.text,
+                'userId', m.user_id::text, 'parentId', m.parent_id::text,
+                'versionIndex', m.version_index, 'text', m.text,
                 'status', m.status, 'createdAt', m.created_at)::text
            FROM chat_messages m JOIN chats c ON c.id = m.chat_id
           WHERE c.creator_id = $1 ORDER BY m.id",
     ),
     (
         "routines",
-        "SELECT json_build_object('id', r.id::text, 'name', r.name, 'isPrivate', r.is_private,
+        "SELECT json_build_object('id', r.id::text, 'resourceType', r.resource_type,
+                'name', r.name, 'isPrivate', r.is_private,
                 'createdAt', r.created_at, 'versions',
                 (SELECT json_agg(json_build_object('id', v.id::text, 'versionLabel',
                         v.version_label, 'resourceSubType', v.resource_sub_type,

@@ -24,6 +24,7 @@ pub mod exports;
 pub mod health;
 pub mod http;
 pub mod ids;
+pub mod imports;
 pub mod jobs;
 pub mod mcp;
 pub mod metrics;

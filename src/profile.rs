@@ -138,3 +138,44 @@ impl Profiles {
         self.get(user).await
     }
 }
+
+/// What a bio, theme and languages must be, wherever they come from (the profile route, a data
+/// import).
+pub mod rules {
+    /// The longest bio (the column's size).
+    const MAX_BIO_CHARS: usize = 2048;
+    /// Languages a profile may list, and the longest tag (BCP 47 tags are at most 35).
+    const MAX_LANGUAGES: usize = 20;
+    const MAX_LANGUAGE_CHARS: usize = 35;
+    const MAX_THEME_CHARS: usize = 32;
+
+    pub fn check_bio(bio: &str) -> Result<(), &'static str> {
+        if bio.chars().count() > MAX_BIO_CHARS {
+            return Err("A bio is at most 2,048 characters");
+        }
+        Ok(())
+    }
+
+    pub fn check_theme(theme: &str) -> Result<(), &'static str> {
+        let ok = theme.len() <= MAX_THEME_CHARS
+            && theme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !ok {
+            return Err("A theme is at most 32 letters, digits, '-' or '_'");
+        }
+        Ok(())
+    }
+
+    pub fn check_languages(languages: &[String]) -> Result<(), &'static str> {
+        let ok = languages.len() <= MAX_LANGUAGES
+            && languages.iter().all(|l| {
+                (2..=MAX_LANGUAGE_CHARS).contains(&l.len())
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        if !ok {
+            return Err("languages are at most 20 tags such as \"en\" or \"pt-BR\"");
+        }
+        Ok(())
+    }
+}

@@ -43,6 +43,8 @@ pub struct AppState {
     pub profiles: crate::profile::Profiles,
     /// Data exports (made by the export-user-data job, downloaded once).
     pub exports: crate::exports::Exports,
+    /// Data imports (checked when sent, recreated by the import-user-data job).
+    pub imports: crate::imports::Imports,
     /// Web Push subscriptions (and the server's VAPID public key).
     pub push: crate::notifications::push::PushDevices,
     /// People as others see them (public fields only).

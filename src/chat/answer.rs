@@ -24,13 +24,17 @@ use crate::credits::Credits;
 use crate::ids::{ChatId, ChatMessageId, UserId};
 use crate::jobs::{JobContext, JobError, JobHandler, Queue};
 
-/// One bot's answer to one message, paid by `payer`.
+/// One bot's answer to one message, asked for by `payer`, paid by `team` when the chat is a
+/// team's (else by `payer`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Answer {
     pub chat: ChatId,
     pub bot: UserId,
     pub message: ChatMessageId,
     pub payer: UserId,
+    /// The chat's team, whose account pays (absent in answers queued before teams paid).
+    #[serde(default)]
+    pub team: Option<crate::ids::TeamId>,
     /// The API key the message was posted with: its spending is recorded against its limits.
     #[serde(default)]
     pub api_key: Option<crate::ids::ApiKeyId>,
@@ -44,6 +48,11 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// Whose account pays.
+    pub fn paid_by(&self) -> crate::credits::Payer {
+        crate::credits::Payer::of(self.payer, self.team)
+    }
+
     /// Names this answer: the stored message's, the charge's, the hold's and the job's unique
     /// keys derive from it.
     pub fn key(&self) -> String {
@@ -128,14 +137,12 @@ impl LlmCompletion {
             .await;
     }
 
-    async fn credits_updated(&self, payer: UserId, balance: i64) {
-        let room = RoomKey::user(&payer.to_string()).expect("numeric id");
+    /// Tells the person who asked what the paying account holds now (`teamId` names the team
+    /// when a team paid).
+    async fn credits_updated(&self, answer: &Answer, balance: i64) {
+        let room = RoomKey::user(&answer.payer.to_string()).expect("numeric id");
         self.chats
-            .publish(
-                room,
-                "user/credits/updated",
-                json!({"balance": balance.to_string()}),
-            )
+            .publish(room, "user/credits/updated", credits_event(answer, balance))
             .await;
     }
 
@@ -258,7 +265,7 @@ impl JobHandler for LlmCompletion {
                         .await
                         .map_err(JobError::retryable)?;
                     if let Some(balance) = balance {
-                        self.credits_updated(answer.payer, balance).await;
+                        self.credits_updated(&answer, balance).await;
                     }
                 }
                 return Err(error);
@@ -291,7 +298,7 @@ impl JobHandler for LlmCompletion {
             .credits
             .settle_in(
                 &mut tx,
-                answer.payer,
+                answer.paid_by(),
                 answer.api_key,
                 &key,
                 cost,
@@ -335,7 +342,7 @@ impl JobHandler for LlmCompletion {
                     &mut tx,
                     payer_room.clone(),
                     "user/credits/updated",
-                    json!({"balance": balance.to_string()}),
+                    credits_event(&answer, balance),
                 )
                 .await
                 .map_err(JobError::retryable)?;
@@ -372,5 +379,13 @@ fn estimate(prompt: &Prompt, text: &str) -> Usage {
     Usage {
         input_tokens: (input / 4) as i64,
         output_tokens: text.len().div_ceil(4) as i64,
+    }
+}
+
+/// `user/credits/updated`: the paying account's balance; `teamId` when a team paid.
+fn credits_event(answer: &Answer, balance: i64) -> serde_json::Value {
+    match answer.team {
+        Some(team) => json!({"balance": balance.to_string(), "teamId": team}),
+        None => json!({"balance": balance.to_string()}),
     }
 }

@@ -6,7 +6,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{ChatError, ChatService, room};
-use crate::ids::{ChatId, ChatMessageId, Snowflake, UserId};
+use crate::credits::Payer;
+use crate::ids::{ChatId, ChatMessageId, Snowflake, TeamId, UserId};
 use crate::jobs::JobHandler;
 
 pub use crate::domain::MAX_MESSAGE_CHARS;
@@ -69,13 +70,17 @@ impl ChatService {
         .bind(author)
         .fetch_all(&self.pool)
         .await?;
-        if !bots.is_empty() {
+        let team = if bots.is_empty() {
+            None
+        } else {
+            let team = self.chat_team(chat).await?;
             // Cheap early refusals; the holds below are what guarantees the money.
-            self.credits.ensure_can_pay(author).await?;
+            self.credits.ensure_can_pay(Payer::of(author, team)).await?;
             if let Some(key) = api_key {
                 self.credits.ensure_key_can_spend(key).await?;
             }
-        }
+            team
+        };
         let mut tx = self.pool.begin().await?;
         if let Some(parent) = parent {
             let in_chat: bool = sqlx::query_scalar(
@@ -113,6 +118,7 @@ impl ChatService {
                 bot,
                 message: message.id,
                 payer: author,
+                team,
                 api_key,
                 version: 0,
                 attempt: None,
@@ -163,7 +169,8 @@ impl ChatService {
         if !is_bot {
             return Err(ChatError::NotABot);
         }
-        self.credits.ensure_can_pay(caller).await?;
+        let team = self.chat_team(answer.chat_id).await?;
+        self.credits.ensure_can_pay(Payer::of(caller, team)).await?;
         if let Some(key) = api_key {
             self.credits.ensure_key_can_spend(key).await?;
         }
@@ -184,6 +191,7 @@ impl ChatService {
             bot,
             message: parent,
             payer: caller,
+            team,
             api_key,
             version,
             // Each regeneration is its own answer, charge and job, even when an earlier one
@@ -194,6 +202,17 @@ impl ChatService {
         self.queue_answer(&mut tx, &answer, settings).await?;
         tx.commit().await?;
         Ok(version)
+    }
+
+    /// The team a chat belongs to: its bots' answers are paid by that team.
+    async fn chat_team(&self, chat: ChatId) -> Result<Option<TeamId>, sqlx::Error> {
+        Ok(
+            sqlx::query_scalar::<_, Option<TeamId>>("SELECT team_id FROM chats WHERE id = $1")
+                .bind(chat)
+                .fetch_optional(&self.pool)
+                .await?
+                .flatten(),
+        )
     }
 
     /// Queues one bot answer inside `tx`: holds its worst case from the payer (and the API
@@ -235,7 +254,7 @@ impl ChatService {
         let hold = self.ai.worst_case_cost(&model, usage);
         let key = answer.key();
         self.credits
-            .hold_in(tx, answer.payer, answer.api_key, &key, hold)
+            .hold_in(tx, answer.paid_by(), answer.api_key, &key, hold)
             .await?;
         let job = LlmCompletion::job(answer)
             .map_err(|e| sqlx::Error::Protocol(e.to_string()))?

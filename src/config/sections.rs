@@ -333,6 +333,8 @@ pub struct AiSettings {
     pub context_messages: i64,
     pub default_max_tokens: u32,
     pub starting_credits: i64,
+    /// What a team's account opens with (it pays for bots in team chats and for team runs).
+    pub team_starting_credits: i64,
     pub min_balance_credits: i64,
     #[serde(default)]
     pub providers: Vec<AiProviderSettings>,
@@ -442,4 +444,7 @@ pub struct ExportSettings {
     pub max_bytes: u64,
     /// Bytes per stored chunk (the most held in memory while an archive is made).
     pub chunk_bytes: usize,
+    /// The largest archive `POST /user/importData` takes (413 `BodyTooLarge` beyond it). An
+    /// import holds its archive whole in memory while it is checked and written.
+    pub import_max_bytes: usize,
 }

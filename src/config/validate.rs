@@ -305,6 +305,7 @@ impl Settings {
                 && ai.context_messages >= 1
                 && ai.default_max_tokens >= 1
                 && ai.starting_credits >= 0
+                && ai.team_starting_credits >= 0
                 && ai.min_balance_credits >= 0,
             "ai durations, context_messages and default_max_tokens must be at least 1; credits not negative",
         );

@@ -5,7 +5,7 @@
 //!         ─▶ JSON body: read up to the route's limit (server.json_body_limit_bytes, or
 //!            server.message_json_body_limit_bytes on the routes that carry a message's text,
 //!            server.routine_json_body_limit_bytes on the routine routes and /mcp
-//!            and on the operators' room publish)
+//!            and on the operators' room publish, exports.import_max_bytes on a data import)
 //!            ─▶ over it: 413 BodyTooLarge · compressed: 415 UnsupportedContentEncoding
 //!            ─▶ a string escape of a control character (\u0000 … \u001f but \t \n \r)?
 //!               ─▶ 422 ControlCharacter
@@ -34,12 +34,17 @@ pub struct BodyLimits {
     pub json: usize,
     pub message_json: usize,
     pub routine_json: usize,
+    /// `POST /user/importData` (an archive of a data export): `exports.import_max_bytes`.
+    pub import_json: usize,
 }
 
 impl BodyLimits {
     /// The most any route accepts (the JSON extractor's own limit).
     pub fn largest(&self) -> usize {
-        self.json.max(self.message_json).max(self.routine_json)
+        self.json
+            .max(self.message_json)
+            .max(self.routine_json)
+            .max(self.import_json)
     }
 
     fn for_route(&self, pattern: Option<&str>) -> usize {
@@ -55,6 +60,7 @@ impl BodyLimits {
                 // MCP calls may carry a message or a routine's graph (resource_manage).
                 | "/mcp",
             ) => self.routine_json,
+            Some("/api/v2/user/importData") => self.import_json,
             _ => self.json,
         }
     }

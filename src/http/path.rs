@@ -11,7 +11,7 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload};
 use super::{ApiError, Code};
 use crate::ids::{
     ApiKeyId, ChatId, ChatInviteId, ChatMessageId, MemberId, MemberInviteId, NotificationId,
-    PushDeviceId, ResourceVersionId, RunId, TeamId, UserExportId, UserId,
+    PushDeviceId, ResourceVersionId, RunId, TeamId, UserExportId, UserId, UserImportId,
 };
 use crate::jobs::JobId;
 
@@ -46,6 +46,7 @@ path_ids! {
     MemberInviteId => InvalidInviteId, "invite id";
     PushDeviceId => InvalidPushDeviceId, "push device id";
     UserExportId => InvalidExportId, "export id";
+    UserImportId => InvalidImportId, "import id";
 }
 
 fn parse<T: PathId>(text: &str) -> Result<T, ApiError> {

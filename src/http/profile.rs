@@ -19,15 +19,8 @@ use crate::http::auth::session::{ReadPrivate, Require, WritePrivate};
 use crate::http::{ApiError, Code, Envelope, ok};
 use crate::ids::UserId;
 use crate::notifications::NotificationSettings;
-use crate::profile::{Profile, ProfileChange};
+use crate::profile::{Profile, ProfileChange, rules};
 use crate::state::AppState;
-
-/// The longest bio (the column's size).
-const MAX_BIO_CHARS: usize = 2048;
-/// Languages a profile may list, and the longest tag (BCP 47 tags are at most 35).
-const MAX_LANGUAGES: usize = 20;
-const MAX_LANGUAGE_CHARS: usize = 35;
-const MAX_THEME_CHARS: usize = 32;
 
 pub fn config(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(get_profile)
@@ -121,33 +114,15 @@ fn check(body: UpdateProfile) -> Result<ProfileChange, ApiError> {
             })
     })?;
     let bio = clearable(body.bio, |b| {
-        if b.chars().count() > MAX_BIO_CHARS {
-            Err(invalid("A bio is at most 2,048 characters"))
-        } else {
-            Ok(b.to_owned())
-        }
+        rules::check_bio(b).map_err(invalid)?;
+        Ok(b.to_owned())
     })?;
     let theme = clearable(body.theme, |t| {
-        let ok = t.len() <= MAX_THEME_CHARS
-            && t.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if ok {
-            Ok(t.to_owned())
-        } else {
-            Err(invalid("A theme is at most 32 letters, digits, '-' or '_'"))
-        }
+        rules::check_theme(t).map_err(invalid)?;
+        Ok(t.to_owned())
     })?;
     if let Some(languages) = &body.languages {
-        let ok = languages.len() <= MAX_LANGUAGES
-            && languages.iter().all(|l| {
-                (2..=MAX_LANGUAGE_CHARS).contains(&l.len())
-                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            });
-        if !ok {
-            return Err(invalid(
-                "languages are at most 20 tags such as \"en\" or \"pt-BR\"",
-            ));
-        }
+        rules::check_languages(languages).map_err(invalid)?;
     }
     Ok(ProfileChange {
         name,

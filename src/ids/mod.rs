@@ -69,6 +69,8 @@ typed_id!(
     PushDeviceId,
     /// A row of `user_exports` (an archive of one user's data).
     UserExportId,
+    /// A row of `user_imports` (an archive being recreated under its importer).
+    UserImportId,
     /// A row of `notifications`.
     NotificationId,
     /// A row of `api_keys`.

@@ -34,9 +34,13 @@ fn id_text(value: &Value) -> Option<String> {
 pub struct ExportedResource {
     /// Its id in the original: a string or a number.
     id: Value,
-    /// Always `"Routine"`.
+    /// Always `"Routine"` (the default).
     #[schema(example = "Routine")]
+    #[serde(default = "routine")]
     resource_type: String,
+    /// Its name (a data export has it); else the versions' translations name it.
+    #[serde(default)]
+    name: Option<String>,
     /// Default true.
     #[serde(default = "yes")]
     is_private: bool,
@@ -117,6 +121,10 @@ fn yes() -> bool {
     true
 }
 
+fn routine() -> String {
+    "Routine".into()
+}
+
 /// The places in a config that name another routine: `(node, id)`, mutable.
 fn references(config: &mut Value) -> Vec<(String, &mut Value)> {
     // Read with `get_mut` only: indexing a `Value` mutably would add the keys it looks for.
@@ -161,7 +169,7 @@ impl RoutineService {
     pub async fn import(
         &self,
         owner: UserId,
-        mut resources: Vec<ExportedResource>,
+        resources: Vec<ExportedResource>,
     ) -> Result<ImportOutcome, RoutineError> {
         if resources.is_empty() || resources.len() > self.max_import {
             return Err(RoutineError::Invalid(format!(
@@ -169,6 +177,20 @@ impl RoutineService {
                 self.max_import
             )));
         }
+        let mut tx = self.pool.begin().await?;
+        let outcome = self.import_in(&mut tx, owner, resources).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// [`Self::import`] inside the caller's transaction and without its count limit (a data
+    /// import is bounded by its bytes instead).
+    pub async fn import_in(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        owner: UserId,
+        mut resources: Vec<ExportedResource>,
+    ) -> Result<ImportOutcome, RoutineError> {
         // New ids first, so references inside the set can be rewritten in any order.
         let mut resource_ids: HashMap<String, (ResourceId, ResourceVersionId)> = HashMap::new();
         let mut version_ids: HashMap<String, ResourceVersionId> = HashMap::new();
@@ -220,7 +242,6 @@ impl RoutineService {
                 )));
             }
         }
-        let mut tx = self.pool.begin().await?;
         // Rewrite references; one to neither the set nor a stored version is refused.
         for resource in &mut resources {
             let old = id_text(&resource.id).unwrap_or_default();
@@ -262,12 +283,18 @@ impl RoutineService {
             let old = id_text(&resource.id).unwrap_or_default();
             let (new_resource, latest) = resource_ids[&old];
             let name = resource
-                .versions
-                .iter()
-                .flat_map(|v| &v.translations)
-                .filter(|t| t.name.as_deref().is_some_and(|n| !n.trim().is_empty()))
-                .min_by_key(|t| t.language != "en")
-                .and_then(|t| t.name.clone())
+                .name
+                .clone()
+                .filter(|n| !n.trim().is_empty())
+                .or_else(|| {
+                    resource
+                        .versions
+                        .iter()
+                        .flat_map(|v| &v.translations)
+                        .filter(|t| t.name.as_deref().is_some_and(|n| !n.trim().is_empty()))
+                        .min_by_key(|t| t.language != "en")
+                        .and_then(|t| t.name.clone())
+                })
                 .unwrap_or_else(|| "Imported routine".into());
             sqlx::query(
                 "INSERT INTO resources (id, public_id, resource_type, owner_id, name, is_private)
@@ -317,7 +344,6 @@ impl RoutineService {
                 }
             }
         }
-        tx.commit().await?;
         let imported = resource_ids
             .into_iter()
             .map(|(old, (resource_id, version_id))| {

@@ -75,6 +75,7 @@ pub(super) fn http_server(
         json: server_settings.json_body_limit_bytes,
         message_json: server_settings.message_json_body_limit_bytes,
         routine_json: server_settings.routine_json_body_limit_bytes,
+        import_json: settings.exports.import_max_bytes,
     };
     let json_limit = body_limits.largest();
     let body_limits = web::Data::new(body_limits);

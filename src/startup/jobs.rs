@@ -21,6 +21,7 @@ pub(super) fn start_jobs(
     chats: &ChatService,
     ai: Arc<AiRegistry>,
     runs: &Arc<crate::runs::RunDeps>,
+    routines: &crate::routines::RoutineService,
     vapid: Option<Arc<crate::notifications::push::Vapid>>,
 ) -> Result<JobRuntime, StartupError> {
     let push_http = reqwest::Client::builder()
@@ -60,6 +61,11 @@ pub(super) fn start_jobs(
             pool: chats.pool.clone(),
             chunk_bytes: settings.exports.chunk_bytes,
             max_bytes: settings.exports.max_bytes,
+        })
+        .register(crate::imports::ImportUserData {
+            pool: chats.pool.clone(),
+            ids: Arc::clone(&runs.ids),
+            routines: routines.clone(),
         })
         .register(crate::notifications::push::SendPush {
             pool: chats.pool.clone(),

@@ -201,6 +201,7 @@ impl Application {
             pool.clone(),
             Arc::clone(&ids),
             settings.ai.starting_credits,
+            settings.ai.team_starting_credits,
             settings.ai.min_balance_credits,
         );
         let ai = Arc::new(AiRegistry::from_settings(&settings.ai));
@@ -232,6 +233,14 @@ impl Application {
         let vapid = crate::notifications::push::Vapid::from_settings(&settings.push)
             .map_err(|e| StartupError::Delivery(std::io::Error::other(e)))?
             .map(Arc::new);
+        let routines = crate::routines::RoutineService::new(
+            pool.clone(),
+            Arc::clone(&ids),
+            crate::routines::GraphLimits {
+                max_nodes: settings.runs.max_graph_nodes,
+            },
+            settings.runs.max_import_resources,
+        );
         let jobs = if settings.jobs.enabled {
             // Nodes that run jobs run runs: they take over runs whose owner is gone.
             crate::runs::start_sweeper(
@@ -245,6 +254,7 @@ impl Application {
                     &chats,
                     Arc::clone(&ai),
                     &run_deps,
+                    &routines,
                     vapid.clone(),
                 )
             })?)
@@ -253,14 +263,6 @@ impl Application {
             None
         };
 
-        let routines = crate::routines::RoutineService::new(
-            pool.clone(),
-            Arc::clone(&ids),
-            crate::routines::GraphLimits {
-                max_nodes: settings.runs.max_graph_nodes,
-            },
-            settings.runs.max_import_resources,
-        );
         let run_service = crate::runs::RunService {
             pool: pool.clone(),
             ids: Arc::clone(&ids),
@@ -323,6 +325,11 @@ impl Application {
             teams,
             profiles: crate::profile::Profiles::new(pool.clone()),
             exports: crate::exports::Exports::new(
+                pool.clone(),
+                Arc::clone(&ids),
+                job_store.clone(),
+            ),
+            imports: crate::imports::Imports::new(
                 pool.clone(),
                 Arc::clone(&ids),
                 job_store.clone(),

@@ -134,3 +134,211 @@ async fn one_export_at_a_time_and_too_large_keeps_nothing() {
         .unwrap();
     assert_eq!(chunks, 0, "nothing kept");
 }
+
+/// Waits until the import is no longer Pending; then its status as its owner reads it.
+async fn import_done(app: &TestApp, who: &User, import: &str) -> Reply {
+    let id: i64 = import.parse().unwrap();
+    wait_until(
+        Duration::from_secs(20),
+        "the import to be written",
+        || async {
+            let status: String =
+                sqlx::query_scalar("SELECT status FROM user_imports WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&app.db.pool)
+                    .await
+                    .unwrap();
+            status != "Pending"
+        },
+    )
+    .await;
+    get(app, &format!("/user/importData/{import}"), Some(who)).await
+}
+
+#[tokio::test]
+async fn an_import_recreates_an_export_under_the_importer_with_new_ids() {
+    let app = crate::runs::run_app().await;
+    let sam = user(&app, "Sam").await;
+    let kim = user(&app, "Kim").await;
+    let notes = create_chat(&app, &sam, &[], json!({"name": "Notes"})).await;
+    let first = post(
+        &app,
+        "/chatMessage",
+        &sam,
+        json!({"chatId": notes, "text": "first"}),
+    )
+    .await;
+    let first = first.body["data"]["id"].as_str().unwrap().to_owned();
+    let reply = post(
+        &app,
+        "/chatMessage",
+        &sam,
+        json!({"chatId": notes, "text": "a reply", "parentId": first}),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let graph = json!({"graph": {"__type": "Graph-1.0", "schema": {
+        "start": "w", "nodes": [{"id": "w", "kind": "wait", "durationMs": 1}], "edges": []}}});
+    let run = crate::runs::run_of(&app, &sam, graph, json!({"n": 1})).await;
+    crate::runs::until_status(&app, &sam, &run, "Completed").await;
+    let put = crate::chat::api(
+        &app,
+        reqwest::Method::PUT,
+        "/profile",
+        Some(&sam),
+        Some(json!({"bio": "I write", "theme": "dark"})),
+    )
+    .await;
+    assert_eq!(put.status, 200, "{}", put.body);
+
+    let started = post(&app, "/user/exportData", &sam, json!({})).await;
+    let export = started.body["data"]["id"].as_str().unwrap().to_owned();
+    let archive: Value = serde_json::from_str(&download(&app, &sam, &export).await.text).unwrap();
+
+    // Kim imports Sam's archive.
+    let Reply { status, body, .. } = post(&app, "/user/importData", &kim, archive.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["status"], "Pending");
+    let import = body["data"]["id"].as_str().unwrap().to_owned();
+    // Not Sam's to read.
+    let other = get(&app, &format!("/user/importData/{import}"), Some(&sam)).await;
+    assert_eq!((other.status, code(&other)), (404, json!("ImportNotFound")));
+    let done = import_done(&app, &kim, &import).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(done.body["data"]["status"], "Done", "{}", done.body);
+    assert_eq!(
+        done.body["data"]["counts"],
+        json!({"routines": 1, "versions": 1, "chats": 1, "messages": 2, "runs": 1})
+    );
+
+    let kim_id: i64 = kim.id.parse().unwrap();
+    let pool = &app.db.pool;
+    // The chat is Kim's, under a new id, with Kim in it; the messages Sam wrote are Kim's now
+    // and the reply still answers the first.
+    let (chat, name): (i64, String) =
+        sqlx::query_as("SELECT id, name FROM chats WHERE creator_id = $1")
+            .bind(kim_id)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_ne!(chat.to_string(), notes);
+    assert_eq!(name, "Notes");
+    let listed = get(&app, &format!("/chatMessages?chatId={chat}"), Some(&kim)).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let rows: Vec<(i64, Option<i64>, Option<i64>, String)> = sqlx::query_as(
+        "SELECT id, user_id, parent_id, text FROM chat_messages WHERE chat_id = $1 ORDER BY id",
+    )
+    .bind(chat)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!((rows[0].1, rows[0].3.as_str()), (Some(kim_id), "first"));
+    assert_eq!(
+        (rows[1].2, rows[1].3.as_str()),
+        (Some(rows[0].0), "a reply")
+    );
+    assert_ne!(rows[0].0.to_string(), first);
+    // The routine and the run are Kim's; the run names the new version.
+    let (version, run_status, inputs): (Option<i64>, String, Value) =
+        sqlx::query_as("SELECT resource_version_id, status, inputs FROM runs WHERE user_id = $1")
+            .bind(kim_id)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (run_status.as_str(), inputs),
+        ("Completed", json!({"n": 1}))
+    );
+    let owner: i64 = sqlx::query_scalar(
+        "SELECT r.owner_id FROM resource_versions v JOIN resources r ON r.id = v.resource_id
+          WHERE v.id = $1",
+    )
+    .bind(version.expect("the run names its version"))
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(owner, kim_id);
+    let profile = get(&app, "/profile", Some(&kim)).await;
+    assert_eq!(profile.body["data"]["bio"], "I write");
+    assert_eq!(
+        profile.body["data"]["name"], "Kim",
+        "the name is not imported"
+    );
+    let kept: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT archive FROM user_imports WHERE id = $1")
+            .bind(import.parse::<i64>().unwrap())
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert!(kept.is_none(), "the archive is dropped once written");
+}
+
+#[tokio::test]
+async fn a_bad_or_too_large_archive_is_refused_and_writes_nothing() {
+    let app = spawn_app_with(
+        |s| {
+            s.exports.import_max_bytes = 2048;
+            s.jobs.enabled = false;
+        },
+        None,
+    )
+    .await;
+    let kim = user(&app, "Kim").await;
+    let archive = |messages: Value| {
+        json!({"format": "vrooli-user-export", "version": 1, "profile": [{"id": "1"}],
+               "chats": [{"id": "5", "name": "a"}], "messages": messages})
+    };
+    let dangling = post(
+        &app,
+        "/user/importData",
+        &kim,
+        archive(json!([{"id": "7", "chatId": "6", "text": "x"}])),
+    )
+    .await;
+    assert_eq!(
+        (dangling.status, code(&dangling)),
+        (422, json!("InvalidArchive"))
+    );
+    assert!(
+        dangling.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("chat 6")
+    );
+    let other = post(&app, "/user/importData", &kim, json!({"format": "zip"})).await;
+    assert_eq!((other.status, code(&other)), (422, json!("InvalidArchive")));
+    let big = post(
+        &app,
+        "/user/importData",
+        &kim,
+        archive(json!([{"id": "7", "chatId": "5", "text": "x".repeat(3000)}])),
+    )
+    .await;
+    assert_eq!((big.status, code(&big)), (413, json!("BodyTooLarge")));
+    // Sent as text rather than JSON, the limit holds all the same.
+    let text = app
+        .client
+        .post(app.url("/api/v2/user/importData"))
+        .header("cookie", format!("{}={}", crate::auth::COOKIE, kim.token))
+        .header("content-type", "text/plain")
+        .body("y".repeat(5000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(text.status(), 413);
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM user_imports")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0, "nothing written");
+
+    // One at a time (no job workers here: the first stays Pending).
+    let ok = post(&app, "/user/importData", &kim, archive(json!([]))).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let again = post(&app, "/user/importData", &kim, archive(json!([]))).await;
+    assert_eq!(
+        (again.status, code(&again)),
+        (409, json!("ImportInProgress"))
+    );
+}

@@ -132,9 +132,20 @@ fn message_text(text: String) -> Result<MessageText, ApiError> {
         .map_err(|_| ApiError::of(Code::InvalidText, "A message is 1 to 32,768 characters"))
 }
 
-/// The caller's credit balance.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct CreditsQuery {
+    /// A team the caller belongs to: its account (which pays for bots in its chats and for its
+    /// runs) instead of the caller's.
+    #[param(value_type = Option<crate::ids::TeamId>)]
+    team_id: Option<String>,
+}
+
+/// The caller's credit balance, or a team's to its members.
 #[utoipa::path(
     tag = "credits",
+    params(CreditsQuery),
     responses((status = 200, description = "The balance", body = Envelope<Balance>)),
     security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
@@ -142,8 +153,23 @@ fn message_text(text: String) -> Result<MessageText, ApiError> {
 pub async fn credits(
     caller: Require<crate::http::auth::session::ReadPrivate>,
     state: web::Data<AppState>,
+    query: web::Query<CreditsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let balance = state.credits.balance(caller.user).await?;
+    let payer = match query.team_id.as_deref() {
+        None => crate::credits::Payer::User(caller.user),
+        Some(team) => {
+            let team = crate::http::teams::team_id(team)?;
+            let access = state.teams.require(team, Some(caller.user), None).await?;
+            if !access.member {
+                return Err(ApiError::of(
+                    Code::NotATeamMember,
+                    "Only members see a team's credits",
+                ));
+            }
+            crate::credits::Payer::Team(team)
+        }
+    };
+    let balance = state.credits.balance(payer).await?;
     Ok(ok(Balance {
         balance: balance.to_string(),
     }))

@@ -235,7 +235,7 @@ pub async fn list_teams(
 }
 
 /// A `teamId` from a query string.
-fn team_id(text: &str) -> Result<TeamId, ApiError> {
+pub(crate) fn team_id(text: &str) -> Result<TeamId, ApiError> {
     text.parse()
         .map_err(|_| ApiError::of(Code::InvalidTeamId, "A team id is a decimal number"))
 }

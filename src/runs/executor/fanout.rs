@@ -23,6 +23,7 @@ impl<'a> Walk<'a> {
         Walk {
             driver: self.driver,
             user: self.user,
+            payer: self.payer,
             limits: self.limits,
             snapshot: Arc::clone(&self.snapshot),
             steps: self.steps.clone(),

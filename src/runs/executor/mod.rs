@@ -102,7 +102,13 @@ impl From<sqlx::Error> for Stop {
 }
 
 /// A run's owner, snapshot, inputs and limits.
-type RunRow = (Option<UserId>, Option<Value>, Value, Value);
+type RunRow = (
+    Option<UserId>,
+    Option<crate::ids::TeamId>,
+    Option<Value>,
+    Value,
+    Value,
+);
 
 /// A run's snapshot: its graph and those of the routine versions it calls.
 #[derive(serde::Deserialize)]
@@ -141,6 +147,8 @@ impl RunDriver for Driver {
 struct Walk<'a> {
     driver: &'a Driver,
     user: UserId,
+    /// Pays for its steps: the run's team when it has one, else its user.
+    payer: crate::credits::Payer,
     limits: RunLimits,
     snapshot: Arc<Snapshot>,
     steps: HashMap<String, StepRow>,
@@ -155,14 +163,15 @@ struct Walk<'a> {
 impl Driver {
     async fn drive(&self, control: RunControl) {
         let run = self.lease.run;
-        let loaded: Result<Option<RunRow>, _> =
-            sqlx::query_as("SELECT user_id, snapshot, inputs, limits FROM runs WHERE id = $1")
-                .bind(run)
-                .fetch_optional(&self.deps.pool)
-                .await;
-        let (user, snapshot, inputs, limits) = match loaded {
-            Ok(Some((Some(user), Some(snapshot), inputs, limits))) => {
-                (user, snapshot, inputs, limits)
+        let loaded: Result<Option<RunRow>, _> = sqlx::query_as(
+            "SELECT user_id, team_id, snapshot, inputs, limits FROM runs WHERE id = $1",
+        )
+        .bind(run)
+        .fetch_optional(&self.deps.pool)
+        .await;
+        let (user, team, snapshot, inputs, limits) = match loaded {
+            Ok(Some((Some(user), team, Some(snapshot), inputs, limits))) => {
+                (user, team, snapshot, inputs, limits)
             }
             Ok(_) => return tracing::error!(run, "run has no owner or snapshot"),
             Err(error) => {
@@ -196,6 +205,7 @@ impl Driver {
         let mut walk = Walk {
             driver: self,
             user,
+            payer: crate::credits::Payer::of(user, team),
             limits,
             announced: false,
             snapshot: Arc::new(snapshot),

@@ -270,7 +270,7 @@ impl Walk<'_> {
                 match self
                     .deps()
                     .credits
-                    .hold_in(&mut tx, self.user, None, key, hold)
+                    .hold_in(&mut tx, self.payer, None, key, hold)
                     .await
                 {
                     Ok(()) => {}
@@ -388,7 +388,7 @@ impl Walk<'_> {
             // says what was charged, once.
             self.deps()
                 .credits
-                .settle_in(&mut tx, self.user, None, key, cost, "RunStep", key)
+                .settle_in(&mut tx, self.payer, None, key, cost, "RunStep", key)
                 .await?;
             charged = sqlx::query_scalar(
                 "SELECT COALESCE(-sum(amount), 0)::BIGINT FROM credit_ledger_entries

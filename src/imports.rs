@@ -1,0 +1,538 @@
+//! Data import (the original's `import-user-data` queue): an archive made by a data export
+//! (`crate::exports`) recreated under the importer, with new ids.
+//!
+//! ```text
+//! POST /user/importData (the archive as the JSON body, up to exports.import_max_bytes)
+//!     ─▶ Archive::parse: the whole archive checked first (422 InvalidArchive naming what)
+//!     ─▶ one tx: user_imports row (Pending; one at a time) holding the bytes + the job
+//! import-user-data job (any node) ─▶ parsed again ─▶ one tx: profile settings, routines with
+//!     their versions (references between them rewritten), chats with the importer as their
+//!     creator and participant, messages (parents rewritten), runs as records ─▶ Done with the
+//!     counts, the bytes dropped; or nothing at all
+//! GET /user/importData/{id} (its owner) ─▶ the status and counts
+//! ```
+//!
+//! What is not recreated: the handle, name and email addresses (they identify an account, and
+//! the importer has their own); who else wrote in a chat (their messages keep their text, with
+//! no author, as after an account is purged); a run's steps and timeline (a run comes back as a
+//! record of what it was given and gave, and one that had not ended comes back `Cancelled`).
+//! An archive is held whole in memory while it is checked and written, so its size is bounded
+//! by `exports.import_max_bytes`, not streamed as an export is.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool};
+
+use crate::domain::{ChatName, MAX_MESSAGE_CHARS};
+use crate::ids::{PublicId, Snowflake, UserId, UserImportId};
+use crate::jobs::{JobContext, JobError, JobHandler, JobStore, Queue};
+use crate::notifications::NotificationSettings;
+use crate::profile::rules;
+use crate::routines::{ExportedResource, RoutineService};
+
+/// The `format` an export writes, and the versions of it this server reads.
+const FORMAT: &str = "vrooli-user-export";
+const VERSIONS: [u32; 1] = [1];
+const RUN_STATUSES: [&str; 6] = [
+    "Scheduled",
+    "InProgress",
+    "Paused",
+    "Completed",
+    "Failed",
+    "Cancelled",
+];
+const MESSAGE_STATUSES: [&str; 3] = ["Sent", "Cancelled", "Failed"];
+
+/// An archive as `crate::exports` writes it (unknown keys are ignored: a newer export may say
+/// more than this version reads).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Archive {
+    format: String,
+    version: u32,
+    #[serde(default)]
+    profile: Vec<ArchivedProfile>,
+    #[serde(default)]
+    chats: Vec<ArchivedChat>,
+    #[serde(default)]
+    messages: Vec<ArchivedMessage>,
+    #[serde(default)]
+    routines: Vec<ExportedResource>,
+    #[serde(default)]
+    runs: Vec<ArchivedRun>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ArchivedProfile {
+    id: String,
+    bio: Option<String>,
+    theme: Option<String>,
+    #[serde(default)]
+    languages: Vec<String>,
+    notification_settings: Option<NotificationSettings>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ArchivedChat {
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default = "yes")]
+    is_private: bool,
+    created_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ArchivedMessage {
+    id: String,
+    chat_id: String,
+    user_id: Option<String>,
+    parent_id: Option<String>,
+    #[serde(default)]
+    version_index: i32,
+    text: String,
+    #[serde(default = "sent")]
+    status: String,
+    created_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ArchivedRun {
+    #[serde(default)]
+    name: String,
+    status: String,
+    routine_version_id: Option<String>,
+    #[serde(default = "empty_object")]
+    inputs: Value,
+    outputs: Option<Value>,
+    created_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn sent() -> String {
+    "Sent".into()
+}
+
+fn empty_object() -> Value {
+    Value::Object(Default::default())
+}
+
+/// Why an archive is refused, naming what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidArchive(pub String);
+
+fn invalid(message: impl Into<String>) -> InvalidArchive {
+    InvalidArchive(message.into())
+}
+
+impl Archive {
+    /// Reads and checks a whole archive: nothing is written from one that fails here.
+    pub fn parse(bytes: &[u8]) -> Result<Self, InvalidArchive> {
+        let archive: Archive = serde_json::from_slice(bytes)
+            .map_err(|e| invalid(format!("not an archive of this server: {e}")))?;
+        if archive.format != FORMAT || !VERSIONS.contains(&archive.version) {
+            return Err(invalid(format!(
+                "format {:?} version {} is not one this server reads ({FORMAT:?} version 1)",
+                archive.format, archive.version
+            )));
+        }
+        if archive.profile.len() > 1 {
+            return Err(invalid("an archive holds one profile"));
+        }
+        if let Some(profile) = archive.profile.first() {
+            if let Some(bio) = &profile.bio {
+                rules::check_bio(bio).map_err(invalid)?;
+            }
+            if let Some(theme) = &profile.theme {
+                rules::check_theme(theme).map_err(invalid)?;
+            }
+            rules::check_languages(&profile.languages).map_err(invalid)?;
+        }
+        let mut chats = std::collections::HashSet::new();
+        for chat in &archive.chats {
+            ChatName::parse(&chat.name).map_err(|e| invalid(format!("chat {}: {e}", chat.id)))?;
+            if !chats.insert(chat.id.as_str()) {
+                return Err(invalid(format!("chat {} appears twice", chat.id)));
+            }
+        }
+        let mut messages = std::collections::HashSet::new();
+        for message in &archive.messages {
+            let id = &message.id;
+            if !chats.contains(message.chat_id.as_str()) {
+                return Err(invalid(format!(
+                    "message {id} is in chat {}, which the archive does not hold",
+                    message.chat_id
+                )));
+            }
+            if message.text.chars().count() > MAX_MESSAGE_CHARS {
+                return Err(invalid(format!(
+                    "message {id}: a message is at most {MAX_MESSAGE_CHARS} characters"
+                )));
+            }
+            if !MESSAGE_STATUSES.contains(&message.status.as_str()) {
+                return Err(invalid(format!(
+                    "message {id}: no status {:?}",
+                    message.status
+                )));
+            }
+            if !messages.insert(id.as_str()) {
+                return Err(invalid(format!("message {id} appears twice")));
+            }
+        }
+        for run in &archive.runs {
+            if !RUN_STATUSES.contains(&run.status.as_str()) {
+                return Err(invalid(format!("a run has no status {:?}", run.status)));
+            }
+            if ChatName::parse(&run.name).is_err() {
+                return Err(invalid("a run's name is at most 128 characters"));
+            }
+        }
+        Ok(archive)
+    }
+}
+
+/// What an import recreated.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportCounts {
+    pub routines: usize,
+    pub versions: usize,
+    pub chats: usize,
+    pub messages: usize,
+    pub runs: usize,
+}
+
+/// Writes one parsed archive for `user` inside `tx`.
+async fn recreate(
+    tx: &mut PgConnection,
+    ids: &Snowflake,
+    routines: &RoutineService,
+    user: UserId,
+    archive: Archive,
+) -> Result<Result<ImportCounts, InvalidArchive>, sqlx::Error> {
+    let mut counts = ImportCounts::default();
+    let author = archive.profile.first().map(|p| p.id.clone());
+    if let Some(profile) = archive.profile.into_iter().next() {
+        sqlx::query(
+            "UPDATE users SET bio = COALESCE($2, bio), theme = COALESCE($3, theme),
+                    languages = CASE WHEN cardinality($4::TEXT[]) > 0 THEN $4 ELSE languages END,
+                    notification_settings = COALESCE($5, notification_settings)
+              WHERE id = $1",
+        )
+        .bind(user)
+        .bind(profile.bio.filter(|b| !b.trim().is_empty()))
+        .bind(profile.theme.filter(|t| !t.is_empty()))
+        .bind(&profile.languages)
+        .bind(
+            profile
+                .notification_settings
+                .map(|s| serde_json::to_value(s).unwrap_or_default()),
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    // Routines first: runs name their versions.
+    let mut versions: HashMap<String, i64> = HashMap::new();
+    if !archive.routines.is_empty() {
+        counts.routines = archive.routines.len();
+        match routines.import_in(tx, user, archive.routines).await {
+            Ok(outcome) => {
+                counts.versions = outcome.versions.len();
+                versions = outcome
+                    .versions
+                    .into_iter()
+                    .map(|(old, new)| (old, new.0))
+                    .collect();
+            }
+            Err(crate::routines::RoutineError::Sql(e)) => return Err(e),
+            Err(e) => return Ok(Err(invalid(format!("routines: {e}")))),
+        }
+    }
+    let mut chats: HashMap<String, i64> = HashMap::new();
+    for chat in archive.chats {
+        let id = ids.next_id();
+        let name = ChatName::parse(&chat.name).unwrap_or_default();
+        sqlx::query(
+            "INSERT INTO chats (id, public_id, creator_id, name, is_private, created_at)
+             VALUES ($1, $2, $3, $4, $5, COALESCE($6, now()))",
+        )
+        .bind(id)
+        .bind(PublicId::generate().as_str())
+        .bind(user)
+        .bind(name.as_str())
+        .bind(chat.is_private)
+        .bind(chat.created_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO chat_participants (id, chat_id, user_id) VALUES ($1, $2, $3)")
+            .bind(ids.next_id())
+            .bind(id)
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        chats.insert(chat.id, id);
+        counts.chats += 1;
+    }
+    // In the order they were written, so a parent is always written before its replies and
+    // the new ids keep the old order.
+    let mut messages = archive.messages;
+    messages.sort_by_key(|m| (m.id.parse::<i64>().unwrap_or(i64::MAX), m.id.clone()));
+    let mut written: HashMap<String, i64> = HashMap::new();
+    for message in messages {
+        let id = ids.next_id();
+        let mine = message.user_id.is_some() && message.user_id == author;
+        sqlx::query(
+            "INSERT INTO chat_messages
+                (id, chat_id, user_id, parent_id, version_index, text, status, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8, now()))",
+        )
+        .bind(id)
+        .bind(chats[&message.chat_id])
+        .bind(mine.then_some(user))
+        .bind(message.parent_id.and_then(|p| written.get(&p).copied()))
+        .bind(message.version_index.max(0))
+        .bind(&message.text)
+        .bind(&message.status)
+        .bind(message.created_at)
+        .execute(&mut *tx)
+        .await?;
+        written.insert(message.id, id);
+        counts.messages += 1;
+    }
+    for run in archive.runs {
+        let ended = matches!(run.status.as_str(), "Completed" | "Failed" | "Cancelled");
+        sqlx::query(
+            "INSERT INTO runs (id, public_id, user_id, name, status, status_reason,
+                               resource_version_id, inputs, outputs, created_at, completed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, COALESCE($10, now()), $11)",
+        )
+        .bind(ids.next_id())
+        .bind(PublicId::generate().as_str())
+        .bind(user)
+        .bind(ChatName::parse(&run.name).unwrap_or_default().as_str())
+        .bind(if ended {
+            run.status.as_str()
+        } else {
+            "Cancelled"
+        })
+        .bind((!ended).then(|| format!("Imported while {}", run.status)))
+        .bind(
+            run.routine_version_id
+                .and_then(|v| versions.get(&v).copied()),
+        )
+        .bind(&run.inputs)
+        .bind(&run.outputs)
+        .bind(run.created_at)
+        .bind(if ended {
+            run.completed_at
+        } else {
+            Some(Utc::now())
+        })
+        .execute(&mut *tx)
+        .await?;
+        counts.runs += 1;
+    }
+    Ok(Ok(counts))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportPayload {
+    pub import_id: String,
+}
+
+/// `import-user-data`: recreates one stored archive.
+pub struct ImportUserData {
+    pub pool: PgPool,
+    pub ids: Arc<Snowflake>,
+    pub routines: RoutineService,
+}
+
+impl JobHandler for ImportUserData {
+    const KIND: &'static str = "import-user-data";
+    const QUEUE: Queue = Queue::ImportUserData;
+    type Payload = ImportPayload;
+
+    async fn handle(&self, p: ImportPayload, _: JobContext) -> Result<(), JobError> {
+        let import: i64 = p.import_id.parse().map_err(JobError::permanent)?;
+        let mut tx = self.pool.begin().await.map_err(JobError::retryable)?;
+        // Locked: a second attempt running at once waits, then finds it done.
+        let row: Option<(UserId, Vec<u8>)> = sqlx::query_as(
+            "SELECT user_id, archive FROM user_imports
+              WHERE id = $1 AND status = 'Pending' AND archive IS NOT NULL FOR UPDATE",
+        )
+        .bind(import)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(JobError::retryable)?;
+        let Some((user, bytes)) = row else {
+            return Ok(());
+        };
+        let outcome = match Archive::parse(&bytes) {
+            Ok(archive) => recreate(&mut tx, &self.ids, &self.routines, user, archive)
+                .await
+                .map_err(JobError::retryable)?,
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(counts) => {
+                sqlx::query(
+                    "UPDATE user_imports SET status = 'Done', archive = NULL, counts = $2,
+                            finished_at = now() WHERE id = $1",
+                )
+                .bind(import)
+                .bind(serde_json::to_value(&counts).map_err(JobError::permanent)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(JobError::retryable)?;
+                tx.commit().await.map_err(JobError::retryable)?;
+            }
+            Err(InvalidArchive(why)) => {
+                // Nothing of it is kept: the transaction that wrote part of it is dropped.
+                drop(tx);
+                sqlx::query(
+                    "UPDATE user_imports SET status = 'Failed', archive = NULL, error = $2,
+                            finished_at = now() WHERE id = $1 AND status = 'Pending'",
+                )
+                .bind(import)
+                .bind(why)
+                .execute(&self.pool)
+                .await
+                .map_err(JobError::retryable)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An import as its owner sees it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserImport {
+    pub id: UserImportId,
+    /// `Pending`, `Done` or `Failed`.
+    pub status: String,
+    /// The archive's size.
+    pub bytes: i64,
+    /// Why it failed (nothing of it was kept).
+    pub error: Option<String>,
+    /// What was recreated, once `Done`.
+    #[schema(value_type = Option<ImportCounts>)]
+    pub counts: Option<Value>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("an import is already under way")]
+    InProgress,
+    #[error("no such import")]
+    NotFound,
+    #[error(transparent)]
+    Invalid(#[from] InvalidArchive),
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+}
+
+#[derive(Clone)]
+pub struct Imports {
+    pool: PgPool,
+    ids: Arc<Snowflake>,
+    jobs: JobStore,
+}
+
+const COLUMNS: &str = "id, status, bytes, error, counts, created_at";
+
+impl Imports {
+    pub fn new(pool: PgPool, ids: Arc<Snowflake>, jobs: JobStore) -> Self {
+        Self { pool, ids, jobs }
+    }
+
+    /// Checks `archive` and queues its import for `user` (one at a time).
+    pub async fn start(&self, user: UserId, archive: &[u8]) -> Result<UserImport, ImportError> {
+        Archive::parse(archive)?;
+        let mut tx = self.pool.begin().await?;
+        let id = self.ids.next_id();
+        let created = sqlx::query_as::<_, UserImport>(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO user_imports (id, user_id, bytes, archive) VALUES ($1, $2, $3, $4)
+             RETURNING {COLUMNS}"
+        )))
+        .bind(id)
+        .bind(user)
+        .bind(archive.len() as i64)
+        .bind(archive)
+        .fetch_one(&mut *tx)
+        .await;
+        let import = match created {
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                return Err(ImportError::InProgress);
+            }
+            other => other?,
+        };
+        let job = ImportUserData::job(&ImportPayload {
+            import_id: id.to_string(),
+        })
+        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        self.jobs.enqueue_in(&mut tx, job).await?;
+        tx.commit().await?;
+        Ok(import)
+    }
+
+    /// One of `user`'s imports.
+    pub async fn get(&self, user: UserId, import: i64) -> Result<UserImport, ImportError> {
+        sqlx::query_as::<_, UserImport>(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM user_imports WHERE id = $1 AND user_id = $2"
+        )))
+        .bind(import)
+        .bind(user)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(ImportError::NotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_archive_is_checked_whole_before_anything_is_written() {
+        let good = br#"{"format":"vrooli-user-export","version":1,"profile":[{"id":"1"}],
+            "chats":[{"id":"5","name":"a"}],
+            "messages":[{"id":"7","chatId":"5","userId":"1","text":"hi"}],"runs":[]}"#;
+        assert!(Archive::parse(good).is_ok());
+        let cases: [(&[u8], &str); 5] = [
+            (b"[]", "not an archive"),
+            (br#"{"format":"other","version":1}"#, "is not one this server reads"),
+            (
+                br#"{"format":"vrooli-user-export","version":1,"messages":[{"id":"7","chatId":"9","text":"x"}]}"#,
+                "which the archive does not hold",
+            ),
+            (
+                br#"{"format":"vrooli-user-export","version":1,"runs":[{"status":"Flying"}]}"#,
+                "no status",
+            ),
+            (
+                br#"{"format":"vrooli-user-export","version":1,"profile":[{"id":"1","theme":"a b"}]}"#,
+                "theme",
+            ),
+        ];
+        for (bytes, says) in cases {
+            let error = Archive::parse(bytes).unwrap_err().to_string();
+            assert!(error.contains(says), "{error:?} should say {says:?}");
+        }
+    }
+}
