@@ -13,7 +13,7 @@ use super::openapi::ErrorEnvelope;
 use super::paging::Relay;
 use super::path::Id;
 use super::{ApiError, Code, Envelope, ok};
-use crate::ids::{ResourceId, ResourceVersionId, UserId};
+use crate::ids::{ResourceId, ResourceVersionId, TeamId, UserId};
 use crate::routines::{
     ExportedResource, GraphError, ImportOutcome, NewRoutine, RoutineError, RoutineVersion,
 };
@@ -49,6 +49,7 @@ impl From<RoutineError> for ApiError {
             RoutineError::LabelInUse(_) => ApiError::of(Code::VersionLabelInUse, message),
             RoutineError::Invalid(_) => ApiError::of(Code::InvalidBody, message),
             RoutineError::MissingReference(_) => ApiError::of(Code::ReferenceNotFound, message),
+            RoutineError::Team(error) => error.into(),
             RoutineError::Sql(error) => error.into(),
         }
     }
@@ -63,6 +64,9 @@ pub struct CreateRoutineBody {
     resource_type: String,
     /// 1–128 characters, no control characters.
     name: String,
+    /// Make it a team's routine (the caller needs `ManageRoutines` there, or to be an admin):
+    /// its members read it, and those allowed change it. Default: the caller's own.
+    team_id: Option<TeamId>,
     /// Default true.
     #[serde(default = "private")]
     #[schema(default = true)]
@@ -136,6 +140,7 @@ pub async fn create_routine(
         .create(
             caller.user,
             NewRoutine {
+                team: body.team_id,
                 name: body.name.trim().to_owned(),
                 is_private: body.is_private,
                 version_label: body.version_label,
@@ -278,6 +283,9 @@ pub async fn get_version(
 pub struct ListQuery {
     /// `Routine`, the only kind (422 `InvalidResourceType` otherwise).
     resource_type: Option<String>,
+    /// A team's routines instead of the caller's (members only).
+    #[param(value_type = Option<TeamId>)]
+    team_id: Option<String>,
     /// Page size, 1–100 (default 20).
     #[param(minimum = 1, maximum = 100)]
     take: Option<i64>,
@@ -306,7 +314,12 @@ pub async fn list_routines(
         return Err(RoutineError::NotARoutine.into());
     }
     let (take, after) = super::paging::params(query.take, query.after.as_deref())?;
-    let rows = state.routines.list(caller.user, take, after).await?;
+    let team = query
+        .team_id
+        .as_deref()
+        .map(super::teams::team_id)
+        .transpose()?;
+    let rows = state.routines.list(caller.user, team, take, after).await?;
     let rows: Vec<RoutineVersionView> = rows.into_iter().map(RoutineVersionView::from).collect();
     Ok(ok(super::paging::relay(rows, take, |v| {
         v.resource_id.to_string()
@@ -334,6 +347,8 @@ pub struct RoutineVersionView {
     owner_id: Option<UserId>,
     resource_id: ResourceId,
     resource_sub_type: String,
+    /// The team whose routine it is (then `ownerId` is null).
+    team_id: Option<TeamId>,
     updated_at: DateTime<Utc>,
     version_id: ResourceVersionId,
     version_label: String,
@@ -351,6 +366,7 @@ impl From<RoutineVersion> for RoutineVersionView {
             owner_id: version.owner_id,
             resource_id: version.resource_id,
             resource_sub_type: version.resource_sub_type,
+            team_id: version.team_id,
             updated_at: version.updated_at,
             version_id: version.id,
             version_label: version.version_label,

@@ -60,6 +60,8 @@ impl From<crate::routines::RoutineError> for ToolError {
             E::LabelInUse(_) => "VersionLabelInUse",
             E::Invalid(_) => "InvalidArguments",
             E::MissingReference(_) => "ReferenceNotFound",
+            E::Team(crate::teams::TeamError::TeamNotFound) => "TeamNotFound",
+            E::Team(_) => "NotAllowed",
             E::Sql(_) => return Self::internal(&error),
         };
         Self::new(code, error.to_string())
@@ -73,6 +75,7 @@ impl From<crate::runs::RunError> for ToolError {
             E::KindUnavailable { .. } => "NodeKindUnavailable",
             E::TooDeep(_) => "InvalidRoutineGraph",
             E::NotFound => "RunNotFound",
+            E::NotAllowed => "NotAllowed",
             E::Transition(..) => "InvalidTransition",
             E::KeyReused => "IdempotencyKeyReused",
             E::Invalid(_) => "InvalidArguments",

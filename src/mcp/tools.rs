@@ -185,7 +185,7 @@ impl Tools {
             "find" => {
                 need(caller, Permission::ReadPrivate)?;
                 let take = a.take.unwrap_or(20).clamp(1, 100);
-                let mut rows = self.routines.list(caller.user, take, None).await?;
+                let mut rows = self.routines.list(caller.user, None, take, None).await?;
                 rows.truncate(take as usize);
                 Ok(json!({"routines": rows}))
             }
@@ -210,6 +210,7 @@ impl Tools {
                     .create(
                         caller.user,
                         NewRoutine {
+                            team: None,
                             name: name.trim().to_owned(),
                             is_private: true,
                             version_label: "1.0.0".into(),
@@ -258,6 +259,7 @@ impl Tools {
                         caller.user,
                         StartRequest {
                             version: parse_id(version, "routineId")?,
+                            team: None,
                             inputs: a.inputs.clone().unwrap_or_else(|| json!({})),
                             source: RunSource::Api,
                             idempotency_key: None,

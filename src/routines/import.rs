@@ -259,11 +259,12 @@ impl RoutineService {
                     }
                     let stored: Option<bool> = match target.parse::<i64>() {
                         Ok(id) => {
-                            sqlx::query_scalar(
-                                "SELECT NOT r.is_private OR r.owner_id = $2
+                            sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                                "SELECT {}
                                    FROM resource_versions v JOIN resources r ON r.id = v.resource_id
                                   WHERE v.id = $1",
-                            )
+                                super::access::CAN_READ
+                            )))
                             .bind(id)
                             .bind(owner)
                             .fetch_optional(&mut *tx)

@@ -7,9 +7,12 @@
 //! POST /resourceVersion ─▶ add_version (the new one is latest)
 //! PUT /resourceVersion/{id} ─▶ update (only while no run has used it: runs keep snapshots, but
 //!                              a version someone ran stays what they ran)
-//! GET /resourceVersion/{id} ─▶ version (owner, or anyone when the routine is public)
+//! GET /resourceVersion/{id} ─▶ version (owner, team members, or anyone when it is public)
 //! ```
+//!
+//! Who may read and change a routine, a person's or a team's: `access.rs`.
 
+pub(crate) mod access;
 mod check;
 pub mod graph;
 mod import;
@@ -23,7 +26,9 @@ use sqlx::{PgConnection, PgPool};
 pub use graph::{Graph, GraphError, GraphLimits};
 pub use import::{ExportedResource, ImportOutcome};
 
-use crate::ids::{PublicId, ResourceId, ResourceVersionId, Snowflake, UserId};
+use crate::ids::{PublicId, ResourceId, ResourceVersionId, Snowflake, TeamId, UserId};
+use crate::teams::{TeamError, TeamPermission};
+use access::{CAN_READ, CAN_WRITE};
 
 /// A routine version as the API shows it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -34,6 +39,8 @@ pub struct RoutineVersion {
     pub name: String,
     pub is_private: bool,
     pub owner_id: Option<UserId>,
+    /// The team whose routine it is (then it has no owner).
+    pub team_id: Option<TeamId>,
     pub version_label: String,
     pub resource_sub_type: String,
     pub config: Value,
@@ -42,7 +49,8 @@ pub struct RoutineVersion {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "v.id, v.resource_id, r.name, r.is_private, r.owner_id, v.version_label,
+const COLUMNS: &str =
+    "v.id, v.resource_id, r.name, r.is_private, r.owner_id, r.team_id, v.version_label,
     v.resource_sub_type, v.config, v.is_latest, v.created_at, v.updated_at";
 
 #[derive(Debug, thiserror::Error)]
@@ -66,12 +74,17 @@ pub enum RoutineError {
     /// An import names a routine it neither holds nor finds stored.
     #[error("{0}")]
     MissingReference(String),
+    /// The team of a team routine: not found, or the caller may not do this there.
+    #[error(transparent)]
+    Team(TeamError),
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
 }
 
 /// A new routine (its first version).
 pub struct NewRoutine {
+    /// A team's routine (its makers need `ManageRoutines` there), else the caller's own.
+    pub team: Option<TeamId>,
     pub name: String,
     pub is_private: bool,
     pub version_label: String,
@@ -146,11 +159,11 @@ impl RoutineService {
             if let graph::Kind::Subroutine { version_id, .. } = &node.kind {
                 let usable: Option<bool> = match version_id.parse::<i64>() {
                     Ok(id) => {
-                        sqlx::query_scalar(
-                            "SELECT NOT r.is_private OR r.owner_id = $2
+                        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                            "SELECT {CAN_READ}
                                FROM resource_versions v JOIN resources r ON r.id = v.resource_id
-                              WHERE v.id = $1",
-                        )
+                              WHERE v.id = $1"
+                        )))
                         .bind(id)
                         .bind(user)
                         .fetch_optional(&mut *conn)
@@ -177,16 +190,26 @@ impl RoutineService {
     ) -> Result<RoutineVersion, RoutineError> {
         check_label(&new.version_label)?;
         let mut tx = self.pool.begin().await?;
+        if let Some(team) = new.team {
+            crate::teams::require_in(
+                &mut tx,
+                team,
+                Some(owner),
+                Some(TeamPermission::ManageRoutines),
+            )
+            .await?;
+        }
         self.check(&mut tx, owner, &new.sub_type, &new.config)
             .await?;
         let resource = ResourceId(self.ids.next_id());
         sqlx::query(
-            "INSERT INTO resources (id, public_id, resource_type, owner_id, name, is_private)
-             VALUES ($1, $2, 'Routine', $3, $4, $5)",
+            "INSERT INTO resources (id, public_id, resource_type, owner_id, team_id, name, is_private)
+             VALUES ($1, $2, 'Routine', $3, $4, $5, $6)",
         )
         .bind(resource)
         .bind(PublicId::generate().as_str())
-        .bind(owner)
+        .bind(new.team.is_none().then_some(owner))
+        .bind(new.team)
         .bind(&new.name)
         .bind(new.is_private)
         .execute(&mut *tx)
@@ -207,7 +230,7 @@ impl RoutineService {
         self.version(version, Some(owner)).await
     }
 
-    /// Adds a version to the owner's routine; it becomes the latest.
+    /// Adds a version to a routine `owner` may change; it becomes the latest.
     pub async fn add_version(
         &self,
         owner: UserId,
@@ -219,17 +242,25 @@ impl RoutineService {
         check_label(label)?;
         let mut tx = self.pool.begin().await?;
         // Locks the routine: two versions added at once take turns.
-        let latest: Option<Option<String>> = sqlx::query_scalar(
+        let latest: Option<Option<String>> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT (SELECT resource_sub_type FROM resource_versions
                       WHERE resource_id = r.id AND is_latest)
-               FROM resources r WHERE r.id = $1 AND r.owner_id = $2 FOR UPDATE",
-        )
+               FROM resources r WHERE r.id = $1 AND {CAN_WRITE} FOR UPDATE OF r"
+        )))
         .bind(resource)
         .bind(owner)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(latest_type) = latest else {
-            return Err(RoutineError::ResourceNotFound);
+            return Err(self
+                .refusal(
+                    &mut tx,
+                    "r.id = $1",
+                    resource.0,
+                    owner,
+                    RoutineError::ResourceNotFound,
+                )
+                .await);
         };
         let sub_type = sub_type
             .map(str::to_owned)
@@ -269,18 +300,26 @@ impl RoutineService {
         config: Value,
     ) -> Result<RoutineVersion, RoutineError> {
         let mut tx = self.pool.begin().await?;
-        let found: Option<(String, bool)> = sqlx::query_as(
+        let found: Option<(String, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT v.resource_sub_type,
                     EXISTS (SELECT 1 FROM runs WHERE resource_version_id = v.id)
                FROM resource_versions v JOIN resources r ON r.id = v.resource_id
-              WHERE v.id = $1 AND r.owner_id = $2 FOR UPDATE OF v",
-        )
+              WHERE v.id = $1 AND {CAN_WRITE} FOR UPDATE OF v"
+        )))
         .bind(version)
         .bind(owner)
         .fetch_optional(&mut *tx)
         .await?;
         let Some((sub_type, has_runs)) = found else {
-            return Err(RoutineError::VersionNotFound);
+            return Err(self
+                .refusal(
+                    &mut tx,
+                    "v.id = $1",
+                    version.0,
+                    owner,
+                    RoutineError::VersionNotFound,
+                )
+                .await);
         };
         if has_runs {
             return Err(RoutineError::VersionHasRuns);
@@ -295,7 +334,34 @@ impl RoutineService {
         self.version(version, Some(owner)).await
     }
 
-    /// A version `reader` may see: theirs, or a public routine's. Others get `VersionNotFound`.
+    /// Why a write found nothing it may change: the routine exists and `user` may read it (a
+    /// team member without `ManageRoutines`: not allowed), or not (`missing`).
+    async fn refusal(
+        &self,
+        conn: &mut PgConnection,
+        which: &'static str,
+        id: i64,
+        user: UserId,
+        missing: RoutineError,
+    ) -> RoutineError {
+        let readable: Result<Option<bool>, sqlx::Error> =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT {CAN_READ} FROM resources r
+                   LEFT JOIN resource_versions v ON v.resource_id = r.id
+                  WHERE {which} LIMIT 1"
+            )))
+            .bind(id)
+            .bind(user)
+            .fetch_optional(conn)
+            .await;
+        match readable {
+            Ok(Some(true)) => RoutineError::Team(TeamError::NotAllowed),
+            Ok(_) => missing,
+            Err(e) => RoutineError::Sql(e),
+        }
+    }
+
+    /// A version `reader` may see (`access::CAN_READ`). Others get `VersionNotFound`.
     pub async fn version(
         &self,
         version: ResourceVersionId,
@@ -303,7 +369,7 @@ impl RoutineService {
     ) -> Result<RoutineVersion, RoutineError> {
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM resource_versions v JOIN resources r ON r.id = v.resource_id
-              WHERE v.id = $1 AND (NOT r.is_private OR r.owner_id = $2)"
+              WHERE v.id = $1 AND {CAN_READ}"
         )))
         .bind(version)
         .bind(reader)
@@ -312,22 +378,42 @@ impl RoutineService {
         .ok_or(RoutineError::VersionNotFound)
     }
 
-    /// The latest version of each of `owner`'s routines, newest first; `take + 1` rows.
+    /// The latest version of each of `owner`'s routines (or, with `team`, of that team's, for
+    /// its members), newest first; `take + 1` rows.
     pub async fn list(
         &self,
         owner: UserId,
+        team: Option<TeamId>,
         take: i64,
         before: Option<i64>,
-    ) -> Result<Vec<RoutineVersion>, sqlx::Error> {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    ) -> Result<Vec<RoutineVersion>, RoutineError> {
+        let mut conn = self.pool.acquire().await?;
+        if let Some(team) = team {
+            let access = crate::teams::require_in(&mut conn, team, Some(owner), None).await?;
+            if !access.member {
+                return Err(RoutineError::Team(TeamError::NotAllowed));
+            }
+        }
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM resource_versions v JOIN resources r ON r.id = v.resource_id
-              WHERE r.owner_id = $1 AND v.is_latest AND ($2::BIGINT IS NULL OR r.id < $2)
+              WHERE CASE WHEN $4::BIGINT IS NULL THEN r.owner_id = $1 ELSE r.team_id = $4 END
+                AND v.is_latest AND ($2::BIGINT IS NULL OR r.id < $2)
               ORDER BY r.id DESC LIMIT $3"
         )))
         .bind(owner)
         .bind(before)
         .bind(take + 1)
-        .fetch_all(&self.pool)
-        .await
+        .bind(team)
+        .fetch_all(&mut *conn)
+        .await?)
+    }
+}
+
+impl From<TeamError> for RoutineError {
+    fn from(error: TeamError) -> Self {
+        match error {
+            TeamError::Database(e) => RoutineError::Sql(e),
+            other => RoutineError::Team(other),
+        }
     }
 }

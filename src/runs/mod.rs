@@ -15,6 +15,7 @@
 //! `store.rs` the SQL (lease, fencing, timeline), `executor/` the step loop, `nodes.rs` what
 //! each kind does, `context.rs` templates, `limits.rs` limits. ADR 20 says what was decided.
 
+pub(crate) mod access;
 pub mod code;
 pub mod context;
 pub mod executor;
@@ -50,6 +51,9 @@ pub enum RunError {
     TooDeep(usize),
     #[error("no such run")]
     NotFound,
+    /// The caller may read the run but not act on it (a team run without `ManageRuns`).
+    #[error("only who started this run, or a member allowed ManageRuns, may do that")]
+    NotAllowed,
     #[error("a run that is {0} cannot be {1}")]
     Transition(String, &'static str),
     #[error("this Idempotency-Key was used for another request")]
@@ -85,6 +89,8 @@ impl RunSource {
 /// What `POST /task/start/run` asks for.
 pub struct StartRequest {
     pub version: ResourceVersionId,
+    /// Start it as this team (the caller needs `StartRuns` there; the team pays).
+    pub team: Option<crate::ids::TeamId>,
     pub inputs: Value,
     pub source: RunSource,
     pub idempotency_key: Option<String>,

@@ -142,11 +142,10 @@ pub async fn visibility(
     run: i64,
     user: Option<UserId>,
 ) -> Result<Option<bool>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT NOT r.is_private OR COALESCE(r.user_id = $2, false)
-                OR EXISTS (SELECT 1 FROM members m WHERE m.team_id = r.team_id AND m.user_id = $2)
-           FROM runs r WHERE r.id = $1",
-    )
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT {} FROM runs r WHERE r.id = $1",
+        super::access::CAN_READ
+    )))
     .bind(run)
     .bind(user)
     .fetch_optional(pool)

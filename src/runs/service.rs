@@ -68,6 +68,17 @@ impl RunService {
         {
             return Ok(found);
         }
+        if let Some(team) = request.team {
+            let mut conn = self.pool.acquire().await?;
+            crate::teams::require_in(
+                &mut conn,
+                team,
+                Some(user),
+                Some(crate::teams::TeamPermission::StartRuns),
+            )
+            .await
+            .map_err(RoutineError::from)?;
+        }
         let version = self.routines.version(request.version, Some(user)).await?;
         let limits = self.routines.limits();
         let graph = load_graph(&version.resource_sub_type, &version.config, limits)
@@ -83,8 +94,8 @@ impl RunService {
         let mut tx = self.pool.begin().await?;
         let inserted: Option<i64> = sqlx::query_scalar(
             "INSERT INTO runs (id, public_id, user_id, name, resource_version_id, snapshot, inputs,
-                               idempotency_key, request_hash, limits)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                               idempotency_key, request_hash, limits, team_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
              ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
              RETURNING id",
         )
@@ -98,6 +109,7 @@ impl RunService {
         .bind(&request.idempotency_key)
         .bind(&request.request_hash)
         .bind(sqlx::types::Json(limits))
+        .bind(request.team)
         .fetch_optional(&mut *tx)
         .await?;
         if inserted.is_none() {
@@ -144,19 +156,21 @@ impl RunService {
         }
     }
 
-    /// The owner (or a team member) may act on a run; others get NotFound.
+    /// Whether `user` may act on a run (`access::CAN_ACT`): those who may only read it get
+    /// NotAllowed, others NotFound.
     pub(super) async fn owned(&self, run: i64, user: UserId) -> Result<(), RunError> {
-        let mine: Option<bool> = sqlx::query_scalar(
-            "SELECT r.user_id = $2
-                    OR EXISTS (SELECT 1 FROM members m WHERE m.team_id = r.team_id AND m.user_id = $2)
-               FROM runs r WHERE r.id = $1",
-        )
+        let found: Option<(bool, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {}, {} FROM runs r WHERE r.id = $1",
+            super::access::CAN_ACT,
+            super::access::CAN_READ
+        )))
         .bind(run)
         .bind(user)
         .fetch_optional(&self.pool)
         .await?;
-        match mine {
-            Some(true) => Ok(()),
+        match found {
+            Some((true, _)) => Ok(()),
+            Some((false, true)) => Err(RunError::NotAllowed),
             _ => Err(RunError::NotFound),
         }
     }

@@ -7,7 +7,10 @@
 //!   `UpdateTeam` (name, handle, privacy), `InviteMembers`, `ManageMembers` (change the
 //!   permissions of members who are not admins, remove them), `CreateChats` (team chats),
 //!   `WriteChats` (post in team chats, invite to them), `ManageChats` (rename, delete, remove
-//!   participants of team chats);
+//!   participants of team chats), `ManageRoutines` (make the team's routines, add and edit their
+//!   versions: `routines::access`), `StartRuns` (start runs as the team, paid by its credits),
+//!   `ManageRuns` (cancel, pause, resume, answer and rename the team's runs, not only one's
+//!   own: `runs::access`);
 //! - every member may read the team, its members and its chats, and may leave;
 //! - a stranger may read a team that is not private, and nothing else: a private team is not
 //!   found for them.
@@ -38,16 +41,22 @@ pub enum TeamPermission {
     CreateChats,
     WriteChats,
     ManageChats,
+    ManageRoutines,
+    StartRuns,
+    ManageRuns,
 }
 
 impl TeamPermission {
-    pub const ALL: [TeamPermission; 6] = [
+    pub const ALL: [TeamPermission; 9] = [
         TeamPermission::UpdateTeam,
         TeamPermission::InviteMembers,
         TeamPermission::ManageMembers,
         TeamPermission::CreateChats,
         TeamPermission::WriteChats,
         TeamPermission::ManageChats,
+        TeamPermission::ManageRoutines,
+        TeamPermission::StartRuns,
+        TeamPermission::ManageRuns,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +67,9 @@ impl TeamPermission {
             TeamPermission::CreateChats => "CreateChats",
             TeamPermission::WriteChats => "WriteChats",
             TeamPermission::ManageChats => "ManageChats",
+            TeamPermission::ManageRoutines => "ManageRoutines",
+            TeamPermission::StartRuns => "StartRuns",
+            TeamPermission::ManageRuns => "ManageRuns",
         }
     }
 }

@@ -251,7 +251,8 @@ async fn access_in(
     }))
 }
 
-pub(super) async fn require_in(
+/// [`TeamService::require`] inside the caller's transaction.
+pub async fn require_in(
     conn: &mut sqlx::PgConnection,
     team: TeamId,
     user: Option<UserId>,

@@ -26,6 +26,9 @@ pub struct StartRunBody {
     pub(super) is_new_run: bool,
     /// The run to resume (with `isNewRun: false`).
     pub(super) run_id: Option<RunId>,
+    /// Start it as this team: the caller needs `StartRuns` there (or to be an admin); the
+    /// team's members see it, and its credits pay for its steps.
+    pub(super) team_id: Option<crate::ids::TeamId>,
     /// The routine's inputs: an object (422 `InvalidBody` otherwise), read by the graph's
     /// templates and nodes. Default `{}`.
     #[serde(default)]

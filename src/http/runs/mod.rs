@@ -43,6 +43,7 @@ impl From<RunError> for ApiError {
             RunError::KindUnavailable { .. } => ApiError::of(Code::NodeKindUnavailable, message),
             RunError::TooDeep(_) => ApiError::of(Code::InvalidRoutineGraph, message),
             RunError::NotFound => ApiError::of(Code::RunNotFound, message),
+            RunError::NotAllowed => ApiError::of(Code::NotAllowed, message),
             RunError::Transition(..) => ApiError::of(Code::InvalidTransition, message),
             RunError::KeyReused => ApiError::of(Code::IdempotencyKeyReused, message),
             RunError::Invalid(_) => ApiError::of(Code::InvalidBody, message),
@@ -119,6 +120,7 @@ pub async fn start_run(
     };
     let request = StartRequest {
         version,
+        team: parsed.team_id,
         inputs: parsed
             .form_values
             .unwrap_or_else(|| Value::Object(Default::default())),

@@ -268,3 +268,121 @@ async fn an_answer_stopped_before_its_first_word_costs_nothing() {
     let Reply { body: after, .. } = get(&app, "/credits", Some(&scene.sam)).await;
     assert_eq!(after, before, "nothing was generated, nothing is charged");
 }
+
+#[tokio::test]
+async fn a_bot_in_a_team_chat_is_paid_by_the_team_and_an_empty_team_is_refused() {
+    // 10×100 + 2,000×200 = 401,000 an answer.
+    let (_server, app) = paid_app(
+        sse(openai_stream(&["Team", " answer"], Some((10, 2000)), true)),
+        |s| {
+            s.ai.starting_credits = 1_000_000;
+            s.ai.team_starting_credits = 1_000_000;
+            s.ai.min_balance_credits = 0;
+        },
+    )
+    .await;
+    let sam = user(&app, "Sam").await;
+    let paid = bot(
+        &app,
+        "Paid",
+        json!({"model": "gpt-test", "maxTokens": 2000}),
+    )
+    .await;
+    let Reply { body, .. } = post(&app, "/team", &sam, json!({"name": "Crew"})).await;
+    let team = body["data"]["id"].as_str().unwrap().to_owned();
+    let chat = create_chat(&app, &sam, &[&paid], json!({"teamId": team})).await;
+    let mut socket = open(&app.address, &sam.token).await;
+    socket.join("joinUserRoom", json!({"userId": sam.id})).await;
+    let said = post(
+        &app,
+        "/chatMessage",
+        &sam,
+        json!({"chatId": chat, "text": "for the team"}),
+    )
+    .await;
+    assert_eq!(said.status, 200, "{}", said.body);
+    wait_until(Duration::from_secs(30), "the answer settled", || async {
+        let holds: i64 = sqlx::query_scalar("SELECT count(*) FROM credit_holds")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+        let ledger: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM credit_ledger_entries WHERE kind = 'LlmAnswer'",
+        )
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+        holds == 0 && ledger == 1
+    })
+    .await;
+    let team_balance = get(&app, &format!("/credits?teamId={team}"), Some(&sam)).await;
+    assert_eq!(team_balance.body["data"]["balance"], "599000");
+    let own = get(&app, "/credits", Some(&sam)).await;
+    assert_eq!(own.body["data"]["balance"], "1000000", "Sam paid nothing");
+    // Sam hears what the team holds now, named as the team's.
+    let event = loop {
+        let event = socket.event().await;
+        if event["type"] == "user/credits/updated" {
+            break event;
+        }
+    };
+    assert_eq!(event["data"]["teamId"], team.as_str(), "{event}");
+    assert_eq!(event["data"]["balance"], "599000");
+
+    // A team whose account is empty gets no answer, whatever its members hold.
+    let poor = spawn_app_with(|s| s.ai.team_starting_credits = 0, None).await;
+    let kim = user(&poor, "Kim").await;
+    let echo = bot(&poor, "Echo", json!({"model": "echo"})).await;
+    let Reply { body, .. } = post(&poor, "/team", &kim, json!({"name": "Poor"})).await;
+    let team = body["data"]["id"].as_str().unwrap().to_owned();
+    let chat = create_chat(&poor, &kim, &[&echo], json!({"teamId": team})).await;
+    let refused = post(
+        &poor,
+        "/chatMessage",
+        &kim,
+        json!({"chatId": chat, "text": "anyone?"}),
+    )
+    .await;
+    assert_eq!(refused.status, 402, "{}", refused.body);
+}
+
+#[tokio::test]
+async fn a_team_run_is_paid_by_the_team() {
+    // One llm step: 10×100 + 2,000×200 = 401,000.
+    let (_server, app) = paid_app(sse(openai_stream(&["Done"], Some((10, 2000)), true)), |s| {
+        s.ai.starting_credits = 1_000_000;
+        s.ai.team_starting_credits = 2_000_000;
+        s.ai.min_balance_credits = 0;
+    })
+    .await;
+    let sam = user(&app, "Sam").await;
+    let Reply { body, .. } = post(&app, "/team", &sam, json!({"name": "Crew"})).await;
+    let team = body["data"]["id"].as_str().unwrap().to_owned();
+    let graph = crate::runs::graph(
+        json!([{"id": "ask", "kind": "llm", "model": "gpt-test", "prompt": "Hi", "maxTokens": 2000}]),
+        json!([]),
+    );
+    let Reply { body, .. } = post(
+        &app,
+        "/resource",
+        &sam,
+        json!({"resourceType": "Routine", "name": "Ask", "teamId": team, "config": graph}),
+    )
+    .await;
+    let version = body["data"]["versionId"].as_str().unwrap().to_owned();
+    let started = post(
+        &app,
+        "/task/start/run",
+        &sam,
+        json!({"resourceVersionId": version, "teamId": team, "formValues": {}}),
+    )
+    .await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    let run = started.body["data"]["runId"].as_str().unwrap().to_owned();
+    let done = crate::runs::until_status(&app, &sam, &run, "Completed").await;
+    assert_eq!(done["creditsUsed"], 401_000, "{done}");
+    let team_balance = get(&app, &format!("/credits?teamId={team}"), Some(&sam)).await;
+    assert_eq!(team_balance.body["data"]["balance"], "1599000");
+    let own = get(&app, "/credits", Some(&sam)).await;
+    assert_eq!(own.body["data"]["balance"], "1000000", "Sam paid nothing");
+}
