@@ -8,6 +8,12 @@
 //! tombstone for the cache's lifetime, and a lookup caches only where nothing is (`SET NX`): a
 //! lookup that read the row just before a disable committed cannot put the enabled key back.
 //! While a tombstone stands, lookups go to PostgreSQL.
+//!
+//! A **team's key** (`team_id`) is made by one of its admins (`created_by`) and acts as that
+//! admin, within the team only (`http::auth::session::RequireTeam` names the few routes that
+//! take one; every other route refuses it): it authenticates only while its maker is still an
+//! admin of the team, and what it spends comes from the team's credits. A change of the maker's
+//! standing drops the team's keys from the cache ([`ApiKeys::forget_team`]).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -18,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{AssertSqlSafe, PgPool};
 
 use super::accounts::sha256_hex;
-use crate::ids::{ApiKeyId, PublicId, Snowflake, UserId};
+use crate::ids::{ApiKeyId, PublicId, Snowflake, TeamId, UserId};
 use crate::redis_client::RedisClient;
 
 const CACHE_TTL: Duration = Duration::from_secs(300);
@@ -62,8 +68,12 @@ impl Permission {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiKeyAuth {
     pub key_id: ApiKeyId,
+    /// The key's owner; for a team's key, the admin who made it.
     pub user: UserId,
     pub permissions: Vec<Permission>,
+    /// The team whose key this is.
+    #[serde(default)]
+    pub team: Option<TeamId>,
 }
 
 /// An API key as its owner sees it (never the secret).
@@ -83,6 +93,10 @@ pub struct ApiKeyRow {
     pub disabled_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// A team's key: that team (it acts as `createdBy`, within the team).
+    pub team_id: Option<TeamId>,
+    /// Who made it.
+    pub created_by: Option<UserId>,
 }
 
 /// What a new key may do and spend.
@@ -116,8 +130,10 @@ pub struct ApiKeys {
 /// Why a key could not be created.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateKeyError {
-    #[error("a user may hold at most {0} API keys")]
+    #[error("a user (or team) may hold at most {0} API keys")]
     TooMany(i64),
+    #[error("only an admin of the team makes its keys")]
+    NotTeamAdmin,
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
 }
@@ -127,7 +143,12 @@ const TOMBSTONE: &str = "-";
 
 /// The columns of [`ApiKeyRow`]; the only text ever formatted into these queries (a constant, so
 /// `AssertSqlSafe` holds).
-const COLUMNS: &str = "id, name, key_prefix, permissions, credits_used, limit_soft, limit_hard, stop_at_limit, disabled_at, last_used_at, created_at";
+const COLUMNS: &str = "id, name, key_prefix, permissions, credits_used, limit_soft, limit_hard, stop_at_limit, disabled_at, last_used_at, created_at, team_id, created_by";
+
+/// Whether `$2` may manage key row `api_keys`: its owner, or an admin of its team.
+const MANAGED_BY: &str = "(api_keys.user_id = $2
+    OR EXISTS (SELECT 1 FROM members m WHERE m.team_id = api_keys.team_id AND m.user_id = $2
+               AND m.is_admin))";
 
 impl ApiKeys {
     pub fn new(pool: PgPool, redis: Option<RedisClient>, max_per_user: i64) -> Self {
@@ -139,23 +160,48 @@ impl ApiKeys {
         }
     }
 
-    /// Creates a key for `user`; returns it with the secret, which is never shown again.
+    /// Creates a key for `user` (or, with `team`, for that team, made by `user`, one of its
+    /// admins); returns it with the secret, which is never shown again.
     pub async fn create(
         &self,
         ids: &Snowflake,
         user: UserId,
+        team: Option<TeamId>,
         key: NewApiKey,
     ) -> Result<(ApiKeyRow, String), CreateKeyError> {
         let mut tx = self.pool.begin().await?;
-        // One creation per user at a time, so the count below cannot be passed by racing.
-        sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
-            .bind(user)
-            .execute(&mut *tx)
-            .await?;
-        let held: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys WHERE user_id = $1")
-            .bind(user)
-            .fetch_one(&mut *tx)
-            .await?;
+        // One creation per owner at a time, so the count below cannot be passed by racing. A
+        // team's row is also what every change of its members locks, so the maker is an admin
+        // when the key is made.
+        let held: i64 = match team {
+            None => {
+                sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
+                    .bind(user)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query_scalar("SELECT count(*) FROM api_keys WHERE user_id = $1")
+                    .bind(user)
+                    .fetch_one(&mut *tx)
+                    .await?
+            }
+            Some(team) => {
+                let admin: Option<bool> = sqlx::query_scalar(
+                    "SELECT m.is_admin FROM teams t JOIN members m ON m.team_id = t.id
+                      WHERE t.id = $1 AND m.user_id = $2 FOR UPDATE OF t",
+                )
+                .bind(team)
+                .bind(user)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if admin != Some(true) {
+                    return Err(CreateKeyError::NotTeamAdmin);
+                }
+                sqlx::query_scalar("SELECT count(*) FROM api_keys WHERE team_id = $1")
+                    .bind(team)
+                    .fetch_one(&mut *tx)
+                    .await?
+            }
+        };
         if held >= self.max_per_user {
             return Err(CreateKeyError::TooMany(self.max_per_user));
         }
@@ -167,8 +213,8 @@ impl ApiKeys {
         );
         let permissions: Vec<&str> = key.permissions.iter().map(|p| p.as_str()).collect();
         let row = sqlx::query_as(AssertSqlSafe(format!(
-            "INSERT INTO api_keys (id, key_hash, key_prefix, name, permissions, limit_hard, limit_soft, stop_at_limit, user_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
+            "INSERT INTO api_keys (id, key_hash, key_prefix, name, permissions, limit_hard, limit_soft, stop_at_limit, user_id, team_id, created_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
         )))
         .bind(ids.next_id())
         .bind(sha256_hex(&secret))
@@ -178,6 +224,8 @@ impl ApiKeys {
         .bind(key.limit_hard)
         .bind(key.limit_soft)
         .bind(key.stop_at_limit)
+        .bind(team.is_none().then_some(user))
+        .bind(team)
         .bind(user)
         .fetch_one(&mut *tx)
         .await?;
@@ -185,10 +233,18 @@ impl ApiKeys {
         Ok((row, secret))
     }
 
-    pub async fn list(&self, user: UserId) -> Result<Vec<ApiKeyRow>, sqlx::Error> {
+    /// `user`'s keys, or (with `team`) that team's when `user` is one of its admins.
+    pub async fn list(
+        &self,
+        user: UserId,
+        team: Option<TeamId>,
+    ) -> Result<Vec<ApiKeyRow>, sqlx::Error> {
         sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM api_keys WHERE user_id = $1 ORDER BY id"
+            "SELECT {COLUMNS} FROM api_keys
+              WHERE CASE WHEN $1::BIGINT IS NULL THEN user_id = $2 ELSE team_id = $1 END
+                AND {MANAGED_BY} ORDER BY id"
         )))
+        .bind(team)
         .bind(user)
         .fetch_all(&self.pool)
         .await
@@ -205,7 +261,7 @@ impl ApiKeys {
             .permissions
             .as_ref()
             .map(|p| p.iter().map(|p| p.as_str()).collect());
-        let row: Option<(String,)> = sqlx::query_as(
+        let row: Option<(String,)> = sqlx::query_as(AssertSqlSafe(format!(
             "UPDATE api_keys SET
                 name = COALESCE($3, name),
                 permissions = COALESCE($4, permissions),
@@ -213,9 +269,9 @@ impl ApiKeys {
                 limit_soft = CASE WHEN $6 THEN $7 ELSE limit_soft END,
                 stop_at_limit = COALESCE($8, stop_at_limit),
                 disabled_at = CASE WHEN $9 IS NULL THEN disabled_at WHEN $9 THEN COALESCE(disabled_at, now()) ELSE NULL END
-              WHERE id = $1 AND user_id = $2
-             RETURNING key_hash",
-        )
+              WHERE id = $1 AND {MANAGED_BY}
+             RETURNING key_hash"
+        )))
         .bind(id)
         .bind(user)
         .bind(changes.name)
@@ -239,9 +295,9 @@ impl ApiKeys {
     }
 
     pub async fn delete(&self, user: UserId, id: ApiKeyId) -> Result<bool, sqlx::Error> {
-        let hash: Option<String> = sqlx::query_scalar(
-            "DELETE FROM api_keys WHERE id = $1 AND user_id = $2 RETURNING key_hash",
-        )
+        let hash: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "DELETE FROM api_keys WHERE id = $1 AND {MANAGED_BY} RETURNING key_hash"
+        )))
         .bind(id)
         .bind(user)
         .fetch_optional(&self.pool)
@@ -264,18 +320,22 @@ impl ApiKeys {
         if let Some(cached) = self.cached(&hash).await {
             return Ok(Some(cached));
         }
-        let row: Option<(ApiKeyId, Option<UserId>, Vec<String>)> = sqlx::query_as(
+        // A team's key acts as its maker, while they are an admin of the team.
+        let row: Option<(ApiKeyId, UserId, Option<TeamId>, Vec<String>)> = sqlx::query_as(
             "UPDATE api_keys k SET last_used_at = now()
                FROM users u
-              WHERE k.key_hash = $1 AND k.disabled_at IS NULL AND u.id = k.user_id
+              WHERE k.key_hash = $1 AND k.disabled_at IS NULL
+                AND u.id = COALESCE(k.user_id, k.created_by)
                 AND u.status NOT IN ('HardLocked', 'Deleted')
-             RETURNING k.id, k.user_id, k.permissions",
+                AND (k.team_id IS NULL
+                     OR EXISTS (SELECT 1 FROM members m WHERE m.team_id = k.team_id
+                                   AND m.user_id = k.created_by AND m.is_admin))
+             RETURNING k.id, u.id, k.team_id, k.permissions",
         )
         .bind(&hash)
         .fetch_optional(&self.pool)
         .await?;
-        // Team keys arrive with teams; until then only user keys authenticate.
-        let Some((key_id, Some(user), permissions)) = row else {
+        let Some((key_id, user, team, permissions)) = row else {
             return Ok(None);
         };
         let auth = ApiKeyAuth {
@@ -285,23 +345,42 @@ impl ApiKeys {
                 .iter()
                 .filter_map(|p| Permission::parse(p))
                 .collect(),
+            team,
         };
         self.remember(&hash, &auth).await;
         Ok(Some(auth))
     }
 
-    /// Drops every key of `user` from the cache (its owner was locked): the next request with
-    /// any of them reads the owner's status.
+    /// Drops every key of `user` (and every team key they made) from the cache (its owner
+    /// was locked): the next request with any of them reads the owner's status.
     pub async fn forget_user(&self, user: UserId) -> Result<(), sqlx::Error> {
-        let hashes: Vec<String> =
-            sqlx::query_scalar("SELECT key_hash FROM api_keys WHERE user_id = $1")
-                .bind(user)
-                .fetch_all(&self.pool)
-                .await?;
+        let hashes: Vec<String> = sqlx::query_scalar(
+            "SELECT key_hash FROM api_keys WHERE user_id = $1 OR created_by = $1",
+        )
+        .bind(user)
+        .fetch_all(&self.pool)
+        .await?;
         for hash in hashes {
             self.forget(&hash).await;
         }
         Ok(())
+    }
+
+    /// The cache entries of `team`'s keys, to drop once a change of its members (or its
+    /// deletion) has committed: read before a deletion takes the rows with it.
+    pub async fn team_key_hashes(&self, team: TeamId) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar("SELECT key_hash FROM api_keys WHERE team_id = $1")
+            .bind(team)
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    /// Drops these keys from the cache: the next request with one reads whether its maker is
+    /// still an admin of its team.
+    pub async fn forget_team(&self, hashes: &[String]) {
+        for hash in hashes {
+            self.forget(hash).await;
+        }
     }
 
     async fn cached(&self, hash: &str) -> Option<ApiKeyAuth> {

@@ -73,7 +73,7 @@ impl ChatService {
         let team = if bots.is_empty() {
             None
         } else {
-            let team = self.chat_team(chat).await?;
+            let team = self.team_of(chat).await?;
             // Cheap early refusals; the holds below are what guarantees the money.
             self.credits.ensure_can_pay(Payer::of(author, team)).await?;
             if let Some(key) = api_key {
@@ -169,7 +169,7 @@ impl ChatService {
         if !is_bot {
             return Err(ChatError::NotABot);
         }
-        let team = self.chat_team(answer.chat_id).await?;
+        let team = self.team_of(answer.chat_id).await?;
         self.credits.ensure_can_pay(Payer::of(caller, team)).await?;
         if let Some(key) = api_key {
             self.credits.ensure_key_can_spend(key).await?;
@@ -204,8 +204,9 @@ impl ChatService {
         Ok(version)
     }
 
-    /// The team a chat belongs to: its bots' answers are paid by that team.
-    async fn chat_team(&self, chat: ChatId) -> Result<Option<TeamId>, sqlx::Error> {
+    /// The team a chat belongs to (its bots' answers are paid by that team); `None` for a
+    /// chat of no team, or none at all.
+    pub async fn team_of(&self, chat: ChatId) -> Result<Option<TeamId>, sqlx::Error> {
         Ok(
             sqlx::query_scalar::<_, Option<TeamId>>("SELECT team_id FROM chats WHERE id = $1")
                 .bind(chat)

@@ -1,5 +1,7 @@
 //! `/api/v2/apiKey*`: a signed-in user creates (the secret is in the answer once), lists,
-//! updates, disables and deletes their API keys. Listing is also open to keys with `ReadAuth`.
+//! updates, disables and deletes their API keys — and, as an admin of a team, that team's
+//! (`teamId`; see `auth::api_keys` for what a team's key may do). Listing is also open to keys
+//! with `ReadAuth`.
 
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use serde::{Deserialize, Serialize};
@@ -11,7 +13,7 @@ use super::{ApiError, Envelope, ok};
 use crate::auth::api_keys::{ApiKeyRow, KeyChanges, NewApiKey, Permission};
 use crate::http::Code;
 use crate::http::path::Id;
-use crate::ids::ApiKeyId;
+use crate::ids::{ApiKeyId, TeamId};
 use crate::state::AppState;
 
 pub fn config(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -26,6 +28,9 @@ pub fn config(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 pub struct CreateBody {
     /// 1–128 characters (trimmed).
     name: String,
+    /// A key of this team (the caller must be one of its admins): it acts as the caller within
+    /// the team while they stay an admin, and spends the team's credits.
+    team_id: Option<TeamId>,
     /// What the key may do; repeats are ignored.
     #[schema(value_type = Vec<Permission>)]
     permissions: Vec<String>,
@@ -128,10 +133,21 @@ pub async fn create(
         limit_soft: body.limit_soft,
         stop_at_limit: body.stop_at_limit.unwrap_or(true),
     };
-    let (row, secret) = match state.api_keys.create(&state.ids, user.id, key).await {
+    if let Some(team) = body.team_id {
+        // A team the caller may not see is not found (as every team route answers).
+        state.teams.require(team, Some(user.id), None).await?;
+    }
+    let created = state
+        .api_keys
+        .create(&state.ids, user.id, body.team_id, key)
+        .await;
+    let (row, secret) = match created {
         Ok(created) => created,
         Err(e @ crate::auth::api_keys::CreateKeyError::TooMany(_)) => {
             return Err(ApiError::of(Code::TooManyApiKeys, e.to_string()));
+        }
+        Err(e @ crate::auth::api_keys::CreateKeyError::NotTeamAdmin) => {
+            return Err(ApiError::of(Code::NotAllowed, e.to_string()));
         }
         Err(crate::auth::api_keys::CreateKeyError::Sql(e)) => return Err(e.into()),
     };
@@ -141,23 +157,42 @@ pub async fn create(
     }))
 }
 
-/// The caller's API keys (never their secrets).
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// A team's keys instead (its admins only).
+    #[param(value_type = Option<TeamId>)]
+    team_id: Option<String>,
+}
+
+/// The caller's API keys, or a team's to its admins (never their secrets).
 ///
 /// Open to a signed-in session, or an API key holding `ReadAuth`.
 #[utoipa::path(
     tag = "apiKeys",
-    responses((status = 200, description = "The caller's keys", body = Envelope<Vec<ApiKeyRow>>)),
+    params(ListQuery),
+    responses((status = 200, description = "The keys", body = Envelope<Vec<ApiKeyRow>>)),
     security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[get("/apiKeys")]
 pub async fn list(
     caller: Require<ReadAuth>,
     state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(ok(state.api_keys.list(caller.user).await?))
+    let team = query
+        .team_id
+        .as_deref()
+        .map(super::teams::team_id)
+        .transpose()?;
+    if let Some(team) = team {
+        state.teams.require_admin(team, caller.user).await?;
+    }
+    Ok(ok(state.api_keys.list(caller.user, team).await?))
 }
 
-/// Changes one of the signed-in user's API keys.
+/// Changes one of the signed-in user's API keys (or a key of a team they are an admin of).
 ///
 /// Any of name, permissions, limits, stopAtLimit, disabled; fields left out stay as they are.
 #[utoipa::path(
@@ -202,7 +237,8 @@ pub async fn update(
     }
 }
 
-/// Deletes one of the signed-in user's API keys; it stops working at once.
+/// Deletes one of the signed-in user's API keys (or a key of a team they are an admin of); it
+/// stops working at once.
 #[utoipa::path(
     tag = "apiKeys",
     params(("id" = ApiKeyId, Path, description = "The key's id")),

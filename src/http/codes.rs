@@ -83,6 +83,7 @@ codes! {
     NotAllowed => Forbidden,
     WrongPassword => Forbidden,
     SessionRequired => Forbidden,
+    TeamKeyNotAccepted => Forbidden,
     UnsafeOrigin => Forbidden,
     // NotFound
     ApiKeyNotFound => NotFound,

@@ -65,6 +65,11 @@ async fn caller(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiError>
         });
     }
     match req.extensions().get::<AuthState>() {
+        // Its tools act on a person's chats and routines: not within one team.
+        Some(AuthState::ApiKey(key)) if key.team.is_some() => Err(ApiError::of(
+            Code::TeamKeyNotAccepted,
+            "MCP takes a person's API key, not a team's",
+        )),
         Some(AuthState::ApiKey(key)) => Ok(Caller {
             user: key.user,
             api_key: Some(key.key_id),

@@ -153,6 +153,17 @@ pub async fn visibility(
 }
 
 impl RunService {
+    /// The team a run belongs to (`None`: no team, or no such run).
+    pub async fn team_of(&self, run: i64) -> Result<Option<crate::ids::TeamId>, RunError> {
+        Ok(sqlx::query_scalar::<_, Option<crate::ids::TeamId>>(
+            "SELECT team_id FROM runs WHERE id = $1",
+        )
+        .bind(run)
+        .fetch_optional(&self.pool)
+        .await?
+        .flatten())
+    }
+
     /// `GET /run/{id}`: the run and its steps.
     pub async fn get(&self, run: i64, user: Option<UserId>) -> Result<Value, RunError> {
         self.readable(run, user).await?;

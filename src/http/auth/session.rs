@@ -207,9 +207,10 @@ macro_rules! permission_markers {
 }
 permission_markers!(ReadPublic, ReadPrivate, WritePrivate, ReadAuth, WriteAuth);
 
-/// A caller allowed `P`: a signed-in session (which may do everything its user may), or an API
-/// key holding `P`. Written in the handler's signature (`_: Require<ReadAuth>`), so no handler
-/// checks permissions by hand.
+/// A caller allowed `P`: a signed-in session (which may do everything its user may), or a
+/// user's API key holding `P`. Written in the handler's signature (`_: Require<ReadAuth>`), so
+/// no handler checks permissions by hand. A team's key is refused here (403
+/// `TeamKeyNotAccepted`): only the routes that take [`RequireTeam`] keep it within its team.
 #[derive(Debug, Clone)]
 pub struct Require<P: Needs> {
     pub user: UserId,
@@ -218,35 +219,88 @@ pub struct Require<P: Needs> {
     _permission: std::marker::PhantomData<P>,
 }
 
+/// [`Require`] on a route that also takes a team's key: `team` is then the key's team, and the
+/// handler keeps the request within it (the user is the key's maker).
+#[derive(Debug, Clone)]
+pub struct RequireTeam<P: Needs> {
+    pub user: UserId,
+    pub api_key: Option<crate::ids::ApiKeyId>,
+    /// The team of a team's key; `None` for a session or a user's key.
+    pub team: Option<crate::ids::TeamId>,
+    _permission: std::marker::PhantomData<P>,
+}
+
+fn require<P: Needs>(req: &HttpRequest) -> Result<RequireTeam<P>, ApiError> {
+    let key = match req.extensions().get::<AuthState>() {
+        Some(AuthState::ApiKey(key)) => Some(key.clone()),
+        Some(AuthState::BadApiKey) => return Err(invalid_api_key()),
+        _ => None,
+    };
+    match key {
+        Some(key) if key.permissions.contains(&P::PERMISSION) => Ok(RequireTeam {
+            user: key.user,
+            api_key: Some(key.key_id),
+            team: key.team,
+            _permission: std::marker::PhantomData,
+        }),
+        Some(_) => Err(ApiError::of(
+            Code::MissingPermission,
+            format!(
+                "This API key lacks the {} permission",
+                P::PERMISSION.as_str()
+            ),
+        )),
+        None => auth_user(req).map(|user| RequireTeam {
+            user: user.id,
+            api_key: None,
+            team: None,
+            _permission: std::marker::PhantomData,
+        }),
+    }
+}
+
 impl<P: Needs> FromRequest for Require<P> {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let key = match req.extensions().get::<AuthState>() {
-            Some(AuthState::ApiKey(key)) => Some(key.clone()),
-            Some(AuthState::BadApiKey) => return ready(Err(invalid_api_key())),
-            _ => None,
-        };
-        ready(match key {
-            Some(key) if key.permissions.contains(&P::PERMISSION) => Ok(Require {
-                user: key.user,
-                api_key: Some(key.key_id),
+        ready(require::<P>(req).and_then(|caller| match caller.team {
+            Some(_) => Err(team_key_refused()),
+            None => Ok(Require {
+                user: caller.user,
+                api_key: caller.api_key,
                 _permission: std::marker::PhantomData,
             }),
-            Some(_) => Err(ApiError::of(
-                Code::MissingPermission,
-                format!(
-                    "This API key lacks the {} permission",
-                    P::PERMISSION.as_str()
-                ),
+        }))
+    }
+}
+
+impl<P: Needs> FromRequest for RequireTeam<P> {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(require::<P>(req))
+    }
+}
+
+fn team_key_refused() -> ApiError {
+    ApiError::of(
+        Code::TeamKeyNotAccepted,
+        "A team's API key works only on its team's chat messages, runs and credits",
+    )
+}
+
+impl<P: Needs> RequireTeam<P> {
+    /// Refuses a team's key used outside its team (`team` being what the request touches).
+    pub fn within(&self, team: Option<crate::ids::TeamId>) -> Result<(), ApiError> {
+        match self.team {
+            Some(mine) if team != Some(mine) => Err(ApiError::of(
+                Code::TeamKeyNotAccepted,
+                "A team's API key works only within its own team",
             )),
-            None => auth_user(req).map(|user| Require {
-                user: user.id,
-                api_key: None,
-                _permission: std::marker::PhantomData,
-            }),
-        })
+            _ => Ok(()),
+        }
     }
 }
 
@@ -262,14 +316,58 @@ impl FromRequest for Reader {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(match req.extensions().get::<AuthState>() {
+            // A team's key reads as nobody here: it sees public data only, not its maker's.
             Some(AuthState::ApiKey(key)) => Ok(Reader(
-                key.permissions
-                    .contains(&Permission::ReadPrivate)
+                (key.team.is_none() && key.permissions.contains(&Permission::ReadPrivate))
                     .then_some(key.user),
             )),
             Some(AuthState::BadApiKey) => Err(invalid_api_key()),
             Some(AuthState::Authenticated(a)) => Ok(Reader(Some(a.current().id))),
             _ => Ok(Reader(None)),
+        })
+    }
+}
+
+/// [`Reader`] on a route that also takes a team's key holding `ReadPrivate`: the reader is then
+/// the key's maker and `team` the key's team, within which the handler keeps the read.
+#[derive(Debug, Clone, Copy)]
+pub struct TeamReader {
+    pub user: Option<UserId>,
+    pub team: Option<crate::ids::TeamId>,
+}
+
+impl TeamReader {
+    /// Refuses a team's key reading outside its team (`team` being what the read touches).
+    pub fn within(&self, team: Option<crate::ids::TeamId>) -> Result<(), ApiError> {
+        match self.team {
+            Some(mine) if team != Some(mine) => Err(ApiError::of(
+                Code::TeamKeyNotAccepted,
+                "A team's API key works only within its own team",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl FromRequest for TeamReader {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(match req.extensions().get::<AuthState>() {
+            Some(AuthState::ApiKey(key)) if key.team.is_some() => Ok(TeamReader {
+                user: key
+                    .permissions
+                    .contains(&Permission::ReadPrivate)
+                    .then_some(key.user),
+                team: key.team,
+            }),
+            _ => Reader::from_request(req, &mut Payload::None)
+                .into_inner()
+                .map(|reader| TeamReader {
+                    user: reader.0,
+                    team: None,
+                }),
         })
     }
 }

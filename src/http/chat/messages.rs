@@ -26,12 +26,15 @@ pub struct PostMessage {
 )]
 #[post("/chatMessage")]
 pub async fn post_message(
-    caller: Require<WritePrivate>,
+    caller: RequireTeam<WritePrivate>,
     state: web::Data<AppState>,
     body: web::Json<PostMessage>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let text = message_text(body.text)?;
+    if caller.team.is_some() {
+        caller.within(state.chats.team_of(body.chat_id).await?)?;
+    }
     state
         .chats
         .require(body.chat_id, Some(caller.user), Need::Write)
@@ -58,7 +61,7 @@ pub async fn post_message(
 )]
 #[get("/chatMessages")]
 pub async fn list_messages(
-    reader: Reader,
+    reader: TeamReader,
     state: web::Data<AppState>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -70,9 +73,12 @@ pub async fn list_messages(
             .ok_or_else(|| ApiError::of(Code::MissingChatId, "chatId is required"))?,
         Code::InvalidChatId,
     )?;
+    if reader.team.is_some() {
+        reader.within(state.chats.team_of(chat_id).await?)?;
+    }
     let messages = state
         .chats
-        .readable_messages(chat_id, reader.0, take, after.map(ChatMessageId))
+        .readable_messages(chat_id, reader.user, take, after.map(ChatMessageId))
         .await?;
     Ok(ok(crate::http::paging::relay(messages, take, |m| {
         m.id.to_string()

@@ -26,7 +26,7 @@ use crate::chat::invites::InviteError;
 use crate::chat::{ChatError, NewChat};
 use crate::domain::{ChatName, MessageText};
 use crate::http::Code;
-use crate::http::auth::session::{Reader, Require, WritePrivate};
+use crate::http::auth::session::{Reader, Require, RequireTeam, TeamReader, WritePrivate};
 use crate::http::bodies::Deleted;
 use crate::http::paging::Relay;
 use crate::http::path::{Id, Ids};
@@ -151,14 +151,22 @@ pub struct CreditsQuery {
 )]
 #[get("/credits")]
 pub async fn credits(
-    caller: Require<crate::http::auth::session::ReadPrivate>,
+    caller: RequireTeam<crate::http::auth::session::ReadPrivate>,
     state: web::Data<AppState>,
     query: web::Query<CreditsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let payer = match query.team_id.as_deref() {
+    let asked = query
+        .team_id
+        .as_deref()
+        .map(crate::http::teams::team_id)
+        .transpose()?;
+    if asked.is_some() {
+        caller.within(asked)?;
+    }
+    // A team's key reads its team's account.
+    let payer = match asked.or(caller.team) {
         None => crate::credits::Payer::User(caller.user),
         Some(team) => {
-            let team = crate::http::teams::team_id(team)?;
             let access = state.teams.require(team, Some(caller.user), None).await?;
             if !access.member {
                 return Err(ApiError::of(

@@ -9,7 +9,7 @@ use vrooli_actors::RunCommand;
 
 mod bodies;
 
-use super::auth::session::{ReadPrivate, Reader, Require, WritePrivate};
+use super::auth::session::{ReadPrivate, Reader, Require, RequireTeam, TeamReader, WritePrivate};
 use super::openapi::ErrorEnvelope;
 use super::paging::Relay;
 use super::path::Id;
@@ -89,7 +89,7 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 #[post("/task/start/run")]
 pub async fn start_run(
     req: HttpRequest,
-    caller: Require<WritePrivate>,
+    caller: RequireTeam<WritePrivate>,
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
@@ -99,6 +99,9 @@ pub async fn start_run(
         let run = parsed
             .run_id
             .ok_or_else(|| ApiError::of(Code::InvalidBody, "runId names the run to resume"))?;
+        if caller.team.is_some() {
+            caller.within(state.runs.team_of(run.0).await?)?;
+        }
         let limits = parsed.config.map(|c| c.limits).unwrap_or_default();
         let (run, status) = state.runs.resume(run.0, caller.user, limits).await?;
         return Ok(ok(RunStarted {
@@ -118,9 +121,14 @@ pub async fn start_run(
         (None, Some(_)) => RunSource::Api,
         (None, None) => RunSource::RunView,
     };
+    // A team's key starts its team's runs.
+    let team = parsed.team_id.or(caller.team);
+    if caller.team.is_some() {
+        caller.within(team)?;
+    }
     let request = StartRequest {
         version,
-        team: parsed.team_id,
+        team,
         inputs: parsed
             .form_values
             .unwrap_or_else(|| Value::Object(Default::default())),
@@ -145,12 +153,15 @@ pub async fn start_run(
 )]
 #[post("/task/cancel")]
 pub async fn cancel_run(
-    caller: Require<WritePrivate>,
+    caller: RequireTeam<WritePrivate>,
     state: web::Data<AppState>,
     body: web::Json<CancelRunBody>,
 ) -> Result<HttpResponse, ApiError> {
     if body.task_type != "Run" {
         return Err(ApiError::of(Code::InvalidTaskType, "taskType is \"Run\""));
+    }
+    if caller.team.is_some() {
+        caller.within(state.runs.team_of(body.task_id.0).await?)?;
     }
     let status = state
         .runs
@@ -309,11 +320,14 @@ pub async fn update_run(
 )]
 #[get("/run/{id:\\d+}")]
 pub async fn get_run(
-    reader: Reader,
+    reader: TeamReader,
     state: web::Data<AppState>,
     Id(run): Id<RunId>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(ok(typed_run(state.runs.get(run.0, reader.0).await?)?))
+    if reader.team.is_some() {
+        reader.within(state.runs.team_of(run.0).await?)?;
+    }
+    Ok(ok(typed_run(state.runs.get(run.0, reader.user).await?)?))
 }
 
 /// The run as `RunService::get` builds it (JSON from PostgreSQL, which the MCP tools read too),

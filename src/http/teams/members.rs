@@ -66,10 +66,14 @@ pub async fn update_member(
         is_admin: body.is_admin,
         permissions: body.permissions,
     };
-    Ok(ok(state
+    let updated = state
         .teams
         .update_member(caller.user, member, change)
-        .await?))
+        .await?;
+    // An admin made a member again: their team's keys stop at the next request.
+    let keys = state.api_keys.team_key_hashes(updated.team_id).await?;
+    state.api_keys.forget_team(&keys).await;
+    Ok(ok(updated))
 }
 
 /// Removes a member (`ManageMembers`; admins for an admin), or leaves (one's own membership).
@@ -85,6 +89,10 @@ pub async fn remove_member(
     state: web::Data<AppState>,
     Id(member): Id<MemberId>,
 ) -> Result<HttpResponse, ApiError> {
+    let team = state.teams.member(member).await?.team_id;
+    let keys = state.api_keys.team_key_hashes(team).await?;
     state.teams.remove_member(caller.user, member).await?;
+    // The keys they made stop at the next request (read before: the removal may take them).
+    state.api_keys.forget_team(&keys).await;
     Ok(ok(Deleted::new(member)))
 }

@@ -199,9 +199,11 @@ pub async fn delete_team(
     Id(team): Id<TeamId>,
 ) -> Result<HttpResponse, ApiError> {
     state.teams.require_admin(team, caller.user).await?;
+    let keys = state.api_keys.team_key_hashes(team).await?;
     if !state.teams.delete(team).await? {
         return Err(TeamError::TeamNotFound.into());
     }
+    state.api_keys.forget_team(&keys).await;
     Ok(ok(Deleted::new(team)))
 }
 

@@ -81,7 +81,11 @@ async fn runs_are_listed_for_their_owner_and_made_public_by_them() {
             Some(&cancel),
         )
         .await;
-    assert_eq!(acted.status, 404, "but only its owner acts on it");
+    assert_eq!(
+        (acted.status, &acted.body["errors"][0]["code"]),
+        (403, &serde_json::json!("NotAllowed")),
+        "but only its owner acts on it"
+    );
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
+mod keys;
 mod roles;
 
 use crate::chat::{api, get, post};
