@@ -29,17 +29,20 @@ if ! python3 -c 'import schemathesis.cli' 2>/dev/null; then
         || python3 -m pip install --quiet --break-system-packages "schemathesis>=4.3,<5" 2>/dev/null \
         || { echo "test: error: install schemathesis (pip install schemathesis)" >&2; exit 1; }
 fi
-# The Web Push tests send to a real push service fake that decrypts what it gets: npm
-# web-push-testing, installed once beside the build cache.
+# The Web Push tests send to a real push service fake that decrypts what it gets (npm
+# web-push-testing); the billing tests sign webhooks with Stripe's own library (npm stripe).
+# Both are installed once beside the build cache.
 export VROOLI_NODE_DIR="${VROOLI_NODE_DIR:-$HOME/.cache/vrooli-rs/node}"
-if [ ! -f "$VROOLI_NODE_DIR/node_modules/web-push-testing/src/bin/server.js" ]; then
-    echo "test: installing web-push-testing (npm) for the Web Push tests"
+if [ ! -f "$VROOLI_NODE_DIR/node_modules/web-push-testing/src/bin/server.js" ] \
+    || [ ! -f "$VROOLI_NODE_DIR/node_modules/stripe/package.json" ]; then
+    echo "test: installing web-push-testing and stripe (npm) for the Web Push and billing tests"
     if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
         apt-get install -y -qq nodejs npm >/dev/null
     fi
     mkdir -p "$VROOLI_NODE_DIR"
-    npm install --silent --no-audit --no-fund --prefix "$VROOLI_NODE_DIR" web-push-testing@1.2.2 \
-        || { echo "test: error: install web-push-testing (npm install web-push-testing)" >&2; exit 1; }
+    npm install --silent --no-audit --no-fund --prefix "$VROOLI_NODE_DIR" \
+        web-push-testing@1.2.2 stripe@23.1.0 \
+        || { echo "test: error: install web-push-testing and stripe (npm install web-push-testing stripe)" >&2; exit 1; }
 fi
 # The module arrows point one way (docs/ARCHITECTURE.md): no cycles between top-level modules.
 python3 scripts/module_arrows.py src actors/src

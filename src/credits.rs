@@ -344,6 +344,45 @@ impl Credits {
         Ok(Some(balance))
     }
 
+    /// Adds `amount` to the payer's balance once: the ledger's `ledger_key` is unique, so a
+    /// second grant with the same key (a webhook delivered twice, a scheduled grant on two
+    /// nodes) adds nothing. The new balance when this call granted, else `None`. Inside the
+    /// caller's transaction.
+    pub async fn grant_in(
+        &self,
+        conn: &mut PgConnection,
+        payer: Payer,
+        amount: i64,
+        kind: &str,
+        source: &str,
+        ledger_key: &str,
+    ) -> Result<Option<i64>, sqlx::Error> {
+        let (account, _) = self.account_in(conn, payer).await?;
+        let first: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO credit_ledger_entries (id, account_id, amount, kind, source, idempotency_key)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+        )
+        .bind(self.ids.next_id())
+        .bind(account)
+        .bind(amount)
+        .bind(kind)
+        .bind(source)
+        .bind(ledger_key)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if first.is_none() {
+            return Ok(None);
+        }
+        sqlx::query_scalar(
+            "UPDATE credit_accounts SET balance = balance + $2 WHERE id = $1 RETURNING balance",
+        )
+        .bind(account)
+        .bind(amount)
+        .fetch_one(&mut *conn)
+        .await
+        .map(Some)
+    }
+
     /// Gives back the whole hold named `key` (its answer will never run); the new balance, or
     /// `None` when there was no hold.
     pub async fn release(&self, key: &str) -> Result<Option<i64>, sqlx::Error> {

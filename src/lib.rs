@@ -13,6 +13,7 @@
 
 pub mod ai;
 pub mod auth;
+pub mod billing;
 pub mod chat;
 pub mod cli;
 pub mod config;

@@ -49,6 +49,8 @@ pub struct AppState {
     pub push: crate::notifications::push::PushDevices,
     /// People as others see them (public fields only).
     pub people: crate::people::Directory,
+    /// Stripe checkout, portal and webhook.
+    pub billing: crate::billing::Billing,
     /// The MCP server at `/mcp` (rmcp, stateless).
     pub mcp: crate::mcp::Mcp,
 }

@@ -9,9 +9,11 @@
 //! checks in `validate.rs`.
 
 mod sections;
+mod stripe;
 mod validate;
 
 pub use sections::*;
+pub use stripe::*;
 
 use std::path::{Path, PathBuf};
 
@@ -43,6 +45,7 @@ pub struct Settings {
     pub sandbox: SandboxSettings,
     pub push: PushSettings,
     pub exports: ExportSettings,
+    pub stripe: StripeSettings,
 }
 
 /// Where the settings come from, besides the embedded defaults and the environment.

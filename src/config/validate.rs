@@ -354,6 +354,20 @@ impl Settings {
                 && b.max_output_bytes >= 1,
             "sandbox: memory_bytes at least 1 MiB, stack_bytes 64 KiB, address_space_bytes 64 MiB; timeout_ms and max_output_bytes at least 1",
         );
+        let st = &s.stripe;
+        check(
+            st.tolerance_secs >= 1
+                && st.timeout_secs >= 1
+                && st.min_amount_cents >= 50
+                && st.max_amount_cents >= st.min_amount_cents
+                && st.premium_monthly_credits >= 0
+                && (st.api_url.starts_with("https://") || st.api_url.starts_with("http://")),
+            "stripe: tolerance_secs and timeout_secs at least 1, min_amount_cents at least 50 (Stripe's minimum) and at most max_amount_cents, api_url an http(s) URL",
+        );
+        check(
+            !st.enabled() || st.webhook_secret.expose_secret().starts_with("whsec_"),
+            "stripe.webhook_secret must be set (whsec_…) when stripe.secret_key is",
+        );
         if errors.is_empty() {
             Ok(())
         } else {

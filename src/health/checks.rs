@@ -48,6 +48,9 @@ pub enum Check {
     Llm {
         registry: Arc<crate::ai::AiRegistry>,
     },
+    /// Stripe answers with our key (`GET /v1/balance`); Operational with `configured: false`
+    /// when billing is off. Never a reason for 503: only billing needs it.
+    Stripe { billing: crate::billing::Billing },
     /// CPU and the working directory's disk.
     System {
         host: HostProbe,
@@ -69,6 +72,7 @@ impl Check {
             Check::System { .. } => "system",
             Check::Websocket { .. } => "websocket",
             Check::Llm { .. } => "llm",
+            Check::Stripe { .. } => "stripe",
         }
     }
 
@@ -80,7 +84,7 @@ impl Check {
     pub fn affects_serving(&self) -> bool {
         !matches!(
             self,
-            Check::Queues { .. } | Check::Llm { .. } | Check::Redis { .. }
+            Check::Queues { .. } | Check::Llm { .. } | Check::Redis { .. } | Check::Stripe { .. }
         )
     }
 
@@ -123,6 +127,19 @@ impl Check {
                     json!({ "defaultModel": registry.default_model, "providers": providers }),
                 )
             }
+            Check::Stripe { billing } if !billing.enabled() => {
+                ServiceHealth::new(Status::Operational, json!({ "configured": false }))
+            }
+            Check::Stripe { billing } => match billing.ping().await {
+                Ok(()) => ServiceHealth::new(Status::Operational, json!({ "configured": true })),
+                Err(error) => {
+                    tracing::warn!(%error, "Stripe health check failed");
+                    ServiceHealth::new(
+                        Status::Down,
+                        json!({ "configured": true, "reason": "Stripe did not answer" }),
+                    )
+                }
+            },
             Check::Websocket { hub } => {
                 let stats = hub.stats();
                 let limit = hub.limits().max_connections_per_node;

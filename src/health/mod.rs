@@ -112,6 +112,7 @@ pub struct Dependencies {
     pub host: HostProbe,
     pub hub: vrooli_actors::Hub,
     pub ai: Arc<crate::ai::AiRegistry>,
+    pub billing: crate::billing::Billing,
 }
 
 /// The connection pool's use right now.
@@ -140,6 +141,7 @@ impl HealthService {
             host,
             hub,
             ai,
+            billing,
         } = deps;
         let mode = if redis.is_some() {
             NodeMode::Cluster
@@ -171,6 +173,7 @@ impl HealthService {
             },
             Check::Websocket { hub },
             Check::Llm { registry: ai },
+            Check::Stripe { billing },
             Check::System {
                 host,
                 cpu_degraded_percent: settings.cpu_degraded_percent,

@@ -58,7 +58,9 @@ impl BodyLimits {
                 | "/api/v2/resourceVersion"
                 | "/api/v2/resourceVersion/{id}"
                 // MCP calls may carry a message or a routine's graph (resource_manage).
-                | "/mcp",
+                | "/mcp"
+                // Stripe's events carry whole objects (a session, an invoice with its lines).
+                | "/webhooks/stripe",
             ) => self.routine_json,
             Some("/api/v2/user/importData") => self.import_json,
             _ => self.json,

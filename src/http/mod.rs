@@ -9,6 +9,7 @@
 mod admin;
 mod api_keys;
 pub mod auth;
+mod billing;
 pub mod bodies;
 mod chat;
 pub mod codes;
@@ -50,12 +51,14 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(openapi::docs_index)
         .service(openapi::docs_file)
         .configure(mcp::config)
+        .service(billing::stripe_webhook)
         .service(
             utoipa_actix_web::scope("/api/v2")
                 .service(openapi::openapi_json)
                 .configure(admin::config)
                 .configure(auth::config)
                 .configure(api_keys::config)
+                .configure(billing::config)
                 .configure(chat::config)
                 .configure(notifications::config)
                 .configure(profile::config)

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::ai::AiRegistry;
 use crate::chat::ChatService;
 use crate::chat::answer::LlmCompletion;
 use crate::config::Settings;
@@ -19,9 +18,9 @@ pub(super) fn start_jobs(
     store: &JobStore,
     settings: &Settings,
     chats: &ChatService,
-    ai: Arc<AiRegistry>,
     runs: &Arc<crate::runs::RunDeps>,
     routines: &crate::routines::RoutineService,
+    billing: &crate::billing::Billing,
     vapid: Option<Arc<crate::notifications::push::Vapid>>,
 ) -> Result<JobRuntime, StartupError> {
     let push_http = reqwest::Client::builder()
@@ -62,6 +61,9 @@ pub(super) fn start_jobs(
             chunk_bytes: settings.exports.chunk_bytes,
             max_bytes: settings.exports.max_bytes,
         })
+        .register(crate::billing::premium::GrantPremiumCredits {
+            billing: billing.clone(),
+        })
         .register(crate::imports::ImportUserData {
             pool: chats.pool.clone(),
             ids: Arc::clone(&runs.ids),
@@ -86,12 +88,17 @@ pub(super) fn start_jobs(
             pool: chats.pool.clone(),
             chats: chats.clone(),
             hub: chats.hub.clone(),
-            registry: ai,
+            // The same registry the chats price answers with.
+            registry: Arc::clone(&chats.ai),
             credits: chats.credits.clone(),
             context_messages: settings.ai.context_messages,
             default_max_tokens: settings.ai.default_max_tokens,
         });
-    let scheduler = Scheduler::new(store.clone(), maintenance::schedules());
+    let mut schedules = maintenance::schedules();
+    if billing.enabled() {
+        schedules.push(crate::billing::premium::schedule());
+    }
+    let scheduler = Scheduler::new(store.clone(), schedules);
     let executor = Arc::new(Executor::new(store.clone(), registry, jobs));
     let drain_deadline = Duration::from_secs(settings.server.shutdown_timeout_secs);
     Ok(JobRuntime::start(executor, Some(scheduler), drain_deadline))

@@ -217,6 +217,14 @@ impl Application {
             },
         );
         outbox.start_sweeper();
+        let billing = crate::billing::Billing::new(
+            pool.clone(),
+            &settings.stripe,
+            credits.clone(),
+            Arc::clone(&ids),
+            outbox.clone(),
+        )
+        .map_err(|e| StartupError::Delivery(std::io::Error::other(e)))?;
         let chats = ChatService {
             pool: pool.clone(),
             ids: Arc::clone(&ids),
@@ -252,9 +260,9 @@ impl Application {
                     &job_store,
                     &settings,
                     &chats,
-                    Arc::clone(&ai),
                     &run_deps,
                     &routines,
+                    &billing,
                     vapid.clone(),
                 )
             })?)
@@ -310,6 +318,7 @@ impl Application {
                     host: host.clone(),
                     hub: hub.clone(),
                     ai,
+                    billing: billing.clone(),
                 },
             )),
             metrics,
@@ -341,6 +350,7 @@ impl Application {
                 &settings.push,
             ),
             people: crate::people::Directory::new(pool.clone()),
+            billing,
             mcp,
             routines: routines.clone(),
             runs: run_service,

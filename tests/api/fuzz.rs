@@ -71,9 +71,26 @@ fn schemathesis(url: &str, api_key: &str, bearer: &str, filter: &[&str]) -> (boo
 async fn the_api_keeps_to_its_document_under_fuzzing() {
     // Not beside the timed balancer tests: two fuzzers keep both cores busy.
     let _machine = crate::helpers::MACHINE.lock().await;
+    // Billing on, against a fake Stripe that makes every session asked for: valid checkouts
+    // then succeed, as the document says they do.
+    let stripe = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(
+            json!({"id": "cs_fuzz", "url": "https://checkout.stripe.com/c/pay/cs_fuzz"}),
+        ))
+        .mount(&stripe)
+        .await;
+    let stripe_url = stripe.uri();
     let app = spawn_app_with(
-        // The fuzzer sends thousands of requests a minute; the limits are tested elsewhere.
-        |s| s.rate_limit.enabled = false,
+        move |s| {
+            // The fuzzer sends thousands of requests a minute; the limits are tested elsewhere.
+            s.rate_limit.enabled = false;
+            s.stripe.secret_key = "sk_test_fuzz".to_string().into();
+            s.stripe.webhook_secret = "whsec_fuzz".to_string().into();
+            s.stripe.api_url = stripe_url;
+            s.stripe.prices.premium_monthly = "price_m".into();
+            s.stripe.prices.premium_yearly = "price_y".into();
+        },
         None,
     )
     .await;

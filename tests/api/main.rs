@@ -4,6 +4,7 @@
 
 mod auth;
 mod balancer;
+mod billing;
 mod binary;
 mod chat;
 mod delivery;
