@@ -29,6 +29,13 @@ if ! python3 -c 'import schemathesis.cli' 2>/dev/null; then
         || python3 -m pip install --quiet --break-system-packages "schemathesis>=4.3,<5" 2>/dev/null \
         || { echo "test: error: install schemathesis (pip install schemathesis)" >&2; exit 1; }
 fi
+# The S3 storage tests run against a real S3-compatible server started by the tests (PyPI moto).
+if ! python3 -c 'import moto.server, flask' 2>/dev/null; then
+    echo "test: installing moto[server] for the S3 storage tests"
+    python3 -m pip install --quiet "moto[server]>=5,<6" 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages "moto[server]>=5,<6" 2>/dev/null \
+        || { echo "test: error: install moto (pip install 'moto[server]')" >&2; exit 1; }
+fi
 # The Web Push tests send to a real push service fake that decrypts what it gets (npm
 # web-push-testing); the billing tests sign webhooks with Stripe's own library (npm stripe).
 # Both are installed once beside the build cache.

@@ -22,6 +22,7 @@ pub mod db;
 pub mod domain;
 pub mod email;
 pub mod exports;
+pub mod files;
 pub mod health;
 pub mod http;
 pub mod ids;

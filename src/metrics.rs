@@ -23,6 +23,11 @@ pub struct QueueLabels {
     pub queue: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PurposeLabels {
+    pub purpose: String,
+}
+
 type HistogramFamily = Family<HttpLabels, Histogram, fn() -> Histogram>;
 type QueueHistogramFamily = Family<QueueLabels, Histogram, fn() -> Histogram>;
 
@@ -67,6 +72,8 @@ pub struct Metrics {
     pub process_resident_memory_bytes: Gauge,
     pub jobs: JobMetrics,
     pub ws: WsMetrics,
+    files_uploaded: Family<PurposeLabels, Counter>,
+    files_uploaded_bytes: Family<PurposeLabels, Counter>,
 }
 
 /// The actor system's figures, copied from the hub at scrape time.
@@ -157,6 +164,17 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// One stored upload.
+    pub fn files_uploaded(&self, purpose: &str, bytes: i64) {
+        let labels = PurposeLabels {
+            purpose: purpose.to_owned(),
+        };
+        self.files_uploaded.get_or_create(&labels).inc();
+        self.files_uploaded_bytes
+            .get_or_create(&labels)
+            .inc_by(bytes.max(0) as u64);
+    }
+
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("vrooli");
         let http_requests = Family::<HttpLabels, Counter>::default();
@@ -237,10 +255,24 @@ impl Metrics {
         );
         let ws = WsMetrics::default();
         ws.register(&mut registry);
+        let files_uploaded = Family::<PurposeLabels, Counter>::default();
+        let files_uploaded_bytes = Family::<PurposeLabels, Counter>::default();
+        registry.register(
+            "files_uploaded",
+            "Files stored by uploads to this node, by purpose",
+            files_uploaded.clone(),
+        );
+        registry.register(
+            "files_uploaded_bytes",
+            "Bytes of the originals stored by uploads to this node, by purpose",
+            files_uploaded_bytes.clone(),
+        );
         Self {
             registry,
             jobs,
             ws,
+            files_uploaded,
+            files_uploaded_bytes,
             http_requests,
             http_duration,
             db_pool_size,

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::ids::{EmailId, UserId};
+use crate::ids::{EmailId, FileId, UserId};
 use crate::notifications::NotificationSettings;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -20,6 +20,9 @@ pub struct Profile {
     pub languages: Vec<String>,
     pub emails: Vec<ProfileEmail>,
     pub notification_settings: NotificationSettings,
+    /// The uploaded profile image (`GET /api/v2/file/{id}` and its variants).
+    pub profile_image_id: Option<FileId>,
+    pub banner_image_id: Option<FileId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -43,6 +46,9 @@ pub struct ProfileChange {
     pub theme: Option<Option<String>>,
     pub languages: Option<Vec<String>>,
     pub notification_settings: Option<NotificationSettings>,
+    /// A file already checked to be the user's profile (banner) image; `Some(None)` clears.
+    pub profile_image: Option<Option<FileId>>,
+    pub banner_image: Option<Option<FileId>>,
 }
 
 #[derive(Clone)]
@@ -58,6 +64,8 @@ type Row = (
     Option<String>,
     Vec<String>,
     serde_json::Value,
+    Option<FileId>,
+    Option<FileId>,
     DateTime<Utc>,
     DateTime<Utc>,
 );
@@ -70,14 +78,26 @@ impl Profiles {
     /// `None` when the account is gone.
     pub async fn get(&self, user: UserId) -> Result<Option<Profile>, sqlx::Error> {
         let row: Option<Row> = sqlx::query_as(
-            "SELECT id, handle, name, bio, theme, languages, notification_settings, created_at,
-                    updated_at
+            "SELECT id, handle, name, bio, theme, languages, notification_settings,
+                    profile_image_id, banner_image_id, created_at, updated_at
                FROM users WHERE id = $1 AND status <> 'Deleted'",
         )
         .bind(user)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((id, handle, name, bio, theme, languages, settings, created_at, updated_at)) = row
+        let Some((
+            id,
+            handle,
+            name,
+            bio,
+            theme,
+            languages,
+            settings,
+            profile_image_id,
+            banner_image_id,
+            created_at,
+            updated_at,
+        )) = row
         else {
             return Ok(None);
         };
@@ -97,6 +117,8 @@ impl Profiles {
             languages,
             emails,
             notification_settings: NotificationSettings::from_stored(&settings),
+            profile_image_id,
+            banner_image_id,
             created_at,
             updated_at,
         }))
@@ -120,7 +142,9 @@ impl Profiles {
                     bio = CASE WHEN $5 THEN $6 ELSE bio END,
                     theme = CASE WHEN $7 THEN $8 ELSE theme END,
                     languages = COALESCE($9, languages),
-                    notification_settings = COALESCE($10, notification_settings)
+                    notification_settings = COALESCE($10, notification_settings),
+                    profile_image_id = CASE WHEN $11 THEN $12 ELSE profile_image_id END,
+                    banner_image_id = CASE WHEN $13 THEN $14 ELSE banner_image_id END
               WHERE id = $1 AND status <> 'Deleted'",
         )
         .bind(user)
@@ -133,6 +157,10 @@ impl Profiles {
         .bind(change.theme.flatten())
         .bind(&change.languages)
         .bind(settings)
+        .bind(change.profile_image.is_some())
+        .bind(change.profile_image.flatten())
+        .bind(change.banner_image.is_some())
+        .bind(change.banner_image.flatten())
         .execute(&self.pool)
         .await?;
         self.get(user).await

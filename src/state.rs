@@ -51,6 +51,8 @@ pub struct AppState {
     pub people: crate::people::Directory,
     /// Stripe checkout, portal and webhook.
     pub billing: crate::billing::Billing,
+    /// Uploads and their storage (local or S3).
+    pub files: crate::files::FileService,
     /// The MCP server at `/mcp` (rmcp, stateless).
     pub mcp: crate::mcp::Mcp,
 }

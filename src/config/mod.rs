@@ -9,10 +9,12 @@
 //! checks in `validate.rs`.
 
 mod sections;
+mod storage;
 mod stripe;
 mod validate;
 
 pub use sections::*;
+pub use storage::*;
 pub use stripe::*;
 
 use std::path::{Path, PathBuf};
@@ -46,6 +48,7 @@ pub struct Settings {
     pub push: PushSettings,
     pub exports: ExportSettings,
     pub stripe: StripeSettings,
+    pub storage: StorageSettings,
 }
 
 /// Where the settings come from, besides the embedded defaults and the environment.

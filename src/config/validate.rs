@@ -354,6 +354,17 @@ impl Settings {
                 && b.max_output_bytes >= 1,
             "sandbox: memory_bytes at least 1 MiB, stack_bytes 64 KiB, address_space_bytes 64 MiB; timeout_ms and max_output_bytes at least 1",
         );
+        let fs = &s.storage;
+        check(
+            fs.max_file_bytes >= 1024
+                && fs.max_image_pixels >= 1
+                && fs.max_decode_bytes >= 1024 * 1024
+                && fs.url_ttl_secs >= 1
+                && fs.orphan_after_hours >= 1
+                && (fs.backend != super::StorageBackend::S3
+                    || (!fs.s3.bucket.is_empty() && !fs.s3.region.is_empty())),
+            "storage: max_file_bytes at least 1024, max_decode_bytes 1 MiB, the rest at least 1; the s3 backend needs storage.s3.bucket and region",
+        );
         let st = &s.stripe;
         check(
             st.tolerance_secs >= 1

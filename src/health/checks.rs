@@ -51,6 +51,9 @@ pub enum Check {
     /// Stripe answers with our key (`GET /v1/balance`); Operational with `configured: false`
     /// when billing is off. Never a reason for 503: only billing needs it.
     Stripe { billing: crate::billing::Billing },
+    /// Where uploads are kept: the local directory takes a write, or the S3 bucket answers.
+    /// Not a reason for 503: only uploads and downloads need it.
+    ImageStorage { storage: crate::files::Storage },
     /// CPU and the working directory's disk.
     System {
         host: HostProbe,
@@ -73,6 +76,7 @@ impl Check {
             Check::Websocket { .. } => "websocket",
             Check::Llm { .. } => "llm",
             Check::Stripe { .. } => "stripe",
+            Check::ImageStorage { .. } => "imageStorage",
         }
     }
 
@@ -84,7 +88,11 @@ impl Check {
     pub fn affects_serving(&self) -> bool {
         !matches!(
             self,
-            Check::Queues { .. } | Check::Llm { .. } | Check::Redis { .. } | Check::Stripe { .. }
+            Check::Queues { .. }
+                | Check::Llm { .. }
+                | Check::Redis { .. }
+                | Check::Stripe { .. }
+                | Check::ImageStorage { .. }
         )
     }
 
@@ -127,6 +135,18 @@ impl Check {
                     json!({ "defaultModel": registry.default_model, "providers": providers }),
                 )
             }
+            Check::ImageStorage { storage } => match storage.probe().await {
+                Ok(()) => {
+                    ServiceHealth::new(Status::Operational, json!({ "backend": storage.name() }))
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "file storage health check failed");
+                    ServiceHealth::new(
+                        Status::Down,
+                        json!({ "backend": storage.name(), "reason": "storage did not answer" }),
+                    )
+                }
+            },
             Check::Stripe { billing } if !billing.enabled() => {
                 ServiceHealth::new(Status::Operational, json!({ "configured": false }))
             }

@@ -113,6 +113,7 @@ pub struct Dependencies {
     pub hub: vrooli_actors::Hub,
     pub ai: Arc<crate::ai::AiRegistry>,
     pub billing: crate::billing::Billing,
+    pub storage: crate::files::Storage,
 }
 
 /// The connection pool's use right now.
@@ -142,6 +143,7 @@ impl HealthService {
             hub,
             ai,
             billing,
+            storage,
         } = deps;
         let mode = if redis.is_some() {
             NodeMode::Cluster
@@ -174,6 +176,7 @@ impl HealthService {
             Check::Websocket { hub },
             Check::Llm { registry: ai },
             Check::Stripe { billing },
+            Check::ImageStorage { storage },
             Check::System {
                 host,
                 cpu_degraded_percent: settings.cpu_degraded_percent,

@@ -16,6 +16,7 @@ pub mod codes;
 pub mod edge;
 pub mod error;
 mod exports;
+mod files;
 mod health;
 pub mod input;
 mod mcp;
@@ -59,6 +60,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
                 .configure(auth::config)
                 .configure(api_keys::config)
                 .configure(billing::config)
+                .configure(files::config)
                 .configure(chat::config)
                 .configure(notifications::config)
                 .configure(profile::config)

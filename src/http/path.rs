@@ -10,8 +10,9 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload};
 
 use super::{ApiError, Code};
 use crate::ids::{
-    ApiKeyId, ChatId, ChatInviteId, ChatMessageId, MemberId, MemberInviteId, NotificationId,
-    PushDeviceId, ResourceVersionId, RunId, TeamId, UserExportId, UserId, UserImportId,
+    ApiKeyId, ChatId, ChatInviteId, ChatMessageId, FileId, MemberId, MemberInviteId,
+    NotificationId, PushDeviceId, ResourceVersionId, RunId, TeamId, UserExportId, UserId,
+    UserImportId,
 };
 use crate::jobs::JobId;
 
@@ -47,6 +48,7 @@ path_ids! {
     PushDeviceId => InvalidPushDeviceId, "push device id";
     UserExportId => InvalidExportId, "export id";
     UserImportId => InvalidImportId, "import id";
+    FileId => InvalidId, "file id";
 }
 
 fn parse<T: PathId>(text: &str) -> Result<T, ApiError> {

@@ -15,9 +15,10 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::domain::{ChatName, Handle};
+use crate::files::Purpose;
 use crate::http::auth::session::{ReadPrivate, Require, WritePrivate};
 use crate::http::{ApiError, Code, Envelope, ok};
-use crate::ids::UserId;
+use crate::ids::{FileId, UserId};
 use crate::notifications::NotificationSettings;
 use crate::profile::{Profile, ProfileChange, rules};
 use crate::state::AppState;
@@ -73,6 +74,12 @@ pub struct UpdateProfile {
     /// Language tags in order of preference (e.g. `en`, `pt-BR`), at most 20.
     languages: Option<Vec<String>>,
     notification_settings: Option<NotificationSettings>,
+    /// One of the caller's `profile` uploads (`POST /file`); `""` removes it.
+    #[schema(value_type = Option<String>)]
+    profile_image_id: Option<String>,
+    /// One of the caller's `banner` uploads; `""` removes it.
+    #[schema(value_type = Option<String>)]
+    banner_image_id: Option<String>,
 }
 
 /// `Some(None)` for `""` (clear), the checked text otherwise.
@@ -131,7 +138,22 @@ fn check(body: UpdateProfile) -> Result<ProfileChange, ApiError> {
         theme,
         languages: body.languages,
         notification_settings: body.notification_settings,
+        profile_image: image_id(body.profile_image_id)?,
+        banner_image: image_id(body.banner_image_id)?,
     })
+}
+
+/// `""` clears; otherwise a file id (checked to be the caller's by the handler).
+fn image_id(value: Option<String>) -> Result<Option<Option<FileId>>, ApiError> {
+    value
+        .map(|v| match v.trim() {
+            "" => Ok(None),
+            id => id
+                .parse::<i64>()
+                .map(|id| Some(FileId(id)))
+                .map_err(|_| ApiError::of(Code::InvalidId, "A file id is a decimal number")),
+        })
+        .transpose()
 }
 
 /// Changes the caller's profile: all of it, or nothing when a field is refused.
@@ -148,6 +170,19 @@ pub async fn update_profile(
     body: web::Json<UpdateProfile>,
 ) -> Result<HttpResponse, ApiError> {
     let change = check(body.into_inner())?;
+    for (file, purpose) in [
+        (change.profile_image, Purpose::Profile),
+        (change.banner_image, Purpose::Banner),
+    ] {
+        if let Some(Some(file)) = file
+            && !state.files.is_own(file, caller.user, purpose).await?
+        {
+            return Err(invalid(match purpose {
+                Purpose::Profile => "profileImageId names none of your profile images",
+                _ => "bannerImageId names none of your banner images",
+            }));
+        }
+    }
     state
         .profiles
         .update(caller.user, change)

@@ -71,6 +71,8 @@ typed_id!(
     UserExportId,
     /// A row of `user_imports` (an archive being recreated under its importer).
     UserImportId,
+    /// A row of `files` (an upload and its variants).
+    FileId,
     /// A row of `notifications`.
     NotificationId,
     /// A row of `api_keys`.

@@ -13,16 +13,28 @@ use crate::sms::{SendSmsHandler, SmsSender};
 
 use super::*;
 
+/// The services whose jobs run here (besides the chats').
+pub(super) struct JobServices<'a> {
+    pub runs: &'a Arc<crate::runs::RunDeps>,
+    pub routines: &'a crate::routines::RoutineService,
+    pub billing: &'a crate::billing::Billing,
+    pub files: &'a crate::files::FileService,
+}
+
 /// The job handlers this node runs, its pools, and the scheduler.
 pub(super) fn start_jobs(
     store: &JobStore,
     settings: &Settings,
     chats: &ChatService,
-    runs: &Arc<crate::runs::RunDeps>,
-    routines: &crate::routines::RoutineService,
-    billing: &crate::billing::Billing,
+    services: JobServices<'_>,
     vapid: Option<Arc<crate::notifications::push::Vapid>>,
 ) -> Result<JobRuntime, StartupError> {
+    let JobServices {
+        runs,
+        routines,
+        billing,
+        files,
+    } = services;
     let push_http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(settings.push.timeout_secs))
@@ -64,6 +76,9 @@ pub(super) fn start_jobs(
         .register(crate::billing::premium::GrantPremiumCredits {
             billing: billing.clone(),
         })
+        .register(crate::files::orphans::DeleteOrphans {
+            files: files.clone(),
+        })
         .register(crate::imports::ImportUserData {
             pool: chats.pool.clone(),
             ids: Arc::clone(&runs.ids),
@@ -95,6 +110,7 @@ pub(super) fn start_jobs(
             default_max_tokens: settings.ai.default_max_tokens,
         });
     let mut schedules = maintenance::schedules();
+    schedules.push(crate::files::orphans::schedule());
     if billing.enabled() {
         schedules.push(crate::billing::premium::schedule());
     }

@@ -225,6 +225,9 @@ impl Application {
             outbox.clone(),
         )
         .map_err(|e| StartupError::Delivery(std::io::Error::other(e)))?;
+        let files =
+            crate::files::FileService::new(pool.clone(), Arc::clone(&ids), &settings.storage)
+                .map_err(|e| StartupError::Delivery(std::io::Error::other(e)))?;
         let chats = ChatService {
             pool: pool.clone(),
             ids: Arc::clone(&ids),
@@ -260,9 +263,12 @@ impl Application {
                     &job_store,
                     &settings,
                     &chats,
-                    &run_deps,
-                    &routines,
-                    &billing,
+                    jobs::JobServices {
+                        runs: &run_deps,
+                        routines: &routines,
+                        billing: &billing,
+                        files: &files,
+                    },
                     vapid.clone(),
                 )
             })?)
@@ -319,6 +325,7 @@ impl Application {
                     hub: hub.clone(),
                     ai,
                     billing: billing.clone(),
+                    storage: files.storage().clone(),
                 },
             )),
             metrics,
@@ -351,6 +358,7 @@ impl Application {
             ),
             people: crate::people::Directory::new(pool.clone()),
             billing,
+            files,
             mcp,
             routines: routines.clone(),
             runs: run_service,

@@ -10,6 +10,7 @@ mod chat;
 mod delivery;
 mod errors;
 mod exports;
+mod files;
 mod fuzz;
 mod health;
 mod helpers;

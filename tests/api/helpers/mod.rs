@@ -119,6 +119,7 @@ pub fn test_settings() -> Settings {
     settings.email.outbox_dir = outbox.join("email");
     settings.sms.outbox_dir = outbox.join("sms");
     settings.auth.key_dir = outbox.join("keys");
+    settings.storage.local_dir = outbox.join("files").to_string_lossy().into_owned();
     // Operators' routes (/metrics, the health report's details, /api/v2/admin) need a key.
     settings.admin.system_key = "system-key-for-tests".to_string().into();
     // Tests make many requests from one address; the rate-limit tests turn it back on.
