@@ -20,6 +20,10 @@ pub struct StorageSettings {
     pub local_dir: String,
     /// The largest file `POST /file` takes (413 `BodyTooLarge` beyond).
     pub max_file_bytes: usize,
+    /// Fields an upload form may have, and the longest of its text fields (`purpose`,
+    /// `chatId`): 400 `InvalidBody` beyond.
+    pub max_form_fields: usize,
+    pub max_text_field_bytes: usize,
     /// An image with more pixels than this (width × height, read from its header before it is
     /// decoded) is refused: a decompression bomb is never decoded.
     pub max_image_pixels: u64,

@@ -357,13 +357,15 @@ impl Settings {
         let fs = &s.storage;
         check(
             fs.max_file_bytes >= 1024
+                && fs.max_form_fields >= 3
+                && fs.max_text_field_bytes >= 32
                 && fs.max_image_pixels >= 1
                 && fs.max_decode_bytes >= 1024 * 1024
                 && fs.url_ttl_secs >= 1
                 && fs.orphan_after_hours >= 1
                 && (fs.backend != super::StorageBackend::S3
                     || (!fs.s3.bucket.is_empty() && !fs.s3.region.is_empty())),
-            "storage: max_file_bytes at least 1024, max_decode_bytes 1 MiB, the rest at least 1; the s3 backend needs storage.s3.bucket and region",
+            "storage: max_file_bytes at least 1024, max_form_fields 3, max_text_field_bytes 32, max_decode_bytes 1 MiB, the rest at least 1; the s3 backend needs storage.s3.bucket and region",
         );
         let st = &s.stripe;
         check(

@@ -174,8 +174,10 @@ impl FileService {
         &self.storage
     }
 
-    pub fn max_file_bytes(&self) -> usize {
-        self.settings.max_file_bytes
+    /// What an upload form may hold: the file's bytes, the number of fields, a text field's bytes.
+    pub fn form_limits(&self) -> (usize, usize, usize) {
+        let s = &self.settings;
+        (s.max_file_bytes, s.max_form_fields, s.max_text_field_bytes)
     }
 
     /// Checks, prepares and stores one upload of `owner`.

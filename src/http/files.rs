@@ -19,11 +19,6 @@ use crate::http::{ApiError, Code, Envelope, ok};
 use crate::ids::{ChatId, FileId};
 use crate::state::AppState;
 
-/// The longest text field of an upload (`purpose`, `chatId`).
-const MAX_TEXT_FIELD: usize = 64;
-/// Fields an upload may have.
-const MAX_FIELDS: usize = 8;
-
 pub fn config(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(upload)
         .service(download)
@@ -90,21 +85,17 @@ pub async fn upload(
     state: web::Data<AppState>,
     mut form: Multipart,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = state.files.max_file_bytes();
+    let (limit, max_fields, max_text) = state.files.form_limits();
     let (mut file, mut purpose, mut chat) = (None::<Vec<u8>>, None, None);
     let mut fields = 0;
     while let Some(field) = form.next().await {
         let mut field = field.map_err(|e| bad_form(format!("Bad multipart body: {e}")))?;
         fields += 1;
-        if fields > MAX_FIELDS {
+        if fields > max_fields {
             return Err(bad_form("Too many fields"));
         }
         let name = field.name().unwrap_or_default().to_owned();
-        let max = if name == "file" {
-            limit
-        } else {
-            MAX_TEXT_FIELD
-        };
+        let max = if name == "file" { limit } else { max_text };
         let mut bytes = Vec::new();
         while let Some(chunk) = field.next().await {
             let chunk = chunk.map_err(|e| bad_form(format!("Bad multipart body: {e}")))?;
