@@ -284,6 +284,20 @@ impl<P: Needs> FromRequest for RequireTeam<P> {
     }
 }
 
+/// A team's key (`mine`) may touch only what belongs to its team (`team`).
+fn within(
+    mine: Option<crate::ids::TeamId>,
+    team: Option<crate::ids::TeamId>,
+) -> Result<(), ApiError> {
+    match mine {
+        Some(mine) if team != Some(mine) => Err(ApiError::of(
+            Code::TeamKeyNotAccepted,
+            "A team's API key works only within its own team",
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn team_key_refused() -> ApiError {
     ApiError::of(
         Code::TeamKeyNotAccepted,
@@ -294,13 +308,7 @@ fn team_key_refused() -> ApiError {
 impl<P: Needs> RequireTeam<P> {
     /// Refuses a team's key used outside its team (`team` being what the request touches).
     pub fn within(&self, team: Option<crate::ids::TeamId>) -> Result<(), ApiError> {
-        match self.team {
-            Some(mine) if team != Some(mine) => Err(ApiError::of(
-                Code::TeamKeyNotAccepted,
-                "A team's API key works only within its own team",
-            )),
-            _ => Ok(()),
-        }
+        within(self.team, team)
     }
 }
 
@@ -339,13 +347,7 @@ pub struct TeamReader {
 impl TeamReader {
     /// Refuses a team's key reading outside its team (`team` being what the read touches).
     pub fn within(&self, team: Option<crate::ids::TeamId>) -> Result<(), ApiError> {
-        match self.team {
-            Some(mine) if team != Some(mine) => Err(ApiError::of(
-                Code::TeamKeyNotAccepted,
-                "A team's API key works only within its own team",
-            )),
-            _ => Ok(()),
-        }
+        within(self.team, team)
     }
 }
 
