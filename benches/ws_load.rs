@@ -10,6 +10,7 @@
 //! default 8), PACE (events per second, default 0 = as fast as possible), MODE=chat (post real
 //! chat messages through `POST /api/v2/chatMessage` and measure `GET` of a 20-message page),
 //! MODE=storm (all sockets on the last node, which is killed; all reconnect to the first at once),
+//! MODE=outbox (EVENTS outbox rows committed at once for one member's room; the relay's rate),
 //! BALANCER=1 (every socket, publish and page GET through HAProxy with `deploy/haproxy.cfg` in
 //! front of the nodes; its CPU is reported apart).
 //! Needs PostgreSQL and Redis (config.toml / VROOLI__* as for the server); it creates
@@ -20,7 +21,8 @@
 //!
 //! Long on purpose (~470 lines): one load generator with its browser-like client, its modes
 //! (fan-out, chat) and its report, read top to bottom; the page GET of chat mode is in
-//! `ws_load/page.rs`, the reconnect storm in `ws_load/storm.rs`.
+//! `ws_load/page.rs`, the reconnect storm in `ws_load/storm.rs`, the outbox relay in
+//! `ws_load/outbox.rs`.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -42,6 +44,8 @@ mod balancer;
 mod common;
 #[path = "../tests/support/haproxy.rs"]
 mod haproxy;
+#[path = "ws_load/outbox.rs"]
+mod outbox;
 #[path = "ws_load/page.rs"]
 mod page;
 #[path = "ws_load/storm.rs"]
@@ -186,6 +190,10 @@ async fn main() {
 
     if std::env::var("MODE").is_ok_and(|m| m == "storm") {
         storm::run(&mut nodes, &tokens, connections).await;
+        return;
+    }
+    if std::env::var("MODE").is_ok_and(|m| m == "outbox") {
+        outbox::run(&nodes, &pool, &tokens[0], env_or("EVENTS", 20_000)).await;
         return;
     }
 

@@ -7,9 +7,10 @@
 //! kick ─▶ this node's relay for the room (one task per room and node; kicks while it runs
 //!         only ask it to look again)
 //!   relay ─▶ tx: pg_advisory_xact_lock(room) (one relay per room across the cluster)
-//!          ─▶ DELETE the oldest rows of the room … RETURNING ─▶ hub.publish each in order
-//!             (idempotent by event id: a publish retried after a timeout, or repeated after a
-//!             crash or a rollback, is dropped by the broker) ─▶ commit
+//!          ─▶ DELETE the oldest rows of the room … RETURNING ─▶ hub.publish_all in order
+//!             (one Redis round trip for the batch; idempotent by event id: a publish retried
+//!             after a timeout, or repeated after a crash or a rollback, is dropped by the
+//!             broker) ─▶ commit
 //!          ─▶ broker failing: roll back (the rows return), retry with backoff; an event older
 //!             than the history window is given up as a gap (its offset consumed: members get
 //!             room/gap)
@@ -25,7 +26,7 @@ use std::time::Duration;
 use dashmap::DashMap;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
-use vrooli_actors::{Hub, NewEvent, RoomKey};
+use vrooli_actors::{BrokerError, Hub, NewEvent, RoomKey};
 
 /// What the relay needs from `[ws]`.
 #[derive(Debug, Clone, Copy)]
@@ -230,6 +231,36 @@ impl Inner {
         }
     }
 
+    /// Publishes `rows` (oldest first) in order: the runs of rows still within the history
+    /// window in one broker call each (one Redis round trip for the batch, not one per event),
+    /// a row older than that as a skipped offset where it stands.
+    async fn publish_rows(
+        &self,
+        key: &RoomKey,
+        rows: Vec<Row>,
+        oldest_kept: i64,
+    ) -> Result<(), BrokerError> {
+        let mut events = Vec::with_capacity(rows.len());
+        for row in rows {
+            if row.created_ms < oldest_kept {
+                // Too late for the history: members learn of it as a gap, never as silence.
+                self.hub.publish_all(&events).await?;
+                events.clear();
+                tracing::warn!(room = %key, event_id = %row.event_id, "event given up after the history window; sending a gap");
+                self.hub.skip(key).await?;
+            } else {
+                events.push(NewEvent {
+                    id: row.event_id,
+                    event_type: row.event_type,
+                    timestamp_ms: row.timestamp_ms,
+                    room: key.clone(),
+                    data: row.data.0,
+                });
+            }
+        }
+        self.hub.publish_all(&events).await.map(drop)
+    }
+
     /// One transaction: lock the room, publish a batch in order, delete what was published.
     async fn relay_once(&self, room: &str) -> Result<Pass, sqlx::Error> {
         let Some(key) = RoomKey::parse(room) else {
@@ -264,27 +295,11 @@ impl Inner {
         let full = rows.len() as i64 == self.settings.batch;
         let oldest_kept = chrono::Utc::now().timestamp_millis()
             - self.settings.history_max_age.as_millis() as i64;
-        for row in rows {
-            let result = if row.created_ms < oldest_kept {
-                // Too late for the history: members learn of it as a gap, never as silence.
-                tracing::warn!(room, event_id = %row.event_id, "event given up after the history window; sending a gap");
-                self.hub.skip(&key).await.map(drop)
-            } else {
-                let event = NewEvent {
-                    id: row.event_id,
-                    event_type: row.event_type,
-                    timestamp_ms: row.timestamp_ms,
-                    room: key.clone(),
-                    data: row.data.0,
-                };
-                self.hub.publish(&event).await.map(drop)
-            };
-            if let Err(error) = result {
-                tracing::debug!(%error, room, "outbox relay: broker unavailable; will retry");
-                // Later events wait (order is kept); every row of the batch comes back.
-                tx.rollback().await?;
-                return Ok(Pass::Failed);
-            }
+        if let Err(error) = self.publish_rows(&key, rows, oldest_kept).await {
+            tracing::debug!(%error, room, "outbox relay: broker unavailable; will retry");
+            // Later events wait (order is kept); every row of the batch comes back.
+            tx.rollback().await?;
+            return Ok(Pass::Failed);
         }
         tx.commit().await?;
         Ok(if full { Pass::More } else { Pass::Done })

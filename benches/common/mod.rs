@@ -29,7 +29,10 @@ pub async fn start_node(
         .local_addr()
         .unwrap()
         .port();
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_vrooli"));
+    // VROOLI_BIN: another build to measure (e.g. the commit before a change), same bench.
+    let binary =
+        std::env::var("VROOLI_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_vrooli").into());
+    let mut command = tokio::process::Command::new(binary);
     command
         .arg("serve")
         .env("RUST_LOG", "warn")

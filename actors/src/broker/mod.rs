@@ -157,6 +157,21 @@ pub trait Broker: Send + Sync + 'static {
     /// Gives the event the room's next offset, stores it in the history, and delivers it to every
     /// subscribed node: one atomic step. Returns the room's new head.
     fn publish<'a>(&'a self, event: &'a NewEvent) -> BoxFut<'a, Result<RoomHead, BrokerError>>;
+    /// Publishes `events` in order, each as [`Broker::publish`] would (its own atomic step), in
+    /// as few round trips as the broker can (Redis: one pipeline). On an error some of them may
+    /// already be published; publishing them all again is safe (repeats are dropped by id).
+    fn publish_all<'a>(
+        &'a self,
+        events: &'a [NewEvent],
+    ) -> BoxFut<'a, Result<Vec<RoomHead>, BrokerError>> {
+        Box::pin(async move {
+            let mut heads = Vec::with_capacity(events.len());
+            for event in events {
+                heads.push(self.publish(event).await?);
+            }
+            Ok(heads)
+        })
+    }
     /// Delivers without offset or history (typing).
     fn publish_volatile<'a>(&'a self, event: &'a NewEvent) -> BoxFut<'a, Result<(), BrokerError>>;
     /// Consumes the room's next offset without an event: for an event that could not be

@@ -1,7 +1,8 @@
 //! The Redis broker: rooms and node mailboxes shared by every node.
 //!
 //! - Publishing runs one Lua script (`scripts.rs`): next offset, history append, `PUBLISH` —
-//!   once per event id, however often it is retried.
+//!   once per event id, however often it is retried. A batch (the outbox relay's) is one
+//!   pipeline of those scripts: one round trip, each event still its own atomic step.
 //! - One pub/sub connection per node carries the room channels this node has members in
 //!   (`<prefix>room:<room>`), its own mailbox (`<prefix>node:<id>`) and the broadcast channel
 //!   (`<prefix>nodes`). A task reads it and hands each message to the inbox.
@@ -12,8 +13,9 @@
 //! - Presence is a sorted set per room of `<node>|<user>` scored by expiry; every node renews its
 //!   own entries, so a dead node's entries fall out after `presence_ttl`.
 //!
-//! Long on purpose (~490 lines): one connection state machine (connect, subscribe, reconnect,
-//! resubscribe, resync) whose parts share its private state; the Lua lives in `scripts.rs`.
+//! Long on purpose (~540 lines): one connection state machine (connect, subscribe, reconnect,
+//! resubscribe, resync) whose parts share its private state, and the publishing (one event or a
+//! pipelined batch) that shares its connection; the Lua lives in `scripts.rs`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -214,6 +216,29 @@ impl Inner {
         }
     }
 
+    /// The publish script's call for `event` (see `scripts.rs` for what each argument is).
+    fn publish_invocation(&self, event: &NewEvent) -> redis::ScriptInvocation<'_> {
+        let parts = event.encode();
+        let [offset, epoch, history] = self.room_keys(&event.room);
+        let mut invocation = self.publish.key(offset);
+        invocation
+            .key(epoch)
+            .key(history)
+            .key(self.ids_key(&event.room))
+            .key(self.bytes_key(&event.room))
+            .arg(parts.head)
+            .arg(parts.tail)
+            .arg(new_epoch())
+            .arg(self.settings.history_max_events.max(1))
+            .arg(self.ttl_ms())
+            .arg(self.room_channel(&event.room))
+            .arg(&event.id)
+            .arg(self.settings.history_max_bytes.max(1))
+            .arg(now_ms())
+            .arg(self.settings.history_max_age.as_millis() as u64);
+        invocation
+    }
+
     async fn history(&self, room: &RoomKey, after: u64) -> Result<History, BrokerError> {
         let [offset, epoch, history] = self.room_keys(room);
         let (head_offset, epoch, texts): (u64, String, Vec<String>) = self
@@ -262,33 +287,55 @@ impl Broker for RedisBroker {
 
     fn publish<'a>(&'a self, event: &'a NewEvent) -> BoxFut<'a, Result<RoomHead, BrokerError>> {
         Box::pin(async move {
-            let inner = &self.inner;
-            let parts = event.encode();
-            let [offset, epoch, history] = inner.room_keys(&event.room);
-            let (offset, epoch): (u64, String) = inner
-                .publish
-                .key(offset)
-                .key(epoch)
-                .key(history)
-                .key(inner.ids_key(&event.room))
-                .key(inner.bytes_key(&event.room))
-                .arg(parts.head)
-                .arg(parts.tail)
-                .arg(new_epoch())
-                .arg(inner.settings.history_max_events.max(1))
-                .arg(inner.ttl_ms())
-                .arg(inner.room_channel(&event.room))
-                .arg(&event.id)
-                .arg(inner.settings.history_max_bytes.max(1))
-                .arg(now_ms())
-                .arg(inner.settings.history_max_age.as_millis() as u64)
-                .invoke_async(&mut inner.conn.clone())
+            let (offset, epoch): (u64, String) = self
+                .inner
+                .publish_invocation(event)
+                .invoke_async(&mut self.inner.conn.clone())
                 .await
                 .map_err(unavailable)?;
             Ok(RoomHead {
                 epoch: epoch.into(),
                 offset,
             })
+        })
+    }
+
+    fn publish_all<'a>(
+        &'a self,
+        events: &'a [NewEvent],
+    ) -> BoxFut<'a, Result<Vec<RoomHead>, BrokerError>> {
+        Box::pin(async move {
+            if events.is_empty() {
+                return Ok(Vec::new());
+            }
+            let inner = &self.inner;
+            let invocations: Vec<_> = events.iter().map(|e| inner.publish_invocation(e)).collect();
+            let mut pipe = redis::pipe();
+            for invocation in &invocations {
+                pipe.invoke_script(invocation);
+            }
+            let mut conn = inner.conn.clone();
+            let no_script = redis::ErrorKind::Server(redis::ServerErrorKind::NoScript);
+            let answers: Vec<(u64, String)> = match pipe.query_async(&mut conn).await {
+                Ok(answers) => answers,
+                // Redis lost its script cache (restarted): load the script, send them all again
+                // (a pipeline's EVALSHA does not load it by itself, unlike `invoke_async`).
+                Err(error) if error.kind() == no_script => {
+                    invocations[0]
+                        .load_async(&mut conn)
+                        .await
+                        .map_err(unavailable)?;
+                    pipe.query_async(&mut conn).await.map_err(unavailable)?
+                }
+                Err(error) => return Err(unavailable(error)),
+            };
+            Ok(answers
+                .into_iter()
+                .map(|(offset, epoch)| RoomHead {
+                    epoch: epoch.into(),
+                    offset,
+                })
+                .collect())
         })
     }
 

@@ -201,6 +201,12 @@ impl Hub {
         self.node.broker.publish(event).await
     }
 
+    /// Publishes events in order (each as [`Hub::publish`] would) in as few broker round trips
+    /// as it can; on an error, some may be published already (publishing again is safe).
+    pub async fn publish_all(&self, events: &[NewEvent]) -> Result<Vec<RoomHead>, BrokerError> {
+        self.node.broker.publish_all(events).await
+    }
+
     /// Sends an event to a room's members on every node without an offset or a place in the
     /// history (streamed chunks, typing): lost, not recovered, when a member misses it.
     pub async fn publish_volatile(&self, event: &NewEvent) -> Result<(), BrokerError> {

@@ -18,10 +18,12 @@ use vrooli::startup::{Application, RouteHook, ShutdownHandle};
 
 mod db;
 mod request;
+mod slow_link;
 mod smtp;
 
 pub use db::TestDb;
 pub use request::{Auth, Reply, SendReply};
+pub use slow_link::SlowLink;
 pub use smtp::SmtpServer;
 
 /// The machine, for tests that time what they measure: the multi-node balancer tests take it
