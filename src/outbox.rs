@@ -18,7 +18,9 @@
 //!          ─▶ kick (a dead node's events are published by the living)
 //! ```
 //!
-//! Volatile events (streamed chunks, typing) do not come here: losing one is allowed.
+//! Volatile events (streamed chunks, typing) do not come here: losing one is allowed. A sender
+//! whose volatile events must follow its last outboxed one (a bot's chunks after the message
+//! they answer) uses `publish_then_wait`: it returns once that row has been relayed.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -40,6 +42,8 @@ pub struct OutboxSettings {
     pub history_max_age: Duration,
     /// Relays running at once on this node.
     pub relays: usize,
+    /// How long [`Outbox::publish_then_wait`] waits for its event to be relayed.
+    pub order_wait: Duration,
 }
 
 #[derive(Clone)]
@@ -117,6 +121,33 @@ impl Outbox {
                     tracing::error!(%error, room = %event.room, event_id = %event.id, "event lost: neither stored nor published");
                 }
             }
+        }
+    }
+
+    /// [`Outbox::publish`], then waits (at most `ws.outbox_order_wait_ms`) until the event has
+    /// been relayed to the broker. Rows of a room are relayed in commit order, so every event
+    /// committed before it has gone too: what the caller sends next without the outbox (a bot's
+    /// streamed chunks) follows them instead of overtaking them. Past the wait, or when the
+    /// database cannot tell, it returns anyway: the wait orders, it guarantees nothing more.
+    pub async fn publish_then_wait(&self, event: NewEvent) {
+        let room = event.room.to_string();
+        let id = event.id.clone();
+        self.publish(event).await;
+        let deadline = tokio::time::Instant::now() + self.inner.settings.order_wait;
+        loop {
+            // The relay deletes the row and commits only after the broker has the event.
+            let waiting: Result<bool, _> = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM outbox_events WHERE room = $1 AND event_id = $2)",
+            )
+            .bind(&room)
+            .bind(&id)
+            .fetch_one(&self.inner.pool)
+            .await;
+            if !matches!(waiting, Ok(true)) || tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            // A relay on this node takes a millisecond or two; a poll costs one small query.
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
 

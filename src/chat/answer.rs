@@ -4,7 +4,8 @@
 //! ```text
 //! job (any node) ─▶ already answered? (idempotency key) ─▶ context: the message's branch
 //!   ─▶ register for cancellation (requestCancellation reaches every node)
-//!   ─▶ bot/status/updated "thinking" ─▶ AiRegistry::stream ─▶ bot/response/stream {stream}…
+//!   ─▶ bot/status/updated "thinking", waited for until relayed (so no chunk overtakes it or the
+//!      message answered) ─▶ AiRegistry::stream ─▶ bot/response/stream {stream}…
 //!   ─▶ one transaction: the answer (Sent | Cancelled | Failed, with what was said) + the charge
 //!      (ledger key per answer: a retried job charges once)
 //!   ─▶ bot/response/stream {end} + chat/message/added, user/credits/updated, status "idle"
@@ -132,7 +133,7 @@ impl LlmCompletion {
             .publish(
                 chat_room(answer.chat),
                 "bot/status/updated",
-                json!({"chatId": answer.chat, "botId": answer.bot, "status": status}),
+                status_event(answer, status),
             )
             .await;
     }
@@ -190,7 +191,15 @@ impl JobHandler for LlmCompletion {
             .map_err(JobError::retryable)?;
 
         let guard = self.hub.cancellations().register(answer.chat.into());
-        self.status(&answer, "thinking").await;
+        // Chunks skip the outbox: without this wait the first could reach members before the
+        // message it answers (and this status), which are still in the outbox.
+        self.chats
+            .publish_then_wait(
+                chat_room(answer.chat),
+                "bot/status/updated",
+                status_event(&answer, "thinking"),
+            )
+            .await;
 
         // Chunks flow from the provider through a bounded channel to the room, in order.
         let (tx, mut rx) = mpsc::channel::<String>(64);
@@ -388,4 +397,9 @@ fn credits_event(answer: &Answer, balance: i64) -> serde_json::Value {
         Some(team) => json!({"balance": balance.to_string(), "teamId": team}),
         None => json!({"balance": balance.to_string()}),
     }
+}
+
+/// `bot/status/updated`'s data.
+fn status_event(answer: &Answer, status: &str) -> Value {
+    json!({"chatId": answer.chat, "botId": answer.bot, "status": status})
 }

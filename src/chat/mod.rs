@@ -150,6 +150,15 @@ impl ChatService {
             .await;
     }
 
+    /// [`ChatService::publish`], returning once the event (and so every event of the room
+    /// committed before it) has been relayed, or after `ws.outbox_order_wait_ms`: for an event
+    /// that volatile ones will follow.
+    pub async fn publish_then_wait(&self, room: RoomKey, event_type: &str, data: Value) {
+        self.outbox
+            .publish_then_wait(self.event(room, event_type, data))
+            .await;
+    }
+
     /// Adds an event to `tx` (published after the commit; call `outbox.kick` then).
     pub async fn publish_in(
         &self,

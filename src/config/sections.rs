@@ -322,6 +322,7 @@ pub struct WsSettings {
     pub outbox_sweep_interval_ms: u64,
     pub outbox_batch: i64,
     pub outbox_relays: usize,
+    pub outbox_order_wait_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

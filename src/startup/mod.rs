@@ -214,6 +214,7 @@ impl Application {
                 sweep_interval: Duration::from_millis(settings.ws.outbox_sweep_interval_ms),
                 history_max_age: Duration::from_secs(settings.ws.history_max_age_secs),
                 relays: settings.ws.outbox_relays,
+                order_wait: Duration::from_millis(settings.ws.outbox_order_wait_ms),
             },
         );
         outbox.start_sweeper();

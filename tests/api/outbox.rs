@@ -360,3 +360,53 @@ async fn events_that_piled_up_go_to_redis_a_batch_per_round_trip_not_one_each() 
         "300 piled-up events took {took:?} to reach the member"
     );
 }
+
+#[tokio::test]
+async fn a_bots_chunks_do_not_overtake_the_message_they_answer_while_it_is_in_the_outbox() {
+    let a = spawn_app_with(with_system_key, None).await;
+    let sam = user(&a, "Sam").await;
+    let echo = bot(&a, "Echo", json!({})).await;
+    let chat = create_chat(&a, &sam, &[&echo], json!({})).await;
+    let mut ws = open(&a.address, &sam.token).await;
+    ws.join("joinChatRoom", json!({"chatId": chat})).await;
+    // The room's relay lock held elsewhere (as by a relay on a node whose Redis is slow): the
+    // message stays in the outbox while the bot's job starts answering it at once.
+    let mut holder = a.db.pool.begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7107))")
+        .bind(format!("chat:{chat}"))
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    assert_eq!(say(&a.client, &a.address, &sam, &chat, "hello").await, 200);
+    // The hold itself (under ws.outbox_order_wait_ms), not a wait for something to happen.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    holder.rollback().await.unwrap();
+
+    let room = format!("chat:{chat}");
+    let mut seen = Vec::new();
+    loop {
+        let event = ws.event().await;
+        if event["room"] != room.as_str() {
+            continue;
+        }
+        let end = event["type"] == "bot/response/stream" && event["data"]["__type"] == "end";
+        seen.push(event);
+        if end {
+            break;
+        }
+    }
+    assert_eq!(seen[0]["type"], "chat/message/added", "{seen:?}");
+    assert_eq!(seen[0]["data"]["message"]["text"], "hello");
+    let thinking = seen
+        .iter()
+        .position(|e| e["type"] == "bot/status/updated" && e["data"]["status"] == "thinking")
+        .expect("the bot's status");
+    let first_chunk = seen
+        .iter()
+        .position(|e| e["type"] == "bot/response/stream")
+        .expect("chunks");
+    assert!(
+        thinking < first_chunk,
+        "a chunk came before the status: {seen:?}"
+    );
+}
