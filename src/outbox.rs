@@ -20,7 +20,8 @@
 //!
 //! Volatile events (streamed chunks, typing) do not come here: losing one is allowed. A sender
 //! whose volatile events must follow its last outboxed one (a bot's chunks after the message
-//! they answer) uses `publish_then_wait`: it returns once that row has been relayed.
+//! they answer) uses `publish_then_wait`, or `wait_relayed` (a run's llm step after its
+//! `step/started`): they return once those rows have been relayed.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -130,18 +131,34 @@ impl Outbox {
     /// streamed chunks) follows them instead of overtaking them. Past the wait, or when the
     /// database cannot tell, it returns anyway: the wait orders, it guarantees nothing more.
     pub async fn publish_then_wait(&self, event: NewEvent) {
-        let room = event.room.to_string();
-        let id = event.id.clone();
+        let room = event.room.clone();
         self.publish(event).await;
+        self.wait_relayed(&room).await;
+    }
+
+    /// Waits (at most `ws.outbox_order_wait_ms`) until every row `room` has in the outbox now
+    /// has been relayed: for a sender of volatile events that must not overtake events already
+    /// committed (a run's llm step streams after its `step/started`).
+    pub async fn wait_relayed(&self, room: &RoomKey) {
+        let room = room.to_string();
+        let pool = &self.inner.pool;
+        let last: Result<Option<i64>, _> =
+            sqlx::query_scalar("SELECT max(seq) FROM outbox_events WHERE room = $1")
+                .bind(&room)
+                .fetch_one(pool)
+                .await;
+        let Ok(Some(last)) = last else {
+            return;
+        };
         let deadline = tokio::time::Instant::now() + self.inner.settings.order_wait;
         loop {
-            // The relay deletes the row and commits only after the broker has the event.
+            // The relay deletes rows and commits only after the broker has their events.
             let waiting: Result<bool, _> = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM outbox_events WHERE room = $1 AND event_id = $2)",
+                "SELECT EXISTS (SELECT 1 FROM outbox_events WHERE room = $1 AND seq <= $2)",
             )
             .bind(&room)
-            .bind(&id)
-            .fetch_one(&self.inner.pool)
+            .bind(last)
+            .fetch_one(pool)
             .await;
             if !matches!(waiting, Ok(true)) || tokio::time::Instant::now() >= deadline {
                 return;

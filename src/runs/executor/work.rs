@@ -148,10 +148,11 @@ impl Walk<'_> {
         let (tx, mut rx) = mpsc::channel::<String>(64);
         let room = RoomKey::run(&self.run().to_string());
         let hub = deps.hub.clone();
+        let outbox = deps.outbox.clone();
         let stream_key = key.to_owned();
         let run = self.run();
-        // Chunks go to the room as they come (volatile: a client that misses them gets the
-        // whole answer with step/completed). Chunks that arrived while the previous one was
+        // Chunks go to the room as they come, the first after the step's committed events
+        // (volatile: a client that misses them gets the whole answer with step/completed). Chunks that arrived while the previous one was
         // being published go out together: one Redis round trip for all of them.
         let forward = async move {
             let mut answer = String::new();
@@ -162,6 +163,11 @@ impl Walk<'_> {
                 }
                 answer.push_str(&chunk);
                 if let Some(room) = &room {
+                    if n == 0 {
+                        // Chunks skip the outbox; the step's `step/started` may still be in
+                        // it. The provider goes on meanwhile (its chunks wait in the channel).
+                        outbox.wait_relayed(room).await;
+                    }
                     n += 1;
                     let event = NewEvent {
                         id: format!("run-{run}-stream-{stream_key}-{n}"),

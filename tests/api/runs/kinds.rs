@@ -298,3 +298,51 @@ async fn http_steps_refuse_private_addresses_and_oversized_answers() {
     let failed = until_status(&app, &sam, &run, "Failed").await;
     assert_eq!(failed["statusReason"], "ResponseTooLarge", "{failed}");
 }
+
+#[tokio::test]
+async fn an_llm_steps_chunks_do_not_overtake_its_step_started_while_that_is_in_the_outbox() {
+    let app = run_app().await;
+    let sam = user(&app, "Sam").await;
+    // A wait first, so the test can hold the run room's relay lock before the llm step starts.
+    let config = graph(
+        json!([{"id": "w", "kind": "wait", "durationMs": 800},
+               {"id": "say", "kind": "llm", "model": "echo", "prompt": "one two three"}]),
+        json!([{"from": "w", "to": "say"}]),
+    );
+    let run = run_of(&app, &sam, config, json!({})).await;
+    let mut ws = crate::ws::open(&app.address, &sam.token).await;
+    ws.join("joinRunRoom", json!({"runId": run})).await;
+    // The room's relay lock held elsewhere (a relay on a node whose Redis is slow): the llm
+    // step's `step/started` stays in the outbox while the echo model answers at once.
+    let mut holder = app.db.pool.begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7107))")
+        .bind(format!("run:{run}"))
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    // The hold itself: past the wait step (0.8 s), under ws.outbox_order_wait_ms after it.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    holder.rollback().await.unwrap();
+
+    let mut seen = Vec::new();
+    loop {
+        let event = ws.event().await;
+        let done = event["type"] == "step/completed" && event["data"]["nodeId"] == "say";
+        seen.push(event);
+        if done {
+            break;
+        }
+    }
+    let started = seen
+        .iter()
+        .position(|e| e["type"] == "step/started" && e["data"]["nodeId"] == "say")
+        .expect("the llm step's start");
+    let first_chunk = seen
+        .iter()
+        .position(|e| e["type"] == "step/stream")
+        .expect("chunks");
+    assert!(
+        started < first_chunk,
+        "a chunk came before its step/started: {seen:?}"
+    );
+}
