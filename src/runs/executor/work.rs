@@ -152,8 +152,9 @@ impl Walk<'_> {
         let stream_key = key.to_owned();
         let run = self.run();
         // Chunks go to the room as they come, the first after the step's committed events
-        // (volatile: a client that misses them gets the whole answer with step/completed). Chunks that arrived while the previous one was
-        // being published go out together: one Redis round trip for all of them.
+        // (volatile: a client that misses them gets the whole answer with step/completed).
+        // Chunks that arrived while the previous one was being published go out together: one
+        // Redis round trip for all of them.
         let forward = async move {
             let mut answer = String::new();
             let mut n = 0u64;
