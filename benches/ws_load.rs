@@ -22,7 +22,7 @@
 //! Long on purpose (~470 lines): one load generator with its browser-like client, its modes
 //! (fan-out, chat) and its report, read top to bottom; the page GET of chat mode is in
 //! `ws_load/page.rs`, the reconnect storm in `ws_load/storm.rs`, the outbox relay in
-//! `ws_load/outbox.rs`.
+//! `ws_load/outbox.rs`, the open-and-join client they share in `ws_load/client.rs`.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -41,6 +41,8 @@ use vrooli::config::{Settings, Sources};
 
 #[path = "common/balancer.rs"]
 mod balancer;
+#[path = "ws_load/client.rs"]
+mod client;
 mod common;
 #[path = "../tests/support/haproxy.rs"]
 mod haproxy;

@@ -3,11 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use futures_util::StreamExt;
+use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
+use crate::client::open_and_join;
 use crate::common::Node;
 use crate::cpu_secs;
 
@@ -17,30 +17,8 @@ use crate::cpu_secs;
 /// was empty, the relay's events per second, and the nodes' CPU time per event.
 pub async fn run(nodes: &[Node], pool: &sqlx::PgPool, token: &str, events: usize) {
     let url = format!("{}/ws", nodes[0].base.replacen("http", "ws", 1));
-    let mut request = url.into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("cookie", format!("session-v2={token}").parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("connect");
-    ws.send(Message::Text(
-        json!({"id": "j", "cmd": "joinChatRoom", "data": {"chatId": "1"}})
-            .to_string()
-            .into(),
-    ))
-    .await
-    .unwrap();
     // Joined before the events exist: the member must get every one of them live.
-    while let Some(Ok(message)) = ws.next().await {
-        if let Message::Text(text) = message {
-            let value: Value = serde_json::from_str(&text).expect("a JSON frame");
-            if value["ack"] == "j" {
-                assert_eq!(value["success"], true, "{value}");
-                break;
-            }
-        }
-    }
+    let mut ws = open_and_join(&url, token).await.expect("joined");
     let pids: Vec<String> = nodes
         .iter()
         .map(|n| n.process.id().unwrap().to_string())

@@ -4,11 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
-use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
+use crate::client::open_and_join;
 use crate::common::Node;
 use crate::{cpu_secs, rss_kib};
 
@@ -16,39 +12,6 @@ use crate::{cpu_secs, rss_kib};
 /// socket reconnects at once to the first node and joins again. Reports how long until all were
 /// joined and how many attempts were refused (a failed connect or handshake, or a join refused).
 pub async fn run(nodes: &mut [Node], tokens: &[String], connections: usize) {
-    type Ws = tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >;
-    async fn open_and_join(url: &str, token: &str) -> Result<Ws, String> {
-        let mut request = url.into_client_request().map_err(|e| e.to_string())?;
-        request
-            .headers_mut()
-            .insert("cookie", format!("session-v2={token}").parse().unwrap());
-        let (mut ws, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .map_err(|e| e.to_string())?;
-        ws.send(Message::Text(
-            json!({"id": "j", "cmd": "joinChatRoom", "data": {"chatId": "1"}})
-                .to_string()
-                .into(),
-        ))
-        .await
-        .map_err(|e| e.to_string())?;
-        while let Some(message) = ws.next().await {
-            let Ok(Message::Text(text)) = message else {
-                continue;
-            };
-            let value: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-            if value["ack"] == "j" {
-                return if value["success"] == true {
-                    Ok(ws)
-                } else {
-                    Err(value.to_string())
-                };
-            }
-        }
-        Err("closed before the ack".into())
-    }
     let ws_url = |node: &Node| format!("{}/ws", node.base.replacen("http", "ws", 1));
     let (first, last) = (ws_url(&nodes[0]), ws_url(nodes.last().unwrap()));
     let semaphore = Arc::new(tokio::sync::Semaphore::new(200));

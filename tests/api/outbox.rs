@@ -19,7 +19,11 @@ use crate::ws::{User, Ws, open, user, with_system_key};
 
 /// A node on a Redis of the test's own (so it can be paused without disturbing other tests).
 async fn app_on(redis: &PrivateRedis) -> TestApp {
-    let url = redis.url();
+    app_at(redis.url()).await
+}
+
+/// A node whose Redis is at `url` (a private one, or a proxy in front of it).
+async fn app_at(url: String) -> TestApp {
     spawn_app_with(
         move |s| {
             with_system_key(s);
@@ -309,15 +313,7 @@ async fn events_that_piled_up_go_to_redis_a_batch_per_round_trip_not_one_each() 
     // least 300 × 30 ms = 9 s.
     let redis = PrivateRedis::start().await;
     let link = SlowLink::start(redis.port, Duration::from_millis(15)).await;
-    let url = link.url();
-    let a = spawn_app_with(
-        move |s| {
-            with_system_key(s);
-            s.redis.url = url.into();
-        },
-        None,
-    )
-    .await;
+    let a = app_at(link.url()).await;
     let sam = user(&a, "Sam").await;
     let chat = create_chat(&a, &sam, &[], json!({})).await;
     let mut ws = open(&a.address, &sam.token).await;
