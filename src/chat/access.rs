@@ -71,29 +71,37 @@ impl ChatAccess {
 
 /// What decides access, as columns of a query on `chats c` with the user as `$2`: the one
 /// definition both [`chat_access`] and reads that check access in the same statement use.
+///
+/// The caller's membership of the chat's team is one probe of `members` (unique on team and
+/// user, so at most one row) returning bits, not one `EXISTS` per permission: on the page GET
+/// that is PostgreSQL's most frequent statement, two index probes fewer per request.
 pub(crate) const ACCESS_COLUMNS: &str =
     "c.creator_id IS NOT DISTINCT FROM $2 AND $2 IS NOT NULL AS a_creator,
      EXISTS (SELECT 1 FROM chat_participants p WHERE p.chat_id = c.id AND p.user_id = $2)
         AS a_participant,
-     EXISTS (SELECT 1 FROM members m WHERE m.team_id = c.team_id AND m.user_id = $2)
-        AS a_team_member,
-     EXISTS (SELECT 1 FROM members m WHERE m.team_id = c.team_id AND m.user_id = $2
-             AND (m.is_admin OR m.permissions ? 'WriteChats')) AS a_team_writer,
-     EXISTS (SELECT 1 FROM members m WHERE m.team_id = c.team_id AND m.user_id = $2
-             AND (m.is_admin OR m.permissions ? 'ManageChats')) AS a_team_manager,
+     COALESCE((SELECT 1
+                 | CASE WHEN m.is_admin OR m.permissions ? 'WriteChats' THEN 2 ELSE 0 END
+                 | CASE WHEN m.is_admin OR m.permissions ? 'ManageChats' THEN 4 ELSE 0 END
+               FROM members m WHERE m.team_id = c.team_id AND m.user_id = $2), 0) AS a_team,
      c.is_private AS a_private, c.open_to_anyone_with_invite AS a_open";
+
+/// The bits of `a_team`.
+const TEAM_MEMBER: i32 = 1;
+const TEAM_WRITER: i32 = 2;
+const TEAM_MANAGER: i32 = 4;
 
 /// The access read from a row that has [`ACCESS_COLUMNS`].
 pub(crate) fn access_from_row(
     row: &PgRow,
     user: Option<UserId>,
 ) -> Result<ChatAccess, sqlx::Error> {
+    let team: i32 = row.try_get("a_team")?;
     Ok(ChatAccess {
         creator: row.try_get("a_creator")?,
         participant: row.try_get("a_participant")?,
-        team_member: row.try_get("a_team_member")?,
-        team_writer: row.try_get("a_team_writer")?,
-        team_manager: row.try_get("a_team_manager")?,
+        team_member: team & TEAM_MEMBER != 0,
+        team_writer: team & TEAM_WRITER != 0,
+        team_manager: team & TEAM_MANAGER != 0,
         is_private: row.try_get("a_private")?,
         open_to_anyone_with_invite: row.try_get("a_open")?,
         signed_in: user.is_some(),

@@ -141,7 +141,7 @@ impl ChatService {
     ) -> Result<Vec<ChatInvite>, sqlx::Error> {
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM chat_invites
-             WHERE user_id = $1 AND status = 'Pending' AND ($2::BIGINT IS NULL OR id < $2)
+             WHERE user_id = $1 AND status = 'Pending' AND id < COALESCE($2::BIGINT, 9223372036854775807)
              ORDER BY id DESC LIMIT $3"
         )))
         .bind(user)

@@ -6,13 +6,16 @@
 //! unknown keys, so a typo is an error rather than a silently ignored setting. Secrets are
 //! `SecretString`, whose `Debug` prints `[REDACTED]`, so `{:?}` of the settings is safe to log.
 //! Each component receives only its own section. The sections are in `sections.rs`, the
-//! checks in `validate.rs`.
+//! checks in `validate.rs`; a few sections have their own files (`database.rs`, `storage.rs`,
+//! `stripe.rs`).
 
+mod database;
 mod sections;
 mod storage;
 mod stripe;
 mod validate;
 
+pub use database::*;
 pub use sections::*;
 pub use storage::*;
 pub use stripe::*;

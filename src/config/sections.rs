@@ -36,20 +36,6 @@ pub struct NodeSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DatabaseSettings {
-    pub url: SecretString,
-    pub max_connections: u32,
-    pub min_connections: u32,
-    pub acquire_timeout_ms: u64,
-    pub idle_timeout_secs: u64,
-    pub connect_attempts: u32,
-    pub connect_backoff_initial_ms: u64,
-    pub connect_backoff_max_ms: u64,
-    pub statement_timeout_ms: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RedisSettings {
     pub url: SecretString,
     pub key_prefix: String,

@@ -57,11 +57,7 @@ impl Settings {
             "database.url must be a postgres:// URL",
         );
         check(
-            s.database.max_connections >= 1,
-            "database.max_connections must be at least 1",
-        );
-        check(
-            s.database.min_connections <= s.database.max_connections,
+            s.database.min_connections <= s.database.pool_size(),
             "database.min_connections must not exceed database.max_connections",
         );
         check(

@@ -90,7 +90,7 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool, DbError> {
         max: Duration::from_millis(settings.connect_backoff_max_ms),
     };
     let pool_options = PgPoolOptions::new()
-        .max_connections(settings.max_connections)
+        .max_connections(settings.pool_size())
         .min_connections(settings.min_connections)
         .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
         .idle_timeout(Some(Duration::from_secs(settings.idle_timeout_secs)));

@@ -132,7 +132,8 @@ impl Notifications {
         Self { pool }
     }
 
-    /// The user's notifications, newest first; `take + 1` rows.
+    /// The user's notifications, newest first; `take + 1` rows. The cursor is an index bound
+    /// (`id < COALESCE(…)`), so a deep page reads only its own rows.
     pub async fn list(
         &self,
         user: UserId,
@@ -152,7 +153,8 @@ impl Notifications {
     }
 }
 
-/// The user's notifications, newest first; `take + 1` rows.
+/// The user's notifications, newest first; `take + 1` rows. The cursor is an index bound
+/// (`id < COALESCE(…)`), so a deep page reads only its own rows.
 async fn list(
     pool: &PgPool,
     user: UserId,
@@ -161,7 +163,7 @@ async fn list(
 ) -> Result<Vec<Notification>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM notifications
-         WHERE user_id = $1 AND ($2::BIGINT IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
+         WHERE user_id = $1 AND id < COALESCE($2::BIGINT, 9223372036854775807) ORDER BY id DESC LIMIT $3"
     )))
     .bind(user)
     .bind(before)

@@ -1,0 +1,71 @@
+//! `[database]`: the PostgreSQL pool (`src/db/`).
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    /// 0: [`DatabaseSettings::pool_size`] picks it from the CPUs.
+    pub max_connections: u32,
+    pub min_connections: u32,
+    pub acquire_timeout_ms: u64,
+    pub idle_timeout_secs: u64,
+    pub connect_attempts: u32,
+    pub connect_backoff_initial_ms: u64,
+    pub connect_backoff_max_ms: u64,
+    pub statement_timeout_ms: u64,
+}
+
+impl DatabaseSettings {
+    /// The most pooled connections: `max_connections`, or when it is 0 twice the CPUs this
+    /// process may use plus one (Prisma's default, the original's ORM), and at least
+    /// [`MIN_AUTO_POOL`].
+    ///
+    /// Why so few: more backends than cores do not run more queries at once. Each query then
+    /// wakes an idle backend, and PostgreSQL spends more CPU per query. On a 2-CPU machine,
+    /// sharing PostgreSQL, the page GET cost 0.17–0.22 ms of PostgreSQL's CPU per request with
+    /// 20 connections, 0.12–0.15 ms with 8 and 0.11 ms with 4 (docs/BENCHMARKS.md, issue 13).
+    pub fn pool_size(&self) -> u32 {
+        if self.max_connections > 0 {
+            return self.max_connections;
+        }
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        u32::try_from(cpus * 2 + 1)
+            .unwrap_or(u32::MAX)
+            .max(MIN_AUTO_POOL)
+    }
+}
+
+/// The smallest pool `max_connections = 0` picks. Right after start-up (start-up's own queries
+/// and the job pools' first claims, it seems; not traced) a health check saw four connections
+/// in use of four, and eight of eight: with a small pool the database check reads Degraded
+/// (`health.pool_degraded_percent`) until those are done. That is why 0 is not the default.
+pub const MIN_AUTO_POOL: u32 = 8;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_max(max_connections: u32) -> DatabaseSettings {
+        DatabaseSettings {
+            url: SecretString::from("postgres://localhost/x"),
+            max_connections,
+            min_connections: 0,
+            acquire_timeout_ms: 1,
+            idle_timeout_secs: 1,
+            connect_attempts: 1,
+            connect_backoff_initial_ms: 1,
+            connect_backoff_max_ms: 1,
+            statement_timeout_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_set_pool_size_is_kept_and_0_follows_the_cpus() {
+        assert_eq!(with_max(20).pool_size(), 20);
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+        assert_eq!(with_max(0).pool_size(), (cpus * 2 + 1).max(MIN_AUTO_POOL));
+    }
+}
