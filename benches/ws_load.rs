@@ -19,10 +19,11 @@
 //! The clients run in this process on the same 2 cores as the servers, so the figures are a
 //! floor for the servers, not their ceiling.
 //!
-//! Long on purpose (~470 lines): one load generator with its browser-like client, its modes
+//! Long on purpose (~440 lines): one load generator with its browser-like client, its modes
 //! (fan-out, chat) and its report, read top to bottom; the page GET of chat mode is in
 //! `ws_load/page.rs`, the reconnect storm in `ws_load/storm.rs`, the outbox relay in
-//! `ws_load/outbox.rs`, the open-and-join client they share in `ws_load/client.rs`.
+//! `ws_load/outbox.rs`, the open-and-join client they share in `ws_load/client.rs`, the bench
+//! users and their chat in `ws_load/setup.rs`.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -50,6 +51,8 @@ mod haproxy;
 mod outbox;
 #[path = "ws_load/page.rs"]
 mod page;
+#[path = "ws_load/setup.rs"]
+mod setup;
 #[path = "ws_load/storm.rs"]
 mod storm;
 
@@ -145,39 +148,7 @@ async fn main() {
     }
     let client = reqwest::Client::new();
 
-    // A few users (connections share them) and one open chat.
-    let users = connections.div_ceil(2000).max(1);
-    let mut tokens = Vec::new();
-    for i in 0..users {
-        let response = client
-            .post(format!("{}/api/v2/auth/email/signup", nodes[0].base))
-            .json(&json!({"name": format!("Bench {i}"), "email": format!("bench{i}@example.org"), "password": "correct horse battery"}))
-            .send()
-            .await
-            .unwrap();
-        let cookie = response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .find_map(|v| {
-                v.to_str()
-                    .ok()?
-                    .strip_prefix("session-v2=")
-                    .map(|v| v.split(';').next().unwrap().to_owned())
-            })
-            .expect("session cookie");
-        tokens.push(cookie);
-    }
-    let pool = sqlx::PgPool::connect(&db_url).await.unwrap();
-    sqlx::query("INSERT INTO chats (id, public_id, open_to_anyone_with_invite) VALUES (1, 'benchchat01', true)")
-        .execute(&pool)
-        .await
-        .unwrap();
-    // Every bench user takes part (so they may post).
-    sqlx::query("INSERT INTO chat_participants (id, chat_id, user_id) SELECT id, 1, id FROM users WHERE NOT is_bot")
-        .execute(&pool)
-        .await
-        .unwrap();
+    let (tokens, pool) = setup::users_and_chat(&client, &nodes[0].base, &db_url, connections).await;
 
     // Where clients go: the balancer, or each node in turn.
     let balancer = if std::env::var("BALANCER").is_ok_and(|b| b == "1") {
@@ -378,13 +349,14 @@ async fn main() {
         all[((all.len() as f64 * p) as usize).min(all.len() - 1)] as f64 / 1e6
     };
     println!(
-        "nodes={}{} connections={connections} users={users} events={events} publishers={publishers} pace={}",
+        "nodes={}{} connections={connections} users={} events={events} publishers={publishers} pace={}",
         nodes.len(),
         if balancer.is_some() {
             " behind HAProxy"
         } else {
             ""
         },
+        tokens.len(),
         if pace == 0 {
             "max".to_owned()
         } else {

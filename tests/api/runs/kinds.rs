@@ -320,7 +320,8 @@ async fn an_llm_steps_chunks_do_not_overtake_its_step_started_while_that_is_in_t
         .execute(&mut *holder)
         .await
         .unwrap();
-    // The hold itself: past the wait step (0.8 s), under ws.outbox_order_wait_ms after it.
+    // The fault's length, not a wait for anything: the lock is held past the wait step (0.8 s)
+    // and released within ws.outbox_order_wait_ms after it.
     tokio::time::sleep(Duration::from_millis(1600)).await;
     holder.rollback().await.unwrap();
 
