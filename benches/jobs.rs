@@ -3,7 +3,8 @@
 //!
 //! Needs PostgreSQL (the database.url of config.toml / VROOLI__DATABASE__URL); it creates and
 //! drops a database of its own. Run: `cargo bench --bench jobs` (JOBS=N to change the count,
-//! CONCURRENCY=N for the pool size, VROOLI__JOBS__FETCH_BATCH=N for the claim size).
+//! CONCURRENCY=N for the pool size, VROOLI__JOBS__FETCH_BATCH=N for the claim size,
+//! VROOLI__DATABASE__MAX_CONNECTIONS=N for the database pool's).
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -66,8 +67,11 @@ async fn main() {
         .execute(&mut conn)
         .await
         .unwrap();
+    // The pool a node would have (`database.max_connections`, 0: from the CPUs).
+    let pool_size = settings.database.pool_size();
+    println!("database pool: {pool_size} connections");
     let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(20)
+        .max_connections(pool_size)
         .connect_with(base.clone().database(&name))
         .await
         .expect("bench database");

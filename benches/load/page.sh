@@ -7,25 +7,13 @@
 # and PostgreSQL's (every postgres process on this machine: run nothing else against it meanwhile).
 set -euo pipefail
 BASE=${BASE:-http://127.0.0.1:5399}
-email="page-$RANDOM$RANDOM@example.org"
-cookie=$(curl -s -D - -o /dev/null -H 'content-type: application/json' \
-  -d "{\"name\":\"Bench\",\"email\":\"$email\",\"password\":\"benchmark password\"}" \
-  "$BASE/api/v2/auth/email/signup" | sed -n 's/^set-cookie: session-v2=\([^;]*\).*/\1/ip' | tr -d '\r')
-[ -n "$cookie" ] || { echo "sign-up failed" >&2; exit 1; }
-chat=$(curl -s -H 'content-type: application/json' -H "cookie: session-v2=$cookie" \
-  -d '{"name":"Bench chat","botIds":[]}' "$BASE/api/v2/chat" | python3 -c 'import json, sys; print(json.load(sys.stdin)["data"]["chat"]["id"])')
-[ -n "$chat" ] || { echo "chat creation failed" >&2; exit 1; }
-for i in $(seq 25); do
-  curl -s -o /dev/null -H 'content-type: application/json' -H "cookie: session-v2=$cookie" \
-    -d "{\"chatId\":\"$chat\",\"text\":\"message $i, of ordinary length, about a hundred bytes long, give or take\"}" \
-    "$BASE/api/v2/chatMessage"
-done
+. "$(dirname "$0")/page_setup.sh"
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # PostgreSQL's share: every postgres process's ticks (the pool's backends stay open for the run).
 pg_ticks() { for p in $(pgrep -x postgres); do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null; done | awk '{s += $1} END {print s + 0}'; }
 [ -n "${PID:-}" ] && before=$(ticks "$PID")
 pg_before=$(pg_ticks)
-out=$(wrk -t2 -c64 -d15s --latency -H "Cookie: session-v2=$cookie" "$BASE/api/v2/chatMessages?chatId=$chat&take=20")
+out=$(wrk -t2 -c64 -d15s --latency -H "Cookie: session-v2=$cookie" "$url")
 echo "$out" | grep -E "Requests/sec|^ +(50|90|99)%|Non-2xx"
 pg_after=$(pg_ticks)
 requests=$(echo "$out" | sed -n 's/^ *\([0-9]*\) requests in.*/\1/p')

@@ -38,10 +38,9 @@ impl DatabaseSettings {
     }
 }
 
-/// The smallest pool `max_connections = 0` picks. Right after start-up (start-up's own queries
-/// and the job pools' first claims, it seems; not traced) a health check saw four connections
-/// in use of four, and eight of eight: with a small pool the database check reads Degraded
-/// (`health.pool_degraded_percent`) until those are done. That is why 0 is not the default.
+/// The smallest pool `max_connections = 0` picks: a margin for small machines, where 2×CPUs+1
+/// would leave a few long statements (an export, a purge, a run's step) able to hold most of
+/// the pool while requests wait behind them.
 pub const MIN_AUTO_POOL: u32 = 8;
 
 #[cfg(test)]

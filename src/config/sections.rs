@@ -105,7 +105,7 @@ pub struct HealthSettings {
     pub disk_degraded_percent: f64,
     pub disk_down_percent: f64,
     pub cpu_degraded_percent: f64,
-    pub pool_degraded_percent: f64,
+    pub pool_wait_degraded_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

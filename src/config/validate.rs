@@ -105,13 +105,17 @@ impl Settings {
             "health.check_timeout_ms must be above 0",
         );
         let h = &s.health;
+        // A wait past the check's timeout reads Down, so Degraded must come before it.
+        check(
+            h.pool_wait_degraded_ms > 0 && h.pool_wait_degraded_ms < h.check_timeout_ms,
+            "health.pool_wait_degraded_ms must be above 0 and below health.check_timeout_ms",
+        );
         for (key, value) in [
             ("health.memory_degraded_percent", h.memory_degraded_percent),
             ("health.memory_down_percent", h.memory_down_percent),
             ("health.disk_degraded_percent", h.disk_degraded_percent),
             ("health.disk_down_percent", h.disk_down_percent),
             ("health.cpu_degraded_percent", h.cpu_degraded_percent),
-            ("health.pool_degraded_percent", h.pool_degraded_percent),
         ] {
             check(
                 (0.0..=100.0).contains(&value),

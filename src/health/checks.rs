@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use sqlx::PgPool;
@@ -17,8 +17,11 @@ use crate::redis_client::RedisClient;
 pub enum Check {
     /// This process answers HTTP; reaching the check proves it.
     Api { started: Instant },
-    /// A query round trip and the pool's occupancy.
-    Database { pool: PgPool, degraded_percent: f64 },
+    /// The wait for a pooled connection, a query round trip on it, and the pool's occupancy.
+    Database {
+        pool: PgPool,
+        wait_degraded: Duration,
+    },
     /// A PING round trip to the configured Redis.
     Redis { redis: RedisClient },
     /// Host memory in use and this process's resident size.
@@ -104,8 +107,8 @@ impl Check {
             ),
             Check::Database {
                 pool,
-                degraded_percent,
-            } => database(pool, *degraded_percent).await,
+                wait_degraded,
+            } => database(pool, *wait_degraded).await,
             Check::Queues {
                 store,
                 backlog_degraded,
@@ -255,25 +258,41 @@ impl Check {
     }
 }
 
-async fn database(pool: &PgPool, degraded_percent: f64) -> ServiceHealth {
-    let start = Instant::now();
-    // Occupancy before our own query, which would otherwise count itself.
+/// Degraded when this check waited longer than `wait_degraded` for a connection: requests are
+/// then queueing for the database. The pool's occupancy is shown but not graded: a small pool is
+/// full for a moment whenever a burst arrives (right after start-up, for one), which costs a
+/// request nothing; a long wait does.
+async fn database(pool: &PgPool, wait_degraded: Duration) -> ServiceHealth {
+    // Occupancy before our own acquisition, which would otherwise count itself.
     let max = pool.options().get_max_connections();
     let size = pool.size();
     let in_use = size.saturating_sub(pool.num_idle() as u32);
     let pool_details = json!({ "size": size, "inUse": in_use, "max": max });
-    let result = sqlx::query_scalar::<_, i32>("SELECT 1")
-        .fetch_one(pool)
-        .await;
-    match result {
-        Ok(_) => {
-            let usage = f64::from(in_use) * 100.0 / f64::from(max.max(1));
-            let status = grade(usage, degraded_percent, f64::INFINITY);
-            ServiceHealth::new(
-                status,
-                json!({ "latencyMs": ms(start), "pool": pool_details }),
-            )
+    let start = Instant::now();
+    let mut conn = match pool.acquire().await {
+        Ok(conn) => conn,
+        Err(error) => {
+            tracing::warn!(%error, "database health check: no connection");
+            return ServiceHealth::new(
+                Status::Down,
+                json!({ "error": "no connection", "waitMs": ms(start), "pool": pool_details }),
+            );
         }
+    };
+    let wait = start.elapsed();
+    let query_start = Instant::now();
+    let result = sqlx::query_scalar::<_, i32>("SELECT 1")
+        .fetch_one(&mut *conn)
+        .await;
+    drop(conn);
+    let details = json!({
+        "latencyMs": ms(query_start),
+        "waitMs": round1(wait.as_secs_f64() * 1000.0),
+        "pool": pool_details,
+    });
+    match result {
+        Ok(_) if wait > wait_degraded => ServiceHealth::new(Status::Degraded, details),
+        Ok(_) => ServiceHealth::new(Status::Operational, details),
         Err(error) => {
             tracing::warn!(%error, "database health check failed");
             ServiceHealth::new(

@@ -156,7 +156,7 @@ impl HealthService {
             },
             Check::Database {
                 pool: pool.clone(),
-                degraded_percent: settings.pool_degraded_percent,
+                wait_degraded: Duration::from_millis(settings.pool_wait_degraded_ms),
             },
             Check::Node {
                 worker_id,

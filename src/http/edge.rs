@@ -50,10 +50,10 @@ pub async fn edge(
     if let Some(state) = state {
         let labels = HttpLabels {
             method,
-            route: response
-                .request()
-                .match_pattern()
-                .unwrap_or_else(|| "unmatched".into()),
+            route: super::request_span::route(response.request())
+                .as_deref()
+                .unwrap_or("unmatched")
+                .to_owned(),
             status: response.status().as_u16(),
         };
         let seconds = start.elapsed().as_secs_f64();

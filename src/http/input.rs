@@ -95,7 +95,7 @@ pub async fn input_guard(
                 "Send JSON bodies uncompressed",
             )));
         }
-        let limit = limits.for_route(req.match_pattern().as_deref());
+        let limit = limits.for_route(super::request_span::route(req.request()).as_deref());
         let body = match read_body(&mut req, limit).await {
             Ok(body) => body,
             Err(error) => return Ok(req.error_response(error)),

@@ -29,6 +29,7 @@ pub mod path;
 mod profile;
 mod push;
 pub mod rate_limit;
+pub mod request_span;
 mod routines;
 mod runs;
 pub mod system_key;

@@ -47,7 +47,8 @@ pub async fn rate_limit_layer(
     else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let route = super::request_span::route(req.request());
+    let route = route.as_deref().unwrap_or("unmatched");
     // API keys get a multiple of a person's allowance (the original: 1000x); people are limited per user, else per address.
     let (caller, factor) = match req.extensions().get::<AuthState>() {
         // One bucket for all of an owner's keys: more keys do not buy more requests.
@@ -64,7 +65,7 @@ pub async fn rate_limit_layer(
             1,
         ),
     };
-    let per_day = limits.settings.per_day(&route).saturating_mul(factor);
+    let per_day = limits.settings.per_day(route).saturating_mul(factor);
     let decision = limits
         .limiter
         .check(

@@ -105,7 +105,7 @@ pub(super) fn http_server(
             .wrap(from_fn(crate::http::origin::origin_guard))
             .wrap(from_fn(crate::http::auth::session::session_layer))
             .wrap(from_fn(crate::http::edge::edge))
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<crate::http::request_span::RequestSpan>::new())
             // Outermost: a token in /ws's query string is taken out before anything logs the URI.
             .wrap(from_fn(crate::http::ws::hide_query_token))
             .into_utoipa_app()

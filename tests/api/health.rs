@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use crate::helpers::Reply;
 use crate::helpers::{spawn_app, spawn_app_with};
 
@@ -76,4 +78,37 @@ async fn results_are_cached_per_check() {
         second["services"]["database"]["lastChecked"]
     );
     assert_ne!(first["timestamp"], second["timestamp"]);
+}
+
+/// The database check grades the wait for a connection, not how full the pool is: a full pool
+/// that frees a connection at once is Operational, one that keeps the check waiting is Degraded.
+#[tokio::test]
+async fn the_database_reads_degraded_only_while_a_connection_is_waited_for() {
+    let app = spawn_app().await;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&app.db.url)
+        .await
+        .expect("pool");
+    let check = vrooli::health::Check::Database {
+        pool: pool.clone(),
+        wait_degraded: Duration::from_millis(500),
+    };
+    // The pool's one connection is in use when the check starts, and is handed back after
+    // `hold`: 10 ms is a burst, 900 ms is requests queueing (both far from the 500 ms line, so
+    // a slow machine does not blur them).
+    for (hold, expected) in [(10, "Operational"), (900, "Degraded")] {
+        let held = pool.acquire().await.expect("connection");
+        let release = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(hold)).await;
+            drop(held);
+        });
+        let health = serde_json::to_value(check.run().await).unwrap();
+        release.await.unwrap();
+        assert_eq!(health["status"], expected, "held {hold} ms: {health}");
+        assert_eq!(health["details"]["pool"]["inUse"], 1, "{health}");
+        assert_eq!(health["details"]["pool"]["max"], 1, "{health}");
+        let waited = health["details"]["waitMs"].as_f64().unwrap();
+        assert!(waited >= hold as f64 * 0.9, "held {hold} ms: {health}");
+    }
 }

@@ -30,7 +30,12 @@ async fn metrics_count_requests_by_route_and_status() {
         "{text}"
     );
     assert!(text.contains(r#"vrooli_http_request_duration_seconds_count{method="GET",route="/healthcheck",status="200"} 2"#), "{text}");
-    assert!(text.contains("vrooli_db_pool_max_connections 20"), "{text}");
+    // config.toml's 0: the pool is sized from the CPUs.
+    let max = app.settings.database.pool_size();
+    assert!(
+        text.contains(&format!("vrooli_db_pool_max_connections {max}")),
+        "{text}"
+    );
     let rss_line = text
         .lines()
         .find(|l| l.starts_with("vrooli_process_resident_memory_bytes "))
