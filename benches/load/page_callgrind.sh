@@ -4,7 +4,8 @@
 # counters, runs wrk -t1 -c4 for 20 s, and prints the server's instructions per request (user
 # space only: the kernel's share is not counted). Unlike page.sh's CPU times these do not move
 # with whatever else this 2-core machine is doing, so two builds can be compared one after the
-# other. Needs valgrind, wrk, PostgreSQL and Redis; run from the checkout (config.toml).
+# other. Needs valgrind, wrk, PostgreSQL and Redis; run from a directory whose config.toml the
+# binary accepts (the checkout it was built from).
 # Usage: benches/load/page_callgrind.sh target/release/vrooli
 set -euo pipefail
 BIN=${1:?usage: page_callgrind.sh <vrooli binary>}
@@ -17,6 +18,7 @@ server=$!
 trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$out_dir"' EXIT
 # Under callgrind start-up takes tens of seconds.
 for _ in $(seq 300); do curl -sf "$BASE/healthcheck" >/dev/null && break; sleep 0.5; done
+curl -sf "$BASE/healthcheck" >/dev/null || { echo "the server did not start:" >&2; tail -5 "$out_dir/node.log" >&2; exit 1; }
 . "$(dirname "$0")/page_setup.sh"
 wrk -t1 -c4 -d5s -H "Cookie: session-v2=$cookie" "$url" >/dev/null # warm-up: pool, caches
 callgrind_control -z "$server" >/dev/null

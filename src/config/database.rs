@@ -16,6 +16,8 @@ pub struct DatabaseSettings {
     pub connect_backoff_initial_ms: u64,
     pub connect_backoff_max_ms: u64,
     pub statement_timeout_ms: u64,
+    /// A pooled connection idle at least this long is pinged before it is handed out.
+    pub ping_after_idle_ms: u64,
 }
 
 impl DatabaseSettings {
@@ -58,6 +60,7 @@ mod tests {
             connect_backoff_initial_ms: 1,
             connect_backoff_max_ms: 1,
             statement_timeout_ms: 0,
+            ping_after_idle_ms: 1,
         }
     }
 

@@ -12,8 +12,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgPool};
 
 use crate::config::DatabaseSettings;
 use crate::retry::{Backoff, with_backoff};
@@ -89,11 +89,25 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool, DbError> {
         initial: Duration::from_millis(settings.connect_backoff_initial_ms),
         max: Duration::from_millis(settings.connect_backoff_max_ms),
     };
+    let ping_after_idle = Duration::from_millis(settings.ping_after_idle_ms);
     let pool_options = PgPoolOptions::new()
         .max_connections(settings.pool_size())
         .min_connections(settings.min_connections)
         .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
-        .idle_timeout(Some(Duration::from_secs(settings.idle_timeout_secs)));
+        .idle_timeout(Some(Duration::from_secs(settings.idle_timeout_secs)))
+        // sqlx pings a connection when it comes back to the pool and, by default, again when it
+        // is handed out: two extra round trips per query. A connection that came back less than
+        // `ping_after_idle_ms` ago was just found alive; only one idle for longer is pinged
+        // (PostgreSQL may have restarted, or an idle timeout cut it, meanwhile).
+        .test_before_acquire(false)
+        .before_acquire(move |conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= ping_after_idle {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        });
     with_backoff("postgres", backoff, || {
         pool_options.clone().connect_with(options.clone())
     })

@@ -19,6 +19,7 @@ mod mcp;
 mod metrics;
 mod openapi;
 mod outbox;
+mod pool;
 mod profile;
 mod push;
 mod rate_limit;
