@@ -24,7 +24,9 @@ macro_rules! snowflake_id_impls {
 
         impl serde::Serialize for $name {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_str(&self.0)
+                // Not `collect_str`: that formats through `core::fmt` and an escaping adapter,
+                // and a page of messages writes about a hundred ids.
+                s.serialize_str($crate::__itoa::Buffer::new().format(self.0))
             }
         }
 

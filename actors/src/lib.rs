@@ -49,6 +49,9 @@ pub use broker::{
 pub use event::NewEvent;
 pub use hub::Hub;
 pub use ids::{ChatId, RunId, SessionId, UserId};
+/// For [`snowflake_id_impls!`], which is expanded in other crates too.
+#[doc(hidden)]
+pub use itoa as __itoa;
 pub use key::{RoomKey, RoomKind};
 pub use limits::WsLimits;
 pub use run::{CommandOutcome, RunCommand, RunControl, RunDriver, StopReason};

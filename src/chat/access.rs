@@ -85,6 +85,9 @@ pub(crate) const ACCESS_COLUMNS: &str =
                FROM members m WHERE m.team_id = c.team_id AND m.user_id = $2), 0) AS a_team,
      c.is_private AS a_private, c.open_to_anyone_with_invite AS a_open";
 
+/// How many columns [`ACCESS_COLUMNS`] has: a statement's own columns start after them.
+pub(crate) const ACCESS_COLUMN_COUNT: usize = 5;
+
 /// The bits of `a_team`.
 const TEAM_MEMBER: i32 = 1;
 const TEAM_WRITER: i32 = 2;
@@ -133,5 +136,11 @@ mod tests {
         for p in [TeamPermission::WriteChats, TeamPermission::ManageChats] {
             assert!(super::ACCESS_COLUMNS.contains(&format!("'{}'", p.as_str())));
         }
+    }
+
+    #[test]
+    fn the_access_column_count_is_that_of_the_access_columns() {
+        let named = super::ACCESS_COLUMNS.matches(" AS a_").count();
+        assert_eq!(named, super::ACCESS_COLUMN_COUNT);
     }
 }

@@ -249,16 +249,8 @@ impl JobHandler for LlmCompletion {
                 Some(error.to_string()),
             ),
             Err(other) => {
-                // Nothing was said: tell the room, and try again later if it may pass.
-                self.stream_event(
-                    &answer,
-                    json!({"__type": "error", "error": other.to_string(), "chatId": answer.chat,
-                           "botId": answer.bot, "replyTo": answer.message}),
-                )
-                .await;
-                self.status(&answer, "idle").await;
-                // A cooldown ends and a network can recover; a rejected key or an unknown
-                // model will not.
+                // Nothing was said. A cooldown ends and a network can recover; a rejected key
+                // or an unknown model will not.
                 let error = match other {
                     AiError::Failed(ProviderError::Auth) | AiError::UnknownModel(_) => {
                         JobError::permanent(other)
@@ -266,16 +258,26 @@ impl JobHandler for LlmCompletion {
                     other if ctx.attempt < ctx.max_attempts => JobError::retryable(other),
                     other => JobError::permanent(other),
                 };
-                if matches!(error, JobError::Permanent(_)) {
-                    // This answer will never be given: its hold goes back to the payer.
-                    let balance = self
-                        .credits
+                // This answer will never be given: its hold goes back to the payer before the
+                // room hears of the error, so a client that then reads its balance sees it.
+                let released = if matches!(error, JobError::Permanent(_)) {
+                    self.credits
                         .release(&key)
                         .await
-                        .map_err(JobError::retryable)?;
-                    if let Some(balance) = balance {
-                        self.credits_updated(&answer, balance).await;
-                    }
+                        .map_err(JobError::retryable)?
+                } else {
+                    None
+                };
+                // Tell the room, and try again later if it may pass.
+                self.stream_event(
+                    &answer,
+                    json!({"__type": "error", "error": error.to_string(), "chatId": answer.chat,
+                           "botId": answer.bot, "replyTo": answer.message}),
+                )
+                .await;
+                self.status(&answer, "idle").await;
+                if let Some(balance) = released {
+                    self.credits_updated(&answer, balance).await;
                 }
                 return Err(error);
             }

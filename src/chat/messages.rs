@@ -50,6 +50,30 @@ pub struct TreeNode {
 const MESSAGE_COLUMNS: &str = "id, chat_id, user_id, parent_id, version_index, text, language, \
                                status, created_at, updated_at";
 
+/// A message from [`MESSAGE_COLUMNS`] starting at column `at`, read by position: by name, each
+/// column is a hash look-up, and a page is 21 rows of them (the page GET, issue 13).
+fn message_at(row: &sqlx::postgres::PgRow, at: usize) -> Result<ChatMessage, sqlx::Error> {
+    use sqlx::{Column, Row};
+    debug_assert_eq!(
+        row.columns()[at].name(),
+        "id",
+        "MESSAGE_COLUMNS start at {at}"
+    );
+    debug_assert_eq!(row.columns()[at + 9].name(), "updated_at");
+    Ok(ChatMessage {
+        id: row.try_get(at)?,
+        chat_id: row.try_get(at + 1)?,
+        user_id: row.try_get(at + 2)?,
+        parent_id: row.try_get(at + 3)?,
+        version_index: row.try_get(at + 4)?,
+        text: row.try_get(at + 5)?,
+        language: row.try_get(at + 6)?,
+        status: row.try_get(at + 7)?,
+        created_at: row.try_get(at + 8)?,
+        updated_at: row.try_get(at + 9)?,
+    })
+}
+
 impl ChatService {
     /// Posts a message: the row, the others' unread flags and one `llm-completion` job per bot
     /// participant in one transaction; then `chat/message/added`. With bots taking part, the
@@ -285,7 +309,7 @@ impl ChatService {
         take: i64,
         before: Option<ChatMessageId>,
     ) -> Result<Vec<ChatMessage>, ChatError> {
-        use sqlx::{FromRow, Row};
+        use sqlx::Row;
         // `id < COALESCE(…)`, not `$3 IS NULL OR id < $3`: a bound the index on (chat_id, id)
         // starts from, so a page deep in a long chat reads `take + 1` rows, not every newer one.
         let rows = sqlx::query(sql!(
@@ -310,11 +334,12 @@ impl ChatService {
         if !super::access::access_from_row(first, user)?.can_read() {
             return Err(ChatError::ChatNotFound);
         }
+        let at = super::access::ACCESS_COLUMN_COUNT;
         let mut messages = Vec::with_capacity(rows.len());
         for row in &rows {
             // A chat without messages (in this page) is one row with the message columns null.
-            if row.try_get::<Option<i64>, _>("id")?.is_some() {
-                messages.push(ChatMessage::from_row(row)?);
+            if row.try_get::<Option<i64>, _>(at)?.is_some() {
+                messages.push(message_at(row, at)?);
             }
         }
         // Newest first. The join's rows come in the page's order in practice, but SQL does not
