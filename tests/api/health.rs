@@ -95,8 +95,9 @@ async fn the_database_reads_degraded_only_while_a_connection_is_waited_for() {
         wait_degraded: Duration::from_millis(500),
     };
     // The pool's one connection is in use when the check starts, and is handed back after
-    // `hold`: 10 ms is a burst, 900 ms is requests queueing (both far from the 500 ms line, so
-    // a slow machine does not blur them).
+    // `hold` (the sleep is the fault's length, not a wait for something): 10 ms is a burst,
+    // 900 ms is requests queueing (both far from the 500 ms line, so a slow machine does not
+    // blur them).
     for (hold, expected) in [(10, "Operational"), (900, "Degraded")] {
         let held = pool.acquire().await.expect("connection");
         let release = tokio::spawn(async move {
