@@ -17,6 +17,7 @@ pub struct PublicUser {
     pub handle: Option<String>,
     pub name: String,
     pub is_bot: bool,
+    #[serde(serialize_with = "crate::domain::rfc3339::utc")]
     pub created_at: DateTime<Utc>,
 }
 

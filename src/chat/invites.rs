@@ -23,6 +23,7 @@ pub struct ChatInvite {
     /// `Pending`, `Accepted` or `Declined`.
     #[schema(example = "Pending")]
     pub status: String,
+    #[serde(serialize_with = "crate::domain::rfc3339::utc")]
     pub created_at: DateTime<Utc>,
 }
 

@@ -30,7 +30,9 @@ pub struct ChatMessage {
     /// `Sent`, `Cancelled` or `Failed` (a bot's answer that was stopped or broke off).
     #[schema(example = "Sent")]
     pub status: String,
+    #[serde(serialize_with = "crate::domain::rfc3339::utc")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::domain::rfc3339::utc")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -51,8 +53,10 @@ const MESSAGE_COLUMNS: &str = "id, chat_id, user_id, parent_id, version_index, t
                                status, created_at, updated_at";
 
 /// A message from [`MESSAGE_COLUMNS`] starting at column `at`, read by position: by name, each
-/// column is a hash look-up, and a page is 21 rows of them (the page GET, issue 13).
+/// column is a hash look-up, and a page is 21 rows of them (the page GET, issue 13); without
+/// sqlx's type check in release builds ([`crate::db::columns`]).
 fn message_at(row: &sqlx::postgres::PgRow, at: usize) -> Result<ChatMessage, sqlx::Error> {
+    use crate::db::columns::at as column;
     use sqlx::{Column, Row};
     debug_assert_eq!(
         row.columns()[at].name(),
@@ -61,16 +65,16 @@ fn message_at(row: &sqlx::postgres::PgRow, at: usize) -> Result<ChatMessage, sql
     );
     debug_assert_eq!(row.columns()[at + 9].name(), "updated_at");
     Ok(ChatMessage {
-        id: row.try_get(at)?,
-        chat_id: row.try_get(at + 1)?,
-        user_id: row.try_get(at + 2)?,
-        parent_id: row.try_get(at + 3)?,
-        version_index: row.try_get(at + 4)?,
-        text: row.try_get(at + 5)?,
-        language: row.try_get(at + 6)?,
-        status: row.try_get(at + 7)?,
-        created_at: row.try_get(at + 8)?,
-        updated_at: row.try_get(at + 9)?,
+        id: column(row, at)?,
+        chat_id: column(row, at + 1)?,
+        user_id: column(row, at + 2)?,
+        parent_id: column(row, at + 3)?,
+        version_index: column(row, at + 4)?,
+        text: column(row, at + 5)?,
+        language: column(row, at + 6)?,
+        status: column(row, at + 7)?,
+        created_at: crate::db::columns::timestamp_at(row, at + 8)?,
+        updated_at: crate::db::columns::timestamp_at(row, at + 9)?,
     })
 }
 
@@ -309,10 +313,9 @@ impl ChatService {
         take: i64,
         before: Option<ChatMessageId>,
     ) -> Result<Vec<ChatMessage>, ChatError> {
-        use sqlx::Row;
         // `id < COALESCE(…)`, not `$3 IS NULL OR id < $3`: a bound the index on (chat_id, id)
         // starts from, so a page deep in a long chat reads `take + 1` rows, not every newer one.
-        let rows = sqlx::query(sql!(
+        let query = sqlx::query(sql!(
             "SELECT {access}, m.* FROM chats c
              LEFT JOIN LATERAL (
                 SELECT {MESSAGE_COLUMNS} FROM chat_messages
@@ -325,9 +328,10 @@ impl ChatService {
         .bind(chat)
         .bind(user)
         .bind(before)
-        .bind(take + 1)
-        .fetch_all(&self.pool)
-        .await?;
+        .bind(take + 1);
+        let mut conn = self.warm.acquire().await?;
+        let rows = query.fetch_all(&mut *conn).await?;
+        conn.keep();
         let Some(first) = rows.first() else {
             return Err(ChatError::ChatNotFound);
         };
@@ -338,7 +342,7 @@ impl ChatService {
         let mut messages = Vec::with_capacity(rows.len());
         for row in &rows {
             // A chat without messages (in this page) is one row with the message columns null.
-            if row.try_get::<Option<i64>, _>(at)?.is_some() {
+            if crate::db::columns::at::<Option<i64>>(row, at)?.is_some() {
                 messages.push(message_at(row, at)?);
             }
         }

@@ -45,7 +45,9 @@ pub struct Chat {
     pub name: String,
     pub is_private: bool,
     pub open_to_anyone_with_invite: bool,
+    #[serde(serialize_with = "crate::domain::rfc3339::utc")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::domain::rfc3339::utc")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -114,6 +116,8 @@ pub struct NewChat {
 #[derive(Clone)]
 pub struct ChatService {
     pub pool: PgPool,
+    /// For the page of messages: a connection handed on without sqlx's release ping.
+    pub warm: std::sync::Arc<crate::db::warm::Warm>,
     pub ids: std::sync::Arc<Snowflake>,
     pub jobs: JobStore,
     pub hub: Hub,

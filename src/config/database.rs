@@ -18,6 +18,9 @@ pub struct DatabaseSettings {
     pub statement_timeout_ms: u64,
     /// A pooled connection idle at least this long is pinged before it is handed out.
     pub ping_after_idle_ms: u64,
+    /// Connections the hot reads hand on to each other (`db::warm`); see
+    /// [`DatabaseSettings::warm_size`].
+    pub warm_connections: u32,
 }
 
 impl DatabaseSettings {
@@ -37,6 +40,15 @@ impl DatabaseSettings {
         u32::try_from(cpus * 2 + 1)
             .unwrap_or(u32::MAX)
             .max(MIN_AUTO_POOL)
+    }
+}
+
+impl DatabaseSettings {
+    /// How many connections `db::warm` keeps out of the pool: `warm_connections`, and at most
+    /// half the pool, so the rest of the node (jobs, writes, transactions) always has the other
+    /// half.
+    pub fn warm_size(&self) -> usize {
+        self.warm_connections.min(self.pool_size() / 2) as usize
     }
 }
 
@@ -61,6 +73,7 @@ mod tests {
             connect_backoff_max_ms: 1,
             statement_timeout_ms: 0,
             ping_after_idle_ms: 1,
+            warm_connections: 4,
         }
     }
 
@@ -69,5 +82,12 @@ mod tests {
         assert_eq!(with_max(20).pool_size(), 20);
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
         assert_eq!(with_max(0).pool_size(), (cpus * 2 + 1).max(MIN_AUTO_POOL));
+    }
+
+    #[test]
+    fn warm_connections_take_at_most_half_the_pool() {
+        assert_eq!(with_max(20).warm_size(), 4);
+        assert_eq!(with_max(6).warm_size(), 3);
+        assert_eq!(with_max(1).warm_size(), 0);
     }
 }

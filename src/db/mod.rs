@@ -5,8 +5,10 @@
 //! several nodes starting together migrate once); `node_lease` claims this node's Snowflake worker
 //! id; `seed` creates the rows every install needs.
 
+pub mod columns;
 pub mod node_lease;
 pub mod seed;
+pub mod warm;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -4,6 +4,7 @@
 pub mod address;
 mod email;
 mod handle;
+pub mod rfc3339;
 pub mod secret;
 mod text;
 

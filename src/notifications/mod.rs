@@ -27,6 +27,7 @@ pub struct Notification {
     pub description: Option<String>,
     pub link: Option<String>,
     pub is_read: bool,
+    #[serde(serialize_with = "crate::domain::rfc3339::utc")]
     pub created_at: DateTime<Utc>,
 }
 

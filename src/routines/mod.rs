@@ -45,7 +45,9 @@ pub struct RoutineVersion {
     pub resource_sub_type: String,
     pub config: Value,
     pub is_latest: bool,
+    #[serde(serialize_with = "crate::domain::rfc3339::utc")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::domain::rfc3339::utc")]
     pub updated_at: DateTime<Utc>,
 }
 

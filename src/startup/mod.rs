@@ -231,6 +231,12 @@ impl Application {
                 .map_err(|e| StartupError::Delivery(std::io::Error::other(e)))?;
         let chats = ChatService {
             pool: pool.clone(),
+            warm: crate::db::warm::Warm::start(
+                pool.clone(),
+                settings.database.warm_size(),
+                Duration::from_millis(settings.database.ping_after_idle_ms),
+                Duration::from_millis(settings.database.acquire_timeout_ms),
+            ),
             ids: Arc::clone(&ids),
             jobs: job_store.clone(),
             hub: hub.clone(),
@@ -438,6 +444,8 @@ impl Application {
             }
         }
         self.lease.release().await;
+        // Connections kept warm are out of the pool, and `close` waits for every one.
+        self.state.chats.warm.close();
         self.pool.close().await;
         tracing::info!("server stopped; worker id released; database pool closed");
         result

@@ -27,6 +27,7 @@ pub struct MemberInvite {
     /// `Pending`, `Accepted` or `Declined`.
     #[schema(example = "Pending")]
     pub status: String,
+    #[serde(serialize_with = "crate::domain::rfc3339::utc")]
     pub created_at: DateTime<Utc>,
 }
 

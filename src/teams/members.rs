@@ -22,6 +22,7 @@ pub struct Member {
     pub is_bot: bool,
     pub is_admin: bool,
     pub permissions: Vec<TeamPermission>,
+    #[serde(serialize_with = "crate::domain::rfc3339::utc")]
     pub created_at: DateTime<Utc>,
 }
 

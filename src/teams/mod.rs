@@ -35,7 +35,9 @@ pub struct Team {
     pub name: String,
     pub is_private: bool,
     pub created_by: Option<UserId>,
+    #[serde(serialize_with = "crate::domain::rfc3339::utc")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::domain::rfc3339::utc")]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -6,6 +6,9 @@
 //! It passes with the hand-out ping switched off too (tried; sqlx notices the terminated
 //! connections by itself, how was not traced), so it guards the pool's behaviour, not the ping;
 //! the ping is for a connection that broke some other way while it sat idle.
+//!
+//! `mod warm` covers `db::warm`, which hands a connection from one hot read to the next without
+//! sqlx's release ping.
 
 use crate::helpers::spawn_app_with;
 
@@ -42,5 +45,168 @@ async fn connections_postgres_closed_while_idle_are_replaced_before_use() {
             "{}",
             reply.body
         );
+    }
+}
+
+/// `db::warm`: connections handed from one read to the next without sqlx's release ping. A
+/// pool of its own on the test database, so the counts are only this test's.
+mod warm {
+    use std::time::Duration;
+
+    use sqlx::postgres::PgPoolOptions;
+    use vrooli::db::warm::Warm;
+
+    use crate::helpers::{TestDb, test_settings};
+
+    async fn pool(db: &TestDb, size: u32) -> sqlx::PgPool {
+        PgPoolOptions::new()
+            .max_connections(size)
+            .connect(&db.url)
+            .await
+            .unwrap()
+    }
+
+    async fn backend(conn: &mut sqlx::PgConnection) -> i32 {
+        sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(conn)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_kept_connection_serves_the_next_read_and_is_out_of_the_pool_meanwhile() {
+        let db = TestDb::new(&test_settings()).await;
+        let pool = pool(&db, 4).await;
+        let warm = Warm::start(
+            pool.clone(),
+            2,
+            Duration::from_secs(60),
+            Duration::from_secs(5),
+        );
+
+        let mut first = warm.acquire().await.unwrap();
+        let pid = backend(&mut first).await;
+        first.keep();
+        assert_eq!(warm.kept(), 1);
+        // Kept, not idle in the pool: no ping on its way back, because it never went back.
+        assert_eq!(
+            pool.num_idle(),
+            0,
+            "the kept connection went back to the pool"
+        );
+
+        let mut second = warm.acquire().await.unwrap();
+        assert_eq!(warm.kept(), 0);
+        assert_eq!(
+            backend(&mut second).await,
+            pid,
+            "the next read got another connection"
+        );
+        second.keep();
+
+        // Turns: with both permits held, a third read waits for one of them rather than taking
+        // a third connection from the pool, then gets the connection kept first.
+        let mut a = warm.acquire().await.unwrap();
+        let mut b = warm.acquire().await.unwrap();
+        let a_pid = backend(&mut a).await;
+        backend(&mut b).await;
+        let third = warm.acquire();
+        tokio::pin!(third);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), &mut third)
+                .await
+                .is_err(),
+            "a third read went past the two turns"
+        );
+        a.keep();
+        let mut c = third.await.unwrap();
+        assert_eq!(
+            backend(&mut c).await,
+            a_pid,
+            "the waiting read did not get the kept one"
+        );
+        assert_eq!(
+            pool.size(),
+            2,
+            "the hot reads opened more than their two connections"
+        );
+        b.keep();
+        c.keep();
+        assert_eq!(warm.kept(), 2);
+
+        // At shutdown every kept connection goes back, so closing the pool does not wait on them.
+        warm.close();
+        assert_eq!(warm.kept(), 0);
+        tokio::time::timeout(Duration::from_secs(5), pool.close())
+            .await
+            .expect("the pool closed with connections still held out of it");
+        db.drop_now().await;
+    }
+
+    #[tokio::test]
+    async fn a_connection_whose_statement_was_cancelled_is_never_kept_and_the_pool_recovers_it() {
+        let db = TestDb::new(&test_settings()).await;
+        // One connection: the read after the cancelled one can only use the same connection.
+        let pool = pool(&db, 1).await;
+        let warm = Warm::start(
+            pool.clone(),
+            1,
+            Duration::from_secs(60),
+            Duration::from_secs(5),
+        );
+
+        let mut conn = warm.acquire().await.unwrap();
+        let pid = backend(&mut conn).await;
+        // A statement whose future is dropped before its answer: the request gone mid-query.
+        let cancelled = tokio::time::timeout(
+            Duration::from_millis(100),
+            sqlx::query("SELECT pg_sleep(0.5)").execute(&mut *conn),
+        )
+        .await;
+        assert!(cancelled.is_err(), "the statement was meant to be cut off");
+        drop(conn); // not kept: sqlx's way back, which waits for the statement's answer
+        assert_eq!(warm.kept(), 0);
+
+        // The next read gets the same connection from the pool, and its own answer, not the
+        // cancelled statement's.
+        let mut next = warm.acquire().await.unwrap();
+        let answer: i32 = sqlx::query_scalar("SELECT 42")
+            .fetch_one(&mut *next)
+            .await
+            .unwrap();
+        assert_eq!(answer, 42);
+        assert_eq!(backend(&mut next).await, pid);
+        next.keep();
+        warm.close();
+        pool.close().await;
+        db.drop_now().await;
+    }
+
+    #[tokio::test]
+    async fn a_connection_kept_past_the_idle_limit_goes_back_to_the_pool() {
+        let db = TestDb::new(&test_settings()).await;
+        let pool = pool(&db, 2).await;
+        let idle = Duration::from_millis(100);
+        let warm = Warm::start(pool.clone(), 1, idle, Duration::from_secs(5));
+
+        let mut conn = warm.acquire().await.unwrap();
+        backend(&mut conn).await;
+        conn.keep();
+        assert_eq!(warm.kept(), 1);
+        // Nothing reads meanwhile: the sweeper gives it back to the pool by itself.
+        crate::helpers::wait_until(
+            Duration::from_secs(5),
+            "the sweeper gave it back",
+            || async { warm.kept() == 0 && pool.num_idle() == 1 },
+        )
+        .await;
+
+        // And the pool hands it out again (pinged first, as any connection idle that long).
+        let mut next = warm.acquire().await.unwrap();
+        backend(&mut next).await;
+        next.keep();
+        warm.close();
+        pool.close().await;
+        db.drop_now().await;
     }
 }
