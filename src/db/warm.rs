@@ -32,17 +32,28 @@ const MIN_SWEEP_PERIOD: Duration = Duration::from_millis(50);
 pub struct Warm {
     pool: PgPool,
     /// Newest last: the next read takes the one most recently proven alive.
-    kept: Mutex<Vec<(Instant, PoolConnection<Postgres>)>>,
+    kept: Mutex<Vec<Kept>>,
     /// One per connection the hot reads may hold at once, handed out in turn (see `acquire`).
     permits: Arc<Semaphore>,
     capacity: usize,
     max_idle: Duration,
     acquire_timeout: Duration,
+    /// The pool's `max_lifetime`: a connection handed on and on never goes back to the pool,
+    /// where sqlx would close it at that age, so it is given back here once that old.
+    max_lifetime: Option<Duration>,
+}
+
+struct Kept {
+    at: Instant,
+    /// When the pool handed it out first (an upper bound on its age: see `max_lifetime`).
+    since: Instant,
+    conn: PoolConnection<Postgres>,
 }
 
 /// A connection for one statement; [`WarmConnection::keep`] it after the statement succeeded.
 pub struct WarmConnection<'a> {
     conn: PoolConnection<Postgres>,
+    since: Instant,
     warm: &'a Warm,
     /// Released after the connection is kept (fields drop after `keep`'s body).
     _permit: Option<OwnedSemaphorePermit>,
@@ -60,6 +71,7 @@ impl Warm {
     ) -> Arc<Self> {
         // `ping_after_idle_ms = 0` asks for a ping before every use: nothing may skip it.
         let capacity = if max_idle.is_zero() { 0 } else { capacity };
+        let max_lifetime = pool.options().get_max_lifetime();
         let warm = Arc::new(Self {
             pool,
             kept: Mutex::new(Vec::with_capacity(capacity)),
@@ -67,6 +79,7 @@ impl Warm {
             capacity,
             max_idle,
             acquire_timeout,
+            max_lifetime,
         });
         if capacity > 0 {
             tokio::spawn(sweep(Arc::downgrade(&warm)));
@@ -86,6 +99,7 @@ impl Warm {
             let conn = self.pool.acquire().await?;
             return Ok(WarmConnection {
                 conn,
+                since: Instant::now(),
                 warm: self,
                 _permit: None,
             });
@@ -101,7 +115,7 @@ impl Warm {
             let mut kept = self.lock();
             // Kept connections are in the order they were kept: if the newest is stale, all are.
             match kept.pop() {
-                Some((at, conn)) if at.elapsed() < self.max_idle => Some(conn),
+                Some(fresh) if fresh.at.elapsed() < self.max_idle => Some(fresh),
                 Some(stale) => {
                     kept.push(stale);
                     None
@@ -109,15 +123,18 @@ impl Warm {
                 None => None,
             }
         };
-        let conn = match fresh {
-            Some(conn) => conn,
+        let (conn, since) = match fresh {
+            Some(Kept { conn, since, .. }) => (conn, since),
             None => {
                 self.give_back_stale();
-                self.pool.acquire().await?
+                // Boxed: sqlx's acquire holds a whole connection attempt's state, which would
+                // otherwise size every page read's future (see `AuthService::authenticate`).
+                (Box::pin(self.pool.acquire()).await?, Instant::now())
             }
         };
         Ok(WarmConnection {
             conn,
+            since,
             warm: self,
             _permit: Some(permit),
         })
@@ -143,14 +160,14 @@ impl Warm {
             let mut kept = self.lock();
             let fresh_from = kept
                 .iter()
-                .position(|(at, _)| at.elapsed() < self.max_idle)
+                .position(|kept| kept.at.elapsed() < self.max_idle)
                 .unwrap_or(kept.len());
             kept.drain(..fresh_from).collect()
         };
         drop(stale);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Instant, PoolConnection<Postgres>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Kept>> {
         self.kept.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -158,10 +175,18 @@ impl Warm {
 impl WarmConnection<'_> {
     /// Keeps the connection for the next read: call only after its statement succeeded.
     pub fn keep(self) {
+        let too_old = self
+            .warm
+            .max_lifetime
+            .is_some_and(|max| self.since.elapsed() >= max);
         let mut kept = self.warm.lock();
         // Room for it unless the turns are off (capacity 0) or closed at shutdown.
-        if kept.len() < self.warm.capacity && !self.warm.permits.is_closed() {
-            kept.push((Instant::now(), self.conn));
+        if kept.len() < self.warm.capacity && !self.warm.permits.is_closed() && !too_old {
+            kept.push(Kept {
+                at: Instant::now(),
+                since: self.since,
+                conn: self.conn,
+            });
         }
         // Otherwise it is dropped after the lock is released, back to the pool; the permit
         // after that, so the next read finds it kept.

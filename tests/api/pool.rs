@@ -209,4 +209,44 @@ mod warm {
         pool.close().await;
         db.drop_now().await;
     }
+
+    #[tokio::test]
+    async fn a_connection_handed_on_past_the_pools_max_lifetime_goes_back_to_be_closed() {
+        let db = TestDb::new(&test_settings()).await;
+        let lifetime = Duration::from_millis(300);
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .max_lifetime(lifetime)
+            .connect(&db.url)
+            .await
+            .unwrap();
+        let warm = Warm::start(
+            pool.clone(),
+            1,
+            Duration::from_secs(60),
+            Duration::from_secs(5),
+        );
+
+        let mut conn = warm.acquire().await.unwrap();
+        let pid = backend(&mut conn).await;
+        conn.keep();
+        let mut conn = warm.acquire().await.unwrap();
+        assert_eq!(backend(&mut conn).await, pid);
+        tokio::time::sleep(lifetime).await; // the connection's age, the condition under test
+        conn.keep();
+        assert_eq!(warm.kept(), 0, "a connection past its lifetime was kept");
+        // Back in the pool, sqlx closes it for its age; the next read gets a new one.
+        crate::helpers::wait_until(
+            Duration::from_secs(5),
+            "the old connection closed",
+            || async { pool.size() == 0 },
+        )
+        .await;
+        let mut next = warm.acquire().await.unwrap();
+        assert_ne!(backend(&mut next).await, pid);
+        next.keep();
+        warm.close();
+        pool.close().await;
+        db.drop_now().await;
+    }
 }

@@ -244,8 +244,10 @@ impl AuthService {
                 Revoked::Unknown => {} // fall through to the session rows
             }
         }
-        self.refresh(Arc::unwrap_or_clone(claims), now, within_window)
-            .await
+        // Boxed: this rare path (a token past its access window, or Redis not answering) holds
+        // a query's and a signing's state, and unboxed it would size every request's future,
+        // which is moved (copied whole) into a box on each layer of the HTTP stack.
+        Box::pin(self.refresh(Arc::unwrap_or_clone(claims), now, within_window)).await
     }
 
     /// Checks the token's sessions against their rows; drops users whose session ended and

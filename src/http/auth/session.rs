@@ -50,7 +50,8 @@ pub async fn session_layer(
     let token = from_cookie.clone().or_else(|| bearer_token(req.request()));
     let api_key = api_key(req.request());
     let outcome = match (&api_key, &token) {
-        (Some(key), _) => match state.api_keys.authenticate(key).await {
+        // Boxed, as the session's refresh is: see `AuthService::authenticate`.
+        (Some(key), _) => match Box::pin(state.api_keys.authenticate(key)).await {
             Ok(Some(auth)) => AuthState::ApiKey(auth),
             Ok(None) => AuthState::BadApiKey,
             Err(error) => {

@@ -74,7 +74,8 @@ pub async fn list_messages(
         Code::InvalidChatId,
     )?;
     if reader.team.is_some() {
-        reader.within(state.chats.team_of(chat_id).await?)?;
+        // Boxed (team keys only): see `AuthService::authenticate`.
+        reader.within(Box::pin(state.chats.team_of(chat_id)).await?)?;
     }
     let messages = state
         .chats
