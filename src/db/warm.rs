@@ -38,14 +38,16 @@ pub struct Warm {
     capacity: usize,
     max_idle: Duration,
     acquire_timeout: Duration,
-    /// The pool's `max_lifetime`: a connection handed on and on never goes back to the pool,
-    /// where sqlx would close it at that age, so it is given back here once that old.
+    /// The pool's `max_lifetime`: a connection handed on and on would never go back to the
+    /// pool, where sqlx closes connections of that age, so it goes back once it has been out
+    /// of the pool that long.
     max_lifetime: Option<Duration>,
 }
 
 struct Kept {
     at: Instant,
-    /// When the pool handed it out first (an upper bound on its age: see `max_lifetime`).
+    /// When the pool last handed it out: given back once this is `max_lifetime` ago, it reaches
+    /// sqlx's own check of its age at least that often.
     since: Instant,
     conn: PoolConnection<Postgres>,
 }
