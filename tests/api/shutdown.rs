@@ -110,3 +110,32 @@ async fn a_stopping_node_answers_503_on_its_health_check_while_it_still_serves()
         "the drain lasted server.drain_secs"
     );
 }
+
+/// Pages of messages leave connections kept out of the pool (`db::warm`); the pool closes at
+/// shutdown only once every connection is back, so the node gives them back first.
+#[tokio::test]
+async fn a_node_that_served_pages_of_messages_still_stops() {
+    use serde_json::json;
+
+    use crate::chat::{create_chat, get};
+    use crate::ws::user;
+
+    // Kept connections stay out of the pool until shutdown: nothing idles them back meanwhile.
+    let mut app = spawn_app_with(|s| s.database.ping_after_idle_ms = 600_000, None).await;
+    let sam = user(&app, "Sam").await;
+    let chat = create_chat(&app, &sam, &[], json!({})).await;
+    for _ in 0..3 {
+        let reply = get(&app, &format!("/chatMessages?chatId={chat}"), Some(&sam)).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+
+    tokio::time::timeout(Duration::from_secs(20), app.shutdown.clone().shutdown())
+        .await
+        .expect("the node did not stop: its pool waited for connections held out of it");
+    let server = app.server.take().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("server exits cleanly");
+}
