@@ -5,20 +5,24 @@
 //! and registries) → jobs (worker pools, scheduler; the bot handler needs the hub) → shared state (health, metrics) → middleware
 //! (request id + tracing, edge, CORS, body limits) → routes → bind the HTTP listener.
 //!
-//! `run_until_stopped` serves until SIGTERM or SIGINT (or a [`ShutdownHandle`]), then stops
-//! accepting, lets in-flight requests finish within `server.shutdown_timeout_secs`, releases the
-//! worker id lease, closes the pool and returns. `main` and the tests call the same builder.
+//! `run_until_stopped` (`shutdown.rs`) serves until SIGTERM or SIGINT (or a [`ShutdownHandle`]),
+//! then stops accepting, lets in-flight requests finish within `server.shutdown_timeout_secs`,
+//! releases the worker id lease, closes the pool and returns. `main` and the tests call the same
+//! builder.
 
 mod http;
 mod jobs;
 mod runs;
+mod shutdown;
 mod signals;
+
+pub use shutdown::ShutdownHandle;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::dev::{Server, ServerHandle};
+use actix_web::dev::Server;
 use actix_web::web;
 
 use crate::ai::AiRegistry;
@@ -35,14 +39,13 @@ use crate::health::host::HostProbe;
 use crate::health::{self, HealthService};
 use crate::ids::Snowflake;
 use crate::ids::snowflake::WorkerIdOutOfRange;
-use crate::jobs::{DatabaseClock, JobRuntime, JobStore, StopJobs};
+use crate::jobs::{DatabaseClock, JobRuntime, JobStore};
 use crate::metrics::Metrics;
 use crate::redis_client::{RedisClient, RedisConnectError};
 use crate::state::AppState;
 
 use http::http_server;
 use jobs::start_jobs;
-use signals::wait_for_signal;
 
 /// Extra routes mounted beside the server's own (tests mount probes through it).
 pub type RouteHook = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
@@ -86,44 +89,6 @@ pub struct Application {
     ws_grace: Duration,
     drain: Duration,
     worker_id: u16,
-}
-
-/// Stops a running [`Application`] gracefully, as SIGTERM would.
-#[derive(Clone)]
-pub struct ShutdownHandle {
-    server: ServerHandle,
-    jobs: Option<StopJobs>,
-    hub: vrooli_actors::Hub,
-    health: Arc<HealthService>,
-    /// How long WebSocket clients get to close after being told to reconnect.
-    ws_grace: Duration,
-    /// How long the node answers 503 on /healthcheck, still serving, before it stops.
-    drain: Duration,
-}
-
-impl ShutdownHandle {
-    /// Answers 503 on /healthcheck for `server.drain_secs` while still serving (the balancer
-    /// stops sending work); then tells WebSocket clients to reconnect elsewhere (close 1012) and
-    /// waits for them within the grace; stops accepting and claiming; waits for in-flight
-    /// requests (up to the configured deadline); returns. Running jobs drain in parallel (see
-    /// `run`); run leases are handed back there too.
-    pub async fn shutdown(&self) {
-        self.health.start_draining();
-        if !self.drain.is_zero() {
-            tracing::info!(
-                drain_secs = self.drain.as_secs_f64(),
-                "draining: /healthcheck answers 503 while this node still serves"
-            );
-            // The drain is a duration by design: nothing tells a node that every balancer has
-            // seen its 503; `server.drain_secs` covers their check interval × failures.
-            tokio::time::sleep(self.drain).await;
-        }
-        if let Some(jobs) = &self.jobs {
-            jobs.stop();
-        }
-        self.hub.shutdown(self.ws_grace).await;
-        self.server.stop(true).await;
-    }
 }
 
 impl Application {
@@ -395,60 +360,6 @@ impl Application {
     /// The bound port (differs from the configured one when that was 0).
     pub fn port(&self) -> u16 {
         self.port
-    }
-
-    pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle {
-            server: self.server.handle(),
-            jobs: self.jobs.as_ref().map(JobRuntime::stopper),
-            hub: self.state.hub.clone(),
-            health: self.state.health.clone(),
-            ws_grace: self.ws_grace,
-            drain: self.drain,
-        }
-    }
-
-    /// Serves until SIGTERM/SIGINT or a [`ShutdownHandle`], then drains and closes.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.run(true).await
-    }
-
-    /// As [`Self::run_until_stopped`]; with `signals = false` only a [`ShutdownHandle`] stops it
-    /// (tests run many servers in one process and must not take over its Ctrl-C).
-    pub async fn run(self, signals: bool) -> std::io::Result<()> {
-        let handle = self.shutdown_handle();
-        let watcher = signals.then(|| {
-            tokio::spawn(async move {
-                let signal = wait_for_signal().await;
-                tracing::info!(
-                    signal,
-                    "shutdown requested: no new connections or jobs, draining in-flight work"
-                );
-                handle.shutdown().await;
-            })
-        });
-        let result = self.server.await;
-        if let Some(watcher) = watcher {
-            watcher.abort();
-        }
-        if let Some(jobs) = self.jobs {
-            // Already told to stop with the server; this waits for running jobs to drain.
-            jobs.shutdown().await;
-        }
-        // The run actors stopped with the hub: hand their leases back for another node.
-        match crate::runs::store::release_node_leases(&self.pool, i32::from(self.worker_id)).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(runs = n, "run leases handed back"),
-            Err(error) => {
-                tracing::warn!(%error, "could not hand back run leases; they expire by themselves")
-            }
-        }
-        self.lease.release().await;
-        // Connections kept warm are out of the pool, and `close` waits for every one.
-        self.state.chats.warm.close();
-        self.pool.close().await;
-        tracing::info!("server stopped; worker id released; database pool closed");
-        result
     }
 }
 

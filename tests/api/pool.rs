@@ -51,6 +51,7 @@ async fn connections_postgres_closed_while_idle_are_replaced_before_use() {
 /// `db::warm`: connections handed from one read to the next without sqlx's release ping. A
 /// pool of its own on the test database, so the counts are only this test's.
 mod warm {
+    use std::sync::Arc;
     use std::time::Duration;
 
     use sqlx::postgres::PgPoolOptions;
@@ -73,20 +74,37 @@ mod warm {
             .unwrap()
     }
 
+    /// Keeps up to `capacity` connections, for longer than any of these tests lasts.
+    fn kept_for_a_minute(pool: &sqlx::PgPool, capacity: usize) -> Arc<Warm> {
+        Warm::start(
+            pool.clone(),
+            capacity,
+            Duration::from_secs(60),
+            Duration::from_secs(5),
+        )
+    }
+
+    /// One read that succeeds and keeps its connection; the backend's pid.
+    async fn read_and_keep(warm: &Warm) -> i32 {
+        let mut conn = warm.acquire().await.unwrap();
+        let pid = backend(&mut conn).await;
+        conn.keep();
+        pid
+    }
+
+    async fn finish(db: TestDb, pool: sqlx::PgPool, warm: &Warm) {
+        warm.close();
+        pool.close().await;
+        db.drop_now().await;
+    }
+
     #[tokio::test]
     async fn a_kept_connection_serves_the_next_read_and_is_out_of_the_pool_meanwhile() {
         let db = TestDb::new(&test_settings()).await;
         let pool = pool(&db, 4).await;
-        let warm = Warm::start(
-            pool.clone(),
-            2,
-            Duration::from_secs(60),
-            Duration::from_secs(5),
-        );
+        let warm = kept_for_a_minute(&pool, 2);
 
-        let mut first = warm.acquire().await.unwrap();
-        let pid = backend(&mut first).await;
-        first.keep();
+        let pid = read_and_keep(&warm).await;
         assert_eq!(warm.kept(), 1);
         // Kept, not idle in the pool: no ping on its way back, because it never went back.
         assert_eq!(
@@ -148,12 +166,7 @@ mod warm {
         let db = TestDb::new(&test_settings()).await;
         // One connection: the read after the cancelled one can only use the same connection.
         let pool = pool(&db, 1).await;
-        let warm = Warm::start(
-            pool.clone(),
-            1,
-            Duration::from_secs(60),
-            Duration::from_secs(5),
-        );
+        let warm = kept_for_a_minute(&pool, 1);
 
         let mut conn = warm.acquire().await.unwrap();
         let pid = backend(&mut conn).await;
@@ -177,9 +190,7 @@ mod warm {
         assert_eq!(answer, 42);
         assert_eq!(backend(&mut next).await, pid);
         next.keep();
-        warm.close();
-        pool.close().await;
-        db.drop_now().await;
+        finish(db, pool, &warm).await;
     }
 
     #[tokio::test]
@@ -189,9 +200,7 @@ mod warm {
         let idle = Duration::from_millis(100);
         let warm = Warm::start(pool.clone(), 1, idle, Duration::from_secs(5));
 
-        let mut conn = warm.acquire().await.unwrap();
-        backend(&mut conn).await;
-        conn.keep();
+        read_and_keep(&warm).await;
         assert_eq!(warm.kept(), 1);
         // Nothing reads meanwhile: the sweeper gives it back to the pool by itself.
         crate::helpers::wait_until(
@@ -202,12 +211,8 @@ mod warm {
         .await;
 
         // And the pool hands it out again (pinged first, as any connection idle that long).
-        let mut next = warm.acquire().await.unwrap();
-        backend(&mut next).await;
-        next.keep();
-        warm.close();
-        pool.close().await;
-        db.drop_now().await;
+        read_and_keep(&warm).await;
+        finish(db, pool, &warm).await;
     }
 
     #[tokio::test]
@@ -220,16 +225,9 @@ mod warm {
             .connect(&db.url)
             .await
             .unwrap();
-        let warm = Warm::start(
-            pool.clone(),
-            1,
-            Duration::from_secs(60),
-            Duration::from_secs(5),
-        );
+        let warm = kept_for_a_minute(&pool, 1);
 
-        let mut conn = warm.acquire().await.unwrap();
-        let pid = backend(&mut conn).await;
-        conn.keep();
+        let pid = read_and_keep(&warm).await;
         let mut conn = warm.acquire().await.unwrap();
         assert_eq!(backend(&mut conn).await, pid);
         tokio::time::sleep(lifetime).await; // the connection's age, the condition under test
@@ -245,8 +243,6 @@ mod warm {
         let mut next = warm.acquire().await.unwrap();
         assert_ne!(backend(&mut next).await, pid);
         next.keep();
-        warm.close();
-        pool.close().await;
-        db.drop_now().await;
+        finish(db, pool, &warm).await;
     }
 }

@@ -58,12 +58,7 @@ async fn shutdown_finishes_in_flight_requests() {
         .await
         .unwrap()
         .unwrap();
-    let server = app.server.take().unwrap();
-    tokio::time::timeout(Duration::from_secs(10), server)
-        .await
-        .unwrap()
-        .unwrap()
-        .expect("server exits cleanly");
+    exits_cleanly(&mut app).await;
 }
 
 #[tokio::test]
@@ -132,10 +127,15 @@ async fn a_node_that_served_pages_of_messages_still_stops() {
     tokio::time::timeout(Duration::from_secs(20), app.shutdown.clone().shutdown())
         .await
         .expect("the node did not stop: its pool waited for connections held out of it");
+    exits_cleanly(&mut app).await;
+}
+
+/// The node's server task ends, without error, within 10 s of its shutdown.
+async fn exits_cleanly(app: &mut crate::helpers::TestApp) {
     let server = app.server.take().unwrap();
     tokio::time::timeout(Duration::from_secs(10), server)
         .await
-        .unwrap()
+        .expect("the server task did not end")
         .unwrap()
         .expect("server exits cleanly");
 }
