@@ -3,6 +3,7 @@
 //! ```text
 //! chat::answer (the llm-completion job) ─▶ AiRegistry::stream(model) ─▶ model, then its fallbacks, skipping providers
 //!                        in cooldown or disabled ─▶ Provider::stream ─▶ chunks ─▶ Sink ─▶ the job
+//! the job ─▶ AiRegistry::chunks ─▶ chunks gathered per `ai.stream_interval_ms` ─▶ published
 //! ```
 //!
 //! Providers: `openai` (any OpenAI-compatible chat completions API: OpenAI, OpenRouter, Ollama,
@@ -17,6 +18,7 @@
 //! in a chat is `chat::answer`).
 
 pub mod anthropic;
+pub mod chunks;
 pub mod echo;
 pub mod openai;
 pub mod sse;
@@ -158,6 +160,7 @@ pub struct AiRegistry {
     standing: Mutex<HashMap<String, Standing>>,
     cooldown: Duration,
     pub default_model: String,
+    stream_interval: Duration,
 }
 
 impl AiRegistry {
@@ -214,7 +217,13 @@ impl AiRegistry {
             standing: Mutex::new(HashMap::new()),
             cooldown: Duration::from_secs(settings.cooldown_secs),
             default_model: settings.default_model.clone(),
+            stream_interval: Duration::from_millis(settings.stream_interval_ms),
         }
+    }
+
+    /// The chunks of an answer streamed into `tx`'s channel, gathered for publishing.
+    pub fn chunks(&self, rx: mpsc::Receiver<String>) -> chunks::Chunks {
+        chunks::Chunks::new(rx, self.stream_interval)
     }
 
     /// Each configured provider (echo aside) and its standing: `available`, `coolingDown` (with

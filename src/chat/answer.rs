@@ -202,19 +202,17 @@ impl JobHandler for LlmCompletion {
             .await;
 
         // Chunks flow from the provider through a bounded channel to the room, in order.
-        let (tx, mut rx) = mpsc::channel::<String>(64);
+        let (tx, rx) = mpsc::channel::<String>(64);
         // Chunks are volatile (no offset, no place in the history, so they never push real
         // events out of it) and numbered: a client orders them by `seq`, drops repeats, and
-        // has the whole text in the `end` event whatever it missed. Chunks that arrived while
-        // the previous one was being published go out together: one Redis round trip for all
-        // of them, however fast the provider streams.
+        // has the whole text in the `end` event whatever it missed. After the first, chunks go
+        // out at most once per `ai.stream_interval_ms`, with all that arrived meanwhile: one
+        // Redis round trip for all of them, however fast the provider streams.
+        let mut chunks = self.registry.chunks(rx);
         let forward = async {
             let mut text = String::new();
             let mut seq: u64 = 0;
-            while let Some(mut chunk) = rx.recv().await {
-                while let Ok(more) = rx.try_recv() {
-                    chunk.push_str(&more);
-                }
+            while let Some(chunk) = chunks.next().await {
                 text.push_str(&chunk);
                 self.chats
                     .publish_volatile(

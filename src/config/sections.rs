@@ -319,6 +319,9 @@ pub struct AiSettings {
     pub request_timeout_secs: u64,
     pub context_messages: i64,
     pub default_max_tokens: u32,
+    /// After a streamed answer's first chunk, a chunk is published at most this often; what
+    /// arrives meanwhile goes out with it (`ai::chunks`). 0: only what piled up during a publish.
+    pub stream_interval_ms: u64,
     pub starting_credits: i64,
     /// What a team's account opens with (it pays for bots in team chats and for team runs).
     pub team_starting_credits: i64,

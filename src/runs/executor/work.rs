@@ -145,7 +145,7 @@ impl Walk<'_> {
             turns: vec![(Role::User, text.to_owned())],
             max_tokens: max_tokens.unwrap_or(deps.default_max_tokens),
         };
-        let (tx, mut rx) = mpsc::channel::<String>(64);
+        let (tx, rx) = mpsc::channel::<String>(64);
         let room = RoomKey::run(&self.run().to_string());
         let hub = deps.hub.clone();
         let outbox = deps.outbox.clone();
@@ -153,15 +153,13 @@ impl Walk<'_> {
         let run = self.run();
         // Chunks go to the room as they come, the first after the step's committed events
         // (volatile: a client that misses them gets the whole answer with step/completed).
-        // Chunks that arrived while the previous one was being published go out together: one
-        // Redis round trip for all of them.
+        // After the first, chunks go out at most once per `ai.stream_interval_ms`, with all
+        // that arrived meanwhile: one Redis round trip for all of them.
+        let mut chunks = deps.ai.chunks(rx);
         let forward = async move {
             let mut answer = String::new();
             let mut n = 0u64;
-            while let Some(mut chunk) = rx.recv().await {
-                while let Ok(more) = rx.try_recv() {
-                    chunk.push_str(&more);
-                }
+            while let Some(chunk) = chunks.next().await {
                 answer.push_str(&chunk);
                 if let Some(room) = &room {
                     if n == 0 {
