@@ -56,7 +56,11 @@ impl RedisClient {
         let target = format!("{}/{}", info.addr(), info.redis_settings().db());
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_millis(settings.connection_timeout_ms)))
-            .set_response_timeout(Some(Duration::from_millis(settings.response_timeout_ms)));
+            .set_response_timeout(Some(Duration::from_millis(settings.response_timeout_ms)))
+            // Commands wait for a reconnection in progress; redis-rs's default of 6 retries
+            // held every request needing Redis for ~6 s while it was down, instead of letting
+            // the caller fall back at once.
+            .set_number_of_retries(settings.reconnect_retries);
         let backoff = Backoff {
             attempts: settings.connect_attempts,
             initial: Duration::from_millis(settings.connect_backoff_initial_ms),

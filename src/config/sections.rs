@@ -44,6 +44,10 @@ pub struct RedisSettings {
     pub connect_backoff_max_ms: u64,
     pub connection_timeout_ms: u64,
     pub response_timeout_ms: u64,
+    /// Attempts to reconnect a lost connection that commands wait for, after the first
+    /// (`redis_client`): each waits a doubling pause from 100 ms. 0: a command waits for one
+    /// connection attempt at most.
+    pub reconnect_retries: usize,
 }
 
 impl RedisSettings {

@@ -86,6 +86,11 @@ impl Settings {
             s.redis.connection_timeout_ms > 0,
             "redis.connection_timeout_ms must be above 0",
         );
+        // 10 doubling pauses from 100 ms already add up to almost two minutes.
+        check(
+            s.redis.reconnect_retries <= 10,
+            "redis.reconnect_retries must be at most 10",
+        );
         for origin in &s.cors.allowed_origins {
             check(
                 origin == "*" || origin.starts_with("http://") || origin.starts_with("https://"),
