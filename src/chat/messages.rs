@@ -315,14 +315,17 @@ impl ChatService {
     ) -> Result<Vec<ChatMessage>, ChatError> {
         // `id < COALESCE(…)`, not `$3 IS NULL OR id < $3`: a bound the index on (chat_id, id)
         // starts from, so a page deep in a long chat reads `take + 1` rows, not every newer one.
+        // The access columns are worked out once, in a materialized CTE: in the select list of
+        // the join their two sub-queries ran once per message row (`loops=21` in EXPLAIN
+        // ANALYZE), 42 index probes per page instead of 2.
         let query = sqlx::query(sql!(
-            "SELECT {access}, m.* FROM chats c
+            "WITH a AS MATERIALIZED (SELECT {access}, c.id AS a_chat FROM chats c WHERE c.id = $1)
+             SELECT a.*, m.* FROM a
              LEFT JOIN LATERAL (
                 SELECT {MESSAGE_COLUMNS} FROM chat_messages
-                 WHERE chat_id = c.id AND id < COALESCE($3::BIGINT, 9223372036854775807)
+                 WHERE chat_id = a.a_chat AND id < COALESCE($3::BIGINT, 9223372036854775807)
                  ORDER BY id DESC LIMIT $4
-             ) m ON true
-             WHERE c.id = $1",
+             ) m ON true",
             access = super::access::ACCESS_COLUMNS
         ))
         .bind(chat)
@@ -338,7 +341,8 @@ impl ChatService {
         if !super::access::access_from_row(first, user)?.can_read() {
             return Err(ChatError::ChatNotFound);
         }
-        let at = super::access::ACCESS_COLUMN_COUNT;
+        // The message columns follow the access columns and `a_chat`.
+        let at = super::access::ACCESS_COLUMN_COUNT + 1;
         let mut messages = Vec::with_capacity(rows.len());
         for row in &rows {
             // A chat without messages (in this page) is one row with the message columns null.

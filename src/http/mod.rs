@@ -55,14 +55,17 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .configure(mcp::config)
         .service(billing::stripe_webhook)
         .service(
+            // actix tries a scope's routes one by one, in the order they are registered, until
+            // one matches: the chat routes, the most requested (a page of messages), go first.
+            // Nothing else starts with `/chat`, so the order changes no route's meaning.
             utoipa_actix_web::scope("/api/v2")
+                .configure(chat::config)
                 .service(openapi::openapi_json)
                 .configure(admin::config)
                 .configure(auth::config)
                 .configure(api_keys::config)
                 .configure(billing::config)
                 .configure(files::config)
-                .configure(chat::config)
                 .configure(notifications::config)
                 .configure(profile::config)
                 .configure(exports::config)
