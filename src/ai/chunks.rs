@@ -68,6 +68,7 @@ mod tests {
         tx.send("b".to_owned()).await.unwrap();
         let sender = tx.clone();
         let later = tokio::spawn(async move {
+            // A word that arrives inside the interval: the condition under test, not a wait.
             tokio::time::sleep(Duration::from_millis(20)).await;
             sender.send("c".to_owned()).await.unwrap();
         });
