@@ -11,4 +11,4 @@ pub mod revocation;
 pub mod service;
 pub mod token;
 
-pub use service::{AuthFailure, AuthService, Authenticated, Device};
+pub use service::{AuthFailure, AuthService, Authenticated, Authentication, Device};

@@ -83,6 +83,9 @@ pub enum ChatError {
     InsufficientCredits { balance: i64, needed: i64 },
     #[error("the API key reached its credit limit")]
     KeyLimitReached { used: i64, limit: i64 },
+    /// The session a read was asked to confirm ([`ChatService::readable_messages`]) was revoked.
+    #[error("the session was signed out")]
+    SessionEnded,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }

@@ -56,7 +56,11 @@ pub async fn rate_limit_layer(
             format!("k:{}", key.user),
             limits.settings.api_key_multiplier,
         ),
-        Some(AuthState::Authenticated(a)) => (format!("u:{}", a.current().id), 1),
+        // An unconfirmed token (its session looked up later, by the handler) is still signed
+        // by us for that user: it spends that user's allowance either way.
+        Some(AuthState::Authenticated(a)) | Some(AuthState::Unconfirmed(a)) => {
+            (format!("u:{}", a.current().id), 1)
+        }
         _ => (
             format!(
                 "ip:{}",

@@ -92,6 +92,13 @@ async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Authenticat
             ));
         }
         Some(AuthState::Failed(_)) => return Err(not_signed_in()),
+        // `/ws` is not a route that defers the session check to its handler.
+        Some(AuthState::Unconfirmed(_)) => {
+            return Err(ApiError::of(
+                Code::InternalError,
+                "The session was not checked",
+            ));
+        }
         Some(AuthState::Anonymous) | None => {}
     }
     let token = token_from_request(req).ok_or_else(not_signed_in)?;

@@ -38,6 +38,7 @@ impl From<crate::chat::ChatError> for ToolError {
             E::NotATeamMember => "NotATeamMember",
             E::InsufficientCredits { .. } => "InsufficientCredits",
             E::KeyLimitReached { .. } => "ApiKeyLimitReached",
+            E::SessionEnded => "SessionRevoked",
             E::Database(_) => return Self::internal(&error),
         };
         Self::new(code, error.to_string())

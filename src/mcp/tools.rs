@@ -148,7 +148,7 @@ impl Tools {
             let answer = loop {
                 let page = self
                     .chats
-                    .readable_messages(chat, Some(caller.user), 20, None)
+                    .readable_messages(chat, Some(caller.user), 20, None, None)
                     .await?;
                 if let Some(answer) = page.into_iter().find(|m| m.parent_id == Some(message.id)) {
                     break Some(answer);

@@ -3,6 +3,11 @@
 //! the revocation list, then — once the access window has passed — the session rows, with a
 //! fresh token: silent refresh), switches the current account, and signs out (revoking rows and
 //! publishing the revocation so the next request with the old token is refused).
+//!
+//! A route whose handler runs a statement anyway may take the revocation look-up into that
+//! statement instead ([`AuthService::authenticate_unconfirmed`]): the session row is revoked
+//! (committed) before the list hears of it, so the row is the stronger check, and the request
+//! saves a Redis round trip.
 
 mod accounts;
 mod refresh;
@@ -45,6 +50,16 @@ impl Authenticated {
         // `token::verify` and `refresh` never produce an empty list.
         &self.users[0]
     }
+}
+
+/// What [`AuthService::authenticate_unconfirmed`] found.
+#[derive(Debug, Clone)]
+pub enum Authentication {
+    /// The session rows were read (past the access window): the token's sessions are live.
+    Confirmed(Authenticated),
+    /// Within the access window, and nobody has looked the current session up yet: the caller
+    /// must, against its `sessions` row, before trusting `users`.
+    Unconfirmed(Authenticated),
 }
 
 /// Where a sign-in comes from, recorded on its session.
@@ -223,13 +238,7 @@ impl AuthService {
     /// Authenticates a presented token; see the module header for the steps.
     pub async fn authenticate(&self, presented: &str) -> Result<Authenticated, AuthFailure> {
         let now = Utc::now();
-        let claims = self
-            .verified
-            .verify(&self.keys, presented, now.timestamp())
-            .map_err(|e| match e {
-                TokenError::Expired => AuthFailure::Expired,
-                _ => AuthFailure::InvalidToken,
-            })?;
+        let claims = self.verify(presented, now)?;
         let current = claims.users[0].session_id;
         let within_window = claims.access_exp > now.timestamp();
         if within_window {
@@ -248,6 +257,38 @@ impl AuthService {
         // a query's and a signing's state, and unboxed it would size every request's future,
         // which is moved (copied whole) into a box on each layer of the HTTP stack.
         Box::pin(self.refresh(Arc::unwrap_or_clone(claims), now, within_window)).await
+    }
+
+    /// [`Self::authenticate`] without the revocation look-up for a token within its access
+    /// window: that one comes back [`Authentication::Unconfirmed`], for a handler that checks
+    /// the session row in the statement it runs anyway. Past the window the rows are read (and
+    /// the token re-signed) as always.
+    pub async fn authenticate_unconfirmed(
+        &self,
+        presented: &str,
+    ) -> Result<Authentication, AuthFailure> {
+        let now = Utc::now();
+        let claims = self.verify(presented, now)?;
+        if claims.access_exp > now.timestamp() {
+            return Ok(Authentication::Unconfirmed(Authenticated {
+                users: claims.users.clone(),
+                refreshed: None,
+            }));
+        }
+        // Boxed: see `authenticate`.
+        Box::pin(self.refresh(Arc::unwrap_or_clone(claims), now, false))
+            .await
+            .map(Authentication::Confirmed)
+    }
+
+    /// The token's signature and expiry (cached per token text).
+    fn verify(&self, presented: &str, now: DateTime<Utc>) -> Result<Arc<Claims>, AuthFailure> {
+        self.verified
+            .verify(&self.keys, presented, now.timestamp())
+            .map_err(|e| match e {
+                TokenError::Expired => AuthFailure::Expired,
+                _ => AuthFailure::InvalidToken,
+            })
     }
 
     /// Checks the token's sessions against their rows; drops users whose session ended and

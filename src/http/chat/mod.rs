@@ -17,7 +17,7 @@ mod chats;
 mod invites;
 mod messages;
 
-use actix_web::{HttpResponse, delete, get, post, put, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -26,7 +26,7 @@ use crate::chat::invites::InviteError;
 use crate::chat::{ChatError, NewChat};
 use crate::domain::{ChatName, MessageText};
 use crate::http::Code;
-use crate::http::auth::session::{Reader, Require, RequireTeam, TeamReader, WritePrivate};
+use crate::http::auth::session::{Reader, Require, RequireTeam, SessionReader, WritePrivate};
 use crate::http::bodies::Deleted;
 use crate::http::paging::Relay;
 use crate::http::path::{Id, Ids};
@@ -86,6 +86,9 @@ impl From<ChatError> for ApiError {
                 Code::ApiKeyCreditLimit,
                 format!("This API key has spent {used} of its {limit} credits"),
             ),
+            ChatError::SessionEnded => {
+                ApiError::of(Code::SessionRevoked, "the session was signed out")
+            }
             ChatError::Database(e) => e.into(),
         }
     }

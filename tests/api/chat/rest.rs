@@ -274,3 +274,74 @@ async fn removed_participants_no_longer_edit_or_delete_their_messages() {
         .unwrap();
     assert_eq!(text, "still here");
 }
+
+/// The page GET looks its session up in its own statement, not in the revocation list
+/// (`http::auth::session`, `CONFIRMED_BY_HANDLER`). A session signed out on one node reads as
+/// nobody on another at once; one revoked in its row behind the list's back (which the list
+/// alone would miss until the access window ends) too; either way the cookie is removed.
+#[tokio::test]
+async fn a_page_read_with_an_ended_session_reads_as_nobody_and_drops_the_cookie() {
+    use crate::auth::set_cookie;
+    use crate::helpers::{SecondNode, SendReply, spawn_app_with_redis};
+    for redis in [true, false] {
+        let app = spawn_app_with_redis(redis).await;
+        let second = redis.then_some(SecondNode::start(&app).await);
+        let (sam, ann) = (user(&app, "Sam").await, user(&app, "Ann").await);
+        let private = create_chat(&app, &sam, &[], json!({"isPrivate": true})).await;
+        let public = create_chat(&app, &sam, &[], json!({"isPrivate": false})).await;
+        let anns = create_chat(&app, &ann, &[], json!({"isPrivate": true})).await;
+        for (chat, who) in [(&private, &sam), (&public, &sam), (&anns, &ann)] {
+            let Reply { status, .. } = post(
+                &app,
+                "/chatMessage",
+                who,
+                json!({"chatId": chat, "text": "hello"}),
+            )
+            .await;
+            assert_eq!(status, 200);
+        }
+        let page = |base: String, chat: &str, who: &crate::ws::User| {
+            app.client
+                .get(format!("{base}/api/v2/chatMessages?chatId={chat}"))
+                .header("cookie", format!("{}={}", crate::auth::COOKIE, who.token))
+                .reply()
+        };
+        // Live: the private chat reads, and nothing touches the cookie.
+        let live = page(app.address.clone(), &private, &sam).await;
+        assert_eq!(live.status, 200, "redis: {redis}");
+        assert_eq!(live.body["data"]["edges"].as_array().unwrap().len(), 1);
+        assert_eq!(set_cookie(&live), None);
+
+        // Sam signs out here; the page is read on the other node (or here, without Redis).
+        let Reply { status, .. } = post(&app, "/auth/logout", &sam, json!({})).await;
+        assert_eq!(status, 200);
+        let elsewhere = second
+            .as_ref()
+            .map_or(app.address.clone(), |b| b.address.clone());
+        let gone = page(elsewhere.clone(), &private, &sam).await;
+        assert_eq!(gone.status, 404, "redis: {redis}: read as nobody");
+        assert_eq!(gone.body["errors"][0]["code"], "ChatNotFound");
+        assert_eq!(
+            set_cookie(&gone).as_deref(),
+            Some(""),
+            "the dead cookie is removed"
+        );
+        // A public chat still reads, as nobody.
+        let public_page = page(elsewhere, &public, &sam).await;
+        assert_eq!(public_page.status, 200);
+        assert_eq!(set_cookie(&public_page).as_deref(), Some(""));
+
+        // Ann's session ends in its row only: the revocation list never hears of it.
+        sqlx::query("UPDATE sessions SET revoked_at = now() WHERE user_id = $1")
+            .bind(ann.id.parse::<i64>().unwrap())
+            .execute(&app.db.pool)
+            .await
+            .unwrap();
+        let behind = page(app.address.clone(), &anns, &ann).await;
+        assert_eq!(behind.status, 404, "redis: {redis}: read as nobody");
+        assert_eq!(set_cookie(&behind).as_deref(), Some(""));
+        if let Some(second) = second {
+            second.stop().await;
+        }
+    }
+}
