@@ -220,6 +220,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("database.url"), "{err}");
+        for (key, value, name) in [
+            (
+                "VROOLI__LOG__FLUSH_INTERVAL_MS",
+                "0",
+                "log.flush_interval_ms",
+            ),
+            ("VROOLI__LOG__BUFFER_BYTES", "100", "log.buffer_bytes"),
+        ] {
+            let err = load(&[(key, value)]).unwrap_err().to_string();
+            assert!(err.contains(name), "{err}");
+        }
     }
 
     #[test]

@@ -97,6 +97,8 @@ pub struct LogSettings {
     pub format: LogFormat,
     pub level: String,
     pub access_log: bool,
+    pub flush_interval_ms: u64,
+    pub buffer_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -106,6 +106,14 @@ impl Settings {
             "log.level must be a tracing filter such as \"info\" or \"info,sqlx=warn\"",
         );
         check(
+            (1..=10_000).contains(&s.log.flush_interval_ms),
+            "log.flush_interval_ms must be 1 to 10000",
+        );
+        check(
+            s.log.buffer_bytes >= 4096,
+            "log.buffer_bytes must be at least 4096",
+        );
+        check(
             s.health.check_timeout_ms > 0,
             "health.check_timeout_ms must be above 0",
         );

@@ -2,31 +2,31 @@
 //! Events inside a request carry that request's span, whose `request_id` is also the
 //! `X-Request-Id` header and the `trace` of any error envelope.
 //!
-//! Lines are formatted where they are logged and written by one logging thread, in batches
-//! (tracing-appender's non-blocking writer over a 64 KiB buffer, flushed whenever the queue is
-//! empty): a line per request was a `write` system call per request on the request's thread.
-//! The queue is not lossy: when it is full, loggers wait, as they did on stdout.
+//! Lines are formatted where they are logged and written to stdout in batches by one thread
+//! (`batched`): every `log.flush_interval_ms`, without waking that thread per line.
+
+mod batched;
+
+use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogFormat, LogSettings};
 
-/// Keeps the logging thread; dropping it flushes what is queued. Hold it until exit.
+/// Keeps the logging thread; dropping it writes what is waiting. Hold it until exit.
 #[must_use = "dropping the guard stops the logging thread"]
-pub struct LogGuard(#[allow(dead_code)] Option<tracing_appender::non_blocking::WorkerGuard>);
+pub struct LogGuard(#[allow(dead_code)] Option<batched::Flusher>);
 
 /// Installs the global subscriber. `RUST_LOG`, when set, overrides `log.level`. A second call
 /// (tests build many apps) keeps the first subscriber.
 pub fn init(settings: &LogSettings) -> LogGuard {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.level));
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("vrooli-log")
-        .finish(std::io::BufWriter::with_capacity(
-            64 * 1024,
-            std::io::stdout(),
-        ));
+    let (writer, guard) = batched::batched(
+        settings.buffer_bytes,
+        Duration::from_millis(settings.flush_interval_ms),
+        Box::new(std::io::stdout()),
+    );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
