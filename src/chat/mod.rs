@@ -20,6 +20,7 @@ pub mod access;
 pub mod answer;
 pub mod invites;
 pub mod messages;
+mod page;
 mod participants;
 
 pub use messages::{ChatMessage, MAX_MESSAGE_CHARS, TreeNode, insert_message};
