@@ -13,7 +13,8 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::files::{Download, FileError, Purpose, StoredFile};
-use crate::http::auth::session::{Reader, Require, WritePrivate};
+use crate::http::auth::readers::Reader;
+use crate::http::auth::session::{Require, WritePrivate};
 use crate::http::path::Id;
 use crate::http::{ApiError, Code, Envelope, ok};
 use crate::ids::{ChatId, FileId};

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::session::{ReadPrivate, Reader, Require, WritePrivate};
+use super::auth::readers::Reader;
+use super::auth::session::{ReadPrivate, Require, WritePrivate};
 use super::openapi::ErrorEnvelope;
 use super::paging::Relay;
 use super::path::Id;

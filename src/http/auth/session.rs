@@ -7,7 +7,7 @@
 //! handler set the cookie itself (sign-in, sign-out).
 //!
 //! On the routes of [`CONFIRMED_BY_HANDLER`] a token within its access window is left
-//! [`AuthState::Unconfirmed`]: only [`SessionReader`] takes it, and hands the session to the
+//! [`AuthState::Unconfirmed`]: only [`SessionReader`](super::readers::SessionReader) takes it, and hands the session to the
 //! handler's statement, which looks its row up (instead of a Redis round trip here). Every other
 //! extractor refuses that state, so a route listed by mistake fails loudly, never open.
 
@@ -115,7 +115,7 @@ pub async fn session_layer(
     Ok(response)
 }
 
-/// Routes (method GET) whose handler takes [`SessionReader`] and looks the session's row up in
+/// Routes (method GET) whose handler takes [`SessionReader`](super::readers::SessionReader) and looks the session's row up in
 /// the statement it runs anyway, so the middleware skips the revocation list's round trip: the
 /// page of chat messages, the most frequent authenticated read (issue 13).
 const CONFIRMED_BY_HANDLER: &[&str] = &["/api/v2/chatMessages"];
@@ -223,14 +223,14 @@ impl FromRequest for MaybeAuthUser {
     }
 }
 
-/// A route listed in [`CONFIRMED_BY_HANDLER`] whose handler does not take [`SessionReader`]: a
+/// A route listed in [`CONFIRMED_BY_HANDLER`] whose handler does not take [`SessionReader`](super::readers::SessionReader): a
 /// bug, refused rather than trusting a session nobody looked up.
-fn unconfirmed() -> ApiError {
+pub(super) fn unconfirmed() -> ApiError {
     tracing::error!("a route that defers the session check has no handler making it");
     ApiError::of(Code::InternalError, "The session was not checked")
 }
 
-fn invalid_api_key() -> ApiError {
+pub(super) fn invalid_api_key() -> ApiError {
     ApiError::of(Code::InvalidApiKey, "This API key is unknown or disabled")
 }
 
@@ -329,7 +329,7 @@ impl<P: Needs> FromRequest for RequireTeam<P> {
 }
 
 /// A team's key (`mine`) may touch only what belongs to its team (`team`).
-fn within(
+pub(super) fn within(
     mine: Option<crate::ids::TeamId>,
     team: Option<crate::ids::TeamId>,
 ) -> Result<(), ApiError> {
@@ -353,118 +353,5 @@ impl<P: Needs> RequireTeam<P> {
     /// Refuses a team's key used outside its team (`team` being what the request touches).
     pub fn within(&self, team: Option<crate::ids::TeamId>) -> Result<(), ApiError> {
         within(self.team, team)
-    }
-}
-
-/// Who is reading, for routes that also serve public data: a signed-in user, the owner of an API
-/// key holding `ReadPrivate`, or nobody (signed out, or a key with only `ReadPublic`: public
-/// data only). An unknown or disabled key is refused.
-#[derive(Debug, Clone, Copy)]
-pub struct Reader(pub Option<UserId>);
-
-impl FromRequest for Reader {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(match req.extensions().get::<AuthState>() {
-            // A team's key reads as nobody here: it sees public data only, not its maker's.
-            Some(AuthState::ApiKey(key)) => Ok(Reader(
-                (key.team.is_none() && key.permissions.contains(&Permission::ReadPrivate))
-                    .then_some(key.user),
-            )),
-            Some(AuthState::BadApiKey) => Err(invalid_api_key()),
-            Some(AuthState::Authenticated(a)) => Ok(Reader(Some(a.current().id))),
-            Some(AuthState::Unconfirmed(_)) => Err(unconfirmed()),
-            _ => Ok(Reader(None)),
-        })
-    }
-}
-
-/// [`Reader`] on a route that also takes a team's key holding `ReadPrivate`: the reader is then
-/// the key's maker and `team` the key's team, within which the handler keeps the read.
-#[derive(Debug, Clone, Copy)]
-pub struct TeamReader {
-    pub user: Option<UserId>,
-    pub team: Option<crate::ids::TeamId>,
-}
-
-impl TeamReader {
-    /// Refuses a team's key reading outside its team (`team` being what the read touches).
-    pub fn within(&self, team: Option<crate::ids::TeamId>) -> Result<(), ApiError> {
-        within(self.team, team)
-    }
-}
-
-impl FromRequest for TeamReader {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(match req.extensions().get::<AuthState>() {
-            Some(AuthState::ApiKey(key)) if key.team.is_some() => Ok(TeamReader {
-                user: key
-                    .permissions
-                    .contains(&Permission::ReadPrivate)
-                    .then_some(key.user),
-                team: key.team,
-            }),
-            _ => Reader::from_request(req, &mut Payload::None)
-                .into_inner()
-                .map(|reader| TeamReader {
-                    user: reader.0,
-                    team: None,
-                }),
-        })
-    }
-}
-
-/// [`TeamReader`] on a route of [`CONFIRMED_BY_HANDLER`]: `confirm` is the signed-in session the
-/// middleware did not look up. The handler passes it to its statement, which checks the
-/// session's row; when that row says the session ended, the handler calls [`Self::ended`] and
-/// reads as nobody, which is what a revoked token reads as everywhere else.
-#[derive(Debug, Clone, Copy)]
-pub struct SessionReader {
-    pub reader: TeamReader,
-    pub confirm: Option<SessionId>,
-}
-
-impl SessionReader {
-    /// The session turned out revoked: the middleware then removes the cookie, as for a token
-    /// refused up front. Returns the reader the request continues as (nobody).
-    pub fn ended(&self, req: &HttpRequest) -> TeamReader {
-        req.extensions_mut()
-            .insert(AuthState::Failed(AuthFailure::Revoked));
-        TeamReader {
-            user: None,
-            team: None,
-        }
-    }
-}
-
-impl FromRequest for SessionReader {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let unconfirmed = match req.extensions().get::<AuthState>() {
-            Some(AuthState::Unconfirmed(a)) => Some((a.current().id, a.current().session_id)),
-            _ => None,
-        };
-        ready(match unconfirmed {
-            Some((user, session)) => Ok(SessionReader {
-                reader: TeamReader {
-                    user: Some(user),
-                    team: None,
-                },
-                confirm: Some(session),
-            }),
-            None => TeamReader::from_request(req, &mut Payload::None)
-                .into_inner()
-                .map(|reader| SessionReader {
-                    reader,
-                    confirm: None,
-                }),
-        })
     }
 }

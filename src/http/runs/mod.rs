@@ -9,7 +9,8 @@ use vrooli_actors::RunCommand;
 
 mod bodies;
 
-use super::auth::session::{ReadPrivate, Reader, Require, RequireTeam, TeamReader, WritePrivate};
+use super::auth::readers::{Reader, TeamReader};
+use super::auth::session::{ReadPrivate, Require, RequireTeam, WritePrivate};
 use super::openapi::ErrorEnvelope;
 use super::paging::Relay;
 use super::path::Id;

@@ -18,7 +18,8 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::{ChatName, Handle};
-use crate::http::auth::session::{ReadPrivate, Reader, Require, WritePrivate};
+use crate::http::auth::readers::Reader;
+use crate::http::auth::session::{ReadPrivate, Require, WritePrivate};
 use crate::http::bodies::Deleted;
 use crate::http::paging::{self, Relay};
 use crate::http::path::Id;
