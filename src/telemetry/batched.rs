@@ -7,12 +7,12 @@
 //! ```
 //!
 //! Why not a queue with a thread waiting on it (tracing-appender, before): a line into an empty
-//! queue wakes that thread, so every request paid a wake-up of another thread, which on this
-//! kind of machine (a VM whose idle CPUs sleep) kept a quarter of the CPU idle under load
-//! (`docs/BENCHMARKS.md`, issue 13, aim 3). Here a logger only appends under a lock; the thread
-//! wakes on its own clock, or when a quarter of the buffer waits. Nothing is dropped: a full
-//! buffer makes the logger write, as a logger on stdout would. Lines stay in order: every write
-//! to stdout takes the buffer's contents while holding `out`.
+//! queue wakes that thread, so every request paid a wake-up of another thread. Without it the
+//! server's CPU per page GET fell by 3–16% (`docs/BENCHMARKS.md`, issue 13, aim 3). Here a
+//! logger only appends under a lock; the thread wakes on its own clock, or when a quarter of
+//! the buffer waits. Nothing is dropped for being too much: a full buffer makes the logger
+//! write, as a logger on stdout would. Lines stay in order: every write to stdout takes the
+//! buffer's contents while holding `out`.
 
 use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -57,7 +57,7 @@ pub fn batched(limit: usize, interval: Duration, out: Box<dyn Write + Send>) -> 
         limit,
     });
     let for_thread = Arc::clone(&shared);
-    // As fatal as any other thread the server cannot start at start-up.
+    // Like any thread the server needs at start-up: failing to spawn it is fatal.
     let thread = std::thread::Builder::new()
         .name("vrooli-log".into())
         .spawn(move || run(&for_thread, interval))
@@ -100,7 +100,8 @@ impl Shared {
     fn write_waiting(&self, line: &[u8]) {
         let mut out = lock(&self.out);
         let lines = std::mem::take(&mut lock(&self.waiting).lines);
-        // Nowhere to report a failed write to stdout; the next batch tries again.
+        // A failed write (stdout closed, disk full) loses this batch: there is nowhere to
+        // report it, and holding it would only grow the buffer.
         let _ = out.write_all(&lines);
         let _ = out.write_all(line);
         let _ = out.flush();
