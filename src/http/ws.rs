@@ -16,7 +16,7 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, web};
 use vrooli_actors::{Caller, Refusal};
 
-use super::auth::session::AuthState;
+use super::auth::session::{AuthState, unconfirmed};
 use super::error::ApiError;
 use super::upgrade::Accepted;
 use crate::auth::Authenticated;
@@ -93,12 +93,7 @@ async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Authenticat
         }
         Some(AuthState::Failed(_)) => return Err(not_signed_in()),
         // `/ws` is not a route that defers the session check to its handler.
-        Some(AuthState::Unconfirmed(_)) => {
-            return Err(ApiError::of(
-                Code::InternalError,
-                "The session was not checked",
-            ));
-        }
+        Some(AuthState::Unconfirmed(_)) => return Err(unconfirmed()),
         Some(AuthState::Anonymous) | None => {}
     }
     let token = token_from_request(req).ok_or_else(not_signed_in)?;

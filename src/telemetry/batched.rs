@@ -166,15 +166,15 @@ impl<'a> MakeWriter<'a> for Batched {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
 
-    /// A sink the test reads back.
+    /// A sink the test reads back, and waits on.
     #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
+    struct Sink(Arc<(Mutex<Vec<u8>>, Condvar)>);
 
     impl Write for Sink {
         fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
+            self.0.0.lock().unwrap().extend_from_slice(bytes);
+            self.0.1.notify_all();
             Ok(bytes.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
@@ -184,7 +184,18 @@ mod tests {
 
     impl Sink {
         fn text(&self) -> String {
-            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+            String::from_utf8(self.0.0.lock().unwrap().clone()).unwrap()
+        }
+
+        /// Waits until something was written, at most `limit`.
+        fn wait_for_bytes(&self, limit: Duration) -> String {
+            let written = self.0.0.lock().unwrap();
+            let (written, _) = self
+                .0
+                .1
+                .wait_timeout_while(written, limit, |w| w.is_empty())
+                .unwrap();
+            String::from_utf8(written.clone()).unwrap()
         }
     }
 
@@ -229,12 +240,7 @@ mod tests {
         let (writer, _flusher) =
             batched(1 << 20, Duration::from_millis(20), Box::new(sink.clone()));
         log(&writer, "one\n");
-        let start = Instant::now();
-        while sink.text().is_empty() {
-            assert!(start.elapsed() < Duration::from_secs(5), "not written");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert_eq!(sink.text(), "one\n");
+        assert_eq!(sink.wait_for_bytes(Duration::from_secs(5)), "one\n");
     }
 
     #[test]

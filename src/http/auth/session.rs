@@ -225,7 +225,7 @@ impl FromRequest for MaybeAuthUser {
 
 /// A route listed in [`CONFIRMED_BY_HANDLER`] whose handler does not take [`SessionReader`](super::readers::SessionReader): a
 /// bug, refused rather than trusting a session nobody looked up.
-pub(super) fn unconfirmed() -> ApiError {
+pub(crate) fn unconfirmed() -> ApiError {
     tracing::error!("a route that defers the session check has no handler making it");
     ApiError::of(Code::InternalError, "The session was not checked")
 }
