@@ -327,9 +327,18 @@ async fn a_page_read_with_an_ended_session_reads_as_nobody_and_drops_the_cookie(
             "the dead cookie is removed"
         );
         // A public chat still reads, as nobody.
-        let public_page = page(elsewhere, &public, &sam).await;
+        let public_page = page(elsewhere.clone(), &public, &sam).await;
         assert_eq!(public_page.status, 200);
+        assert_eq!(
+            public_page.body["data"]["edges"].as_array().unwrap().len(),
+            1
+        );
         assert_eq!(set_cookie(&public_page).as_deref(), Some(""));
+        // A chat that does not exist: 404 either way, and the dead cookie still goes (the
+        // session is then looked up on its own).
+        let missing = page(elsewhere, "123456789", &sam).await;
+        assert_eq!(missing.status, 404);
+        assert_eq!(set_cookie(&missing).as_deref(), Some(""), "redis: {redis}");
 
         // Ann's session ends in its row only: the revocation list never hears of it.
         sqlx::query("UPDATE sessions SET revoked_at = now() WHERE user_id = $1")
