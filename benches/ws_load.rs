@@ -307,7 +307,10 @@ async fn main() {
                         .await
                         .unwrap()
                 };
-                assert_eq!(response.status(), 200);
+                // 408: a node did not read the request in time (`server.client_request_timeout_secs`)
+                // — this machine cannot serve this PACE with the driver on the same cores.
+                let status = response.status();
+                assert_eq!(status, 200, "publish {n} answered {status}: too fast for this machine?");
             }
         }));
     }

@@ -186,6 +186,16 @@ mod tests {
     }
 
     #[test]
+    fn set_workers_are_kept_and_0_leaves_a_cpu() {
+        let s = load(&[("VROOLI__SERVER__WORKERS", "3")]).unwrap();
+        assert_eq!(s.server.http_workers(), 3);
+        let s = load(&[]).unwrap();
+        assert_eq!(s.server.workers, 0);
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(s.server.http_workers(), (cpus - 1).max(1));
+    }
+
+    #[test]
     fn environment_overrides_file() {
         let s = load(&[
             ("VROOLI__SERVER__PORT", "6000"),

@@ -26,6 +26,25 @@ pub struct ServerSettings {
     pub routine_json_body_limit_bytes: usize,
 }
 
+impl ServerSettings {
+    /// HTTP worker threads: `workers`, or with 0 one per CPU less one, at least one.
+    ///
+    /// Why one less: a worker is not the node's only busy thread (the main thread drives the
+    /// Redis connection; the log writer, jobs and runs have theirs), and in a one-machine
+    /// deployment PostgreSQL shares the cores. A worker per CPU left them none, and requests
+    /// paid for threads taking turns: on a 2-CPU machine with PostgreSQL and the load generator
+    /// on it, one worker served the page GET faster than two in 14 of 15 pairs (up to 40%), and
+    /// spent less CPU per fan-out delivery. A route that needs neither PostgreSQL nor Redis
+    /// (anonymous `validateSession`) lost 10–27% of its requests/s (docs/BENCHMARKS.md, issue 13).
+    pub fn http_workers(&self) -> usize {
+        if self.workers > 0 {
+            return self.workers;
+        }
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        cpus.saturating_sub(1).max(1)
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeSettings {

@@ -127,15 +127,13 @@ pub(super) fn http_server(
     })?;
     let keep_alive = Duration::from_secs(server_settings.keep_alive_secs);
     let request_timeout = Duration::from_secs(server_settings.client_request_timeout_secs);
-    let mut server = actix_server::Server::build()
+    let server = actix_server::Server::build()
         .shutdown_timeout(server_settings.shutdown_timeout_secs)
         .max_concurrent_connections(server_settings.max_connections_per_worker)
         .backlog(server_settings.backlog)
         // We install our own handlers: actix treats SIGINT as a forced stop, we drain on both.
-        .disable_signals();
-    if server_settings.workers > 0 {
-        server = server.workers(server_settings.workers);
-    }
+        .disable_signals()
+        .workers(server_settings.http_workers());
     let server = server
         .listen("vrooli-http", listener, move || {
             let requests = app()
