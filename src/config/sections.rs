@@ -30,10 +30,11 @@ impl ServerSettings {
     /// HTTP worker threads: `workers`, or with 0 one per CPU less one, at least one.
     ///
     /// Why one less: a worker is not the node's only busy thread (the main thread drives the
-    /// Redis connection; the log writer, jobs and runs have theirs), and in a one-machine
+    /// Redis connection and the job pools; the log writer and the runs have threads of their
+    /// own), and in a one-machine
     /// deployment PostgreSQL shares the cores. A worker per CPU left them none, and requests
     /// paid for threads taking turns: on a 2-CPU machine with PostgreSQL and the load generator
-    /// on it, one worker served the page GET faster than two in 14 of 15 pairs (up to 40%), and
+    /// on it, one worker served the page GET faster than two in 14 of 15 pairs (up to 42%), and
     /// spent less CPU per fan-out delivery. A route that needs neither PostgreSQL nor Redis
     /// (anonymous `validateSession`) lost 10–27% of its requests/s (docs/BENCHMARKS.md, issue 13).
     pub fn http_workers(&self) -> usize {
