@@ -10,11 +10,11 @@
 //! On loopback the receiver's TCP input and its wake-up run in the sender's context (softirq), as
 //! they do for our nodes under `ws_load`, so this is the floor of "server CPU per delivery" there
 //! for one frame per `send`, and shows how it falls when several frames share one `send` — which
-//! at a room's 100 events/s means holding frames back BATCH × 10 ms.
+//! at a room's 100 events/s means holding a frame back up to (BATCH − 1) × 10 ms.
 //!
 //! Run: `cargo bench --bench send_floor` with SOCKETS (default 500: one node's share of the
 //! 1,000-member room), FRAME (payload bytes, default 213: a 100-byte payload in our envelope),
-//! PACE (events/s, default 100), SECONDS per batch size (default 4), BATCHES (default 1,2,4,8).
+//! PACE (events/s, default 100), SECONDS_PER_ROW (default 4), BATCHES (default 1,2,4,8).
 //! The sender is plain blocking `std`; the reader, a child process so that its CPU is not the
 //! sender's, drains the sockets on a tokio runtime, as `ws_load`'s clients do.
 
@@ -25,15 +25,9 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
 
-fn setting(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .map(|v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("{name} must be a number"))
-        })
-        .unwrap_or(default)
-}
+#[path = "common/load.rs"]
+mod load;
+use load::{cpu_secs, env_or};
 
 /// The child: connect `sockets` times to `addr` and drain every connection, on a tokio runtime
 /// as `ws_load`'s clients are (one reader task per socket; threads wake per readiness batch, not
@@ -55,17 +49,6 @@ fn reader(addr: &str, sockets: usize) {
     });
 }
 
-/// This process's user + system CPU, in seconds (clock ticks of 1/100 s).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = &stat[stat.rfind(')').expect("stat") + 2..];
-    let fields: Vec<&str> = rest.split(' ').collect();
-    let ticks: u64 =
-        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
-    ticks as f64 / 100.0
-}
-
 /// One server-to-client WebSocket text frame (unmasked) of `payload` bytes.
 fn frame(payload: usize) -> Vec<u8> {
     let mut out = vec![0x81];
@@ -81,13 +64,13 @@ fn frame(payload: usize) -> Vec<u8> {
 
 fn main() {
     if let Ok(addr) = std::env::var("SEND_FLOOR_READER") {
-        reader(&addr, setting("SOCKETS", 500));
+        reader(&addr, env_or("SOCKETS", 500));
         return;
     }
-    let sockets = setting("SOCKETS", 500);
-    let payload = setting("FRAME", 213);
-    let pace = setting("PACE", 100);
-    let seconds = setting("SECONDS", 4);
+    let sockets = env_or("SOCKETS", 500);
+    let payload = env_or("FRAME", 213);
+    let pace = env_or("PACE", 100);
+    let seconds = env_or("SECONDS_PER_ROW", 4);
     let batches: Vec<usize> = std::env::var("BATCHES")
         .unwrap_or_else(|_| "1,2,4,8".into())
         .split(',')
@@ -125,18 +108,20 @@ fn main() {
         // One `send` per socket every `batch` events: the same frames per second for every row.
         let period = Duration::from_secs_f64(batch as f64 / pace as f64);
         let rounds = (seconds * pace / batch).max(1);
-        let start_cpu = cpu_seconds();
+        let start_cpu = cpu_secs("self");
         let mut next = Instant::now();
         for _ in 0..rounds {
             for stream in &mut streams {
                 stream.write_all(&bytes).expect("send");
             }
             next += period;
+            // The pace is the measure's condition (a room's events/s), not a wait for a result:
+            // the sender idles until the next round is due, as a node does between events.
             if let Some(wait) = next.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
         }
-        let cpu = cpu_seconds() - start_cpu;
+        let cpu = cpu_secs("self") - start_cpu;
         let frames = rounds * batch * sockets;
         println!(
             "{batch:>15} | {:>12.0} ms | {frames:>11} | {:>8.2} µs",

@@ -23,7 +23,7 @@
 //! (fan-out, chat) and its report, read top to bottom; the page GET of chat mode is in
 //! `ws_load/page.rs`, the reconnect storm in `ws_load/storm.rs`, the outbox relay in
 //! `ws_load/outbox.rs`, the open-and-join client they share in `ws_load/client.rs`, the bench
-//! users and their chat in `ws_load/setup.rs`.
+//! users and their chat in `ws_load/setup.rs`, settings and CPU time in `common/load.rs`.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -47,6 +47,8 @@ mod client;
 mod common;
 #[path = "../tests/support/haproxy.rs"]
 mod haproxy;
+#[path = "common/load.rs"]
+mod load;
 #[path = "ws_load/outbox.rs"]
 mod outbox;
 #[path = "ws_load/page.rs"]
@@ -58,15 +60,9 @@ mod storm;
 
 use balancer::start_balancer;
 use common::{start_node, url_without_db};
+pub(crate) use load::{cpu_secs, env_or};
 
 const SYSTEM_KEY: &str = "bench-system-key-0123456789";
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn now_ns() -> u64 {
     SystemTime::now()
@@ -307,8 +303,7 @@ async fn main() {
                         .await
                         .unwrap()
                 };
-                // 408: a node did not read the request in time (`server.client_request_timeout_secs`)
-                // — this machine cannot serve this PACE with the driver on the same cores.
+                // 408: a node did not read it within `server.client_request_timeout_secs`.
                 let status = response.status();
                 assert_eq!(status, 200, "publish {n} answered {status}: too fast for this machine?");
             }
@@ -417,8 +412,6 @@ async fn main() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The send time an event carries: `"t":<ns>` (admin publishes) or a message text starting
-/// `t=<ns>` (chat posts).
 /// When the event was published: `data.t` (admin publishes) or the `t=` at the start of a
 /// chat message's text.
 fn sent_at(event: &Value) -> Option<u64> {
@@ -434,21 +427,4 @@ fn sent_at(event: &Value) -> Option<u64> {
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(rest.len());
     rest[..end].parse().ok()
-}
-
-/// CPU time (user + system) of a process so far, in seconds (`/proc/<pid>/stat`, clock ticks of
-/// 1/100 s as on Linux everywhere).
-pub(crate) fn cpu_secs(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces) end with ')'.
-    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
-    (ticks(11) + ticks(12)) / 100.0
 }

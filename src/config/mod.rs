@@ -11,12 +11,14 @@
 
 mod database;
 mod sections;
+mod server;
 mod storage;
 mod stripe;
 mod validate;
 
 pub use database::*;
 pub use sections::*;
+pub use server::*;
 pub use storage::*;
 pub use stripe::*;
 
