@@ -10,6 +10,7 @@
 //!     twice at once serves one) ─▶ the chunks streamed in order, deleted after
 //! ```
 
+use crate::errors::{Code, ErrorCode, Told};
 use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
@@ -246,6 +247,23 @@ pub enum ExportError {
     NotReady(String),
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
+}
+
+impl ErrorCode for ExportError {
+    fn told(&self) -> Told {
+        match self {
+            ExportError::InProgress => Told::of(
+                Code::ExportInProgress,
+                "An export of your data is already being made",
+            ),
+            ExportError::NotFound => Told::of(Code::ExportNotFound, "No such export of yours"),
+            ExportError::NotReady(status) => Told::of(
+                Code::ExportNotReady,
+                format!("This export is {status}: only a Ready export is downloaded, once"),
+            ),
+            ExportError::Sql(e) => e.told(),
+        }
+    }
 }
 
 #[derive(Clone)]

@@ -21,6 +21,7 @@ pub mod credits;
 pub mod db;
 pub mod domain;
 pub mod email;
+pub mod errors;
 pub mod exports;
 pub mod files;
 pub mod health;

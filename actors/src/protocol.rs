@@ -9,6 +9,8 @@ use bytestring::ByteString;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use vrooli_codes::Code;
+
 use crate::key::{RoomKey, RoomKind};
 
 /// Where a reconnecting client left off in a room.
@@ -40,12 +42,12 @@ pub enum Command {
 /// Why a frame is not a command; `code` is the stable error code sent in the ack.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProtocolError {
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
 }
 
 impl ProtocolError {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
+    fn new(code: Code, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -106,7 +108,7 @@ pub fn parse(text: &str) -> Envelope {
             return Envelope {
                 id: Value::Null,
                 command: Err(ProtocolError::new(
-                    "InvalidJson",
+                    Code::InvalidJson,
                     "A command is a JSON object {id, cmd, data}",
                 )),
             };
@@ -118,7 +120,7 @@ pub fn parse(text: &str) -> Envelope {
             return Envelope {
                 id: Value::Null,
                 command: Err(ProtocolError::new(
-                    "MissingId",
+                    Code::MissingId,
                     "A command needs an id (string or number)",
                 )),
             };
@@ -132,13 +134,14 @@ fn command(cmd: &str, data: Value) -> Result<Command, ProtocolError> {
     let data: RawData = match data {
         Value::Null => RawData::default(),
         data => serde_json::from_value(data)
-            .map_err(|e| ProtocolError::new("InvalidData", format!("Invalid data: {e}")))?,
+            .map_err(|e| ProtocolError::new(Code::InvalidData, format!("Invalid data: {e}")))?,
     };
     let room = |kind: RoomKind, id: Option<IdText>, field: &str| {
         let id =
-            id.ok_or_else(|| ProtocolError::new("InvalidData", format!("{field} is missing")))?;
-        RoomKey::new(kind, &id.into_string())
-            .ok_or_else(|| ProtocolError::new("InvalidData", format!("{field} is not a valid id")))
+            id.ok_or_else(|| ProtocolError::new(Code::InvalidData, format!("{field} is missing")))?;
+        RoomKey::new(kind, &id.into_string()).ok_or_else(|| {
+            ProtocolError::new(Code::InvalidData, format!("{field} is not a valid id"))
+        })
     };
     let resume = |data: &RawData| match (data.offset, &data.epoch) {
         (Some(offset), Some(epoch)) => Ok(Some(Resume {
@@ -147,7 +150,7 @@ fn command(cmd: &str, data: Value) -> Result<Command, ProtocolError> {
         })),
         (None, None) => Ok(None),
         _ => Err(ProtocolError::new(
-            "InvalidData",
+            Code::InvalidData,
             "offset and epoch go together",
         )),
     };
@@ -180,10 +183,10 @@ fn command(cmd: &str, data: Value) -> Result<Command, ProtocolError> {
             typing: data.is_typing.unwrap_or(true),
             room: room(RoomKind::Chat, data.chat_id, "chatId")?,
         },
-        "" => return Err(ProtocolError::new("MissingCommand", "cmd is missing")),
+        "" => return Err(ProtocolError::new(Code::MissingCommand, "cmd is missing")),
         other => {
             return Err(ProtocolError::new(
-                "UnknownCommand",
+                Code::UnknownCommand,
                 format!("Unknown command {:?}", truncate(other, 64)),
             ));
         }
@@ -207,8 +210,8 @@ pub fn ack_ok(id: &Value, data: Option<Value>) -> ByteString {
 }
 
 /// `{"ack": id, "success": false, "error": {"code", "message"}}`
-pub fn ack_err(id: &Value, code: &str, message: &str) -> ByteString {
-    json!({"ack": id, "success": false, "error": {"code": code, "message": message}})
+pub fn ack_err(id: &Value, code: Code, message: &str) -> ByteString {
+    json!({"ack": id, "success": false, "error": {"code": code.as_str(), "message": message}})
         .to_string()
         .into()
 }
@@ -316,7 +319,7 @@ mod tests {
 
     #[test]
     fn bad_frames_become_error_codes() {
-        let code = |text: &str| parse(text).command.unwrap_err().code;
+        let code = |text: &str| parse(text).command.unwrap_err().code.as_str();
         assert_eq!(code("not json"), "InvalidJson");
         assert_eq!(code(r#"{"cmd":"joinChatRoom"}"#), "MissingId");
         assert_eq!(code(r#"{"id":"1","cmd":"dance"}"#), "UnknownCommand");

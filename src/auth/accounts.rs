@@ -3,6 +3,7 @@
 //! (even the right password is refused meanwhile), 15 hard-lock it until an admin unlocks it.
 //! Unknown emails cost one password verification too, so timing does not reveal who has an account.
 
+use crate::errors::{Code, ErrorCode, Told};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use sqlx::{PgConnection, PgPool};
@@ -34,6 +35,29 @@ pub enum AccountError {
     Password(#[from] password::PasswordError),
     #[error("enqueueing the verification email failed: {0}")]
     Job(serde_json::Error),
+}
+
+impl ErrorCode for AccountError {
+    fn told(&self) -> Told {
+        match self {
+            AccountError::EmailInUse => Told::of(
+                Code::EmailInUse,
+                "An account with this email address exists",
+            ),
+            AccountError::InvalidCode => Told::of(
+                Code::InvalidCode,
+                "This code is wrong, already used or expired",
+            ),
+            AccountError::InvalidCredentials => {
+                Told::of(Code::InvalidCredentials, "Wrong email or password")
+            }
+            AccountError::SoftLocked { .. } => Told::says(Code::AccountSoftLocked, self),
+            AccountError::HardLocked => Told::says(Code::AccountHardLocked, self),
+            AccountError::Sql(_) | AccountError::Password(_) | AccountError::Job(_) => {
+                Told::internal()
+            }
+        }
+    }
 }
 
 /// Sign-up input, already parsed at the edge; the password already hashed (hash it before

@@ -15,6 +15,7 @@
 //! admin of the team, and what it spends comes from the team's credits. A change of the maker's
 //! standing drops the team's keys from the cache ([`ApiKeys::forget_team`]).
 
+use crate::errors::{Code, ErrorCode, Told};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -38,6 +39,18 @@ pub enum Permission {
     WritePrivate,
     ReadAuth,
     WriteAuth,
+}
+
+/// An API key asked for what its permissions do not cover (REST's extractors and the MCP tools
+/// alike).
+#[derive(Debug, thiserror::Error)]
+#[error("This API key lacks the {} permission", .0.as_str())]
+pub struct MissingPermission(pub Permission);
+
+impl ErrorCode for MissingPermission {
+    fn told(&self) -> Told {
+        Told::says(Code::MissingPermission, self)
+    }
 }
 
 impl Permission {
@@ -136,6 +149,16 @@ pub enum CreateKeyError {
     NotTeamAdmin,
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
+}
+
+impl ErrorCode for CreateKeyError {
+    fn told(&self) -> Told {
+        match self {
+            CreateKeyError::TooMany(_) => Told::says(Code::TooManyApiKeys, self),
+            CreateKeyError::NotTeamAdmin => Told::says(Code::NotAllowed, self),
+            CreateKeyError::Sql(e) => e.told(),
+        }
+    }
 }
 
 /// What the cache holds for a changed key: not a lookup result, only "ask the database".

@@ -13,6 +13,7 @@
 //!   ─▶ revocations published (tokens inside their access window refused at once)
 //! ```
 
+use crate::errors::{Code, ErrorCode, Told};
 use secrecy::SecretString;
 use sqlx::PgPool;
 
@@ -37,6 +38,29 @@ pub enum CredentialsError {
     Sql(#[from] sqlx::Error),
     #[error(transparent)]
     Password(#[from] password::PasswordError),
+}
+
+impl ErrorCode for CredentialsError {
+    fn told(&self) -> Told {
+        match self {
+            CredentialsError::WrongPassword => {
+                Told::of(Code::WrongPassword, "The current password is wrong")
+            }
+            CredentialsError::EmailNotFound => {
+                Told::of(Code::EmailNotFound, "No such email address of yours")
+            }
+            CredentialsError::EmailNotVerified => Told::of(
+                Code::EmailNotVerified,
+                "Only a verified address can be primary",
+            ),
+            CredentialsError::LastEmail => Told::of(
+                Code::LastEmail,
+                "An account keeps at least one email address",
+            ),
+            CredentialsError::Sql(e) => e.told(),
+            CredentialsError::Password(_) => Told::internal(),
+        }
+    }
 }
 
 /// What to change, parsed at the edge (addresses checked, the new password within the rules).

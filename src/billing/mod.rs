@@ -18,6 +18,7 @@ pub mod signature;
 mod stripe_api;
 pub mod webhook;
 
+use crate::errors::{Code, ErrorCode, Told};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -84,6 +85,20 @@ pub enum BillingError {
     Stripe(#[from] StripeError),
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
+}
+
+impl ErrorCode for BillingError {
+    fn told(&self) -> Told {
+        let code = match self {
+            BillingError::NotConfigured | BillingError::NoPrice(_) => Code::BillingNotConfigured,
+            BillingError::InvalidAmount { .. } => Code::InvalidAmount,
+            BillingError::NoCustomer => Code::NoBillingAccount,
+            BillingError::InvalidReturnUrl(_) => Code::InvalidReturnUrl,
+            BillingError::Stripe(_) => return Told::ours(Code::PaymentProviderError),
+            BillingError::Sql(e) => return e.told(),
+        };
+        Told::says(code, self)
+    }
 }
 
 /// A checkout to make.

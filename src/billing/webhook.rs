@@ -15,6 +15,7 @@
 //! - `customer.deleted`: the stored customer id is forgotten.
 //! - anything else: recorded and answered 200.
 
+use crate::errors::{Code, ErrorCode, Told};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -36,6 +37,18 @@ pub enum WebhookError {
     Malformed(String),
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
+}
+
+impl ErrorCode for WebhookError {
+    fn told(&self) -> Told {
+        let code = match self {
+            WebhookError::NotConfigured => Code::BillingNotConfigured,
+            WebhookError::Signature(_) => Code::InvalidSignature,
+            WebhookError::Malformed(_) => Code::InvalidBody,
+            WebhookError::Sql(e) => return e.told(),
+        };
+        Told::says(code, self)
+    }
 }
 
 /// What became of a delivery.

@@ -2,6 +2,7 @@
 //! `user/notification/received` reach them); accepting makes them a participant and publishes
 //! `chat/participants/changed`; declining closes the invite. Bots are added directly, not invited.
 
+use crate::errors::{Code, ErrorCode, Told};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
@@ -41,6 +42,24 @@ pub enum InviteError {
     Answered,
     #[error(transparent)]
     Chat(#[from] ChatError),
+}
+
+impl ErrorCode for InviteError {
+    fn told(&self) -> Told {
+        match self {
+            InviteError::UserNotFound => Told::of(Code::UserNotFound, "No such user"),
+            InviteError::AlreadyParticipant => Told::of(
+                Code::AlreadyParticipant,
+                "This user already takes part in the chat",
+            ),
+            InviteError::NotFound => Told::of(Code::InviteNotFound, "No such invite"),
+            InviteError::Answered => Told::of(
+                Code::InviteAnswered,
+                "This invite was already accepted or declined",
+            ),
+            InviteError::Chat(e) => e.told(),
+        }
+    }
 }
 
 impl From<sqlx::Error> for InviteError {

@@ -25,6 +25,7 @@ mod participants;
 
 pub use messages::{ChatMessage, MAX_MESSAGE_CHARS, TreeNode, insert_message};
 
+use crate::errors::{Code, ErrorCode, Told};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -89,6 +90,38 @@ pub enum ChatError {
     SessionEnded,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+}
+
+impl ErrorCode for ChatError {
+    fn told(&self) -> Told {
+        match self {
+            ChatError::ChatNotFound => Told::of(Code::ChatNotFound, "No such chat"),
+            ChatError::MessageNotFound => Told::of(Code::MessageNotFound, "No such message"),
+            ChatError::Forbidden => Told::of(Code::NotAllowed, "You may not do this in this chat"),
+            ChatError::BadParent => Told::of(
+                Code::InvalidParent,
+                "The parent message is not in this chat",
+            ),
+            ChatError::NotABot => Told::of(
+                Code::NotABot,
+                "Only bots can be added directly; invite people instead",
+            ),
+            ChatError::InsufficientCredits { balance, needed } => Told::of(
+                Code::InsufficientCredits,
+                format!("A bot's answer needs at least {needed} credits; the balance is {balance}"),
+            ),
+            ChatError::NotATeamMember => Told::of(
+                Code::NotATeamMember,
+                "Only admins of a team and members allowed CreateChats make its chats",
+            ),
+            ChatError::KeyLimitReached { used, limit } => Told::of(
+                Code::ApiKeyCreditLimit,
+                format!("This API key has spent {used} of its {limit} credits"),
+            ),
+            ChatError::SessionEnded => Told::of(Code::SessionRevoked, "the session was signed out"),
+            ChatError::Database(e) => e.told(),
+        }
+    }
 }
 
 impl From<crate::credits::CreditError> for ChatError {

@@ -19,6 +19,7 @@ pub mod kinds;
 pub mod orphans;
 pub mod storage;
 
+use crate::errors::{Code, ErrorCode, Told};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -91,6 +92,25 @@ pub enum FileError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
+}
+
+impl ErrorCode for FileError {
+    fn told(&self) -> Told {
+        let code = match self {
+            FileError::UnsupportedType | FileError::NotAnImage | FileError::SvgNotAllowed => {
+                Code::UnsupportedFileType
+            }
+            FileError::Picture(images::PictureError::TooLarge { .. }) => Code::ImageTooLarge,
+            FileError::Picture(_) => Code::InvalidImage,
+            FileError::ChatRequired => Code::MissingChatId,
+            FileError::ChatNotFound => Code::ChatNotFound,
+            FileError::NotAllowed => Code::NotAllowed,
+            FileError::NotFound | FileError::NoSuchVariant => Code::FileNotFound,
+            FileError::Storage(_) => return Told::ours(Code::StorageUnavailable),
+            FileError::Sql(e) => return e.told(),
+        };
+        Told::says(code, self)
+    }
 }
 
 /// An upload as its answer shows it.

@@ -141,16 +141,7 @@ pub async fn create(
         .api_keys
         .create(&state.ids, user.id, body.team_id, key)
         .await;
-    let (row, secret) = match created {
-        Ok(created) => created,
-        Err(e @ crate::auth::api_keys::CreateKeyError::TooMany(_)) => {
-            return Err(ApiError::of(Code::TooManyApiKeys, e.to_string()));
-        }
-        Err(e @ crate::auth::api_keys::CreateKeyError::NotTeamAdmin) => {
-            return Err(ApiError::of(Code::NotAllowed, e.to_string()));
-        }
-        Err(crate::auth::api_keys::CreateKeyError::Sql(e)) => return Err(e.into()),
-    };
+    let (row, secret) = created?;
     Ok(ok(CreatedApiKey {
         api_key: row,
         key: secret,

@@ -11,7 +11,7 @@ use actix_web::{HttpRequest, HttpResponse, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::billing::webhook::{Handled, WebhookError};
+use crate::billing::webhook::Handled;
 use crate::billing::{BillingError, Checkout, PaymentType};
 use crate::http::auth::session::{Require, WritePrivate};
 use crate::http::{ApiError, Code, Envelope, ok};
@@ -20,27 +20,6 @@ use crate::state::AppState;
 
 pub fn config(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(checkout).service(portal);
-}
-
-impl From<BillingError> for ApiError {
-    fn from(error: BillingError) -> Self {
-        let message = error.to_string();
-        match error {
-            BillingError::NotConfigured => ApiError::of(Code::BillingNotConfigured, message),
-            BillingError::InvalidAmount { .. } => ApiError::of(Code::InvalidAmount, message),
-            BillingError::NoPrice(_) => ApiError::of(Code::BillingNotConfigured, message),
-            BillingError::NoCustomer => ApiError::of(Code::NoBillingAccount, message),
-            BillingError::InvalidReturnUrl(_) => ApiError::of(Code::InvalidReturnUrl, message),
-            BillingError::Stripe(e) => {
-                tracing::warn!(error = %e, "Stripe refused or failed a call");
-                ApiError::of(
-                    Code::PaymentProviderError,
-                    "The payment provider could not be reached or refused the request",
-                )
-            }
-            BillingError::Sql(e) => e.into(),
-        }
-    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -159,15 +138,7 @@ pub async fn stripe_webhook(
         .headers()
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok());
-    let handled = state.billing.webhook(header, &body).await.map_err(|e| {
-        let message = e.to_string();
-        match e {
-            WebhookError::NotConfigured => ApiError::of(Code::BillingNotConfigured, message),
-            WebhookError::Signature(_) => ApiError::of(Code::InvalidSignature, message),
-            WebhookError::Malformed(_) => ApiError::of(Code::InvalidBody, message),
-            WebhookError::Sql(e) => e.into(),
-        }
-    })?;
+    let handled = state.billing.webhook(header, &body).await?;
     Ok(ok(WebhookReceived {
         received: true,
         outcome: match handled {

@@ -19,7 +19,7 @@ use actix_web::{HttpMessage, web};
 use serde_json::json;
 use tracing_actix_web::RequestId;
 
-use super::error::{ErrorInfo, ErrorKind};
+use super::error::{ErrorInfo, told_for_status};
 use crate::metrics::HttpLabels;
 use crate::state::AppState;
 
@@ -87,7 +87,7 @@ fn render_error(response: ServiceResponse<BoxBody>, trace: &str) -> ServiceRespo
         Some(info) => info,
         None if has_json_body => return response,
         None => {
-            let (code, message) = ErrorKind::from_status(status);
+            let (code, message) = told_for_status(status);
             let code = code.as_str();
             ErrorInfo {
                 code: code.into(),

@@ -9,12 +9,12 @@
 use actix_web::{HttpResponse, get, post, web};
 use futures_util::StreamExt;
 
-use crate::exports::{ExportError, UserExport};
+use crate::exports::UserExport;
 use crate::http::auth::session::{ReadPrivate, Require, WritePrivate};
 use crate::http::path::Id;
 use crate::http::{ApiError, Code, Envelope, ok};
 use crate::ids::{UserExportId, UserImportId};
-use crate::imports::{ImportError, UserImport};
+use crate::imports::UserImport;
 use crate::state::AppState;
 
 pub fn config(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -22,37 +22,6 @@ pub fn config(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(download)
         .service(start_import)
         .service(get_import);
-}
-
-impl From<ImportError> for ApiError {
-    fn from(error: ImportError) -> Self {
-        match error {
-            ImportError::InProgress => ApiError::of(
-                Code::ImportInProgress,
-                "An import of yours is already under way",
-            ),
-            ImportError::NotFound => ApiError::of(Code::ImportNotFound, "No such import of yours"),
-            ImportError::Invalid(why) => ApiError::of(Code::InvalidArchive, why.0),
-            ImportError::Sql(e) => e.into(),
-        }
-    }
-}
-
-impl From<ExportError> for ApiError {
-    fn from(error: ExportError) -> Self {
-        match error {
-            ExportError::InProgress => ApiError::of(
-                Code::ExportInProgress,
-                "An export of your data is already being made",
-            ),
-            ExportError::NotFound => ApiError::of(Code::ExportNotFound, "No such export of yours"),
-            ExportError::NotReady(status) => ApiError::of(
-                Code::ExportNotReady,
-                format!("This export is {status}: only a Ready export is downloaded, once"),
-            ),
-            ExportError::Sql(e) => e.into(),
-        }
-    }
 }
 
 /// Starts an export of the caller's data; poll the download until it is ready.

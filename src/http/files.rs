@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::files::{Download, FileError, Purpose, StoredFile};
+use crate::files::{Download, Purpose, StoredFile};
 use crate::http::auth::readers::Reader;
 use crate::http::auth::session::{Require, WritePrivate};
 use crate::http::path::Id;
@@ -24,33 +24,6 @@ pub fn config(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(upload)
         .service(download)
         .service(download_variant);
-}
-
-impl From<FileError> for ApiError {
-    fn from(error: FileError) -> Self {
-        let message = error.to_string();
-        match error {
-            FileError::UnsupportedType => ApiError::of(Code::UnsupportedFileType, message),
-            FileError::NotAnImage | FileError::SvgNotAllowed => {
-                ApiError::of(Code::UnsupportedFileType, message)
-            }
-            FileError::Picture(crate::files::images::PictureError::TooLarge { .. }) => {
-                ApiError::of(Code::ImageTooLarge, message)
-            }
-            FileError::Picture(_) => ApiError::of(Code::InvalidImage, message),
-            FileError::ChatRequired => ApiError::of(Code::MissingChatId, message),
-            FileError::ChatNotFound => ApiError::of(Code::ChatNotFound, message),
-            FileError::NotAllowed => ApiError::of(Code::NotAllowed, message),
-            FileError::NotFound | FileError::NoSuchVariant => {
-                ApiError::of(Code::FileNotFound, message)
-            }
-            FileError::Storage(e) => {
-                tracing::error!(error = %e, "file storage failed");
-                ApiError::of(Code::StorageUnavailable, "File storage is unavailable")
-            }
-            FileError::Sql(e) => e.into(),
-        }
-    }
 }
 
 /// `POST /file`, as a form.

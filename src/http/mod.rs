@@ -12,7 +12,6 @@ pub mod auth;
 mod billing;
 pub mod bodies;
 mod chat;
-pub mod codes;
 pub mod edge;
 pub mod error;
 mod exports;
@@ -42,7 +41,7 @@ use actix_web::error::{JsonPayloadError, PayloadError};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-pub use error::{ApiError, Code, ErrorKind};
+pub use error::{ApiError, Code};
 
 /// Registers every route, documenting each as it goes.
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

@@ -298,31 +298,8 @@ pub async fn update_credentials(
             caller.session_id,
             change,
         )
-        .await
-        .map_err(credentials_error)?;
+        .await?;
     Ok(ok(profile_of(&state, caller.id).await?))
-}
-
-fn credentials_error(error: crate::auth::credentials::CredentialsError) -> ApiError {
-    use crate::auth::credentials::CredentialsError;
-    match error {
-        CredentialsError::WrongPassword => {
-            ApiError::of(Code::WrongPassword, "The current password is wrong")
-        }
-        CredentialsError::EmailNotFound => {
-            ApiError::of(Code::EmailNotFound, "No such email address of yours")
-        }
-        CredentialsError::EmailNotVerified => ApiError::of(
-            Code::EmailNotVerified,
-            "Only a verified address can be primary",
-        ),
-        CredentialsError::LastEmail => ApiError::of(
-            Code::LastEmail,
-            "An account keeps at least one email address",
-        ),
-        CredentialsError::Sql(e) => e.into(),
-        CredentialsError::Password(e) => ApiError::internal(e),
-    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -349,8 +326,7 @@ pub async fn delete_account(
     state
         .auth
         .delete_account(caller.id, body.into_inner().password)
-        .await
-        .map_err(credentials_error)?;
+        .await?;
     let removal = crate::http::auth::session::removal_cookie(state.auth.settings());
     let mut response = ok(crate::http::bodies::Deleted::new(caller.id));
     response.add_cookie(&removal).map_err(ApiError::internal)?;

@@ -15,7 +15,7 @@ use crate::http::bodies::Deleted;
 use crate::http::path::Id;
 use crate::http::{ApiError, Code, Envelope, ok};
 use crate::ids::PushDeviceId;
-use crate::notifications::push::{DeviceError, PushDevice, check_keys};
+use crate::notifications::push::{PushDevice, check_keys};
 use crate::state::AppState;
 
 /// The longest endpoint accepted (push services' URLs are a few hundred bytes).
@@ -23,21 +23,6 @@ const MAX_ENDPOINT_BYTES: usize = 2048;
 
 pub fn config(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(subscribe).service(list).service(unsubscribe);
-}
-
-impl From<DeviceError> for ApiError {
-    fn from(error: DeviceError) -> Self {
-        match error {
-            DeviceError::TooMany => ApiError::of(
-                Code::TooManyPushDevices,
-                "Too many browsers subscribed; remove one first",
-            ),
-            DeviceError::NotFound => {
-                ApiError::of(Code::PushDeviceNotFound, "No such push device of yours")
-            }
-            DeviceError::Sql(e) => e.into(),
-        }
-    }
 }
 
 #[derive(Deserialize, ToSchema)]

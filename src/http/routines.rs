@@ -15,9 +15,7 @@ use super::paging::Relay;
 use super::path::Id;
 use super::{ApiError, Code, Envelope, ok};
 use crate::ids::{ResourceId, ResourceVersionId, TeamId, UserId};
-use crate::routines::{
-    ExportedResource, GraphError, ImportOutcome, NewRoutine, RoutineError, RoutineVersion,
-};
+use crate::routines::{ExportedResource, ImportOutcome, NewRoutine, RoutineError, RoutineVersion};
 use crate::state::AppState;
 
 pub fn config(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -27,33 +25,6 @@ pub fn config(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(add_version)
         .service(get_version)
         .service(update_version);
-}
-
-impl From<RoutineError> for ApiError {
-    fn from(error: RoutineError) -> Self {
-        let message = error.to_string();
-        match error {
-            RoutineError::Graph(GraphError::Unsupported(_)) => {
-                ApiError::of(Code::GraphTypeUnsupported, message)
-            }
-            RoutineError::Graph(GraphError::Unavailable { .. }) => {
-                ApiError::of(Code::NodeKindUnavailable, message)
-            }
-            RoutineError::Graph(GraphError::Invalid { .. })
-            | RoutineError::MissingSubroutine { .. } => {
-                ApiError::of(Code::InvalidRoutineGraph, message)
-            }
-            RoutineError::NotARoutine => ApiError::of(Code::InvalidResourceType, message),
-            RoutineError::ResourceNotFound => ApiError::of(Code::ResourceNotFound, message),
-            RoutineError::VersionNotFound => ApiError::of(Code::ResourceVersionNotFound, message),
-            RoutineError::VersionHasRuns => ApiError::of(Code::VersionHasRuns, message),
-            RoutineError::LabelInUse(_) => ApiError::of(Code::VersionLabelInUse, message),
-            RoutineError::Invalid(_) => ApiError::of(Code::InvalidBody, message),
-            RoutineError::MissingReference(_) => ApiError::of(Code::ReferenceNotFound, message),
-            RoutineError::Team(error) => error.into(),
-            RoutineError::Sql(error) => error.into(),
-        }
-    }
 }
 
 /// `POST /resource`.

@@ -19,6 +19,7 @@
 //! An archive is held whole in memory while it is checked and written, so its size is bounded
 //! by `exports.import_max_bytes`, not streamed as an export is.
 
+use crate::errors::{Code, ErrorCode, Told};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -277,6 +278,20 @@ pub enum ImportError {
     Invalid(#[from] InvalidArchive),
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
+}
+
+impl ErrorCode for ImportError {
+    fn told(&self) -> Told {
+        match self {
+            ImportError::InProgress => Told::of(
+                Code::ImportInProgress,
+                "An import of yours is already under way",
+            ),
+            ImportError::NotFound => Told::of(Code::ImportNotFound, "No such import of yours"),
+            ImportError::Invalid(why) => Told::of(Code::InvalidArchive, why.0.clone()),
+            ImportError::Sql(e) => e.told(),
+        }
+    }
 }
 
 #[derive(Clone)]

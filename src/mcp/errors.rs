@@ -1,99 +1,93 @@
-//! What a refused or failed MCP tool call says: a stable code (the REST routes' codes of
-//! `docs/ERRORS.md`, plus `InvalidArguments` and `UnknownTool`) and a message, returned as an
-//! `isError` result by `super::Handler`.
+//! What a refused or failed MCP tool call says: a stable code from the one table (`docs/ERRORS.md`;
+//! MCP adds only `InvalidArguments` and `UnknownTool`) and a message, returned as an `isError`
+//! result by `super::Handler`. A service's error becomes one through `crate::errors`, exactly as
+//! REST's `ApiError` does, so both transports answer the same code for the same refusal.
+
+use crate::errors::{Code, ErrorCode, Told};
 
 /// Why a call did nothing: a stable code and a message, returned as an `isError` result.
 #[derive(Debug)]
 pub struct ToolError {
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
 }
 
 impl ToolError {
-    pub(super) fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn new(code: Code, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
         }
     }
+}
 
-    /// A failure of ours (the database): logged here, not described to the caller.
-    fn internal(error: &dyn std::fmt::Display) -> Self {
-        tracing::error!(error = %error, "an MCP tool failed");
-        Self::new("InternalError", "The server could not do that; try again")
+/// Any domain error (and a database error) as its code says. A failure of ours is logged here
+/// with its cause and told only as the code's fixed message.
+impl<E: ErrorCode> From<E> for ToolError {
+    fn from(error: E) -> Self {
+        let Told { code, message } = error.told();
+        if code.kind().is_ours() {
+            tracing::error!(code = code.as_str(), cause = %error, "an MCP tool failed");
+        }
+        Self::new(code, message)
     }
 }
 
-// The services' errors as the REST routes' codes (`docs/ERRORS.md`), so an agent can tell a
-// missing thing from a refusal; a database failure says only that it failed.
-impl From<crate::chat::ChatError> for ToolError {
-    fn from(error: crate::chat::ChatError) -> Self {
-        use crate::chat::ChatError as E;
-        let code = match &error {
-            E::ChatNotFound => "ChatNotFound",
-            E::MessageNotFound => "MessageNotFound",
-            E::Forbidden => "NotAllowed",
-            E::BadParent => "InvalidParent",
-            E::NotABot => "NotABot",
-            E::NotATeamMember => "NotATeamMember",
-            E::InsufficientCredits { .. } => "InsufficientCredits",
-            E::KeyLimitReached { .. } => "ApiKeyLimitReached",
-            E::SessionEnded => "SessionRevoked",
-            E::Database(_) => return Self::internal(&error),
-        };
-        Self::new(code, error.to_string())
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::ApiError;
 
-impl From<crate::routines::RoutineError> for ToolError {
-    fn from(error: crate::routines::RoutineError) -> Self {
-        use crate::routines::{GraphError, RoutineError as E};
-        let code = match &error {
-            E::Graph(GraphError::Unsupported(_)) => "GraphTypeUnsupported",
-            E::Graph(GraphError::Unavailable { .. }) => "NodeKindUnavailable",
-            E::Graph(GraphError::Invalid { .. }) | E::MissingSubroutine { .. } => {
-                "InvalidRoutineGraph"
-            }
-            E::NotARoutine => "InvalidResourceType",
-            E::ResourceNotFound => "ResourceNotFound",
-            E::VersionNotFound => "ResourceVersionNotFound",
-            E::VersionHasRuns => "VersionHasRuns",
-            E::LabelInUse(_) => "VersionLabelInUse",
-            E::Invalid(_) => "InvalidArguments",
-            E::MissingReference(_) => "ReferenceNotFound",
-            E::Team(crate::teams::TeamError::TeamNotFound) => "TeamNotFound",
-            E::Team(_) => "NotAllowed",
-            E::Sql(_) => return Self::internal(&error),
-        };
-        Self::new(code, error.to_string())
+    /// One sample of each kind of service error, made afresh for each transport.
+    fn samples() -> Vec<Box<dyn Fn() -> (ApiError, ToolError)>> {
+        fn both<E: ErrorCode>(
+            make: impl Fn() -> E + 'static,
+        ) -> Box<dyn Fn() -> (ApiError, ToolError)> {
+            Box::new(move || (ApiError::from(make()), ToolError::from(make())))
+        }
+        use crate::chat::ChatError;
+        use crate::routines::{GraphError, RoutineError};
+        use crate::runs::RunError;
+        use crate::teams::TeamError;
+        vec![
+            both(|| ChatError::KeyLimitReached { used: 5, limit: 5 }),
+            both(|| ChatError::InsufficientCredits {
+                balance: 1,
+                needed: 2,
+            }),
+            both(|| ChatError::Forbidden),
+            both(|| ChatError::ChatNotFound),
+            both(|| RoutineError::VersionNotFound),
+            both(|| RoutineError::Invalid("no".into())),
+            both(|| RoutineError::Graph(GraphError::Unsupported("x".into()))),
+            both(|| RoutineError::Team(TeamError::NotAllowed)),
+            both(|| RunError::NotFound),
+            both(|| RunError::Invalid("no".into())),
+            both(|| RunError::Routine(RoutineError::ResourceNotFound)),
+            both(|| TeamError::LastAdmin),
+            both(|| {
+                crate::auth::api_keys::MissingPermission(
+                    crate::auth::api_keys::Permission::WritePrivate,
+                )
+            }),
+            both(|| sqlx::Error::PoolTimedOut),
+            both(|| sqlx::Error::RowNotFound),
+        ]
     }
-}
 
-impl From<crate::runs::RunError> for ToolError {
-    fn from(error: crate::runs::RunError) -> Self {
-        use crate::runs::RunError as E;
-        let code = match &error {
-            E::KindUnavailable { .. } => "NodeKindUnavailable",
-            E::TooDeep(_) => "InvalidRoutineGraph",
-            E::NotFound => "RunNotFound",
-            E::NotAllowed => "NotAllowed",
-            E::Transition(..) => "InvalidTransition",
-            E::KeyReused => "IdempotencyKeyReused",
-            E::Invalid(_) => "InvalidArguments",
-            E::Limits(_) => "InvalidLimits",
-            // Both have their own way out below.
-            E::Routine(_) | E::Sql(_) => "InternalError",
-        };
-        match error {
-            E::Routine(inner) => inner.into(),
-            E::Sql(inner) => Self::internal(&inner),
-            other => Self::new(code, other.to_string()),
+    #[test]
+    fn rest_and_mcp_give_the_same_code_and_message_for_every_service_error() {
+        for make in samples() {
+            let (rest, mcp) = make();
+            assert_eq!(rest.code, mcp.code, "{rest}");
+            assert_eq!(rest.message, mcp.message, "{rest}");
         }
     }
-}
 
-impl From<sqlx::Error> for ToolError {
-    fn from(error: sqlx::Error) -> Self {
-        Self::internal(&error)
+    #[test]
+    fn a_key_over_its_limit_is_the_documented_code_on_both() {
+        let (rest, mcp) = (samples()[0])();
+        assert_eq!(rest.code, Code::ApiKeyCreditLimit);
+        assert_eq!(mcp.code, Code::ApiKeyCreditLimit);
     }
 }

@@ -78,7 +78,7 @@ impl ServerHandler for Handler {
         let result = match self.tools.call(&caller, &request.name, arguments).await {
             Ok(value) => CallToolResult::structured(value),
             Err(error) => CallToolResult::structured_error(
-                json!({"code": error.code, "message": error.message}),
+                json!({"code": error.code.as_str(), "message": error.message}),
             ),
         };
         Ok(result.into())

@@ -8,10 +8,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::auth::api_keys::Permission;
+use crate::auth::api_keys::{MissingPermission, Permission};
 use crate::chat::ChatService;
 use crate::chat::access::Need;
 use crate::domain::MessageText;
+use crate::errors::Code;
 use crate::ids::{ChatId, ResourceVersionId, UserId};
 use crate::routines::{NewRoutine, RoutineService};
 use crate::runs::{RunService, RunSource, StartRequest};
@@ -41,20 +42,18 @@ fn need(caller: &Caller, permission: Permission) -> Result<(), ToolError> {
     if caller.permissions.contains(&permission) {
         Ok(())
     } else {
-        Err(ToolError::new(
-            "MissingPermission",
-            format!("This API key lacks the {} permission", permission.as_str()),
-        ))
+        Err(MissingPermission(permission).into())
     }
 }
 
 fn args<T: for<'de> Deserialize<'de>>(arguments: Value) -> Result<T, ToolError> {
-    serde_json::from_value(arguments).map_err(|e| ToolError::new("InvalidArguments", e.to_string()))
+    serde_json::from_value(arguments)
+        .map_err(|e| ToolError::new(Code::InvalidArguments, e.to_string()))
 }
 
 fn parse_id<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, ToolError> {
     text.parse()
-        .map_err(|_| ToolError::new("InvalidArguments", format!("{what} is a decimal id")))
+        .map_err(|_| ToolError::new(Code::InvalidArguments, format!("{what} is a decimal id")))
 }
 
 fn wait_for(timeout_ms: Option<u64>) -> Duration {
@@ -122,7 +121,7 @@ impl Tools {
             "run_routine" => self.run_routine(caller, args(arguments)?).await,
             "define_tool" => define_tool(args(arguments)?),
             other => Err(ToolError::new(
-                "UnknownTool",
+                Code::UnknownTool,
                 format!("no tool named {other:?}"),
             )),
         }
@@ -131,8 +130,9 @@ impl Tools {
     async fn send_message(&self, caller: &Caller, a: SendMessage) -> Result<Value, ToolError> {
         need(caller, Permission::WritePrivate)?;
         let chat: ChatId = parse_id(&a.chat_id, "chatId")?;
-        let text = MessageText::parse(a.text)
-            .map_err(|_| ToolError::new("InvalidText", "A message is 1 to 32,768 characters"))?;
+        let text = MessageText::parse(a.text).map_err(|_| {
+            ToolError::new(Code::InvalidText, "A message is 1 to 32,768 characters")
+        })?;
         self.chats
             .require(chat, Some(caller.user), Need::Write)
             .await?;
@@ -171,13 +171,13 @@ impl Tools {
     ) -> Result<Value, ToolError> {
         if a.resource_type != "Routine" {
             return Err(ToolError::new(
-                "InvalidResourceType",
+                Code::InvalidResourceType,
                 "only Routine resources",
             ));
         }
         let version = |id: &Option<String>| -> Result<ResourceVersionId, ToolError> {
             let id = id.as_deref().ok_or_else(|| {
-                ToolError::new("InvalidArguments", "id names the routine version")
+                ToolError::new(Code::InvalidArguments, "id names the routine version")
             })?;
             parse_id(id, "id")
         };
@@ -200,10 +200,10 @@ impl Tools {
             "add" => {
                 need(caller, Permission::WritePrivate)?;
                 let name = a.name.filter(|n| !n.trim().is_empty()).ok_or_else(|| {
-                    ToolError::new("InvalidArguments", "name names the new routine")
+                    ToolError::new(Code::InvalidArguments, "name names the new routine")
                 })?;
                 let config = a.config.ok_or_else(|| {
-                    ToolError::new("InvalidArguments", "config is the routine's graph")
+                    ToolError::new(Code::InvalidArguments, "config is the routine's graph")
                 })?;
                 let created = self
                     .routines
@@ -224,7 +224,7 @@ impl Tools {
             "update" => {
                 need(caller, Permission::WritePrivate)?;
                 let config = a.config.ok_or_else(|| {
-                    ToolError::new("InvalidArguments", "config is the routine's graph")
+                    ToolError::new(Code::InvalidArguments, "config is the routine's graph")
                 })?;
                 let updated = self
                     .routines
@@ -233,7 +233,7 @@ impl Tools {
                 Ok(json!({"routine": updated}))
             }
             other => Err(ToolError::new(
-                "InvalidArguments",
+                Code::InvalidArguments,
                 format!("unknown op {other:?}"),
             )),
         }
@@ -244,14 +244,17 @@ impl Tools {
             let id = a
                 .run_id
                 .as_deref()
-                .ok_or_else(|| ToolError::new("InvalidArguments", "runId names the run"))?;
+                .ok_or_else(|| ToolError::new(Code::InvalidArguments, "runId names the run"))?;
             parse_id(id, "runId")
         };
         let run = match a.action.as_str() {
             "start" => {
                 need(caller, Permission::WritePrivate)?;
                 let version = a.routine_id.as_deref().ok_or_else(|| {
-                    ToolError::new("InvalidArguments", "routineId names the routine version")
+                    ToolError::new(
+                        Code::InvalidArguments,
+                        "routineId names the routine version",
+                    )
                 })?;
                 let (run, _) = self
                     .runs
@@ -295,7 +298,7 @@ impl Tools {
             }
             other => {
                 return Err(ToolError::new(
-                    "InvalidArguments",
+                    Code::InvalidArguments,
                     format!("unknown action {other:?}"),
                 ));
             }
@@ -324,7 +327,7 @@ fn define_tool(a: DefineTool) -> Result<Value, ToolError> {
         .map(|(name, description, schema)| {
             json!({"name": name, "description": description, "inputSchema": schema})
         })
-        .ok_or_else(|| ToolError::new("UnknownTool", format!("no tool named {:?}", a.tool_name)))
+        .ok_or_else(|| ToolError::new(Code::UnknownTool, format!("no tool named {:?}", a.tool_name)))
 }
 
 #[derive(Deserialize)]
@@ -386,7 +389,7 @@ impl crate::runs::nodes::ActionTools for Tools {
             };
             Tools::call(self, &caller, tool, arguments)
                 .await
-                .map_err(|e| (e.code, e.message))
+                .map_err(|e| (e.code.as_str(), e.message))
         })
     }
 }

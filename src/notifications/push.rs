@@ -9,6 +9,7 @@
 //!        deleted · 429/5xx/network retried · other 4xx dead
 //! ```
 
+use crate::errors::{Code, ErrorCode, Told};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -226,6 +227,21 @@ pub enum DeviceError {
     NotFound,
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
+}
+
+impl ErrorCode for DeviceError {
+    fn told(&self) -> Told {
+        match self {
+            DeviceError::TooMany => Told::of(
+                Code::TooManyPushDevices,
+                "Too many browsers subscribed; remove one first",
+            ),
+            DeviceError::NotFound => {
+                Told::of(Code::PushDeviceNotFound, "No such push device of yours")
+            }
+            DeviceError::Sql(e) => e.told(),
+        }
+    }
 }
 
 impl PushDevices {

@@ -18,6 +18,7 @@ pub mod graph;
 mod import;
 mod sequential;
 
+use crate::errors::{Code, ErrorCode, Told};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -81,6 +82,27 @@ pub enum RoutineError {
     Team(TeamError),
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
+}
+
+impl ErrorCode for RoutineError {
+    fn told(&self) -> Told {
+        let code = match self {
+            RoutineError::Graph(GraphError::Unsupported(_)) => Code::GraphTypeUnsupported,
+            RoutineError::Graph(GraphError::Unavailable { .. }) => Code::NodeKindUnavailable,
+            RoutineError::Graph(GraphError::Invalid { .. })
+            | RoutineError::MissingSubroutine { .. } => Code::InvalidRoutineGraph,
+            RoutineError::NotARoutine => Code::InvalidResourceType,
+            RoutineError::ResourceNotFound => Code::ResourceNotFound,
+            RoutineError::VersionNotFound => Code::ResourceVersionNotFound,
+            RoutineError::VersionHasRuns => Code::VersionHasRuns,
+            RoutineError::LabelInUse(_) => Code::VersionLabelInUse,
+            RoutineError::Invalid(_) => Code::InvalidBody,
+            RoutineError::MissingReference(_) => Code::ReferenceNotFound,
+            RoutineError::Team(e) => return e.told(),
+            RoutineError::Sql(e) => return e.told(),
+        };
+        Told::says(code, self)
+    }
 }
 
 /// A new routine (its first version).

@@ -26,6 +26,7 @@ mod service;
 mod start;
 pub mod store;
 
+use crate::errors::{Code, ErrorCode, Told};
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -64,6 +65,24 @@ pub enum RunError {
     Limits(String),
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
+}
+
+impl ErrorCode for RunError {
+    fn told(&self) -> Told {
+        let code = match self {
+            RunError::Routine(e) => return e.told(),
+            RunError::KindUnavailable { .. } => Code::NodeKindUnavailable,
+            RunError::TooDeep(_) => Code::InvalidRoutineGraph,
+            RunError::NotFound => Code::RunNotFound,
+            RunError::NotAllowed => Code::NotAllowed,
+            RunError::Transition(..) => Code::InvalidTransition,
+            RunError::KeyReused => Code::IdempotencyKeyReused,
+            RunError::Invalid(_) => Code::InvalidBody,
+            RunError::Limits(_) => Code::InvalidLimits,
+            RunError::Sql(e) => return e.told(),
+        };
+        Told::says(code, self)
+    }
 }
 
 /// Who started a run: decides its place in the `run-start` queue (the original's bonuses).

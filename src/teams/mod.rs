@@ -15,6 +15,7 @@ pub mod access;
 pub mod invites;
 mod members;
 
+use crate::errors::{Code, ErrorCode, Told};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
@@ -66,6 +67,37 @@ pub enum TeamError {
     InviteAnswered,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+}
+
+impl ErrorCode for TeamError {
+    fn told(&self) -> Told {
+        match self {
+            TeamError::TeamNotFound => Told::of(Code::TeamNotFound, "No such team"),
+            TeamError::MemberNotFound => Told::of(Code::MemberNotFound, "No such member"),
+            TeamError::NotAllowed => Told::of(
+                Code::NotAllowed,
+                "Your role in this team does not allow this",
+            ),
+            TeamError::LastAdmin => Told::of(
+                Code::LastAdmin,
+                "A team keeps at least one admin: make another admin first, or delete the team",
+            ),
+            TeamError::UserNotFound => Told::of(Code::UserNotFound, "No such user"),
+            TeamError::BotInvitee => Told::of(
+                Code::InvalidInvitee,
+                "Bots cannot answer invites; only people are invited to teams",
+            ),
+            TeamError::AlreadyMember => {
+                Told::of(Code::AlreadyMember, "This user is already a member")
+            }
+            TeamError::InviteNotFound => Told::of(Code::InviteNotFound, "No such invite"),
+            TeamError::InviteAnswered => Told::of(
+                Code::InviteAnswered,
+                "This invite was already accepted or declined",
+            ),
+            TeamError::Database(e) => e.told(),
+        }
+    }
 }
 
 /// A new team: its name, handle and privacy (the handle already checked by the caller).

@@ -161,3 +161,90 @@ async fn the_official_client_lists_and_calls_every_tool_and_refusals_are_tool_er
     );
     assert_eq!(report["system"]["calls"][0]["isError"], false, "{report}");
 }
+
+/// The same refusal has the same code over REST and over MCP: both transports answer from the
+/// services' one mapping (`src/errors.rs`). A key at its credit limit posting to a bot's chat,
+/// a routine version that does not exist, and a key without the permission to post.
+#[tokio::test]
+async fn rest_and_mcp_answer_the_same_code_for_the_same_refusal() {
+    use crate::helpers::Auth;
+    let app = spawn_app().await;
+    let sam = user(&app, "Sam").await;
+    let spent = api_key(&app, &sam, &["ReadPublic", "ReadPrivate", "WritePrivate"]).await;
+    let read_only = api_key(&app, &sam, &["ReadPublic", "ReadPrivate"]).await;
+    let valyxa = app.get("/api/v2/user?handle=valyxa").await.body["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let chat = create_chat(&app, &sam, &[&valyxa], json!({})).await;
+    // The first key has spent all it may.
+    sqlx::query("UPDATE api_keys SET credits_used = limit_hard WHERE id = (SELECT min(id) FROM api_keys WHERE name = 'mcp')")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+
+    let post = json!({"chatId": chat, "text": "one more?"});
+    let rest = [
+        app.call(
+            reqwest::Method::POST,
+            "/chatMessage",
+            Auth::ApiKey(&spent),
+            Some(&post),
+        )
+        .await,
+        app.call(
+            reqwest::Method::GET,
+            "/resourceVersion/123456789",
+            Auth::ApiKey(&spent),
+            None,
+        )
+        .await,
+        app.call(
+            reqwest::Method::POST,
+            "/chatMessage",
+            Auth::ApiKey(&read_only),
+            Some(&post),
+        )
+        .await,
+    ];
+    let report = client(
+        &app.url("/mcp"),
+        json!({
+            "spent": {"key": spent, "calls": [
+                ["send_message", {"chatId": chat, "text": "one more?"}],
+                ["resource_manage", {"op": "get", "resourceType": "Routine", "id": "123456789"}]
+            ]},
+            "read_only": {"key": read_only, "calls": [
+                ["send_message", {"chatId": chat, "text": "one more?"}]
+            ]}
+        }),
+    )
+    .await;
+    let mcp = [
+        &report["spent"]["calls"][0],
+        &report["spent"]["calls"][1],
+        &report["read_only"]["calls"][0],
+    ];
+    for (expected, (rest, mcp)) in [
+        "ApiKeyCreditLimit",
+        "ResourceVersionNotFound",
+        "MissingPermission",
+    ]
+    .into_iter()
+    .zip(rest.iter().zip(mcp))
+    {
+        assert_eq!(
+            rest.body["errors"][0]["code"], expected,
+            "REST: {}",
+            rest.text
+        );
+        assert_eq!(mcp["isError"], true, "MCP: {mcp}");
+        assert_eq!(mcp["value"]["code"], expected, "MCP: {mcp}");
+    }
+    // Nothing was posted by either transport.
+    let posted: i64 = sqlx::query_scalar("SELECT count(*) FROM chat_messages")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(posted, 0);
+}

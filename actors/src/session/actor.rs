@@ -25,6 +25,7 @@ use std::time::Instant;
 
 use actix::prelude::*;
 use serde_json::Value;
+use vrooli_codes::Code;
 
 use super::SessionDeps;
 use super::registry::{Admission, ConnId};
@@ -152,7 +153,7 @@ impl SessionActor {
             Allowance::Refuse => {
                 return self.send(protocol::ack_err(
                     &id,
-                    "RateLimited",
+                    Code::RateLimited,
                     "Too many commands; slow down",
                 ));
             }
@@ -174,7 +175,7 @@ impl SessionActor {
                 if !self.rooms.contains(&room) {
                     return self.send(protocol::ack_err(
                         &id,
-                        "NotInRoom",
+                        Code::NotInRoom,
                         "Join the chat room first",
                     ));
                 }
@@ -190,7 +191,7 @@ impl SessionActor {
                         // A reader of the room: it exists for them, acting is what is refused.
                         Ok(Access::Denied) => {
                             return Err((
-                                "NotAllowed",
+                                Code::NotAllowed,
                                 "Only participants may stop answers".into(),
                             ));
                         }
@@ -200,10 +201,10 @@ impl SessionActor {
                     let chat = room
                         .id()
                         .parse()
-                        .map_err(|_| ("NotFound", "No such room".to_owned()))?;
+                        .map_err(|_| (Code::NotFound, "No such room".to_owned()))?;
                     deps.cancel_chat(chat)
                         .await
-                        .map_err(|_| ("Unavailable", "Try again shortly".to_owned()))
+                        .map_err(|_| (Code::Unavailable, "Try again shortly".to_owned()))
                 };
                 ctx.wait(
                     tracing::Instrument::instrument(fut, self.span.clone())
@@ -225,7 +226,7 @@ impl SessionActor {
         {
             return self.send(protocol::ack_err(
                 &id,
-                "TooManyRooms",
+                Code::TooManyRooms,
                 "This connection is in too many rooms",
             ));
         }
@@ -241,7 +242,7 @@ impl SessionActor {
                 .await
                 .map_err(|e| match e {
                     JoinError::Unavailable | JoinError::Closing => (
-                        "Unavailable",
+                        Code::Unavailable,
                         "The room is unavailable; try again shortly".to_owned(),
                     ),
                 })?;
@@ -264,21 +265,21 @@ async fn authorize(
     deps: &SessionDeps,
     caller: &Caller,
     room: &RoomKey,
-) -> Result<(), (&'static str, String)> {
+) -> Result<(), (Code, String)> {
     decide(deps.authorizer.can_join(caller, room).await, room)
 }
 
 /// An access answer as the client sees it. A room the caller may not enter is, to them, a room
 /// that does not exist (`NotFound`, as REST answers for a chat they cannot read), so ids cannot
 /// be probed.
-fn decide(access: Result<Access, String>, room: &RoomKey) -> Result<(), (&'static str, String)> {
+fn decide(access: Result<Access, String>, room: &RoomKey) -> Result<(), (Code, String)> {
     match access {
         Ok(Access::Allowed) => Ok(()),
-        Ok(Access::Denied | Access::NotFound) => Err(("NotFound", "No such room".to_owned())),
+        Ok(Access::Denied | Access::NotFound) => Err((Code::NotFound, "No such room".to_owned())),
         Err(error) => {
             tracing::error!(%error, %room, "room authorization failed");
             Err((
-                "InternalError",
+                Code::InternalError,
                 "Could not check access; try again".to_owned(),
             ))
         }

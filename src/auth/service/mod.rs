@@ -14,6 +14,7 @@ mod refresh;
 
 pub use refresh::RefreshError;
 
+use crate::errors::{Code, ErrorCode, Told};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -436,6 +437,16 @@ pub enum SignInError {
     Token(TokenError),
 }
 
+impl ErrorCode for SignInError {
+    fn told(&self) -> Told {
+        match self {
+            SignInError::Token(e @ TokenError::TooLarge(_)) => Told::says(Code::SessionTooLarge, e),
+            SignInError::SessionEnded => Told::says(Code::SessionRevoked, self),
+            SignInError::Sql(_) | SignInError::Token(_) => Told::internal(),
+        }
+    }
+}
+
 /// Why a sign-up did not happen (nothing was written).
 #[derive(Debug, thiserror::Error)]
 pub enum SignUpError {
@@ -443,4 +454,13 @@ pub enum SignUpError {
     Account(super::accounts::AccountError),
     #[error(transparent)]
     SignIn(#[from] SignInError),
+}
+
+impl ErrorCode for SignUpError {
+    fn told(&self) -> Told {
+        match self {
+            SignUpError::Account(e) => e.told(),
+            SignUpError::SignIn(e) => e.told(),
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! rotation by one compare-and-swap, so of simultaneous exchanges at most one matches, and a
 //! token presented after it was rotated is reuse, which revokes the session.
 
+use crate::errors::{Code, ErrorCode, Told};
 use chrono::Utc;
 
 use super::{AuthService, SignInError};
@@ -17,6 +18,21 @@ pub enum RefreshError {
     Reused,
     #[error(transparent)]
     SignIn(#[from] SignInError),
+}
+
+impl ErrorCode for RefreshError {
+    fn told(&self) -> Told {
+        match self {
+            RefreshError::Invalid => {
+                Told::of(Code::InvalidRefreshToken, "The refresh token is not valid")
+            }
+            RefreshError::Reused => Told::of(
+                Code::RefreshTokenReused,
+                "This refresh token was already used; the session has been signed out",
+            ),
+            RefreshError::SignIn(e) => e.told(),
+        }
+    }
 }
 
 impl From<sqlx::Error> for RefreshError {

@@ -93,11 +93,7 @@ pub async fn signup(
     let (users, token) = state
         .auth
         .sign_up(&state.jobs, account, &device(&req), others)
-        .await
-        .map_err(|e| match e {
-            crate::auth::service::SignUpError::Account(e) => ApiError::from(e),
-            crate::auth::service::SignUpError::SignIn(e) => ApiError::from(e),
-        })?;
+        .await?;
     Ok(signed_in(&state, &users, token))
 }
 
@@ -185,22 +181,13 @@ pub async fn refresh(
     state: web::Data<AppState>,
     body: web::Json<RefreshBody>,
 ) -> Result<HttpResponse, ApiError> {
-    use crate::auth::service::RefreshError;
     match state
         .auth
         .refresh_with(&body.into_inner().refresh_token)
         .await
     {
         Ok((users, access, renewed)) => Ok(ok(bearer_tokens(&users, access, renewed))),
-        Err(RefreshError::Invalid) => Err(ApiError::of(
-            Code::InvalidRefreshToken,
-            "The refresh token is not valid",
-        )),
-        Err(RefreshError::Reused) => Err(ApiError::of(
-            Code::RefreshTokenReused,
-            "This refresh token was already used; the session has been signed out",
-        )),
-        Err(RefreshError::SignIn(e)) => Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -1,10 +1,9 @@
 //! `/api/v2/auth/*`: email sign-up and login, guest login, password reset, email verification, logout (one
-//! account or everywhere), session validation and account switching. `handlers` → `bodies` (what is read and answered),
-//! `errors` (service errors as codes); the session middleware and extractors are in `session`,
+//! account or everywhere), session validation and account switching. `handlers` → `bodies` (what is read and answered;
+//! the services' errors say their codes in `crate::errors`); the session middleware and extractors are in `session`,
 //! the readers (public or private data) in `readers`.
 
 mod bodies;
-mod errors;
 mod handlers;
 pub mod readers;
 mod rules;

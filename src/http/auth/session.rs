@@ -20,7 +20,7 @@ use actix_web::http::header::AUTHORIZATION;
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
-use crate::auth::api_keys::{ApiKeyAuth, KEY_PREFIX, Permission};
+use crate::auth::api_keys::{ApiKeyAuth, KEY_PREFIX, MissingPermission, Permission};
 use crate::auth::token::TokenUser;
 use crate::auth::{AuthFailure, Authenticated, Authentication};
 use crate::config::AuthSettings;
@@ -287,13 +287,7 @@ fn require<P: Needs>(req: &HttpRequest) -> Result<RequireTeam<P>, ApiError> {
             team: key.team,
             _permission: std::marker::PhantomData,
         }),
-        Some(_) => Err(ApiError::of(
-            Code::MissingPermission,
-            format!(
-                "This API key lacks the {} permission",
-                P::PERMISSION.as_str()
-            ),
-        )),
+        Some(_) => Err(MissingPermission(P::PERMISSION).into()),
         None => auth_user(req).map(|user| RequireTeam {
             user: user.id,
             api_key: None,

@@ -22,7 +22,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::chat::access::Need;
-use crate::chat::invites::InviteError;
 use crate::chat::{ChatError, NewChat};
 use crate::domain::{ChatName, MessageText};
 use crate::http::Code;
@@ -57,42 +56,6 @@ pub fn config(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(invites::accept_invite)
         .service(invites::decline_invite)
         .service(credits);
-}
-
-impl From<ChatError> for ApiError {
-    fn from(error: ChatError) -> Self {
-        match error {
-            ChatError::ChatNotFound => ApiError::of(Code::ChatNotFound, "No such chat"),
-            ChatError::MessageNotFound => ApiError::of(Code::MessageNotFound, "No such message"),
-            ChatError::Forbidden => {
-                ApiError::of(Code::NotAllowed, "You may not do this in this chat")
-            }
-            ChatError::BadParent => ApiError::of(
-                Code::InvalidParent,
-                "The parent message is not in this chat",
-            ),
-            ChatError::NotABot => ApiError::of(
-                Code::NotABot,
-                "Only bots can be added directly; invite people instead",
-            ),
-            ChatError::InsufficientCredits { balance, needed } => ApiError::of(
-                Code::InsufficientCredits,
-                format!("A bot's answer needs at least {needed} credits; the balance is {balance}"),
-            ),
-            ChatError::NotATeamMember => ApiError::of(
-                Code::NotATeamMember,
-                "Only admins of a team and members allowed CreateChats make its chats",
-            ),
-            ChatError::KeyLimitReached { used, limit } => ApiError::of(
-                Code::ApiKeyCreditLimit,
-                format!("This API key has spent {used} of its {limit} credits"),
-            ),
-            ChatError::SessionEnded => {
-                ApiError::of(Code::SessionRevoked, "the session was signed out")
-            }
-            ChatError::Database(e) => e.into(),
-        }
-    }
 }
 
 fn id<T: std::str::FromStr>(text: &str, code: Code) -> Result<T, ApiError> {
@@ -193,24 +156,6 @@ pub struct Balance {
     /// Credits, as a decimal string (a 64-bit integer).
     #[schema(example = "1500000")]
     balance: String,
-}
-
-impl From<InviteError> for ApiError {
-    fn from(error: InviteError) -> Self {
-        match error {
-            InviteError::UserNotFound => ApiError::of(Code::UserNotFound, "No such user"),
-            InviteError::AlreadyParticipant => ApiError::of(
-                Code::AlreadyParticipant,
-                "This user already takes part in the chat",
-            ),
-            InviteError::NotFound => ApiError::of(Code::InviteNotFound, "No such invite"),
-            InviteError::Answered => ApiError::of(
-                Code::InviteAnswered,
-                "This invite was already accepted or declined",
-            ),
-            InviteError::Chat(e) => e.into(),
-        }
-    }
 }
 
 fn chat_id_from(query: &PageQuery) -> Result<ChatId, ApiError> {

@@ -18,7 +18,7 @@ use super::{ApiError, Code, Envelope, ok};
 use crate::domain::secret::sha256_hex;
 use crate::ids::RunId;
 use crate::runs::read::{Run, RunStatus, RunSummary};
-use crate::runs::{RunError, RunSource, StartRequest};
+use crate::runs::{RunSource, StartRequest};
 use crate::state::AppState;
 use bodies::*;
 
@@ -34,24 +34,6 @@ pub fn config(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(update_run)
         .service(run_events)
         .service(decide);
-}
-
-impl From<RunError> for ApiError {
-    fn from(error: RunError) -> Self {
-        let message = error.to_string();
-        match error {
-            RunError::Routine(error) => error.into(),
-            RunError::KindUnavailable { .. } => ApiError::of(Code::NodeKindUnavailable, message),
-            RunError::TooDeep(_) => ApiError::of(Code::InvalidRoutineGraph, message),
-            RunError::NotFound => ApiError::of(Code::RunNotFound, message),
-            RunError::NotAllowed => ApiError::of(Code::NotAllowed, message),
-            RunError::Transition(..) => ApiError::of(Code::InvalidTransition, message),
-            RunError::KeyReused => ApiError::of(Code::IdempotencyKeyReused, message),
-            RunError::Invalid(_) => ApiError::of(Code::InvalidBody, message),
-            RunError::Limits(_) => ApiError::of(Code::InvalidLimits, message),
-            RunError::Sql(error) => error.into(),
-        }
-    }
 }
 
 fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {

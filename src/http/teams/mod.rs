@@ -43,37 +43,6 @@ pub fn config(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(invites::decline_invite);
 }
 
-impl From<TeamError> for ApiError {
-    fn from(error: TeamError) -> Self {
-        match error {
-            TeamError::TeamNotFound => ApiError::of(Code::TeamNotFound, "No such team"),
-            TeamError::MemberNotFound => ApiError::of(Code::MemberNotFound, "No such member"),
-            TeamError::NotAllowed => ApiError::of(
-                Code::NotAllowed,
-                "Your role in this team does not allow this",
-            ),
-            TeamError::LastAdmin => ApiError::of(
-                Code::LastAdmin,
-                "A team keeps at least one admin: make another admin first, or delete the team",
-            ),
-            TeamError::UserNotFound => ApiError::of(Code::UserNotFound, "No such user"),
-            TeamError::BotInvitee => ApiError::of(
-                Code::InvalidInvitee,
-                "Bots cannot answer invites; only people are invited to teams",
-            ),
-            TeamError::AlreadyMember => {
-                ApiError::of(Code::AlreadyMember, "This user is already a member")
-            }
-            TeamError::InviteNotFound => ApiError::of(Code::InviteNotFound, "No such invite"),
-            TeamError::InviteAnswered => ApiError::of(
-                Code::InviteAnswered,
-                "This invite was already accepted or declined",
-            ),
-            TeamError::Database(e) => e.into(),
-        }
-    }
-}
-
 /// A team's name: 1 to 128 characters once trimmed.
 fn team_name(name: &str) -> Result<String, ApiError> {
     let name = ChatName::parse(name)

@@ -1,8 +1,57 @@
-//! Every error code the API answers, with its status: the one table (as Meilisearch keeps one).
-//! A handler names a `Code`; the status follows from it, so one code never means two statuses.
-//! `docs/ERRORS.md` lists the same table (a test keeps the two in step).
+//! The error codes of the Vrooli server: the one table every transport answers from (as
+//! Meilisearch keeps one in `meilisearch-types`). This crate is the ground floor: no
+//! dependencies, so the server (`vrooli`) and the actor system (`vrooli-actors`) both name codes
+//! from here and never as string literals.
+//!
+//! How a refusal reaches a caller: a domain error says its [`Code`] beside its definition (the
+//! server's `errors::ErrorCode` trait); REST renders it with the code's [`Kind`] as the HTTP
+//! status, MCP as an `isError` tool result, the WebSocket as an error ack — the same code
+//! everywhere. `docs/ERRORS.md` lists this table (a test in the server keeps the two in step).
 
-use super::error::ErrorKind;
+/// What kind of failure a code is; over REST it decides the HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Unprocessable,
+    TooManyRequests,
+    /// Not enough credits for what was asked.
+    PaymentRequired,
+    Internal,
+    Unavailable,
+}
+
+impl Kind {
+    /// The HTTP status of this kind of failure.
+    pub const fn status(self) -> u16 {
+        match self {
+            Self::BadRequest => 400,
+            Self::Unauthorized => 401,
+            Self::Forbidden => 403,
+            Self::NotFound => 404,
+            Self::MethodNotAllowed => 405,
+            Self::Conflict => 409,
+            Self::PayloadTooLarge => 413,
+            Self::UnsupportedMediaType => 415,
+            Self::Unprocessable => 422,
+            Self::TooManyRequests => 429,
+            Self::PaymentRequired => 402,
+            Self::Internal => 500,
+            Self::Unavailable => 503,
+        }
+    }
+
+    /// A failure of ours, not the caller's: its cause is logged and never shown.
+    pub const fn is_ours(self) -> bool {
+        matches!(self, Self::Internal | Self::Unavailable)
+    }
+}
 
 macro_rules! codes {
     ($($(#[$doc:meta])* $name:ident => $kind:ident,)*) => {
@@ -16,16 +65,16 @@ macro_rules! codes {
             pub const ALL: &'static [Code] = &[$(Code::$name,)*];
 
             /// The code as clients see it.
-            pub fn as_str(self) -> &'static str {
+            pub const fn as_str(self) -> &'static str {
                 match self {
                     $(Code::$name => stringify!($name),)*
                 }
             }
 
             /// What kind of failure it is, which decides the HTTP status.
-            pub fn kind(self) -> ErrorKind {
+            pub const fn kind(self) -> Kind {
                 match self {
-                    $(Code::$name => ErrorKind::$kind,)*
+                    $(Code::$name => Kind::$kind,)*
                 }
             }
         }
@@ -186,6 +235,36 @@ codes! {
     NotAcceptingConnections => Unavailable,
     RateLimitUnavailable => Unavailable,
     ServiceUnavailable => Unavailable,
+    // Answered only by MCP tool calls (their arguments are not a request body).
+    InvalidArguments => Unprocessable,
+    UnknownTool => NotFound,
+    // Answered only in WebSocket acks (`docs/PROTOCOL.md`).
+    InvalidData => BadRequest,
+    MissingCommand => BadRequest,
+    UnknownCommand => BadRequest,
+    NotInRoom => Conflict,
+    /// A room that does not exist or that the caller may not enter (ids cannot be probed).
+    NotFound => NotFound,
+    TooManyRooms => TooManyRequests,
+    /// Over the socket: a room or the broker is briefly unavailable; try again.
+    Unavailable => Unavailable,
+}
+
+impl Code {
+    /// What a caller reads for a failure of ours, whatever its cause (which may hold internals).
+    pub const fn fixed_message(self) -> Option<&'static str> {
+        match self {
+            Code::InternalError => Some("Something went wrong on our side"),
+            Code::ServiceUnavailable => {
+                Some("A service this request needs is unavailable; try again shortly")
+            }
+            Code::StorageUnavailable => Some("File storage is unavailable"),
+            Code::PaymentProviderError => {
+                Some("The payment provider could not be reached or refused the request")
+            }
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Display for Code {
@@ -199,21 +278,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_documented_table_is_the_table() {
-        let doc = include_str!("../../docs/ERRORS.md");
+    fn every_name_is_unique_and_failures_of_ours_have_a_fixed_message() {
+        let mut names: Vec<_> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Code::ALL.len());
         for code in Code::ALL {
-            let row = format!(
-                "| `{}` | {} |",
-                code.as_str(),
-                code.kind().status().as_u16()
-            );
-            assert!(doc.contains(&row), "docs/ERRORS.md lacks the row {row}");
+            if code.fixed_message().is_some() {
+                assert!(code.kind().is_ours(), "{code} is the caller's");
+            }
         }
-        let rows = doc.lines().filter(|l| l.starts_with("| `")).count();
-        assert_eq!(
-            rows,
-            Code::ALL.len(),
-            "docs/ERRORS.md lists codes that do not exist"
-        );
+        assert!(Code::InternalError.fixed_message().is_some());
     }
 }
