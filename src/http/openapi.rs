@@ -300,3 +300,19 @@ fn ui_file(name: &str, ui: &UiConfig) -> Result<HttpResponse, ApiError> {
         Err(error) => Err(ApiError::internal(anyhow::anyhow!(error.to_string()))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `VROOLI_OPENAPI_OUT=<file> cargo test --lib http::openapi` writes the document there, so
+    /// two versions can be compared (`jq -S . a.json | diff - <(jq -S . b.json)`).
+    #[test]
+    fn document_builds() {
+        let doc = Document::build();
+        assert!(!doc.json.is_empty(), "the document serialises");
+        if let Ok(path) = std::env::var("VROOLI_OPENAPI_OUT") {
+            std::fs::write(path, &doc.json).expect("write the document");
+        }
+    }
+}
