@@ -9,10 +9,11 @@ use utoipa::ToSchema;
 
 use super::auth::session::{AuthUser, ReadAuth, Require};
 use super::bodies::Deleted;
-use super::{ApiError, Envelope, ok};
+use super::error::ApiError;
+use super::reply::{Envelope, ok};
 use crate::auth::api_keys::{ApiKeyRow, KeyChanges, NewApiKey, Permission};
-use crate::http::Code;
-use crate::http::path::Id;
+use crate::http::codes::Code;
+use crate::http::path::{Id, parse_id};
 use crate::ids::{ApiKeyId, TeamId};
 use crate::state::AppState;
 
@@ -173,7 +174,6 @@ pub struct ListQuery {
     tag = "apiKeys",
     params(ListQuery),
     responses((status = 200, description = "The keys", body = Envelope<Vec<ApiKeyRow>>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[get("/apiKeys")]
 pub async fn list(
@@ -184,7 +184,7 @@ pub async fn list(
     let team = query
         .team_id
         .as_deref()
-        .map(super::teams::team_id)
+        .map(parse_id::<TeamId>)
         .transpose()?;
     if let Some(team) = team {
         state.teams.require_admin(team, caller.user).await?;

@@ -14,7 +14,9 @@ use utoipa::ToSchema;
 use crate::billing::webhook::{Handled, WebhookError};
 use crate::billing::{BillingError, Checkout, PaymentType};
 use crate::http::auth::session::{Require, WritePrivate};
-use crate::http::{ApiError, Code, Envelope, ok};
+use crate::http::codes::Code;
+use crate::http::error::ApiError;
+use crate::http::reply::{Envelope, ok};
 use crate::ids::TeamId;
 use crate::state::AppState;
 
@@ -68,7 +70,6 @@ pub struct CheckoutSession {
     tag = "billing",
     request_body = CheckoutBody,
     responses((status = 200, description = "Where to send the buyer", body = Envelope<CheckoutSession>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/create-checkout-session")]
 pub async fn checkout(
@@ -119,7 +120,6 @@ pub struct PortalSession {
     tag = "billing",
     request_body = PortalBody,
     responses((status = 200, description = "Where to send the customer", body = Envelope<PortalSession>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/create-portal-session")]
 pub async fn portal(

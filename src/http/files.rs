@@ -15,8 +15,10 @@ use utoipa::ToSchema;
 use crate::files::{Download, FileError, Purpose, StoredFile};
 use crate::http::auth::readers::Reader;
 use crate::http::auth::session::{Require, WritePrivate};
+use crate::http::codes::Code;
+use crate::http::error::ApiError;
 use crate::http::path::Id;
-use crate::http::{ApiError, Code, Envelope, ok};
+use crate::http::reply::{Envelope, ok};
 use crate::ids::{ChatId, FileId};
 use crate::state::AppState;
 
@@ -78,7 +80,6 @@ fn bad_form(message: impl Into<String>) -> ApiError {
     tag = "files",
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses((status = 200, description = "The stored file", body = Envelope<StoredFile>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/file")]
 pub async fn upload(

@@ -17,6 +17,7 @@ use crate::state::AppState;
         (status = 200, description = "Operational or Degraded", body = crate::health::HealthReport),
         (status = 503, description = "A service this node needs is Down, or the node is draining", body = crate::health::HealthReport),
     ),
+    security(("public" = [])),
 )]
 #[get("/healthcheck")]
 pub async fn healthcheck(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {

@@ -5,7 +5,8 @@
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, post, web};
 
 use super::auth::session::AuthState;
-use super::{ApiError, Code};
+use super::codes::Code;
+use super::error::ApiError;
 use crate::auth::api_keys::Permission;
 use crate::mcp::Caller;
 use crate::state::AppState;

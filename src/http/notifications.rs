@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::session::{ReadPrivate, Require, WritePrivate};
+use super::error::ApiError;
 use super::paging::Relay;
 use super::path::Id;
-use super::{ApiError, Envelope, ok};
+use super::reply::{Envelope, ok};
 use crate::ids::NotificationId;
 use crate::notifications::Notification;
 use crate::state::AppState;
@@ -41,7 +42,6 @@ pub struct Updated {
     tag = "notifications",
     params(ListQuery),
     responses((status = 200, description = "A page of notifications", body = Envelope<Relay<Notification>>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[get("/notifications")]
 pub async fn list(
@@ -62,7 +62,6 @@ pub async fn list(
     tag = "notifications",
     params(("id" = NotificationId, Path, description = "The notification's id")),
     responses((status = 200, description = "How many changed (0 or 1)", body = Envelope<Updated>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[put("/notification/{id}/markAsRead")]
 pub async fn mark_one(
@@ -78,7 +77,6 @@ pub async fn mark_one(
 #[utoipa::path(
     tag = "notifications",
     responses((status = 200, description = "How many changed", body = Envelope<Updated>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[put("/notifications/markAllAsRead")]
 pub async fn mark_all(

@@ -17,7 +17,9 @@ use utoipa::ToSchema;
 use crate::domain::{ChatName, Handle};
 use crate::files::Purpose;
 use crate::http::auth::session::{ReadPrivate, Require, WritePrivate};
-use crate::http::{ApiError, Code, Envelope, ok};
+use crate::http::codes::Code;
+use crate::http::error::ApiError;
+use crate::http::reply::{Envelope, ok};
 use crate::ids::{FileId, UserId};
 use crate::notifications::NotificationSettings;
 use crate::profile::{Profile, ProfileChange, rules};
@@ -48,7 +50,6 @@ async fn profile_of(state: &AppState, user: UserId) -> Result<Profile, ApiError>
 #[utoipa::path(
     tag = "profile",
     responses((status = 200, description = "The profile", body = Envelope<Profile>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[get("/profile")]
 pub async fn get_profile(
@@ -161,7 +162,6 @@ fn image_id(value: Option<String>) -> Result<Option<Option<FileId>>, ApiError> {
     tag = "profile",
     request_body = UpdateProfile,
     responses((status = 200, description = "The profile", body = Envelope<Profile>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[put("/profile")]
 pub async fn update_profile(
@@ -195,7 +195,6 @@ pub async fn update_profile(
 #[utoipa::path(
     tag = "profile",
     responses((status = 200, description = "The settings", body = Envelope<NotificationSettings>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[get("/notificationSettings")]
 pub async fn get_settings(
@@ -212,7 +211,6 @@ pub async fn get_settings(
     tag = "profile",
     request_body = NotificationSettings,
     responses((status = 200, description = "The settings", body = Envelope<NotificationSettings>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[put("/notificationSettings")]
 pub async fn update_settings(

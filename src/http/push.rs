@@ -12,8 +12,10 @@ use utoipa::ToSchema;
 
 use crate::http::auth::session::{ReadPrivate, Require, WritePrivate};
 use crate::http::bodies::Deleted;
+use crate::http::codes::Code;
+use crate::http::error::ApiError;
 use crate::http::path::Id;
-use crate::http::{ApiError, Code, Envelope, ok};
+use crate::http::reply::{Envelope, ok};
 use crate::ids::PushDeviceId;
 use crate::notifications::push::{DeviceError, PushDevice, check_keys};
 use crate::state::AppState;
@@ -105,7 +107,6 @@ fn check_endpoint(endpoint: &str, allow_insecure: bool) -> Result<(), ApiError> 
     tag = "notifications",
     request_body = Subscribe,
     responses((status = 200, description = "The device", body = Envelope<PushDevice>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/pushDevice")]
 pub async fn subscribe(
@@ -152,7 +153,6 @@ pub struct Devices {
 #[utoipa::path(
     tag = "notifications",
     responses((status = 200, description = "The devices", body = Envelope<Devices>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[get("/pushDevices")]
 pub async fn list(
@@ -170,7 +170,6 @@ pub async fn list(
     tag = "notifications",
     params(("id" = PushDeviceId, Path, description = "The device's id")),
     responses((status = 200, description = "Removed", body = Envelope<Deleted<PushDeviceId>>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[delete("/pushDevice/{id}")]
 pub async fn unsubscribe(

@@ -10,10 +10,12 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::readers::Reader;
 use super::auth::session::{ReadPrivate, Require, WritePrivate};
+use super::codes::Code;
+use super::error::ApiError;
 use super::openapi::ErrorEnvelope;
 use super::paging::Relay;
-use super::path::Id;
-use super::{ApiError, Code, Envelope, ok};
+use super::path::{Id, parse_id};
+use super::reply::{Envelope, ok};
 use crate::ids::{ResourceId, ResourceVersionId, TeamId, UserId};
 use crate::routines::{
     ExportedResource, GraphError, ImportOutcome, NewRoutine, RoutineError, RoutineVersion,
@@ -123,7 +125,6 @@ fn check_name(name: &str) -> Result<(), ApiError> {
         (status = 200, description = "The routine's first version", body = Envelope<RoutineVersionView>),
         (status = 422, description = "The graph is refused (`InvalidRoutineGraph` naming the node and the reason, `GraphTypeUnsupported`, `NodeKindUnavailable`)", body = ErrorEnvelope),
     ),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/resource")]
 pub async fn create_routine(
@@ -163,7 +164,6 @@ pub async fn create_routine(
     tag = "routines",
     request_body = Vec<ExportedResource>,
     responses((status = 200, description = "The new ids, and what cannot run yet", body = Envelope<ImportOutcome>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/resource/import")]
 pub async fn import_routines(
@@ -202,7 +202,6 @@ pub struct AddVersionBody {
         (status = 200, description = "The new version", body = Envelope<RoutineVersionView>),
         (status = 422, description = "The graph is refused (`InvalidRoutineGraph` naming the node and the reason, `GraphTypeUnsupported`, `NodeKindUnavailable`)", body = ErrorEnvelope),
     ),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/resourceVersion")]
 pub async fn add_version(
@@ -245,7 +244,6 @@ pub struct UpdateVersionBody {
         (status = 200, description = "The version", body = Envelope<RoutineVersionView>),
         (status = 409, description = "The version has been run (`VersionHasRuns`): add a new version instead", body = ErrorEnvelope),
     ),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[put("/resourceVersion/{id}")]
 pub async fn update_version(
@@ -299,7 +297,6 @@ pub struct ListQuery {
     tag = "routines",
     params(ListQuery),
     responses((status = 200, description = "A page of routines, cursors being routine ids", body = Envelope<Relay<RoutineVersionView>>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[get("/resources")]
 pub async fn list_routines(
@@ -318,7 +315,7 @@ pub async fn list_routines(
     let team = query
         .team_id
         .as_deref()
-        .map(super::teams::team_id)
+        .map(parse_id::<TeamId>)
         .transpose()?;
     let rows = state.routines.list(caller.user, team, take, after).await?;
     let rows: Vec<RoutineVersionView> = rows.into_iter().map(RoutineVersionView::from).collect();

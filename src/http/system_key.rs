@@ -11,7 +11,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 use secrecy::ExposeSecret;
 
 use super::error::ApiError;
-use crate::http::Code;
+use crate::http::codes::Code;
 use crate::state::AppState;
 
 /// Proof that the request carried the system key.

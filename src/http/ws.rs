@@ -20,7 +20,7 @@ use super::auth::session::{AuthState, unconfirmed};
 use super::error::ApiError;
 use super::upgrade::Accepted;
 use crate::auth::Authenticated;
-use crate::http::Code;
+use crate::http::codes::Code;
 use crate::state::AppState;
 
 /// The subprotocol a client may offer (and the server then answers with).

@@ -6,12 +6,13 @@ use actix_web::{HttpResponse, delete, get, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::http::Code;
 use crate::http::bodies::Deleted;
+use crate::http::codes::Code;
+use crate::http::error::ApiError;
 use crate::http::paging::Relay;
 use crate::http::path::Id;
+use crate::http::reply::{Envelope, ok};
 use crate::http::system_key::SystemCaller;
-use crate::http::{ApiError, Envelope, ok};
 use crate::jobs::store::JobSummary;
 use crate::jobs::{JobId, JobState, Queue};
 use crate::state::AppState;

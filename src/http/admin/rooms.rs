@@ -10,9 +10,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vrooli_actors::{BrokerError, NewEvent, NodeReply, NodeRequest, NodeStats, RoomKey};
 
-use crate::http::Code;
+use crate::http::codes::Code;
+use crate::http::error::ApiError;
+use crate::http::reply::{Envelope, ok};
 use crate::http::system_key::SystemCaller;
-use crate::http::{ApiError, Envelope, ok};
 use crate::ids::UserId;
 use crate::state::AppState;
 

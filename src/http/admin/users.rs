@@ -4,10 +4,11 @@ use actix_web::{HttpResponse, post, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::http::Code;
+use crate::http::codes::Code;
+use crate::http::error::ApiError;
 use crate::http::path::Id;
+use crate::http::reply::{Envelope, ok};
 use crate::http::system_key::SystemCaller;
-use crate::http::{ApiError, Envelope, ok};
 use crate::ids::UserId;
 use crate::state::AppState;
 

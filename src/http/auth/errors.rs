@@ -2,7 +2,7 @@
 
 use crate::auth::accounts::AccountError;
 use crate::auth::service::SignInError;
-use crate::http::Code;
+use crate::http::codes::Code;
 use crate::http::error::ApiError;
 
 impl From<AccountError> for ApiError {

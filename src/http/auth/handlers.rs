@@ -13,8 +13,9 @@ use super::session::{AuthUser, MaybeAuthUser, removal_cookie, session_cookie};
 use crate::auth::Device;
 use crate::auth::accounts::NewAccount;
 use crate::auth::token::TokenUser;
+use crate::http::codes::Code;
 use crate::http::error::ApiError;
-use crate::http::{Code, Envelope, ok};
+use crate::http::reply::{Envelope, ok};
 use crate::state::AppState;
 
 /// The enveloped `data` with a cookie set (or removed).
@@ -179,6 +180,7 @@ pub async fn login(
     tag = "auth",
     request_body = RefreshBody,
     responses((status = 200, description = "The session with new tokens", body = Envelope<BearerSession>)),
+    security(("public" = [])),
 )]
 #[post("/auth/refresh")]
 pub async fn refresh(
@@ -225,7 +227,7 @@ pub async fn logout(
     user: AuthUser,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let body: Option<UserBody> = crate::http::optional_json(&body)?;
+    let body: Option<UserBody> = crate::http::extract::optional_json(&body)?;
     let target = body.and_then(|b| b.id).unwrap_or(user.id);
     let (users, token) = state.auth.sign_out(user.users, target).await?;
     Ok(match token {
@@ -367,6 +369,7 @@ pub struct CodeBody {
     tag = "auth",
     request_body = EmailBody,
     responses((status = 200, description = "Done (whether or not the account exists)", body = Envelope<Sent>)),
+    security(("public" = [])),
 )]
 #[post("/auth/email/requestPasswordChange")]
 pub async fn request_password_change(
@@ -394,6 +397,7 @@ pub async fn request_password_change(
         body = Envelope<Session>,
         headers(("Set-Cookie" = String, description = "The session cookie")),
     )),
+    security(("public" = [])),
 )]
 #[post("/auth/email/resetPassword")]
 pub async fn reset_password(
@@ -419,6 +423,7 @@ pub async fn reset_password(
     tag = "auth",
     request_body = CodeBody,
     responses((status = 200, description = "The address is verified", body = Envelope<Verified>)),
+    security(("public" = [])),
 )]
 #[post("/auth/email/verify")]
 pub async fn verify_email(

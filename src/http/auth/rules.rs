@@ -4,7 +4,8 @@
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::domain::EmailAddress;
-use crate::http::{ApiError, Code};
+use crate::http::codes::Code;
+use crate::http::error::ApiError;
 use crate::state::AppState;
 
 pub(crate) fn parse_email(text: &str) -> Result<EmailAddress, ApiError> {

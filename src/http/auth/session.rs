@@ -24,7 +24,7 @@ use crate::auth::api_keys::{ApiKeyAuth, KEY_PREFIX, Permission};
 use crate::auth::token::TokenUser;
 use crate::auth::{AuthFailure, Authenticated, Authentication};
 use crate::config::AuthSettings;
-use crate::http::Code;
+use crate::http::codes::Code;
 use crate::http::error::ApiError;
 use crate::ids::{SessionId, UserId};
 use crate::state::AppState;

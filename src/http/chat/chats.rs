@@ -26,7 +26,6 @@ pub struct CreateChat {
     tag = "chats",
     request_body = CreateChat,
     responses((status = 200, description = "The new chat", body = Envelope<CreatedChat>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/chat")]
 pub async fn create_chat(
@@ -73,7 +72,6 @@ pub struct JoinChat {
     params(("id" = ChatId, Path, description = "The chat's id")),
     request_body = JoinChat,
     responses((status = 200, description = "The chat, the caller now among its participants", body = Envelope<ChatWithParticipants>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/chat/{id}/join")]
 pub async fn join_chat(
@@ -141,7 +139,6 @@ pub struct UpdateChat {
     params(("id" = ChatId, Path, description = "The chat's id")),
     request_body = UpdateChat,
     responses((status = 200, description = "The chat as updated", body = Envelope<Chat>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[put("/chat/{id}")]
 pub async fn update_chat(
@@ -172,7 +169,6 @@ pub async fn update_chat(
     tag = "chats",
     params(("id" = ChatId, Path, description = "The chat's id")),
     responses((status = 200, description = "The chat was deleted", body = Envelope<Deleted<ChatId>>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[delete("/chat/{id}")]
 pub async fn delete_chat(
@@ -193,7 +189,6 @@ pub async fn delete_chat(
     tag = "chats",
     params(PageQuery),
     responses((status = 200, description = "A page of chats", body = Envelope<Relay<Chat>>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[get("/chats")]
 pub async fn list_chats(
@@ -219,7 +214,6 @@ pub async fn list_chats(
         ("user" = UserId, Path, description = "The participant's user id"),
     ),
     responses((status = 200, description = "Whether they took part (and so were removed)", body = Envelope<Removed>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[delete("/chatParticipant/{chat}/{user}")]
 pub async fn remove_participant(
@@ -268,7 +262,6 @@ pub struct UpdateParticipant {
     ),
     request_body = UpdateParticipant,
     responses((status = 200, description = "The flag as set", body = Envelope<ParticipantUnread>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[put("/chatParticipant/{chat}/{user}")]
 pub async fn update_participant(

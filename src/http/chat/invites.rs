@@ -21,7 +21,6 @@ pub struct CreateInvite {
     tag = "invites",
     request_body = CreateInvite,
     responses((status = 200, description = "The invite", body = Envelope<ChatInvite>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/chatInvite")]
 pub async fn invite(
@@ -47,7 +46,6 @@ pub async fn invite(
     tag = "invites",
     params(PageQuery),
     responses((status = 200, description = "A page of invites", body = Envelope<Relay<ChatInvite>>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[get("/chatInvites")]
 pub async fn list_invites(
@@ -79,7 +77,6 @@ async fn answer_invite(
     tag = "invites",
     params(("id" = ChatInviteId, Path, description = "The invite's id")),
     responses((status = 200, description = "The invite, now `Accepted`", body = Envelope<ChatInvite>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/chatInvite/{id}/accept")]
 pub async fn accept_invite(
@@ -95,7 +92,6 @@ pub async fn accept_invite(
     tag = "invites",
     params(("id" = ChatInviteId, Path, description = "The invite's id")),
     responses((status = 200, description = "The invite, now `Declined`", body = Envelope<ChatInvite>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/chatInvite/{id}/decline")]
 pub async fn decline_invite(

@@ -22,7 +22,6 @@ pub struct PostMessage {
     tag = "messages",
     request_body = PostMessage,
     responses((status = 200, description = "The message", body = Envelope<ChatMessage>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/chatMessage")]
 pub async fn post_message(
@@ -116,7 +115,6 @@ pub struct EditMessage {
     params(("id" = ChatMessageId, Path, description = "The message's id")),
     request_body = EditMessage,
     responses((status = 200, description = "The message as edited", body = Envelope<ChatMessage>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[put("/chatMessage/{id}")]
 pub async fn edit_message(
@@ -139,7 +137,6 @@ pub async fn edit_message(
     tag = "messages",
     params(("id" = ChatMessageId, Path, description = "The message's id")),
     responses((status = 200, description = "The message was deleted", body = Envelope<Deleted<ChatMessageId>>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[delete("/chatMessage/{id}")]
 pub async fn delete_message(
@@ -213,7 +210,6 @@ pub struct Regenerate {
     tag = "messages",
     request_body = Regenerate,
     responses((status = 200, description = "The new version was queued", body = Envelope<Regenerating>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/regenerateResponse")]
 pub async fn regenerate(

@@ -11,10 +11,12 @@ mod bodies;
 
 use super::auth::readers::{Reader, TeamReader};
 use super::auth::session::{ReadPrivate, Require, RequireTeam, WritePrivate};
+use super::codes::Code;
+use super::error::ApiError;
 use super::openapi::ErrorEnvelope;
 use super::paging::Relay;
 use super::path::Id;
-use super::{ApiError, Code, Envelope, ok};
+use super::reply::{Envelope, ok};
 use crate::domain::secret::sha256_hex;
 use crate::ids::RunId;
 use crate::runs::read::{Run, RunStatus, RunSummary};
@@ -85,7 +87,6 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
         (status = 200, description = "The run and its status", body = Envelope<RunStarted>),
         (status = 409, description = "The `Idempotency-Key` was used with another body (`IdempotencyKeyReused`), or the run cannot be resumed (`InvalidTransition`)", body = ErrorEnvelope),
     ),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/task/start/run")]
 pub async fn start_run(
@@ -150,7 +151,6 @@ pub async fn start_run(
     tag = "runs",
     request_body = CancelRunBody,
     responses((status = 200, description = "The run's status now, and what was asked", body = Envelope<StopRequested>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/task/cancel")]
 pub async fn cancel_run(
@@ -180,7 +180,6 @@ pub async fn cancel_run(
     tag = "runs",
     request_body = PauseRunBody,
     responses((status = 200, description = "The run's status now, and what was asked", body = Envelope<StopRequested>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/task/pause")]
 pub async fn pause_run(
@@ -206,7 +205,6 @@ pub async fn pause_run(
     tag = "runs",
     params(StatusQuery),
     responses((status = 200, description = "The known runs' statuses, in id order", body = Envelope<RunStatuses>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[get("/task/checkStatuses")]
 pub async fn run_statuses(
@@ -254,7 +252,6 @@ const STATUSES: [&str; 6] = [
     tag = "runs",
     params(ListQuery),
     responses((status = 200, description = "A page of runs, cursors being run ids", body = Envelope<Relay<RunSummary>>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[get("/runs")]
 pub async fn list_runs(
@@ -284,7 +281,6 @@ pub async fn list_runs(
     params(("id" = RunId, Path, description = "The run's id")),
     request_body = UpdateRunBody,
     responses((status = 200, description = "The run with its steps", body = Envelope<Run>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 // Digits only: `/run/io` is another route, so `PUT /run/io` is a 405, not a bad run id.
 #[put("/run/{id:\\d+}")]
@@ -393,7 +389,6 @@ pub async fn run_io(
     params(("id" = RunId, Path, description = "The run's id")),
     request_body = DecisionBody,
     responses((status = 200, description = "Whether the answer was stored (false: answered before)", body = Envelope<DecisionStored>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/run/{id}/decision")]
 pub async fn decide(

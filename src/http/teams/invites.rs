@@ -26,7 +26,6 @@ pub struct CreateInvite {
     tag = "teams",
     request_body = CreateInvite,
     responses((status = 200, description = "The invite", body = Envelope<MemberInvite>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/memberInvite")]
 pub async fn invite(
@@ -65,7 +64,6 @@ pub struct InvitesQuery {
     tag = "teams",
     params(InvitesQuery),
     responses((status = 200, description = "A page of invites", body = Envelope<Relay<MemberInvite>>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[get("/memberInvites")]
 pub async fn list_invites(
@@ -73,7 +71,11 @@ pub async fn list_invites(
     state: web::Data<AppState>,
     query: web::Query<InvitesQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let team = query.team_id.as_deref().map(team_id).transpose()?;
+    let team = query
+        .team_id
+        .as_deref()
+        .map(parse_id::<TeamId>)
+        .transpose()?;
     let (take, after) = paging::params(query.take, query.after.as_deref())?;
     let invites = state.teams.invites(caller.user, team, take, after).await?;
     Ok(ok(paging::relay(invites, take, |i| i.id.to_string())))
@@ -84,7 +86,6 @@ pub async fn list_invites(
     tag = "teams",
     params(("id" = MemberInviteId, Path, description = "The invite's id")),
     responses((status = 200, description = "The accepted invite", body = Envelope<MemberInvite>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/memberInvite/{id}/accept")]
 pub async fn accept_invite(
@@ -100,7 +101,6 @@ pub async fn accept_invite(
     tag = "teams",
     params(("id" = MemberInviteId, Path, description = "The invite's id")),
     responses((status = 200, description = "The declined invite", body = Envelope<MemberInvite>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/memberInvite/{id}/decline")]
 pub async fn decline_invite(

@@ -23,6 +23,7 @@ pub struct MembersQuery {
     tag = "teams",
     params(MembersQuery),
     responses((status = 200, description = "A page of members", body = Envelope<Relay<Member>>)),
+    security(("public" = [])),
 )]
 #[get("/members")]
 pub async fn list_members(
@@ -30,7 +31,7 @@ pub async fn list_members(
     state: web::Data<AppState>,
     query: web::Query<MembersQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let team = team_id(&query.team_id)?;
+    let team = parse_id::<TeamId>(&query.team_id)?;
     let (take, after) = paging::params(query.take, query.after.as_deref())?;
     state.teams.require(team, reader.0, None).await?;
     let members = state.teams.members(team, take, after).await?;
@@ -52,7 +53,6 @@ pub struct UpdateMember {
     params(("id" = MemberId, Path, description = "The member's id")),
     request_body = UpdateMember,
     responses((status = 200, description = "The member", body = Envelope<Member>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[put("/member/{id}")]
 pub async fn update_member(
@@ -81,7 +81,6 @@ pub async fn update_member(
     tag = "teams",
     params(("id" = MemberId, Path, description = "The member's id")),
     responses((status = 200, description = "The member was removed", body = Envelope<Deleted<MemberId>>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[delete("/member/{id}")]
 pub async fn remove_member(

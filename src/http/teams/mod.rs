@@ -21,9 +21,11 @@ use crate::domain::{ChatName, Handle};
 use crate::http::auth::readers::Reader;
 use crate::http::auth::session::{ReadPrivate, Require, WritePrivate};
 use crate::http::bodies::Deleted;
+use crate::http::codes::Code;
+use crate::http::error::ApiError;
 use crate::http::paging::{self, Relay};
-use crate::http::path::Id;
-use crate::http::{ApiError, Code, Envelope, ok};
+use crate::http::path::{Id, parse_id};
+use crate::http::reply::{Envelope, ok};
 use crate::ids::TeamId;
 use crate::state::AppState;
 use crate::teams::{NewTeam, Team, TeamChange, TeamError, TeamPermission};
@@ -111,7 +113,6 @@ pub struct CreateTeam {
     tag = "teams",
     request_body = CreateTeam,
     responses((status = 200, description = "The team", body = Envelope<Team>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/team")]
 pub async fn create_team(
@@ -133,6 +134,7 @@ pub async fn create_team(
     tag = "teams",
     params(("id" = TeamId, Path, description = "The team's id")),
     responses((status = 200, description = "The team", body = Envelope<Team>)),
+    security(("public" = [])),
 )]
 #[get("/team/{id}")]
 pub async fn get_team(
@@ -160,7 +162,6 @@ pub struct UpdateTeam {
     params(("id" = TeamId, Path, description = "The team's id")),
     request_body = UpdateTeam,
     responses((status = 200, description = "The team", body = Envelope<Team>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[put("/team/{id}")]
 pub async fn update_team(
@@ -191,7 +192,6 @@ pub async fn update_team(
     tag = "teams",
     params(("id" = TeamId, Path, description = "The team's id")),
     responses((status = 200, description = "The team was deleted", body = Envelope<Deleted<TeamId>>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[delete("/team/{id}")]
 pub async fn delete_team(
@@ -224,7 +224,6 @@ pub struct PageQuery {
     tag = "teams",
     params(PageQuery),
     responses((status = 200, description = "A page of teams", body = Envelope<Relay<Team>>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[get("/teams")]
 pub async fn list_teams(
@@ -235,10 +234,4 @@ pub async fn list_teams(
     let (take, after) = paging::params(query.take, query.after.as_deref())?;
     let teams = state.teams.mine(caller.user, take, after).await?;
     Ok(ok(paging::relay(teams, take, |t| t.id.to_string())))
-}
-
-/// A `teamId` from a query string.
-pub(crate) fn team_id(text: &str) -> Result<TeamId, ApiError> {
-    text.parse()
-        .map_err(|_| ApiError::of(Code::InvalidTeamId, "A team id is a decimal number"))
 }

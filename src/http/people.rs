@@ -1,4 +1,4 @@
-//! Finding people (public fields only, for anyone, signed in or not):
+//! Finding people (`crate::people::Directory`; public fields only, for anyone, signed in or not):
 //! - `GET /user/{id}` · `GET /user?handle=` — one user, 404 `UserNotFound` otherwise;
 //! - `GET /users?search=&isBot=&take&after` — a Relay page in id order.
 
@@ -6,9 +6,12 @@ use actix_web::{HttpResponse, get, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::codes::Code;
+use super::error::ApiError;
+use super::paging;
 use super::paging::Relay;
 use super::path::Id;
-use super::{ApiError, Code, Envelope, ok, paging};
+use super::reply::{Envelope, ok};
 use crate::ids::UserId;
 use crate::people::{PublicUser, Search};
 use crate::state::AppState;
@@ -30,6 +33,7 @@ fn found(user: Option<PublicUser>) -> Result<HttpResponse, ApiError> {
     tag = "users",
     params(("id" = UserId, Path, description = "The user's id")),
     responses((status = 200, description = "The user", body = Envelope<PublicUser>)),
+    security(("public" = [])),
 )]
 #[get("/user/{id:\\d+}")]
 pub async fn by_id(
@@ -52,6 +56,7 @@ pub struct HandleQuery {
     tag = "users",
     params(HandleQuery),
     responses((status = 200, description = "The user", body = Envelope<PublicUser>)),
+    security(("public" = [])),
 )]
 #[get("/user")]
 pub async fn by_handle(
@@ -85,6 +90,7 @@ pub struct SearchQuery {
     tag = "users",
     params(SearchQuery),
     responses((status = 200, description = "A page of users", body = Envelope<Relay<PublicUser>>)),
+    security(("public" = [])),
 )]
 #[get("/users")]
 pub async fn search(
