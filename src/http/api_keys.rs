@@ -136,11 +136,16 @@ pub async fn create(
     };
     if let Some(team) = body.team_id {
         // A team the caller may not see is not found (as every team route answers).
-        state.teams.require(team, Some(user.id), None).await?;
+        state
+            .people
+            .teams
+            .require(team, Some(user.id), None)
+            .await?;
     }
     let created = state
+        .auth
         .api_keys
-        .create(&state.ids, user.id, body.team_id, key)
+        .create(&state.infra.ids, user.id, body.team_id, key)
         .await;
     let (row, secret) = match created {
         Ok(created) => created,
@@ -187,9 +192,9 @@ pub async fn list(
         .map(parse_id::<TeamId>)
         .transpose()?;
     if let Some(team) = team {
-        state.teams.require_admin(team, caller.user).await?;
+        state.people.teams.require_admin(team, caller.user).await?;
     }
-    Ok(ok(state.api_keys.list(caller.user, team).await?))
+    Ok(ok(state.auth.api_keys.list(caller.user, team).await?))
 }
 
 /// Changes one of the signed-in user's API keys (or a key of a team they are an admin of).
@@ -228,7 +233,7 @@ pub async fn update(
     };
     // The table's soft-below-hard check catches a soft limit above the stored hard one; its
     // constraint maps to InvalidLimits (http::error's table).
-    match state.api_keys.update(user.id, id, changes).await? {
+    match state.auth.api_keys.update(user.id, id, changes).await? {
         Some(row) => Ok(ok(row)),
         None => Err(ApiError::of(
             Code::ApiKeyNotFound,
@@ -254,7 +259,7 @@ pub async fn delete(
     state: web::Data<AppState>,
     Id(id): Id<ApiKeyId>,
 ) -> Result<HttpResponse, ApiError> {
-    if state.api_keys.delete(user.id, id).await? {
+    if state.auth.api_keys.delete(user.id, id).await? {
         Ok(ok(Deleted::new(id)))
     } else {
         Err(ApiError::of(

@@ -78,7 +78,7 @@ pub async fn checkout(
     body: web::Json<CheckoutBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    if !state.billing.enabled() {
+    if !state.money.billing.enabled() {
         return Err(BillingError::NotConfigured.into());
     }
     if let Some(team) = body.team_id {
@@ -88,9 +88,10 @@ pub async fn checkout(
                 "A team buys credits only (teamId with variant Credits)",
             ));
         }
-        state.teams.require_admin(team, caller.user).await?;
+        state.people.teams.require_admin(team, caller.user).await?;
     }
     let (session_id, url) = state
+        .money
         .billing
         .checkout(Checkout {
             buyer: caller.user,
@@ -128,6 +129,7 @@ pub async fn portal(
     body: web::Json<PortalBody>,
 ) -> Result<HttpResponse, ApiError> {
     let url = state
+        .money
         .billing
         .portal(caller.user, body.into_inner().return_url)
         .await?;
@@ -159,15 +161,20 @@ pub async fn stripe_webhook(
         .headers()
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok());
-    let handled = state.billing.webhook(header, &body).await.map_err(|e| {
-        let message = e.to_string();
-        match e {
-            WebhookError::NotConfigured => ApiError::of(Code::BillingNotConfigured, message),
-            WebhookError::Signature(_) => ApiError::of(Code::InvalidSignature, message),
-            WebhookError::Malformed(_) => ApiError::of(Code::InvalidBody, message),
-            WebhookError::Sql(e) => e.into(),
-        }
-    })?;
+    let handled = state
+        .money
+        .billing
+        .webhook(header, &body)
+        .await
+        .map_err(|e| {
+            let message = e.to_string();
+            match e {
+                WebhookError::NotConfigured => ApiError::of(Code::BillingNotConfigured, message),
+                WebhookError::Signature(_) => ApiError::of(Code::InvalidSignature, message),
+                WebhookError::Malformed(_) => ApiError::of(Code::InvalidBody, message),
+                WebhookError::Sql(e) => e.into(),
+            }
+        })?;
     Ok(ok(WebhookReceived {
         received: true,
         outcome: match handled {

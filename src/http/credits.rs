@@ -54,7 +54,11 @@ pub async fn credits(
     let payer = match asked.or(caller.team) {
         None => crate::credits::Payer::User(caller.user),
         Some(team) => {
-            let access = state.teams.require(team, Some(caller.user), None).await?;
+            let access = state
+                .people
+                .teams
+                .require(team, Some(caller.user), None)
+                .await?;
             if !access.member {
                 return Err(ApiError::of(
                     Code::NotATeamMember,
@@ -64,7 +68,7 @@ pub async fn credits(
             crate::credits::Payer::Team(team)
         }
     };
-    let balance = state.credits.balance(payer).await?;
+    let balance = state.money.credits.balance(payer).await?;
     Ok(ok(Balance {
         balance: balance.to_string(),
     }))

@@ -47,7 +47,7 @@ pub async fn start(
     caller: Require<WritePrivate>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(ok(state.exports.start(caller.user).await?))
+    Ok(ok(state.people.exports.start(caller.user).await?))
 }
 
 /// Downloads a ready export (a JSON archive), once.
@@ -62,8 +62,8 @@ pub async fn download(
     state: web::Data<AppState>,
     Id(export): Id<UserExportId>,
 ) -> Result<HttpResponse, ApiError> {
-    let chunks = state.exports.claim(caller.user, export.0).await?;
-    let exports = state.exports.clone();
+    let chunks = state.people.exports.claim(caller.user, export.0).await?;
+    let exports = state.people.exports.clone();
     // Chunk by chunk from the database: the archive is never whole in memory.
     let body = futures_util::stream::unfold(0, move |seq| {
         let exports = exports.clone();

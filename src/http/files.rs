@@ -135,7 +135,10 @@ pub async fn upload(
         })
         .transpose()?;
     let stored = state.files.upload(caller.user, purpose, chat, file).await?;
-    state.metrics.files_uploaded(purpose.as_str(), stored.size);
+    state
+        .infra
+        .metrics
+        .files_uploaded(purpose.as_str(), stored.size);
     Ok(ok(stored))
 }
 

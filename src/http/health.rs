@@ -21,7 +21,7 @@ use crate::state::AppState;
 )]
 #[get("/healthcheck")]
 pub async fn healthcheck(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let mut report = state.health.report().await;
+    let mut report = state.infra.health.report().await;
     if !super::system_key::is_system(&req) {
         for service in report.services.values_mut() {
             service.details = None;

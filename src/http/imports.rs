@@ -67,7 +67,11 @@ pub async fn start_import(
         }
         archive.extend_from_slice(&chunk);
     }
-    Ok(ok(state.imports.start(caller.user, &archive).await?))
+    Ok(ok(state
+        .people
+        .imports
+        .start(caller.user, &archive)
+        .await?))
 }
 
 /// How one of the caller's imports went: `Pending`, `Done` with what was recreated, or
@@ -83,5 +87,5 @@ pub async fn get_import(
     state: web::Data<AppState>,
     Id(import): Id<UserImportId>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(ok(state.imports.get(caller.user, import.0).await?))
+    Ok(ok(state.people.imports.get(caller.user, import.0).await?))
 }

@@ -50,7 +50,11 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (take, after) = super::paging::params(query.take, query.after.as_deref())?;
-    let rows = state.notifications.list(caller.user, take, after).await?;
+    let rows = state
+        .people
+        .notifications
+        .list(caller.user, take, after)
+        .await?;
     Ok(ok(super::paging::relay(rows, take, |n| n.id.to_string())))
 }
 
@@ -69,7 +73,11 @@ pub async fn mark_one(
     state: web::Data<AppState>,
     Id(id): Id<NotificationId>,
 ) -> Result<HttpResponse, ApiError> {
-    let changed = state.notifications.mark_read(caller.user, Some(id)).await?;
+    let changed = state
+        .people
+        .notifications
+        .mark_read(caller.user, Some(id))
+        .await?;
     Ok(ok(Updated { updated: changed }))
 }
 
@@ -83,6 +91,10 @@ pub async fn mark_all(
     caller: Require<WritePrivate>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let changed = state.notifications.mark_read(caller.user, None).await?;
+    let changed = state
+        .people
+        .notifications
+        .mark_read(caller.user, None)
+        .await?;
     Ok(ok(Updated { updated: changed }))
 }

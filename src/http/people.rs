@@ -40,7 +40,7 @@ pub async fn by_id(
     state: web::Data<AppState>,
     Id(id): Id<UserId>,
 ) -> Result<HttpResponse, ApiError> {
-    found(state.people.by_id(id).await?)
+    found(state.people.directory.by_id(id).await?)
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -67,7 +67,7 @@ pub async fn by_handle(
     if crate::domain::Handle::parse(&query.handle).is_err() {
         return found(None);
     }
-    found(state.people.by_handle(&query.handle).await?)
+    found(state.people.directory.by_handle(&query.handle).await?)
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -114,6 +114,7 @@ pub async fn search(
     }
     let rows = state
         .people
+        .directory
         .search(
             &Search {
                 text,

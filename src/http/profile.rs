@@ -40,6 +40,7 @@ fn invalid(message: &'static str) -> ApiError {
 
 async fn profile_of(state: &AppState, user: UserId) -> Result<Profile, ApiError> {
     state
+        .people
         .profiles
         .get(user)
         .await?
@@ -184,6 +185,7 @@ pub async fn update_profile(
         }
     }
     state
+        .people
         .profiles
         .update(caller.user, change)
         .await?
@@ -223,6 +225,7 @@ pub async fn update_settings(
         ..ProfileChange::default()
     };
     let profile = state
+        .people
         .profiles
         .update(caller.user, change)
         .await?
@@ -289,9 +292,10 @@ pub async fn update_credentials(
     };
     state
         .auth
+        .sessions
         .change_credentials(
-            &state.ids,
-            &state.jobs,
+            &state.infra.ids,
+            &state.infra.jobs,
             caller.id,
             caller.session_id,
             change,
@@ -346,10 +350,11 @@ pub async fn delete_account(
 ) -> Result<HttpResponse, ApiError> {
     state
         .auth
+        .sessions
         .delete_account(caller.id, body.into_inner().password)
         .await
         .map_err(credentials_error)?;
-    let removal = crate::http::auth::session::removal_cookie(state.auth.settings());
+    let removal = crate::http::auth::session::removal_cookie(state.auth.sessions.settings());
     let mut response = ok(crate::http::bodies::Deleted::new(caller.id));
     response.add_cookie(&removal).map_err(ApiError::internal)?;
     Ok(response)

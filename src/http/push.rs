@@ -114,20 +114,21 @@ pub async fn subscribe(
     state: web::Data<AppState>,
     body: web::Json<Subscribe>,
 ) -> Result<HttpResponse, ApiError> {
-    if state.push.vapid.is_none() {
+    if state.people.push.vapid.is_none() {
         return Err(ApiError::of(
             Code::PushNotConfigured,
             "Web Push is not configured on this server",
         ));
     }
     let body = body.into_inner();
-    check_endpoint(&body.endpoint, state.push.allow_insecure)?;
+    check_endpoint(&body.endpoint, state.people.push.allow_insecure)?;
     check_keys(&body.keys.p256dh, &body.keys.auth)
         .map_err(|_| invalid("keys are not a P-256 public key and a 16-byte auth secret"))?;
     if body.name.as_ref().is_some_and(|n| n.chars().count() > 128) {
         return Err(invalid("name is at most 128 characters"));
     }
     let device = state
+        .people
         .push
         .subscribe(
             caller.user,
@@ -160,8 +161,13 @@ pub async fn list(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(ok(Devices {
-        vapid_public_key: state.push.vapid.as_ref().map(|v| v.public_key.clone()),
-        devices: state.push.list(caller.user).await?,
+        vapid_public_key: state
+            .people
+            .push
+            .vapid
+            .as_ref()
+            .map(|v| v.public_key.clone()),
+        devices: state.people.push.list(caller.user).await?,
     }))
 }
 
@@ -177,6 +183,6 @@ pub async fn unsubscribe(
     state: web::Data<AppState>,
     Id(device): Id<PushDeviceId>,
 ) -> Result<HttpResponse, ApiError> {
-    state.push.remove(caller.user, device).await?;
+    state.people.push.remove(caller.user, device).await?;
     Ok(ok(Deleted::new(device)))
 }

@@ -138,6 +138,7 @@ pub async fn create_routine(
     }
     check_name(&body.name)?;
     let version = state
+        .runs
         .routines
         .create(
             caller.user,
@@ -172,6 +173,7 @@ pub async fn import_routines(
     body: web::Json<Vec<ExportedResource>>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(ok(state
+        .runs
         .routines
         .import(caller.user, body.into_inner())
         .await?))
@@ -211,6 +213,7 @@ pub async fn add_version(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let version = state
+        .runs
         .routines
         .add_version(
             caller.user,
@@ -253,6 +256,7 @@ pub async fn update_version(
     body: web::Json<UpdateVersionBody>,
 ) -> Result<HttpResponse, ApiError> {
     let version = state
+        .runs
         .routines
         .update(caller.user, id, body.into_inner().config)
         .await?;
@@ -272,7 +276,7 @@ pub async fn get_version(
     state: web::Data<AppState>,
     Id(id): Id<ResourceVersionId>,
 ) -> Result<HttpResponse, ApiError> {
-    let version = state.routines.version(id, reader.0).await?;
+    let version = state.runs.routines.version(id, reader.0).await?;
     Ok(ok(RoutineVersionView::from(version)))
 }
 
@@ -317,7 +321,11 @@ pub async fn list_routines(
         .as_deref()
         .map(parse_id::<TeamId>)
         .transpose()?;
-    let rows = state.routines.list(caller.user, team, take, after).await?;
+    let rows = state
+        .runs
+        .routines
+        .list(caller.user, team, take, after)
+        .await?;
     let rows: Vec<RoutineVersionView> = rows.into_iter().map(RoutineVersionView::from).collect();
     Ok(ok(super::paging::relay(rows, take, |v| {
         v.resource_id.to_string()

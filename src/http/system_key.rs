@@ -36,7 +36,7 @@ fn check(req: &HttpRequest) -> Result<SystemCaller, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState missing")))?;
-    let expected = state.admin_key.expose_secret();
+    let expected = state.auth.admin_key.expose_secret();
     if expected.is_empty() {
         return Err(ApiError::of(
             Code::AdminDisabled,

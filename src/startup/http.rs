@@ -63,7 +63,7 @@ pub(super) fn http_server(
         settings: settings.rate_limit.clone(),
         behind_proxy: settings.server.behind_proxy,
     });
-    let hub = state.hub.clone();
+    let hub = state.infra.hub.clone();
     let data = web::Data::new(state);
     let safe_origins = web::Data::new(SafeOrigins {
         configured: settings.cors.allowed_origins.clone(),

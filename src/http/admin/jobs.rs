@@ -28,7 +28,7 @@ pub async fn queue_counts(
     _: SystemCaller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let rows = state.jobs.counts().await?;
+    let rows = state.infra.jobs.counts().await?;
     let mut queues: BTreeMap<&str, BTreeMap<&str, i64>> = Queue::ALL
         .iter()
         .map(|q| {
@@ -110,6 +110,7 @@ pub async fn list_dead(
     let (take, after) = crate::http::paging::params(query.take, query.after.as_deref())?;
     // One extra row tells whether another page exists.
     let jobs = state
+        .infra
         .jobs
         .list_dead(queue, take + 1, after.map(JobId))
         .await?;
@@ -131,7 +132,7 @@ pub async fn retry(
     state: web::Data<AppState>,
     Id(id): Id<JobId>,
 ) -> Result<HttpResponse, ApiError> {
-    if state.jobs.retry_dead(id).await? {
+    if state.infra.jobs.retry_dead(id).await? {
         Ok(ok(JobMoved {
             id,
             state: JobState::Available,
@@ -158,7 +159,7 @@ pub async fn discard(
     state: web::Data<AppState>,
     Id(id): Id<JobId>,
 ) -> Result<HttpResponse, ApiError> {
-    if state.jobs.discard_dead(id).await? {
+    if state.infra.jobs.discard_dead(id).await? {
         Ok(ok(Deleted::new(id)))
     } else {
         Err(ApiError::of(
@@ -181,7 +182,7 @@ pub async fn cancel(
     state: web::Data<AppState>,
     Id(id): Id<JobId>,
 ) -> Result<HttpResponse, ApiError> {
-    if state.jobs.cancel(id).await? {
+    if state.infra.jobs.cancel(id).await? {
         Ok(ok(JobMoved {
             id,
             state: JobState::Cancelled,

@@ -28,11 +28,12 @@ pub async fn lock(
 ) -> Result<HttpResponse, ApiError> {
     let revoked = state
         .auth
+        .sessions
         .hard_lock(id)
         .await?
         .ok_or_else(|| ApiError::of(Code::UserNotFound, "No user has this id"))?;
     // Their API keys stop too: cached lookups are dropped, the next one reads the status.
-    state.api_keys.forget_user(id).await?;
+    state.auth.api_keys.forget_user(id).await?;
     Ok(ok(Locked {
         id,
         status: "HardLocked",
@@ -53,7 +54,7 @@ pub async fn unlock(
     state: web::Data<AppState>,
     Id(id): Id<UserId>,
 ) -> Result<HttpResponse, ApiError> {
-    if !state.auth.unlock(id).await? {
+    if !state.auth.sessions.unlock(id).await? {
         return Err(ApiError::of(Code::UserNotFound, "No user has this id"));
     }
     Ok(ok(Locked {

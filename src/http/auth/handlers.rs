@@ -45,7 +45,7 @@ fn device(req: &HttpRequest) -> Device {
 
 fn signed_in(state: &AppState, users: &[TokenUser], token: String) -> HttpResponse {
     with_cookie(
-        session_cookie(state.auth.settings(), token),
+        session_cookie(state.auth.sessions.settings(), token),
         session_body(users),
     )
 }
@@ -93,7 +93,8 @@ pub async fn signup(
     let others = current.0.map(|c| c.users).unwrap_or_default();
     let (users, token) = state
         .auth
-        .sign_up(&state.jobs, account, &device(&req), others)
+        .sessions
+        .sign_up(&state.infra.jobs, account, &device(&req), others)
         .await
         .map_err(|e| match e {
             crate::auth::service::SignUpError::Account(e) => ApiError::from(e),
@@ -139,6 +140,7 @@ pub async fn login(
     let email = parse_email(&body.email)?;
     let (user, auth) = state
         .auth
+        .sessions
         .check_password(
             &email,
             body.password,
@@ -155,10 +157,15 @@ pub async fn login(
     };
     let (users, token) = state
         .auth
+        .sessions
         .sign_in(user, auth, &device(&req), others)
         .await?;
     if bearer {
-        let refresh_token = state.auth.rotate_refresh_token(users[0].session_id).await?;
+        let refresh_token = state
+            .auth
+            .sessions
+            .rotate_refresh_token(users[0].session_id)
+            .await?;
         return Ok(ok(LoginSession::Bearer(bearer_tokens(
             &users,
             token,
@@ -166,7 +173,7 @@ pub async fn login(
         ))));
     }
     Ok(with_cookie(
-        session_cookie(state.auth.settings(), token),
+        session_cookie(state.auth.sessions.settings(), token),
         LoginSession::Cookie(session_body(&users)),
     ))
 }
@@ -190,6 +197,7 @@ pub async fn refresh(
     use crate::auth::service::RefreshError;
     match state
         .auth
+        .sessions
         .refresh_with(&body.into_inner().refresh_token)
         .await
     {
@@ -229,10 +237,13 @@ pub async fn logout(
 ) -> Result<HttpResponse, ApiError> {
     let body: Option<UserBody> = crate::http::extract::optional_json(&body)?;
     let target = body.and_then(|b| b.id).unwrap_or(user.id);
-    let (users, token) = state.auth.sign_out(user.users, target).await?;
+    let (users, token) = state.auth.sessions.sign_out(user.users, target).await?;
     Ok(match token {
         Some(token) => signed_in(&state, &users, token),
-        None => with_cookie(removal_cookie(state.auth.settings()), session_body(&[])),
+        None => with_cookie(
+            removal_cookie(state.auth.sessions.settings()),
+            session_body(&[]),
+        ),
     })
 }
 
@@ -255,9 +266,9 @@ pub async fn logout_all(
     state: web::Data<AppState>,
     user: AuthUser,
 ) -> Result<HttpResponse, ApiError> {
-    state.auth.sign_out_everywhere(&user.users).await?;
+    state.auth.sessions.sign_out_everywhere(&user.users).await?;
     Ok(with_cookie(
-        removal_cookie(state.auth.settings()),
+        removal_cookie(state.auth.sessions.settings()),
         session_body(&[]),
     ))
 }
@@ -281,7 +292,7 @@ pub async fn logout_all(
 pub async fn guest_login(state: web::Data<AppState>, current: MaybeAuthUser) -> HttpResponse {
     let mut response = HttpResponse::Ok();
     if current.0.is_some() {
-        response.cookie(removal_cookie(state.auth.settings()));
+        response.cookie(removal_cookie(state.auth.sessions.settings()));
     }
     response.json(Envelope {
         data: session_body(&[]),
@@ -329,7 +340,12 @@ pub async fn switch_current_account(
         .into_inner()
         .id
         .ok_or_else(|| ApiError::of(Code::MissingId, "Send the id of the account"))?;
-    match state.auth.switch_current(user.users, target).await? {
+    match state
+        .auth
+        .sessions
+        .switch_current(user.users, target)
+        .await?
+    {
         Some((users, token)) => Ok(signed_in(&state, &users, token)),
         None => Err(ApiError::of(
             Code::AccountNotSignedIn,
@@ -379,7 +395,8 @@ pub async fn request_password_change(
     let email = parse_email(&body.into_inner().email)?;
     state
         .auth
-        .request_password_reset(&state.jobs, &email)
+        .sessions
+        .request_password_reset(&state.infra.jobs, &email)
         .await?;
     Ok(ok(Sent { sent: true }))
 }
@@ -410,9 +427,10 @@ pub async fn reset_password(
     let hash = crate::auth::password::hash(body.new_password)
         .await
         .map_err(ApiError::internal)?;
-    let (user, auth) = state.auth.reset_password(&body.code, hash).await?;
+    let (user, auth) = state.auth.sessions.reset_password(&body.code, hash).await?;
     let (users, token) = state
         .auth
+        .sessions
         .sign_in(user, auth, &device(&req), Vec::new())
         .await?;
     Ok(signed_in(&state, &users, token))
@@ -430,6 +448,10 @@ pub async fn verify_email(
     state: web::Data<AppState>,
     body: web::Json<CodeBody>,
 ) -> Result<HttpResponse, ApiError> {
-    state.auth.verify_email(&body.into_inner().code).await?;
+    state
+        .auth
+        .sessions
+        .verify_email(&body.into_inner().code)
+        .await?;
     Ok(ok(Verified { verified: true }))
 }

@@ -35,6 +35,7 @@ pub async fn create_chat(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let chat = state
+        .chat
         .chats
         .create(
             caller.user,
@@ -47,8 +48,8 @@ pub async fn create_chat(
             },
         )
         .await?;
-    let participants = state.chats.participants(chat.id).await?;
-    let invite_secret = state.chats.invite_secret(chat.id).await?;
+    let participants = state.chat.chats.participants(chat.id).await?;
+    let invite_secret = state.chat.chats.invite_secret(chat.id).await?;
     Ok(ok(CreatedChat {
         chat,
         participants,
@@ -81,11 +82,12 @@ pub async fn join_chat(
     body: web::Json<JoinChat>,
 ) -> Result<HttpResponse, ApiError> {
     state
+        .chat
         .chats
         .join_with_secret(chat_id, caller.user, &body.invite_secret)
         .await?;
-    let chat = state.chats.get(chat_id).await?;
-    let participants = state.chats.participants(chat_id).await?;
+    let chat = state.chat.chats.get(chat_id).await?;
+    let participants = state.chat.chats.participants(chat_id).await?;
     Ok(ok(ChatWithParticipants { chat, participants }))
 }
 
@@ -108,11 +110,15 @@ pub async fn get_chat(
     state: web::Data<AppState>,
     Id(chat_id): Id<ChatId>,
 ) -> Result<HttpResponse, ApiError> {
-    let access = state.chats.require(chat_id, reader.0, Need::Read).await?;
-    let chat = state.chats.get(chat_id).await?;
-    let participants = state.chats.participants(chat_id).await?;
+    let access = state
+        .chat
+        .chats
+        .require(chat_id, reader.0, Need::Read)
+        .await?;
+    let chat = state.chat.chats.get(chat_id).await?;
+    let participants = state.chat.chats.participants(chat_id).await?;
     let invite_secret = if access.can_manage() {
-        Some(state.chats.invite_secret(chat_id).await?)
+        Some(state.chat.chats.invite_secret(chat_id).await?)
     } else {
         None
     };
@@ -148,11 +154,13 @@ pub async fn update_chat(
     body: web::Json<UpdateChat>,
 ) -> Result<HttpResponse, ApiError> {
     state
+        .chat
         .chats
         .require(chat_id, Some(caller.user), Need::Manage)
         .await?;
     let body = body.into_inner();
     let chat = state
+        .chat
         .chats
         .update(
             chat_id,
@@ -177,10 +185,11 @@ pub async fn delete_chat(
     Id(chat_id): Id<ChatId>,
 ) -> Result<HttpResponse, ApiError> {
     state
+        .chat
         .chats
         .require(chat_id, Some(caller.user), Need::Manage)
         .await?;
-    state.chats.delete(chat_id).await?;
+    state.chat.chats.delete(chat_id).await?;
     Ok(ok(Deleted::new(chat_id)))
 }
 
@@ -198,6 +207,7 @@ pub async fn list_chats(
 ) -> Result<HttpResponse, ApiError> {
     let (take, after) = take_and_after(&query)?;
     let chats = state
+        .chat
         .chats
         .list_mine(caller.user, take, after.map(ChatId))
         .await?;
@@ -221,11 +231,11 @@ pub async fn remove_participant(
     state: web::Data<AppState>,
     Ids(chat_id, user): Ids<ChatId, UserId>,
 ) -> Result<HttpResponse, ApiError> {
-    let access = state.chats.access(chat_id, Some(caller.user)).await?;
+    let access = state.chat.chats.access(chat_id, Some(caller.user)).await?;
     if user != caller.user && !access.can_manage() {
         return Err(ChatError::Forbidden.into());
     }
-    let removed = state.chats.remove_participant(chat_id, user).await?;
+    let removed = state.chat.chats.remove_participant(chat_id, user).await?;
     Ok(ok(Removed { removed }))
 }
 
@@ -243,8 +253,12 @@ pub async fn list_participants(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let chat_id = chat_id_from(&query)?;
-    state.chats.require(chat_id, reader.0, Need::Read).await?;
-    Ok(ok(state.chats.participants(chat_id).await?))
+    state
+        .chat
+        .chats
+        .require(chat_id, reader.0, Need::Read)
+        .await?;
+    Ok(ok(state.chat.chats.participants(chat_id).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -276,6 +290,7 @@ pub async fn update_participant(
         return Err(ChatError::Forbidden.into());
     }
     if !state
+        .chat
         .chats
         .set_unread(chat_id, user, body.has_unread)
         .await?

@@ -31,10 +31,12 @@ pub async fn invite(
     let body = body.into_inner();
     crate::http::bodies::check_invite_message(body.message.as_deref())?;
     state
+        .chat
         .chats
         .require(body.chat_id, Some(caller.user), Need::Write)
         .await?;
     let created = state
+        .chat
         .chats
         .invite(caller.user, body.chat_id, body.user_id, body.message)
         .await?;
@@ -54,7 +56,11 @@ pub async fn list_invites(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (take, after) = take_and_after(&query)?;
-    let invites = state.chats.invites_for(caller.user, take, after).await?;
+    let invites = state
+        .chat
+        .chats
+        .invites_for(caller.user, take, after)
+        .await?;
     Ok(ok(crate::http::paging::relay(invites, take, |i| {
         i.id.to_string()
     })))
@@ -67,6 +73,7 @@ async fn answer_invite(
     accept: bool,
 ) -> Result<HttpResponse, ApiError> {
     Ok(ok(state
+        .chat
         .chats
         .answer_invite(caller.user, invite_id, accept)
         .await?))

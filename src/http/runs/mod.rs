@@ -102,10 +102,10 @@ pub async fn start_run(
             .run_id
             .ok_or_else(|| ApiError::of(Code::InvalidBody, "runId names the run to resume"))?;
         if caller.team.is_some() {
-            caller.within(state.runs.team_of(run.0).await?)?;
+            caller.within(state.runs.runs.team_of(run.0).await?)?;
         }
         let limits = parsed.config.map(|c| c.limits).unwrap_or_default();
-        let (run, status) = state.runs.resume(run.0, caller.user, limits).await?;
+        let (run, status) = state.runs.runs.resume(run.0, caller.user, limits).await?;
         return Ok(ok(RunStarted {
             run_id: RunId(run),
             status,
@@ -139,7 +139,7 @@ pub async fn start_run(
         request_hash: sha256_hex(&String::from_utf8_lossy(&body)),
         limits,
     };
-    let (run, status) = state.runs.start(caller.user, request).await?;
+    let (run, status) = state.runs.runs.start(caller.user, request).await?;
     Ok(ok(RunStarted {
         run_id: RunId(run),
         status,
@@ -162,9 +162,10 @@ pub async fn cancel_run(
         return Err(ApiError::of(Code::InvalidTaskType, "taskType is \"Run\""));
     }
     if caller.team.is_some() {
-        caller.within(state.runs.team_of(body.task_id.0).await?)?;
+        caller.within(state.runs.runs.team_of(body.task_id.0).await?)?;
     }
     let status = state
+        .runs
         .runs
         .stop(body.task_id.0, caller.user, RunCommand::Cancel)
         .await?;
@@ -188,6 +189,7 @@ pub async fn pause_run(
     body: web::Json<PauseRunBody>,
 ) -> Result<HttpResponse, ApiError> {
     let status = state
+        .runs
         .runs
         .stop(body.run_id.0, caller.user, RunCommand::Pause)
         .await?;
@@ -227,7 +229,7 @@ pub async fn run_statuses(
                 .map_err(|_| ApiError::of(Code::InvalidRunId, "A run id is a decimal number"))?,
         );
     }
-    let rows: Vec<(i64, String)> = state.runs.statuses(&ids, caller.user).await?;
+    let rows: Vec<(i64, String)> = state.runs.runs.statuses(&ids, caller.user).await?;
     let statuses = rows
         .into_iter()
         .map(|(id, status)| TaskStatus {
@@ -270,6 +272,7 @@ pub async fn list_runs(
     let (take, after) = super::paging::params(query.take, query.after.as_deref())?;
     let rows = state
         .runs
+        .runs
         .list(caller.user, query.status.as_deref(), take, after)
         .await?;
     Ok(ok(super::paging::relay(rows, take, |r| r.id.to_string())))
@@ -300,6 +303,7 @@ pub async fn update_run(
     }
     let run = state
         .runs
+        .runs
         .update(run.0, caller.user, body.name.as_deref(), body.is_private)
         .await?;
     Ok(ok(typed_run(run)?))
@@ -322,9 +326,11 @@ pub async fn get_run(
     Id(run): Id<RunId>,
 ) -> Result<HttpResponse, ApiError> {
     if reader.team.is_some() {
-        reader.within(state.runs.team_of(run.0).await?)?;
+        reader.within(state.runs.runs.team_of(run.0).await?)?;
     }
-    Ok(ok(typed_run(state.runs.get(run.0, reader.user).await?)?))
+    Ok(ok(typed_run(
+        state.runs.runs.get(run.0, reader.user).await?,
+    )?))
 }
 
 /// The run as `RunService::get` builds it (JSON from PostgreSQL, which the MCP tools read too),
@@ -358,6 +364,7 @@ pub async fn run_events(
     }
     let events = state
         .runs
+        .runs
         .events(run.0, reader.0, query.after.unwrap_or(0), take)
         .await?;
     Ok(ok(RunEvents { events }))
@@ -377,7 +384,7 @@ pub async fn run_io(
     query: web::Query<IoQuery>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(ok(RunIo {
-        io: state.runs.io(query.run_id.0, reader.0).await?,
+        io: state.runs.runs.io(query.run_id.0, reader.0).await?,
     }))
 }
 
@@ -402,6 +409,7 @@ pub async fn decide(
         return Err(ApiError::of(Code::InvalidBody, "key is 1-255 characters"));
     }
     let stored = state
+        .runs
         .runs
         .decide(run.0, caller.user, &body.key, body.value)
         .await?;

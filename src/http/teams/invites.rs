@@ -42,7 +42,7 @@ pub async fn invite(
         will_be_admin: body.will_be_admin.unwrap_or(false),
         will_have_permissions: body.will_have_permissions,
     };
-    Ok(ok(state.teams.invite(caller.user, new).await?))
+    Ok(ok(state.people.teams.invite(caller.user, new).await?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -77,7 +77,11 @@ pub async fn list_invites(
         .map(parse_id::<TeamId>)
         .transpose()?;
     let (take, after) = paging::params(query.take, query.after.as_deref())?;
-    let invites = state.teams.invites(caller.user, team, take, after).await?;
+    let invites = state
+        .people
+        .teams
+        .invites(caller.user, team, take, after)
+        .await?;
     Ok(ok(paging::relay(invites, take, |i| i.id.to_string())))
 }
 
@@ -93,7 +97,11 @@ pub async fn accept_invite(
     state: web::Data<AppState>,
     Id(invite_id): Id<MemberInviteId>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(ok(state.teams.answer(caller.user, invite_id, true).await?))
+    Ok(ok(state
+        .people
+        .teams
+        .answer(caller.user, invite_id, true)
+        .await?))
 }
 
 /// Declines an invite to the caller.
@@ -109,6 +117,7 @@ pub async fn decline_invite(
     Id(invite_id): Id<MemberInviteId>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(ok(state
+        .people
         .teams
         .answer(caller.user, invite_id, false)
         .await?))

@@ -33,8 +33,8 @@ pub async fn list_members(
 ) -> Result<HttpResponse, ApiError> {
     let team = parse_id::<TeamId>(&query.team_id)?;
     let (take, after) = paging::params(query.take, query.after.as_deref())?;
-    state.teams.require(team, reader.0, None).await?;
-    let members = state.teams.members(team, take, after).await?;
+    state.people.teams.require(team, reader.0, None).await?;
+    let members = state.people.teams.members(team, take, after).await?;
     Ok(ok(paging::relay(members, take, |m| m.id.to_string())))
 }
 
@@ -67,12 +67,13 @@ pub async fn update_member(
         permissions: body.permissions,
     };
     let updated = state
+        .people
         .teams
         .update_member(caller.user, member, change)
         .await?;
     // An admin made a member again: their team's keys stop at the next request.
-    let keys = state.api_keys.team_key_hashes(updated.team_id).await?;
-    state.api_keys.forget_team(&keys).await;
+    let keys = state.auth.api_keys.team_key_hashes(updated.team_id).await?;
+    state.auth.api_keys.forget_team(&keys).await;
     Ok(ok(updated))
 }
 
@@ -88,10 +89,14 @@ pub async fn remove_member(
     state: web::Data<AppState>,
     Id(member): Id<MemberId>,
 ) -> Result<HttpResponse, ApiError> {
-    let team = state.teams.member(member).await?.team_id;
-    let keys = state.api_keys.team_key_hashes(team).await?;
-    state.teams.remove_member(caller.user, member).await?;
+    let team = state.people.teams.member(member).await?.team_id;
+    let keys = state.auth.api_keys.team_key_hashes(team).await?;
+    state
+        .people
+        .teams
+        .remove_member(caller.user, member)
+        .await?;
     // The keys they made stop at the next request (read before: the removal may take them).
-    state.api_keys.forget_team(&keys).await;
+    state.auth.api_keys.forget_team(&keys).await;
     Ok(ok(Deleted::new(member)))
 }

@@ -126,7 +126,7 @@ pub async fn create_team(
         handle: body.handle.as_deref().map(team_handle).transpose()?,
         is_private: body.is_private.unwrap_or(false),
     };
-    Ok(ok(state.teams.create(caller.user, new).await?))
+    Ok(ok(state.people.teams.create(caller.user, new).await?))
 }
 
 /// A team: anyone may see a team that is not private; a private one only its members.
@@ -142,8 +142,8 @@ pub async fn get_team(
     state: web::Data<AppState>,
     Id(team): Id<TeamId>,
 ) -> Result<HttpResponse, ApiError> {
-    state.teams.require(team, reader.0, None).await?;
-    Ok(ok(state.teams.get(team).await?))
+    state.people.teams.require(team, reader.0, None).await?;
+    Ok(ok(state.people.teams.get(team).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -181,10 +181,11 @@ pub async fn update_team(
         is_private: body.is_private,
     };
     state
+        .people
         .teams
         .require(team, Some(caller.user), Some(TeamPermission::UpdateTeam))
         .await?;
-    Ok(ok(state.teams.update(team, change).await?))
+    Ok(ok(state.people.teams.update(team, change).await?))
 }
 
 /// Deletes a team with its members, invites and chats (admins only).
@@ -199,12 +200,12 @@ pub async fn delete_team(
     state: web::Data<AppState>,
     Id(team): Id<TeamId>,
 ) -> Result<HttpResponse, ApiError> {
-    state.teams.require_admin(team, caller.user).await?;
-    let keys = state.api_keys.team_key_hashes(team).await?;
-    if !state.teams.delete(team).await? {
+    state.people.teams.require_admin(team, caller.user).await?;
+    let keys = state.auth.api_keys.team_key_hashes(team).await?;
+    if !state.people.teams.delete(team).await? {
         return Err(TeamError::TeamNotFound.into());
     }
-    state.api_keys.forget_team(&keys).await;
+    state.auth.api_keys.forget_team(&keys).await;
     Ok(ok(Deleted::new(team)))
 }
 
@@ -232,6 +233,6 @@ pub async fn list_teams(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (take, after) = paging::params(query.take, query.after.as_deref())?;
-    let teams = state.teams.mine(caller.user, take, after).await?;
+    let teams = state.people.teams.mine(caller.user, take, after).await?;
     Ok(ok(paging::relay(teams, take, |t| t.id.to_string())))
 }
