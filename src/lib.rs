@@ -3,7 +3,7 @@
 //! How a request flows: `startup::Application` builds the shared [`state::AppState`] (PostgreSQL
 //! pool, optional Redis, Snowflake ids, health, metrics) and an actix-web server. Each request
 //! passes TracingLogger (span + request id) → [`http::edge`] (error envelope, `X-Request-Id`,
-//! metrics) → CORS → a route in [`http`], whose handler calls a service and answers
+//! metrics) → CORS → a route in [`http::routes`], whose handler calls a service and answers
 //! `{"data", "version"}` or an [`http::ApiError`].
 //!
 //! Modules: [`config`] (settings, validation), [`cli`], [`telemetry`] (logs), [`ids`] (Snowflake,

@@ -1,7 +1,7 @@
 //! People as others see them: a user's public fields (id, handle, name, whether a bot, when
 //! they joined), found by id, by handle (case-insensitive, as handles compare), or by a piece of
 //! their name or handle. Read-only: accounts are written by `auth`. Deleted accounts are not
-//! found. HTTP → `http::users` → here → PostgreSQL.
+//! found. HTTP → `http::people` → here → PostgreSQL.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -9,10 +9,11 @@ use utoipa::ToSchema;
 
 use super::auth::session::{AuthUser, ReadAuth, Require};
 use super::bodies::Deleted;
-use super::{ApiError, Envelope, ok};
+use super::error::ApiError;
+use super::reply::{Envelope, ok};
 use crate::auth::api_keys::{ApiKeyRow, KeyChanges, NewApiKey, Permission};
-use crate::http::Code;
-use crate::http::path::Id;
+use crate::errors::Code;
+use crate::http::path::{Id, parse_id};
 use crate::ids::{ApiKeyId, TeamId};
 use crate::state::AppState;
 
@@ -135,11 +136,16 @@ pub async fn create(
     };
     if let Some(team) = body.team_id {
         // A team the caller may not see is not found (as every team route answers).
-        state.teams.require(team, Some(user.id), None).await?;
+        state
+            .people
+            .teams
+            .require(team, Some(user.id), None)
+            .await?;
     }
     let created = state
+        .auth
         .api_keys
-        .create(&state.ids, user.id, body.team_id, key)
+        .create(&state.infra.ids, user.id, body.team_id, key)
         .await;
     let (row, secret) = created?;
     Ok(ok(CreatedApiKey {
@@ -164,7 +170,6 @@ pub struct ListQuery {
     tag = "apiKeys",
     params(ListQuery),
     responses((status = 200, description = "The keys", body = Envelope<Vec<ApiKeyRow>>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[get("/apiKeys")]
 pub async fn list(
@@ -175,12 +180,12 @@ pub async fn list(
     let team = query
         .team_id
         .as_deref()
-        .map(super::teams::team_id)
+        .map(parse_id::<TeamId>)
         .transpose()?;
     if let Some(team) = team {
-        state.teams.require_admin(team, caller.user).await?;
+        state.people.teams.require_admin(team, caller.user).await?;
     }
-    Ok(ok(state.api_keys.list(caller.user, team).await?))
+    Ok(ok(state.auth.api_keys.list(caller.user, team).await?))
 }
 
 /// Changes one of the signed-in user's API keys (or a key of a team they are an admin of).
@@ -219,7 +224,7 @@ pub async fn update(
     };
     // The table's soft-below-hard check catches a soft limit above the stored hard one; its
     // constraint maps to InvalidLimits (http::error's table).
-    match state.api_keys.update(user.id, id, changes).await? {
+    match state.auth.api_keys.update(user.id, id, changes).await? {
         Some(row) => Ok(ok(row)),
         None => Err(ApiError::of(
             Code::ApiKeyNotFound,
@@ -245,7 +250,7 @@ pub async fn delete(
     state: web::Data<AppState>,
     Id(id): Id<ApiKeyId>,
 ) -> Result<HttpResponse, ApiError> {
-    if state.api_keys.delete(user.id, id).await? {
+    if state.auth.api_keys.delete(user.id, id).await? {
         Ok(ok(Deleted::new(id)))
     } else {
         Err(ApiError::of(

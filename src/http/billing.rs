@@ -13,8 +13,10 @@ use utoipa::ToSchema;
 
 use crate::billing::webhook::Handled;
 use crate::billing::{BillingError, Checkout, PaymentType};
+use crate::errors::Code;
 use crate::http::auth::session::{Require, WritePrivate};
-use crate::http::{ApiError, Code, Envelope, ok};
+use crate::http::error::ApiError;
+use crate::http::reply::{Envelope, ok};
 use crate::ids::TeamId;
 use crate::state::AppState;
 
@@ -47,7 +49,6 @@ pub struct CheckoutSession {
     tag = "billing",
     request_body = CheckoutBody,
     responses((status = 200, description = "Where to send the buyer", body = Envelope<CheckoutSession>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/create-checkout-session")]
 pub async fn checkout(
@@ -56,7 +57,7 @@ pub async fn checkout(
     body: web::Json<CheckoutBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    if !state.billing.enabled() {
+    if !state.money.billing.enabled() {
         return Err(BillingError::NotConfigured.into());
     }
     if let Some(team) = body.team_id {
@@ -66,9 +67,10 @@ pub async fn checkout(
                 "A team buys credits only (teamId with variant Credits)",
             ));
         }
-        state.teams.require_admin(team, caller.user).await?;
+        state.people.teams.require_admin(team, caller.user).await?;
     }
     let (session_id, url) = state
+        .money
         .billing
         .checkout(Checkout {
             buyer: caller.user,
@@ -98,7 +100,6 @@ pub struct PortalSession {
     tag = "billing",
     request_body = PortalBody,
     responses((status = 200, description = "Where to send the customer", body = Envelope<PortalSession>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/create-portal-session")]
 pub async fn portal(
@@ -107,6 +108,7 @@ pub async fn portal(
     body: web::Json<PortalBody>,
 ) -> Result<HttpResponse, ApiError> {
     let url = state
+        .money
         .billing
         .portal(caller.user, body.into_inner().return_url)
         .await?;
@@ -138,7 +140,7 @@ pub async fn stripe_webhook(
         .headers()
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok());
-    let handled = state.billing.webhook(header, &body).await?;
+    let handled = state.money.billing.webhook(header, &body).await?;
     Ok(ok(WebhookReceived {
         received: true,
         outcome: match handled {

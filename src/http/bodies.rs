@@ -21,10 +21,10 @@ impl<I> Deleted<I> {
 pub const MAX_INVITE_MESSAGE_CHARS: usize = 4096;
 
 /// Refuses an invite note over [`MAX_INVITE_MESSAGE_CHARS`] (422 `InvalidMessage`).
-pub fn check_invite_message(message: Option<&str>) -> Result<(), super::ApiError> {
+pub fn check_invite_message(message: Option<&str>) -> Result<(), super::error::ApiError> {
     if message.is_some_and(|m| m.chars().count() > MAX_INVITE_MESSAGE_CHARS) {
-        return Err(super::ApiError::of(
-            super::Code::InvalidMessage,
+        return Err(super::error::ApiError::of(
+            crate::errors::Code::InvalidMessage,
             "An invite message is at most 4,096 characters",
         ));
     }

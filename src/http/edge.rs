@@ -57,7 +57,7 @@ pub async fn edge(
             status: response.status().as_u16(),
         };
         let seconds = start.elapsed().as_secs_f64();
-        if state.access_log {
+        if state.infra.access_log {
             // Inside the request span, so the line carries the request id and path.
             tracing::info!(
                 method = %labels.method,
@@ -67,7 +67,7 @@ pub async fn edge(
                 "request finished"
             );
         }
-        state.metrics.observe_http(&labels, seconds);
+        state.infra.metrics.observe_http(&labels, seconds);
     }
     Ok(response)
 }

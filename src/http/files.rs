@@ -12,11 +12,13 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use crate::errors::Code;
 use crate::files::{Download, Purpose, StoredFile};
 use crate::http::auth::readers::Reader;
 use crate::http::auth::session::{Require, WritePrivate};
+use crate::http::error::ApiError;
 use crate::http::path::Id;
-use crate::http::{ApiError, Code, Envelope, ok};
+use crate::http::reply::{Envelope, ok};
 use crate::ids::{ChatId, FileId};
 use crate::state::AppState;
 
@@ -51,7 +53,6 @@ fn bad_form(message: impl Into<String>) -> ApiError {
     tag = "files",
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses((status = 200, description = "The stored file", body = Envelope<StoredFile>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/file")]
 pub async fn upload(
@@ -107,7 +108,10 @@ pub async fn upload(
         })
         .transpose()?;
     let stored = state.files.upload(caller.user, purpose, chat, file).await?;
-    state.metrics.files_uploaded(purpose.as_str(), stored.size);
+    state
+        .infra
+        .metrics
+        .files_uploaded(purpose.as_str(), stored.size);
     Ok(ok(stored))
 }
 

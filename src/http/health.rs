@@ -17,10 +17,11 @@ use crate::state::AppState;
         (status = 200, description = "Operational or Degraded", body = crate::health::HealthReport),
         (status = 503, description = "A service this node needs is Down, or the node is draining", body = crate::health::HealthReport),
     ),
+    security(("public" = [])),
 )]
 #[get("/healthcheck")]
 pub async fn healthcheck(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let mut report = state.health.report().await;
+    let mut report = state.infra.health.report().await;
     if !super::system_key::is_system(&req) {
         for service in report.services.values_mut() {
             service.details = None;

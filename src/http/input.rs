@@ -26,7 +26,7 @@ use actix_web::web::{self, Bytes, BytesMut};
 use futures_util::StreamExt;
 
 use super::error::ApiError;
-use crate::http::Code;
+use crate::errors::Code;
 
 /// The body limits, built once from `[server]`.
 #[derive(Debug, Clone, Copy)]

@@ -5,8 +5,9 @@
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, post, web};
 
 use super::auth::session::AuthState;
-use super::{ApiError, Code};
+use super::error::ApiError;
 use crate::auth::api_keys::Permission;
+use crate::errors::Code;
 use crate::mcp::Caller;
 use crate::state::AppState;
 
@@ -48,7 +49,7 @@ enum AcceptMcp {
 
 async fn caller(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
     if super::system_key::is_system(req) {
-        let admin = state.people.first_admin().await?.ok_or_else(|| {
+        let admin = state.people.directory.first_admin().await?.ok_or_else(|| {
             ApiError::of(
                 Code::NotAllowed,
                 "The system key acts as the admin, and there is none",
@@ -111,7 +112,7 @@ async fn exchange(
         .body(http_body_util::Full::new(bytes::Bytes::from(body.to_vec())))
         .map_err(|e| ApiError::of(Code::BadRequest, format!("Unreadable MCP request: {e}")))?;
     request.extensions_mut().insert(caller);
-    let (status, headers, body) = state.mcp.handle(request).await;
+    let (status, headers, body) = state.runs.mcp.handle(request).await;
     // rmcp answers 415 both for a body that is not JSON and for JSON that is no JSON-RPC
     // message; the second is a bad body, not a bad media type.
     if status == http::StatusCode::UNSUPPORTED_MEDIA_TYPE && is_json {

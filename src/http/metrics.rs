@@ -16,16 +16,16 @@ use crate::state::AppState;
 )]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>, _: SystemCaller) -> HttpResponse {
-    let m = &state.metrics;
-    let pool = state.health.pool_usage();
+    let m = &state.infra.metrics;
+    let pool = state.infra.health.pool_usage();
     m.db_pool_size.set(i64::from(pool.size));
     m.db_pool_idle.set(pool.idle as i64);
     m.db_pool_max.set(i64::from(pool.max));
-    if let Some(memory) = state.host.memory().await {
+    if let Some(memory) = state.infra.host.memory().await {
         m.process_resident_memory_bytes
             .set(memory.process_rss_bytes as i64);
     }
-    m.ws.update(&state.hub);
+    m.ws.update(&state.infra.hub);
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(m.render())

@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::session::{ReadPrivate, Require, WritePrivate};
+use super::error::ApiError;
 use super::paging::Relay;
 use super::path::Id;
-use super::{ApiError, Envelope, ok};
+use super::reply::{Envelope, ok};
 use crate::ids::NotificationId;
 use crate::notifications::Notification;
 use crate::state::AppState;
@@ -41,7 +42,6 @@ pub struct Updated {
     tag = "notifications",
     params(ListQuery),
     responses((status = 200, description = "A page of notifications", body = Envelope<Relay<Notification>>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[get("/notifications")]
 pub async fn list(
@@ -50,7 +50,11 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (take, after) = super::paging::params(query.take, query.after.as_deref())?;
-    let rows = state.notifications.list(caller.user, take, after).await?;
+    let rows = state
+        .people
+        .notifications
+        .list(caller.user, take, after)
+        .await?;
     Ok(ok(super::paging::relay(rows, take, |n| n.id.to_string())))
 }
 
@@ -62,7 +66,6 @@ pub async fn list(
     tag = "notifications",
     params(("id" = NotificationId, Path, description = "The notification's id")),
     responses((status = 200, description = "How many changed (0 or 1)", body = Envelope<Updated>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[put("/notification/{id}/markAsRead")]
 pub async fn mark_one(
@@ -70,7 +73,11 @@ pub async fn mark_one(
     state: web::Data<AppState>,
     Id(id): Id<NotificationId>,
 ) -> Result<HttpResponse, ApiError> {
-    let changed = state.notifications.mark_read(caller.user, Some(id)).await?;
+    let changed = state
+        .people
+        .notifications
+        .mark_read(caller.user, Some(id))
+        .await?;
     Ok(ok(Updated { updated: changed }))
 }
 
@@ -78,13 +85,16 @@ pub async fn mark_one(
 #[utoipa::path(
     tag = "notifications",
     responses((status = 200, description = "How many changed", body = Envelope<Updated>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[put("/notifications/markAllAsRead")]
 pub async fn mark_all(
     caller: Require<WritePrivate>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let changed = state.notifications.mark_read(caller.user, None).await?;
+    let changed = state
+        .people
+        .notifications
+        .mark_read(caller.user, None)
+        .await?;
     Ok(ok(Updated { updated: changed }))
 }

@@ -4,24 +4,27 @@
 //! routes cannot drift apart; `tests/api/openapi.rs` fails when a route is registered any other
 //! way.
 //!
-//! Flow: [`document`] registers [`super::routes`] on a throwaway app once at start-up →
-//! [`finish`] adds what no single handler says (the error envelope as every operation's
-//! `default` answer, the security schemes) → the JSON is kept in [`Document`] and served by
-//! `GET /api/v2/openapi.json`; `GET /docs` serves Swagger UI from files compiled into the binary
-//! (utoipa-swagger-ui's `vendored` feature), pointed at that URL, so it works offline.
+//! Flow: [`Document::build`] registers the route table (`routes::register`, handed in by
+//! `startup::http`, so this file does not import the handlers) on a throwaway app once at
+//! start-up → [`finish`] adds what no single handler says: [`ErrorAnswers`] (the error envelope
+//! as every operation's `default` answer) and [`Security`] (the three schemes, and who may call
+//! an operation that does not say) → the JSON is kept in [`Document`] and served by
+//! `GET /api/v2/openapi.json` (`docs.rs`, with Swagger UI at `/docs`).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use actix_web::http::header::{CacheControl, CacheDirective, ContentType};
-use actix_web::{HttpResponse, get, web};
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::{
     ContentBuilder, ObjectBuilder, OpenApi as Document_, RefOr, ResponseBuilder, Schema, Type,
 };
-use utoipa::{OpenApi, PartialSchema, ToSchema};
+use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
-use super::{ApiError, Code};
+use crate::errors::Code;
+
+/// What registers the routes: `routes::register`.
+pub type Routes = fn(&mut utoipa_actix_web::service_config::ServiceConfig);
 
 /// Where the document is served, and where the UI reads it from.
 pub const DOCUMENT_PATH: &str = "/api/v2/openapi.json";
@@ -34,8 +37,8 @@ pub struct Document {
 }
 
 impl Document {
-    pub fn build() -> Self {
-        let doc = document();
+    pub fn build(routes: Routes) -> Self {
+        let doc = document(routes);
         let allow = doc
             .paths
             .paths
@@ -91,36 +94,28 @@ pub fn base() -> Document_ {
 
 /// Builds the whole document: registers every route on an app that is never run, as
 /// `startup::http` does for the real one.
-pub fn document() -> Document_ {
+pub fn document(routes: Routes) -> Document_ {
     use utoipa_actix_web::AppExt;
     let (_, doc) = actix_web::App::new()
         .into_utoipa_app()
         .openapi(base())
-        .configure(super::routes)
+        .configure(routes)
         .split_for_parts();
     finish(doc)
 }
 
-/// What no handler says for itself: every operation may fail with the error envelope (its
-/// `default` answer; the codes and their statuses are `ErrorCode` and docs/ERRORS.md), and the
-/// three ways to authenticate.
+/// What no handler says for itself. These run on the registered paths, so they are applied
+/// here rather than as `#[openapi(modifiers(…))]` (which run on [`base`], before any path).
 fn finish(mut doc: Document_) -> Document_ {
-    let envelope = ResponseBuilder::new()
-        .description(
-            "The request failed: the error envelope, with a stable `code` (docs/ERRORS.md \
-             gives each code's status)",
-        )
-        .content(
-            "application/json",
-            ContentBuilder::new()
-                .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
-                    "ErrorEnvelope",
-                ))))
-                .build(),
-        )
-        .build();
-    for item in doc.paths.paths.values_mut() {
-        for operation in [
+    ErrorAnswers.modify(&mut doc);
+    Security.modify(&mut doc);
+    doc
+}
+
+/// Every operation of the document, mutably.
+fn operations(doc: &mut Document_) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    doc.paths.paths.values_mut().flat_map(|item| {
+        [
             &mut item.get,
             &mut item.put,
             &mut item.post,
@@ -129,7 +124,30 @@ fn finish(mut doc: Document_) -> Document_ {
         ]
         .into_iter()
         .flatten()
-        {
+    })
+}
+
+/// Every operation may fail with the error envelope: its `default` answer (the codes and their
+/// statuses are `ErrorCode` and docs/ERRORS.md).
+pub struct ErrorAnswers;
+
+impl Modify for ErrorAnswers {
+    fn modify(&self, doc: &mut Document_) {
+        let envelope = ResponseBuilder::new()
+            .description(
+                "The request failed: the error envelope, with a stable `code` (docs/ERRORS.md \
+                 gives each code's status)",
+            )
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                        "ErrorEnvelope",
+                    ))))
+                    .build(),
+            )
+            .build();
+        for operation in operations(doc) {
             operation
                 .responses
                 .responses
@@ -137,37 +155,79 @@ fn finish(mut doc: Document_) -> Document_ {
                 .or_insert_with(|| RefOr::T(envelope.clone()));
         }
     }
-    let components = doc.components.get_or_insert_with(Default::default);
-    components.add_security_scheme(
-        "cookie",
-        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
-            "session-v2",
-            "The session cookie set by the sign-in routes (`auth.cookie_name`; HttpOnly). \
-             Writes from a browser also need an allowed `Origin`.",
-        ))),
-    );
-    components.add_security_scheme(
-        "bearer",
-        SecurityScheme::Http(
-            HttpBuilder::new()
-                .scheme(HttpAuthScheme::Bearer)
-                .bearer_format("JWT")
-                .description(Some(
-                    "The same session token as the cookie, as `Authorization: Bearer <token>`; on the \
-                     admin routes and `/metrics`, the system key (`admin.system_key`)",
-                ))
-                .build(),
-        ),
-    );
-    components.add_security_scheme(
-        "apiKey",
-        SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
-            "X-API-Key",
-            "An API key (`POST /api/v2/apiKey`; its permissions apply), or `admin.system_key` \
-             for the admin routes and `/metrics`. `Authorization: ApiKey <key>` works too.",
-        ))),
-    );
-    doc
+}
+
+/// The one place that states how callers authenticate, and who may call an operation that does
+/// not say:
+///
+/// - the three schemes (`cookie`, `bearer`, `apiKey`) are added to the components here;
+/// - an operation whose `#[utoipa::path]` has no `security(…)` is for a signed-in caller, by any
+///   of the three ([`SIGNED_IN`]): most routes (`Require<…>` in the handler);
+/// - a public one (health, the docs, people's public fields, the e-mailed links…) says
+///   `security(("public" = []))`: a marker, not a scheme, taken out here so the operation
+///   carries no `security` at all, as before. Forgetting it documents a public route as needing
+///   a sign-in, the safe side of the mistake;
+/// - the others write their list out where they differ: the admin routes and `/metrics` (the
+///   system key: `apiKey`, `bearer`), the session-only ones (`cookie`, `bearer`: API keys are
+///   refused), and those where signing in is optional (`()` first).
+pub struct Security;
+
+/// The schemes a signed-in caller may use, in the order the document lists them.
+pub const SIGNED_IN: [&str; 3] = ["cookie", "bearer", "apiKey"];
+
+/// The marker of a public operation (see [`Security`]).
+pub const PUBLIC: &str = "public";
+
+impl Modify for Security {
+    fn modify(&self, doc: &mut Document_) {
+        let public = SecurityRequirement::new(PUBLIC, Vec::<String>::new());
+        for operation in operations(doc) {
+            match &operation.security {
+                None => {
+                    operation.security = Some(
+                        SIGNED_IN
+                            .iter()
+                            .map(|scheme| SecurityRequirement::new(*scheme, Vec::<String>::new()))
+                            .collect(),
+                    );
+                }
+                Some(listed) if listed == std::slice::from_ref(&public) => {
+                    operation.security = None;
+                }
+                Some(_) => {}
+            }
+        }
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "session-v2",
+                "The session cookie set by the sign-in routes (`auth.cookie_name`; HttpOnly). \
+                 Writes from a browser also need an allowed `Origin`.",
+            ))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "The same session token as the cookie, as `Authorization: Bearer <token>`; on the \
+                         admin routes and `/metrics`, the system key (`admin.system_key`)",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "apiKey",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "An API key (`POST /api/v2/apiKey`; its permissions apply), or `admin.system_key` \
+                 for the admin routes and `/metrics`. `Authorization: ApiKey <key>` works too.",
+            ))),
+        );
+    }
 }
 
 /// An actix route pattern as the document writes it: `/run/{id:\d+}` → `/run/{id}` (as
@@ -223,80 +283,40 @@ impl PartialSchema for ErrorCode {
 
 impl ToSchema for ErrorCode {}
 
-/// `GET /api/v2/openapi.json`: this document.
-#[utoipa::path(
-    tag = "meta",
-    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object)),
-)]
-#[get("/openapi.json")]
-pub async fn openapi_json(doc: web::Data<Document>) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header(ContentType::json())
-        .insert_header(CacheControl(vec![CacheDirective::NoCache]))
-        .body(doc.json.clone())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The Swagger UI's settings: read the document from [`DOCUMENT_PATH`].
-pub struct UiConfig(pub Arc<utoipa_swagger_ui::Config<'static>>);
-
-impl UiConfig {
-    pub fn new() -> Self {
-        Self(Arc::new(utoipa_swagger_ui::Config::new([DOCUMENT_PATH])))
+    /// `VROOLI_OPENAPI_OUT=<file> cargo test --lib http::openapi` writes the document there, so
+    /// two versions can be compared (`jq -S . a.json | diff - <(jq -S . b.json)`).
+    #[test]
+    fn document_builds() {
+        let doc = Document::build(crate::http::routes::register);
+        assert!(!doc.json.is_empty(), "the document serialises");
+        if let Ok(path) = std::env::var("VROOLI_OPENAPI_OUT") {
+            std::fs::write(path, &doc.json).expect("write the document");
+        }
     }
-}
 
-impl Default for UiConfig {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// `GET /docs`: sends the browser to `/docs/`, where the page's relative links resolve.
-#[utoipa::path(
-    tag = "meta",
-    responses((status = 308, description = "To `/docs/`")),
-)]
-#[get("/docs")]
-pub async fn docs_redirect() -> HttpResponse {
-    HttpResponse::PermanentRedirect()
-        .insert_header((actix_web::http::header::LOCATION, "/docs/"))
-        .finish()
-}
-
-/// `GET /docs/`: the interactive page (Swagger UI).
-#[utoipa::path(
-    tag = "meta",
-    responses((status = 200, description = "Swagger UI", content_type = "text/html", body = String)),
-)]
-#[get("/docs/")]
-pub async fn docs_index(ui: web::Data<UiConfig>) -> Result<HttpResponse, ApiError> {
-    ui_file("", &ui)
-}
-
-/// `GET /docs/{file}`: the page's scripts and styles.
-#[utoipa::path(
-    tag = "meta",
-    params(("file" = String, Path, description = "A file of Swagger UI, e.g. `swagger-ui.css`")),
-    responses((status = 200, description = "The file", content_type = "application/octet-stream", body = String)),
-)]
-#[get("/docs/{file}")]
-pub async fn docs_file(
-    ui: web::Data<UiConfig>,
-    file: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    ui_file(&file, &ui)
-}
-
-fn ui_file(name: &str, ui: &UiConfig) -> Result<HttpResponse, ApiError> {
-    match utoipa_swagger_ui::serve(name, ui.0.clone()) {
-        Ok(Some(file)) => Ok(HttpResponse::Ok()
-            .content_type(file.content_type)
-            .insert_header(CacheControl(vec![CacheDirective::MaxAge(3600)]))
-            .body(file.bytes.into_owned())),
-        Ok(None) => Err(ApiError::of(
-            Code::DocsFileNotFound,
-            format!("No file {name} in the docs"),
-        )),
-        Err(error) => Err(ApiError::internal(anyhow::anyhow!(error.to_string()))),
+    /// [`Security`] leaves no `public` marker behind, and every requirement names a scheme.
+    #[test]
+    fn every_requirement_names_a_scheme() {
+        let doc: serde_json::Value =
+            serde_json::to_value(document(crate::http::routes::register)).expect("JSON");
+        let schemes = doc["components"]["securitySchemes"]
+            .as_object()
+            .expect("schemes");
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("path item") {
+                for requirement in operation["security"].as_array().into_iter().flatten() {
+                    for name in requirement.as_object().expect("requirement").keys() {
+                        assert!(
+                            schemes.contains_key(name),
+                            "{method} {path}: {name} is not a scheme"
+                        );
+                    }
+                }
+            }
+        }
     }
 }

@@ -14,7 +14,7 @@ use actix_web::HttpMessage;
 
 use super::auth::session::AuthState;
 use super::error::ApiError;
-use crate::http::Code;
+use crate::errors::Code;
 
 /// The safe list, built once from config.
 #[derive(Debug, Clone)]

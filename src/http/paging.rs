@@ -5,8 +5,8 @@
 
 use serde::Serialize;
 
-use super::ApiError;
-use crate::http::Code;
+use super::error::ApiError;
+use crate::errors::Code;
 
 pub const DEFAULT_TAKE: i64 = 20;
 pub const MAX_TAKE: i64 = 100;

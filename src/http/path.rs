@@ -8,7 +8,8 @@ use std::str::FromStr;
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload};
 
-use super::{ApiError, Code};
+use super::error::ApiError;
+use crate::errors::Code;
 use crate::ids::{
     ApiKeyId, ChatId, ChatInviteId, ChatMessageId, FileId, MemberId, MemberInviteId,
     NotificationId, PushDeviceId, ResourceVersionId, RunId, TeamId, UserExportId, UserId,
@@ -51,7 +52,9 @@ path_ids! {
     FileId => InvalidId, "file id";
 }
 
-fn parse<T: PathId>(text: &str) -> Result<T, ApiError> {
+/// An id of type `T` from its text, with the type's own 400 code: the path's segments, and ids
+/// in query strings (`?teamId=`).
+pub fn parse_id<T: PathId>(text: &str) -> Result<T, ApiError> {
     text.parse()
         .map_err(|_| ApiError::of(T::CODE, format!("A {} is a decimal number", T::NAME)))
 }
@@ -65,7 +68,7 @@ impl<T: PathId> FromRequest for Id<T> {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(parse(req.match_info().get("id").unwrap_or("")).map(Id))
+        ready(parse_id(req.match_info().get("id").unwrap_or("")).map(Id))
     }
 }
 
@@ -80,6 +83,6 @@ impl<A: PathId, B: PathId> FromRequest for Ids<A, B> {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let mut segments = req.match_info().iter().map(|(_, value)| value);
         let (first, second) = (segments.next().unwrap_or(""), segments.next().unwrap_or(""));
-        ready(parse(first).and_then(|a| Ok(Ids(a, parse(second)?))))
+        ready(parse_id(first).and_then(|a| Ok(Ids(a, parse_id(second)?))))
     }
 }

@@ -15,9 +15,11 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::domain::{ChatName, Handle};
+use crate::errors::Code;
 use crate::files::Purpose;
 use crate::http::auth::session::{ReadPrivate, Require, WritePrivate};
-use crate::http::{ApiError, Code, Envelope, ok};
+use crate::http::error::ApiError;
+use crate::http::reply::{Envelope, ok};
 use crate::ids::{FileId, UserId};
 use crate::notifications::NotificationSettings;
 use crate::profile::{Profile, ProfileChange, rules};
@@ -38,6 +40,7 @@ fn invalid(message: &'static str) -> ApiError {
 
 async fn profile_of(state: &AppState, user: UserId) -> Result<Profile, ApiError> {
     state
+        .people
         .profiles
         .get(user)
         .await?
@@ -48,7 +51,6 @@ async fn profile_of(state: &AppState, user: UserId) -> Result<Profile, ApiError>
 #[utoipa::path(
     tag = "profile",
     responses((status = 200, description = "The profile", body = Envelope<Profile>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[get("/profile")]
 pub async fn get_profile(
@@ -161,7 +163,6 @@ fn image_id(value: Option<String>) -> Result<Option<Option<FileId>>, ApiError> {
     tag = "profile",
     request_body = UpdateProfile,
     responses((status = 200, description = "The profile", body = Envelope<Profile>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[put("/profile")]
 pub async fn update_profile(
@@ -184,6 +185,7 @@ pub async fn update_profile(
         }
     }
     state
+        .people
         .profiles
         .update(caller.user, change)
         .await?
@@ -195,7 +197,6 @@ pub async fn update_profile(
 #[utoipa::path(
     tag = "profile",
     responses((status = 200, description = "The settings", body = Envelope<NotificationSettings>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[get("/notificationSettings")]
 pub async fn get_settings(
@@ -212,7 +213,6 @@ pub async fn get_settings(
     tag = "profile",
     request_body = NotificationSettings,
     responses((status = 200, description = "The settings", body = Envelope<NotificationSettings>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[put("/notificationSettings")]
 pub async fn update_settings(
@@ -225,6 +225,7 @@ pub async fn update_settings(
         ..ProfileChange::default()
     };
     let profile = state
+        .people
         .profiles
         .update(caller.user, change)
         .await?
@@ -291,9 +292,10 @@ pub async fn update_credentials(
     };
     state
         .auth
+        .sessions
         .change_credentials(
-            &state.ids,
-            &state.jobs,
+            &state.infra.ids,
+            &state.infra.jobs,
             caller.id,
             caller.session_id,
             change,
@@ -325,9 +327,10 @@ pub async fn delete_account(
 ) -> Result<HttpResponse, ApiError> {
     state
         .auth
+        .sessions
         .delete_account(caller.id, body.into_inner().password)
         .await?;
-    let removal = crate::http::auth::session::removal_cookie(state.auth.settings());
+    let removal = crate::http::auth::session::removal_cookie(state.auth.sessions.settings());
     let mut response = ok(crate::http::bodies::Deleted::new(caller.id));
     response.add_cookie(&removal).map_err(ApiError::internal)?;
     Ok(response)

@@ -10,10 +10,12 @@ use actix_web::{HttpResponse, delete, get, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::errors::Code;
 use crate::http::auth::session::{ReadPrivate, Require, WritePrivate};
 use crate::http::bodies::Deleted;
+use crate::http::error::ApiError;
 use crate::http::path::Id;
-use crate::http::{ApiError, Code, Envelope, ok};
+use crate::http::reply::{Envelope, ok};
 use crate::ids::PushDeviceId;
 use crate::notifications::push::{PushDevice, check_keys};
 use crate::state::AppState;
@@ -90,7 +92,6 @@ fn check_endpoint(endpoint: &str, allow_insecure: bool) -> Result<(), ApiError> 
     tag = "notifications",
     request_body = Subscribe,
     responses((status = 200, description = "The device", body = Envelope<PushDevice>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/pushDevice")]
 pub async fn subscribe(
@@ -98,20 +99,21 @@ pub async fn subscribe(
     state: web::Data<AppState>,
     body: web::Json<Subscribe>,
 ) -> Result<HttpResponse, ApiError> {
-    if state.push.vapid.is_none() {
+    if state.people.push.vapid.is_none() {
         return Err(ApiError::of(
             Code::PushNotConfigured,
             "Web Push is not configured on this server",
         ));
     }
     let body = body.into_inner();
-    check_endpoint(&body.endpoint, state.push.allow_insecure)?;
+    check_endpoint(&body.endpoint, state.people.push.allow_insecure)?;
     check_keys(&body.keys.p256dh, &body.keys.auth)
         .map_err(|_| invalid("keys are not a P-256 public key and a 16-byte auth secret"))?;
     if body.name.as_ref().is_some_and(|n| n.chars().count() > 128) {
         return Err(invalid("name is at most 128 characters"));
     }
     let device = state
+        .people
         .push
         .subscribe(
             caller.user,
@@ -137,7 +139,6 @@ pub struct Devices {
 #[utoipa::path(
     tag = "notifications",
     responses((status = 200, description = "The devices", body = Envelope<Devices>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[get("/pushDevices")]
 pub async fn list(
@@ -145,8 +146,13 @@ pub async fn list(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(ok(Devices {
-        vapid_public_key: state.push.vapid.as_ref().map(|v| v.public_key.clone()),
-        devices: state.push.list(caller.user).await?,
+        vapid_public_key: state
+            .people
+            .push
+            .vapid
+            .as_ref()
+            .map(|v| v.public_key.clone()),
+        devices: state.people.push.list(caller.user).await?,
     }))
 }
 
@@ -155,7 +161,6 @@ pub async fn list(
     tag = "notifications",
     params(("id" = PushDeviceId, Path, description = "The device's id")),
     responses((status = 200, description = "Removed", body = Envelope<Deleted<PushDeviceId>>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[delete("/pushDevice/{id}")]
 pub async fn unsubscribe(
@@ -163,6 +168,6 @@ pub async fn unsubscribe(
     state: web::Data<AppState>,
     Id(device): Id<PushDeviceId>,
 ) -> Result<HttpResponse, ApiError> {
-    state.push.remove(caller.user, device).await?;
+    state.people.push.remove(caller.user, device).await?;
     Ok(ok(Deleted::new(device)))
 }

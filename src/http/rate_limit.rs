@@ -13,7 +13,7 @@ use actix_web::{HttpMessage, web};
 use super::auth::session::AuthState;
 use super::error::ApiError;
 use crate::config::RateLimitSettings;
-use crate::http::Code;
+use crate::errors::Code;
 use crate::ratelimit::{Decision, Limit, RateLimiter};
 
 const DAY: Duration = Duration::from_secs(24 * 3600);

@@ -10,10 +10,12 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::readers::Reader;
 use super::auth::session::{ReadPrivate, Require, WritePrivate};
+use super::error::ApiError;
 use super::openapi::ErrorEnvelope;
 use super::paging::Relay;
-use super::path::Id;
-use super::{ApiError, Code, Envelope, ok};
+use super::path::{Id, parse_id};
+use super::reply::{Envelope, ok};
+use crate::errors::Code;
 use crate::ids::{ResourceId, ResourceVersionId, TeamId, UserId};
 use crate::routines::{ExportedResource, ImportOutcome, NewRoutine, RoutineError, RoutineVersion};
 use crate::state::AppState;
@@ -94,7 +96,6 @@ fn check_name(name: &str) -> Result<(), ApiError> {
         (status = 200, description = "The routine's first version", body = Envelope<RoutineVersionView>),
         (status = 422, description = "The graph is refused (`InvalidRoutineGraph` naming the node and the reason, `GraphTypeUnsupported`, `NodeKindUnavailable`)", body = ErrorEnvelope),
     ),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/resource")]
 pub async fn create_routine(
@@ -108,6 +109,7 @@ pub async fn create_routine(
     }
     check_name(&body.name)?;
     let version = state
+        .runs
         .routines
         .create(
             caller.user,
@@ -134,7 +136,6 @@ pub async fn create_routine(
     tag = "routines",
     request_body = Vec<ExportedResource>,
     responses((status = 200, description = "The new ids, and what cannot run yet", body = Envelope<ImportOutcome>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/resource/import")]
 pub async fn import_routines(
@@ -143,6 +144,7 @@ pub async fn import_routines(
     body: web::Json<Vec<ExportedResource>>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(ok(state
+        .runs
         .routines
         .import(caller.user, body.into_inner())
         .await?))
@@ -173,7 +175,6 @@ pub struct AddVersionBody {
         (status = 200, description = "The new version", body = Envelope<RoutineVersionView>),
         (status = 422, description = "The graph is refused (`InvalidRoutineGraph` naming the node and the reason, `GraphTypeUnsupported`, `NodeKindUnavailable`)", body = ErrorEnvelope),
     ),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/resourceVersion")]
 pub async fn add_version(
@@ -183,6 +184,7 @@ pub async fn add_version(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let version = state
+        .runs
         .routines
         .add_version(
             caller.user,
@@ -216,7 +218,6 @@ pub struct UpdateVersionBody {
         (status = 200, description = "The version", body = Envelope<RoutineVersionView>),
         (status = 409, description = "The version has been run (`VersionHasRuns`): add a new version instead", body = ErrorEnvelope),
     ),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[put("/resourceVersion/{id}")]
 pub async fn update_version(
@@ -226,6 +227,7 @@ pub async fn update_version(
     body: web::Json<UpdateVersionBody>,
 ) -> Result<HttpResponse, ApiError> {
     let version = state
+        .runs
         .routines
         .update(caller.user, id, body.into_inner().config)
         .await?;
@@ -245,7 +247,7 @@ pub async fn get_version(
     state: web::Data<AppState>,
     Id(id): Id<ResourceVersionId>,
 ) -> Result<HttpResponse, ApiError> {
-    let version = state.routines.version(id, reader.0).await?;
+    let version = state.runs.routines.version(id, reader.0).await?;
     Ok(ok(RoutineVersionView::from(version)))
 }
 
@@ -270,7 +272,6 @@ pub struct ListQuery {
     tag = "routines",
     params(ListQuery),
     responses((status = 200, description = "A page of routines, cursors being routine ids", body = Envelope<Relay<RoutineVersionView>>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[get("/resources")]
 pub async fn list_routines(
@@ -289,9 +290,13 @@ pub async fn list_routines(
     let team = query
         .team_id
         .as_deref()
-        .map(super::teams::team_id)
+        .map(parse_id::<TeamId>)
         .transpose()?;
-    let rows = state.routines.list(caller.user, team, take, after).await?;
+    let rows = state
+        .runs
+        .routines
+        .list(caller.user, team, take, after)
+        .await?;
     let rows: Vec<RoutineVersionView> = rows.into_iter().map(RoutineVersionView::from).collect();
     Ok(ok(super::paging::relay(rows, take, |v| {
         v.resource_id.to_string()

@@ -11,7 +11,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 use secrecy::ExposeSecret;
 
 use super::error::ApiError;
-use crate::http::Code;
+use crate::errors::Code;
 use crate::state::AppState;
 
 /// Proof that the request carried the system key.
@@ -36,7 +36,7 @@ fn check(req: &HttpRequest) -> Result<SystemCaller, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState missing")))?;
-    let expected = state.admin_key.expose_secret();
+    let expected = state.auth.admin_key.expose_secret();
     if expected.is_empty() {
         return Err(ApiError::of(
             Code::AdminDisabled,

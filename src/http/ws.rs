@@ -20,7 +20,7 @@ use super::auth::session::{AuthState, unconfirmed};
 use super::error::ApiError;
 use super::upgrade::Accepted;
 use crate::auth::Authenticated;
-use crate::http::Code;
+use crate::errors::Code;
 use crate::state::AppState;
 
 /// The subprotocol a client may offer (and the server then answers with).
@@ -99,6 +99,7 @@ async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Authenticat
     let token = token_from_request(req).ok_or_else(not_signed_in)?;
     state
         .auth
+        .sessions
         .authenticate(&token)
         .await
         .map_err(|_| not_signed_in())
@@ -128,7 +129,7 @@ pub async fn connect(
         user_id: current.id.into(),
         session_id: current.session_id.into(),
     };
-    let admission = state.hub.admit(caller.user_id).map_err(|refusal| {
+    let admission = state.infra.hub.admit(caller.user_id).map_err(|refusal| {
         // Too many of the user's own: their doing (429). The node full or stopping: try
         // another node (503).
         let code = match refusal {

@@ -63,7 +63,7 @@ pub(super) fn http_server(
         settings: settings.rate_limit.clone(),
         behind_proxy: settings.server.behind_proxy,
     });
-    let hub = state.hub.clone();
+    let hub = state.infra.hub.clone();
     let data = web::Data::new(state);
     let safe_origins = web::Data::new(SafeOrigins {
         configured: settings.cors.allowed_origins.clone(),
@@ -81,8 +81,10 @@ pub(super) fn http_server(
     let body_limits = web::Data::new(body_limits);
     let body_limit = server_settings.body_limit_bytes;
     // Built once: every worker's app registers the same routes, so one document describes all.
-    let document = web::Data::new(crate::http::openapi::Document::build());
-    let docs_ui = web::Data::new(crate::http::openapi::UiConfig::new());
+    let document = web::Data::new(crate::http::openapi::Document::build(
+        crate::http::routes::register,
+    ));
+    let docs_ui = web::Data::new(crate::http::docs::UiConfig::new());
     let app = move || {
         let extra_routes = extra_routes.clone();
         // `wrap` order: the last one added runs first. TracingLogger opens the request span and
@@ -94,10 +96,10 @@ pub(super) fn http_server(
             .app_data(safe_origins.clone())
             .app_data(rate_limits.clone())
             .app_data(body_limits.clone())
-            .app_data(crate::http::json_config(json_limit))
+            .app_data(crate::http::extract::json_config(json_limit))
             .app_data(web::PayloadConfig::new(body_limit))
-            .app_data(crate::http::query_config())
-            .app_data(crate::http::path_config())
+            .app_data(crate::http::extract::query_config())
+            .app_data(crate::http::extract::path_config())
             // Innermost: bodies are read and checked only for requests that got this far.
             .wrap(from_fn(crate::http::input::input_guard))
             .wrap(cors(&cors_settings))
@@ -109,14 +111,14 @@ pub(super) fn http_server(
             // Outermost: a token in /ws's query string is taken out before anything logs the URI.
             .wrap(from_fn(crate::http::ws::hide_query_token))
             .into_utoipa_app()
-            .configure(crate::http::routes)
+            .configure(crate::http::routes::register)
             .into_app()
             .configure(move |cfg| {
                 if let Some(hook) = &extra_routes {
                     hook(cfg);
                 }
             })
-            .default_service(web::to(crate::http::not_found))
+            .default_service(web::to(crate::http::routes::not_found))
     };
 
     // actix-web's `HttpServer` has no hook for upgrades, so the server is assembled as it does

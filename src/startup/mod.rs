@@ -1,9 +1,16 @@
 //! `Application::build`: the seed's start-up sequence, each step logged with its duration.
 //!
-//! config (in `main`) → Snowflake ids → PostgreSQL pool (retry with backoff) → migrations →
-//! worker id lease → seed → Redis (optional; retry, then fail) → auth → actors (the hub: broker
-//! and registries) → jobs (worker pools, scheduler; the bot handler needs the hub) → shared state (health, metrics) → middleware
-//! (request id + tracing, edge, CORS, body limits) → routes → bind the HTTP listener.
+//! ```text
+//! config (in `main`) ─▶ snowflake ids ─▶ postgres (retry with backoff) ─▶ migrations
+//!   ─▶ node-lease (the worker id) ─▶ seed ─▶ redis (optional; retry, then fail) ─▶ clock
+//!   ─▶ auth ─▶ actors (the hub: broker and registries)
+//!   ─▶ services (`services.rs`: every service, then grouped into `AppState`)
+//!   ─▶ jobs (run sweeper, worker pools, scheduler; `jobs.rs`)
+//!   ─▶ http (middleware, routes, bind: `http.rs`)
+//! ```
+//!
+//! The services come after the actors because chats, runs and the outbox publish through the
+//! hub; the jobs after the services because their handlers are the services' work.
 //!
 //! `run_until_stopped` (`shutdown.rs`) serves until SIGTERM or SIGINT (or a [`ShutdownHandle`]),
 //! then stops accepting, lets in-flight requests finish within `server.shutdown_timeout_secs`,
@@ -13,6 +20,7 @@
 mod http;
 mod jobs;
 mod runs;
+mod services;
 mod shutdown;
 mod signals;
 
@@ -25,18 +33,12 @@ use std::time::{Duration, Instant};
 use actix_web::dev::Server;
 use actix_web::web;
 
-use crate::ai::AiRegistry;
 use crate::auth::AuthService;
-use crate::auth::api_keys::ApiKeys;
 use crate::auth::keys::{KeyError, TokenKeys};
 use crate::auth::revocation::Revocations;
-use crate::chat::ChatService;
 use crate::config::Settings;
-use crate::credits::Credits;
 use crate::db::node_lease::{LeaseError, NodeLease};
 use crate::db::{self, DbError, seed};
-use crate::health::host::HostProbe;
-use crate::health::{self, HealthService};
 use crate::ids::Snowflake;
 use crate::ids::snowflake::WorkerIdOutOfRange;
 use crate::jobs::{DatabaseClock, JobRuntime, JobStore};
@@ -141,18 +143,7 @@ impl Application {
         )
         .with_metrics(Arc::clone(&metrics));
 
-        let auth = step_sync("auth", || {
-            let keys = TokenKeys::load(&settings.auth)?;
-            let revocations =
-                Revocations::new(redis.clone(), AuthService::revocation_ttl(&settings.auth));
-            Ok::<_, KeyError>(AuthService::new(
-                pool.clone(),
-                Arc::clone(&ids),
-                keys,
-                revocations,
-                settings.auth.clone(),
-            ))
-        })?;
+        let auth = step_sync("auth", || auth_service(&settings, &pool, &ids, &redis))?;
 
         let hub = step(
             "actors",
@@ -162,182 +153,23 @@ impl Application {
         auth.on_revoked(Arc::new(crate::realtime::CloseRevokedSockets(hub.clone())));
         tracing::info!(node = hub.node_id(), "actor system ready");
 
-        let credits = Credits::new(
-            pool.clone(),
-            Arc::clone(&ids),
-            settings.ai.starting_credits,
-            settings.ai.team_starting_credits,
-            settings.ai.min_balance_credits,
-        );
-        let ai = Arc::new(AiRegistry::from_settings(&settings.ai));
-        // Room events of writes: committed with them, published by the relays (src/outbox.rs).
-        let outbox = crate::outbox::Outbox::new(
-            pool.clone(),
-            hub.clone(),
-            crate::outbox::OutboxSettings {
-                batch: settings.ws.outbox_batch,
-                sweep_interval: Duration::from_millis(settings.ws.outbox_sweep_interval_ms),
-                history_max_age: Duration::from_secs(settings.ws.history_max_age_secs),
-                relays: settings.ws.outbox_relays,
-                order_wait: Duration::from_millis(settings.ws.outbox_order_wait_ms),
-            },
-        );
-        outbox.start_sweeper();
-        let billing = crate::billing::Billing::new(
-            pool.clone(),
-            &settings.stripe,
-            credits.clone(),
-            Arc::clone(&ids),
-            outbox.clone(),
-        )
-        .map_err(|e| StartupError::Delivery(std::io::Error::other(e)))?;
-        let files =
-            crate::files::FileService::new(pool.clone(), Arc::clone(&ids), &settings.storage)
-                .map_err(|e| StartupError::Delivery(std::io::Error::other(e)))?;
-        let chats = ChatService {
-            pool: pool.clone(),
-            warm: crate::db::warm::Warm::start(
-                pool.clone(),
-                settings.database.warm_size(),
-                Duration::from_millis(settings.database.ping_after_idle_ms),
-                Duration::from_millis(settings.database.acquire_timeout_ms),
-            ),
-            ids: Arc::clone(&ids),
-            jobs: job_store.clone(),
-            hub: hub.clone(),
-            credits: credits.clone(),
-            outbox,
-            ai: Arc::clone(&ai),
-            context_messages: settings.ai.context_messages,
-            default_max_tokens: settings.ai.default_max_tokens,
+        // After the hub: the chats, runs and outbox publish through it.
+        let base = services::Base {
+            settings: &settings,
+            pool: &pool,
+            redis: &redis,
+            ids: &ids,
+            jobs: &job_store,
+            hub: &hub,
         };
-        let run_deps = runs::run_deps(&settings, &chats, &job_store, Arc::clone(&ai))?;
-        // Web Push: the VAPID key read once (a bad key stops the start, naming the setting).
-        let vapid = crate::notifications::push::Vapid::from_settings(&settings.push)
-            .map_err(|e| StartupError::Delivery(std::io::Error::other(e)))?
-            .map(Arc::new);
-        let routines = crate::routines::RoutineService::new(
-            pool.clone(),
-            Arc::clone(&ids),
-            crate::routines::GraphLimits {
-                max_nodes: settings.runs.max_graph_nodes,
-            },
-            settings.runs.max_import_resources,
-        );
-        let jobs = if settings.jobs.enabled {
-            // Nodes that run jobs run runs: they take over runs whose owner is gone.
-            crate::runs::start_sweeper(
-                Arc::clone(&run_deps),
-                Duration::from_millis(settings.runs.sweep_interval_ms),
-            );
-            Some(step_sync("jobs", || {
-                start_jobs(
-                    &job_store,
-                    &settings,
-                    &chats,
-                    jobs::JobServices {
-                        runs: &run_deps,
-                        routines: &routines,
-                        billing: &billing,
-                        files: &files,
-                    },
-                    vapid.clone(),
-                )
-            })?)
-        } else {
-            tracing::info!("jobs.enabled = false: this node runs no job workers");
-            None
-        };
-
-        let run_service = crate::runs::RunService {
-            pool: pool.clone(),
-            ids: Arc::clone(&ids),
-            jobs: job_store.clone(),
-            routines: routines.clone(),
-            deps: run_deps,
-            max_depth: settings.runs.max_subroutine_depth,
-            limits: crate::runs::RunLimits {
-                max_credits: settings.runs.max_credits,
-                max_steps: settings.runs.max_steps,
-                max_time_ms: settings.runs.max_time_ms,
-            },
-        };
-        // MCP tools call the same services as the REST routes; `action` steps call the tools.
-        let tools = crate::mcp::Tools {
-            chats: chats.clone(),
-            routines: routines.clone(),
-            runs: run_service.clone(),
-        };
-        let _ = run_service
-            .deps
-            .actions
-            .set(Arc::new(tools.clone()) as Arc<dyn crate::runs::nodes::ActionTools>);
-        let mcp = crate::mcp::Mcp::new(tools, settings.server.routine_json_body_limit_bytes);
-        let host = HostProbe::new();
-        let teams = crate::teams::TeamService::new(
-            pool.clone(),
-            Arc::clone(&ids),
-            chats.outbox.clone(),
-            job_store.clone(),
-        );
-        let state = AppState {
-            hub: hub.clone(),
-            chats,
-            credits,
-            health: Arc::new(HealthService::new(
-                &settings.health,
-                &settings.jobs,
-                health::Dependencies {
-                    worker_id: settings.node.worker_id,
-                    lease_held: lease.held_flag(),
-                    pool: pool.clone(),
-                    redis: redis.clone(),
-                    jobs: job_store.clone(),
-                    host: host.clone(),
-                    hub: hub.clone(),
-                    ai,
-                    billing: billing.clone(),
-                    storage: files.storage().clone(),
-                },
-            )),
+        let services = step_sync("services", || services::build(&base))?;
+        let jobs = start_job_workers(&settings, &job_store, &services)?;
+        let state = services.into_state(services::Node {
+            base,
+            lease: &lease,
             metrics,
-            auth: Arc::new(auth),
-            api_keys: Arc::new(ApiKeys::new(
-                pool.clone(),
-                redis.clone(),
-                settings.auth.max_api_keys_per_user,
-            )),
-            jobs: job_store.clone(),
-            admin_key: settings.admin.system_key.clone(),
-            notifications: crate::notifications::Notifications::new(pool.clone()),
-            teams,
-            profiles: crate::profile::Profiles::new(pool.clone()),
-            exports: crate::exports::Exports::new(
-                pool.clone(),
-                Arc::clone(&ids),
-                job_store.clone(),
-            ),
-            imports: crate::imports::Imports::new(
-                pool.clone(),
-                Arc::clone(&ids),
-                job_store.clone(),
-            ),
-            push: crate::notifications::push::PushDevices::new(
-                pool.clone(),
-                Arc::clone(&ids),
-                vapid,
-                &settings.push,
-            ),
-            people: crate::people::Directory::new(pool.clone()),
-            billing,
-            files,
-            mcp,
-            routines: routines.clone(),
-            runs: run_service,
-            ids,
-            host,
-            access_log: settings.log.access_log,
-        };
+            auth,
+        });
 
         let (server, port) = step_sync("http", || {
             http_server(&settings, state.clone(), redis, extra_routes)
@@ -361,6 +193,58 @@ impl Application {
     pub fn port(&self) -> u16 {
         self.port
     }
+}
+
+/// Token keys (files or generated), the revocation list (in Redis when there is one), and the
+/// service that checks sessions.
+fn auth_service(
+    settings: &Settings,
+    pool: &sqlx::PgPool,
+    ids: &Arc<Snowflake>,
+    redis: &Option<RedisClient>,
+) -> Result<AuthService, KeyError> {
+    let keys = TokenKeys::load(&settings.auth)?;
+    let revocations = Revocations::new(redis.clone(), AuthService::revocation_ttl(&settings.auth));
+    Ok(AuthService::new(
+        pool.clone(),
+        Arc::clone(ids),
+        keys,
+        revocations,
+        settings.auth.clone(),
+    ))
+}
+
+/// The run sweeper and the job workers, on nodes that run jobs (`jobs.enabled`); `None` on the
+/// others.
+fn start_job_workers(
+    settings: &Settings,
+    job_store: &JobStore,
+    services: &services::Services,
+) -> Result<Option<JobRuntime>, StartupError> {
+    if !settings.jobs.enabled {
+        tracing::info!("jobs.enabled = false: this node runs no job workers");
+        return Ok(None);
+    }
+    // Nodes that run jobs run runs: they take over runs whose owner is gone.
+    crate::runs::start_sweeper(
+        Arc::clone(&services.run_deps),
+        Duration::from_millis(settings.runs.sweep_interval_ms),
+    );
+    step_sync("jobs", || {
+        start_jobs(
+            job_store,
+            settings,
+            &services.chats,
+            jobs::JobServices {
+                runs: &services.run_deps,
+                routines: &services.routines,
+                billing: &services.billing,
+                files: &services.files,
+            },
+            services.vapid.clone(),
+        )
+    })
+    .map(Some)
 }
 
 /// Claims `node.worker_id` for this process (see `db::node_lease`).

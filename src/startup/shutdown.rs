@@ -56,8 +56,8 @@ impl Application {
         ShutdownHandle {
             server: self.server.handle(),
             jobs: self.jobs.as_ref().map(JobRuntime::stopper),
-            hub: self.state.hub.clone(),
-            health: self.state.health.clone(),
+            hub: self.state.infra.hub.clone(),
+            health: self.state.infra.health.clone(),
             ws_grace: self.ws_grace,
             drain: self.drain,
         }
@@ -100,7 +100,7 @@ impl Application {
         }
         self.lease.release().await;
         // Connections kept warm are out of the pool, and `close` waits for every one.
-        self.state.chats.warm.close();
+        self.state.chat.chats.warm.close();
         self.pool.close().await;
         tracing::info!("server stopped; worker id released; database pool closed");
         result

@@ -6,12 +6,13 @@ use actix_web::{HttpResponse, delete, get, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::http::Code;
+use crate::errors::Code;
 use crate::http::bodies::Deleted;
+use crate::http::error::ApiError;
 use crate::http::paging::Relay;
 use crate::http::path::Id;
+use crate::http::reply::{Envelope, ok};
 use crate::http::system_key::SystemCaller;
-use crate::http::{ApiError, Envelope, ok};
 use crate::jobs::store::JobSummary;
 use crate::jobs::{JobId, JobState, Queue};
 use crate::state::AppState;
@@ -27,7 +28,7 @@ pub async fn queue_counts(
     _: SystemCaller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let rows = state.jobs.counts().await?;
+    let rows = state.infra.jobs.counts().await?;
     let mut queues: BTreeMap<&str, BTreeMap<&str, i64>> = Queue::ALL
         .iter()
         .map(|q| {
@@ -109,6 +110,7 @@ pub async fn list_dead(
     let (take, after) = crate::http::paging::params(query.take, query.after.as_deref())?;
     // One extra row tells whether another page exists.
     let jobs = state
+        .infra
         .jobs
         .list_dead(queue, take + 1, after.map(JobId))
         .await?;
@@ -130,7 +132,7 @@ pub async fn retry(
     state: web::Data<AppState>,
     Id(id): Id<JobId>,
 ) -> Result<HttpResponse, ApiError> {
-    if state.jobs.retry_dead(id).await? {
+    if state.infra.jobs.retry_dead(id).await? {
         Ok(ok(JobMoved {
             id,
             state: JobState::Available,
@@ -157,7 +159,7 @@ pub async fn discard(
     state: web::Data<AppState>,
     Id(id): Id<JobId>,
 ) -> Result<HttpResponse, ApiError> {
-    if state.jobs.discard_dead(id).await? {
+    if state.infra.jobs.discard_dead(id).await? {
         Ok(ok(Deleted::new(id)))
     } else {
         Err(ApiError::of(
@@ -180,7 +182,7 @@ pub async fn cancel(
     state: web::Data<AppState>,
     Id(id): Id<JobId>,
 ) -> Result<HttpResponse, ApiError> {
-    if state.jobs.cancel(id).await? {
+    if state.infra.jobs.cancel(id).await? {
         Ok(ok(JobMoved {
             id,
             state: JobState::Cancelled,

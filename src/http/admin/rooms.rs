@@ -10,9 +10,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vrooli_actors::{BrokerError, NewEvent, NodeReply, NodeRequest, NodeStats, RoomKey};
 
-use crate::http::Code;
+use crate::errors::Code;
+use crate::http::error::ApiError;
+use crate::http::reply::{Envelope, ok};
 use crate::http::system_key::SystemCaller;
-use crate::http::{ApiError, Envelope, ok};
 use crate::ids::UserId;
 use crate::state::AppState;
 
@@ -119,13 +120,18 @@ pub async fn publish(
         ));
     }
     let event = NewEvent {
-        id: state.ids.next_id().to_string(),
+        id: state.infra.ids.next_id().to_string(),
         event_type: body.event_type,
         timestamp_ms: chrono::Utc::now().timestamp_millis(),
         room,
         data: body.data,
     };
-    let head = state.hub.publish(&event).await.map_err(broker_error)?;
+    let head = state
+        .infra
+        .hub
+        .publish(&event)
+        .await
+        .map_err(broker_error)?;
     Ok(ok(Published {
         id: event.id,
         room: event.room.to_string(),
@@ -148,7 +154,12 @@ pub async fn presence(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let room = room(&path)?;
-    let users = state.hub.presence(&room).await.map_err(broker_error)?;
+    let users = state
+        .infra
+        .hub
+        .presence(&room)
+        .await
+        .map_err(broker_error)?;
     Ok(ok(Presence {
         room: room.to_string(),
         online: users.into_iter().map(UserId::from).collect(),
@@ -169,6 +180,7 @@ pub async fn node_stats(
     path: web::Path<u16>,
 ) -> Result<HttpResponse, ApiError> {
     let reply = state
+        .infra
         .hub
         .request(path.into_inner(), NodeRequest::Stats)
         .await

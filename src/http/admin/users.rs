@@ -4,10 +4,11 @@ use actix_web::{HttpResponse, post, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::http::Code;
+use crate::errors::Code;
+use crate::http::error::ApiError;
 use crate::http::path::Id;
+use crate::http::reply::{Envelope, ok};
 use crate::http::system_key::SystemCaller;
-use crate::http::{ApiError, Envelope, ok};
 use crate::ids::UserId;
 use crate::state::AppState;
 
@@ -27,11 +28,12 @@ pub async fn lock(
 ) -> Result<HttpResponse, ApiError> {
     let revoked = state
         .auth
+        .sessions
         .hard_lock(id)
         .await?
         .ok_or_else(|| ApiError::of(Code::UserNotFound, "No user has this id"))?;
     // Their API keys stop too: cached lookups are dropped, the next one reads the status.
-    state.api_keys.forget_user(id).await?;
+    state.auth.api_keys.forget_user(id).await?;
     Ok(ok(Locked {
         id,
         status: "HardLocked",
@@ -52,7 +54,7 @@ pub async fn unlock(
     state: web::Data<AppState>,
     Id(id): Id<UserId>,
 ) -> Result<HttpResponse, ApiError> {
-    if !state.auth.unlock(id).await? {
+    if !state.auth.sessions.unlock(id).await? {
         return Err(ApiError::of(Code::UserNotFound, "No user has this id"));
     }
     Ok(ok(Locked {

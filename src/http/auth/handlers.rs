@@ -13,8 +13,9 @@ use super::session::{AuthUser, MaybeAuthUser, removal_cookie, session_cookie};
 use crate::auth::Device;
 use crate::auth::accounts::NewAccount;
 use crate::auth::token::TokenUser;
+use crate::errors::Code;
 use crate::http::error::ApiError;
-use crate::http::{Code, Envelope, ok};
+use crate::http::reply::{Envelope, ok};
 use crate::state::AppState;
 
 /// The enveloped `data` with a cookie set (or removed).
@@ -44,7 +45,7 @@ fn device(req: &HttpRequest) -> Device {
 
 fn signed_in(state: &AppState, users: &[TokenUser], token: String) -> HttpResponse {
     with_cookie(
-        session_cookie(state.auth.settings(), token),
+        session_cookie(state.auth.sessions.settings(), token),
         session_body(users),
     )
 }
@@ -92,7 +93,8 @@ pub async fn signup(
     let others = current.0.map(|c| c.users).unwrap_or_default();
     let (users, token) = state
         .auth
-        .sign_up(&state.jobs, account, &device(&req), others)
+        .sessions
+        .sign_up(&state.infra.jobs, account, &device(&req), others)
         .await?;
     Ok(signed_in(&state, &users, token))
 }
@@ -134,6 +136,7 @@ pub async fn login(
     let email = parse_email(&body.email)?;
     let (user, auth) = state
         .auth
+        .sessions
         .check_password(
             &email,
             body.password,
@@ -150,10 +153,15 @@ pub async fn login(
     };
     let (users, token) = state
         .auth
+        .sessions
         .sign_in(user, auth, &device(&req), others)
         .await?;
     if bearer {
-        let refresh_token = state.auth.rotate_refresh_token(users[0].session_id).await?;
+        let refresh_token = state
+            .auth
+            .sessions
+            .rotate_refresh_token(users[0].session_id)
+            .await?;
         return Ok(ok(LoginSession::Bearer(bearer_tokens(
             &users,
             token,
@@ -161,7 +169,7 @@ pub async fn login(
         ))));
     }
     Ok(with_cookie(
-        session_cookie(state.auth.settings(), token),
+        session_cookie(state.auth.sessions.settings(), token),
         LoginSession::Cookie(session_body(&users)),
     ))
 }
@@ -175,6 +183,7 @@ pub async fn login(
     tag = "auth",
     request_body = RefreshBody,
     responses((status = 200, description = "The session with new tokens", body = Envelope<BearerSession>)),
+    security(("public" = [])),
 )]
 #[post("/auth/refresh")]
 pub async fn refresh(
@@ -183,6 +192,7 @@ pub async fn refresh(
 ) -> Result<HttpResponse, ApiError> {
     match state
         .auth
+        .sessions
         .refresh_with(&body.into_inner().refresh_token)
         .await
     {
@@ -212,12 +222,15 @@ pub async fn logout(
     user: AuthUser,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let body: Option<UserBody> = crate::http::optional_json(&body)?;
+    let body: Option<UserBody> = crate::http::extract::optional_json(&body)?;
     let target = body.and_then(|b| b.id).unwrap_or(user.id);
-    let (users, token) = state.auth.sign_out(user.users, target).await?;
+    let (users, token) = state.auth.sessions.sign_out(user.users, target).await?;
     Ok(match token {
         Some(token) => signed_in(&state, &users, token),
-        None => with_cookie(removal_cookie(state.auth.settings()), session_body(&[])),
+        None => with_cookie(
+            removal_cookie(state.auth.sessions.settings()),
+            session_body(&[]),
+        ),
     })
 }
 
@@ -240,9 +253,9 @@ pub async fn logout_all(
     state: web::Data<AppState>,
     user: AuthUser,
 ) -> Result<HttpResponse, ApiError> {
-    state.auth.sign_out_everywhere(&user.users).await?;
+    state.auth.sessions.sign_out_everywhere(&user.users).await?;
     Ok(with_cookie(
-        removal_cookie(state.auth.settings()),
+        removal_cookie(state.auth.sessions.settings()),
         session_body(&[]),
     ))
 }
@@ -266,7 +279,7 @@ pub async fn logout_all(
 pub async fn guest_login(state: web::Data<AppState>, current: MaybeAuthUser) -> HttpResponse {
     let mut response = HttpResponse::Ok();
     if current.0.is_some() {
-        response.cookie(removal_cookie(state.auth.settings()));
+        response.cookie(removal_cookie(state.auth.sessions.settings()));
     }
     response.json(Envelope {
         data: session_body(&[]),
@@ -314,7 +327,12 @@ pub async fn switch_current_account(
         .into_inner()
         .id
         .ok_or_else(|| ApiError::of(Code::MissingId, "Send the id of the account"))?;
-    match state.auth.switch_current(user.users, target).await? {
+    match state
+        .auth
+        .sessions
+        .switch_current(user.users, target)
+        .await?
+    {
         Some((users, token)) => Ok(signed_in(&state, &users, token)),
         None => Err(ApiError::of(
             Code::AccountNotSignedIn,
@@ -354,6 +372,7 @@ pub struct CodeBody {
     tag = "auth",
     request_body = EmailBody,
     responses((status = 200, description = "Done (whether or not the account exists)", body = Envelope<Sent>)),
+    security(("public" = [])),
 )]
 #[post("/auth/email/requestPasswordChange")]
 pub async fn request_password_change(
@@ -363,7 +382,8 @@ pub async fn request_password_change(
     let email = parse_email(&body.into_inner().email)?;
     state
         .auth
-        .request_password_reset(&state.jobs, &email)
+        .sessions
+        .request_password_reset(&state.infra.jobs, &email)
         .await?;
     Ok(ok(Sent { sent: true }))
 }
@@ -381,6 +401,7 @@ pub async fn request_password_change(
         body = Envelope<Session>,
         headers(("Set-Cookie" = String, description = "The session cookie")),
     )),
+    security(("public" = [])),
 )]
 #[post("/auth/email/resetPassword")]
 pub async fn reset_password(
@@ -393,9 +414,10 @@ pub async fn reset_password(
     let hash = crate::auth::password::hash(body.new_password)
         .await
         .map_err(ApiError::internal)?;
-    let (user, auth) = state.auth.reset_password(&body.code, hash).await?;
+    let (user, auth) = state.auth.sessions.reset_password(&body.code, hash).await?;
     let (users, token) = state
         .auth
+        .sessions
         .sign_in(user, auth, &device(&req), Vec::new())
         .await?;
     Ok(signed_in(&state, &users, token))
@@ -406,12 +428,17 @@ pub async fn reset_password(
     tag = "auth",
     request_body = CodeBody,
     responses((status = 200, description = "The address is verified", body = Envelope<Verified>)),
+    security(("public" = [])),
 )]
 #[post("/auth/email/verify")]
 pub async fn verify_email(
     state: web::Data<AppState>,
     body: web::Json<CodeBody>,
 ) -> Result<HttpResponse, ApiError> {
-    state.auth.verify_email(&body.into_inner().code).await?;
+    state
+        .auth
+        .sessions
+        .verify_email(&body.into_inner().code)
+        .await?;
     Ok(ok(Verified { verified: true }))
 }

@@ -4,7 +4,8 @@
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::domain::EmailAddress;
-use crate::http::{ApiError, Code};
+use crate::errors::Code;
+use crate::http::error::ApiError;
 use crate::state::AppState;
 
 pub(crate) fn parse_email(text: &str) -> Result<EmailAddress, ApiError> {
@@ -16,7 +17,7 @@ pub(crate) fn check_password_rules(
     state: &AppState,
     password: &SecretString,
 ) -> Result<(), ApiError> {
-    let settings = state.auth.settings();
+    let settings = state.auth.sessions.settings();
     let length = password.expose_secret().chars().count();
     if length < settings.password_min_length || length > settings.password_max_length {
         return Err(ApiError::of(

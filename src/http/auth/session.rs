@@ -24,7 +24,7 @@ use crate::auth::api_keys::{ApiKeyAuth, KEY_PREFIX, MissingPermission, Permissio
 use crate::auth::token::TokenUser;
 use crate::auth::{AuthFailure, Authenticated, Authentication};
 use crate::config::AuthSettings;
-use crate::http::Code;
+use crate::errors::Code;
 use crate::http::error::ApiError;
 use crate::ids::{SessionId, UserId};
 use crate::state::AppState;
@@ -51,7 +51,7 @@ pub async fn session_layer(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    let settings = state.auth.settings();
+    let settings = state.auth.sessions.settings();
     let from_cookie = req
         .cookie(&settings.cookie_name)
         .map(|c| c.value().to_owned());
@@ -59,7 +59,7 @@ pub async fn session_layer(
     let api_key = api_key(req.request());
     let outcome = match (&api_key, &token) {
         // Boxed, as the session's refresh is: see `AuthService::authenticate`.
-        (Some(key), _) => match Box::pin(state.api_keys.authenticate(key)).await {
+        (Some(key), _) => match Box::pin(state.auth.api_keys.authenticate(key)).await {
             Ok(Some(auth)) => AuthState::ApiKey(auth),
             Ok(None) => AuthState::BadApiKey,
             Err(error) => {
@@ -69,7 +69,7 @@ pub async fn session_layer(
         },
         (None, None) => AuthState::Anonymous,
         (None, Some(token)) if confirmed_by_handler(&req) => {
-            match state.auth.authenticate_unconfirmed(token).await {
+            match state.auth.sessions.authenticate_unconfirmed(token).await {
                 Ok(Authentication::Confirmed(authenticated)) => {
                     AuthState::Authenticated(authenticated)
                 }
@@ -79,7 +79,7 @@ pub async fn session_layer(
                 Err(failure) => AuthState::Failed(failure),
             }
         }
-        (None, Some(token)) => match state.auth.authenticate(token).await {
+        (None, Some(token)) => match state.auth.sessions.authenticate(token).await {
             Ok(authenticated) => AuthState::Authenticated(authenticated),
             Err(failure) => AuthState::Failed(failure),
         },

@@ -26,7 +26,6 @@ pub struct CreateChat {
     tag = "chats",
     request_body = CreateChat,
     responses((status = 200, description = "The new chat", body = Envelope<CreatedChat>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/chat")]
 pub async fn create_chat(
@@ -36,6 +35,7 @@ pub async fn create_chat(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let chat = state
+        .chat
         .chats
         .create(
             caller.user,
@@ -48,8 +48,8 @@ pub async fn create_chat(
             },
         )
         .await?;
-    let participants = state.chats.participants(chat.id).await?;
-    let invite_secret = state.chats.invite_secret(chat.id).await?;
+    let participants = state.chat.chats.participants(chat.id).await?;
+    let invite_secret = state.chat.chats.invite_secret(chat.id).await?;
     Ok(ok(CreatedChat {
         chat,
         participants,
@@ -73,7 +73,6 @@ pub struct JoinChat {
     params(("id" = ChatId, Path, description = "The chat's id")),
     request_body = JoinChat,
     responses((status = 200, description = "The chat, the caller now among its participants", body = Envelope<ChatWithParticipants>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/chat/{id}/join")]
 pub async fn join_chat(
@@ -83,11 +82,12 @@ pub async fn join_chat(
     body: web::Json<JoinChat>,
 ) -> Result<HttpResponse, ApiError> {
     state
+        .chat
         .chats
         .join_with_secret(chat_id, caller.user, &body.invite_secret)
         .await?;
-    let chat = state.chats.get(chat_id).await?;
-    let participants = state.chats.participants(chat_id).await?;
+    let chat = state.chat.chats.get(chat_id).await?;
+    let participants = state.chat.chats.participants(chat_id).await?;
     Ok(ok(ChatWithParticipants { chat, participants }))
 }
 
@@ -110,11 +110,15 @@ pub async fn get_chat(
     state: web::Data<AppState>,
     Id(chat_id): Id<ChatId>,
 ) -> Result<HttpResponse, ApiError> {
-    let access = state.chats.require(chat_id, reader.0, Need::Read).await?;
-    let chat = state.chats.get(chat_id).await?;
-    let participants = state.chats.participants(chat_id).await?;
+    let access = state
+        .chat
+        .chats
+        .require(chat_id, reader.0, Need::Read)
+        .await?;
+    let chat = state.chat.chats.get(chat_id).await?;
+    let participants = state.chat.chats.participants(chat_id).await?;
     let invite_secret = if access.can_manage() {
-        Some(state.chats.invite_secret(chat_id).await?)
+        Some(state.chat.chats.invite_secret(chat_id).await?)
     } else {
         None
     };
@@ -141,7 +145,6 @@ pub struct UpdateChat {
     params(("id" = ChatId, Path, description = "The chat's id")),
     request_body = UpdateChat,
     responses((status = 200, description = "The chat as updated", body = Envelope<Chat>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[put("/chat/{id}")]
 pub async fn update_chat(
@@ -151,11 +154,13 @@ pub async fn update_chat(
     body: web::Json<UpdateChat>,
 ) -> Result<HttpResponse, ApiError> {
     state
+        .chat
         .chats
         .require(chat_id, Some(caller.user), Need::Manage)
         .await?;
     let body = body.into_inner();
     let chat = state
+        .chat
         .chats
         .update(
             chat_id,
@@ -172,7 +177,6 @@ pub async fn update_chat(
     tag = "chats",
     params(("id" = ChatId, Path, description = "The chat's id")),
     responses((status = 200, description = "The chat was deleted", body = Envelope<Deleted<ChatId>>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[delete("/chat/{id}")]
 pub async fn delete_chat(
@@ -181,10 +185,11 @@ pub async fn delete_chat(
     Id(chat_id): Id<ChatId>,
 ) -> Result<HttpResponse, ApiError> {
     state
+        .chat
         .chats
         .require(chat_id, Some(caller.user), Need::Manage)
         .await?;
-    state.chats.delete(chat_id).await?;
+    state.chat.chats.delete(chat_id).await?;
     Ok(ok(Deleted::new(chat_id)))
 }
 
@@ -193,7 +198,6 @@ pub async fn delete_chat(
     tag = "chats",
     params(PageQuery),
     responses((status = 200, description = "A page of chats", body = Envelope<Relay<Chat>>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[get("/chats")]
 pub async fn list_chats(
@@ -203,6 +207,7 @@ pub async fn list_chats(
 ) -> Result<HttpResponse, ApiError> {
     let (take, after) = take_and_after(&query)?;
     let chats = state
+        .chat
         .chats
         .list_mine(caller.user, take, after.map(ChatId))
         .await?;
@@ -219,7 +224,6 @@ pub async fn list_chats(
         ("user" = UserId, Path, description = "The participant's user id"),
     ),
     responses((status = 200, description = "Whether they took part (and so were removed)", body = Envelope<Removed>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[delete("/chatParticipant/{chat}/{user}")]
 pub async fn remove_participant(
@@ -227,11 +231,11 @@ pub async fn remove_participant(
     state: web::Data<AppState>,
     Ids(chat_id, user): Ids<ChatId, UserId>,
 ) -> Result<HttpResponse, ApiError> {
-    let access = state.chats.access(chat_id, Some(caller.user)).await?;
+    let access = state.chat.chats.access(chat_id, Some(caller.user)).await?;
     if user != caller.user && !access.can_manage() {
         return Err(ChatError::Forbidden.into());
     }
-    let removed = state.chats.remove_participant(chat_id, user).await?;
+    let removed = state.chat.chats.remove_participant(chat_id, user).await?;
     Ok(ok(Removed { removed }))
 }
 
@@ -249,8 +253,12 @@ pub async fn list_participants(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let chat_id = chat_id_from(&query)?;
-    state.chats.require(chat_id, reader.0, Need::Read).await?;
-    Ok(ok(state.chats.participants(chat_id).await?))
+    state
+        .chat
+        .chats
+        .require(chat_id, reader.0, Need::Read)
+        .await?;
+    Ok(ok(state.chat.chats.participants(chat_id).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -268,7 +276,6 @@ pub struct UpdateParticipant {
     ),
     request_body = UpdateParticipant,
     responses((status = 200, description = "The flag as set", body = Envelope<ParticipantUnread>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[put("/chatParticipant/{chat}/{user}")]
 pub async fn update_participant(
@@ -283,6 +290,7 @@ pub async fn update_participant(
         return Err(ChatError::Forbidden.into());
     }
     if !state
+        .chat
         .chats
         .set_unread(chat_id, user, body.has_unread)
         .await?

@@ -21,7 +21,6 @@ pub struct CreateInvite {
     tag = "invites",
     request_body = CreateInvite,
     responses((status = 200, description = "The invite", body = Envelope<ChatInvite>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/chatInvite")]
 pub async fn invite(
@@ -32,10 +31,12 @@ pub async fn invite(
     let body = body.into_inner();
     crate::http::bodies::check_invite_message(body.message.as_deref())?;
     state
+        .chat
         .chats
         .require(body.chat_id, Some(caller.user), Need::Write)
         .await?;
     let created = state
+        .chat
         .chats
         .invite(caller.user, body.chat_id, body.user_id, body.message)
         .await?;
@@ -47,7 +48,6 @@ pub async fn invite(
     tag = "invites",
     params(PageQuery),
     responses((status = 200, description = "A page of invites", body = Envelope<Relay<ChatInvite>>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[get("/chatInvites")]
 pub async fn list_invites(
@@ -56,7 +56,11 @@ pub async fn list_invites(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (take, after) = take_and_after(&query)?;
-    let invites = state.chats.invites_for(caller.user, take, after).await?;
+    let invites = state
+        .chat
+        .chats
+        .invites_for(caller.user, take, after)
+        .await?;
     Ok(ok(crate::http::paging::relay(invites, take, |i| {
         i.id.to_string()
     })))
@@ -69,6 +73,7 @@ async fn answer_invite(
     accept: bool,
 ) -> Result<HttpResponse, ApiError> {
     Ok(ok(state
+        .chat
         .chats
         .answer_invite(caller.user, invite_id, accept)
         .await?))
@@ -79,7 +84,6 @@ async fn answer_invite(
     tag = "invites",
     params(("id" = ChatInviteId, Path, description = "The invite's id")),
     responses((status = 200, description = "The invite, now `Accepted`", body = Envelope<ChatInvite>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/chatInvite/{id}/accept")]
 pub async fn accept_invite(
@@ -95,7 +99,6 @@ pub async fn accept_invite(
     tag = "invites",
     params(("id" = ChatInviteId, Path, description = "The invite's id")),
     responses((status = 200, description = "The invite, now `Declined`", body = Envelope<ChatInvite>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/chatInvite/{id}/decline")]
 pub async fn decline_invite(

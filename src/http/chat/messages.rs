@@ -22,7 +22,6 @@ pub struct PostMessage {
     tag = "messages",
     request_body = PostMessage,
     responses((status = 200, description = "The message", body = Envelope<ChatMessage>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/chatMessage")]
 pub async fn post_message(
@@ -33,13 +32,15 @@ pub async fn post_message(
     let body = body.into_inner();
     let text = message_text(body.text)?;
     if caller.team.is_some() {
-        caller.within(state.chats.team_of(body.chat_id).await?)?;
+        caller.within(state.chat.chats.team_of(body.chat_id).await?)?;
     }
     state
+        .chat
         .chats
         .require(body.chat_id, Some(caller.user), Need::Write)
         .await?;
     let message = state
+        .chat
         .chats
         .post(
             caller.user,
@@ -77,10 +78,11 @@ pub async fn list_messages(
     )?;
     if reader.team.is_some() {
         // Boxed (team keys only): see `AuthService::authenticate`.
-        reader.within(Box::pin(state.chats.team_of(chat_id)).await?)?;
+        reader.within(Box::pin(state.chat.chats.team_of(chat_id)).await?)?;
     }
     let before = after.map(ChatMessageId);
     let messages = match state
+        .chat
         .chats
         .readable_messages(chat_id, reader.user, take, before, session.confirm)
         .await
@@ -90,6 +92,7 @@ pub async fn list_messages(
             let nobody = session.ended(&req);
             Box::pin(
                 state
+                    .chat
                     .chats
                     .readable_messages(chat_id, nobody.user, take, before, None),
             )
@@ -116,7 +119,6 @@ pub struct EditMessage {
     params(("id" = ChatMessageId, Path, description = "The message's id")),
     request_body = EditMessage,
     responses((status = 200, description = "The message as edited", body = Envelope<ChatMessage>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[put("/chatMessage/{id}")]
 pub async fn edit_message(
@@ -131,7 +133,7 @@ pub async fn edit_message(
     if message.user_id != Some(caller.user) || !access.can_write() {
         return Err(ChatError::Forbidden.into());
     }
-    Ok(ok(state.chats.edit(message_id, text).await?))
+    Ok(ok(state.chat.chats.edit(message_id, text).await?))
 }
 
 /// Deletes a message: its author (while taking part) or a manager of the chat.
@@ -139,7 +141,6 @@ pub async fn edit_message(
     tag = "messages",
     params(("id" = ChatMessageId, Path, description = "The message's id")),
     responses((status = 200, description = "The message was deleted", body = Envelope<Deleted<ChatMessageId>>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[delete("/chatMessage/{id}")]
 pub async fn delete_message(
@@ -153,7 +154,7 @@ pub async fn delete_message(
     if !may {
         return Err(ChatError::Forbidden.into());
     }
-    state.chats.remove(&message).await?;
+    state.chat.chats.remove(&message).await?;
     Ok(ok(Deleted::new(message_id)))
 }
 
@@ -164,8 +165,8 @@ async fn visible_message(
     id: ChatMessageId,
     user: crate::ids::UserId,
 ) -> Result<(crate::chat::ChatMessage, crate::chat::access::ChatAccess), ApiError> {
-    let message = state.chats.message(id).await?;
-    let access = state.chats.access(message.chat_id, Some(user)).await?;
+    let message = state.chat.chats.message(id).await?;
+    let access = state.chat.chats.access(message.chat_id, Some(user)).await?;
     if !access.can_read() {
         return Err(ChatError::MessageNotFound.into());
     }
@@ -191,8 +192,12 @@ pub async fn message_tree(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let chat_id = chat_id_from(&query)?;
-    state.chats.require(chat_id, reader.0, Need::Read).await?;
-    let mut nodes = state.chats.tree(chat_id, TREE_LIMIT + 1).await?;
+    state
+        .chat
+        .chats
+        .require(chat_id, reader.0, Need::Read)
+        .await?;
+    let mut nodes = state.chat.chats.tree(chat_id, TREE_LIMIT + 1).await?;
     let truncated = nodes.len() as i64 > TREE_LIMIT;
     nodes.truncate(TREE_LIMIT as usize);
     Ok(ok(MessageTree { nodes, truncated }))
@@ -213,7 +218,6 @@ pub struct Regenerate {
     tag = "messages",
     request_body = Regenerate,
     responses((status = 200, description = "The new version was queued", body = Envelope<Regenerating>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/regenerateResponse")]
 pub async fn regenerate(
@@ -226,6 +230,7 @@ pub async fn regenerate(
         return Err(ChatError::Forbidden.into());
     }
     let version = state
+        .chat
         .chats
         .regenerate(caller.user, caller.api_key, &answer)
         .await?;

@@ -11,7 +11,6 @@
 //! - `GET /chatMessageTree?chatId` (branch structure) · `POST /regenerateResponse {messageId}`
 //! - `POST /chatInvite {chatId, userId, message?}` · `GET /chatInvites` (mine, pending) ·
 //!   `POST /chatInvite/{id}/accept` · `POST /chatInvite/{id}/decline`
-//! - `GET /credits` (the caller's balance)
 
 mod chats;
 mod invites;
@@ -24,13 +23,14 @@ use utoipa::{IntoParams, ToSchema};
 use crate::chat::access::Need;
 use crate::chat::{ChatError, NewChat};
 use crate::domain::{ChatName, MessageText};
-use crate::http::Code;
+use crate::errors::Code;
 use crate::http::auth::readers::{Reader, SessionReader};
 use crate::http::auth::session::{Require, RequireTeam, WritePrivate};
 use crate::http::bodies::Deleted;
+use crate::http::error::ApiError;
 use crate::http::paging::Relay;
 use crate::http::path::{Id, Ids};
-use crate::http::{ApiError, Envelope, ok};
+use crate::http::reply::{Envelope, ok};
 use crate::ids::ChatInviteId;
 use crate::ids::{ChatId, ChatMessageId, UserId};
 use crate::state::AppState;
@@ -54,8 +54,7 @@ pub fn config(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(invites::invite)
         .service(invites::list_invites)
         .service(invites::accept_invite)
-        .service(invites::decline_invite)
-        .service(credits);
+        .service(invites::decline_invite);
 }
 
 fn id<T: std::str::FromStr>(text: &str, code: Code) -> Result<T, ApiError> {
@@ -97,65 +96,6 @@ fn check_name(name: Option<String>) -> Result<Option<String>, ApiError> {
 fn message_text(text: String) -> Result<MessageText, ApiError> {
     MessageText::parse(text)
         .map_err(|_| ApiError::of(Code::InvalidText, "A message is 1 to 32,768 characters"))
-}
-
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[into_params(parameter_in = Query)]
-pub struct CreditsQuery {
-    /// A team the caller belongs to: its account (which pays for bots in its chats and for its
-    /// runs) instead of the caller's.
-    #[param(value_type = Option<crate::ids::TeamId>)]
-    team_id: Option<String>,
-}
-
-/// The caller's credit balance, or a team's to its members.
-#[utoipa::path(
-    tag = "credits",
-    params(CreditsQuery),
-    responses((status = 200, description = "The balance", body = Envelope<Balance>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
-)]
-#[get("/credits")]
-pub async fn credits(
-    caller: RequireTeam<crate::http::auth::session::ReadPrivate>,
-    state: web::Data<AppState>,
-    query: web::Query<CreditsQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let asked = query
-        .team_id
-        .as_deref()
-        .map(crate::http::teams::team_id)
-        .transpose()?;
-    if asked.is_some() {
-        caller.within(asked)?;
-    }
-    // A team's key reads its team's account.
-    let payer = match asked.or(caller.team) {
-        None => crate::credits::Payer::User(caller.user),
-        Some(team) => {
-            let access = state.teams.require(team, Some(caller.user), None).await?;
-            if !access.member {
-                return Err(ApiError::of(
-                    Code::NotATeamMember,
-                    "Only members see a team's credits",
-                ));
-            }
-            crate::credits::Payer::Team(team)
-        }
-    };
-    let balance = state.credits.balance(payer).await?;
-    Ok(ok(Balance {
-        balance: balance.to_string(),
-    }))
-}
-
-/// `GET /credits`: `{"balance"}`.
-#[derive(Serialize, ToSchema)]
-pub struct Balance {
-    /// Credits, as a decimal string (a 64-bit integer).
-    #[schema(example = "1500000")]
-    balance: String,
 }
 
 fn chat_id_from(query: &PageQuery) -> Result<ChatId, ApiError> {

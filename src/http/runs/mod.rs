@@ -11,11 +11,13 @@ mod bodies;
 
 use super::auth::readers::{Reader, TeamReader};
 use super::auth::session::{ReadPrivate, Require, RequireTeam, WritePrivate};
+use super::error::ApiError;
 use super::openapi::ErrorEnvelope;
 use super::paging::Relay;
 use super::path::Id;
-use super::{ApiError, Code, Envelope, ok};
+use super::reply::{Envelope, ok};
 use crate::domain::secret::sha256_hex;
+use crate::errors::Code;
 use crate::ids::RunId;
 use crate::runs::read::{Run, RunStatus, RunSummary};
 use crate::runs::{RunSource, StartRequest};
@@ -67,7 +69,6 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
         (status = 200, description = "The run and its status", body = Envelope<RunStarted>),
         (status = 409, description = "The `Idempotency-Key` was used with another body (`IdempotencyKeyReused`), or the run cannot be resumed (`InvalidTransition`)", body = ErrorEnvelope),
     ),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/task/start/run")]
 pub async fn start_run(
@@ -83,10 +84,10 @@ pub async fn start_run(
             .run_id
             .ok_or_else(|| ApiError::of(Code::InvalidBody, "runId names the run to resume"))?;
         if caller.team.is_some() {
-            caller.within(state.runs.team_of(run.0).await?)?;
+            caller.within(state.runs.runs.team_of(run.0).await?)?;
         }
         let limits = parsed.config.map(|c| c.limits).unwrap_or_default();
-        let (run, status) = state.runs.resume(run.0, caller.user, limits).await?;
+        let (run, status) = state.runs.runs.resume(run.0, caller.user, limits).await?;
         return Ok(ok(RunStarted {
             run_id: RunId(run),
             status,
@@ -120,7 +121,7 @@ pub async fn start_run(
         request_hash: sha256_hex(&String::from_utf8_lossy(&body)),
         limits,
     };
-    let (run, status) = state.runs.start(caller.user, request).await?;
+    let (run, status) = state.runs.runs.start(caller.user, request).await?;
     Ok(ok(RunStarted {
         run_id: RunId(run),
         status,
@@ -132,7 +133,6 @@ pub async fn start_run(
     tag = "runs",
     request_body = CancelRunBody,
     responses((status = 200, description = "The run's status now, and what was asked", body = Envelope<StopRequested>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/task/cancel")]
 pub async fn cancel_run(
@@ -144,9 +144,10 @@ pub async fn cancel_run(
         return Err(ApiError::of(Code::InvalidTaskType, "taskType is \"Run\""));
     }
     if caller.team.is_some() {
-        caller.within(state.runs.team_of(body.task_id.0).await?)?;
+        caller.within(state.runs.runs.team_of(body.task_id.0).await?)?;
     }
     let status = state
+        .runs
         .runs
         .stop(body.task_id.0, caller.user, RunCommand::Cancel)
         .await?;
@@ -162,7 +163,6 @@ pub async fn cancel_run(
     tag = "runs",
     request_body = PauseRunBody,
     responses((status = 200, description = "The run's status now, and what was asked", body = Envelope<StopRequested>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/task/pause")]
 pub async fn pause_run(
@@ -171,6 +171,7 @@ pub async fn pause_run(
     body: web::Json<PauseRunBody>,
 ) -> Result<HttpResponse, ApiError> {
     let status = state
+        .runs
         .runs
         .stop(body.run_id.0, caller.user, RunCommand::Pause)
         .await?;
@@ -188,7 +189,6 @@ pub async fn pause_run(
     tag = "runs",
     params(StatusQuery),
     responses((status = 200, description = "The known runs' statuses, in id order", body = Envelope<RunStatuses>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[get("/task/checkStatuses")]
 pub async fn run_statuses(
@@ -211,7 +211,7 @@ pub async fn run_statuses(
                 .map_err(|_| ApiError::of(Code::InvalidRunId, "A run id is a decimal number"))?,
         );
     }
-    let rows: Vec<(i64, String)> = state.runs.statuses(&ids, caller.user).await?;
+    let rows: Vec<(i64, String)> = state.runs.runs.statuses(&ids, caller.user).await?;
     let statuses = rows
         .into_iter()
         .map(|(id, status)| TaskStatus {
@@ -236,7 +236,6 @@ const STATUSES: [&str; 6] = [
     tag = "runs",
     params(ListQuery),
     responses((status = 200, description = "A page of runs, cursors being run ids", body = Envelope<Relay<RunSummary>>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[get("/runs")]
 pub async fn list_runs(
@@ -255,6 +254,7 @@ pub async fn list_runs(
     let (take, after) = super::paging::params(query.take, query.after.as_deref())?;
     let rows = state
         .runs
+        .runs
         .list(caller.user, query.status.as_deref(), take, after)
         .await?;
     Ok(ok(super::paging::relay(rows, take, |r| r.id.to_string())))
@@ -266,7 +266,6 @@ pub async fn list_runs(
     params(("id" = RunId, Path, description = "The run's id")),
     request_body = UpdateRunBody,
     responses((status = 200, description = "The run with its steps", body = Envelope<Run>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 // Digits only: `/run/io` is another route, so `PUT /run/io` is a 405, not a bad run id.
 #[put("/run/{id:\\d+}")]
@@ -285,6 +284,7 @@ pub async fn update_run(
         ));
     }
     let run = state
+        .runs
         .runs
         .update(run.0, caller.user, body.name.as_deref(), body.is_private)
         .await?;
@@ -308,9 +308,11 @@ pub async fn get_run(
     Id(run): Id<RunId>,
 ) -> Result<HttpResponse, ApiError> {
     if reader.team.is_some() {
-        reader.within(state.runs.team_of(run.0).await?)?;
+        reader.within(state.runs.runs.team_of(run.0).await?)?;
     }
-    Ok(ok(typed_run(state.runs.get(run.0, reader.user).await?)?))
+    Ok(ok(typed_run(
+        state.runs.runs.get(run.0, reader.user).await?,
+    )?))
 }
 
 /// The run as `RunService::get` builds it (JSON from PostgreSQL, which the MCP tools read too),
@@ -344,6 +346,7 @@ pub async fn run_events(
     }
     let events = state
         .runs
+        .runs
         .events(run.0, reader.0, query.after.unwrap_or(0), take)
         .await?;
     Ok(ok(RunEvents { events }))
@@ -363,7 +366,7 @@ pub async fn run_io(
     query: web::Query<IoQuery>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(ok(RunIo {
-        io: state.runs.io(query.run_id.0, reader.0).await?,
+        io: state.runs.runs.io(query.run_id.0, reader.0).await?,
     }))
 }
 
@@ -375,7 +378,6 @@ pub async fn run_io(
     params(("id" = RunId, Path, description = "The run's id")),
     request_body = DecisionBody,
     responses((status = 200, description = "Whether the answer was stored (false: answered before)", body = Envelope<DecisionStored>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/run/{id}/decision")]
 pub async fn decide(
@@ -389,6 +391,7 @@ pub async fn decide(
         return Err(ApiError::of(Code::InvalidBody, "key is 1-255 characters"));
     }
     let stored = state
+        .runs
         .runs
         .decide(run.0, caller.user, &body.key, body.value)
         .await?;

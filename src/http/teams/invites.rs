@@ -26,7 +26,6 @@ pub struct CreateInvite {
     tag = "teams",
     request_body = CreateInvite,
     responses((status = 200, description = "The invite", body = Envelope<MemberInvite>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/memberInvite")]
 pub async fn invite(
@@ -43,7 +42,7 @@ pub async fn invite(
         will_be_admin: body.will_be_admin.unwrap_or(false),
         will_have_permissions: body.will_have_permissions,
     };
-    Ok(ok(state.teams.invite(caller.user, new).await?))
+    Ok(ok(state.people.teams.invite(caller.user, new).await?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -65,7 +64,6 @@ pub struct InvitesQuery {
     tag = "teams",
     params(InvitesQuery),
     responses((status = 200, description = "A page of invites", body = Envelope<Relay<MemberInvite>>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[get("/memberInvites")]
 pub async fn list_invites(
@@ -73,9 +71,17 @@ pub async fn list_invites(
     state: web::Data<AppState>,
     query: web::Query<InvitesQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let team = query.team_id.as_deref().map(team_id).transpose()?;
+    let team = query
+        .team_id
+        .as_deref()
+        .map(parse_id::<TeamId>)
+        .transpose()?;
     let (take, after) = paging::params(query.take, query.after.as_deref())?;
-    let invites = state.teams.invites(caller.user, team, take, after).await?;
+    let invites = state
+        .people
+        .teams
+        .invites(caller.user, team, take, after)
+        .await?;
     Ok(ok(paging::relay(invites, take, |i| i.id.to_string())))
 }
 
@@ -84,7 +90,6 @@ pub async fn list_invites(
     tag = "teams",
     params(("id" = MemberInviteId, Path, description = "The invite's id")),
     responses((status = 200, description = "The accepted invite", body = Envelope<MemberInvite>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/memberInvite/{id}/accept")]
 pub async fn accept_invite(
@@ -92,7 +97,11 @@ pub async fn accept_invite(
     state: web::Data<AppState>,
     Id(invite_id): Id<MemberInviteId>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(ok(state.teams.answer(caller.user, invite_id, true).await?))
+    Ok(ok(state
+        .people
+        .teams
+        .answer(caller.user, invite_id, true)
+        .await?))
 }
 
 /// Declines an invite to the caller.
@@ -100,7 +109,6 @@ pub async fn accept_invite(
     tag = "teams",
     params(("id" = MemberInviteId, Path, description = "The invite's id")),
     responses((status = 200, description = "The declined invite", body = Envelope<MemberInvite>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/memberInvite/{id}/decline")]
 pub async fn decline_invite(
@@ -109,6 +117,7 @@ pub async fn decline_invite(
     Id(invite_id): Id<MemberInviteId>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(ok(state
+        .people
         .teams
         .answer(caller.user, invite_id, false)
         .await?))

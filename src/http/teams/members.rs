@@ -23,6 +23,7 @@ pub struct MembersQuery {
     tag = "teams",
     params(MembersQuery),
     responses((status = 200, description = "A page of members", body = Envelope<Relay<Member>>)),
+    security(("public" = [])),
 )]
 #[get("/members")]
 pub async fn list_members(
@@ -30,10 +31,10 @@ pub async fn list_members(
     state: web::Data<AppState>,
     query: web::Query<MembersQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let team = team_id(&query.team_id)?;
+    let team = parse_id::<TeamId>(&query.team_id)?;
     let (take, after) = paging::params(query.take, query.after.as_deref())?;
-    state.teams.require(team, reader.0, None).await?;
-    let members = state.teams.members(team, take, after).await?;
+    state.people.teams.require(team, reader.0, None).await?;
+    let members = state.people.teams.members(team, take, after).await?;
     Ok(ok(paging::relay(members, take, |m| m.id.to_string())))
 }
 
@@ -52,7 +53,6 @@ pub struct UpdateMember {
     params(("id" = MemberId, Path, description = "The member's id")),
     request_body = UpdateMember,
     responses((status = 200, description = "The member", body = Envelope<Member>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[put("/member/{id}")]
 pub async fn update_member(
@@ -67,12 +67,13 @@ pub async fn update_member(
         permissions: body.permissions,
     };
     let updated = state
+        .people
         .teams
         .update_member(caller.user, member, change)
         .await?;
     // An admin made a member again: their team's keys stop at the next request.
-    let keys = state.api_keys.team_key_hashes(updated.team_id).await?;
-    state.api_keys.forget_team(&keys).await;
+    let keys = state.auth.api_keys.team_key_hashes(updated.team_id).await?;
+    state.auth.api_keys.forget_team(&keys).await;
     Ok(ok(updated))
 }
 
@@ -81,7 +82,6 @@ pub async fn update_member(
     tag = "teams",
     params(("id" = MemberId, Path, description = "The member's id")),
     responses((status = 200, description = "The member was removed", body = Envelope<Deleted<MemberId>>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[delete("/member/{id}")]
 pub async fn remove_member(
@@ -89,10 +89,14 @@ pub async fn remove_member(
     state: web::Data<AppState>,
     Id(member): Id<MemberId>,
 ) -> Result<HttpResponse, ApiError> {
-    let team = state.teams.member(member).await?.team_id;
-    let keys = state.api_keys.team_key_hashes(team).await?;
-    state.teams.remove_member(caller.user, member).await?;
+    let team = state.people.teams.member(member).await?.team_id;
+    let keys = state.auth.api_keys.team_key_hashes(team).await?;
+    state
+        .people
+        .teams
+        .remove_member(caller.user, member)
+        .await?;
     // The keys they made stop at the next request (read before: the removal may take them).
-    state.api_keys.forget_team(&keys).await;
+    state.auth.api_keys.forget_team(&keys).await;
     Ok(ok(Deleted::new(member)))
 }

@@ -18,12 +18,14 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::{ChatName, Handle};
+use crate::errors::Code;
 use crate::http::auth::readers::Reader;
 use crate::http::auth::session::{ReadPrivate, Require, WritePrivate};
 use crate::http::bodies::Deleted;
+use crate::http::error::ApiError;
 use crate::http::paging::{self, Relay};
-use crate::http::path::Id;
-use crate::http::{ApiError, Code, Envelope, ok};
+use crate::http::path::{Id, parse_id};
+use crate::http::reply::{Envelope, ok};
 use crate::ids::TeamId;
 use crate::state::AppState;
 use crate::teams::{NewTeam, Team, TeamChange, TeamError, TeamPermission};
@@ -80,7 +82,6 @@ pub struct CreateTeam {
     tag = "teams",
     request_body = CreateTeam,
     responses((status = 200, description = "The team", body = Envelope<Team>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[post("/team")]
 pub async fn create_team(
@@ -94,7 +95,7 @@ pub async fn create_team(
         handle: body.handle.as_deref().map(team_handle).transpose()?,
         is_private: body.is_private.unwrap_or(false),
     };
-    Ok(ok(state.teams.create(caller.user, new).await?))
+    Ok(ok(state.people.teams.create(caller.user, new).await?))
 }
 
 /// A team: anyone may see a team that is not private; a private one only its members.
@@ -102,6 +103,7 @@ pub async fn create_team(
     tag = "teams",
     params(("id" = TeamId, Path, description = "The team's id")),
     responses((status = 200, description = "The team", body = Envelope<Team>)),
+    security(("public" = [])),
 )]
 #[get("/team/{id}")]
 pub async fn get_team(
@@ -109,8 +111,8 @@ pub async fn get_team(
     state: web::Data<AppState>,
     Id(team): Id<TeamId>,
 ) -> Result<HttpResponse, ApiError> {
-    state.teams.require(team, reader.0, None).await?;
-    Ok(ok(state.teams.get(team).await?))
+    state.people.teams.require(team, reader.0, None).await?;
+    Ok(ok(state.people.teams.get(team).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -129,7 +131,6 @@ pub struct UpdateTeam {
     params(("id" = TeamId, Path, description = "The team's id")),
     request_body = UpdateTeam,
     responses((status = 200, description = "The team", body = Envelope<Team>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[put("/team/{id}")]
 pub async fn update_team(
@@ -149,10 +150,11 @@ pub async fn update_team(
         is_private: body.is_private,
     };
     state
+        .people
         .teams
         .require(team, Some(caller.user), Some(TeamPermission::UpdateTeam))
         .await?;
-    Ok(ok(state.teams.update(team, change).await?))
+    Ok(ok(state.people.teams.update(team, change).await?))
 }
 
 /// Deletes a team with its members, invites and chats (admins only).
@@ -160,7 +162,6 @@ pub async fn update_team(
     tag = "teams",
     params(("id" = TeamId, Path, description = "The team's id")),
     responses((status = 200, description = "The team was deleted", body = Envelope<Deleted<TeamId>>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[delete("/team/{id}")]
 pub async fn delete_team(
@@ -168,12 +169,12 @@ pub async fn delete_team(
     state: web::Data<AppState>,
     Id(team): Id<TeamId>,
 ) -> Result<HttpResponse, ApiError> {
-    state.teams.require_admin(team, caller.user).await?;
-    let keys = state.api_keys.team_key_hashes(team).await?;
-    if !state.teams.delete(team).await? {
+    state.people.teams.require_admin(team, caller.user).await?;
+    let keys = state.auth.api_keys.team_key_hashes(team).await?;
+    if !state.people.teams.delete(team).await? {
         return Err(TeamError::TeamNotFound.into());
     }
-    state.api_keys.forget_team(&keys).await;
+    state.auth.api_keys.forget_team(&keys).await;
     Ok(ok(Deleted::new(team)))
 }
 
@@ -193,7 +194,6 @@ pub struct PageQuery {
     tag = "teams",
     params(PageQuery),
     responses((status = 200, description = "A page of teams", body = Envelope<Relay<Team>>)),
-    security(("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]
 #[get("/teams")]
 pub async fn list_teams(
@@ -202,12 +202,6 @@ pub async fn list_teams(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (take, after) = paging::params(query.take, query.after.as_deref())?;
-    let teams = state.teams.mine(caller.user, take, after).await?;
+    let teams = state.people.teams.mine(caller.user, take, after).await?;
     Ok(ok(paging::relay(teams, take, |t| t.id.to_string())))
-}
-
-/// A `teamId` from a query string.
-pub(crate) fn team_id(text: &str) -> Result<TeamId, ApiError> {
-    text.parse()
-        .map_err(|_| ApiError::of(Code::InvalidTeamId, "A team id is a decimal number"))
 }

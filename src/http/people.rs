@@ -1,4 +1,4 @@
-//! Finding people (public fields only, for anyone, signed in or not):
+//! Finding people (`crate::people::Directory`; public fields only, for anyone, signed in or not):
 //! - `GET /user/{id}` · `GET /user?handle=` — one user, 404 `UserNotFound` otherwise;
 //! - `GET /users?search=&isBot=&take&after` — a Relay page in id order.
 
@@ -6,9 +6,12 @@ use actix_web::{HttpResponse, get, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::error::ApiError;
+use super::paging;
 use super::paging::Relay;
 use super::path::Id;
-use super::{ApiError, Code, Envelope, ok, paging};
+use super::reply::{Envelope, ok};
+use crate::errors::Code;
 use crate::ids::UserId;
 use crate::people::{PublicUser, Search};
 use crate::state::AppState;
@@ -30,13 +33,14 @@ fn found(user: Option<PublicUser>) -> Result<HttpResponse, ApiError> {
     tag = "users",
     params(("id" = UserId, Path, description = "The user's id")),
     responses((status = 200, description = "The user", body = Envelope<PublicUser>)),
+    security(("public" = [])),
 )]
 #[get("/user/{id:\\d+}")]
 pub async fn by_id(
     state: web::Data<AppState>,
     Id(id): Id<UserId>,
 ) -> Result<HttpResponse, ApiError> {
-    found(state.people.by_id(id).await?)
+    found(state.people.directory.by_id(id).await?)
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -52,6 +56,7 @@ pub struct HandleQuery {
     tag = "users",
     params(HandleQuery),
     responses((status = 200, description = "The user", body = Envelope<PublicUser>)),
+    security(("public" = [])),
 )]
 #[get("/user")]
 pub async fn by_handle(
@@ -62,7 +67,7 @@ pub async fn by_handle(
     if crate::domain::Handle::parse(&query.handle).is_err() {
         return found(None);
     }
-    found(state.people.by_handle(&query.handle).await?)
+    found(state.people.directory.by_handle(&query.handle).await?)
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -85,6 +90,7 @@ pub struct SearchQuery {
     tag = "users",
     params(SearchQuery),
     responses((status = 200, description = "A page of users", body = Envelope<Relay<PublicUser>>)),
+    security(("public" = [])),
 )]
 #[get("/users")]
 pub async fn search(
@@ -108,6 +114,7 @@ pub async fn search(
     }
     let rows = state
         .people
+        .directory
         .search(
             &Search {
                 text,
