@@ -1,5 +1,6 @@
 //! A run's limits: the `[runs]` defaults, lowered per run (`config.limits` at start or resume,
-//! never above the defaults), stored with the run and checked before every step.
+//! never above the defaults), stored with the run and checked before every step (the check is
+//! `executor/decide/limits.rs`).
 //!
 //! ```text
 //! before a step ─▶ steps so far ≥ maxSteps        ─▶ Failed  MaxSteps

@@ -12,8 +12,8 @@
 //!
 //! `service.rs` is what handlers call, `start.rs` the `run-start` job and the sweeper,
 //! `code.rs` the `sandbox-execution` job of `code` steps,
-//! `store.rs` the SQL (lease, fencing, timeline), `executor/` the step loop, `nodes.rs` what
-//! each kind does, `context.rs` templates, `limits.rs` limits. ADR 20 says what was decided.
+//! `store.rs` the SQL (lease, fencing, timeline), `executor/` the step loop (its decisions,
+//! pure, in `executor/decide/`), `nodes.rs` what each kind does, `context.rs` templates, `limits.rs` limits. ADR 20 says what was decided.
 
 pub(crate) mod access;
 pub mod code;

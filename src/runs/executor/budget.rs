@@ -1,42 +1,27 @@
-//! What a step may spend: the run's limits checked before it (steps, time in steps, credits)
-//! and an llm step's worst case, which it holds while it runs.
+//! What a step may spend: the run's usage read before it and checked against its limits
+//! (`decide/limits.rs` decides), and an llm step's worst case, which it holds while it runs.
 
+use super::decide::{self, RunUsage, Stored};
 use super::*;
 
 impl Walk<'_> {
-    /// The run's limits, before a step that may spend up to `hold` credits.
+    /// The run's limits, before a step that may spend up to `hold` credits (`decide::limits`).
     pub(super) async fn within_limits(
         &self,
         key: &str,
         hold: i64,
-        new_step: bool,
+        stored: Stored,
     ) -> Result<(), Stop> {
         let (credits, steps, active_ms) = store::usage(&self.deps().pool, self.run()).await?;
-        let limits = self.limits;
-        let fail = |reason: &'static str, message: String| Stop::Failed {
-            step: key.to_owned(),
-            reason,
-            message,
+        let used = RunUsage {
+            credits,
+            steps,
+            active_ms,
         };
-        if new_step && steps >= limits.max_steps {
-            return Err(fail(
-                "MaxSteps",
-                format!("{steps} steps taken; the limit is {}", limits.max_steps),
-            ));
+        match decide::limits(key, self.limits, used, hold, stored) {
+            Some(halt) => Err(halt.into()),
+            None => Ok(()),
         }
-        if active_ms >= limits.max_time_ms {
-            return Err(fail(
-                "MaxTime",
-                format!(
-                    "{active_ms} ms in steps; the limit is {}",
-                    limits.max_time_ms
-                ),
-            ));
-        }
-        if credits.saturating_add(hold) > limits.max_credits {
-            return Err(Stop::Paused("MaxCredits"));
-        }
-        Ok(())
     }
 
     /// The most an llm step can cost (its hold): the prompt's bytes as tokens in, its token

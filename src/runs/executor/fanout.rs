@@ -15,6 +15,7 @@
 use futures_util::future::join_all;
 use serde_json::Map;
 
+use super::decide::{self, Halt, Stored};
 use super::*;
 
 impl<'a> Walk<'a> {
@@ -41,21 +42,13 @@ impl<'a> Walk<'a> {
         key: &str,
         prefix: &str,
         context: &mut Context,
-        existing: Option<StepRow>,
+        stored: Stored,
     ) -> Result<Value, Stop> {
         self.boundary()?;
-        let failed = |reason: &'static str, message: String| Stop::Failed {
-            step: key.to_owned(),
-            reason,
-            message,
-        };
-        if existing.as_ref().is_none_or(|s| s.status != "InProgress") {
-            let mut tx = self.begin().await?;
-            let id = self.deps().ids.next_id();
-            let attempt =
-                store::start_step_in(&mut tx, id, self.run(), &node.id, key, &json!({})).await?;
-            self.started_in(&mut tx, node, key, attempt).await?;
-            self.commit(tx).await?;
+        let failed =
+            |reason: &'static str, message: String| Stop::from(Halt::failed(key, reason, message));
+        if stored.begins() {
+            self.begin_step(node, key, &json!({})).await?;
         }
         let outputs = match &node.kind {
             Kind::Parallel { branches, join } => {
@@ -95,32 +88,15 @@ impl<'a> Walk<'a> {
                 max_concurrency,
                 max_items,
             } => {
-                let list = match context.lookup(items) {
-                    Some(Value::Array(list)) => list,
-                    other => {
-                        return Err(failed(
-                            "MapItems",
-                            format!(
-                                "{items:?} is not a list ({})",
-                                other.map_or("missing".into(), |v| v.to_string())
-                            ),
-                        ));
-                    }
-                };
-                let most = max_items.map_or(self.deps().map_max_items, |m| m as usize);
-                if list.len() > most {
-                    return Err(failed(
-                        "MaxItems",
-                        format!("{} items; at most {most} are allowed", list.len()),
-                    ));
-                }
+                let found = context.lookup(items);
+                let most = self.deps().map_max_items;
+                let (list, at_once) =
+                    decide::map_items(key, items, found, *max_items, most, *max_concurrency)?;
                 let body = graph
                     .node(body)
                     .ok_or_else(|| failed("InvalidSnapshot", format!("no node {body:?}")))?
                     .clone();
-                let at_once = Arc::new(tokio::sync::Semaphore::new(
-                    max_concurrency.map_or(list.len().max(1), |m| m.max(1) as usize),
-                ));
+                let at_once = Arc::new(tokio::sync::Semaphore::new(at_once));
                 let mut walks = Vec::with_capacity(list.len());
                 for (index, item) in list.into_iter().enumerate() {
                     let mut walk = self.branch();
@@ -129,16 +105,16 @@ impl<'a> Walk<'a> {
                     let (at_once, body) = (Arc::clone(&at_once), &body);
                     let item_key = format!("{key}[{index}]");
                     walks.push(async move {
-                        let _slot = at_once.acquire_owned().await.map_err(|_| Stop::Shutdown)?;
-                        let result = match walk.steps.get(&item_key) {
-                            Some(s) if s.status == "Completed" => {
-                                Ok(s.outputs.clone().unwrap_or_else(|| json!({})))
-                            }
-                            existing => {
-                                let existing = existing.cloned();
-                                walk.step(body, &item_key, prefix, &mut item_context, existing)
-                                    .await
-                            }
+                        let _slot = at_once.acquire_owned().await.map_err(|_| Halt::Shutdown)?;
+                        let existing = walk.steps.get(&item_key).cloned();
+                        let stored = Stored::of(existing.as_ref().map(|s| s.status.as_str()));
+                        let result = if stored.replays_item() {
+                            Ok(existing
+                                .and_then(|s| s.outputs)
+                                .unwrap_or_else(|| json!({})))
+                        } else {
+                            walk.step(body, &item_key, prefix, &mut item_context, existing)
+                                .await
                         };
                         result.map(|outputs| (outputs, walk.steps))
                     });

@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! RunActor ─▶ Driver::run ─▶ load the snapshot and the stored steps (never memory)
-//!   walk the graph from its start: a step stored Completed is replayed from its outputs;
-//!   the first one that is not is executed:
+//!   walk the graph from its start: a step stored Completed (or Skipped) is replayed from its
+//!   outputs; the first one that is not is executed:
 //!     fenced tx: step InProgress + step/started ─▶ execute (cancellable, timed out, retried)
 //!     fenced tx: outputs + debit (ledger key = step key) + step/completed ─▶ next node
 //!   wait / approval / input ─▶ fenced tx: lease dropped, waiting_for set ─▶ the actor stops
@@ -14,9 +14,17 @@
 //! written and the run stops here. Events go to the run's timeline and, through the outbox, to
 //! its room, in the same transaction as the write they describe. A step found InProgress (its
 //! node died mid-step) runs again with the same step key — except a `non-idempotent` http
-//! step, which pauses the run with `UncertainStep` until a person resumes it.
+//! step or a writing `action`, which pauses the run with `UncertainStep` until a person
+//! resumes it.
+//!
+//! Every choice on the way (replay or run, stop or pause, limits, skip, retry with which delay
+//! or fail, the next node, a wait's due time, how the run ends) is made in `decide/`, pure and
+//! unit-tested; the files here do the I/O it asks for: `walk.rs` the walk and one step's
+//! protocol, `work.rs` what a step does, `waits.rs` timers and people, `fanout.rs` parallel
+//! and map, `budget.rs` usage and credit holds, this file the run's start and end.
 
 mod budget;
+mod decide;
 mod fanout;
 mod waits;
 mod walk;
@@ -30,8 +38,9 @@ use serde_json::{Value, json};
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::mpsc;
 use vrooli_actors::fut::BoxFut;
-use vrooli_actors::{Hub, NewEvent, RoomKey, RunControl, RunDriver, StopReason};
+use vrooli_actors::{Hub, NewEvent, RoomKey, RunControl, RunDriver};
 
+use self::decide::{End, Ending, Halt};
 use super::context::Context;
 use super::limits::RunLimits;
 use super::nodes::{self, HttpLimits, StepFailure};
@@ -40,7 +49,7 @@ use crate::ai::{AiRegistry, Prompt, Role, Usage};
 use crate::credits::Credits;
 use crate::ids::{Snowflake, UserId};
 use crate::outbox::Outbox;
-use crate::routines::graph::{Effect, Graph, Kind, Node, Retry};
+use crate::routines::graph::{Graph, Kind, Node, Retry};
 
 /// What every run's driver on this node uses.
 pub struct RunDeps {
@@ -70,26 +79,22 @@ pub struct RunDeps {
     pub node: i32,
 }
 
-/// Why the walk stopped before the end.
+/// Why the walk stopped before the end: a decision (`decide.rs`) or a database error.
 enum Stop {
-    Fenced,
-    Cancelled,
-    Shutdown,
-    Paused(&'static str),
-    /// The lease was dropped for a wait (in the step's transaction).
-    Waiting,
-    Failed {
-        step: String,
-        reason: &'static str,
-        message: String,
-    },
+    Halt(Halt),
     Sql(sqlx::Error),
+}
+
+impl From<Halt> for Stop {
+    fn from(halt: Halt) -> Self {
+        Stop::Halt(halt)
+    }
 }
 
 impl From<WriteError> for Stop {
     fn from(error: WriteError) -> Self {
         match error {
-            WriteError::Fenced(_) => Stop::Fenced,
+            WriteError::Fenced(_) => Stop::Halt(Halt::Fenced),
             WriteError::Sql(error) => Stop::Sql(error),
         }
     }
@@ -182,14 +187,8 @@ impl Driver {
             Ok(s) => s,
             Err(error) => {
                 let message = format!("the stored snapshot does not parse: {error}");
-                return self
-                    .end(
-                        "Failed",
-                        "InvalidSnapshot",
-                        json!({"reason": "InvalidSnapshot", "message": message}),
-                        None,
-                    )
-                    .await;
+                let data = json!({"reason": "InvalidSnapshot", "message": message});
+                return self.end(End::Failed, "InvalidSnapshot", data, None).await;
             }
         };
         let steps = match store::steps(&self.deps.pool, run).await {
@@ -214,7 +213,7 @@ impl Driver {
             control,
             permits: Arc::new(tokio::sync::Semaphore::new(self.deps.max_concurrent_steps)),
         };
-        if self.lease.epoch == 1 && walk.steps.is_empty() {
+        if decide::first_walk(self.lease.epoch, walk.steps.len()) {
             walk.announced = true;
             if let Err(stop) = walk.event("run/started", json!({})).await {
                 return self.stopped(stop).await;
@@ -224,24 +223,30 @@ impl Driver {
         let mut context = Context::new(inputs);
         match walk.graph(&graph, "", &mut context).await {
             Ok(outputs) => {
-                self.end("Completed", "", json!({"outputs": outputs}), Some(&outputs))
-                    .await
+                let data = json!({"outputs": outputs});
+                self.end(End::Completed, "", data, Some(&outputs)).await
             }
             Err(stop) => self.stopped(stop).await,
         }
     }
 
+    /// Carries out what a stop makes of the run (`decide::ending`).
     async fn stopped(&self, stop: Stop) {
         let run = self.lease.run;
-        match stop {
-            Stop::Fenced => tracing::info!(run, "lease lost; another node has the run"),
-            Stop::Shutdown => tracing::info!(run, "node stopping; the run's lease will expire"),
-            Stop::Waiting => {}
+        let halt = match stop {
+            Stop::Halt(halt) => halt,
             Stop::Sql(error) => {
-                tracing::warn!(run, %error, "run interrupted; its lease will expire")
+                return tracing::warn!(run, %error, "run interrupted; its lease will expire");
             }
-            Stop::Cancelled => self.end("Cancelled", "Cancelled", json!({}), None).await,
-            Stop::Paused(reason) => {
+        };
+        match decide::ending(halt) {
+            Ending::Left(why) => {
+                if let Some(why) = why {
+                    tracing::info!(run, "{why}");
+                }
+            }
+            Ending::Ended { end, reason, data } => self.end(end, reason, data, None).await,
+            Ending::Paused(reason) => {
                 let result = async {
                     let mut tx = self.deps.pool.begin().await?;
                     store::fence(&mut tx, self.lease).await?;
@@ -253,25 +258,13 @@ impl Driver {
                 .await;
                 self.after_write(result);
             }
-            Stop::Failed {
-                step,
-                reason,
-                message,
-            } => {
-                let data = json!({"reason": reason, "message": message, "stepKey": step});
-                self.end("Failed", reason, data, None).await
-            }
         }
     }
 
-    /// Ends the run with `status` and its event, if the lease is still ours.
-    async fn end(&self, status: &str, reason: &str, data: Value, outputs: Option<&Value>) {
+    /// Ends the run with its event, if the lease is still ours.
+    async fn end(&self, end: End, reason: &str, data: Value, outputs: Option<&Value>) {
         let run = self.lease.run;
-        let event = match status {
-            "Completed" => "run/completed",
-            "Cancelled" => "run/cancelled",
-            _ => "run/failed",
-        };
+        let (status, event) = (end.status(), end.event());
         let result = async {
             let mut tx = self.deps.pool.begin().await?;
             store::fence(&mut tx, self.lease).await?;

@@ -1,58 +1,48 @@
 //! Steps that wait: `wait` (a timer) and `approval` / `input` (a person). Each drops the lease
-//! in its own transaction until it is due or answered.
+//! in its own transaction until it is due or answered; when it is due, and what an answer
+//! outputs, is `decide`'s (`decide/flow.rs`).
 
+use super::decide::{self, Timer};
 use super::*;
 
 impl Walk<'_> {
-    /// A `wait`: done when its time has come; otherwise the lease is dropped until then.
+    /// A `wait`, as `decide::timer` says: begun (with its due time stored), asleep (the lease
+    /// dropped until then), or done.
     pub(super) async fn wait(
         &mut self,
         node: &Node,
         key: &str,
-        existing: Option<StepRow>,
-        duration_ms: Option<u64>,
-        until: Option<&str>,
+        timer: Timer,
     ) -> Result<Value, Stop> {
-        let now = chrono::Utc::now();
-        let stored_until = existing
-            .as_ref()
-            .filter(|s| s.status == "InProgress")
-            .and_then(|s| s.inputs.as_ref())
-            .and_then(|i| i["until"].as_str())
-            .and_then(|u| chrono::DateTime::parse_from_rfc3339(u).ok())
-            .map(|u| u.with_timezone(&chrono::Utc));
-        let due = match (stored_until, until) {
-            (Some(at), _) => at,
-            (None, Some(until)) => chrono::DateTime::parse_from_rfc3339(until)
-                .map(|u| u.with_timezone(&chrono::Utc))
-                .unwrap_or(now),
-            (None, None) => now + chrono::Duration::milliseconds(duration_ms.unwrap_or(0) as i64),
-        };
-        if stored_until.is_none() {
-            let mut tx = self.begin().await?;
-            let id = self.deps().ids.next_id();
-            let inputs = json!({"until": due.to_rfc3339()});
-            let attempt =
-                store::start_step_in(&mut tx, id, self.run(), &node.id, key, &inputs).await?;
-            self.started_in(&mut tx, node, key, attempt).await?;
-            if due > now {
-                store::wait_in(&mut tx, self.run(), "Timer", Some(due)).await?;
-                store::event_in(
-                    &mut tx,
-                    self.run(),
-                    "run/waiting",
-                    json!({"stepKey": key, "until": due.to_rfc3339()}),
-                )
-                .await?;
+        match timer {
+            Timer::Begin { due, sleep } => {
+                let inputs = json!({"until": due.to_rfc3339()});
+                let mut tx = self.begin().await?;
+                let id = self.deps().ids.next_id();
+                let attempt =
+                    store::start_step_in(&mut tx, id, self.run(), &node.id, key, &inputs).await?;
+                self.started_in(&mut tx, node, key, attempt).await?;
+                if sleep {
+                    store::wait_in(&mut tx, self.run(), "Timer", Some(due)).await?;
+                    store::event_in(
+                        &mut tx,
+                        self.run(),
+                        "run/waiting",
+                        json!({"stepKey": key, "until": due.to_rfc3339()}),
+                    )
+                    .await?;
+                    self.commit(tx).await?;
+                    return Err(Halt::Waiting.into());
+                }
                 self.commit(tx).await?;
-                return Err(Stop::Waiting);
             }
-            self.commit(tx).await?;
-        } else if due > now {
-            let mut tx = self.begin().await?;
-            store::wait_in(&mut tx, self.run(), "Timer", Some(due)).await?;
-            self.commit(tx).await?;
-            return Err(Stop::Waiting);
+            Timer::Sleep(due) => {
+                let mut tx = self.begin().await?;
+                store::wait_in(&mut tx, self.run(), "Timer", Some(due)).await?;
+                self.commit(tx).await?;
+                return Err(Halt::Waiting.into());
+            }
+            Timer::Due => {}
         }
         let outputs = json!({});
         self.completed(node, key, &outputs, 0).await?;
@@ -66,7 +56,7 @@ impl Walk<'_> {
         node: &Node,
         key: &str,
         prefix: &str,
-        in_flight: bool,
+        begin: bool,
     ) -> Result<Value, Stop> {
         let decision_key = format!("{prefix}{}", node.id);
         let mut tx = self.begin().await?;
@@ -78,14 +68,14 @@ impl Walk<'_> {
                 .bind(&decision_key)
                 .fetch_optional(&mut *tx)
                 .await?;
-        if !in_flight {
+        if begin {
             let id = self.deps().ids.next_id();
             let attempt =
                 store::start_step_in(&mut tx, id, self.run(), &node.id, key, &json!({})).await?;
             self.started_in(&mut tx, node, key, attempt).await?;
         }
         let Some(answer) = answer else {
-            if !in_flight {
+            if begin {
                 let data = match &node.kind {
                     Kind::Approval { message } => {
                         json!({"key": decision_key, "kind": "approval", "message": message})
@@ -99,20 +89,10 @@ impl Walk<'_> {
             }
             store::wait_in(&mut tx, self.run(), "Decision", None).await?;
             self.commit(tx).await?;
-            return Err(Stop::Waiting);
+            return Err(Halt::Waiting.into());
         };
         self.commit(tx).await?;
-        let outputs = match &node.kind {
-            Kind::Approval { .. } => {
-                let approved = answer
-                    .get("approved")
-                    .and_then(Value::as_bool)
-                    .or(answer.as_bool())
-                    .unwrap_or(false);
-                json!({"approved": approved, "comment": answer.get("comment").cloned().unwrap_or(Value::Null)})
-            }
-            _ => answer,
-        };
+        let outputs = decide::answered(&node.kind, answer);
         self.completed(node, key, &outputs, 0).await?;
         Ok(outputs)
     }

@@ -1,9 +1,10 @@
-//! The walk of a run's graph: fenced transactions, the checks before a step, one step's
-//! protocol (start, execute with retries, store), and what a finished step writes.
-//!
-//! Long on purpose (~420 lines): the walk and one step's protocol (start, execute, retry, store)
-//! read best together; what a step does is in `work.rs`, waits in `waits.rs`.
+//! The walk of a run's graph and one step's protocol, as I/O: fenced transactions, the step's
+//! rows and events, its attempts (timed out, cancellable) and what a finished step writes.
+//! Every choice on the way (replay or run, stop or pause, skip, retry or fail, where next) is
+//! `decide`'s; this file carries it out. What a step does is in `work.rs`, waits in `waits.rs`,
+//! fan-outs in `fanout.rs`, limits in `budget.rs`.
 
+use super::decide::{self, After, AfterAttempt, Entry, Stored};
 use super::*;
 
 impl Walk<'_> {
@@ -18,10 +19,10 @@ impl Walk<'_> {
     /// A fenced transaction; what a person asked for meanwhile stops the walk here.
     pub(super) async fn begin(&self) -> Result<Transaction<'static, Postgres>, Stop> {
         let mut tx = self.deps().pool.begin().await?;
-        match store::fence(&mut tx, self.driver.lease).await? {
-            Some(desired) if desired == "Cancelled" => Err(Stop::Cancelled),
-            Some(desired) if desired == "Paused" => Err(Stop::Paused("Requested")),
-            _ => Ok(tx),
+        let desired = store::fence(&mut tx, self.driver.lease).await?;
+        match decide::desired(desired.as_deref()) {
+            Some(halt) => Err(halt.into()),
+            None => Ok(tx),
         }
     }
 
@@ -41,19 +42,9 @@ impl Walk<'_> {
 
     /// Before a step: stop, cancel or pause asked for through the actor.
     pub(super) fn boundary(&self) -> Result<(), Stop> {
-        self.halted()?;
-        if self.control.pause_requested() {
-            return Err(Stop::Paused("Requested"));
-        }
-        Ok(())
-    }
-
-    /// After a step's work: only a stop counts (a pause waits until its result is stored).
-    pub(super) fn halted(&self) -> Result<(), Stop> {
-        match self.control.stopped() {
-            Some(StopReason::Cancelled) => Err(Stop::Cancelled),
-            Some(StopReason::Fenced) => Err(Stop::Fenced),
-            Some(StopReason::Shutdown) => Err(Stop::Shutdown),
+        let stopped = self.control.stopped();
+        match decide::at_boundary(stopped, self.control.pause_requested()) {
+            Some(halt) => Err(halt.into()),
             None => Ok(()),
         }
     }
@@ -83,46 +74,38 @@ impl Walk<'_> {
             loop {
                 let node = graph
                     .node(&current)
-                    .ok_or_else(|| Stop::Failed {
-                        step: current.clone(),
-                        reason: "InvalidSnapshot",
-                        message: format!("no node {current:?}"),
+                    .ok_or_else(|| {
+                        Halt::failed(&current, "InvalidSnapshot", format!("no node {current:?}"))
                     })?
                     .clone();
                 let key = format!("{}:{prefix}{}", self.run(), node.id);
-                let outputs = match self.steps.get(&key) {
-                    Some(step) if step.status == "Completed" || step.status == "Skipped" => {
-                        let outputs = step.outputs.clone().unwrap_or_else(|| json!({}));
-                        // A parallel's outputs carry what its branches' nodes produced.
-                        if let (Kind::Parallel { .. }, Some(Value::Object(nodes))) =
-                            (&node.kind, outputs.get("nodes"))
-                        {
-                            context.nodes.extend(nodes.clone());
-                        }
-                        outputs
+                let existing = self.steps.get(&key).cloned();
+                let stored = Stored::of(existing.as_ref().map(|s| s.status.as_str()));
+                let outputs = if stored.replays() {
+                    let outputs = existing
+                        .and_then(|s| s.outputs)
+                        .unwrap_or_else(|| json!({}));
+                    // A parallel's outputs carry what its branches' nodes produced.
+                    if let (Kind::Parallel { .. }, Some(Value::Object(nodes))) =
+                        (&node.kind, outputs.get("nodes"))
+                    {
+                        context.nodes.extend(nodes.clone());
                     }
-                    existing => {
-                        let existing = existing.cloned();
-                        match &node.kind {
-                            Kind::Parallel { .. } | Kind::Map { .. } => {
-                                self.fan_out(graph, &node, &key, prefix, context, existing)
-                                    .await?
-                            }
-                            _ => self.step(&node, &key, prefix, context, existing).await?,
+                    outputs
+                } else {
+                    match &node.kind {
+                        Kind::Parallel { .. } | Kind::Map { .. } => {
+                            self.fan_out(graph, &node, &key, prefix, context, stored)
+                                .await?
                         }
+                        _ => self.step(&node, &key, prefix, context, existing).await?,
                     }
                 };
                 context.nodes.insert(node.id.clone(), outputs.clone());
-                let next = match &node.kind {
-                    Kind::Decision { .. } => outputs["branch"].as_str().map(str::to_owned),
-                    Kind::Parallel { join, .. } => Some(join.clone()),
-                    _ => graph.next_of(&node.id).first().map(|s| (*s).to_owned()),
-                };
-                match next {
-                    Some(next) if Some(next.as_str()) == stop_at => return Ok(outputs),
-                    Some(next) => current = next,
-                    None if graph.outputs.is_empty() => return Ok(outputs),
-                    None => {
+                match decide::after(graph, &node, &outputs, stop_at) {
+                    After::Node(next) => current = next,
+                    After::Return => return Ok(outputs),
+                    After::Outputs => {
                         let picked = graph
                             .outputs
                             .iter()
@@ -137,7 +120,7 @@ impl Walk<'_> {
         })
     }
 
-    /// Runs one node that has no stored result.
+    /// Runs one node that has no stored result, as `decide::enter` says.
     pub(super) async fn step(
         &mut self,
         node: &Node,
@@ -147,62 +130,48 @@ impl Walk<'_> {
         existing: Option<StepRow>,
     ) -> Result<Value, Stop> {
         self.boundary()?;
+        let stored = Stored::of(existing.as_ref().map(|s| s.status.as_str()));
         let hold = self.llm_hold(node, context);
-        // A step already begun (a wait resuming, a takeover) was counted when it began.
-        self.within_limits(key, hold, existing.is_none()).await?;
-        let failed = |reason: &'static str, message: String| Stop::Failed {
-            step: key.to_owned(),
-            reason,
-            message,
-        };
-        if let Some(skip) = &node.skip_condition
-            && nodes::holds(skip, context)
-        {
-            let mut tx = self.begin().await?;
-            let id = self.deps().ids.next_id();
-            store::start_step_in(&mut tx, id, self.run(), &node.id, key, &json!({})).await?;
-            store::finish_step_in(&mut tx, key, "Skipped", Some(&json!({})), None, 0).await?;
-            store::event_in(
-                &mut tx,
-                self.run(),
-                "step/skipped",
-                json!({"stepKey": key, "nodeId": node.id}),
-            )
-            .await?;
-            self.commit(tx).await?;
-            return Ok(json!({}));
-        }
-        let in_flight = existing.as_ref().is_some_and(|s| s.status == "InProgress");
-        match &node.kind {
-            Kind::Join { .. } => {
-                // The branches are done (the parallel waited for them): nothing to do.
-                if !in_flight {
-                    let mut tx = self.begin().await?;
-                    let id = self.deps().ids.next_id();
-                    let attempt =
-                        store::start_step_in(&mut tx, id, self.run(), &node.id, key, &json!({}))
-                            .await?;
-                    self.started_in(&mut tx, node, key, attempt).await?;
-                    self.commit(tx).await?;
+        self.within_limits(key, hold, stored).await?;
+        let skip = (node.skip_condition.as_ref()).is_some_and(|c| nodes::holds(c, context));
+        match decide::enter(node, stored, skip) {
+            Entry::Skip => {
+                let mut tx = self.begin().await?;
+                let id = self.deps().ids.next_id();
+                store::start_step_in(&mut tx, id, self.run(), &node.id, key, &json!({})).await?;
+                store::finish_step_in(&mut tx, key, "Skipped", Some(&json!({})), None, 0).await?;
+                let data = json!({"stepKey": key, "nodeId": node.id});
+                store::event_in(&mut tx, self.run(), "step/skipped", data).await?;
+                self.commit(tx).await?;
+                Ok(json!({}))
+            }
+            Entry::Join { begin } => {
+                if begin {
+                    self.begin_step(node, key, &json!({})).await?;
                 }
                 let outputs = json!({});
                 self.completed(node, key, &outputs, 0).await?;
-                return Ok(outputs);
+                Ok(outputs)
             }
-            Kind::Wait { duration_ms, until } => {
-                return self
-                    .wait(node, key, existing, *duration_ms, until.as_deref())
-                    .await;
+            Entry::Wait { duration_ms, until } => {
+                let stored_until = existing.as_ref().and_then(|s| s.inputs.as_ref());
+                let stored_until = stored_until.and_then(|i| i["until"].as_str());
+                let timer =
+                    decide::timer(stored, stored_until, until, duration_ms, chrono::Utc::now());
+                self.wait(node, key, timer).await
             }
-            Kind::Approval { .. } | Kind::Input { .. } => {
-                return self.decision(node, key, prefix, in_flight).await;
-            }
-            Kind::Subroutine { version_id, inputs } => {
+            Entry::Ask { begin } => self.decision(node, key, prefix, begin).await,
+            Entry::Subroutine {
+                begin,
+                version_id,
+                inputs,
+            } => {
+                let failed = |reason: &'static str, message: String| {
+                    Stop::from(Halt::failed(key, reason, message))
+                };
                 let Some(child) = self.snapshot.subroutines.get(version_id).cloned() else {
-                    return Err(failed(
-                        "InvalidSnapshot",
-                        format!("no snapshot of routine version {version_id}"),
-                    ));
+                    let message = format!("no snapshot of routine version {version_id}");
+                    return Err(failed("InvalidSnapshot", message));
                 };
                 let mut rendered = serde_json::Map::new();
                 for (name, template) in inputs {
@@ -212,54 +181,42 @@ impl Walk<'_> {
                     rendered.insert(name.clone(), value);
                 }
                 let inputs = Value::Object(rendered);
-                if !in_flight {
-                    let mut tx = self.begin().await?;
-                    let id = self.deps().ids.next_id();
-                    let attempt =
-                        store::start_step_in(&mut tx, id, self.run(), &node.id, key, &inputs)
-                            .await?;
-                    self.started_in(&mut tx, node, key, attempt).await?;
-                    self.commit(tx).await?;
+                if begin {
+                    self.begin_step(node, key, &inputs).await?;
                 }
                 let mut child_context = Context::new(inputs);
                 let child_prefix = format!("{prefix}{}/", node.id);
                 let outputs = self
                     .graph(&child, &child_prefix, &mut child_context)
                     .await?;
-                return self
-                    .completed(node, key, &outputs, 0)
-                    .await
-                    .map(|()| outputs);
+                self.completed(node, key, &outputs, 0).await?;
+                Ok(outputs)
             }
-            Kind::Http {
-                effect: Effect::NonIdempotent,
-                ..
-            } if in_flight => {
-                // It may have happened: a person decides (resume retries it).
-                return Err(Stop::Paused("UncertainStep"));
-            }
-            Kind::Action { tool, input, .. }
-                if in_flight && crate::routines::graph::action_writes(tool, input.as_ref()) =>
-            {
-                // A tool that writes may have done so before the owner died: as above.
-                return Err(Stop::Paused("UncertainStep"));
-            }
-            _ => {}
+            Entry::Halt(halt) => Err(halt.into()),
+            Entry::Work(retry) => self.attempts(node, key, context, hold, retry).await,
         }
-        let retry = node.retry.unwrap_or(Retry {
-            max_attempts: 1,
-            backoff_ms: 0,
-        });
+    }
+
+    /// Attempts of a step's work until one completes, `decide::after_attempt` gives up, or
+    /// the run stops.
+    async fn attempts(
+        &mut self,
+        node: &Node,
+        key: &str,
+        context: &Context,
+        hold: i64,
+        retry: Retry,
+    ) -> Result<Value, Stop> {
         loop {
             // At most `runs.max_concurrent_steps` steps of the run work at once (branches and
             // map items share them); held from the step's start to its stored result.
             let _permit = Arc::clone(&self.permits)
                 .acquire_owned()
                 .await
-                .map_err(|_| Stop::Shutdown)?;
+                .map_err(|_| Halt::Shutdown)?;
             let rendered = self
                 .render_inputs(node, context)
-                .map_err(|m| failed("MissingOutput", m))?;
+                .map_err(|m| Halt::failed(key, "MissingOutput", m))?;
             let mut tx = self.begin().await?;
             let id = self.deps().ids.next_id();
             let attempt =
@@ -275,60 +232,50 @@ impl Walk<'_> {
                 {
                     Ok(()) => {}
                     Err(crate::credits::CreditError::Database(error)) => return Err(error.into()),
-                    Err(_) => return Err(Stop::Paused("InsufficientCredits")),
+                    Err(_) => return Err(Halt::Paused("InsufficientCredits").into()),
                 }
             }
             self.started_in(&mut tx, node, key, attempt).await?;
             self.commit(tx).await?;
 
-            let timeout = node
-                .timeout_ms
-                .map_or(self.deps().step_timeout, Duration::from_millis);
-            let result = match tokio::time::timeout(
-                timeout,
-                // Every log line of the step's work carries its key and attempt.
-                tracing::Instrument::instrument(
-                    self.execute(node, key, attempt, context),
-                    tracing::info_span!("step", step = %key, attempt),
-                ),
-            )
-            .await
-            {
+            let timeout = decide::attempt_timeout(node.timeout_ms, self.deps().step_timeout);
+            // Every log line of the step's work carries its key and attempt.
+            let span = tracing::info_span!("step", step = %key, attempt);
+            let work =
+                tracing::Instrument::instrument(self.execute(node, key, attempt, context), span);
+            let result = match tokio::time::timeout(timeout, work).await {
                 Ok(result) => result,
-                Err(_) => Err(StepFailure::retryable(
-                    "StepTimeout",
-                    format!("took longer than {} ms", timeout.as_millis()),
-                )),
+                Err(_) => Err(decide::timed_out(timeout)),
             };
-            if let Err(stop) = self.halted() {
-                if matches!(stop, Stop::Cancelled) && hold > 0 {
-                    // Cancelled mid-step: nothing was finished, nothing is charged.
-                    let _ = self.deps().credits.release(key).await;
+            let stopped = self.control.stopped();
+            match decide::after_attempt(stopped, result, attempt, retry, hold > 0) {
+                AfterAttempt::Stop { halt, release_hold } => {
+                    if release_hold {
+                        let _ = self.deps().credits.release(key).await;
+                    }
+                    return Err(halt.into());
                 }
-                return Err(stop);
-            }
-            match result {
-                Ok((outputs, cost)) => {
+                AfterAttempt::Complete((outputs, cost)) => {
                     self.completed(node, key, &outputs, cost).await?;
                     return Ok(outputs);
                 }
-                Err(failure) if failure.retryable && (attempt as u32) < retry.max_attempts => {
-                    let delay = retry
-                        .backoff_ms
-                        .saturating_mul(1 << (attempt - 1).clamp(0, 16));
+                AfterAttempt::Retry { delay_ms, failure } => {
                     self.event(
                         "step/retrying",
-                        json!({"stepKey": key, "attempt": attempt, "delayMs": delay, "error": failure.message}),
+                        json!({"stepKey": key, "attempt": attempt, "delayMs": delay_ms, "error": failure.message}),
                     )
                     .await?;
                     tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_millis(delay)) => {}
+                        _ = tokio::time::sleep(Duration::from_millis(delay_ms)) => {}
                         _ = self.cancel.cancelled() => {}
                     }
                     self.boundary()?;
                 }
-                Err(failure) => {
-                    if hold > 0 {
+                AfterAttempt::Fail {
+                    failure,
+                    release_hold,
+                } => {
+                    if release_hold {
                         let _ = self.deps().credits.release(key).await;
                     }
                     let mut tx = self.begin().await?;
@@ -342,13 +289,25 @@ impl Walk<'_> {
                     )
                     .await?;
                     self.commit(tx).await?;
-                    return Err(failed(
-                        failure.reason,
-                        format!("{}: {}", node.id, failure.message),
-                    ));
+                    let message = format!("{}: {}", node.id, failure.message);
+                    return Err(Halt::failed(key, failure.reason, message).into());
                 }
             }
         }
+    }
+
+    /// Marks a step InProgress with `step/started`, in a transaction of its own.
+    pub(super) async fn begin_step(
+        &mut self,
+        node: &Node,
+        key: &str,
+        inputs: &Value,
+    ) -> Result<(), Stop> {
+        let mut tx = self.begin().await?;
+        let id = self.deps().ids.next_id();
+        let attempt = store::start_step_in(&mut tx, id, self.run(), &node.id, key, inputs).await?;
+        self.started_in(&mut tx, node, key, attempt).await?;
+        self.commit(tx).await
     }
 
     /// `step/started` (and, the first time after a takeover, `run/resumed`).
