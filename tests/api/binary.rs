@@ -142,6 +142,7 @@ async fn sigterm_drains_and_exits_zero() {
             "clock",
             "auth",
             "actors",
+            "services",
             "jobs",
             "http"
         ]
