@@ -6,10 +6,32 @@
 //! metrics) → CORS → a route in [`http::routes`], whose handler calls a service and answers
 //! `{"data", "version"}` or an [`http::ApiError`].
 //!
-//! Modules: [`config`] (settings, validation), [`cli`], [`telemetry`] (logs), [`ids`] (Snowflake,
-//! typed ids, publicId), [`domain`] (parsed input types), [`db`] (pool, migrations, seed),
-//! [`redis_client`], [`health`], [`metrics`], [`auth`], [`retry`]. The actor system lives in the
-//! `vrooli-actors` crate, which knows nothing of HTTP or SQL.
+//! The modules, by floor. Arrows point down or along a floor, never in a circle:
+//! `scripts/module_arrows.py` fails on a cycle between top-level modules or between the files of
+//! one module.
+//!
+//! - Ground floor (types, settings, storage, plumbing; no business rules):
+//!   [`config`] (settings, layering, validation), [`cli`] (the command line), [`ids`] (Snowflake,
+//!   typed ids, publicId), [`domain`] (input types parsed at the edge), [`db`] (pool, migrations,
+//!   worker id lease, column reads), [`redis_client`] (optional Redis), [`retry`] (start-up
+//!   backoff), [`telemetry`] (logs), [`metrics`] (Prometheus registry), [`jobs`] (the durable job
+//!   queue, workers, scheduler; its hourly clean-up also releases [`credits`] holds), [`outbox`]
+//!   (room events committed with their writes, then published), [`ratelimit`] (token buckets).
+//! - Services (each owns its SQL):
+//!   [`auth`] (accounts, passwords, session tokens, API keys), [`credits`] (accounts and the
+//!   ledger), [`ai`] (model providers and their registry; no SQL), [`chat`] (chats, messages, the
+//!   bots' answers), [`notifications`] (notices, push), [`email`] and [`sms`] (delivery jobs),
+//!   [`people`] (public profiles), [`profile`] (one's own profile), [`teams`] (teams, members,
+//!   invites), [`routines`] (routines and their graphs), [`runs`] (runs and their executor),
+//!   [`sandbox`] (JavaScript of `code` steps, in a child process), [`files`] (uploads, images,
+//!   storage), [`billing`] (Stripe), [`exports`] and [`imports`] (a user's data archive),
+//!   [`health`] (the checks behind `/healthcheck`).
+//! - Transports: [`http`] (routes, middleware, extractors, errors), [`mcp`] (the MCP server's
+//!   tools), [`realtime`] (the server's side of the actor system: the hub, who may join a room).
+//! - Composition: [`state`] (what handlers share), [`startup`] (the start-up sequence, the seed,
+//!   shutdown).
+//!
+//! The actor system lives in the `vrooli-actors` crate, which knows nothing of HTTP or SQL.
 
 pub mod ai;
 pub mod auth;

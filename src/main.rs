@@ -1,5 +1,5 @@
 //! The `vrooli` binary: parse the CLI, load and validate settings, start logging, then hand over
-//! to the library (`Application` for `serve`, `db` for `migrate` and `seed`).
+//! to the library (`Application` for `serve`, `db` for `migrate`, `startup::seed` for `seed`).
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -7,7 +7,7 @@ use std::time::Instant;
 use clap::Parser;
 use vrooli::cli::{Cli, Command};
 use vrooli::config::{Settings, Sources};
-use vrooli::startup::{Application, acquire_lease, step};
+use vrooli::startup::{Application, acquire_lease, seed, step};
 use vrooli::{db, ids::Snowflake, telemetry};
 
 fn main() -> ExitCode {
@@ -57,7 +57,7 @@ fn main() -> ExitCode {
                 step("migrations", db::migrate(&pool)).await?;
                 // The seed makes ids, so it needs the worker id to itself like any node.
                 let lease = step("node-lease", acquire_lease(&pool, &settings)).await?;
-                let report = step("seed", db::seed::run(&pool, &ids, &settings.seed)).await?;
+                let report = step("seed", seed::run(&pool, &ids, &settings.seed)).await?;
                 tracing::info!(inserted = report.inserted, "seed applied");
                 lease.release().await;
                 pool.close().await;

@@ -13,8 +13,8 @@
 //!   `inbound` reads them.
 //! - [`room`]: one actor per room with local members, ordering and gap recovery, the registry.
 //! - [`broker`]: the `Broker` trait, the Redis and in-process brokers, node messages.
-//! - [`protocol`]: commands, acks and close codes (`docs/PROTOCOL.md`); [`wire`]: every frame
-//!   the server sends, as strict types.
+//! - [`protocol`]: commands, acks and close codes (`docs/PROTOCOL.md`). The strict types of
+//!   every frame the server sends, which the API tests parse, are in `tests/api/ws/wire.rs`.
 //! - [`access`]: what the actors ask the server (may this caller join; is the session valid).
 //!
 //! No HTTP routing or SQL here: the server supplies authorization through [`access::Authorizer`].
@@ -37,7 +37,6 @@ pub mod protocol;
 pub mod room;
 pub mod run;
 pub mod session;
-pub mod wire;
 
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::{
+use super::provider::{
     BoxFut, Prompt, Provider, ProviderError, Role, Sink, Usage, for_each_event, send_streaming,
 };
 

@@ -3,7 +3,7 @@
 
 use tokio_util::sync::CancellationToken;
 
-use super::{BoxFut, Prompt, Provider, ProviderError, Role, Sink, Usage};
+use super::provider::{BoxFut, Prompt, Provider, ProviderError, Role, Sink, Usage};
 
 pub struct Echo;
 

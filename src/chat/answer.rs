@@ -19,9 +19,11 @@ use sqlx::PgPool;
 use tokio::sync::mpsc;
 use vrooli_actors::{Hub, RoomKey};
 
-use super::{ChatMessage, ChatService, MAX_MESSAGE_CHARS, chat_room, insert_message};
+use super::row::{ChatMessage, insert_message};
+use super::{ChatService, chat_room};
 use crate::ai::{AiError, AiRegistry, Prompt, ProviderError, Role, Usage};
 use crate::credits::Credits;
+use crate::domain::MAX_MESSAGE_CHARS;
 use crate::ids::{ChatId, ChatMessageId, UserId};
 use crate::jobs::{JobContext, JobError, JobHandler, Queue};
 

@@ -22,8 +22,10 @@ pub mod invites;
 pub mod messages;
 mod page;
 mod participants;
+mod row;
 
-pub use messages::{ChatMessage, MAX_MESSAGE_CHARS, TreeNode, insert_message};
+pub use messages::{MAX_MESSAGE_CHARS, TreeNode};
+pub use row::{ChatMessage, insert_message};
 
 use crate::errors::{Code, ErrorCode, Told};
 use chrono::{DateTime, Utc};

@@ -1,13 +1,13 @@
-//! PostgreSQL: the pool, start-up connection with retry, migrations and the seed.
+//! PostgreSQL: the pool, start-up connection with retry, migrations.
 //!
 //! `connect` builds the pool from `[database]` and retries until PostgreSQL answers;
 //! `migrate` applies `migrations/` (embedded at compile time; sqlx takes an advisory lock, so
 //! several nodes starting together migrate once); `node_lease` claims this node's Snowflake worker
-//! id; `seed` creates the rows every install needs.
+//! id. The rows every install needs (the seed) are made by `startup::seed`, which may use the
+//! services above this floor (it hashes the admin's password with `auth::password`).
 
 pub mod columns;
 pub mod node_lease;
-pub mod seed;
 pub mod warm;
 
 use std::str::FromStr;

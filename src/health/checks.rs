@@ -10,7 +10,7 @@ use serde_json::json;
 use sqlx::PgPool;
 
 use super::host::HostProbe;
-use super::{ServiceHealth, Status};
+use super::status::{ServiceHealth, Status};
 use crate::jobs::JobStore;
 use crate::redis_client::RedisClient;
 

@@ -6,9 +6,13 @@
 //! check, others wait for that result rather than piling more queries onto a struggling database.
 //! The overall status is Down if any check is Down, Operational if all are, else Degraded; the
 //! HTTP layer answers 503 for Down so a load balancer takes the node out.
+//!
+//! Files: the checks (`checks.rs`), what a check answers (`status.rs`, below both), the host's
+//! readings (`host.rs`), and the service that runs and caches them (here).
 
 mod checks;
 pub mod host;
+mod status;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,37 +28,7 @@ use crate::jobs::JobStore;
 use crate::redis_client::RedisClient;
 pub use checks::Check;
 use host::HostProbe;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
-pub enum Status {
-    Operational,
-    Degraded,
-    Down,
-}
-
-/// One service's health, in the original's shape.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ServiceHealth {
-    pub healthy: bool,
-    pub status: Status,
-    pub last_checked: DateTime<Utc>,
-    /// Internals, shown only to a caller with the system key.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub details: Option<serde_json::Value>,
-}
-
-impl ServiceHealth {
-    pub fn new(status: Status, details: serde_json::Value) -> Self {
-        Self {
-            healthy: status != Status::Down,
-            status,
-            last_checked: Utc::now(),
-            details: Some(details),
-        }
-    }
-}
+pub use status::{ServiceHealth, Status};
 
 /// Whether this node runs alone (no Redis) or as one of several sharing Redis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]

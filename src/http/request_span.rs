@@ -5,7 +5,8 @@
 //! up the route and records the status at the end; with JSON logs each field is formatted into
 //! the span, and parsed again for every line logged inside it. A profile of the page GET
 //! (`benches/load/page.sh`, issue 13) had the default span's start and end at about 9% of the
-//! server's samples. This one keeps what a log line needs to be traced back to its request;
+//! server's samples. This one keeps what a log line needs to be traced back to its request and
+//! its caller (`user_id`, empty until the session middleware has read the session or API key);
 //! route, status and time are in the access log line (`http::edge`), which is logged inside it.
 //!
 //! [`route`] is the matched route pattern (`/api/v2/chat/{id}`), kept in the request's
@@ -39,6 +40,8 @@ impl RootSpanBuilder for RequestSpan {
             http.target = %request.uri().path_and_query().map_or("", |p| p.as_str()),
             http.client_ip = %connection.realip_remote_addr().unwrap_or(""),
             http.user_agent = %user_agent,
+            // Recorded by `http::auth::session::session_layer` once it knows the caller.
+            user_id = tracing::field::Empty,
         )
     }
 

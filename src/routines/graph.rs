@@ -1,9 +1,11 @@
-//! A routine's graph, parsed and checked: `Graph-1.0` (nodes inline) and the original's
-//! `Sequential` (steps calling other routine versions, `sequential.rs`) both become one [`Graph`].
+//! A routine's graph: `Graph-1.0` (nodes inline) and the original's `Sequential` (steps calling
+//! other routine versions, `sequential.rs`) both become one [`Graph`]. This file is the types and
+//! the `Graph-1.0` shape; `check.rs` and `sequential.rs` build on it, and `load_graph` (mod.rs)
+//! picks the parser by `__type`.
 //!
 //! ```text
-//! config JSON ─▶ parse (shape, kinds; here) ─▶ check (ids, edges, reachability, cycles, joins,
-//!                                                 templates, size; check.rs) ─▶ Graph | GraphError
+//! config JSON ─▶ load_graph ─▶ parse (shape, kinds; here or sequential.rs) ─▶ check (ids, edges,
+//!                 reachability, cycles, joins, templates, size; check.rs) ─▶ Graph | GraphError
 //! ```
 //!
 //! Every refusal names the node and the reason (`InvalidRoutineGraph`); a graph type we do not
@@ -354,19 +356,8 @@ impl Graph {
     }
 }
 
-/// Parses and checks a routine's `config.graph`.
-pub fn parse(graph: &Value, limits: GraphLimits) -> Result<Graph, GraphError> {
-    let kind = graph.get("__type").and_then(Value::as_str).unwrap_or("");
-    let graph = match kind {
-        "Graph-1.0" => parse_graph_1(graph.get("schema").unwrap_or(&Value::Null))?,
-        "Sequential" => super::sequential::parse(graph)?,
-        other => return Err(GraphError::Unsupported(other.to_owned())),
-    };
-    super::check::check(&graph, limits)?;
-    Ok(graph)
-}
-
-fn parse_graph_1(schema: &Value) -> Result<Graph, GraphError> {
+/// Parses a `Graph-1.0` graph's `schema` (shape and kinds; the checks are `check.rs`'s).
+pub(crate) fn parse_graph_1(schema: &Value) -> Result<Graph, GraphError> {
     let Some(raw_nodes) = schema.get("nodes").and_then(Value::as_array) else {
         return Err(GraphError::whole("schema.nodes must be a list of nodes"));
     };

@@ -125,20 +125,25 @@ pub struct RoutineService {
     max_import: usize,
 }
 
-/// The graph of a version's config: `config.graph` when there is one, else the single-step kind.
+/// The graph of a version's config, parsed and checked: `config.graph` when there is one (by its
+/// `__type`: `Graph-1.0` or the original's `Sequential`), else the single-step kind.
 pub fn load_graph(
     sub_type: &str,
     config: &Value,
     limits: GraphLimits,
 ) -> Result<Graph, GraphError> {
-    match config.get("graph") {
-        Some(graph) if !graph.is_null() => graph::parse(graph, limits),
-        _ => {
-            let graph = sequential::single_step(sub_type, config)?;
-            check::check(&graph, limits)?;
-            Ok(graph)
+    let graph = match config.get("graph") {
+        Some(graph) if !graph.is_null() => {
+            match graph.get("__type").and_then(Value::as_str).unwrap_or("") {
+                "Graph-1.0" => graph::parse_graph_1(graph.get("schema").unwrap_or(&Value::Null))?,
+                "Sequential" => sequential::parse(graph)?,
+                other => return Err(GraphError::Unsupported(other.to_owned())),
+            }
         }
-    }
+        _ => sequential::single_step(sub_type, config)?,
+    };
+    check::check(&graph, limits)?;
+    Ok(graph)
 }
 
 fn check_label(label: &str) -> Result<(), RoutineError> {

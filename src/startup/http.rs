@@ -3,6 +3,7 @@
 //! connections (`http/upgrade.rs`).
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 use utoipa_actix_web::AppExt;
 
@@ -14,13 +15,15 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, web};
 use tracing_actix_web::TracingLogger;
 
+use super::error::StartupError;
 use crate::config::{CorsSettings, Settings};
 use crate::http::origin::SafeOrigins;
 use crate::http::rate_limit::RateLimits;
 use crate::ratelimit::RateLimiter;
 use crate::state::AppState;
 
-use super::*;
+/// Extra routes mounted beside the server's own (tests mount probes through it).
+pub type RouteHook = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
 
 /// Binds `addr` with an accept backlog of `backlog` (the OS caps it at `net.core.somaxconn`), so a
 /// reconnect storm after a restart waits in the queue instead of falling into SYN retries.

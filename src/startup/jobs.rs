@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::error::StartupError;
 use crate::chat::ChatService;
 use crate::chat::answer::LlmCompletion;
 use crate::config::Settings;
@@ -10,8 +11,6 @@ use crate::email::{Mailer, SendEmailHandler};
 use crate::jobs::scheduler::Scheduler;
 use crate::jobs::{Executor, JobRuntime, JobStore, Registry, maintenance};
 use crate::sms::{SendSmsHandler, SmsSender};
-
-use super::*;
 
 /// The services whose jobs run here (besides the chats').
 pub(super) struct JobServices<'a> {

@@ -16,14 +16,22 @@
 //! then stops accepting, lets in-flight requests finish within `server.shutdown_timeout_secs`,
 //! releases the worker id lease, closes the pool and returns. `main` and the tests call the same
 //! builder.
+//!
+//! Files: the sequence (here), the HTTP stack (`http.rs`), the job handlers (`jobs.rs`), the run
+//! executor's dependencies (`runs.rs`), the seed (`seed.rs`), stopping (`shutdown.rs`,
+//! `signals.rs`); [`StartupError`] (`error.rs`) is below them all.
 
+mod error;
 mod http;
 mod jobs;
 mod runs;
+pub mod seed;
 mod services;
 mod shutdown;
 mod signals;
 
+pub use error::StartupError;
+pub use http::RouteHook;
 pub use shutdown::ShutdownHandle;
 
 use std::future::Future;
@@ -31,53 +39,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::Server;
-use actix_web::web;
 
 use crate::auth::AuthService;
 use crate::auth::keys::{KeyError, TokenKeys};
 use crate::auth::revocation::Revocations;
 use crate::config::Settings;
+use crate::db;
 use crate::db::node_lease::{LeaseError, NodeLease};
-use crate::db::{self, DbError, seed};
 use crate::ids::Snowflake;
-use crate::ids::snowflake::WorkerIdOutOfRange;
 use crate::jobs::{DatabaseClock, JobRuntime, JobStore};
 use crate::metrics::Metrics;
-use crate::redis_client::{RedisClient, RedisConnectError};
+use crate::redis_client::RedisClient;
 use crate::state::AppState;
 
 use http::http_server;
 use jobs::start_jobs;
-
-/// Extra routes mounted beside the server's own (tests mount probes through it).
-pub type RouteHook = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error("node.worker_id: {0}")]
-    WorkerId(#[from] WorkerIdOutOfRange),
-    #[error(transparent)]
-    Database(#[from] DbError),
-    #[error(transparent)]
-    Lease(#[from] LeaseError),
-    #[error("seeding failed: {0}")]
-    Seed(#[from] seed::SeedError),
-    #[error(transparent)]
-    Redis(#[from] RedisConnectError),
-    #[error("auth keys: {0}")]
-    Keys(#[from] KeyError),
-    #[error("actor system: {0}")]
-    Actors(#[from] vrooli_actors::BrokerError),
-    #[error("could not read the database clock: {0}")]
-    Clock(sqlx::Error),
-    #[error("email or SMS delivery could not be set up: {0}")]
-    Delivery(std::io::Error),
-    #[error("could not listen on {addr}: {source}")]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
-}
 
 pub struct Application {
     port: u16,

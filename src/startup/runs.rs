@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::StartupError;
+use super::error::StartupError;
 use crate::ai::AiRegistry;
 use crate::chat::ChatService;
 use crate::config::Settings;

@@ -3,9 +3,11 @@
 //! `X-Request-Id` header and the `trace` of any error envelope.
 //!
 //! Lines are formatted where they are logged and written to stdout in batches by one thread
-//! (`batched`): every `log.flush_interval_ms`, without waking that thread per line.
+//! (`batched`): every `log.flush_interval_ms`, without waking that thread per line. A span's
+//! field recorded after it opened (the request's `user_id`) is appended to its JSON (`fields`).
 
 mod batched;
+mod fields;
 
 use std::time::Duration;
 
@@ -36,6 +38,7 @@ pub fn init(settings: &LogSettings) -> LogGuard {
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
+            .fmt_fields(fields::AppendingJsonFields::default())
             .try_init(),
         LogFormat::Pretty => builder.pretty().try_init(),
     };

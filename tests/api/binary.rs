@@ -176,6 +176,7 @@ async fn sigterm_drains_and_exits_zero() {
     );
     assert_eq!(access["route"], "/healthcheck", "{access}");
     assert_eq!(access["status"], 200, "{access}");
+    assert!(access["span"].get("user_id").is_none(), "{access}");
 
     // Passwords never reach the logs: sign up, then fail a login, with recognisable passwords.
     let client = reqwest::Client::new();
@@ -198,6 +199,19 @@ async fn sigterm_drains_and_exits_zero() {
                 .map(|v| v.split(';').next().unwrap().to_owned())
         })
         .expect("session cookie");
+    let user_id = signup.json::<serde_json::Value>().await.unwrap()["data"]["users"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A signed-in request's lines carry the caller (the request span's `user_id`).
+    let validated = client
+        .post(api("/auth/validateSession"))
+        .header("cookie", format!("session-v2={token}"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(validated.status(), 200);
     // A token in /ws's query string (for clients that cannot set headers) is not logged either.
     let (ws, _) = tokio_tungstenite::connect_async(format!(
         "ws://127.0.0.1:{port}/ws?token={token}&client=test"
@@ -244,6 +258,19 @@ async fn sigterm_drains_and_exits_zero() {
         "the rest of the query is kept"
     );
     assert!(!logs.contains(&token), "a session token reached the logs");
+    let validated = logs
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .find(|event| {
+            event["message"] == "request finished"
+                && event["route"] == "/api/v2/auth/validateSession"
+        })
+        .expect("the signed-in request's access log line");
+    assert_eq!(
+        validated["span"]["user_id"],
+        user_id.as_str(),
+        "{validated}"
+    );
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 use sqlx::PgPool;
-use vrooli::db::seed;
 use vrooli::ids::Snowflake;
+use vrooli::startup::seed;
 
 use crate::helpers::spawn_app_with;
 

@@ -2,14 +2,11 @@
 //! a reconnect, and node messages — closing sessions, cancelling a chat's work, re-checking a
 //! room's members, and request/reply between nodes (answered here, or matched to its waiter).
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, Weak};
+use std::sync::Weak;
+use std::sync::atomic::Ordering;
 
-use tokio::sync::oneshot;
-
-use super::Node;
-use crate::broker::{Inbox, NodeMessage, NodeReply, NodeTarget};
+use super::node::Node;
+use crate::broker::{Inbox, NodeMessage, NodeTarget};
 use crate::event::Delivery;
 use crate::key::RoomKey;
 
@@ -82,45 +79,5 @@ impl Inbox for HubInbox {
                 shared.replies.resolve(corr, body);
             }
         }
-    }
-}
-
-/// Requests this node sent to others, waiting for their reply, by correlation id.
-pub(crate) struct Replies {
-    pending: Mutex<HashMap<u64, oneshot::Sender<NodeReply>>>,
-    next: AtomicU64,
-}
-
-impl Default for Replies {
-    fn default() -> Self {
-        Self {
-            pending: Mutex::new(HashMap::new()),
-            next: AtomicU64::new(1),
-        }
-    }
-}
-
-impl Replies {
-    /// A new correlation id and the receiver its reply will arrive on.
-    pub(crate) fn open(&self) -> (u64, oneshot::Receiver<NodeReply>) {
-        let corr = self.next.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        self.lock().insert(corr, tx);
-        (corr, rx)
-    }
-
-    /// Forgets a request (answered or timed out).
-    pub(crate) fn close(&self, corr: u64) {
-        self.lock().remove(&corr);
-    }
-
-    fn resolve(&self, corr: u64, reply: NodeReply) {
-        if let Some(waiter) = self.lock().remove(&corr) {
-            let _ = waiter.send(reply);
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<NodeReply>>> {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

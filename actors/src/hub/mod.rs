@@ -11,8 +11,9 @@
 //!
 //! The hub owns the node's parts (`Node`). Each actor holds only what it uses: a room its
 //! `RoomDeps` (broker, limits, counters, presence), a connection its `SessionDeps` (authorizer,
-//! limits, rooms, registry). `inbox.rs` is the node mailbox (what the broker hands this node,
-//! request/reply between nodes); the presence table and its renewal are `crate::presence`.
+//! limits, rooms, registry). `node.rs` holds those parts (`Node`) and the requests waiting for a
+//! reply; `inbox.rs` is the node mailbox (what the broker hands this node, request/reply between
+//! nodes); the presence table and its renewal are `crate::presence`.
 
 use std::sync::Arc;
 
@@ -34,50 +35,16 @@ use crate::limits::WsLimits;
 use crate::outbound;
 use crate::presence::Presence;
 use crate::protocol::close;
+use crate::room::RoomDeps;
 use crate::room::RoomRegistry;
-use crate::room::registry::RoomDeps;
 use crate::run::{CommandOutcome, RunCommand, RunDriver, RunRegistry};
 use crate::session::{Admission, Refusal, SessionActor, SessionDeps, SessionRegistry};
 
 mod inbox;
+mod node;
 
-use inbox::{HubInbox, Replies};
-
-/// The node's parts, owned by the hub. Actors do not hold this: a room holds `RoomDeps`, a
-/// connection `SessionDeps`, the broker's inbox a weak reference.
-pub(crate) struct Node {
-    pub broker: Arc<dyn Broker>,
-    pub limits: WsLimits,
-    pub rooms: Arc<RoomRegistry>,
-    pub sessions: SessionRegistry,
-    session_deps: Arc<SessionDeps>,
-    pub cancellations: Arc<Cancellations>,
-    pub counters: Arc<Counters>,
-    presence: Arc<Presence>,
-    pub replies: Replies,
-    pub runs: RunRegistry,
-    shutting_down: CancellationToken,
-}
-
-impl Node {
-    fn stats(&self) -> NodeStats {
-        NodeStats {
-            node: self.broker.node_id(),
-            connections: self.sessions.connections(),
-            users: self.sessions.users(),
-            rooms: self.rooms.len(),
-        }
-    }
-
-    pub(crate) fn answer(&self, request: NodeRequest) -> NodeReply {
-        match request {
-            NodeRequest::Stats => NodeReply::Stats(self.stats()),
-            NodeRequest::RunCommand { run, command } => NodeReply::RunCommand {
-                outcome: self.runs.command(run, command),
-            },
-        }
-    }
-}
+use inbox::HubInbox;
+use node::{Node, Replies};
 
 /// The node's actor system. Cheap to clone.
 #[derive(Clone)]

@@ -25,17 +25,17 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use actix::prelude::*;
+use dashmap::DashMap;
 use serde_json::json;
 
-use super::join::{Held, Member};
-pub use super::join::{JoinError, JoinRoom};
+use super::deps::RoomDeps;
+use super::member::{Held, Member};
 use super::order::{Order, Step};
-use super::registry::{Directory, RoomDeps};
 use super::typing::Typists;
 use crate::broker::now_ms;
 use crate::event::{Delivery, NewEvent};
@@ -71,6 +71,33 @@ pub struct Typing {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct PanicOnNextDelivery;
+
+/// The registry's entry for a room's actor (`registry.rs` keeps them, by room, in [`Rooms`]).
+pub(crate) struct RoomHandle {
+    pub addr: Addr<RoomActor>,
+    /// Set while a `Resync` is on its way, so a burst of drops queues one.
+    pub resync_queued: Arc<AtomicBool>,
+}
+
+/// The node's room actors, by room: owned by the registry, left by each room as it stops.
+pub(crate) type Rooms = DashMap<RoomKey, RoomHandle>;
+
+/// A room's way to take itself out of the registry (held weakly: the registry owns the rooms).
+/// Defined here, beside the actor that uses it, so the actor needs nothing of the registry.
+#[derive(Clone)]
+pub(crate) struct Directory(Weak<Rooms>);
+
+impl Directory {
+    pub(crate) fn new(rooms: &Arc<Rooms>) -> Self {
+        Self(Arc::downgrade(rooms))
+    }
+
+    pub(crate) fn remove_if_same(&self, room: &RoomKey, addr: &Addr<RoomActor>) {
+        if let Some(rooms) = self.0.upgrade() {
+            rooms.remove_if(room, |_, handle| handle.addr == *addr);
+        }
+    }
+}
 
 pub struct RoomActor {
     pub(super) key: RoomKey,

@@ -11,79 +11,13 @@
 //! ```
 
 use actix::prelude::*;
-use bytestring::ByteString;
-use serde_json::Value;
 
 use super::actor::RoomActor;
-use crate::broker::{BrokerError, History, RoomHead};
+use super::member::{Held, JoinError, JoinRoom, Joining, Member};
+use crate::broker::{BrokerError, History};
 use crate::ids::UserId;
-use crate::outbound::{ConnId, Outbound};
-use crate::protocol::{self, Resume};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JoinError {
-    /// The room is stopping (its last member just left): ask the registry again.
-    Closing,
-    /// The broker could not subscribe.
-    Unavailable,
-}
-
-#[derive(Message, Clone)]
-#[rtype(result = "Result<(), JoinError>")]
-pub struct JoinRoom {
-    pub conn: ConnId,
-    pub user: UserId,
-    pub out: Outbound,
-    /// The id of the client's join command: the room writes the success ack.
-    pub ack: Value,
-    pub resume: Option<Resume>,
-}
-
-pub(super) struct Member {
-    pub(super) user: UserId,
-    pub(super) out: Outbound,
-    pub(super) last_sent: u64,
-    /// Set while the member's join fetches its presence and missed events.
-    pub(super) joining: Option<Joining>,
-}
-
-/// A join in flight: what it needs to finish, and what arrived for the member meanwhile.
-pub(super) struct Joining {
-    /// Tells this join from a later one of the same connection (after a leave).
-    token: u64,
-    ack: Value,
-    /// Acks of further joins of the same connection that came meanwhile: answered alike.
-    more_acks: Vec<Value>,
-    resume: Option<Resume>,
-    /// The room's head when the member joined: the ack reports it, missed events are before it.
-    head: RoomHead,
-    pub(super) held: Vec<Held>,
-}
-
-pub(super) enum Held {
-    Frame(Option<u64>, ByteString),
-    /// Offsets restarted (new epoch) at this point.
-    NewEpoch,
-}
-
-impl Member {
-    /// Queues a frame for the socket, or holds it while the member is joining. Err: too slow.
-    pub(super) fn push(
-        &mut self,
-        offset: Option<u64>,
-        frame: &ByteString,
-        hold_max: usize,
-    ) -> Result<(), ()> {
-        match &mut self.joining {
-            Some(joining) if joining.held.len() >= hold_max => Err(()),
-            Some(joining) => {
-                joining.held.push(Held::Frame(offset, frame.clone()));
-                Ok(())
-            }
-            None => self.out.push_text(frame.clone()).map_err(|_| ()),
-        }
-    }
-}
+use crate::outbound::ConnId;
+use crate::protocol;
 
 impl RoomActor {
     /// Fetches what a joining member needs (presence, missed events), then finishes its join.

@@ -4,60 +4,26 @@
 //! fresh actor, so a join never lands in a room that is going away.
 //!
 //! Each room actor gets [`RoomDeps`] (what a room uses: the broker, its limits, the counters,
-//! presence, event ids) and a [`Directory`] handle to take itself out of the registry when it
-//! stops — not the hub.
+//! presence, event ids; `deps.rs`) and a [`Directory`] handle to take itself out of the registry
+//! when it stops — not the hub. The actor defines the directory (`actor.rs`), so the arrows point
+//! one way: registry → actor → member, deps.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use actix::prelude::*;
 use dashmap::DashMap;
 use serde_json::Value;
 
-use super::actor::{Deliver, JoinError, JoinRoom, LeaveRoom, Resync, RoomActor, Typing};
-use crate::broker::Broker;
-use crate::counters::Counters;
-use crate::event::{Delivery, EventIds};
+use super::actor::{Deliver, Directory, LeaveRoom, Resync, RoomActor, RoomHandle, Rooms, Typing};
+use super::deps::RoomDeps;
+use super::member::{JoinError, JoinRoom};
+use crate::event::Delivery;
 use crate::ids::UserId;
 use crate::key::RoomKey;
 use crate::outbound::{ConnId, Outbound};
-use crate::presence::Presence;
 use crate::protocol::Resume;
-
-/// What every room actor of the node uses.
-pub(crate) struct RoomDeps {
-    pub broker: Arc<dyn Broker>,
-    /// More waiting events than this and a room gives up on the missing ones; also the bound of
-    /// the room's mailbox.
-    pub mailbox: usize,
-    pub typing_ttl: Duration,
-    /// The most events held for a member whose join is still fetching its missed events.
-    pub join_buffer: usize,
-    pub counters: Arc<Counters>,
-    pub presence: Arc<Presence>,
-    pub ids: Arc<EventIds>,
-}
-
-pub(crate) struct RoomHandle {
-    pub addr: Addr<RoomActor>,
-    /// Set while a `Resync` is on its way, so a burst of drops queues one.
-    pub resync_queued: Arc<AtomicBool>,
-}
-
-type Rooms = DashMap<RoomKey, RoomHandle>;
-
-/// A room's way to take itself out of the registry (held weakly: the registry owns the rooms).
-#[derive(Clone)]
-pub(crate) struct Directory(Weak<Rooms>);
-
-impl Directory {
-    pub(crate) fn remove_if_same(&self, room: &RoomKey, addr: &Addr<RoomActor>) {
-        if let Some(rooms) = self.0.upgrade() {
-            rooms.remove_if(room, |_, handle| handle.addr == *addr);
-        }
-    }
-}
 
 pub struct RoomRegistry {
     rooms: Arc<Rooms>,
@@ -78,7 +44,7 @@ impl RoomRegistry {
             .or_insert_with(|| {
                 let resync_queued = Arc::new(AtomicBool::new(false));
                 let (key, deps, flag) = (room.clone(), self.deps.clone(), resync_queued.clone());
-                let directory = Directory(Arc::downgrade(&self.rooms));
+                let directory = Directory::new(&self.rooms);
                 let addr = Supervisor::start(move |_| RoomActor::new(key, deps, directory, flag));
                 RoomHandle {
                     addr,

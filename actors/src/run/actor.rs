@@ -1,14 +1,18 @@
 //! `RunActor`: holds one run's [`RunControl`] while its driver runs, renews its lease, and takes
-//! commands. It stops when the driver returns; the registry forgets it then.
+//! commands. It stops when the driver returns and takes itself out of [`Runs`], the map the
+//! registry keeps (defined here, so the actor needs nothing of the registry).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
+use dashmap::DashMap;
 
-use super::registry::Runs;
 use super::{RunCommand, RunControl, RunDriver, StopReason};
 use crate::ids::RunId;
+
+/// The node's run actors, by run: owned by the registry, left by each actor as it stops.
+pub(crate) type Runs = DashMap<RunId, Addr<RunActor>>;
 
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -7,11 +7,9 @@ use std::time::Duration;
 use actix::prelude::*;
 use dashmap::DashMap;
 
-use super::actor::{Command, RunActor, Stop};
+use super::actor::{Command, RunActor, Runs, Stop};
 use super::{CommandOutcome, RunCommand, RunControl, RunDriver, StopReason};
 use crate::ids::RunId;
-
-pub(crate) type Runs = DashMap<RunId, Addr<RunActor>>;
 
 pub struct RunRegistry {
     runs: Arc<Runs>,

@@ -28,7 +28,7 @@ use serde_json::Value;
 use vrooli_codes::Code;
 
 use super::SessionDeps;
-use super::registry::{Admission, ConnId};
+use super::registry::{Admission, CloseConnection, ConnId, RecheckRoom};
 use crate::access::{Access, Caller};
 use crate::broker::now_ms;
 use crate::inbound::{InboundError, Incoming};
@@ -36,21 +36,6 @@ use crate::key::RoomKey;
 use crate::outbound::Outbound;
 use crate::protocol::{self, Command, Resume, close};
 use crate::room::JoinError;
-
-/// Closes the connection with a code (revocation, shutdown).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct CloseConnection {
-    pub code: u16,
-    pub reason: String,
-}
-
-/// Who may be in `room` changed: ask again, leave if no longer allowed.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RecheckRoom {
-    pub room: RoomKey,
-}
 
 pub struct SessionActor {
     conn: ConnId,
@@ -292,9 +277,13 @@ impl Actor for SessionActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         let _span = self.span.clone().entered();
         let limits = &self.deps.limits;
-        self.deps
-            .sessions
-            .register(self.conn, &self.caller, ctx.address());
+        let addr = ctx.address();
+        self.deps.sessions.register(
+            self.conn,
+            &self.caller,
+            addr.clone().recipient(),
+            addr.recipient(),
+        );
         ctx.run_interval(limits.heartbeat_interval, |act, ctx| {
             if act.last_heard.elapsed() > act.deps.limits.client_timeout {
                 act.close(ctx, close::TIMEOUT, "heartbeat timeout");

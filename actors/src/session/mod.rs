@@ -7,8 +7,8 @@ pub mod registry;
 use std::sync::Arc;
 
 pub use crate::outbound::{ConnId, Outbound, PushError};
-pub use actor::{CloseConnection, SessionActor};
-pub use registry::{Admission, Refusal, SessionRegistry};
+pub use actor::SessionActor;
+pub use registry::{Admission, CloseConnection, Refusal, SessionRegistry};
 
 use crate::access::Authorizer;
 use crate::broker::{Broker, BrokerError, NodeMessage, NodeTarget};

@@ -1,24 +1,43 @@
 //! `SessionRegistry`: every connection on this node, by connection id, with its user and
 //! session — what revocation and shutdown use to find sockets — and the connection limits
 //! (per node, per user) enforced before a connection is accepted.
+//!
+//! It reaches a connection's actor through the two messages it sends ([`CloseConnection`],
+//! [`RecheckRoom`], defined here), not by the actor's type: the actor uses the registry (it
+//! registers itself, holds its [`Admission`]), so the registry is the floor below it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use actix::Addr;
+use actix::{Message, Recipient};
 use dashmap::DashMap;
 
-use super::actor::{CloseConnection, RecheckRoom, SessionActor};
 use crate::access::Caller;
 use crate::ids::{SessionId, UserId};
 use crate::key::RoomKey;
 
 pub use crate::outbound::ConnId;
 
+/// Closes the connection with a code (revocation, shutdown).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseConnection {
+    pub code: u16,
+    pub reason: String,
+}
+
+/// Who may be in `room` changed: ask again, leave if no longer allowed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RecheckRoom {
+    pub room: RoomKey,
+}
+
 struct Entry {
     user: UserId,
     session: SessionId,
-    addr: Addr<SessionActor>,
+    close: Recipient<CloseConnection>,
+    recheck: Recipient<RecheckRoom>,
 }
 
 #[derive(Default)]
@@ -99,13 +118,21 @@ impl SessionRegistry {
         })
     }
 
-    pub(crate) fn register(&self, conn: ConnId, caller: &Caller, addr: Addr<SessionActor>) {
+    /// Adds a started connection: its actor's address, as the two messages sent to it.
+    pub(crate) fn register(
+        &self,
+        conn: ConnId,
+        caller: &Caller,
+        close: Recipient<CloseConnection>,
+        recheck: Recipient<RecheckRoom>,
+    ) {
         self.inner.conns.insert(
             conn,
             Entry {
                 user: caller.user_id,
                 session: caller.session_id,
-                addr,
+                close,
+                recheck,
             },
         );
     }
@@ -118,7 +145,7 @@ impl SessionRegistry {
     /// ignore the message).
     pub(crate) fn recheck(&self, room: &RoomKey) {
         for entry in self.inner.conns.iter() {
-            entry.addr.do_send(RecheckRoom { room: room.clone() });
+            entry.recheck.do_send(RecheckRoom { room: room.clone() });
         }
     }
 
@@ -132,7 +159,7 @@ impl SessionRegistry {
         let mut closed = 0;
         for entry in self.inner.conns.iter() {
             if matches(entry.user, entry.session) {
-                entry.addr.do_send(CloseConnection {
+                entry.close.do_send(CloseConnection {
                     code,
                     reason: reason.to_owned(),
                 });

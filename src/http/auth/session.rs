@@ -19,6 +19,7 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use tracing_actix_web::RootSpan;
 
 use crate::auth::api_keys::{ApiKeyAuth, KEY_PREFIX, MissingPermission, Permission};
 use crate::auth::token::TokenUser;
@@ -42,6 +43,19 @@ pub enum AuthState {
     ApiKey(ApiKeyAuth),
     /// An API key was presented but is unknown or disabled.
     BadApiKey,
+}
+
+impl AuthState {
+    /// Who is calling, for the request span's `user_id`: the session's current user (also when
+    /// unconfirmed: the token is ours, the handler's statement checks its session), or the API
+    /// key's owner (a team key's maker).
+    fn caller(&self) -> Option<UserId> {
+        match self {
+            AuthState::Authenticated(a) | AuthState::Unconfirmed(a) => Some(a.current().id),
+            AuthState::ApiKey(key) => Some(key.user),
+            AuthState::Anonymous | AuthState::Failed(_) | AuthState::BadApiKey => None,
+        }
+    }
 }
 
 pub async fn session_layer(
@@ -88,6 +102,11 @@ pub async fn session_layer(
         AuthState::Authenticated(a) => a.refreshed.clone(),
         _ => None,
     };
+    if let Some(user) = outcome.caller()
+        && let Some(span) = req.extensions().get::<RootSpan>()
+    {
+        span.record("user_id", tracing::field::display(user));
+    }
     req.extensions_mut().insert(outcome);
 
     let mut response = next.call(req).await?.map_into_boxed_body();

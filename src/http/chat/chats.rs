@@ -1,7 +1,7 @@
 //! Chats and their participants: create, read, update, delete, list mine; list, update, remove
 //! participants.
 
-use super::*;
+use super::common::*;
 use crate::chat::{Chat, Participant};
 
 #[derive(Deserialize, ToSchema)]

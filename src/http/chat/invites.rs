@@ -1,6 +1,6 @@
 //! Invites: create, list mine, accept (becomes a participant), decline.
 
-use super::*;
+use super::common::*;
 use crate::chat::invites::ChatInvite;
 
 #[derive(Deserialize, ToSchema)]

@@ -1,6 +1,6 @@
 //! Messages: post, list, edit, delete, the branch tree, regenerate a bot's answer.
 
-use super::*;
+use super::common::*;
 use crate::chat::{ChatMessage, TreeNode};
 
 #[derive(Deserialize, ToSchema)]

@@ -1,7 +1,18 @@
 //! Team invites: create, list (mine, or a team's), accept (becomes a member), decline.
 
-use super::*;
+use actix_web::{HttpResponse, get, post, web};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::http::auth::session::{ReadPrivate, Require, WritePrivate};
+use crate::http::error::ApiError;
+use crate::http::paging::{self, Relay};
+use crate::http::path::{Id, parse_id};
+use crate::http::reply::{Envelope, ok};
+use crate::ids::TeamId;
 use crate::ids::{MemberInviteId, UserId};
+use crate::state::AppState;
+use crate::teams::TeamPermission;
 use crate::teams::invites::{MemberInvite, NewInvite};
 
 #[derive(Deserialize, ToSchema)]

@@ -1,7 +1,20 @@
 //! Members: list a team's, change one (role, permissions), remove one or leave.
 
-use super::*;
+use actix_web::{HttpResponse, delete, get, put, web};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::http::auth::readers::Reader;
+use crate::http::auth::session::{Require, WritePrivate};
+use crate::http::bodies::Deleted;
+use crate::http::error::ApiError;
+use crate::http::paging::{self, Relay};
+use crate::http::path::{Id, parse_id};
+use crate::http::reply::{Envelope, ok};
 use crate::ids::MemberId;
+use crate::ids::TeamId;
+use crate::state::AppState;
+use crate::teams::TeamPermission;
 use crate::teams::{Member, MemberChange};
 
 #[derive(Deserialize, IntoParams)]

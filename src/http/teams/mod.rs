@@ -24,7 +24,7 @@ use crate::http::auth::session::{ReadPrivate, Require, WritePrivate};
 use crate::http::bodies::Deleted;
 use crate::http::error::ApiError;
 use crate::http::paging::{self, Relay};
-use crate::http::path::{Id, parse_id};
+use crate::http::path::Id;
 use crate::http::reply::{Envelope, ok};
 use crate::ids::TeamId;
 use crate::state::AppState;

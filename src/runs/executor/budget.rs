@@ -1,11 +1,12 @@
 //! What a step may spend: the run's usage read before it and checked against its limits
 //! (`decide/limits.rs` decides), and an llm step's worst case, which it holds while it runs.
 
-use super::decide::{self, RunUsage, Stored};
+use super::decide::limits::RunUsage;
+use super::decide::{self, Stored};
 use super::*;
 
 impl Walk<'_> {
-    /// The run's limits, before a step that may spend up to `hold` credits (`decide::limits`).
+    /// The run's limits, before a step that may spend up to `hold` credits (`decide::limits::limits`).
     pub(super) async fn within_limits(
         &self,
         key: &str,
@@ -18,7 +19,7 @@ impl Walk<'_> {
             steps,
             active_ms,
         };
-        match decide::limits(key, self.limits, used, hold, stored) {
+        match decide::limits::limits(key, self.limits, used, hold, stored) {
             Some(halt) => Err(halt.into()),
             None => Ok(()),
         }

@@ -3,12 +3,14 @@
 //! `cluster` (three nodes sharing Redis: ordering, recovery, presence, Redis connection killed,
 //! revocation, node request/reply), `limits` (slow clients, frame size, connection limits,
 //! shutdown), `framing` (raw bytes: frames split and joined across writes, the handshake and a
-//! frame in one write). Shared here: the client, and chats to join.
+//! frame in one write). Shared here: the client, the strict types of every frame the server
+//! sends (`wire`), and chats to join.
 
 mod cluster;
 mod framing;
 mod limits;
 mod protocol;
+mod wire;
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -21,11 +23,10 @@ use tokio_tungstenite::tungstenite::http;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
-use vrooli_actors::wire::{Joined, ServerFrame};
-
 use crate::auth::{COOKIE, sign_up};
 use crate::helpers::SendReply;
 use crate::helpers::{TestApp, random_suffix};
+use wire::{Joined, ServerFrame};
 
 pub const SYSTEM_KEY: &str = "test-system-key-0123456789";
 

@@ -31,14 +31,13 @@
 //! (the next node, timers, answers, map items).
 
 mod flow;
-mod limits;
+pub(super) mod limits;
 mod step;
 
 use serde_json::{Value, json};
 use vrooli_actors::StopReason;
 
 pub(super) use flow::{After, Timer, after, answered, map_items, timer};
-pub(super) use limits::{RunUsage, limits};
 pub(super) use step::{AfterAttempt, Entry, after_attempt, attempt_timeout, enter, timed_out};
 
 /// Why a walk stops before its graph's end.

@@ -3,6 +3,9 @@
 //! `ON CONFLICT DO NOTHING` on a natural key (handle, email, team+user), and ids are read back by
 //! that key, all in one transaction. A second run changes nothing — not even an existing admin
 //! password, which belongs to the admin once set.
+//!
+//! Part of start-up, not of `db`: it writes accounts, a bot and a team and hashes the admin's
+//! password with `auth::password`, and the database floor imports none of the services.
 
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{PgPool, Postgres, Transaction};

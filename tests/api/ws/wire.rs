@@ -1,6 +1,7 @@
 //! Every frame the server sends, as strict types (`deny_unknown_fields`): the API tests parse
 //! each frame they receive with [`ServerFrame::parse`], so a frame that drifts from
-//! `docs/PROTOCOL.md` fails a test. Clients written in Rust can use them as they are.
+//! `docs/PROTOCOL.md` fails a test. Only the tests use them (the server writes its frames in
+//! `vrooli_actors::protocol`), so they live here rather than in the actor crate.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
