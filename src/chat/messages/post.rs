@@ -1,85 +1,14 @@
-//! Messages of a chat: posting (with the bots' jobs), reading, the branch tree, editing,
-//! deleting, regenerating an answer. Each write's event is an outbox row of its transaction.
+//! Posting a message (the row, the others' unread flags and one held, queued answer per bot, in
+//! one transaction) and regenerating a bot's answer; both check the payer can pay first.
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::json;
 
-use super::{ChatError, ChatService, room};
+use super::{ChatMessage, insert_message};
+use crate::chat::{ChatError, ChatService, room};
 use crate::credits::Payer;
-use crate::ids::{ChatId, ChatMessageId, Snowflake, TeamId, UserId};
-use crate::jobs::JobHandler;
-
-pub use crate::domain::MAX_MESSAGE_CHARS;
 use crate::domain::MessageText;
-
-/// A message in a chat (a node of its tree: `parentId` + `versionIndex`).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ChatMessage {
-    pub id: ChatMessageId,
-    pub chat_id: ChatId,
-    /// The author (`null` once their account is gone).
-    pub user_id: Option<UserId>,
-    /// The message this one answers.
-    pub parent_id: Option<ChatMessageId>,
-    /// Which version of an answer to the same parent (0 first; regenerating adds one).
-    pub version_index: i32,
-    pub text: String,
-    pub language: String,
-    /// `Sent`, `Cancelled` or `Failed` (a bot's answer that was stopped or broke off).
-    #[schema(example = "Sent")]
-    pub status: String,
-    #[serde(serialize_with = "crate::domain::rfc3339::utc")]
-    pub created_at: DateTime<Utc>,
-    #[serde(serialize_with = "crate::domain::rfc3339::utc")]
-    pub updated_at: DateTime<Utc>,
-}
-
-/// One message in the branch structure (`GET /chatMessageTree`).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TreeNode {
-    pub id: ChatMessageId,
-    pub parent_id: Option<ChatMessageId>,
-    pub version_index: i32,
-    pub user_id: Option<UserId>,
-    /// `Sent`, `Cancelled` or `Failed`.
-    #[schema(example = "Sent")]
-    pub status: String,
-}
-
-pub(super) const MESSAGE_COLUMNS: &str = "id, chat_id, user_id, parent_id, version_index, text, language, \
-                               status, created_at, updated_at";
-
-/// A message from [`MESSAGE_COLUMNS`] starting at column `at`, read by position: by name, each
-/// column is a hash look-up, and a page is 21 rows of them (the page GET, issue 13); without
-/// sqlx's type check in release builds ([`crate::db::columns`]).
-pub(super) fn message_at(
-    row: &sqlx::postgres::PgRow,
-    at: usize,
-) -> Result<ChatMessage, sqlx::Error> {
-    use crate::db::columns::at as column;
-    use sqlx::{Column, Row};
-    debug_assert_eq!(
-        row.columns()[at].name(),
-        "id",
-        "MESSAGE_COLUMNS start at {at}"
-    );
-    debug_assert_eq!(row.columns()[at + 9].name(), "updated_at");
-    Ok(ChatMessage {
-        id: column(row, at)?,
-        chat_id: column(row, at + 1)?,
-        user_id: column(row, at + 2)?,
-        parent_id: column(row, at + 3)?,
-        version_index: column(row, at + 4)?,
-        text: column(row, at + 5)?,
-        language: column(row, at + 6)?,
-        status: column(row, at + 7)?,
-        created_at: crate::db::columns::timestamp_at(row, at + 8)?,
-        updated_at: crate::db::columns::timestamp_at(row, at + 9)?,
-    })
-}
+use crate::ids::{ChatId, ChatMessageId, TeamId, UserId};
+use crate::jobs::JobHandler;
 
 impl ChatService {
     /// Posts a message: the row, the others' unread flags and one `llm-completion` job per bot
@@ -166,19 +95,6 @@ impl ChatService {
         tx.commit().await?;
         self.outbox.kick(&room(chat));
         Ok(message)
-    }
-
-    /// The branch structure of a chat: every message's id, parent and version, oldest first
-    /// (at most `limit`; the texts come from the message pages).
-    pub async fn tree(&self, chat: ChatId, limit: i64) -> Result<Vec<TreeNode>, ChatError> {
-        Ok(sqlx::query_as(
-            "SELECT id, parent_id, version_index, user_id, status FROM chat_messages
-             WHERE chat_id = $1 ORDER BY id LIMIT $2",
-        )
-        .bind(chat)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
     }
 
     /// Asks the bot that wrote `answer` for another version of it (a new sibling: same parent,
@@ -294,107 +210,4 @@ impl ChatService {
         self.jobs.enqueue_in(tx, job).await?;
         Ok(())
     }
-
-    pub async fn message(&self, id: ChatMessageId) -> Result<ChatMessage, ChatError> {
-        sqlx::query_as(sql!(
-            "SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(ChatError::MessageNotFound)
-    }
-
-    pub async fn edit(
-        &self,
-        id: ChatMessageId,
-        text: MessageText,
-    ) -> Result<ChatMessage, ChatError> {
-        let mut tx = self.pool.begin().await?;
-        let message: ChatMessage = sqlx::query_as(sql!(
-            "UPDATE chat_messages SET text = $2 WHERE id = $1 RETURNING {MESSAGE_COLUMNS}"
-        ))
-        .bind(id)
-        .bind(text.as_str())
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(ChatError::MessageNotFound)?;
-        self.publish_in(
-            &mut tx,
-            room(message.chat_id),
-            "chat/message/updated",
-            json!({ "message": &message }),
-        )
-        .await?;
-        tx.commit().await?;
-        self.outbox.kick(&room(message.chat_id));
-        Ok(message)
-    }
-
-    pub async fn remove(&self, message: &ChatMessage) -> Result<(), ChatError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM chat_messages WHERE id = $1")
-            .bind(message.id)
-            .execute(&mut *tx)
-            .await?;
-        self.publish_in(
-            &mut tx,
-            room(message.chat_id),
-            "chat/message/removed",
-            json!({ "id": message.id, "chatId": message.chat_id }),
-        )
-        .await?;
-        tx.commit().await?;
-        self.outbox.kick(&room(message.chat_id));
-        Ok(())
-    }
-}
-
-/// Inserts a message. With an idempotency key an existing answer wins: `None` is returned and
-/// nothing is written (a retried job).
-pub async fn insert_message(
-    tx: &mut sqlx::PgConnection,
-    ids: &Snowflake,
-    chat: ChatId,
-    author: Option<UserId>,
-    parent: Option<ChatMessageId>,
-    text: &str,
-    answer: Option<(&str, &str)>,
-) -> Result<Option<ChatMessage>, sqlx::Error> {
-    let (status, key) = match answer {
-        Some((status, key)) => (status, Some(key)),
-        None => ("Sent", None),
-    };
-    // A reply's version is the highest sibling's + 1 (one probe of chat_messages_siblings_idx).
-    // Writers replying to the same message take turns (on every node) so two never get the same
-    // version; replies to other messages do not wait. Held until the transaction ends. Ids are
-    // Snowflakes unique across tables, so a parent's id (or the chat's, for a first message)
-    // names the lock.
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(parent.map_or(chat.0, |p| p.0))
-        .execute(&mut *tx)
-        .await?;
-    let next_version = if parent.is_some() {
-        "(SELECT COALESCE(max(version_index) + 1, 0) FROM chat_messages
-           WHERE chat_id = $2 AND parent_id = $4)"
-    } else {
-        "(SELECT COALESCE(max(version_index) + 1, 0) FROM chat_messages
-           WHERE chat_id = $2 AND parent_id IS NULL)"
-    };
-    sqlx::query_as(sql!(
-        "INSERT INTO chat_messages (id, chat_id, user_id, parent_id, version_index, text, status,
-                                    idempotency_key)
-         VALUES ($1, $2, $3, $4, {next_version}, $5, $6, $7)
-         ON CONFLICT (idempotency_key) DO NOTHING
-         RETURNING {MESSAGE_COLUMNS}"
-    ))
-    .bind(ids.next_id())
-    .bind(chat)
-    .bind(author)
-    .bind(parent)
-    .bind(text)
-    .bind(status)
-    .bind(key)
-    .fetch_optional(&mut *tx)
-    .await
 }
