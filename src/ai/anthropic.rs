@@ -9,9 +9,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::provider::{
-    BoxFut, Prompt, Provider, ProviderError, Role, Sink, Usage, for_each_event, send_streaming,
-};
+use super::provider::{BoxFut, Prompt, Provider, ProviderError, Role, Sink, Usage};
+use super::wire::{for_each_event, send_streaming};
 
 pub const API_VERSION: &str = "2023-06-01";
 

@@ -1,12 +1,9 @@
-//! What a provider is (`Provider`) and what it is given and gives back: the prompt, the `Sink`
-//! its chunks go to, the usage, its errors; and the streaming request and server-sent-event loop
-//! the remote providers share. Below the providers (`openai`, `anthropic`, `echo`) and the
-//! registry (`mod.rs`) that picks among them.
+//! What every provider shares: the prompt it is asked, the usage it reports, how it fails, and
+//! the `Sink` it streams chunks into (which remembers whether anything was said, so the
+//! registry knows whether a fallback may still answer).
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-
-use super::sse;
 
 pub type BoxFut<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
@@ -81,66 +78,4 @@ pub trait Provider: Send + Sync + 'static {
         sink: &'a mut Sink,
         cancel: &'a CancellationToken,
     ) -> BoxFut<'a, Result<Usage, ProviderError>>;
-}
-
-/// Maps a provider's HTTP status to the error kinds that decide cooldown or disabling.
-pub fn status_error(status: reqwest::StatusCode, body: &str) -> ProviderError {
-    match status.as_u16() {
-        401 | 403 => ProviderError::Auth,
-        429 => ProviderError::RateLimited,
-        503 | 529 => ProviderError::Overloaded,
-        _ => ProviderError::Api(format!(
-            "HTTP {status}: {}",
-            body.chars().take(200).collect::<String>()
-        )),
-    }
-}
-
-/// Sends a streaming request (given up on cancellation); a failure status becomes the error
-/// kind that decides cooldown or disabling.
-pub async fn send_streaming(
-    request: reqwest::RequestBuilder,
-    cancel: &CancellationToken,
-) -> Result<reqwest::Response, ProviderError> {
-    let response = tokio::select! {
-        _ = cancel.cancelled() => return Err(ProviderError::Cancelled),
-        r = request.send() => r.map_err(|e| ProviderError::Network(e.to_string()))?,
-    };
-    if !response.status().is_success() {
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        return Err(status_error(status, &text));
-    }
-    Ok(response)
-}
-
-/// Reads a streamed response body as server-sent events, stopping on cancellation.
-pub async fn for_each_event(
-    response: reqwest::Response,
-    cancel: &CancellationToken,
-    mut on_event: impl FnMut(
-        sse::SseEvent,
-    ) -> std::ops::ControlFlow<Result<(), ProviderError>, Option<String>>,
-    sink: &mut Sink,
-) -> Result<bool, ProviderError> {
-    use futures_util::StreamExt;
-    let mut parser = sse::SseParser::default();
-    let mut body = response.bytes_stream();
-    loop {
-        let piece = tokio::select! {
-            _ = cancel.cancelled() => return Err(ProviderError::Cancelled),
-            piece = body.next() => piece,
-        };
-        let Some(piece) = piece else {
-            return Ok(false); // ended without the provider's end marker
-        };
-        let bytes = piece.map_err(|e| ProviderError::Network(e.to_string()))?;
-        for event in parser.push(&bytes) {
-            match on_event(event) {
-                std::ops::ControlFlow::Continue(Some(text)) => sink.send(&text).await?,
-                std::ops::ControlFlow::Continue(None) => {}
-                std::ops::ControlFlow::Break(result) => return result.map(|()| true),
-            }
-        }
-    }
 }

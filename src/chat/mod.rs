@@ -10,6 +10,10 @@
 //! Events are rows of the write's transaction (`crate::outbox`): a client never sees a message
 //! that a rollback could still take back, never misses one whose node died after the commit,
 //! and the job (in the same transaction) can never run for a message that does not exist.
+//!
+//! This file holds the service's state, the rooms and the event helpers every write uses, and
+//! the access check; `chats.rs` creates, reads, changes and deletes chats, `errors.rs` holds
+//! `ChatError`, and each sibling module one part of a chat (messages, answers, invites, …).
 
 /// SQL built from the column lists below (constants, no input): safe to format.
 macro_rules! sql {
@@ -18,139 +22,24 @@ macro_rules! sql {
 
 pub mod access;
 pub mod answer;
+mod chats;
+mod errors;
 pub mod invites;
 pub mod messages;
 mod page;
 mod participants;
-mod row;
 
-pub use messages::{MAX_MESSAGE_CHARS, TreeNode};
-pub use row::{ChatMessage, insert_message};
+pub use chats::{Chat, NewChat, Participant};
+pub use errors::ChatError;
+pub use messages::{ChatMessage, MAX_MESSAGE_CHARS, TreeNode, insert_message};
 
-use crate::errors::{Code, ErrorCode, Told};
-use chrono::{DateTime, Utc};
-use serde::Serialize;
+use chrono::Utc;
 use serde_json::Value;
 use sqlx::PgPool;
 use vrooli_actors::{Hub, NewEvent, RoomKey};
 
-use crate::ids::{ChatId, PublicId, Snowflake, UserId};
+use crate::ids::{ChatId, Snowflake, UserId};
 use crate::jobs::JobStore;
-
-/// A chat as its readers see it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Chat {
-    pub id: ChatId,
-    /// The 12-character id for shareable links.
-    pub public_id: String,
-    pub creator_id: Option<UserId>,
-    pub team_id: Option<crate::ids::TeamId>,
-    pub name: String,
-    pub is_private: bool,
-    pub open_to_anyone_with_invite: bool,
-    #[serde(serialize_with = "crate::domain::rfc3339::utc")]
-    pub created_at: DateTime<Utc>,
-    #[serde(serialize_with = "crate::domain::rfc3339::utc")]
-    pub updated_at: DateTime<Utc>,
-}
-
-/// A user taking part in a chat.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Participant {
-    pub user_id: UserId,
-    pub name: String,
-    pub handle: Option<String>,
-    pub is_bot: bool,
-    /// Messages arrived since this participant last read the chat.
-    pub has_unread: bool,
-}
-
-const CHAT_COLUMNS: &str = "id, public_id, creator_id, team_id, name, is_private, open_to_anyone_with_invite, created_at, updated_at";
-
-#[derive(Debug, thiserror::Error)]
-pub enum ChatError {
-    #[error("no such chat")]
-    ChatNotFound,
-    #[error("no such message")]
-    MessageNotFound,
-    #[error("not allowed")]
-    Forbidden,
-    #[error("the parent message is not in this chat")]
-    BadParent,
-    #[error("only bots can be added directly; people are invited")]
-    NotABot,
-    #[error("not a member of that team")]
-    NotATeamMember,
-    #[error("insufficient credits")]
-    InsufficientCredits { balance: i64, needed: i64 },
-    #[error("the API key reached its credit limit")]
-    KeyLimitReached { used: i64, limit: i64 },
-    /// The session a read was asked to confirm ([`ChatService::readable_messages`]) was revoked.
-    #[error("the session was signed out")]
-    SessionEnded,
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-}
-
-impl ErrorCode for ChatError {
-    fn told(&self) -> Told {
-        match self {
-            ChatError::ChatNotFound => Told::of(Code::ChatNotFound, "No such chat"),
-            ChatError::MessageNotFound => Told::of(Code::MessageNotFound, "No such message"),
-            ChatError::Forbidden => Told::of(Code::NotAllowed, "You may not do this in this chat"),
-            ChatError::BadParent => Told::of(
-                Code::InvalidParent,
-                "The parent message is not in this chat",
-            ),
-            ChatError::NotABot => Told::of(
-                Code::NotABot,
-                "Only bots can be added directly; invite people instead",
-            ),
-            ChatError::InsufficientCredits { balance, needed } => Told::of(
-                Code::InsufficientCredits,
-                format!("A bot's answer needs at least {needed} credits; the balance is {balance}"),
-            ),
-            ChatError::NotATeamMember => Told::of(
-                Code::NotATeamMember,
-                "Only admins of a team and members allowed CreateChats make its chats",
-            ),
-            ChatError::KeyLimitReached { used, limit } => Told::of(
-                Code::ApiKeyCreditLimit,
-                format!("This API key has spent {used} of its {limit} credits"),
-            ),
-            ChatError::SessionEnded => Told::of(Code::SessionRevoked, "the session was signed out"),
-            ChatError::Database(e) => e.told(),
-        }
-    }
-}
-
-impl From<crate::credits::CreditError> for ChatError {
-    fn from(error: crate::credits::CreditError) -> Self {
-        use crate::credits::CreditError;
-        match error {
-            CreditError::Insufficient { balance, needed } => {
-                ChatError::InsufficientCredits { balance, needed }
-            }
-            CreditError::KeyLimitReached { used, limit } => {
-                ChatError::KeyLimitReached { used, limit }
-            }
-            CreditError::UnknownKey => ChatError::Forbidden,
-            CreditError::Database(error) => ChatError::Database(error),
-        }
-    }
-}
-
-/// What a new chat looks like.
-pub struct NewChat {
-    pub name: String,
-    /// A team chat: the team's members may read and write it.
-    pub team: Option<i64>,
-    pub is_private: bool,
-    pub open_to_anyone_with_invite: bool,
-    pub bots: Vec<UserId>,
-}
 
 #[derive(Clone)]
 pub struct ChatService {
@@ -248,158 +137,6 @@ impl ChatService {
         } else {
             Err(ChatError::ChatNotFound)
         }
-    }
-
-    pub async fn create(&self, creator: UserId, new: NewChat) -> Result<Chat, ChatError> {
-        let mut tx = self.pool.begin().await?;
-        let bots: Vec<UserId> =
-            sqlx::query_scalar("SELECT id FROM users WHERE id = ANY($1) AND is_bot")
-                .bind(new.bots.iter().map(|b| b.0).collect::<Vec<_>>())
-                .fetch_all(&mut *tx)
-                .await?;
-        if bots.len() != new.bots.len() {
-            return Err(ChatError::NotABot);
-        }
-        if let Some(team) = new.team {
-            // Team chats are made by admins and members holding `CreateChats`.
-            let member: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM members WHERE team_id = $1 AND user_id = $2
-                                   AND (is_admin OR permissions ? 'CreateChats'))",
-            )
-            .bind(team)
-            .bind(creator)
-            .fetch_one(&mut *tx)
-            .await?;
-            if !member {
-                return Err(ChatError::NotATeamMember);
-            }
-        }
-        let id = ChatId(self.ids.next_id());
-        let chat: Chat = sqlx::query_as(sql!(
-            "INSERT INTO chats (id, public_id, creator_id, name, is_private, open_to_anyone_with_invite,
-                                team_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {CHAT_COLUMNS}"
-        ))
-        .bind(id)
-        .bind(PublicId::generate().as_str())
-        .bind(creator)
-        .bind(&new.name)
-        .bind(new.is_private)
-        .bind(new.open_to_anyone_with_invite)
-        .bind(new.team)
-        .fetch_one(&mut *tx)
-        .await?;
-        if new.open_to_anyone_with_invite {
-            sqlx::query("UPDATE chats SET invite_secret = $2 WHERE id = $1")
-                .bind(id)
-                .bind(crate::domain::secret::new_code())
-                .execute(&mut *tx)
-                .await?;
-        }
-        for user in std::iter::once(creator).chain(bots) {
-            sqlx::query(
-                "INSERT INTO chat_participants (id, chat_id, user_id) VALUES ($1, $2, $3)
-                 ON CONFLICT (chat_id, user_id) DO NOTHING",
-            )
-            .bind(self.ids.next_id())
-            .bind(id)
-            .bind(user)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(chat)
-    }
-
-    pub async fn get(&self, chat: ChatId) -> Result<Chat, ChatError> {
-        sqlx::query_as(sql!("SELECT {CHAT_COLUMNS} FROM chats WHERE id = $1"))
-            .bind(chat)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(ChatError::ChatNotFound)
-    }
-
-    /// The caller's chats, newest first; `take + 1` rows so the caller can tell if more exist.
-    pub async fn list_mine(
-        &self,
-        user: UserId,
-        take: i64,
-        before: Option<ChatId>,
-    ) -> Result<Vec<Chat>, ChatError> {
-        Ok(sqlx::query_as(sql!(
-            "SELECT {} FROM chats c JOIN chat_participants p ON p.chat_id = c.id
-             WHERE p.user_id = $1 AND ($2::BIGINT IS NULL OR c.id < $2)
-             ORDER BY c.id DESC LIMIT $3",
-            CHAT_COLUMNS
-                .split(", ")
-                .map(|c| format!("c.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-        .bind(user)
-        .bind(before)
-        .bind(take + 1)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    pub async fn update(
-        &self,
-        chat: ChatId,
-        name: Option<String>,
-        is_private: Option<bool>,
-        open: Option<bool>,
-    ) -> Result<Chat, ChatError> {
-        let updated: Chat = sqlx::query_as(sql!(
-            "UPDATE chats SET name = COALESCE($2, name), is_private = COALESCE($3, is_private),
-                    open_to_anyone_with_invite = COALESCE($4, open_to_anyone_with_invite)
-             WHERE id = $1 RETURNING {CHAT_COLUMNS}"
-        ))
-        .bind(chat)
-        .bind(name)
-        .bind(is_private)
-        .bind(open)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(ChatError::ChatNotFound)?;
-        // Opening gives the chat an invite secret (kept if it has one); closing drops it, so
-        // links already shared stop working.
-        sqlx::query(
-            "UPDATE chats SET invite_secret = CASE WHEN open_to_anyone_with_invite
-                                                   THEN COALESCE(invite_secret, $2) END
-              WHERE id = $1",
-        )
-        .bind(chat)
-        .bind(crate::domain::secret::new_code())
-        .execute(&self.pool)
-        .await?;
-        if is_private.is_some() || open.is_some() {
-            self.recheck(chat).await;
-        }
-        Ok(updated)
-    }
-
-    /// Who may be in the chat's room changed: every connection in it, on every node, checks
-    /// again and leaves if it may no longer read the chat.
-    async fn recheck(&self, chat: ChatId) {
-        if let Err(error) = self.hub.recheck_room(&room(chat)).await {
-            // The hub handled this node's own copy itself; other nodes miss this signal while
-            // the broker is down (REST refuses the removed caller regardless).
-            tracing::warn!(%error, chat = %chat, "could not ask other nodes to recheck a room");
-        }
-    }
-
-    pub async fn delete(&self, chat: ChatId) -> Result<(), ChatError> {
-        let deleted = sqlx::query("DELETE FROM chats WHERE id = $1")
-            .bind(chat)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        if deleted == 0 {
-            return Err(ChatError::ChatNotFound);
-        }
-        self.recheck(chat).await;
-        Ok(())
     }
 }
 

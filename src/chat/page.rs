@@ -6,10 +6,10 @@
 //! ```text
 //! (chat, user, session?) ─▶ one statement: access CTE (+ a_live) ⋈ LATERAL newest take+1 rows
 //!   ─▶ a_live false: SessionEnded · no row: ChatNotFound (or SessionEnded) · no read: ChatNotFound
-//!   ─▶ messages by position (row::message_at), newest first
+//!   ─▶ messages by position (messages::message_at), newest first
 //! ```
 
-use super::row::{ChatMessage, MESSAGE_COLUMNS, message_at};
+use super::messages::{ChatMessage, MESSAGE_COLUMNS, message_at};
 use super::{ChatError, ChatService};
 use crate::ids::{ChatId, ChatMessageId, SessionId, UserId};
 

@@ -1,4 +1,5 @@
 //! The settings, one struct per `config.toml` section; every field is documented there.
+//! Stays whole (over 400 lines): one schema in `config.toml`'s order, no logic to split by.
 
 use std::path::PathBuf;
 

@@ -1,30 +1,14 @@
-//! Messages of a chat: posting (with the bots' jobs), reading, the branch tree, editing,
-//! deleting, regenerating an answer. Each write's event is an outbox row of its transaction.
+//! Posting a message (the row, the others' unread flags and one held, queued answer per bot, in
+//! one transaction) and regenerating a bot's answer; both check the payer can pay first.
 
-use serde::Serialize;
 use serde_json::json;
 
-use super::row::{ChatMessage, MESSAGE_COLUMNS, insert_message};
-use super::{ChatError, ChatService, room};
+use super::{ChatMessage, insert_message};
+use crate::chat::{ChatError, ChatService, room};
 use crate::credits::Payer;
+use crate::domain::MessageText;
 use crate::ids::{ChatId, ChatMessageId, TeamId, UserId};
 use crate::jobs::JobHandler;
-
-pub use crate::domain::MAX_MESSAGE_CHARS;
-use crate::domain::MessageText;
-
-/// One message in the branch structure (`GET /chatMessageTree`).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TreeNode {
-    pub id: ChatMessageId,
-    pub parent_id: Option<ChatMessageId>,
-    pub version_index: i32,
-    pub user_id: Option<UserId>,
-    /// `Sent`, `Cancelled` or `Failed`.
-    #[schema(example = "Sent")]
-    pub status: String,
-}
 
 impl ChatService {
     /// Posts a message: the row, the others' unread flags and one `llm-completion` job per bot
@@ -111,19 +95,6 @@ impl ChatService {
         tx.commit().await?;
         self.outbox.kick(&room(chat));
         Ok(message)
-    }
-
-    /// The branch structure of a chat: every message's id, parent and version, oldest first
-    /// (at most `limit`; the texts come from the message pages).
-    pub async fn tree(&self, chat: ChatId, limit: i64) -> Result<Vec<TreeNode>, ChatError> {
-        Ok(sqlx::query_as(
-            "SELECT id, parent_id, version_index, user_id, status FROM chat_messages
-             WHERE chat_id = $1 ORDER BY id LIMIT $2",
-        )
-        .bind(chat)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
     }
 
     /// Asks the bot that wrote `answer` for another version of it (a new sibling: same parent,
@@ -237,60 +208,6 @@ impl ChatService {
             .map_err(|e| sqlx::Error::Protocol(e.to_string()))?
             .unique_key(key);
         self.jobs.enqueue_in(tx, job).await?;
-        Ok(())
-    }
-
-    pub async fn message(&self, id: ChatMessageId) -> Result<ChatMessage, ChatError> {
-        sqlx::query_as(sql!(
-            "SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(ChatError::MessageNotFound)
-    }
-
-    pub async fn edit(
-        &self,
-        id: ChatMessageId,
-        text: MessageText,
-    ) -> Result<ChatMessage, ChatError> {
-        let mut tx = self.pool.begin().await?;
-        let message: ChatMessage = sqlx::query_as(sql!(
-            "UPDATE chat_messages SET text = $2 WHERE id = $1 RETURNING {MESSAGE_COLUMNS}"
-        ))
-        .bind(id)
-        .bind(text.as_str())
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(ChatError::MessageNotFound)?;
-        self.publish_in(
-            &mut tx,
-            room(message.chat_id),
-            "chat/message/updated",
-            json!({ "message": &message }),
-        )
-        .await?;
-        tx.commit().await?;
-        self.outbox.kick(&room(message.chat_id));
-        Ok(message)
-    }
-
-    pub async fn remove(&self, message: &ChatMessage) -> Result<(), ChatError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM chat_messages WHERE id = $1")
-            .bind(message.id)
-            .execute(&mut *tx)
-            .await?;
-        self.publish_in(
-            &mut tx,
-            room(message.chat_id),
-            "chat/message/removed",
-            json!({ "id": message.id, "chatId": message.chat_id }),
-        )
-        .await?;
-        tx.commit().await?;
-        self.outbox.kick(&room(message.chat_id));
         Ok(())
     }
 }

@@ -1,11 +1,19 @@
-//! A chat message as stored: [`ChatMessage`], its columns, reading one by position, and
-//! inserting one (a person's post, a bot's answer). The floor below `messages.rs` (posting,
-//! editing, queueing the bots' answers), `answer.rs` (the bots' job) and `page.rs` (a page read).
+//! Messages of a chat: posting (with the bots' jobs), reading, the branch tree, editing,
+//! deleting, regenerating an answer. Each write's event is an outbox row of its transaction.
+//!
+//! This file holds the message's shapes, its columns and `insert_message` (the one statement
+//! that writes a message, used by posts and by bot answers); `post.rs` posts and regenerates
+//! (each bot answer held and queued with the post), `edit.rs` reads, edits and deletes.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::ids::{ChatId, ChatMessageId, Snowflake, UserId};
+
+pub use crate::domain::MAX_MESSAGE_CHARS;
+
+mod edit;
+mod post;
 
 /// A message in a chat (a node of its tree: `parentId` + `versionIndex`).
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -28,6 +36,19 @@ pub struct ChatMessage {
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "crate::domain::rfc3339::utc")]
     pub updated_at: DateTime<Utc>,
+}
+
+/// One message in the branch structure (`GET /chatMessageTree`).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TreeNode {
+    pub id: ChatMessageId,
+    pub parent_id: Option<ChatMessageId>,
+    pub version_index: i32,
+    pub user_id: Option<UserId>,
+    /// `Sent`, `Cancelled` or `Failed`.
+    #[schema(example = "Sent")]
+    pub status: String,
 }
 
 pub(super) const MESSAGE_COLUMNS: &str = "id, chat_id, user_id, parent_id, version_index, text, language, \

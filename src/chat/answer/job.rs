@@ -1,100 +1,17 @@
-//! The `llm-completion` job: a bot answers a message in a chat (the chat's job; `crate::ai` only
-//! streams from the providers).
-//!
-//! ```text
-//! job (any node) ─▶ already answered? (idempotency key) ─▶ context: the message's branch
-//!   ─▶ register for cancellation (requestCancellation reaches every node)
-//!   ─▶ bot/status/updated "thinking", waited for until relayed (so no chunk overtakes it or the
-//!      message answered) ─▶ AiRegistry::stream ─▶ bot/response/stream {stream}…
-//!   ─▶ one transaction: the answer (Sent | Cancelled | Failed, with what was said) + the charge
-//!      (ledger key per answer: a retried job charges once)
-//!   ─▶ bot/response/stream {end} + chat/message/added, user/credits/updated, status "idle"
-//! ```
+//! The `llm-completion` job itself: skip an answered message, build the prompt from the
+//! message's branch, stream the answer through the registry (publishing chunks as they come),
+//! then write the answer and settle its charge in one transaction and tell the rooms.
 
-use std::sync::Arc;
-
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sqlx::PgPool;
 use tokio::sync::mpsc;
-use vrooli_actors::{Hub, RoomKey};
+use vrooli_actors::RoomKey;
 
-use super::row::{ChatMessage, insert_message};
-use super::{ChatService, chat_room};
-use crate::ai::{AiError, AiRegistry, Prompt, ProviderError, Role, Usage};
-use crate::credits::Credits;
-use crate::domain::MAX_MESSAGE_CHARS;
-use crate::ids::{ChatId, ChatMessageId, UserId};
+use super::usage::{estimate, generated};
+use super::{Answer, BotSettings, LlmCompletion};
+use crate::ai::{AiError, Prompt, ProviderError, Role};
+use crate::chat::{ChatMessage, MAX_MESSAGE_CHARS, chat_room, insert_message};
+use crate::ids::UserId;
 use crate::jobs::{JobContext, JobError, JobHandler, Queue};
-
-/// One bot's answer to one message, asked for by `payer`, paid by `team` when the chat is a
-/// team's (else by `payer`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Answer {
-    pub chat: ChatId,
-    pub bot: UserId,
-    pub message: ChatMessageId,
-    pub payer: UserId,
-    /// The chat's team, whose account pays (absent in answers queued before teams paid).
-    #[serde(default)]
-    pub team: Option<crate::ids::TeamId>,
-    /// The API key the message was posted with: its spending is recorded against its limits.
-    #[serde(default)]
-    pub api_key: Option<crate::ids::ApiKeyId>,
-    /// 0 for the first answer; regenerations count up (each its own answer and charge).
-    #[serde(default)]
-    pub version: i32,
-    /// A regeneration's own id (a fresh Snowflake): its key is unique per attempt, so deleting
-    /// an answer and regenerating never reuses the key of one that was answered and charged.
-    #[serde(default)]
-    pub attempt: Option<i64>,
-}
-
-impl Answer {
-    /// Whose account pays.
-    pub fn paid_by(&self) -> crate::credits::Payer {
-        crate::credits::Payer::of(self.payer, self.team)
-    }
-
-    /// Names this answer: the stored message's, the charge's, the hold's and the job's unique
-    /// keys derive from it.
-    pub fn key(&self) -> String {
-        if let Some(attempt) = self.attempt {
-            format!("llm:{}:{}:r{attempt}", self.message, self.bot)
-        } else if self.version == 0 {
-            format!("llm:{}:{}", self.message, self.bot)
-        } else {
-            format!("llm:{}:{}:v{}", self.message, self.bot, self.version)
-        }
-    }
-}
-
-pub struct LlmCompletion {
-    pub pool: PgPool,
-    pub chats: ChatService,
-    pub hub: Hub,
-    pub registry: Arc<AiRegistry>,
-    pub credits: Credits,
-    pub context_messages: i64,
-    pub default_max_tokens: u32,
-}
-
-/// A bot's `bot_settings` as an answer reads them.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct BotSettings {
-    pub model: Option<String>,
-    pub persona: Option<String>,
-    pub max_tokens: Option<u32>,
-}
-
-impl BotSettings {
-    pub fn parse(value: Option<Value>) -> Self {
-        value
-            .and_then(|v| serde_json::from_value(v).ok())
-            .unwrap_or_default()
-    }
-}
 
 impl LlmCompletion {
     async fn prompt(&self, answer: &Answer, settings: &BotSettings) -> Result<Prompt, sqlx::Error> {
@@ -363,33 +280,6 @@ impl JobHandler for LlmCompletion {
         self.chats.outbox.kick(&payer_room);
         tracing::info!(job_id = %ctx.id, status, cost, "bot answered");
         Ok(())
-    }
-}
-
-/// What a cancelled answer used: the prompt and the text it generated, or nothing when it had
-/// not begun (the provider stopped before the first word).
-fn generated(prompt: &Prompt, text: &str) -> Usage {
-    if text.is_empty() {
-        return Usage::default();
-    }
-    estimate(prompt, text)
-}
-
-/// The most an answer can use: every byte of its prompt a token (no tokenizer makes tokens
-/// shorter than a byte), plus a few tokens of framing per turn, and `max_tokens` of output.
-pub fn worst_case_usage(prompt_bytes: i64, turns: i64, max_tokens: u32) -> Usage {
-    Usage {
-        input_tokens: prompt_bytes + 8 * turns.max(1),
-        output_tokens: i64::from(max_tokens),
-    }
-}
-
-/// Token counts when a provider stopped before reporting them: about four characters a token.
-fn estimate(prompt: &Prompt, text: &str) -> Usage {
-    let input: usize = prompt.turns.iter().map(|(_, t)| t.len()).sum();
-    Usage {
-        input_tokens: (input / 4) as i64,
-        output_tokens: text.len().div_ceil(4) as i64,
     }
 }
 
