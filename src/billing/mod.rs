@@ -6,7 +6,7 @@
 //!     users.stripe_customer_id) ─▶ POST /v1/checkout/sessions (metadata: paymentType, userId,
 //!     teamId; client_reference_id the user) ─▶ {url}
 //! POST /create-portal-session ─▶ POST /v1/billing_portal/sessions ─▶ {url}
-//! POST /webhooks/stripe ─▶ signature.rs (raw body, t=, v1=, tolerance) ─▶ webhook.rs: one tx:
+//! POST /webhooks/stripe ─▶ signature.rs (raw body, t=, v1=, tolerance) ─▶ webhook/: one tx:
 //!     stripe_events row (a second delivery stops here) + payments, plans, credits (ledger keys
 //!     per session / invoice) + user/credits/updated in the outbox
 //! premium.rs: the hourly billing.grant-premium-credits job ─▶ each active plan once per

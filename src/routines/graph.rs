@@ -175,7 +175,7 @@ pub enum Kind {
         #[serde(default)]
         outputs: BTreeMap<String, String>,
     },
-    /// One of the server's own MCP tools (`src/mcp/tools.rs`), called as the run's owner:
+    /// One of the server's own MCP tools (`src/mcp/tools/`), called as the run's owner:
     /// `input` (rendered over the context) is its arguments, what it returns the output
     /// `result`. A tool that writes (`send_message`, adds, updates, starts, stops) is not
     /// repeated blindly after a takeover: the run pauses as `UncertainStep`.
@@ -195,7 +195,7 @@ pub enum Kind {
     },
 }
 
-/// The tools an `action` node may call: the server's own MCP tools (`src/mcp/tools.rs`, whose
+/// The tools an `action` node may call: the server's own MCP tools (`src/mcp/tools/`, whose
 /// catalogue a test keeps equal to this list).
 pub const ACTION_TOOLS: &[&str] = &[
     "send_message",

@@ -237,7 +237,7 @@ pub fn decide<'a>(branches: &'a [Branch], default: &'a str, context: &Context) -
         .map_or(default, |b| b.to.as_str())
 }
 
-/// What `action` steps call: the server's own tools (the MCP tools of `src/mcp/tools.rs`, set
+/// What `action` steps call: the server's own tools (the MCP tools of `src/mcp/tools/`, set
 /// on [`super::RunDeps::actions`] at start-up, so this module needs nothing of MCP). `user` is
 /// the run's owner; an error is a stable code and a message.
 pub trait ActionTools: Send + Sync {
