@@ -1,9 +1,10 @@
 //! `/api/v2/auth/*`: email sign-up and login, guest login, password reset, email verification, logout (one
-//! account or everywhere), session validation and account switching. `handlers` → `bodies` (what is read and answered;
+//! account or everywhere), session validation and account switching. `handlers` (sign-up, in and out, refresh, switch) and `emailed` (the flows a mailed code completes) → `bodies` (what is read and answered;
 //! the services' errors say their codes in `crate::errors`); the session middleware and extractors are in `session`,
 //! the readers (public or private data) in `readers`.
 
 mod bodies;
+mod emailed;
 mod handlers;
 pub mod readers;
 mod rules;
@@ -13,10 +14,10 @@ pub mod session;
 pub fn config(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(handlers::signup)
         .service(handlers::login)
-        .service(handlers::request_password_change)
-        .service(handlers::reset_password)
+        .service(emailed::request_password_change)
+        .service(emailed::reset_password)
         .service(handlers::guest_login)
-        .service(handlers::verify_email)
+        .service(emailed::verify_email)
         .service(handlers::refresh)
         .service(handlers::logout)
         .service(handlers::logout_all)
