@@ -1,7 +1,9 @@
-//! `/api/v2/auth/*`: email sign-up and login, guest login, password reset, email verification, logout (one
-//! account or everywhere), session validation and account switching. `handlers` (sign-up, in and out, refresh, switch) and `emailed` (the flows a mailed code completes) → `bodies` (what is read and answered;
-//! the services' errors say their codes in `crate::errors`); the session middleware and extractors are in `session`,
-//! the readers (public or private data) in `readers`.
+//! `/api/v2/auth/*`: email sign-up and login, guest login, password reset, email verification,
+//! logout (one account or everywhere), session validation and account switching.
+//! `handlers` (sign-up, in and out, refresh, switch) and `emailed` (the flows a mailed code
+//! completes) → `bodies` (what is read and answered; the services' errors say their codes in
+//! `crate::errors`). The session middleware and extractors are in `session`, the readers
+//! (public or private data) in `readers`.
 
 mod bodies;
 mod emailed;
