@@ -27,7 +27,13 @@ impl<E: ErrorCode> From<E> for ToolError {
     fn from(error: E) -> Self {
         let Told { code, message } = error.told();
         if code.kind().is_ours() {
-            tracing::error!(code = code.as_str(), cause = %error, "an MCP tool failed");
+            // With its source chain, as REST's `ApiError` logs a cause.
+            let cause = anyhow::Error::new(error);
+            tracing::error!(
+                code = code.as_str(),
+                cause = format!("{cause:#}"),
+                "an MCP tool failed"
+            );
         }
         Self::new(code, message)
     }

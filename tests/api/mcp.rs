@@ -49,17 +49,37 @@ pub async fn client(url: &str, scenario: Value) -> Value {
     })
 }
 
-#[tokio::test]
-async fn the_official_client_lists_and_calls_every_tool_and_refusals_are_tool_errors() {
-    let app = spawn_app().await;
-    let sam = user(&app, "Sam").await;
-    let full = api_key(&app, &sam, &["ReadPublic", "ReadPrivate", "WritePrivate"]).await;
-    let read_only = api_key(&app, &sam, &["ReadPublic", "ReadPrivate"]).await;
+/// Sam with two API keys (read and write first, then read only) and a chat with the echo bot.
+struct Setup {
+    keys: [String; 2],
+    valyxa: String,
+    chat: String,
+}
+
+async fn setup(app: &TestApp) -> Setup {
+    let sam = user(app, "Sam").await;
+    let full = api_key(app, &sam, &["ReadPublic", "ReadPrivate", "WritePrivate"]).await;
+    let read_only = api_key(app, &sam, &["ReadPublic", "ReadPrivate"]).await;
     let valyxa = app.get("/api/v2/user?handle=valyxa").await.body["data"]["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let chat = create_chat(&app, &sam, &[&valyxa], json!({})).await;
+    let chat = create_chat(app, &sam, &[&valyxa], json!({})).await;
+    Setup {
+        keys: [full, read_only],
+        valyxa,
+        chat,
+    }
+}
+
+#[tokio::test]
+async fn the_official_client_lists_and_calls_every_tool_and_refusals_are_tool_errors() {
+    let app = spawn_app().await;
+    let Setup {
+        keys: [full, read_only],
+        valyxa,
+        chat,
+    } = setup(&app).await;
     // A routine whose one step doubles its input, in the sandbox.
     let config = json!({"graph": {"__type": "Graph-1.0", "schema": {
         "start": "double",
@@ -169,14 +189,11 @@ async fn the_official_client_lists_and_calls_every_tool_and_refusals_are_tool_er
 async fn rest_and_mcp_answer_the_same_code_for_the_same_refusal() {
     use crate::helpers::Auth;
     let app = spawn_app().await;
-    let sam = user(&app, "Sam").await;
-    let spent = api_key(&app, &sam, &["ReadPublic", "ReadPrivate", "WritePrivate"]).await;
-    let read_only = api_key(&app, &sam, &["ReadPublic", "ReadPrivate"]).await;
-    let valyxa = app.get("/api/v2/user?handle=valyxa").await.body["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let chat = create_chat(&app, &sam, &[&valyxa], json!({})).await;
+    let Setup {
+        keys: [spent, read_only],
+        chat,
+        ..
+    } = setup(&app).await;
     // The first key has spent all it may.
     sqlx::query("UPDATE api_keys SET credits_used = limit_hard WHERE id = (SELECT min(id) FROM api_keys WHERE name = 'mcp')")
         .execute(&app.db.pool)

@@ -265,6 +265,8 @@ impl Walk<'_> {
                         json!({"stepKey": key, "attempt": attempt, "delayMs": delay_ms, "error": failure.message}),
                     )
                     .await?;
+                    // The retry's backoff (`decide::backoff_ms`) is the wait itself; the run's
+                    // cancel token (a stop arriving meanwhile) ends it early.
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_millis(delay_ms)) => {}
                         _ = self.cancel.cancelled() => {}

@@ -78,6 +78,8 @@ impl Inner {
                 node = self.node,
                 "Redis pub/sub connection lost; reconnecting"
             );
+            // Backoff between reconnects (50 ms doubling to 2 s): Redis is down or restarting, so
+            // there is no condition to wait on but time; a stop ends the wait at once.
             let mut delay = Duration::from_millis(50);
             stream = loop {
                 tokio::select! {
