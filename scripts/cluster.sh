@@ -14,11 +14,27 @@ PORT=${CLUSTER_PORT:-5329}
 BASE=${CLUSTER_BASE_PORT:-5331}
 [[ "$N" =~ ^[1-9][0-9]*$ ]] || { echo "cluster: N must be a positive number, got '$N'" >&2; exit 2; }
 
+# Refuse at once, before building, when something already listens where the cluster would
+# (most often ./scripts/run.sh on 5329): otherwise a node or the balancer fails much later.
+taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for p in "$PORT" $(seq "$BASE" $((BASE + N - 1))); do
+    if taken "$p"; then
+        echo "cluster: port $p is already in use (is ./scripts/run.sh or another cluster running?);" \
+            "stop it, or choose other ports with CLUSTER_PORT / CLUSTER_BASE_PORT" >&2
+        exit 1
+    fi
+done
+
 # setup.sh also installs HAProxy with apt when it is missing.
 ./scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
-cargo build --release --bin vrooli
-BIN="${CARGO_TARGET_DIR:-target}/release/vrooli"
+# VROOLI_BIN: a binary already built (the tests use theirs), else the release build.
+if [ -n "${VROOLI_BIN:-}" ]; then
+    BIN=$VROOLI_BIN
+else
+    cargo build --release --bin vrooli
+    BIN="${CARGO_TARGET_DIR:-target}/release/vrooli"
+fi
 
 dir=$(mktemp -d)
 pids=()
@@ -40,15 +56,40 @@ trap stop EXIT INT TERM
 
 healthy() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/healthcheck" | grep -q 200; }
 
+# A node whose worker id is held waits node.lease_wait_secs for it by default (a restart after a
+# crash); here a held id means something else runs (./scripts/run.sh holds 0): stop at once.
+export VROOLI__NODE__LEASE_WAIT_SECS=${VROOLI__NODE__LEASE_WAIT_SECS:-0}
 for ((i = 0; i < N; i++)); do
     VROOLI__NODE__WORKER_ID=$i VROOLI__SERVER__PORT=$((BASE + i)) VROOLI__SERVER__BEHIND_PROXY=true \
         "$BIN" serve &
     pids+=($!)
     if [ "$i" -eq 0 ]; then
-        # The first node migrates and seeds; the others start once it serves.
-        for _ in $(seq 600); do healthy "$BASE" && break; sleep 0.1; done
-        healthy "$BASE" || { echo "cluster: node 0 did not become healthy" >&2; exit 1; }
+        # The first node migrates and seeds; the others start once it serves. A node that
+        # exits (its worker id held by ./scripts/run.sh, say: it names it) stops the cluster at
+        # once instead of after the wait.
+        for _ in $(seq 600); do
+            healthy "$BASE" && break
+            kill -0 "${pids[0]}" 2>/dev/null || break
+            sleep 0.1
+        done
+        healthy "$BASE" || {
+            echo "cluster: node 0 (worker id 0, port $BASE) did not start; its log above says why" \
+                "(e.g. node.worker_id 0 held by ./scripts/run.sh)" >&2
+            exit 1
+        }
     fi
+done
+# The other nodes: each serves or has said why it stopped.
+for ((i = 1; i < N; i++)); do
+    for _ in $(seq 600); do
+        healthy $((BASE + i)) && break
+        kill -0 "${pids[$i]}" 2>/dev/null || break
+        sleep 0.1
+    done
+    healthy $((BASE + i)) || {
+        echo "cluster: node $i (worker id $i, port $((BASE + i))) did not start; its log above says why" >&2
+        exit 1
+    }
 done
 
 HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)

@@ -31,7 +31,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let _log = telemetry::init(&settings.log);
+    let _log = telemetry::init(&settings.log, settings.node.worker_id);
     tracing::info!(
         step = "config",
         elapsed_ms = start.elapsed().as_secs_f64() * 1000.0,

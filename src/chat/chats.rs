@@ -62,17 +62,24 @@ impl ChatService {
             return Err(ChatError::NotABot);
         }
         if let Some(team) = new.team {
-            // Team chats are made by admins and members holding `CreateChats`.
-            let member: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM members WHERE team_id = $1 AND user_id = $2
-                                   AND (is_admin OR permissions ? 'CreateChats'))",
+            // Team chats are made by admins and members holding `CreateChats`; a member
+            // without it is told so, not that they are no member.
+            let may_create: Option<bool> = sqlx::query_scalar(
+                "SELECT is_admin OR permissions ? 'CreateChats' FROM members
+                  WHERE team_id = $1 AND user_id = $2",
             )
             .bind(team)
             .bind(creator)
-            .fetch_one(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
-            if !member {
-                return Err(ChatError::NotATeamMember);
+            match may_create {
+                None => return Err(ChatError::NotATeamMember),
+                Some(false) => {
+                    return Err(ChatError::LacksTeamPermission(
+                        crate::teams::TeamPermission::CreateChats,
+                    ));
+                }
+                Some(true) => {}
             }
         }
         let id = ChatId(self.ids.next_id());

@@ -16,6 +16,9 @@ pub enum ChatError {
     NotABot,
     #[error("not a member of that team")]
     NotATeamMember,
+    /// A member whose role lacks the team permission this needs (named in the refusal).
+    #[error("this needs the team permission {}", .0.as_str())]
+    LacksTeamPermission(crate::teams::TeamPermission),
     #[error("insufficient credits")]
     InsufficientCredits { balance: i64, needed: i64 },
     #[error("the API key reached its credit limit")]
@@ -48,6 +51,13 @@ impl ErrorCode for ChatError {
             ChatError::NotATeamMember => Told::of(
                 Code::NotATeamMember,
                 "Only admins of a team and members allowed CreateChats make its chats",
+            ),
+            ChatError::LacksTeamPermission(permission) => Told::of(
+                Code::NotAllowed,
+                format!(
+                    "This needs the team permission {}, which your role in this team does not hold",
+                    permission.as_str()
+                ),
             ),
             ChatError::KeyLimitReached { used, limit } => Told::of(
                 Code::ApiKeyCreditLimit,

@@ -179,6 +179,35 @@ mod tests {
         Settings::load_with_env(&Sources::default(), env)
     }
 
+    /// Every `VROOLI__…=value` the README shows is a setting the server takes (unknown keys and
+    /// bad values stop the start), so a reader who copies one gets what it says.
+    #[test]
+    fn the_readmes_variables_are_settings() {
+        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+        let mut seen = 0;
+        for word in readme.split(|c: char| c.is_whitespace() || c == '`') {
+            let Some((key, value)) = word.split_once('=') else {
+                continue;
+            };
+            if !key.starts_with("VROOLI__") || key.contains(['$', '{']) {
+                continue;
+            }
+            // A value built in the shell (`$((BASE + i))`) stands for a number.
+            let value = if value.starts_with('$') {
+                "5331"
+            } else {
+                value
+            };
+            load(&[(key, value)]).unwrap_or_else(|e| panic!("README's {key}={value}: {e}"));
+            seen += 1;
+        }
+        assert!(seen >= 5, "found {seen} variables in the README");
+        assert!(
+            load(&[("VROOLI__RATE_LIMIT__ENABLD", "false")]).is_err(),
+            "a typo is caught"
+        );
+    }
+
     #[test]
     fn defaults_are_valid() {
         let s = load(&[]).expect("embedded defaults load");

@@ -392,8 +392,11 @@ pub struct AiModelSettings {
 #[serde(deny_unknown_fields)]
 pub struct PushSettings {
     /// The VAPID private key: the 32-byte P-256 scalar, base64url (what `web-push
-    /// generate-vapid-keys` prints as the private key). Empty: push is off.
+    /// generate-vapid-keys` prints as the private key). Empty: the kept one (`generate_vapid_key`).
     pub vapid_private_key: SecretString,
+    /// With no `vapid_private_key`: make one at first start into `auth.key_dir` and keep it
+    /// (`notifications/vapid_key.rs`); false: push is off.
+    pub generate_vapid_key: bool,
     /// Who runs this server, for push services to reach (`mailto:` or `https:`).
     pub vapid_subject: String,
     /// How long a push service keeps an undelivered notice.

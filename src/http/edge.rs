@@ -58,14 +58,28 @@ pub async fn edge(
         };
         let seconds = start.elapsed().as_secs_f64();
         if state.infra.access_log {
-            // Inside the request span, so the line carries the request id and path.
-            tracing::info!(
-                method = %labels.method,
-                route = %labels.route,
-                status = labels.status,
-                elapsed_ms = seconds * 1000.0,
-                "request finished"
-            );
+            // Inside the request span, so the line carries the request id and path. A load
+            // balancer's or a scraper's poll that succeeds is at debug: every few seconds, it
+            // would bury the lines people read.
+            let polled =
+                matches!(labels.route.as_str(), "/healthcheck" | "/metrics") && labels.status < 400;
+            if polled {
+                tracing::debug!(
+                    method = %labels.method,
+                    route = %labels.route,
+                    status = labels.status,
+                    elapsed_ms = seconds * 1000.0,
+                    "request finished"
+                );
+            } else {
+                tracing::info!(
+                    method = %labels.method,
+                    route = %labels.route,
+                    status = labels.status,
+                    elapsed_ms = seconds * 1000.0,
+                    "request finished"
+                );
+            }
         }
         state.infra.metrics.observe_http(&labels, seconds);
     }

@@ -4,7 +4,8 @@
 //! - `GET /pushDevices` (theirs, with the server's VAPID public key to subscribe with);
 //! - `DELETE /pushDevice/{id}`.
 //!
-//! Without `push.vapid_private_key` subscribing answers 503 `PushNotConfigured`.
+//! With no VAPID key (none configured, and `push.generate_vapid_key` off) subscribing answers
+//! 503 `PushNotConfigured`.
 
 use actix_web::{HttpResponse, delete, get, post, web};
 use serde::{Deserialize, Serialize};

@@ -67,6 +67,7 @@ mod tests {
             both(|| RoutineError::Invalid("no".into())),
             both(|| RoutineError::Graph(GraphError::Unsupported("x".into()))),
             both(|| RoutineError::Team(TeamError::NotAllowed)),
+            both(|| TeamError::Lacks(crate::teams::TeamPermission::StartRuns)),
             both(|| RunError::NotFound),
             both(|| RunError::Invalid("no".into())),
             both(|| RunError::Routine(RoutineError::ResourceNotFound)),

@@ -5,6 +5,7 @@
 
 pub mod push;
 pub mod settings;
+pub mod vapid_key;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -12,6 +12,8 @@
 //! know is `GraphTypeUnsupported`; what cannot run yet (the original's `RoutineWeb`, a web
 //! search, in the Sequential format) is `NodeKindUnavailable`. Checks that need the database
 //! (does a subroutine version exist) are left to the caller, which gets the referenced version ids from [`Graph::subroutines`].
+//!
+//! Stays whole (just over 400 lines): the node kinds are one vocabulary, read together.
 
 use std::collections::{BTreeMap, HashSet};
 

@@ -14,16 +14,17 @@
 
 pub(crate) mod access;
 mod check;
+mod errors;
 pub mod graph;
 mod import;
 mod sequential;
 
-use crate::errors::{Code, ErrorCode, Told};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 
+pub use errors::RoutineError;
 pub use graph::{Graph, GraphError, GraphLimits};
 pub use import::{ExportedResource, ImportOutcome};
 
@@ -55,55 +56,6 @@ pub struct RoutineVersion {
 const COLUMNS: &str =
     "v.id, v.resource_id, r.name, r.is_private, r.owner_id, r.team_id, v.version_label,
     v.resource_sub_type, v.config, v.is_latest, v.created_at, v.updated_at";
-
-#[derive(Debug, thiserror::Error)]
-pub enum RoutineError {
-    #[error(transparent)]
-    Graph(#[from] GraphError),
-    #[error("node {node:?}: routine version {version} does not exist")]
-    MissingSubroutine { node: String, version: String },
-    #[error("resourceType must be \"Routine\"")]
-    NotARoutine,
-    #[error("no such routine")]
-    ResourceNotFound,
-    #[error("no such routine version")]
-    VersionNotFound,
-    #[error("this version has been run; add a new version instead")]
-    VersionHasRuns,
-    #[error("this routine already has a version {0:?}")]
-    LabelInUse(String),
-    #[error("{0}")]
-    Invalid(String),
-    /// An import names a routine it neither holds nor finds stored.
-    #[error("{0}")]
-    MissingReference(String),
-    /// The team of a team routine: not found, or the caller may not do this there.
-    #[error(transparent)]
-    Team(TeamError),
-    #[error(transparent)]
-    Sql(#[from] sqlx::Error),
-}
-
-impl ErrorCode for RoutineError {
-    fn told(&self) -> Told {
-        let code = match self {
-            RoutineError::Graph(GraphError::Unsupported(_)) => Code::GraphTypeUnsupported,
-            RoutineError::Graph(GraphError::Unavailable { .. }) => Code::NodeKindUnavailable,
-            RoutineError::Graph(GraphError::Invalid { .. })
-            | RoutineError::MissingSubroutine { .. } => Code::InvalidRoutineGraph,
-            RoutineError::NotARoutine => Code::InvalidResourceType,
-            RoutineError::ResourceNotFound => Code::ResourceNotFound,
-            RoutineError::VersionNotFound => Code::ResourceVersionNotFound,
-            RoutineError::VersionHasRuns => Code::VersionHasRuns,
-            RoutineError::LabelInUse(_) => Code::VersionLabelInUse,
-            RoutineError::Invalid(_) => Code::InvalidBody,
-            RoutineError::MissingReference(_) => Code::ReferenceNotFound,
-            RoutineError::Team(e) => return e.told(),
-            RoutineError::Sql(e) => return e.told(),
-        };
-        Told::says(code, self)
-    }
-}
 
 /// A new routine (its first version).
 pub struct NewRoutine {
@@ -435,14 +387,5 @@ impl RoutineService {
         .bind(team)
         .fetch_all(&mut *conn)
         .await?)
-    }
-}
-
-impl From<TeamError> for RoutineError {
-    fn from(error: TeamError) -> Self {
-        match error {
-            TeamError::Database(e) => RoutineError::Sql(e),
-            other => RoutineError::Team(other),
-        }
     }
 }

@@ -70,24 +70,26 @@ pub async fn run(
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    match password_hash {
-        Some(hash) => {
-            inserted += sqlx::query(
-                "INSERT INTO user_auth (id, user_id, provider, hashed_password) VALUES ($1, $2, 'Password', $3)
-                 ON CONFLICT (user_id, provider) DO NOTHING",
-            )
-            .bind(ids.next_id())
-            .bind(admin)
-            .bind(hash)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        }
-        None => tracing::warn!(
+    // The password row exists even without a password (no hash: no sign-in by password), so
+    // the reset flow, which looks for it, can give the administrator one.
+    if password_hash.is_none() {
+        tracing::warn!(
             handle = %settings.admin_handle,
-            "seed.admin_password is empty: the administrator has no password until one is set by reset"
-        ),
+            email = %settings.admin_email,
+            "seed.admin_password is empty: the administrator has no password until one is set \
+             by a password reset (POST /api/v2/auth/email/requestPasswordChange)"
+        );
     }
+    inserted += sqlx::query(
+        "INSERT INTO user_auth (id, user_id, provider, hashed_password) VALUES ($1, $2, 'Password', $3)
+         ON CONFLICT (user_id, provider) DO NOTHING",
+    )
+    .bind(ids.next_id())
+    .bind(admin)
+    .bind(password_hash)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
 
     let (valyxa, n) = user(&mut tx, ids, VALYXA_HANDLE, "Valyxa", true, false).await?;
     inserted += n;

@@ -130,8 +130,12 @@ pub(super) fn build(base: &Base<'_>) -> Result<Services, StartupError> {
         default_max_tokens: settings.ai.default_max_tokens,
     };
     let run_deps = runs::run_deps(settings, &chats, jobs, Arc::clone(&ai))?;
-    // Web Push: the VAPID key read once (a bad key stops the start, naming the setting).
-    let vapid = crate::notifications::push::Vapid::from_settings(&settings.push)
+    // Web Push: the VAPID key read once, or made once and kept (a bad key stops the start,
+    // naming the setting).
+    let push_settings =
+        crate::notifications::vapid_key::resolve(&settings.push, &settings.auth.key_dir)
+            .map_err(delivery)?;
+    let vapid = crate::notifications::push::Vapid::from_settings(&push_settings)
         .map_err(delivery)?
         .map(Arc::new);
     let routines = crate::routines::RoutineService::new(

@@ -53,6 +53,9 @@ pub enum TeamError {
     MemberNotFound,
     #[error("not allowed in this team")]
     NotAllowed,
+    /// The caller's role in the team lacks this permission (the refusal names it).
+    #[error("this needs the team permission {}", .0.as_str())]
+    Lacks(TeamPermission),
     #[error("a team keeps at least one admin")]
     LastAdmin,
     #[error("no such user")]
@@ -77,6 +80,13 @@ impl ErrorCode for TeamError {
             TeamError::NotAllowed => Told::of(
                 Code::NotAllowed,
                 "Your role in this team does not allow this",
+            ),
+            TeamError::Lacks(permission) => Told::of(
+                Code::NotAllowed,
+                format!(
+                    "This needs the team permission {}, which your role in this team does not hold",
+                    permission.as_str()
+                ),
             ),
             TeamError::LastAdmin => Told::of(
                 Code::LastAdmin,
@@ -297,7 +307,7 @@ pub async fn require_in(
         .filter(TeamAccess::can_read)
         .ok_or(TeamError::TeamNotFound)?;
     match need {
-        Some(need) if !access.can(need) => Err(TeamError::NotAllowed),
+        Some(need) if !access.can(need) => Err(TeamError::Lacks(need)),
         _ => Ok(access),
     }
 }

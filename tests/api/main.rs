@@ -7,6 +7,7 @@ mod balancer;
 mod billing;
 mod binary;
 mod chat;
+mod cluster_script;
 mod columns;
 mod delivery;
 mod errors;

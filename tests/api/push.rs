@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::chat::{api, create_chat, get, post};
-use crate::helpers::{Reply, TestApp, free_port, spawn_app, spawn_app_with, wait_until};
+use crate::helpers::{Reply, TestApp, free_port, random_suffix, spawn_app_with, wait_until};
 use crate::ws::{User, user};
 
 /// The VAPID key of these tests: the P-256 scalar 0x01…0x20, and its public key.
@@ -256,7 +256,7 @@ async fn bad_subscriptions_are_refused_and_push_without_a_key_is_unavailable() {
         (404, json!("PushDeviceNotFound"))
     );
 
-    let plain = spawn_app().await;
+    let plain = spawn_app_with(|s| s.push.generate_vapid_key = false, None).await;
     let lee = user(&plain, "Lee").await;
     let off = post(
         &plain,
@@ -273,4 +273,38 @@ async fn bad_subscriptions_are_refused_and_push_without_a_key_is_unavailable() {
         get(&plain, "/pushDevices", Some(&lee)).await.body["data"]["vapidPublicKey"],
         Value::Null
     );
+}
+
+/// Push works out of the box: with no key configured, the first start makes one and keeps it,
+/// so a node started again (or another sharing the key directory) signs with the same key.
+#[tokio::test]
+async fn without_a_configured_key_one_is_made_at_first_start_and_kept() {
+    let dir = std::env::temp_dir().join(format!("vrooli-test-vapid-{}", random_suffix()));
+    let keep = dir.clone();
+    let first = spawn_app_with(move |s| s.auth.key_dir = keep.clone(), None).await;
+    let sam = user(&first, "Sam").await;
+    let listed = get(&first, "/pushDevices", Some(&sam)).await;
+    let public = listed.body["data"]["vapidPublicKey"]
+        .as_str()
+        .expect("a VAPID public key without configuring one")
+        .to_owned();
+    let keys = json!({"p256dh": VAPID_PUBLIC, "auth": "coNsW1urLTPzTROLyzoSeA"});
+    let subscribed = post(
+        &first,
+        "/pushDevice",
+        &sam,
+        json!({"endpoint": "https://push.example.org/x", "keys": keys}),
+    )
+    .await;
+    assert_eq!(subscribed.status, 200, "{}", subscribed.body);
+
+    let keep = dir.clone();
+    let again = spawn_app_with(move |s| s.auth.key_dir = keep.clone(), None).await;
+    let kim = user(&again, "Kim").await;
+    assert_eq!(
+        get(&again, "/pushDevices", Some(&kim)).await.body["data"]["vapidPublicKey"],
+        public.as_str(),
+        "the kept key, not a new one"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

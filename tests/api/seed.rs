@@ -91,3 +91,39 @@ async fn seeds_running_at_once_create_one_set() {
         .unwrap();
     assert_eq!(users, 2);
 }
+
+/// Without `seed.admin_password` the administrator still gets a password the documented way:
+/// the reset mail reaches the seeded address and its code sets one.
+#[tokio::test]
+async fn the_seeded_admin_without_a_password_gets_one_by_reset() {
+    use crate::auth::{mailed_code, post};
+    use serde_json::json;
+
+    let app = spawn_app_with(|s| s.seed.admin_password = String::new().into(), None).await;
+    let email = app.settings.seed.admin_email.clone();
+    let asked = post(
+        &app,
+        "/auth/email/requestPasswordChange",
+        None,
+        json!({"email": email}),
+    )
+    .await;
+    assert_eq!(asked.status, 200);
+    let code = mailed_code(&app, &email, "passwordReset").await;
+    let reset = post(
+        &app,
+        "/auth/email/resetPassword",
+        None,
+        json!({"code": code, "newPassword": "the admin's own password"}),
+    )
+    .await;
+    assert_eq!(reset.status, 200);
+    let login = post(
+        &app,
+        "/auth/email/login",
+        None,
+        json!({"email": email, "password": "the admin's own password"}),
+    )
+    .await;
+    assert_eq!(login.status, 200);
+}

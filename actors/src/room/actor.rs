@@ -22,6 +22,8 @@
 //! caught, the actor stops and the supervisor restarts it with the same mailbox; `restarting`
 //! keeps the members and the subscription and drops only transient state, then the room resyncs
 //! from the history.
+//!
+//! Stays whole (just over 400 lines): one actor's handlers; its decisions are already `order.rs`.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;

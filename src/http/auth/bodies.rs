@@ -10,7 +10,7 @@ use crate::auth::token::TokenUser;
 use crate::ids::UserId;
 
 #[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SignupBody {
     /// The display name, 1–128 characters (trimmed).
     pub(super) name: String,
@@ -18,6 +18,9 @@ pub struct SignupBody {
     /// Within the configured length bounds (`auth.password_min_length`–`password_max_length`).
     #[schema(value_type = String, format = Password)]
     pub(super) password: SecretString,
+    /// As for login: `"cookie"` (the default) or `"bearer"` (tokens in the body, no cookie).
+    #[schema(example = "bearer")]
+    pub(super) token_type: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -49,18 +49,31 @@ pub(super) fn signed_in(state: &AppState, users: &[TokenUser], token: String) ->
     )
 }
 
+/// `tokenType` of a sign-up or login: whether the client wants bearer tokens (else a cookie).
+fn wants_bearer(token_type: Option<&str>) -> Result<bool, ApiError> {
+    match token_type {
+        None | Some("cookie") => Ok(false),
+        Some("bearer") => Ok(true),
+        Some(_) => Err(ApiError::of(
+            Code::InvalidTokenType,
+            "tokenType is \"cookie\" or \"bearer\"",
+        )),
+    }
+}
+
 /// Creates an account with email and password and signs it in.
 ///
-/// The new account joins the accounts already signed in on this browser, as the current one.
-/// Sets the session cookie.
+/// With a cookie (the default) the new account joins the accounts already signed in on this
+/// browser, as the current one, and the session cookie is set. With `tokenType: "bearer"`, as
+/// for login, no cookie is set: the answer holds an access token and a refresh token.
 #[utoipa::path(
     tag = "auth",
     request_body = SignupBody,
     responses((
         status = 200,
-        description = "Signed in as the new account",
-        body = Envelope<Session>,
-        headers(("Set-Cookie" = String, description = "The session cookie")),
+        description = "Signed in as the new account: the session (cookie) or the session with its tokens (bearer)",
+        body = Envelope<LoginSession>,
+        headers(("Set-Cookie" = String, description = "The session cookie (cookie sign-up only)")),
     )),
     security((), ("cookie" = []), ("bearer" = [])),
 )]
@@ -72,6 +85,7 @@ pub async fn signup(
     body: web::Json<SignupBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
+    let bearer = wants_bearer(body.token_type.as_deref())?;
     let name = body.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 128 {
         return Err(ApiError::of(
@@ -89,13 +103,38 @@ pub async fn signup(
         email,
         password_hash,
     };
-    let others = current.0.map(|c| c.users).unwrap_or_default();
+    let others = if bearer {
+        Vec::new()
+    } else {
+        current.0.map(|c| c.users).unwrap_or_default()
+    };
     let (users, token) = state
         .auth
         .sessions
         .sign_up(&state.infra.jobs, account, &device(&req), others)
         .await?;
+    if bearer {
+        return bearer_answer(&state, &users, token).await;
+    }
     Ok(signed_in(&state, &users, token))
+}
+
+/// The session with its tokens (a new rotating refresh token): what a bearer client gets.
+async fn bearer_answer(
+    state: &AppState,
+    users: &[TokenUser],
+    token: String,
+) -> Result<HttpResponse, ApiError> {
+    let refresh_token = state
+        .auth
+        .sessions
+        .rotate_refresh_token(users[0].session_id)
+        .await?;
+    Ok(ok(LoginSession::Bearer(bearer_tokens(
+        users,
+        token,
+        refresh_token,
+    ))))
 }
 
 /// Signs in with email and password.
@@ -122,16 +161,7 @@ pub async fn login(
     body: web::Json<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let bearer = match body.token_type.as_deref() {
-        None | Some("cookie") => false,
-        Some("bearer") => true,
-        Some(_) => {
-            return Err(ApiError::of(
-                Code::InvalidTokenType,
-                "tokenType is \"cookie\" or \"bearer\"",
-            ));
-        }
-    };
+    let bearer = wants_bearer(body.token_type.as_deref())?;
     let email = parse_email(&body.email)?;
     let (user, auth) = state
         .auth
@@ -156,16 +186,7 @@ pub async fn login(
         .sign_in(user, auth, &device(&req), others)
         .await?;
     if bearer {
-        let refresh_token = state
-            .auth
-            .sessions
-            .rotate_refresh_token(users[0].session_id)
-            .await?;
-        return Ok(ok(LoginSession::Bearer(bearer_tokens(
-            &users,
-            token,
-            refresh_token,
-        ))));
+        return bearer_answer(&state, &users, token).await;
     }
     Ok(with_cookie(
         session_cookie(state.auth.sessions.settings(), token),

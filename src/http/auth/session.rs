@@ -219,8 +219,25 @@ fn auth_user(req: &HttpRequest) -> Result<AuthUser, ApiError> {
         )),
         Some(AuthState::BadApiKey) => Err(invalid_api_key()),
         Some(AuthState::Anonymous) | None => {
-            Err(ApiError::of(Code::NotLoggedIn, "Sign in to do this"))
+            Err(ApiError::of(Code::NotLoggedIn, not_logged_in(req)))
         }
+    }
+}
+
+/// Why nobody is signed in, when the server can tell: a browser drops a `Secure` cookie on
+/// plain http, and the person sees only that every call after signing in is refused.
+fn not_logged_in(req: &HttpRequest) -> String {
+    let secure_cookie = req
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|state| state.auth.sessions.settings().cookie_secure);
+    let plain_http = req.connection_info().scheme() == "http";
+    if secure_cookie && plain_http && req.headers().get(AUTHORIZATION).is_none() {
+        "Sign in to do this. No session came with this request: this node's session cookie is \
+         Secure, and browsers drop Secure cookies over plain http. Use https, or on a \
+         development machine set server.development = true (with auth.cookie_secure = false)"
+            .into()
+    } else {
+        "Sign in to do this".into()
     }
 }
 

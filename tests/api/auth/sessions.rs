@@ -364,6 +364,58 @@ async fn api_clients_rotate_refresh_tokens_and_a_reused_one_revokes_the_session(
     assert_eq!(bad_type.status, 422);
 }
 
+/// A browser on plain http drops a `Secure` cookie; the 401 that follows says so, instead of
+/// only "sign in" to someone who just did.
+#[tokio::test]
+async fn a_refusal_without_a_session_says_when_the_cookie_was_secure_on_plain_http() {
+    let app = spawn_app_with(|s| s.auth.cookie_secure = true, None).await;
+    let refused = post(&app, "/auth/logout", None, json!({})).await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.body["errors"][0]["code"], "NotLoggedIn");
+    let told = refused.body["errors"][0]["message"].as_str().unwrap();
+    assert!(told.contains("Secure") && told.contains("https"), "{told}");
+
+    let plain = spawn_app().await;
+    let refused = post(&plain, "/auth/logout", None, json!({})).await;
+    assert_eq!(refused.body["errors"][0]["message"], "Sign in to do this");
+}
+
+/// An API client signs up as it signs in: `tokenType: "bearer"` gives tokens and no cookie.
+#[tokio::test]
+async fn an_api_client_signs_up_with_bearer_tokens() {
+    let app = spawn_app().await;
+    let signed_up = post(
+        &app,
+        "/auth/email/signup",
+        None,
+        json!({"name": "Sam", "email": "sam@example.org", "password": "correct horse battery",
+               "tokenType": "bearer"}),
+    )
+    .await;
+    assert_eq!(signed_up.status, 200, "{:?}", signed_up.body);
+    assert_eq!(set_cookie(&signed_up), None, "bearer clients get no cookie");
+    let access = signed_up.body["data"]["accessToken"].as_str().unwrap();
+    assert!(signed_up.body["data"]["refreshToken"].is_string());
+    let me = app
+        .client
+        .post(app.url("/api/v2/auth/validateSession"))
+        .bearer_auth(access)
+        .reply()
+        .await;
+    assert_eq!(me.body["data"]["users"][0]["name"], "Sam");
+
+    let bad_type = post(
+        &app,
+        "/auth/email/signup",
+        None,
+        json!({"name": "Kim", "email": "kim@example.org", "password": "correct horse battery",
+               "tokenType": "magic"}),
+    )
+    .await;
+    assert_eq!(bad_type.status, 422);
+    assert_eq!(bad_type.body["errors"][0]["code"], "InvalidTokenType");
+}
+
 #[tokio::test]
 async fn re_signing_a_token_never_revives_an_account_whose_session_ended() {
     let app = spawn_app().await;

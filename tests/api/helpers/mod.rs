@@ -149,7 +149,7 @@ pub async fn spawn_app_with(
         let mut log = settings.log.clone();
         log.format = vrooli::config::LogFormat::Pretty;
         // The test process keeps its logging thread until it exits.
-        std::mem::forget(vrooli::telemetry::init(&log));
+        std::mem::forget(vrooli::telemetry::init(&log, settings.node.worker_id));
     }
     let app = Application::build_with(settings.clone(), routes)
         .await

@@ -147,8 +147,11 @@ async fn a_team_is_made_joined_by_invite_and_its_chats_follow_the_members_permis
     )
     .await;
     assert_eq!(said.status, 200, "{}", said.body);
+    // A member is told which permission it lacks, not that it is no member.
     let made = post(&app, "/chat", &kim, json!({"teamId": crew})).await;
-    assert_eq!((made.status, code(&made)), (403, json!("NotATeamMember")));
+    assert_eq!((made.status, code(&made)), (403, json!("NotAllowed")));
+    let told = made.body["errors"][0]["message"].as_str().unwrap();
+    assert!(told.contains("CreateChats"), "{told}");
     let renamed = put(
         &app,
         &format!("/chat/{chat}"),
