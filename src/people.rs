@@ -1,5 +1,5 @@
-//! People as others see them: a user's public fields (id, handle, name, whether a bot, when
-//! they joined), found by id, by handle (case-insensitive, as handles compare), or by a piece of
+//! People as others see them: a user's public fields (id, handle, name, whether a bot, avatar,
+//! when they joined), found by id, by handle (case-insensitive, as handles compare), or by a piece of
 //! their name or handle. Read-only: accounts are written by `auth`. Deleted accounts are not
 //! found. HTTP → `http::people` → here → PostgreSQL.
 
@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::ids::UserId;
+use crate::ids::{FileId, UserId};
 
 /// What anyone may see of a user.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -17,11 +17,13 @@ pub struct PublicUser {
     pub handle: Option<String>,
     pub name: String,
     pub is_bot: bool,
+    /// The avatar, public: `GET /file/{id}` (or a variant, `/file/{id}/{W}x{H}`).
+    pub profile_image_id: Option<FileId>,
     #[serde(serialize_with = "crate::domain::rfc3339::utc")]
     pub created_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, handle, name, is_bot, created_at";
+const COLUMNS: &str = "id, handle, name, is_bot, profile_image_id, created_at";
 
 /// A search: `text` within the name or handle (any case), bots only or people only.
 #[derive(Debug, Default)]

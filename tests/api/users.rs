@@ -30,7 +30,17 @@ async fn the_seeded_bot_is_found_by_search_handle_and_id_with_public_fields_only
     let valyxa = body["data"]["edges"][0]["node"].clone();
     let mut keys: Vec<&String> = valyxa.as_object().unwrap().keys().collect();
     keys.sort();
-    assert_eq!(keys, ["createdAt", "handle", "id", "isBot", "name"]);
+    assert_eq!(
+        keys,
+        [
+            "createdAt",
+            "handle",
+            "id",
+            "isBot",
+            "name",
+            "profileImageId"
+        ]
+    );
     assert_eq!(valyxa["isBot"], true);
 
     // By handle, in any case, and by id: the same user.

@@ -187,6 +187,16 @@ async fn uploads_are_judged_by_their_bytes_resized_and_read_by_those_allowed() {
         (stolen.status, code(&stolen)),
         (422, json!("InvalidProfile"))
     );
+    // Anyone sees the avatar with the person, signed in or not.
+    let public = app
+        .client
+        .get(app.url(&format!("/api/v2/user/{}", sam.id)))
+        .reply()
+        .await;
+    assert_eq!(
+        public.body["data"]["profileImageId"],
+        profile_image.as_str()
+    );
 
     // Upright and stripped: a 200×100 photo saying "rotate 90°" is stored 100×200, no EXIF.
     let photo = upload(
