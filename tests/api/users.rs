@@ -60,7 +60,7 @@ async fn the_seeded_bot_is_found_by_search_handle_and_id_with_public_fields_only
     assert_eq!(sam_public.status, 200);
     assert_eq!(
         sam_public.body["data"].as_object().unwrap().len(),
-        5,
+        6,
         "{}",
         sam_public.body
     );
