@@ -25,6 +25,7 @@ mod pool;
 mod profile;
 mod push;
 mod rate_limit;
+mod readme;
 mod routines;
 mod runs;
 mod seed;
