@@ -1,5 +1,7 @@
 //! Data export (the original's `export-user-data` queue): a JSON archive of one user's profile,
-//! the chats they made with their messages, their routines with every version, and their runs.
+//! the chats they made with their messages, their routines with every version, their runs, their
+//! teams, their API keys (names, permissions and spending, never the keys) and their files
+//! (described, with where to fetch each).
 //!
 //! ```text
 //! POST /user/exportData ─▶ one tx: user_exports row (Pending; one at a time) + the job
@@ -66,6 +68,34 @@ const SECTIONS: &[(&str, &str)] = &[
                 'routineVersionId', resource_version_id::text, 'inputs', inputs,
                 'outputs', outputs, 'createdAt', created_at, 'completedAt', completed_at)::text
            FROM runs WHERE user_id = $1 ORDER BY id",
+    ),
+    (
+        "teams",
+        "SELECT json_build_object('teamId', t.id::text, 'handle', t.handle, 'name', t.name,
+                'isAdmin', m.is_admin, 'permissions', m.permissions,
+                'joinedAt', m.created_at)::text
+           FROM members m JOIN teams t ON t.id = m.team_id
+          WHERE m.user_id = $1 ORDER BY t.id",
+    ),
+    (
+        // What each key may do and has spent; never the key (only its hash is stored).
+        "apiKeys",
+        "SELECT json_build_object('id', id::text, 'name', name, 'permissions', permissions,
+                'teamId', team_id::text, 'creditsUsed', credits_used::text,
+                'limitSoft', limit_soft::text, 'limitHard', limit_hard::text,
+                'disabled', disabled_at IS NOT NULL, 'lastUsedAt', last_used_at,
+                'createdAt', created_at)::text
+           FROM api_keys WHERE user_id = $1 ORDER BY id",
+    ),
+    (
+        // The files' descriptions and where to fetch each (the bytes stay in storage: an
+        // archive of JSON would carry them base64, a third larger, within exports.max_bytes).
+        "files",
+        "SELECT json_build_object('id', id::text, 'purpose', purpose,
+                'chatId', chat_id::text, 'contentType', content_type, 'size', size,
+                'width', width, 'height', height, 'url', '/api/v2/file/' || id,
+                'createdAt', created_at)::text
+           FROM files WHERE owner_id = $1 AND status = 'Ready' ORDER BY id",
     ),
 ];
 

@@ -50,6 +50,30 @@ async fn an_export_holds_the_users_data_and_is_downloaded_once() {
     let graph = json!({"graph": {"__type": "Graph-1.0", "schema": {
         "start": "w", "nodes": [{"id": "w", "kind": "wait", "durationMs": 1}], "edges": []}}});
     routine(&app, &sam, "RoutineMultiStep", graph).await;
+    let team = post(&app, "/team", &sam, json!({"name": "Crew"})).await;
+    assert_eq!(team.status, 200, "{}", team.body);
+    let key = post(
+        &app,
+        "/apiKey",
+        &sam,
+        json!({"name": "laptop", "limitHard": 1000, "permissions": ["ReadPrivate"]}),
+    )
+    .await;
+    assert_eq!(key.status, 200, "{}", key.body);
+    let secret = key.body["data"]["key"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let avatar = crate::files::upload(
+        &app,
+        &sam,
+        &[
+            ("purpose", b"profile"),
+            ("file", &crate::files::png(64, 64)),
+        ],
+    )
+    .await;
+    assert_eq!(avatar.status, 200, "{}", avatar.body);
 
     let Reply { status, body, .. } = post(&app, "/user/exportData", &sam, json!({})).await;
     assert_eq!(status, 200, "{body}");
@@ -77,6 +101,19 @@ async fn an_export_holds_the_users_data_and_is_downloaded_once() {
         "RoutineMultiStep"
     );
     assert_eq!(archive["emails"].as_array().map(Vec::len), Some(1));
+    // Their teams, their keys (what each may do, never the key) and their files.
+    assert_eq!(archive["teams"][0]["name"], "Crew");
+    assert_eq!(archive["teams"][0]["isAdmin"], true);
+    assert_eq!(archive["apiKeys"][0]["name"], "laptop");
+    assert_eq!(archive["apiKeys"][0]["permissions"], json!(["ReadPrivate"]));
+    assert!(
+        !secret.is_empty() && !reply.text.contains(&secret),
+        "no key in the archive"
+    );
+    assert!(!reply.text.contains("keyHash"));
+    let file = avatar.body["data"]["id"].as_str().unwrap();
+    assert_eq!(archive["files"][0]["id"], file);
+    assert_eq!(archive["files"][0]["url"], format!("/api/v2/file/{file}"));
 
     // Once: the chunks are gone and asking again says so.
     let again = get(&app, &format!("/user/exportData/{export}"), Some(&sam)).await;

@@ -40,7 +40,7 @@ fn form(fields: &[(&str, &[u8])]) -> Vec<u8> {
     body
 }
 
-async fn upload(app: &TestApp, who: &User, fields: &[(&str, &[u8])]) -> Reply {
+pub(crate) async fn upload(app: &TestApp, who: &User, fields: &[(&str, &[u8])]) -> Reply {
     app.client
         .post(app.url("/api/v2/file"))
         .header("cookie", format!("{}={}", crate::auth::COOKIE, who.token))
@@ -74,7 +74,7 @@ async fn fetch(app: &TestApp, path: &str, who: Option<&User>) -> reqwest::Respon
     request.send().await.unwrap()
 }
 
-fn png(width: u32, height: u32) -> Vec<u8> {
+pub(crate) fn png(width: u32, height: u32) -> Vec<u8> {
     let image = image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(
         width,
         height,
