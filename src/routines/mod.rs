@@ -359,6 +359,26 @@ impl RoutineService {
         .ok_or(RoutineError::VersionNotFound)
     }
 
+    /// What `id` names for a run, as `reader` may see it: a routine version, or a routine (then
+    /// its latest version). Ids are unique across both (one Snowflake generator), so at most one
+    /// matches. Others get `VersionNotFound`.
+    pub async fn version_to_run(
+        &self,
+        id: i64,
+        reader: Option<UserId>,
+    ) -> Result<ResourceVersionId, RoutineError> {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT v.id FROM resource_versions v JOIN resources r ON r.id = v.resource_id
+              WHERE (v.id = $1 OR (r.id = $1 AND v.is_latest)) AND {CAN_READ}
+              LIMIT 1"
+        )))
+        .bind(id)
+        .bind(reader)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(RoutineError::VersionNotFound)
+    }
+
     /// The latest version of each of `owner`'s routines (or, with `team`, of that team's, for
     /// its members), newest first; `take + 1` rows.
     pub async fn list(

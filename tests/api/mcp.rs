@@ -265,3 +265,55 @@ async fn rest_and_mcp_answer_the_same_code_for_the_same_refusal() {
         .unwrap();
     assert_eq!(posted, 0);
 }
+
+/// A bot answers with its thread's history, so an agent's messages go on the latest thread by
+/// default, under `parentId` when it says so, or start one with `newThread`; `run_routine`
+/// takes a routine's id (its latest version) as well as a version's.
+#[tokio::test]
+async fn send_message_keeps_to_a_thread_and_run_routine_takes_a_routine_id() {
+    let app = spawn_app().await;
+    let Setup {
+        keys: [full, _],
+        chat,
+        ..
+    } = setup(&app).await;
+    let config = json!({"graph": {"__type": "Graph-1.0", "schema": {
+        "start": "w", "nodes": [{"id": "w", "kind": "wait", "durationMs": 1}], "edges": []}}});
+    let wait = |text: &str| {
+        json!(["send_message", {"chatId": chat, "text": text, "waitForResponse": true,
+                                "timeoutMs": 20000}])
+    };
+    let report = client(
+        &app.url("/mcp"),
+        json!({"full": {"key": full, "calls": [
+            wait("first"),
+            wait("second"),
+            ["send_message", {"chatId": chat, "text": "elsewhere", "newThread": true}],
+            ["send_message", {"chatId": chat, "text": "back to the first",
+                              "parentId": {"$ref": [0, "message", "id"]}}],
+            ["send_message", {"chatId": chat, "text": "x", "newThread": true, "parentId": "1"}],
+            ["resource_manage", {"op": "add", "resourceType": "Routine", "name": "Pause",
+                                 "config": config}],
+            ["run_routine", {"action": "start",
+                             "routineId": {"$ref": [5, "routine", "resourceId"]},
+                             "mode": "sync", "timeoutMs": 20000}]
+        ]}}),
+    )
+    .await;
+    let calls = report["full"]["calls"].as_array().unwrap();
+    let ok = |i: usize| {
+        assert_eq!(calls[i]["isError"], false, "call {i}: {}", calls[i]);
+        &calls[i]["value"]
+    };
+    // "second" answers the bot's answer to "first": one thread the bot reads whole.
+    assert_eq!(ok(1)["message"]["parentId"], ok(0)["response"]["id"]);
+    assert_eq!(ok(2)["message"]["parentId"], serde_json::Value::Null);
+    assert_eq!(ok(3)["message"]["parentId"], ok(0)["message"]["id"]);
+    assert_eq!(
+        calls[4]["value"]["code"], "InvalidArguments",
+        "{}",
+        calls[4]
+    );
+    assert_eq!(ok(6)["run"]["status"], "Completed", "{}", calls[6]);
+    assert_eq!(ok(6)["run"]["resourceVersionId"], ok(5)["routine"]["id"]);
+}

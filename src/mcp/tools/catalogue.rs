@@ -12,11 +12,13 @@ pub fn catalogue() -> Vec<(&'static str, &'static str, Value)> {
     vec![
         (
             "send_message",
-            "Post a message to a chat; optionally wait for a bot's answer to it.",
+            "Post a message to a chat; optionally wait for a bot's answer to it. It goes on the latest thread (bots answer with the thread's history) unless parentId or newThread says otherwise.",
             json!({"type": "object", "required": ["chatId", "text"], "additionalProperties": false,
                 "properties": {
                     "chatId": {"type": "string", "description": "the chat's id"},
                     "text": {"type": "string", "minLength": 1},
+                    "parentId": {"type": "string", "description": "the message this one answers (default: the chat's newest message)"},
+                    "newThread": {"type": "boolean", "default": false, "description": "start a thread of its own (no parent)"},
                     "waitForResponse": {"type": "boolean", "default": false},
                     "timeoutMs": {"type": "integer", "minimum": 1, "maximum": 60000}}}),
         ),
@@ -38,7 +40,7 @@ pub fn catalogue() -> Vec<(&'static str, &'static str, Value)> {
             json!({"type": "object", "required": ["action"], "additionalProperties": false,
                 "properties": {
                     "action": {"enum": ["start", "status", "pause", "resume", "cancel"]},
-                    "routineId": {"type": "string", "description": "the routine version to start"},
+                    "routineId": {"type": "string", "description": "the routine to start (its latest version), or one of its versions"},
                     "runId": {"type": "string"},
                     "inputs": {"type": "object"},
                     "mode": {"enum": ["sync", "async"], "default": "async"},

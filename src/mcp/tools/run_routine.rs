@@ -39,18 +39,22 @@ impl Tools {
         let run = match a.action.as_str() {
             "start" => {
                 need(caller, Permission::WritePrivate)?;
-                let version = a.routine_id.as_deref().ok_or_else(|| {
+                let named = a.routine_id.as_deref().ok_or_else(|| {
                     ToolError::new(
                         Code::InvalidArguments,
-                        "routineId names the routine version",
+                        "routineId names the routine (its latest version) or a routine version",
                     )
                 })?;
+                let version = self
+                    .routines
+                    .version_to_run(parse_id(named, "routineId")?, Some(caller.user))
+                    .await?;
                 let (run, _) = self
                     .runs
                     .start(
                         caller.user,
                         StartRequest {
-                            version: parse_id(version, "routineId")?,
+                            version,
                             team: None,
                             inputs: a.inputs.clone().unwrap_or_else(|| json!({})),
                             source: RunSource::Api,

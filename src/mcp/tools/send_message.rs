@@ -1,5 +1,9 @@
 //! `send_message`: posts to a chat as the caller (the chat service checks access and holds the
 //! answer's credits), then, when asked, polls for the bot's answer to it until the wait ends.
+//!
+//! Threads: a bot answers with the history of the message's thread (its ancestors). So a
+//! message goes on the latest thread by default (its parent is the chat's newest message), under
+//! `parentId` when given, or starts a thread of its own with `newThread`.
 
 use std::time::Duration;
 
@@ -19,6 +23,9 @@ use crate::mcp::errors::ToolError;
 pub(super) struct SendMessage {
     chat_id: String,
     text: String,
+    parent_id: Option<String>,
+    #[serde(default)]
+    new_thread: bool,
     #[serde(default)]
     wait_for_response: bool,
     timeout_ms: Option<u64>,
@@ -38,9 +45,26 @@ impl Tools {
         self.chats
             .require(chat, Some(caller.user), Need::Write)
             .await?;
+        let parent = match (a.parent_id.as_deref(), a.new_thread) {
+            (Some(_), true) => {
+                return Err(ToolError::new(
+                    Code::InvalidArguments,
+                    "parentId and newThread exclude each other",
+                ));
+            }
+            (Some(parent), false) => Some(parse_id(parent, "parentId")?),
+            (None, true) => None,
+            // The chat's newest message: the thread the conversation is on.
+            (None, false) => self
+                .chats
+                .readable_messages(chat, Some(caller.user), 1, None, None)
+                .await?
+                .first()
+                .map(|newest| newest.id),
+        };
         let message = self
             .chats
-            .post(caller.user, caller.api_key, chat, text, None)
+            .post(caller.user, caller.api_key, chat, text, parent)
             .await?;
         let mut out = json!({"message": message});
         if a.wait_for_response {
