@@ -7,7 +7,8 @@
 //! Flow: [`Document::build`] registers the route table (`routes::register`, handed in by
 //! `startup::http`, so this file does not import the handlers) on a throwaway app once at
 //! start-up → [`finish`] adds what no single handler says: [`ErrorAnswers`] (the error envelope
-//! as every operation's `default` answer) and [`Security`] (the three schemes, and who may call
+//! as every operation's `default` answer), [`ErrorExamples`] (each declared error answer's
+//! example, with a code of its status) and [`Security`] (the three schemes, and who may call
 //! an operation that does not say) → the JSON is kept in [`Document`] and served by
 //! `GET /api/v2/openapi.json` (`docs.rs`, with Swagger UI at `/docs`).
 
@@ -108,6 +109,7 @@ pub fn document(routes: Routes) -> Document_ {
 /// here rather than as `#[openapi(modifiers(…))]` (which run on [`base`], before any path).
 fn finish(mut doc: Document_) -> Document_ {
     ErrorAnswers.modify(&mut doc);
+    ErrorExamples.modify(&mut doc);
     Security.modify(&mut doc);
     doc
 }
@@ -155,6 +157,67 @@ impl Modify for ErrorAnswers {
                 .or_insert_with(|| RefOr::T(envelope.clone()));
         }
     }
+}
+
+/// Each error answer an operation declares (a 4xx or 5xx carrying the error envelope) gets an
+/// example showing a code that status answers: the first code its description names in
+/// backticks whose kind has that status (`Code::kind`, the one table). Without it, Swagger UI
+/// would show the first code of the whole table (a 400's) under a 404. A declared error answer
+/// that names no such code gets none, and `tests/api/openapi.rs` fails on it.
+pub struct ErrorExamples;
+
+/// A request id as `trace` carries it (tracing-actix-web's UUID).
+const EXAMPLE_TRACE: &str = "0b7c5f3e-9a41-4d8e-8f3a-2c6d1e9b7a40";
+
+impl Modify for ErrorExamples {
+    fn modify(&self, doc: &mut Document_) {
+        for operation in operations(doc) {
+            for (status, response) in operation.responses.responses.iter_mut() {
+                let (Ok(status), RefOr::T(response)) = (status.parse::<u16>(), response) else {
+                    continue;
+                };
+                if status < 400 {
+                    continue;
+                }
+                let Some(code) = code_named(&response.description, status) else {
+                    continue;
+                };
+                // The description up to where it names its codes: what a person is told.
+                let message = response
+                    .description
+                    .split(" (`")
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned();
+                let Some(RefOr::T(content)) = response.content.get_mut("application/json") else {
+                    continue;
+                };
+                let envelope = matches!(&content.schema,
+                    Some(RefOr::Ref(r)) if r.ref_location.ends_with("/ErrorEnvelope"));
+                if envelope && content.example.is_none() {
+                    content.example = Some(serde_json::json!({
+                        "errors": [{"code": code.as_str(), "message": message, "trace": EXAMPLE_TRACE}],
+                        "version": "v2",
+                    }));
+                }
+            }
+        }
+    }
+}
+
+/// The first code `description` names in backticks that answers with `status`.
+fn code_named(description: &str, status: u16) -> Option<Code> {
+    description
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .find_map(|name| {
+            Code::ALL
+                .iter()
+                .find(|code| code.as_str() == name && code.kind().status() == status)
+        })
+        .copied()
 }
 
 /// The one place that states how callers authenticate, and who may call an operation that does
@@ -296,6 +359,16 @@ mod tests {
         if let Ok(path) = std::env::var("VROOLI_OPENAPI_OUT") {
             std::fs::write(path, &doc.json).expect("write the document");
         }
+    }
+
+    #[test]
+    fn an_error_example_takes_the_first_named_code_of_its_status() {
+        let said =
+            "The key was reused (`IdempotencyKeyReused`), or there is no such run (`RunNotFound`)";
+        assert_eq!(code_named(said, 404), Some(Code::RunNotFound));
+        assert_eq!(code_named(said, 409), Some(Code::IdempotencyKeyReused));
+        assert_eq!(code_named(said, 422), None);
+        assert_eq!(code_named("The `Idempotency-Key` header", 409), None);
     }
 
     /// [`Security`] leaves no `public` marker behind, and every requirement names a scheme.

@@ -1,4 +1,4 @@
-//! Routine endpoints (RUNS.md, "Routines"): create a routine with its first version, add and
+//! Routine endpoints (docs/ROUTINES.md, "The API"): create a routine with its first version, add and
 //! edit versions, read one, list one's own. The graph is checked by `RoutineService` on every
 //! write; a bad graph is 422 naming the node and the reason.
 
@@ -88,10 +88,25 @@ fn check_name(name: &str) -> Result<(), ApiError> {
 /// Create a routine with its first version.
 ///
 /// The graph in `config` is checked, and every routine version it calls must exist and be the
-/// caller's or public.
+/// caller's or public. The formats, node kinds and worked examples: docs/ROUTINES.md.
 #[utoipa::path(
     tag = "routines",
-    request_body = CreateRoutineBody,
+    // Accepted as it is (tests/api/openapi.rs posts it): no team, no subroutine, and the model
+    // left to `ai.default_model`, so it needs no id and no provider of the reader's server.
+    request_body(content = CreateRoutineBody, example = json!({
+        "resourceType": "Routine",
+        "name": "Greet someone",
+        "isPrivate": true,
+        "versionLabel": "1.0.0",
+        "resourceSubType": "RoutineMultiStep",
+        "config": {"graph": {"__type": "Graph-1.0", "schema": {
+            "start": "greet",
+            "nodes": [{"id": "greet", "kind": "llm", "maxTokens": 100,
+                       "prompt": "Greet {{input.name}} in one sentence.",
+                       "outputs": {"greeting": "$.text"}}],
+            "edges": [],
+            "outputs": {"greeting": "nodes.greet.greeting"}}}}
+    })),
     responses(
         (status = 200, description = "The routine's first version", body = Envelope<RoutineVersionView>),
         (status = 422, description = "The graph is refused (`InvalidRoutineGraph` naming the node and the reason, `GraphTypeUnsupported`, `NodeKindUnavailable`)", body = ErrorEnvelope),

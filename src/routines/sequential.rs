@@ -14,7 +14,7 @@
 //! them, so names are resolved leniently: a context name may be a routine input, a name the root
 //! maps an input to, or either side of an earlier step's output map. A name nothing provides
 //! becomes `{{context.<name>}}`, which is missing at run time: the run fails there with
-//! `MissingOutput` if the input is required (RUNS.md), instead of refusing the routine.
+//! `MissingOutput` if the input is required (docs/ROUTINES.md), instead of refusing the routine.
 //!
 //! Over 400 lines only with its tests (the original's routines, case by case); the code is ~300.
 

@@ -83,7 +83,8 @@ pub struct RunStep {
     #[schema(format = DateTime)]
     pub started_at: String,
     pub status: StepStatus,
-    /// `<run>:<node>` (`:<index>` inside a map).
+    /// `<run>:<node>`; `<run>:<map>[<index>]` for a map's item, `<run>:<node>/<child node>`
+    /// inside a subroutine.
     pub step_key: String,
 }
 

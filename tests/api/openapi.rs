@@ -4,7 +4,9 @@
 //!   other way (`web::resource`, `.route(`, `cfg.map(`), which would bypass the document;
 //! - every operation of the document is served (its path and method reach a handler);
 //! - the document is OpenAPI 3.1 with the error envelope, every error code and the three
-//!   security schemes; the docs page loads nothing from outside the server.
+//!   security schemes; the docs page loads nothing from outside the server;
+//! - its examples are real: the routine a `POST /resource` example holds is accepted as it is,
+//!   and every declared error answer shows a code that its status answers.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -295,4 +297,92 @@ async fn the_docs_page_works_offline() {
     let missing = app.get("/docs/nope.js").await;
     assert_eq!(missing.status, 404);
     assert_eq!(missing.body["errors"][0]["code"], "DocsFileNotFound");
+}
+
+/// The operation at `route` (with or without the `/api/v2` prefix) and `method`.
+fn operation<'a>(doc: &'a Value, route: &str, method: &str) -> &'a Value {
+    let paths = &doc["paths"];
+    let item = paths
+        .get(format!("/api/v2{route}"))
+        .or_else(|| paths.get(route))
+        .unwrap_or_else(|| panic!("{route} is not in the document"));
+    &item[method]
+}
+
+#[tokio::test]
+async fn the_routine_example_is_accepted_as_it_is() {
+    let (app, doc) = document().await;
+    let example = operation(&doc, "/resource", "post")["requestBody"]["content"]
+        ["application/json"]["example"]
+        .clone();
+    assert!(example.is_object(), "POST /resource has no example body");
+    let sam = crate::ws::user(&app, "Sam").await;
+    let reply = app
+        .call(
+            reqwest::Method::POST,
+            "/resource",
+            crate::helpers::Auth::Cookie(&sam.token),
+            Some(&example),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["data"]["config"], example["config"]);
+    // And it runs: the version it made is a routine, not only a stored document.
+    let version = reply.body["data"]["versionId"].as_str().unwrap().to_owned();
+    let run = crate::runs::start(
+        &app,
+        &sam,
+        &version,
+        serde_json::json!({"name": "Kim"}),
+        None,
+    )
+    .await;
+    assert_eq!(run.status, 200, "{}", run.body);
+    let run = run.body["data"]["runId"].as_str().unwrap().to_owned();
+    let done = crate::runs::until_status(&app, &sam, &run, "Completed").await;
+    assert!(done["outputs"]["greeting"].is_string(), "{done}");
+}
+
+#[tokio::test]
+async fn every_error_answers_example_shows_a_code_of_its_status() {
+    let (_app, doc) = document().await;
+    let status_of = |name: &str| {
+        vrooli::http::Code::ALL
+            .iter()
+            .find(|code| code.as_str() == name)
+            .map(|code| code.kind().status())
+    };
+    let mut checked = 0;
+    let mut problems = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in METHODS {
+            let Some(operation) = item.get(method) else {
+                continue;
+            };
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                let Ok(status) = status.parse::<u16>() else {
+                    continue; // `default`: any status
+                };
+                let content = &response["content"]["application/json"];
+                if status < 400 || content["schema"]["$ref"] != "#/components/schemas/ErrorEnvelope"
+                {
+                    continue;
+                }
+                let what = format!("{method} {path} {status}");
+                let Some(code) = content["example"]["errors"][0]["code"].as_str() else {
+                    problems.push(format!("{what}: no example with a code"));
+                    continue;
+                };
+                checked += 1;
+                if status_of(code) != Some(status) {
+                    problems.push(format!(
+                        "{what}: the example's {code} answers {:?}",
+                        status_of(code)
+                    ));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert!(checked >= 9, "only {checked} error answers declared");
 }

@@ -100,7 +100,7 @@ pub async fn join_chat(
     params(("id" = ChatId, Path, description = "The chat's id")),
     responses(
         (status = 200, description = "The chat", body = Envelope<ChatView>),
-        (status = 404, description = "No such chat, or one the caller may not read", body = crate::http::openapi::ErrorEnvelope),
+        (status = 404, description = "No such chat, or one the caller may not read (`ChatNotFound`)", body = crate::http::openapi::ErrorEnvelope),
     ),
     security((), ("cookie" = []), ("bearer" = []), ("apiKey" = [])),
 )]

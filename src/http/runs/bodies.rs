@@ -71,8 +71,8 @@ pub struct PauseRunBody {
 pub struct StatusQuery {
     /// Always `Run` (400 `InvalidTaskType` otherwise).
     pub(super) task_type: String,
-    /// Run ids, comma-separated; the first 100 are read.
-    #[param(example = "7263419283746592768,7263419283746592769")]
+    /// Run ids (the `runId`s that `POST /task/start/run` answered), comma-separated; the first
+    /// 100 are read.
     pub(super) task_ids: String,
 }
 

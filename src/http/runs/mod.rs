@@ -1,4 +1,4 @@
-//! Run endpoints (RUNS.md, "Runs"): start (idempotent by `Idempotency-Key`), resume, cancel,
+//! Run endpoints (docs/ROUTINES.md, "The API"): start (idempotent by `Idempotency-Key`), resume, cancel,
 //! pause, statuses, a run with its steps, its timeline, its steps' inputs and outputs, and the
 //! answers to its waits. Who may: the owner and its team's members; others get 404. The
 //! handlers are here; what they read and answer is in `bodies`.

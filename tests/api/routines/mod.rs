@@ -37,7 +37,7 @@ pub async fn routine(app: &TestApp, owner: &User, sub_type: &str, config: Value)
     reply.body["data"]["versionId"].as_str().unwrap().to_owned()
 }
 
-/// RUNS.md's example graph.
+/// An example graph of every common kind.
 fn example() -> Value {
     json!({"graph": {"__type": "Graph-1.0", "schema": {
       "start": "classify",

@@ -2,11 +2,12 @@
 //! to the end, idempotent starts, privacy, approvals, cancel and pause, llm steps, Sequential
 //! routines, limits), `fanout` (parallel, map), `nodes` (across nodes), `faults` (fencing,
 //! takeover, uncertain steps), `kill` (kill -9 of the owner), `code` (sandboxed JavaScript),
-//! `action` (the server's own tools).
+//! `action` (the server's own tools), `docs_examples` (the worked examples of docs/ROUTINES.md).
 //! The helpers are here.
 
 mod action;
 mod code;
+mod docs_examples;
 mod fanout;
 mod faults;
 mod flows;
