@@ -8,7 +8,9 @@
 //! import-user-data job (any node) ─▶ parsed again ─▶ one tx: profile settings, routines with
 //!     their versions (references between them rewritten), chats with the importer as their
 //!     creator and participant, messages (parents rewritten), runs as records ─▶ Done with the
-//!     counts, the bytes dropped; or nothing at all
+//!     counts, the bytes dropped; or nothing at all: Failed with why (an archive refused, or
+//!     the job dead: `on_dead`; a Pending import whose job is gone otherwise is failed when
+//!     its owner starts the next), so no import stays Pending and blocks the next
 //! GET /user/importData/{id} (its owner) ─▶ the status and counts
 //! ```
 //!
@@ -217,7 +219,7 @@ impl JobHandler for ImportUserData {
         let outcome = match Archive::parse(&bytes) {
             Ok(archive) => recreate(&mut tx, &self.ids, &self.routines, user, archive)
                 .await
-                .map_err(JobError::retryable)?,
+                .map_err(write_error)?,
             Err(e) => Err(e),
         };
         match outcome {
@@ -248,6 +250,63 @@ impl JobHandler for ImportUserData {
             }
         }
         Ok(())
+    }
+
+    /// Dead (the archive could not be written, or every attempt failed): `Failed`, so the
+    /// importer sees why and may import again. The job's own error stays in the job's row and
+    /// the log; it may name the server's internals.
+    async fn on_dead(&self, p: ImportPayload, reason: &str) {
+        let Ok(import) = p.import_id.parse::<i64>() else {
+            return;
+        };
+        tracing::warn!(
+            import,
+            reason,
+            "the import's job died; the import is Failed"
+        );
+        if let Err(error) = fail_stopped(&self.pool, "id = $1", import).await {
+            tracing::error!(import, %error, "could not mark a dead import Failed");
+        }
+    }
+}
+
+/// What an importer reads when the job writing their archive stopped.
+const STOPPED: &str = "The archive could not be written (nothing of it was kept); \
+                       the server's log says why";
+
+/// Fails the Pending imports matching `filter` (on `$1`) whose job stopped: their bytes dropped,
+/// [`STOPPED`] as their error.
+async fn fail_stopped(
+    db: impl sqlx::PgExecutor<'_>,
+    filter: &'static str,
+    on: i64,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE user_imports i SET status = 'Failed', archive = NULL, error = $2,
+                finished_at = now()
+          WHERE {filter} AND status = 'Pending'"
+    )))
+    .bind(on)
+    .bind(STOPPED)
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
+/// A statement PostgreSQL refused for what the archive holds (a data exception, class 22, such
+/// as a NUL in text; an integrity constraint, class 23) fails the same way on every attempt, so
+/// the job dies at once and the import is `Failed`; anything else (a dropped connection, a
+/// deadlock) may pass on the next attempt.
+fn write_error(e: sqlx::Error) -> JobError {
+    match &e {
+        sqlx::Error::Database(db)
+            if db
+                .code()
+                .is_some_and(|c| c.starts_with("22") || c.starts_with("23")) =>
+        {
+            JobError::permanent(e)
+        }
+        _ => JobError::retryable(e),
     }
 }
 
@@ -312,6 +371,20 @@ impl Imports {
     pub async fn start(&self, user: UserId, archive: &[u8]) -> Result<UserImport, ImportError> {
         Archive::parse(archive)?;
         let mut tx = self.pool.begin().await?;
+        // A Pending import whose job is gone (buried by the rescue sweep after its worker died,
+        // cancelled or deleted by an operator: none of which tells the handler) would block
+        // every later import: it is failed first. Its job was queued in the same transaction
+        // as the import, so a Pending import without a live job has none to come.
+        fail_stopped(
+            &mut *tx,
+            "user_id = $1 AND NOT EXISTS (
+                 SELECT 1 FROM jobs j
+                  WHERE j.queue = 'import-user-data' AND j.kind = 'import-user-data'
+                    AND j.state IN ('available', 'running', 'retrying')
+                    AND j.payload->>'importId' = i.id::text)",
+            user.0,
+        )
+        .await?;
         let id = self.ids.next_id();
         let created = sqlx::query_as::<_, UserImport>(sqlx::AssertSqlSafe(format!(
             "INSERT INTO user_imports (id, user_id, bytes, archive) VALUES ($1, $2, $3, $4)
