@@ -177,9 +177,16 @@ mod tests {
     }
 
     #[test]
-    fn ip_literals_are_judged_by_the_private_address_rule() {
+    fn ip_literals_are_parsed_then_judged_by_the_private_address_rule() {
         let egress = Egress::new(BTreeMap::new(), false);
-        for private in ["http://127.0.0.1/", "http://0x7f.1/", "http://10.0.0.1/"] {
+        for private in [
+            "http://[::1]:8080/",
+            "http://[fd00::1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://127.0.0.1/",
+            "http://0x7f.1/",
+            "http://10.0.0.1/",
+        ] {
             assert!(
                 matches!(
                     egress.check_literal(&url(private)),
@@ -188,11 +195,15 @@ mod tests {
                 "{private}"
             );
         }
-        for public in ["http://8.8.8.8/", "https://push.example/"] {
+        for public in [
+            "https://[2001:4860:4860::8888]/",
+            "http://8.8.8.8/",
+            "https://push.example/",
+        ] {
             assert!(egress.check_literal(&url(public)).is_ok(), "{public}");
         }
         let open = Egress::new(BTreeMap::new(), true);
-        assert!(open.check_literal(&url("http://127.0.0.1/")).is_ok());
+        assert!(open.check_literal(&url("http://[::1]/")).is_ok());
     }
 
     #[tokio::test]

@@ -348,10 +348,12 @@ async fn an_llm_steps_chunks_do_not_overtake_its_step_started_while_that_is_in_t
     );
 }
 
-/// A name that resolves to a private address is refused, and never called (issue 34, A6). `inside.test` resolves through `egress.hosts`, the table the server's
+/// An IPv6 literal is judged by the private-address rule, not failed as a name that does not
+/// resolve (issue 34, A12); a name that resolves to a private address is refused the same way,
+/// and never called (A6). `inside.test` resolves through `egress.hosts`, the table the server's
 /// own resolver reads before the system's: the path a production look-up takes.
 #[tokio::test]
-async fn http_steps_judge_names_by_the_address_they_reach() {
+async fn http_steps_judge_ipv6_literals_and_names_by_the_address_they_reach() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200).set_body_string("{}"))
@@ -368,7 +370,11 @@ async fn http_steps_judge_names_by_the_address_they_reach() {
     )
     .await;
     let sam = user(&app, "Sam").await;
-    for url in [format!("http://inside.test:{port}/named")] {
+    for url in [
+        format!("http://[::1]:{port}/v6"),
+        format!("http://[::ffff:127.0.0.1]:{port}/mapped"),
+        format!("http://inside.test:{port}/named"),
+    ] {
         let node = json!({"id": "call", "kind": "http", "method": "POST", "url": url,
                           "effect": "idempotent"});
         let run = run_of(&app, &sam, graph(json!([node]), json!([])), json!({})).await;
