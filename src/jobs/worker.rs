@@ -178,14 +178,11 @@ impl Executor {
                 if let Some(m) = metrics {
                     JobMetrics::inc(&m.jobs.dead, queue.as_str(), 1);
                 }
-                // After the row says dead, so a handler that marks its work failed never does
-                // so for a job that is still to be retried. A panic here is the handler's own
-                // bug; it must not take the pool's task with it.
-                let bury = self
-                    .registry
-                    .bury(&job.kind, job.payload.clone(), error.to_string());
-                if let Err(panic) = AssertUnwindSafe(bury).catch_unwind().await {
-                    tracing::error!(job_id = %job.id, kind = %job.kind, panic = panic_message(&*panic), "marking a dead job's work failed panicked");
+                // Once the row says dead (never for a job still to be retried); a panic in it
+                // must not take the pool's task with it.
+                let bury = (self.registry).bury(&job.kind, job.payload.clone(), error.to_string());
+                if let Err(p) = AssertUnwindSafe(bury).catch_unwind().await {
+                    tracing::error!(job_id = %job.id, panic = panic_message(&*p), "on_dead panicked");
                 }
                 Outcome::Dead(job.id)
             }
