@@ -12,7 +12,8 @@
 //!
 //! - Ground floor (types, settings, storage, plumbing; no business rules):
 //!   [`config`] (settings, layering, validation), [`cli`] (the command line), [`ids`] (Snowflake,
-//!   typed ids, publicId), [`domain`] (input types parsed at the edge), [`db`] (pool, migrations,
+//!   typed ids, publicId), [`domain`] (input types parsed at the edge), [`egress`] (calls to
+//!   addresses users choose: resolved once, checked, pinned), [`db`] (pool, migrations,
 //!   worker id lease, column reads), [`redis_client`] (optional Redis), [`retry`] (start-up
 //!   backoff), [`telemetry`] (logs), [`metrics`] (Prometheus registry), [`jobs`] (the durable job
 //!   queue, workers, scheduler; its hourly clean-up also releases [`credits`] holds), [`outbox`]
@@ -42,6 +43,7 @@ pub mod config;
 pub mod credits;
 pub mod db;
 pub mod domain;
+pub mod egress;
 pub mod email;
 pub mod errors;
 pub mod exports;

@@ -10,6 +10,7 @@
 //! `stripe.rs`).
 
 mod database;
+mod egress;
 mod sections;
 mod server;
 mod storage;
@@ -17,6 +18,7 @@ mod stripe;
 mod validate;
 
 pub use database::*;
+pub use egress::*;
 pub use sections::*;
 pub use server::*;
 pub use storage::*;
@@ -54,6 +56,7 @@ pub struct Settings {
     pub exports: ExportSettings,
     pub stripe: StripeSettings,
     pub storage: StorageSettings,
+    pub egress: EgressSettings,
 }
 
 /// Where the settings come from, besides the embedded defaults and the environment.

@@ -381,6 +381,10 @@ impl Settings {
                     || (!fs.s3.bucket.is_empty() && !fs.s3.region.is_empty())),
             "storage: max_file_bytes at least 1024, max_form_fields 3, max_text_field_bytes 32, max_decode_bytes 1 MiB, the rest at least 1; the s3 backend needs storage.s3.bucket and region",
         );
+        check(
+            s.egress.table().is_ok(),
+            "egress.hosts: each line an address, then one or more names (as in /etc/hosts)",
+        );
         let st = &s.stripe;
         check(
             st.tolerance_secs >= 1

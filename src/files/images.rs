@@ -2,7 +2,8 @@
 //! is decoded), decoded under memory limits, turned upright by its EXIF orientation, and
 //! re-encoded — so the stored original and every variant carry no metadata (EXIF, GPS, ICC).
 //! Variants fill their box and are cropped to it from the centre. CPU work: call it from a
-//! blocking thread. An animated GIF keeps its first frame.
+//! blocking thread. An animated GIF keeps its first frame; every frame's own size is checked
+//! (`gif.rs`), not only the screen its header declares.
 
 use std::io::Cursor;
 
@@ -75,13 +76,24 @@ pub fn prepare(
         reader.limits(limits);
         reader
     };
-    let (width, height) = reader().into_dimensions().map_err(unreadable)?;
-    if u64::from(width) * u64::from(height) > max_pixels {
-        return Err(PictureError::TooLarge {
+    let too_large = |(width, height): (u32, u32)| {
+        (u64::from(width) * u64::from(height) > max_pixels).then_some(PictureError::TooLarge {
             width,
             height,
             max: max_pixels,
-        });
+        })
+    };
+    if let Some(error) = too_large(reader().into_dimensions().map_err(unreadable)?) {
+        return Err(error);
+    }
+    // A GIF's size is its logical screen; each frame is decoded at its own size (gif.rs).
+    if format == ImageFormat::Gif
+        && let Some(error) = super::gif::frame_sizes(bytes)
+            .map_err(unreadable)?
+            .into_iter()
+            .find_map(too_large)
+    {
+        return Err(error);
     }
     let mut decoder = reader().into_decoder().map_err(unreadable)?;
     let orientation = decoder.orientation().map_err(unreadable)?;

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! POST /file (multipart) ─▶ kinds::sniff (the bytes decide) ─▶ allowed for the purpose?
-//!   ─▶ images::prepare on a blocking thread (raster kinds: size from the header, decode
+//!   ─▶ images::prepare on a blocking thread (raster kinds: size from the header and, for a
+//!      GIF, every frame's descriptor (gif.rs), decode
 //!      limits, EXIF orientation, metadata dropped, variants) ─▶ files row Uploading (naming
 //!      every object) ─▶ objects stored (storage.rs: local dir or S3) ─▶ Ready
 //!   (a failed store deletes what it stored and the row; what a crash leaves, the orphan job
@@ -14,6 +15,7 @@
 //!   names after storage.orphan_after_hours, attachments of deleted chats
 //! ```
 
+mod gif;
 pub mod images;
 pub mod kinds;
 pub mod orphans;

@@ -38,7 +38,8 @@ pub async fn start_import(
     limits: web::Data<crate::http::input::BodyLimits>,
     mut body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    // The input guard bounds JSON bodies; this bounds one sent under any other content type.
+    // The input guard has read and checked the body up to this limit already, whatever its
+    // content type; the bound is kept here too so the handler does not depend on it.
     let limit = limits.import_json;
     let mut archive = web::BytesMut::new();
     while let Some(chunk) = body.next().await {

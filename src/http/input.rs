@@ -1,11 +1,13 @@
-//! The input guard: what every request's JSON body and query must be before a handler sees it.
+//! The input guard: what every request's body and query must be before a handler sees it.
 //!
 //! ```text
 //! request ─▶ query string: a percent-encoded control character? ─▶ 422 ControlCharacter
-//!         ─▶ JSON body: read up to the route's limit (server.json_body_limit_bytes, or
-//!            server.message_json_body_limit_bytes on the routes that carry a message's text,
-//!            server.routine_json_body_limit_bytes on the routine routes and /mcp
-//!            and on the operators' room publish, exports.import_max_bytes on a data import)
+//!         ─▶ body (whatever its Content-Type; not a file upload's multipart form, which
+//!            `http::files` bounds itself): read up to the route's limit
+//!            (server.json_body_limit_bytes, or server.message_json_body_limit_bytes on the
+//!            routes that carry a message's text, server.routine_json_body_limit_bytes on the
+//!            routine routes and /mcp and on the operators' room publish,
+//!            exports.import_max_bytes on a data import)
 //!            ─▶ over it: 413 BodyTooLarge · compressed: 415 UnsupportedContentEncoding
 //!            ─▶ a string escape of a control character (\u0000 … \u001f but \t \n \r)?
 //!               ─▶ 422 ControlCharacter
@@ -16,11 +18,19 @@
 //! `InvalidJson`); escaped ones decode into text that PostgreSQL refuses (`\u0000`, a 500 before
 //! this guard) or that no client can show. Refusing them here, once, keeps every handler and
 //! every SQL statement free of the question.
+//!
+//! Why every body and not only those labelled JSON: every route but the upload reads its body
+//! as JSON, and the few that read it themselves (a run's start, a data import, MCP, Stripe's
+//! webhook, `/auth/logout`) parse it whatever it is labelled, so `curl --data-binary`
+//! (form-urlencoded) keeps working. A label is no reason to skip the checks: sent as
+//! `text/plain`, a run's start took 20 MiB and a `\u0000` reached PostgreSQL (a 500); a data
+//! import took a NUL its job could not write (issue 34). Routes on actix's JSON extractor still
+//! answer 415 `UnsupportedContentType` to a body declared as something else, after these checks.
 
 use actix_web::HttpMessage;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{CONTENT_ENCODING, CONTENT_TYPE};
+use actix_web::http::header::CONTENT_ENCODING;
 use actix_web::middleware::Next;
 use actix_web::web::{self, Bytes, BytesMut};
 use futures_util::StreamExt;
@@ -78,41 +88,46 @@ pub async fn input_guard(
     if has_control_escape_in_query(req.query_string()) {
         return Ok(req.error_response(control_character()));
     }
-    let json = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
-    if json {
-        let encoded = req
-            .headers()
-            .get(CONTENT_ENCODING)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| !v.eq_ignore_ascii_case("identity"));
-        if encoded {
-            return Ok(req.error_response(ApiError::of(
-                Code::UnsupportedContentEncoding,
-                "Send JSON bodies uncompressed",
-            )));
-        }
-        let limit = limits.for_route(super::request_span::route(req.request()).as_deref());
-        let body = match read_body(&mut req, limit).await {
-            Ok(body) => body,
-            Err(error) => return Ok(req.error_response(error)),
-        };
-        if has_control_escape(&body) {
-            return Ok(req.error_response(control_character()));
-        }
-        req.set_payload(Payload::from(body));
+    let route = super::request_span::route(req.request());
+    if takes_any_body(route.as_deref()) {
+        return Ok(next.call(req).await?.map_into_boxed_body());
     }
+    let limit = limits.for_route(route.as_deref());
+    let body = match read_body(&mut req, limit).await {
+        Ok(body) => body,
+        Err(error) => return Ok(req.error_response(error)),
+    };
+    // A compressed body would be inflated past its limit by the extractor, after this check.
+    let encoded = req
+        .headers()
+        .get(CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.eq_ignore_ascii_case("identity"));
+    if encoded && !body.is_empty() {
+        return Ok(req.error_response(ApiError::of(
+            Code::UnsupportedContentEncoding,
+            "Send request bodies uncompressed",
+        )));
+    }
+    if has_control_escape(&body) {
+        return Ok(req.error_response(control_character()));
+    }
+    req.set_payload(Payload::from(body));
     Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// The routes whose bodies are not JSON and are bounded by their handlers: a file upload (a
+/// multipart form up to `storage.max_file_bytes`) and the WebSocket upgrade (no body; the
+/// connection is handed over after it).
+fn takes_any_body(pattern: Option<&str>) -> bool {
+    matches!(pattern, Some("/api/v2/file" | "/ws"))
 }
 
 async fn read_body(req: &mut ServiceRequest, limit: usize) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::of(
             Code::BodyTooLarge,
-            format!("The JSON body is larger than this route's {limit}-byte limit"),
+            format!("The body is larger than this route's {limit}-byte limit"),
         )
     };
     let declared = req

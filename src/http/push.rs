@@ -18,7 +18,7 @@ use crate::http::error::ApiError;
 use crate::http::path::Id;
 use crate::http::reply::{Envelope, ok};
 use crate::ids::PushDeviceId;
-use crate::notifications::push::{PushDevice, check_keys};
+use crate::notifications::push::{PushDevice, PushDevices, check_keys};
 use crate::state::AppState;
 
 /// The longest endpoint accepted (push services' URLs are a few hundred bytes).
@@ -57,7 +57,8 @@ fn invalid(message: &'static str) -> ApiError {
 }
 
 /// An endpoint the server may post to: https on a public host (or anything, in tests).
-fn check_endpoint(endpoint: &str, allow_insecure: bool) -> Result<(), ApiError> {
+async fn check_endpoint(endpoint: &str, push: &PushDevices) -> Result<(), ApiError> {
+    let allow_insecure = push.allow_insecure;
     let url = reqwest::Url::parse(endpoint)
         .ok()
         .filter(|_| endpoint.len() <= MAX_ENDPOINT_BYTES)
@@ -70,22 +71,17 @@ fn check_endpoint(endpoint: &str, allow_insecure: bool) -> Result<(), ApiError> 
     if url.scheme() != "https" {
         return Err(invalid("endpoint must be https"));
     }
-    // Literal addresses and localhost; a name that resolves to a private address is not
-    // caught here (the push job posts to whatever it resolves to).
-    let private = match url.host_str() {
-        Some(host) => match host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
-            Ok(ip) => crate::domain::address::is_private(ip),
-            Err(_) => {
-                let host = host.to_ascii_lowercase();
-                host == "localhost" || host.ends_with(".localhost")
-            }
-        },
-        None => true,
-    };
-    if private {
-        return Err(invalid("endpoint names a private address"));
+    let localhost = url
+        .host_str()
+        .is_some_and(|h| h == "localhost" || h.ends_with(".localhost"));
+    // A literal, or the name resolved now. A name that does not resolve now is taken (push
+    // services' names do; a resolver failing for a while is no fault of the subscriber): the
+    // push job resolves it again, checks and pins what it dials.
+    match push.egress.check(&url).await {
+        Err(refused) if refused.is_private() => Err(invalid("endpoint names a private address")),
+        _ if localhost => Err(invalid("endpoint names a private address")),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Subscribes one of the caller's browsers to notices (its `PushSubscription`).
@@ -107,7 +103,7 @@ pub async fn subscribe(
         ));
     }
     let body = body.into_inner();
-    check_endpoint(&body.endpoint, state.people.push.allow_insecure)?;
+    check_endpoint(&body.endpoint, &state.people.push).await?;
     check_keys(&body.keys.p256dh, &body.keys.auth)
         .map_err(|_| invalid("keys are not a P-256 public key and a 16-byte auth secret"))?;
     if body.name.as_ref().is_some_and(|n| n.chars().count() > 128) {

@@ -8,7 +8,9 @@
 //! import-user-data job (any node) ─▶ parsed again ─▶ one tx: profile settings, routines with
 //!     their versions (references between them rewritten), chats with the importer as their
 //!     creator and participant, messages (parents rewritten), runs as records ─▶ Done with the
-//!     counts, the bytes dropped; or nothing at all
+//!     counts, the bytes dropped; or nothing at all: Failed with why (an archive refused, or
+//!     the job dead: `on_dead`; a Pending import whose job is gone otherwise is failed when
+//!     its owner starts the next), so no import stays Pending and blocks the next
 //! GET /user/importData/{id} (its owner) ─▶ the status and counts
 //! ```
 //!
@@ -20,166 +22,22 @@
 //! by `exports.import_max_bytes`, not streamed as an export is.
 
 use crate::errors::{Code, ErrorCode, Told};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 
 mod archive;
+mod recreate;
 
-use crate::domain::ChatName;
-use crate::ids::{PublicId, Snowflake, UserId, UserImportId};
+use crate::ids::{Snowflake, UserId, UserImportId};
 use crate::jobs::{JobContext, JobError, JobHandler, JobStore, Queue};
 use crate::routines::RoutineService;
-use archive::invalid;
 pub use archive::{Archive, InvalidArchive};
-
-/// What an import recreated.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ImportCounts {
-    pub routines: usize,
-    pub versions: usize,
-    pub chats: usize,
-    pub messages: usize,
-    pub runs: usize,
-}
-
-/// Writes one parsed archive for `user` inside `tx`.
-async fn recreate(
-    tx: &mut PgConnection,
-    ids: &Snowflake,
-    routines: &RoutineService,
-    user: UserId,
-    archive: Archive,
-) -> Result<Result<ImportCounts, InvalidArchive>, sqlx::Error> {
-    let mut counts = ImportCounts::default();
-    let author = archive.profile.first().map(|p| p.id.clone());
-    if let Some(profile) = archive.profile.into_iter().next() {
-        sqlx::query(
-            "UPDATE users SET bio = COALESCE($2, bio), theme = COALESCE($3, theme),
-                    languages = CASE WHEN cardinality($4::TEXT[]) > 0 THEN $4 ELSE languages END,
-                    notification_settings = COALESCE($5, notification_settings)
-              WHERE id = $1",
-        )
-        .bind(user)
-        .bind(profile.bio.filter(|b| !b.trim().is_empty()))
-        .bind(profile.theme.filter(|t| !t.is_empty()))
-        .bind(&profile.languages)
-        .bind(
-            profile
-                .notification_settings
-                .map(|s| serde_json::to_value(s).unwrap_or_default()),
-        )
-        .execute(&mut *tx)
-        .await?;
-    }
-    // Routines first: runs name their versions.
-    let mut versions: HashMap<String, i64> = HashMap::new();
-    if !archive.routines.is_empty() {
-        counts.routines = archive.routines.len();
-        match routines.import_in(tx, user, archive.routines).await {
-            Ok(outcome) => {
-                counts.versions = outcome.versions.len();
-                versions = outcome
-                    .versions
-                    .into_iter()
-                    .map(|(old, new)| (old, new.0))
-                    .collect();
-            }
-            Err(crate::routines::RoutineError::Sql(e)) => return Err(e),
-            Err(e) => return Ok(Err(invalid(format!("routines: {e}")))),
-        }
-    }
-    let mut chats: HashMap<String, i64> = HashMap::new();
-    for chat in archive.chats {
-        let id = ids.next_id();
-        let name = ChatName::parse(&chat.name).unwrap_or_default();
-        sqlx::query(
-            "INSERT INTO chats (id, public_id, creator_id, name, is_private, created_at)
-             VALUES ($1, $2, $3, $4, $5, COALESCE($6, now()))",
-        )
-        .bind(id)
-        .bind(PublicId::generate().as_str())
-        .bind(user)
-        .bind(name.as_str())
-        .bind(chat.is_private)
-        .bind(chat.created_at)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("INSERT INTO chat_participants (id, chat_id, user_id) VALUES ($1, $2, $3)")
-            .bind(ids.next_id())
-            .bind(id)
-            .bind(user)
-            .execute(&mut *tx)
-            .await?;
-        chats.insert(chat.id, id);
-        counts.chats += 1;
-    }
-    // In the order they were written, so a parent is always written before its replies and
-    // the new ids keep the old order.
-    let mut messages = archive.messages;
-    messages.sort_by_key(|m| (m.id.parse::<i64>().unwrap_or(i64::MAX), m.id.clone()));
-    let mut written: HashMap<String, i64> = HashMap::new();
-    for message in messages {
-        let id = ids.next_id();
-        let mine = message.user_id.is_some() && message.user_id == author;
-        sqlx::query(
-            "INSERT INTO chat_messages
-                (id, chat_id, user_id, parent_id, version_index, text, status, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8, now()))",
-        )
-        .bind(id)
-        .bind(chats[&message.chat_id])
-        .bind(mine.then_some(user))
-        .bind(message.parent_id.and_then(|p| written.get(&p).copied()))
-        .bind(message.version_index.max(0))
-        .bind(&message.text)
-        .bind(&message.status)
-        .bind(message.created_at)
-        .execute(&mut *tx)
-        .await?;
-        written.insert(message.id, id);
-        counts.messages += 1;
-    }
-    for run in archive.runs {
-        let ended = matches!(run.status.as_str(), "Completed" | "Failed" | "Cancelled");
-        sqlx::query(
-            "INSERT INTO runs (id, public_id, user_id, name, status, status_reason,
-                               resource_version_id, inputs, outputs, created_at, completed_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, COALESCE($10, now()), $11)",
-        )
-        .bind(ids.next_id())
-        .bind(PublicId::generate().as_str())
-        .bind(user)
-        .bind(ChatName::parse(&run.name).unwrap_or_default().as_str())
-        .bind(if ended {
-            run.status.as_str()
-        } else {
-            "Cancelled"
-        })
-        .bind((!ended).then(|| format!("Imported while {}", run.status)))
-        .bind(
-            run.routine_version_id
-                .and_then(|v| versions.get(&v).copied()),
-        )
-        .bind(&run.inputs)
-        .bind(&run.outputs)
-        .bind(run.created_at)
-        .bind(if ended {
-            run.completed_at
-        } else {
-            Some(Utc::now())
-        })
-        .execute(&mut *tx)
-        .await?;
-        counts.runs += 1;
-    }
-    Ok(Ok(counts))
-}
+pub use recreate::ImportCounts;
+use recreate::recreate;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -217,7 +75,7 @@ impl JobHandler for ImportUserData {
         let outcome = match Archive::parse(&bytes) {
             Ok(archive) => recreate(&mut tx, &self.ids, &self.routines, user, archive)
                 .await
-                .map_err(JobError::retryable)?,
+                .map_err(write_error)?,
             Err(e) => Err(e),
         };
         match outcome {
@@ -248,6 +106,63 @@ impl JobHandler for ImportUserData {
             }
         }
         Ok(())
+    }
+
+    /// Dead (the archive could not be written, or every attempt failed): `Failed`, so the
+    /// importer sees why and may import again. The job's own error stays in the job's row and
+    /// the log; it may name the server's internals.
+    async fn on_dead(&self, p: ImportPayload, reason: &str) {
+        let Ok(import) = p.import_id.parse::<i64>() else {
+            return;
+        };
+        tracing::warn!(
+            import,
+            reason,
+            "the import's job died; the import is Failed"
+        );
+        if let Err(error) = fail_stopped(&self.pool, "id = $1", import).await {
+            tracing::error!(import, %error, "could not mark a dead import Failed");
+        }
+    }
+}
+
+/// What an importer reads when the job writing their archive stopped.
+const STOPPED: &str = "The archive could not be written (nothing of it was kept); \
+                       the server's log says why";
+
+/// Fails the Pending imports matching `filter` (on `$1`) whose job stopped: their bytes dropped,
+/// [`STOPPED`] as their error.
+async fn fail_stopped(
+    db: impl sqlx::PgExecutor<'_>,
+    filter: &'static str,
+    on: i64,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE user_imports i SET status = 'Failed', archive = NULL, error = $2,
+                finished_at = now()
+          WHERE {filter} AND status = 'Pending'"
+    )))
+    .bind(on)
+    .bind(STOPPED)
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
+/// A statement PostgreSQL refused for what the archive holds (a data exception, class 22, such
+/// as a NUL in text; an integrity constraint, class 23) fails the same way on every attempt, so
+/// the job dies at once and the import is `Failed`; anything else (a dropped connection, a
+/// deadlock) may pass on the next attempt.
+fn write_error(e: sqlx::Error) -> JobError {
+    match &e {
+        sqlx::Error::Database(db)
+            if db
+                .code()
+                .is_some_and(|c| c.starts_with("22") || c.starts_with("23")) =>
+        {
+            JobError::permanent(e)
+        }
+        _ => JobError::retryable(e),
     }
 }
 
@@ -312,6 +227,20 @@ impl Imports {
     pub async fn start(&self, user: UserId, archive: &[u8]) -> Result<UserImport, ImportError> {
         Archive::parse(archive)?;
         let mut tx = self.pool.begin().await?;
+        // A Pending import whose job is gone (buried by the rescue sweep after its worker died,
+        // cancelled or deleted by an operator: none of which tells the handler) would block
+        // every later import: it is failed first. Its job was queued in the same transaction
+        // as the import, so a Pending import without a live job has none to come.
+        fail_stopped(
+            &mut *tx,
+            "user_id = $1 AND NOT EXISTS (
+                 SELECT 1 FROM jobs j
+                  WHERE j.queue = 'import-user-data' AND j.kind = 'import-user-data'
+                    AND j.state IN ('available', 'running', 'retrying')
+                    AND j.payload->>'importId' = i.id::text)",
+            user.0,
+        )
+        .await?;
         let id = self.ids.next_id();
         let created = sqlx::query_as::<_, UserImport>(sqlx::AssertSqlSafe(format!(
             "INSERT INTO user_imports (id, user_id, bytes, archive) VALUES ($1, $2, $3, $4)

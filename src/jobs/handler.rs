@@ -57,6 +57,16 @@ pub trait JobHandler: Send + Sync + 'static {
         ctx: JobContext,
     ) -> impl Future<Output = Result<(), JobError>> + Send;
 
+    /// Called once when a job of this kind has died (a permanent failure, or its last attempt
+    /// failed, panicked or timed out), with why: whatever the job stood for is marked failed
+    /// here, so nothing waits for it forever (an import left `Pending` blocks every later one).
+    /// Jobs buried by the rescue sweep or an operator do not come here; their owners must
+    /// not rely on it alone. By default, nothing.
+    fn on_dead(&self, payload: Self::Payload, reason: &str) -> impl Future<Output = ()> + Send {
+        let _ = (payload, reason);
+        std::future::ready(())
+    }
+
     /// A job for this handler (priority 100, due now; adjust with the `NewJob` setters).
     fn job(payload: &Self::Payload) -> Result<NewJob, serde_json::Error> {
         Ok(NewJob::new(
@@ -67,10 +77,11 @@ pub trait JobHandler: Send + Sync + 'static {
     }
 }
 
-type BoxFuture = Pin<Box<dyn Future<Output = Result<(), JobError>> + Send>>;
+type BoxFuture<T = Result<(), JobError>> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 trait ErasedHandler: Send + Sync {
     fn call(&self, payload: Value, ctx: JobContext) -> BoxFuture;
+    fn dead(&self, payload: Value, reason: String) -> BoxFuture<()>;
 }
 
 struct Typed<H>(Arc<H>);
@@ -83,6 +94,16 @@ impl<H: JobHandler> ErasedHandler for Typed<H> {
                 JobError::Permanent(format!("payload of {} does not decode: {e}", H::KIND))
             })?;
             handler.handle(payload, ctx).await
+        })
+    }
+
+    fn dead(&self, payload: Value, reason: String) -> BoxFuture<()> {
+        let handler = Arc::clone(&self.0);
+        Box::pin(async move {
+            // A payload that does not decode stood for nothing the handler could mark.
+            if let Ok(payload) = serde_json::from_value::<H::Payload>(payload) {
+                handler.on_dead(payload, &reason).await;
+            }
         })
     }
 }
@@ -114,6 +135,14 @@ impl Registry {
         queues.sort();
         queues.dedup();
         queues
+    }
+
+    /// Tells the handler for `kind` that a job of it died (`JobHandler::on_dead`).
+    pub(crate) fn bury(&self, kind: &str, payload: Value, reason: String) -> BoxFuture<()> {
+        match self.handlers.get(kind) {
+            Some((_, handler)) => handler.dead(payload, reason),
+            None => Box::pin(std::future::ready(())),
+        }
     }
 
     /// Runs the handler for `kind`.

@@ -178,6 +178,12 @@ impl Executor {
                 if let Some(m) = metrics {
                     JobMetrics::inc(&m.jobs.dead, queue.as_str(), 1);
                 }
+                // Once the row says dead (never for a job still to be retried); a panic in it
+                // must not take the pool's task with it.
+                let bury = (self.registry).bury(&job.kind, job.payload.clone(), error.to_string());
+                if let Err(p) = AssertUnwindSafe(bury).catch_unwind().await {
+                    tracing::error!(job_id = %job.id, panic = panic_message(&*p), "on_dead panicked");
+                }
                 Outcome::Dead(job.id)
             }
             FailOutcome::LostLock => Outcome::LostLock(job.id),

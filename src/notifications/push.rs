@@ -8,6 +8,11 @@
 //!        k=<public key>` (RFC 8292, signed with jsonwebtoken) ─▶ 2xx done · 404/410 device
 //!        deleted · 429/5xx/network retried · other 4xx dead
 //! ```
+//!
+//! The endpoint is a URL the subscriber chose: its host is checked when it is subscribed and
+//! again, pinned, when a notice is sent (`crate::egress`), so a name re-pointed at the server's
+//! network afterwards is never dialled (its job dies; the device stays, so 404/410 from a
+//! private address cannot tell a subscriber which ports answer).
 
 use crate::errors::{Code, ErrorCode, Told};
 use std::sync::Arc;
@@ -23,6 +28,7 @@ use web_push_native::p256;
 use web_push_native::p256::pkcs8::EncodePrivateKey;
 
 use crate::config::PushSettings;
+use crate::egress::Egress;
 use crate::ids::{PushDeviceId, UserId};
 use crate::jobs::{JobContext, JobError, JobHandler, Queue};
 
@@ -129,7 +135,9 @@ pub struct PushPayload {
 /// `push-notification`: encrypts and sends one notice.
 pub struct SendPush {
     pub pool: PgPool,
+    /// A client from `egress` (its resolver refuses private addresses and pins the rest).
     pub http: reqwest::Client,
+    pub egress: Egress,
     pub vapid: Option<Arc<Vapid>>,
     pub ttl: Duration,
 }
@@ -156,6 +164,9 @@ impl JobHandler for SendPush {
         };
         let (public, auth) = keys(&p256dh, &auth).map_err(JobError::permanent)?;
         let url = reqwest::Url::parse(&endpoint).map_err(JobError::permanent)?;
+        self.egress
+            .check_literal(&url)
+            .map_err(|r| JobError::permanent(format!("endpoint refused: {r}")))?;
         let body = serde_json::to_vec(&serde_json::json!({
             "title": p.title, "body": p.body, "link": p.link,
         }))
@@ -179,7 +190,10 @@ impl JobHandler for SendPush {
             .body(request.into_body())
             .send()
             .await
-            .map_err(JobError::retryable)?;
+            .map_err(|e| match crate::egress::refused(&e) {
+                Some(r) if r.is_private() => JobError::permanent(format!("endpoint refused: {r}")),
+                _ => JobError::retryable(e),
+            })?;
         let status = response.status();
         if status.is_success() {
             sqlx::query("UPDATE push_devices SET last_used_at = now() WHERE id = $1")
@@ -217,6 +231,8 @@ pub struct PushDevices {
     max_per_user: i64,
     /// `push.allow_insecure_endpoints`: http and private addresses too (tests).
     pub allow_insecure: bool,
+    /// Resolves an endpoint's host when it is subscribed (private addresses refused).
+    pub egress: Egress,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -250,6 +266,7 @@ impl PushDevices {
         ids: Arc<crate::ids::Snowflake>,
         vapid: Option<Arc<Vapid>>,
         settings: &PushSettings,
+        egress: Egress,
     ) -> Self {
         Self {
             pool,
@@ -257,6 +274,7 @@ impl PushDevices {
             vapid,
             max_per_user: settings.max_devices_per_user,
             allow_insecure: settings.allow_insecure_endpoints,
+            egress,
         }
     }
 

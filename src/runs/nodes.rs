@@ -2,7 +2,7 @@
 //! decision. No SQL here; the executor stores what these return.
 //!
 //! ```text
-//! http ─▶ address allowed? ─▶ request (Idempotency-Key: step key, timeout) ─▶ body ≤ limit
+//! http ─▶ address allowed (an IP literal now, a name as it is resolved: `crate::egress`)? ─▶ request (Idempotency-Key: step key, timeout) ─▶ body ≤ limit
 //!      ─▶ outputs {status, response, <name>: $.path}
 //! llm  ─▶ AI registry stream (chunks ─▶ step/stream) ─▶ outputs {response, <json keys>, <name>}
 //! decision ─▶ first branch whose condition holds, else default ─▶ outputs {branch}
@@ -17,6 +17,7 @@ use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::context::{Context, json_path};
+use crate::egress::{Egress, Refused};
 use crate::routines::graph::{Branch, Condition, Op};
 
 /// Why a step failed, and whether another attempt could help.
@@ -48,33 +49,19 @@ impl StepFailure {
 /// The limits of `http` steps (`[runs]` in config.toml).
 #[derive(Debug, Clone)]
 pub struct HttpLimits {
-    pub allow_private_addresses: bool,
+    /// Which addresses a step may reach (`runs.allow_private_addresses`); the step's client
+    /// was built from it, so what it dials is what was checked.
+    pub egress: Egress,
     pub max_response_bytes: usize,
     pub timeout: Duration,
 }
 
-use crate::domain::address::is_private;
-
-async fn check_address(url: &reqwest::Url, limits: &HttpLimits) -> Result<(), StepFailure> {
-    if limits.allow_private_addresses {
-        return Ok(());
+fn refused(why: &Refused) -> StepFailure {
+    if why.is_private() {
+        StepFailure::permanent("PrivateAddress", why.to_string())
+    } else {
+        StepFailure::retryable("HttpError", why.to_string())
     }
-    let host = url
-        .host_str()
-        .ok_or_else(|| StepFailure::permanent("InvalidUrl", "the URL has no host"))?;
-    let port = url.port_or_known_default().unwrap_or(443);
-    let addresses = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| StepFailure::retryable("HttpError", format!("cannot resolve {host}: {e}")))?;
-    for address in addresses {
-        if is_private(address.ip()) {
-            return Err(StepFailure::permanent(
-                "PrivateAddress",
-                format!("{host} resolves to a private address ({})", address.ip()),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// One HTTP call. `body` and `headers` are rendered already.
@@ -99,7 +86,8 @@ pub async fn http(
             "only http and https URLs",
         ));
     }
-    check_address(&url, limits).await?;
+    // A literal here; a name when the client resolves it (`crate::egress`).
+    limits.egress.check_literal(&url).map_err(|r| refused(&r))?;
     let method = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
         .map_err(|_| StepFailure::permanent("InvalidMethod", method.to_owned()))?;
     let mut request = client
@@ -116,7 +104,10 @@ pub async fn http(
         let mut response = request
             .send()
             .await
-            .map_err(|e| StepFailure::retryable("HttpError", format!("request failed: {e}")))?;
+            .map_err(|e| match crate::egress::refused(&e) {
+                Some(why) => refused(why),
+                None => StepFailure::retryable("HttpError", format!("request failed: {e}")),
+            })?;
         let status = response.status();
         let mut bytes = Vec::new();
         while let Some(chunk) = response
@@ -298,6 +289,8 @@ pub fn code_outputs(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::domain::address::is_private;
 
     #[test]
     fn private_addresses_are_recognised() {

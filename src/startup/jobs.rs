@@ -34,8 +34,13 @@ pub(super) fn start_jobs(
         billing,
         files,
     } = services;
-    let push_http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
+    let push_egress = crate::egress::Egress::from_settings(
+        &settings.egress,
+        settings.push.allow_insecure_endpoints,
+    )
+    .map_err(|e| StartupError::Delivery(std::io::Error::other(e)))?;
+    let push_http = push_egress
+        .client()
         .timeout(Duration::from_secs(settings.push.timeout_secs))
         .build()
         .map_err(|e| StartupError::Delivery(std::io::Error::other(e)))?;
@@ -86,6 +91,7 @@ pub(super) fn start_jobs(
         .register(crate::notifications::push::SendPush {
             pool: chats.pool.clone(),
             http: push_http,
+            egress: push_egress,
             vapid,
             ttl: Duration::from_secs(settings.push.ttl_secs),
         })

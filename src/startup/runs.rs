@@ -18,6 +18,8 @@ pub(super) fn run_deps(
     ai: Arc<AiRegistry>,
 ) -> Result<Arc<RunDeps>, StartupError> {
     let r = &settings.runs;
+    let egress = crate::egress::Egress::from_settings(&settings.egress, r.allow_private_addresses)
+        .map_err(|e| StartupError::Delivery(std::io::Error::other(e)))?;
     Ok(Arc::new(RunDeps {
         pool: chats.pool.clone(),
         ids: Arc::clone(&chats.ids),
@@ -25,12 +27,12 @@ pub(super) fn run_deps(
         outbox: chats.outbox.clone(),
         ai,
         credits: chats.credits.clone(),
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
+        http: egress
+            .client()
             .build()
             .map_err(|e| StartupError::Delivery(std::io::Error::other(e)))?,
         http_limits: crate::runs::nodes::HttpLimits {
-            allow_private_addresses: r.allow_private_addresses,
+            egress,
             max_response_bytes: r.http_max_response_bytes,
             timeout: Duration::from_millis(r.http_timeout_ms),
         },

@@ -190,6 +190,11 @@ pub(super) fn build(base: &Base<'_>) -> Result<Services, StartupError> {
             Arc::clone(ids),
             vapid.clone(),
             &settings.push,
+            crate::egress::Egress::from_settings(
+                &settings.egress,
+                settings.push.allow_insecure_endpoints,
+            )
+            .map_err(|e| StartupError::Delivery(std::io::Error::other(e)))?,
         ),
         people: crate::people::Directory::new(pool.clone()),
         chats,

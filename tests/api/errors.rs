@@ -354,3 +354,60 @@ async fn control_characters_are_refused_with_422_before_any_handler() {
         .await;
     assert_eq!(response.status, 200);
 }
+
+/// A body sent as text rather than JSON meets the same guards (issue 34, A7): the route's
+/// limit (not the 20 MiB of other bodies) and the refusal of escaped control characters.
+#[tokio::test]
+async fn a_body_not_declared_json_meets_the_json_guards() {
+    let app = crate::helpers::spawn_app().await;
+    let sam = crate::ws::user(&app, "Sam").await;
+    let send = |path: &'static str, body: String| {
+        app.client
+            .post(app.url(path))
+            .header("cookie", format!("{}={}", crate::auth::COOKIE, sam.token))
+            .header("content-type", "text/plain")
+            .body(body)
+            .reply()
+    };
+    // Over the 64 KiB of a run's start, far under the 20 MiB of a non-JSON body.
+    let big = format!(
+        r#"{{"resourceVersionId":"1","formValues":{{"a":"{}"}}}}"#,
+        "x".repeat(200_000)
+    );
+    assert_envelope(
+        send("/api/v2/task/start/run", big).await,
+        413,
+        "BodyTooLarge",
+    )
+    .await;
+    let nul = r#"{"resourceVersionId":"1","formValues":{"a":"x\u0000y"}}"#.to_owned();
+    assert_envelope(
+        send("/api/v2/task/start/run", nul).await,
+        422,
+        "ControlCharacter",
+    )
+    .await;
+    // The same with no Content-Type at all, and on a data import.
+    let bare = app
+        .client
+        .post(app.url("/api/v2/task/start/run"))
+        .header("cookie", format!("{}={}", crate::auth::COOKIE, sam.token))
+        .body(r#"{"resourceVersionId":"1","formValues":{"a":"\u0007"}}"#)
+        .reply()
+        .await;
+    assert_envelope(bare, 422, "ControlCharacter").await;
+    let archive = r#"{"format":"vrooli-user-export","version":1,"chats":[{"id":"5","name":"a"}],
+        "messages":[{"id":"7","chatId":"5","text":"a\u0000b"}]}"#
+        .to_owned();
+    assert_envelope(
+        send("/api/v2/user/importData", archive).await,
+        422,
+        "ControlCharacter",
+    )
+    .await;
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM user_imports")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0, "nothing queued");
+}

@@ -379,3 +379,104 @@ async fn a_bad_or_too_large_archive_is_refused_and_writes_nothing() {
         (409, json!("ImportInProgress"))
     );
 }
+
+/// An import whose job cannot write it ends `Failed`, saying so, and does not block the next
+/// (issue 34, A7). The archive is one an earlier server let through (a NUL in a message, which
+/// PostgreSQL refuses): stored and queued as `POST /user/importData` did, then left to the
+/// node's own job workers.
+#[tokio::test]
+async fn an_import_whose_job_dies_fails_and_the_next_is_taken() {
+    let app = spawn_app_with(|_| {}, None).await;
+    let kim = user(&app, "Kim").await;
+    let archive = br#"{"format":"vrooli-user-export","version":1,"chats":[{"id":"5","name":"a"}],
+        "messages":[{"id":"7","chatId":"5","text":"a\u0000b"}]}"#;
+    assert!(
+        vrooli::imports::Archive::parse(archive).is_ok(),
+        "it passes the check"
+    );
+    let import: i64 = 7_000_001;
+    sqlx::query("INSERT INTO user_imports (id, user_id, bytes, archive) VALUES ($1, $2, $3, $4)")
+        .bind(import)
+        .bind(kim.id.parse::<i64>().unwrap())
+        .bind(archive.len() as i64)
+        .bind(&archive[..])
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let jobs = vrooli::jobs::JobStore::new(
+        app.db.pool.clone(),
+        std::sync::Arc::new(vrooli::ids::Snowflake::new(98).unwrap()),
+        std::sync::Arc::new(vrooli::jobs::SystemClock),
+        "import-test",
+        5,
+    );
+    use vrooli::jobs::JobHandler;
+    let job = vrooli::imports::ImportUserData::job(&vrooli::imports::ImportPayload {
+        import_id: import.to_string(),
+    })
+    .unwrap();
+    jobs.enqueue(job).await.unwrap();
+
+    let done = import_done(&app, &kim, &import.to_string()).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(done.body["data"]["status"], "Failed", "{}", done.body);
+    assert!(
+        done.body["data"]["error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty()),
+        "it says why: {}",
+        done.body
+    );
+    let archive_kept: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT archive FROM user_imports WHERE id = $1")
+            .bind(import)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert!(archive_kept.is_none(), "the bytes are dropped");
+    let next = post(
+        &app,
+        "/user/importData",
+        &kim,
+        json!({"format": "vrooli-user-export", "version": 1, "chats": [{"id": "5", "name": "a"}]}),
+    )
+    .await;
+    assert_eq!(next.status, 200, "the next import is taken: {}", next.body);
+}
+
+/// A Pending import whose job an operator cancelled (nothing tells the import) does not block
+/// the next: it is failed when its owner starts another (issue 34, A7).
+#[tokio::test]
+async fn an_import_whose_job_was_cancelled_does_not_block_the_next() {
+    let key = "s3cret-system-key";
+    let app = spawn_app_with(
+        |s| {
+            s.admin.system_key = key.to_string().into();
+            s.jobs.enabled = false;
+        },
+        None,
+    )
+    .await;
+    let kim = user(&app, "Kim").await;
+    let archive = json!({"format": "vrooli-user-export", "version": 1, "chats": []});
+    let first = post(&app, "/user/importData", &kim, archive.clone()).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let import = first.body["data"]["id"].as_str().unwrap().to_owned();
+    let job: i64 = sqlx::query_scalar("SELECT id FROM jobs WHERE kind = 'import-user-data'")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    let cancelled = app
+        .client
+        .post(app.url(&format!("/api/v2/admin/jobs/{job}/cancel")))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status(), 200);
+
+    let next = post(&app, "/user/importData", &kim, archive).await;
+    assert_eq!(next.status, 200, "the next import is taken: {}", next.body);
+    let old = get(&app, &format!("/user/importData/{import}"), Some(&kim)).await;
+    assert_eq!(old.body["data"]["status"], "Failed", "{}", old.body);
+}

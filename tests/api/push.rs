@@ -308,3 +308,69 @@ async fn without_a_configured_key_one_is_made_at_first_start_and_kept() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An endpoint whose name resolves to a private address is refused when subscribed, and a
+/// device whose endpoint reaches one anyway (the name re-pointed after it was subscribed) is
+/// never dialled: its job dies saying why and the device stays (issue 34, A6: no 404/410
+/// oracle). `inside.test` resolves through `egress.hosts`, read by the server's own resolver
+/// before the system's; `localhost` through the system's.
+#[tokio::test]
+async fn endpoints_that_resolve_to_private_addresses_are_refused_and_never_dialled() {
+    let app = spawn_app_with(
+        |s| {
+            s.push.vapid_private_key = VAPID_PRIVATE.to_owned().into();
+            s.egress.hosts = vec!["127.0.0.1 inside.test".into()];
+        },
+        None,
+    )
+    .await;
+    let sam = user(&app, "Sam").await;
+    let kim = user(&app, "Kim").await;
+    let keys = json!({"p256dh": VAPID_PUBLIC, "auth": "coNsW1urLTPzTROLyzoSeA"});
+    let reply = post(
+        &app,
+        "/pushDevice",
+        &kim,
+        json!({"endpoint": "https://inside.test/x", "keys": keys}),
+    )
+    .await;
+    assert_eq!(
+        (reply.status, reply.body["errors"][0]["code"].clone()),
+        (422, json!("InvalidPushSubscription")),
+        "{}",
+        reply.body
+    );
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    sqlx::query(
+        "INSERT INTO push_devices (id, user_id, endpoint, p256dh, auth) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(7_000_002_i64)
+    .bind(kim.id.parse::<i64>().unwrap())
+    .bind(format!("https://localhost:{port}/push"))
+    .bind(VAPID_PUBLIC)
+    .bind("coNsW1urLTPzTROLyzoSeA")
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    invite_to_a_chat(&app, &sam, &kim, "Inside").await;
+    queue_drained(&app).await;
+    assert!(
+        matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the private address was never dialled"
+    );
+    let (state, error): (String, String) =
+        sqlx::query_as("SELECT state, last_error FROM jobs WHERE queue = 'push-notification'")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(state, "dead", "{error}");
+    assert!(error.contains("private address"), "{error}");
+    let devices: i64 = sqlx::query_scalar("SELECT count(*) FROM push_devices")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(devices, 1, "the device stays");
+}

@@ -365,3 +365,32 @@ async fn uploads_are_judged_by_their_bytes_resized_and_read_by_those_allowed() {
         200
     );
 }
+
+/// A GIF whose logical screen is 1×1 but whose frame is 10000×10000 (100 million pixels, over
+/// the 40 million of `storage.max_image_pixels`): refused by the frame's own descriptor before
+/// anything is decoded (issue 34, A11: the screen alone was checked, and the frame decoded).
+#[tokio::test]
+async fn a_gif_frame_larger_than_its_screen_is_judged_by_its_own_size() {
+    let app = crate::helpers::spawn_app().await;
+    let sam = user(&app, "Sam").await;
+    let mut gif = b"GIF89a".to_vec();
+    // Logical screen 1×1, a global colour table of two entries.
+    gif.extend_from_slice(&[1, 0, 1, 0, 0x80, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff]);
+    // One image: at 0,0, 10000×10000, no local table; LZW (minimum code size 2): clear, the
+    // colour 0, end — one pixel of data.
+    gif.extend_from_slice(&[0x2c, 0, 0, 0, 0, 0x10, 0x27, 0x10, 0x27, 0]);
+    gif.extend_from_slice(&[2, 2, 0x44, 0x01, 0, 0x3b]);
+    let started = std::time::Instant::now();
+    let reply = upload(&app, &sam, &[("purpose", b"profile"), ("file", &gif)]).await;
+    assert_eq!(
+        (reply.status, code(&reply)),
+        (422, json!("ImageTooLarge")),
+        "{}",
+        reply.body
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refused before decoding: {:?}",
+        started.elapsed()
+    );
+}

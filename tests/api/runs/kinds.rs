@@ -347,3 +347,42 @@ async fn an_llm_steps_chunks_do_not_overtake_its_step_started_while_that_is_in_t
         "a chunk came before its step/started: {seen:?}"
     );
 }
+
+/// An IPv6 literal is judged by the private-address rule, not failed as a name that does not
+/// resolve (issue 34, A12); a name that resolves to a private address is refused the same way,
+/// and never called (A6). `inside.test` resolves through `egress.hosts`, the table the server's
+/// own resolver reads before the system's: the path a production look-up takes.
+#[tokio::test]
+async fn http_steps_judge_ipv6_literals_and_names_by_the_address_they_reach() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("{}"))
+        .mount(&server)
+        .await;
+    let port = server.address().port();
+    let app = spawn_app_with(
+        |s| {
+            run_settings(s);
+            s.runs.allow_private_addresses = false;
+            s.egress.hosts = vec!["127.0.0.1 inside.test".into()];
+        },
+        None,
+    )
+    .await;
+    let sam = user(&app, "Sam").await;
+    for url in [
+        format!("http://[::1]:{port}/v6"),
+        format!("http://[::ffff:127.0.0.1]:{port}/mapped"),
+        format!("http://inside.test:{port}/named"),
+    ] {
+        let node = json!({"id": "call", "kind": "http", "method": "POST", "url": url,
+                          "effect": "idempotent"});
+        let run = run_of(&app, &sam, graph(json!([node]), json!([])), json!({})).await;
+        let failed = until_status(&app, &sam, &run, "Failed").await;
+        assert_eq!(failed["statusReason"], "PrivateAddress", "{url}: {failed}");
+    }
+    assert!(
+        server.received_requests().await.unwrap().is_empty(),
+        "never called"
+    );
+}
