@@ -18,6 +18,16 @@ use sqlx::PgPool;
 use crate::ids::UserId;
 use crate::jobs::{JobContext, JobError, JobHandler, Queue};
 
+/// A chat `c` they made is theirs to export unless it is a team's they are no longer in: a team
+/// chat belongs to the team, and a member who left takes nothing of it along (their team runs
+/// likewise, below).
+macro_rules! still_theirs {
+    () => {
+        "(c.team_id IS NULL
+          OR EXISTS (SELECT 1 FROM members m WHERE m.team_id = c.team_id AND m.user_id = $1))"
+    };
+}
+
 /// The archive's sections, in order: its name and the query of its rows (`$1` the user), each
 /// row one JSON value as text.
 const SECTIONS: &[(&str, &str)] = &[
@@ -36,18 +46,26 @@ const SECTIONS: &[(&str, &str)] = &[
     ),
     (
         "chats",
-        "SELECT json_build_object('id', id::text, 'name', name, 'isPrivate', is_private,
-                'createdAt', created_at)::text
-           FROM chats WHERE creator_id = $1 ORDER BY id",
+        concat!(
+            "SELECT json_build_object('id', id::text, 'name', name, 'isPrivate', is_private,
+                    'createdAt', created_at)::text
+               FROM chats c WHERE c.creator_id = $1 AND ",
+            still_theirs!(),
+            " ORDER BY id"
+        ),
     ),
     (
         "messages",
-        "SELECT json_build_object('id', m.id::text, 'chatId', m.chat_id::text,
-                'userId', m.user_id::text, 'parentId', m.parent_id::text,
-                'versionIndex', m.version_index, 'text', m.text,
-                'status', m.status, 'createdAt', m.created_at)::text
-           FROM chat_messages m JOIN chats c ON c.id = m.chat_id
-          WHERE c.creator_id = $1 ORDER BY m.id",
+        concat!(
+            "SELECT json_build_object('id', m.id::text, 'chatId', m.chat_id::text,
+                    'userId', m.user_id::text, 'parentId', m.parent_id::text,
+                    'versionIndex', m.version_index, 'text', m.text,
+                    'status', m.status, 'createdAt', m.created_at)::text
+               FROM chat_messages m JOIN chats c ON c.id = m.chat_id
+              WHERE c.creator_id = $1 AND ",
+            still_theirs!(),
+            " ORDER BY m.id"
+        ),
     ),
     (
         "routines",
@@ -65,7 +83,10 @@ const SECTIONS: &[(&str, &str)] = &[
         "SELECT json_build_object('id', id::text, 'name', name, 'status', status,
                 'routineVersionId', resource_version_id::text, 'inputs', inputs,
                 'outputs', outputs, 'createdAt', created_at, 'completedAt', completed_at)::text
-           FROM runs WHERE user_id = $1 ORDER BY id",
+           FROM runs r WHERE r.user_id = $1
+            AND (r.team_id IS NULL
+                 OR EXISTS (SELECT 1 FROM members m WHERE m.team_id = r.team_id AND m.user_id = $1))
+          ORDER BY id",
     ),
 ];
 

@@ -171,6 +171,7 @@ pub(super) fn build(base: &Base<'_>) -> Result<Services, StartupError> {
             Arc::clone(ids),
             chats.outbox.clone(),
             jobs.clone(),
+            chats.hub.clone(),
         ),
         api_keys: ApiKeys::new(
             pool.clone(),

@@ -6,6 +6,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 mod keys;
+mod removal;
 mod roles;
 
 use crate::chat::{api, get, post};

@@ -1,0 +1,6 @@
+-- Issue 34. A team chat's rights come from the team: a member removed from a team is taken off
+-- its chats when removed. Creators removed before that rule kept the seat they got by making
+-- the chat; take it away (a seat a guest got by an invite is left as it is).
+DELETE FROM chat_participants p USING chats c
+ WHERE p.chat_id = c.id AND c.team_id IS NOT NULL AND p.user_id = c.creator_id
+   AND NOT EXISTS (SELECT 1 FROM members m WHERE m.team_id = c.team_id AND m.user_id = p.user_id);
