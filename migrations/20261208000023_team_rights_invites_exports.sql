@@ -4,3 +4,12 @@
 DELETE FROM chat_participants p USING chats c
  WHERE p.chat_id = c.id AND c.team_id IS NOT NULL AND p.user_id = c.creator_id
    AND NOT EXISTS (SELECT 1 FROM members m WHERE m.team_id = c.team_id AND m.user_id = p.user_id);
+
+-- An invite can be withdrawn: by an admin of its team (a manager of its chat) or its inviter, and
+-- voided when its inviter leaves the team. It is kept as `Withdrawn` so its invitee is told.
+ALTER TABLE chat_invites DROP CONSTRAINT chat_invites_status_check,
+    ADD CONSTRAINT chat_invites_status_check
+        CHECK (status IN ('Pending', 'Accepted', 'Declined', 'Withdrawn'));
+ALTER TABLE member_invites DROP CONSTRAINT member_invites_status_check,
+    ADD CONSTRAINT member_invites_status_check
+        CHECK (status IN ('Pending', 'Accepted', 'Declined', 'Withdrawn'));

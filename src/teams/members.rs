@@ -4,8 +4,9 @@
 //! just took away.
 //!
 //! A removal takes the person off the team's chats in the same transaction (what they read
-//! there, they read as a member); after a removal or a role lowered, their sockets recheck every
-//! room they are in.
+//! there, they read as a member) and withdraws their pending invites (to the team and its
+//! chats); a role lowered withdraws the team invites beyond it. After either, their sockets
+//! recheck every room they are in.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -162,6 +163,15 @@ impl TeamService {
         let lowered = held(target.is_admin, &target.permissions)
             .iter()
             .any(|p| !now_held.contains(p));
+        if lowered {
+            let standing = access::TeamAccess {
+                member: true,
+                admin: after.is_admin,
+                permissions: after.permissions.clone(),
+                is_private: access.is_private,
+            };
+            super::invites::void_beyond(&mut tx, team, after.user_id, &standing).await?;
+        }
         tx.commit().await?;
         if lowered {
             self.recheck_user(after.user_id).await;
@@ -193,6 +203,14 @@ impl TeamService {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        // What they invited others to, they invited to with a member's authority.
+        super::invites::void_beyond(
+            &mut tx,
+            team,
+            target.user_id,
+            &access::TeamAccess::default(),
+        )
+        .await?;
         // Their seat in the team's chats came with the membership (a chat they made included).
         let chats: Vec<ChatId> = sqlx::query_scalar(
             "DELETE FROM chat_participants p USING chats c

@@ -5,7 +5,9 @@
 //! PUT/DELETE /team/{id} ─▶ access (access.rs) ─▶ one statement
 //! PUT/DELETE /member/{id} ─▶ members.rs: one tx that locks the team's row first, so two
 //!     changes of its members never both pass the last-admin check
-//! POST /memberInvite … accept ─▶ invites.rs: accepting makes the member in the invite's tx
+//! POST /memberInvite … accept ─▶ invites.rs: accepting makes the member in the invite's tx,
+//!     while its inviter may still invite so; POST /memberInvite/{id}/withdraw (admins, the
+//!     inviter)
 //! ```
 //!
 //! Who may do what is `access.rs`; team chats follow the same permissions (`chat::access`).
@@ -72,6 +74,8 @@ pub enum TeamError {
     InviteNotFound,
     #[error("the invite was already answered")]
     InviteAnswered,
+    #[error("the invite was withdrawn")]
+    InviteWithdrawn,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -100,7 +104,11 @@ impl ErrorCode for TeamError {
             TeamError::InviteNotFound => Told::of(Code::InviteNotFound, "No such invite"),
             TeamError::InviteAnswered => Told::of(
                 Code::InviteAnswered,
-                "This invite was already accepted or declined",
+                "This invite was already accepted, declined or withdrawn",
+            ),
+            TeamError::InviteWithdrawn => Told::of(
+                Code::InviteWithdrawn,
+                "This invite was withdrawn, or the one who sent it may no longer invite",
             ),
             TeamError::Database(e) => e.told(),
         }
@@ -320,7 +328,7 @@ impl TeamService {
     }
 }
 
-async fn access_in(
+pub(super) async fn access_in(
     conn: &mut sqlx::PgConnection,
     team: TeamId,
     user: Option<UserId>,

@@ -5,6 +5,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
+mod invite_authority;
 mod keys;
 mod removal;
 mod roles;
