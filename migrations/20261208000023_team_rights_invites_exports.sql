@@ -13,3 +13,23 @@ ALTER TABLE chat_invites DROP CONSTRAINT chat_invites_status_check,
 ALTER TABLE member_invites DROP CONSTRAINT member_invites_status_check,
     ADD CONSTRAINT member_invites_status_check
         CHECK (status IN ('Pending', 'Accepted', 'Declined', 'Withdrawn'));
+
+-- Exports: one outstanding per person (Pending, or Ready and not yet downloaded); a Ready archive
+-- not downloaded in time expires (exports.ready_ttl_secs): `Expired`, its chunks deleted.
+ALTER TABLE user_exports DROP CONSTRAINT user_exports_status_check,
+    ADD CONSTRAINT user_exports_status_check
+        CHECK (status IN ('Pending', 'Ready', 'Failed', 'Downloaded', 'Expired'));
+-- Before the rule a person could have several: the newest stays, the others expire.
+WITH extra AS (
+    UPDATE user_exports e SET status = 'Expired'
+     WHERE e.status IN ('Pending', 'Ready')
+       AND EXISTS (SELECT 1 FROM user_exports n
+                    WHERE n.user_id = e.user_id AND n.status IN ('Pending', 'Ready')
+                      AND n.id > e.id)
+    RETURNING e.id)
+DELETE FROM user_export_chunks WHERE export_id IN (SELECT id FROM extra);
+DROP INDEX user_exports_one_pending;
+CREATE UNIQUE INDEX user_exports_one_outstanding ON user_exports (user_id)
+    WHERE status IN ('Pending', 'Ready');
+-- The expiry job's look-up.
+CREATE INDEX user_exports_ready_idx ON user_exports (ready_at) WHERE status = 'Ready';

@@ -180,7 +180,12 @@ pub(super) fn build(base: &Base<'_>) -> Result<Services, StartupError> {
         ),
         notifications: crate::notifications::Notifications::new(pool.clone()),
         profiles: crate::profile::Profiles::new(pool.clone()),
-        exports: crate::exports::Exports::new(pool.clone(), Arc::clone(ids), jobs.clone()),
+        exports: crate::exports::Exports::new(
+            pool.clone(),
+            Arc::clone(ids),
+            jobs.clone(),
+            std::time::Duration::from_secs(settings.exports.ready_ttl_secs),
+        ),
         imports: crate::imports::Imports::new(pool.clone(), Arc::clone(ids), jobs.clone()),
         push: crate::notifications::push::PushDevices::new(
             pool.clone(),
