@@ -412,7 +412,7 @@ impl PushSettings {
     }
 }
 
-/// Data exports (`src/exports.rs`).
+/// Data exports (`src/exports/`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportSettings {
