@@ -171,6 +171,7 @@ codes! {
     HandleTaken => Conflict,
     IdempotencyKeyReused => Conflict,
     InviteAnswered => Conflict,
+    InviteWithdrawn => Conflict,
     InvalidTransition => Conflict,
     JobNotPending => Conflict,
     LastAdmin => Conflict,

@@ -10,6 +10,10 @@
 //! - manage (rename, change who may join, delete, remove participants): its creator, and
 //!   members of its team who hold `ManageChats` (or are admins).
 //!
+//! A team chat's rights come from the team: its creator holds a creator's rights only while a
+//! member of the team (a removed member is also taken off its participants, `teams::members`),
+//! so leaving or being removed from a team leaves nothing behind in its chats.
+//!
 //! The team permissions are `teams::access::TeamPermission`, decided there; this module reads
 //! them in SQL (a test keeps the names equal).
 
@@ -74,12 +78,14 @@ impl ChatAccess {
 ///
 /// The caller's membership of the chat's team is one probe of `members` (unique on team and
 /// user, so at most one row) returning bits, not one `EXISTS` per permission: on the page GET
-/// that is PostgreSQL's most frequent statement, two index probes fewer per request.
+/// that is PostgreSQL's most frequent statement, two index probes fewer per request. Whether the
+/// chat is a team's is a bit of the same column (a creator's rights there need the membership).
 pub(crate) const ACCESS_COLUMNS: &str =
     "c.creator_id IS NOT DISTINCT FROM $2 AND $2 IS NOT NULL AS a_creator,
      EXISTS (SELECT 1 FROM chat_participants p WHERE p.chat_id = c.id AND p.user_id = $2)
         AS a_participant,
-     COALESCE((SELECT 1
+     CASE WHEN c.team_id IS NULL THEN 0 ELSE 8 END
+     | COALESCE((SELECT 1
                  | CASE WHEN m.is_admin OR m.permissions ? 'WriteChats' THEN 2 ELSE 0 END
                  | CASE WHEN m.is_admin OR m.permissions ? 'ManageChats' THEN 4 ELSE 0 END
                FROM members m WHERE m.team_id = c.team_id AND m.user_id = $2), 0) AS a_team,
@@ -92,6 +98,8 @@ pub(crate) const ACCESS_COLUMN_COUNT: usize = 5;
 const TEAM_MEMBER: i32 = 1;
 const TEAM_WRITER: i32 = 2;
 const TEAM_MANAGER: i32 = 4;
+/// The chat is a team's.
+const TEAM_CHAT: i32 = 8;
 
 /// The access read from a row that has [`ACCESS_COLUMNS`].
 pub(crate) fn access_from_row(
@@ -99,8 +107,10 @@ pub(crate) fn access_from_row(
     user: Option<UserId>,
 ) -> Result<ChatAccess, sqlx::Error> {
     let team: i32 = row.try_get("a_team")?;
+    let made_it: bool = row.try_get("a_creator")?;
     Ok(ChatAccess {
-        creator: row.try_get("a_creator")?,
+        // Having made a team chat grants nothing once out of the team.
+        creator: made_it && (team & TEAM_CHAT == 0 || team & TEAM_MEMBER != 0),
         participant: row.try_get("a_participant")?,
         team_member: team & TEAM_MEMBER != 0,
         team_writer: team & TEAM_WRITER != 0,

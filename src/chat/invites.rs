@@ -1,6 +1,11 @@
 //! Chat invites: a participant invites someone (a notification and
 //! `user/notification/received` reach them); accepting makes them a participant and publishes
 //! `chat/participants/changed`; declining closes the invite. Bots are added directly, not invited.
+//!
+//! An invite lets someone in with its inviter's authority, so only while they hold it:
+//! accepting checks that the inviter may still write in the chat (an invite they may no longer
+//! make is withdrawn instead). The chat's managers withdraw any of its invites, an inviter
+//! their own; a withdrawn invite stays, `Withdrawn`, so its invitee is told.
 
 use crate::errors::{Code, ErrorCode, Told};
 use chrono::{DateTime, Utc};
@@ -21,7 +26,7 @@ pub struct ChatInvite {
     pub user_id: UserId,
     pub inviter_id: Option<UserId>,
     pub message: Option<String>,
-    /// `Pending`, `Accepted` or `Declined`.
+    /// `Pending`, `Accepted`, `Declined` or `Withdrawn`.
     #[schema(example = "Pending")]
     pub status: String,
     #[serde(serialize_with = "crate::domain::rfc3339::utc")]
@@ -40,6 +45,8 @@ pub enum InviteError {
     NotFound,
     #[error("the invite was already answered")]
     Answered,
+    #[error("the invite was withdrawn")]
+    Withdrawn,
     #[error(transparent)]
     Chat(#[from] ChatError),
 }
@@ -55,7 +62,11 @@ impl ErrorCode for InviteError {
             InviteError::NotFound => Told::of(Code::InviteNotFound, "No such invite"),
             InviteError::Answered => Told::of(
                 Code::InviteAnswered,
-                "This invite was already accepted or declined",
+                "This invite was already accepted, declined or withdrawn",
+            ),
+            InviteError::Withdrawn => Told::of(
+                Code::InviteWithdrawn,
+                "This invite was withdrawn, or the one who sent it may no longer invite",
             ),
             InviteError::Chat(e) => e.told(),
         }
@@ -179,18 +190,22 @@ impl ChatService {
         accept: bool,
     ) -> Result<ChatInvite, InviteError> {
         let mut tx = self.pool.begin().await?;
-        let current: Option<(String, ChatId)> = sqlx::query_as(
-            "SELECT status, chat_id FROM chat_invites WHERE id = $1 AND user_id = $2 FOR UPDATE",
+        let current: Option<(String, ChatId, Option<UserId>)> = sqlx::query_as(
+            "SELECT status, chat_id, inviter_id FROM chat_invites
+              WHERE id = $1 AND user_id = $2 FOR UPDATE",
         )
         .bind(invite)
         .bind(invitee)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((status, chat)) = current else {
+        let Some((status, chat, inviter)) = current else {
             return Err(InviteError::NotFound);
         };
-        if status != "Pending" {
-            return Err(InviteError::Answered);
+        check_pending(&status)?;
+        if accept && !may_write_in(&mut tx, chat, inviter).await? {
+            withdraw_in(&mut tx, invite).await?;
+            tx.commit().await?;
+            return Err(InviteError::Withdrawn);
         }
         let updated: ChatInvite = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE chat_invites SET status = $2 WHERE id = $1 RETURNING {COLUMNS}"
@@ -216,4 +231,92 @@ impl ChatService {
         }
         Ok(updated)
     }
+
+    /// Withdraws a pending invite: its inviter may, and the chat's managers. Others who may
+    /// read the chat are not allowed; to anyone else it is not found.
+    pub async fn withdraw_invite(
+        &self,
+        caller: UserId,
+        invite: crate::ids::ChatInviteId,
+    ) -> Result<ChatInvite, InviteError> {
+        let mut tx = self.pool.begin().await?;
+        let current: Option<(String, ChatId, Option<UserId>, UserId)> = sqlx::query_as(
+            "SELECT status, chat_id, inviter_id, user_id FROM chat_invites WHERE id = $1 FOR UPDATE",
+        )
+        .bind(invite)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((status, chat, inviter, invitee)) = current else {
+            return Err(InviteError::NotFound);
+        };
+        if inviter != Some(caller) {
+            let access = access_in(&mut tx, chat, caller).await?;
+            if !access.is_some_and(|a| a.can_manage()) {
+                let knows = access.is_some_and(|a| a.can_write()) || invitee == caller;
+                return Err(if knows {
+                    ChatError::Forbidden.into()
+                } else {
+                    InviteError::NotFound
+                });
+            }
+        }
+        check_pending(&status)?;
+        let withdrawn = withdraw_in(&mut tx, invite).await?;
+        tx.commit().await?;
+        Ok(withdrawn)
+    }
+}
+
+/// Refuses an invite that is no longer pending, saying whether it was withdrawn.
+fn check_pending(status: &str) -> Result<(), InviteError> {
+    match status {
+        "Pending" => Ok(()),
+        "Withdrawn" => Err(InviteError::Withdrawn),
+        _ => Err(InviteError::Answered),
+    }
+}
+
+async fn withdraw_in(
+    conn: &mut sqlx::PgConnection,
+    invite: crate::ids::ChatInviteId,
+) -> Result<ChatInvite, InviteError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE chat_invites SET status = 'Withdrawn' WHERE id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(invite)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// `user`'s access to `chat`, read in the caller's transaction.
+async fn access_in(
+    conn: &mut sqlx::PgConnection,
+    chat: ChatId,
+    user: UserId,
+) -> Result<Option<super::access::ChatAccess>, InviteError> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {} FROM chats c WHERE c.id = $1",
+        super::access::ACCESS_COLUMNS
+    )))
+    .bind(chat)
+    .bind(user)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row
+        .map(|row| super::access::access_from_row(&row, Some(user)))
+        .transpose()?)
+}
+
+/// Whether the inviter may still write in the chat (what inviting needs); a deleted one may not.
+async fn may_write_in(
+    conn: &mut sqlx::PgConnection,
+    chat: ChatId,
+    inviter: Option<UserId>,
+) -> Result<bool, InviteError> {
+    let Some(inviter) = inviter else {
+        return Ok(false);
+    };
+    Ok(access_in(conn, chat, inviter)
+        .await?
+        .is_some_and(|a| a.can_write()))
 }

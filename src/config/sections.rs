@@ -415,7 +415,7 @@ impl PushSettings {
     }
 }
 
-/// Data exports (`src/exports.rs`).
+/// Data exports (`src/exports/`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportSettings {
@@ -426,4 +426,9 @@ pub struct ExportSettings {
     /// The largest archive `POST /user/importData` takes (413 `BodyTooLarge` beyond it). An
     /// import holds its archive whole in memory while it is checked and written.
     pub import_max_bytes: usize,
+    /// How long a Ready archive waits to be downloaded before it expires (status `Expired`, its
+    /// chunks deleted).
+    pub ready_ttl_secs: u64,
+    /// How often the `exports.expire-ready` job looks for archives past `ready_ttl_secs`.
+    pub expire_every_secs: u64,
 }

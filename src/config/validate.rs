@@ -368,6 +368,10 @@ impl Settings {
                 && b.max_output_bytes >= 1,
             "sandbox: memory_bytes at least 1 MiB, stack_bytes 64 KiB, address_space_bytes 64 MiB; timeout_ms and max_output_bytes at least 1",
         );
+        check(
+            s.exports.ready_ttl_secs > 0 && s.exports.expire_every_secs > 0,
+            "exports.ready_ttl_secs and exports.expire_every_secs must be above 0",
+        );
         let fs = &s.storage;
         check(
             fs.max_file_bytes >= 1024

@@ -1,5 +1,6 @@
 //! The caller's data export (`crate::exports`):
-//! - `POST /user/exportData` starts one (one at a time: 409 `ExportInProgress`);
+//! - `POST /user/exportData` starts one (one outstanding at a time: while one is being made,
+//!   409 `ExportInProgress`; while one is Ready and not downloaded, that one is answered);
 //! - `GET /user/exportData/{id}` downloads it once it is `Ready`, once (then its chunks are
 //!   gone; asking again is 409 `ExportNotReady` naming its status).
 //!
@@ -20,9 +21,13 @@ pub fn config(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 }
 
 /// Starts an export of the caller's data; poll the download until it is ready.
+///
+/// One at a time: while one is being made, 409 `ExportInProgress`; while one is Ready and not
+/// yet downloaded, that one is answered (no second copy is made). A Ready export not downloaded
+/// within `exports.ready_ttl_secs` expires (`Expired`, the archive deleted).
 #[utoipa::path(
     tag = "profile",
-    responses((status = 200, description = "The export, Pending", body = Envelope<UserExport>)),
+    responses((status = 200, description = "The export: Pending, or the Ready one not yet downloaded", body = Envelope<UserExport>)),
 )]
 #[post("/user/exportData")]
 pub async fn start(

@@ -18,6 +18,7 @@ pub(super) struct JobServices<'a> {
     pub routines: &'a crate::routines::RoutineService,
     pub billing: &'a crate::billing::Billing,
     pub files: &'a crate::files::FileService,
+    pub exports: &'a crate::exports::Exports,
 }
 
 /// The job handlers this node runs, its pools, and the scheduler.
@@ -33,6 +34,7 @@ pub(super) fn start_jobs(
         routines,
         billing,
         files,
+        exports,
     } = services;
     let push_egress = crate::egress::Egress::from_settings(
         &settings.egress,
@@ -83,6 +85,9 @@ pub(super) fn start_jobs(
         .register(crate::files::orphans::DeleteOrphans {
             files: files.clone(),
         })
+        .register(crate::exports::ExpireExports {
+            exports: exports.clone(),
+        })
         .register(crate::imports::ImportUserData {
             pool: chats.pool.clone(),
             ids: Arc::clone(&runs.ids),
@@ -116,6 +121,9 @@ pub(super) fn start_jobs(
         });
     let mut schedules = maintenance::schedules();
     schedules.push(crate::files::orphans::schedule());
+    schedules.push(crate::exports::schedule(Duration::from_secs(
+        settings.exports.expire_every_secs,
+    )));
     if billing.enabled() {
         schedules.push(crate::billing::premium::schedule());
     }

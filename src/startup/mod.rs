@@ -216,6 +216,7 @@ fn start_job_workers(
                 routines: &services.routines,
                 billing: &services.billing,
                 files: &services.files,
+                exports: &services.exports,
             },
             services.vapid.clone(),
         )

@@ -175,6 +175,7 @@ pub(super) fn build(base: &Base<'_>) -> Result<Services, StartupError> {
             Arc::clone(ids),
             chats.outbox.clone(),
             jobs.clone(),
+            chats.hub.clone(),
         ),
         api_keys: ApiKeys::new(
             pool.clone(),
@@ -183,7 +184,12 @@ pub(super) fn build(base: &Base<'_>) -> Result<Services, StartupError> {
         ),
         notifications: crate::notifications::Notifications::new(pool.clone()),
         profiles: crate::profile::Profiles::new(pool.clone()),
-        exports: crate::exports::Exports::new(pool.clone(), Arc::clone(ids), jobs.clone()),
+        exports: crate::exports::Exports::new(
+            pool.clone(),
+            Arc::clone(ids),
+            jobs.clone(),
+            std::time::Duration::from_secs(settings.exports.ready_ttl_secs),
+        ),
         imports: crate::imports::Imports::new(pool.clone(), Arc::clone(ids), jobs.clone()),
         push: crate::notifications::push::PushDevices::new(
             pool.clone(),

@@ -3,14 +3,20 @@
 //! (only what the inviter holds). The invitee gets a notification and
 //! `user/notification/received`; accepting makes them a member in the same transaction,
 //! declining closes the invite. Inviting again makes an answered invite pending again.
+//!
+//! An invite grants with its inviter's authority, so only while they hold it: accepting checks
+//! the inviter again under the team's lock (an invite they may no longer make is withdrawn
+//! instead); a member's removal withdraws their pending invites, a lowered role those beyond
+//! it (`members.rs`). Admins withdraw any of the team's invites, an inviter their own; a
+//! withdrawn invite stays, `Withdrawn`, so its invitee is told why it no longer opens.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 use vrooli_actors::{NewEvent, RoomKey};
 
-use super::access::{self, DEFAULT_PERMISSIONS, TeamPermission};
-use super::{TeamError, TeamService, permissions_json};
+use super::access::{self, DEFAULT_PERMISSIONS, TeamAccess, TeamPermission};
+use super::{TeamError, TeamService, access_in, permissions_json};
 use crate::ids::{MemberInviteId, PublicId, TeamId, UserId};
 use crate::notifications::{self, Category, Notice};
 
@@ -24,7 +30,7 @@ pub struct MemberInvite {
     pub message: Option<String>,
     pub will_be_admin: bool,
     pub will_have_permissions: Vec<TeamPermission>,
-    /// `Pending`, `Accepted` or `Declined`.
+    /// `Pending`, `Accepted`, `Declined` or `Withdrawn`.
     #[schema(example = "Pending")]
     pub status: String,
     #[serde(serialize_with = "crate::domain::rfc3339::utc")]
@@ -201,10 +207,19 @@ impl TeamService {
         .await?;
         // Someone else's invite is not found: invites are not revealed to others.
         let row = row.ok_or(TeamError::InviteNotFound)?;
-        if row.status != "Pending" {
-            return Err(TeamError::InviteAnswered);
-        }
+        check_pending(&row.status)?;
         if accept {
+            // Shared with changes of members (which lock the row for update): the inviter's
+            // standing read next is not one a removal is taking away meanwhile.
+            sqlx::query("SELECT 1 FROM teams WHERE id = $1 FOR SHARE")
+                .bind(row.team_id)
+                .execute(&mut *tx)
+                .await?;
+            if !inviter_may_still(&mut tx, &row).await? {
+                withdraw_in(&mut tx, invite).await?;
+                tx.commit().await?;
+                return Err(TeamError::InviteWithdrawn);
+            }
             sqlx::query(
                 "INSERT INTO members (id, public_id, team_id, user_id, is_admin, permissions)
                  VALUES ($1, $2, $3, $4, $5, $6)
@@ -229,4 +244,126 @@ impl TeamService {
         tx.commit().await?;
         Ok(answered.into())
     }
+
+    /// Withdraws a pending invite: its inviter may, and an admin of its team. Others who may
+    /// read the team are not allowed; to anyone else it is not found.
+    pub async fn withdraw(
+        &self,
+        caller: UserId,
+        invite: MemberInviteId,
+    ) -> Result<MemberInvite, TeamError> {
+        let mut tx = self.pool.begin().await?;
+        let row: Option<InviteRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM member_invites WHERE id = $1 FOR UPDATE"
+        )))
+        .bind(invite)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let row = row.ok_or(TeamError::InviteNotFound)?;
+        if row.inviter_id != Some(caller) {
+            let access = access_in(&mut tx, row.team_id, Some(caller))
+                .await?
+                .unwrap_or_default();
+            if !access.admin {
+                let knows = (access.member && access.can(TeamPermission::InviteMembers))
+                    || row.user_id == caller;
+                return Err(if knows {
+                    TeamError::NotAllowed
+                } else {
+                    TeamError::InviteNotFound
+                });
+            }
+        }
+        check_pending(&row.status)?;
+        let withdrawn = withdraw_in(&mut tx, invite).await?;
+        tx.commit().await?;
+        Ok(withdrawn.into())
+    }
+}
+
+/// Refuses an invite that is no longer pending, saying whether it was withdrawn.
+fn check_pending(status: &str) -> Result<(), TeamError> {
+    match status {
+        "Pending" => Ok(()),
+        "Withdrawn" => Err(TeamError::InviteWithdrawn),
+        _ => Err(TeamError::InviteAnswered),
+    }
+}
+
+async fn withdraw_in(
+    conn: &mut sqlx::PgConnection,
+    invite: MemberInviteId,
+) -> Result<InviteRow, TeamError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE member_invites SET status = 'Withdrawn' WHERE id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(invite)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Whether an access may make this invite: invite members, make admins for an admin's invite,
+/// and hold what it grants.
+fn may_make(access: &TeamAccess, will_be_admin: bool, granted: &[TeamPermission]) -> bool {
+    access.can(TeamPermission::InviteMembers)
+        && (!will_be_admin || access.admin)
+        && access.may_grant(granted)
+}
+
+/// Whether the invite's inviter may make it now (a deleted inviter may not).
+async fn inviter_may_still(
+    conn: &mut sqlx::PgConnection,
+    row: &InviteRow,
+) -> Result<bool, TeamError> {
+    let Some(inviter) = row.inviter_id else {
+        return Ok(false);
+    };
+    let access = access_in(conn, row.team_id, Some(inviter))
+        .await?
+        .unwrap_or_default();
+    Ok(may_make(
+        &access,
+        row.will_be_admin,
+        &access::parse_stored(&row.will_have_permissions),
+    ))
+}
+
+/// Withdraws `inviter`'s pending invites of `team` that `access` (their standing now) may no
+/// longer make, and, when they left the team, their pending invites to its chats. In the
+/// transaction of the membership's change.
+pub(super) async fn void_beyond(
+    conn: &mut sqlx::PgConnection,
+    team: TeamId,
+    inviter: UserId,
+    access: &TeamAccess,
+) -> Result<(), TeamError> {
+    let pending: Vec<(i64, bool, serde_json::Value)> = sqlx::query_as(
+        "SELECT id, will_be_admin, will_have_permissions FROM member_invites
+          WHERE team_id = $1 AND inviter_id = $2 AND status = 'Pending' FOR UPDATE",
+    )
+    .bind(team)
+    .bind(inviter)
+    .fetch_all(&mut *conn)
+    .await?;
+    let void: Vec<i64> = pending
+        .into_iter()
+        .filter(|(_, admin, granted)| !may_make(access, *admin, &access::parse_stored(granted)))
+        .map(|(id, _, _)| id)
+        .collect();
+    sqlx::query("UPDATE member_invites SET status = 'Withdrawn' WHERE id = ANY($1)")
+        .bind(&void)
+        .execute(&mut *conn)
+        .await?;
+    if !access.member {
+        sqlx::query(
+            "UPDATE chat_invites i SET status = 'Withdrawn' FROM chats c
+              WHERE c.id = i.chat_id AND c.team_id = $1 AND i.inviter_id = $2
+                AND i.status = 'Pending'",
+        )
+        .bind(team)
+        .bind(inviter)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }

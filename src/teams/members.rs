@@ -2,13 +2,18 @@
 //! locks the team's row first and reads the caller's and the target's standing under that lock,
 //! so two changes never both pass the last-admin check and nobody acts on authority a change
 //! just took away.
+//!
+//! A removal takes the person off the team's chats in the same transaction (what they read
+//! there, they read as a member) and withdraws their pending invites (to the team and its
+//! chats); a role lowered withdraws the team invites beyond it. After either, their sockets
+//! recheck every room they are in.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::access::{self, TeamPermission};
 use super::{TeamError, TeamService, permissions_json, require_in};
-use crate::ids::{MemberId, TeamId, UserId};
+use crate::ids::{ChatId, MemberId, TeamId, UserId};
 
 /// A user in a team, with what others may see of the user.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -58,6 +63,21 @@ impl From<MemberRow> for Member {
 const MEMBER_SELECT: &str = "SELECT m.id, m.team_id, m.user_id, u.name, u.handle, u.is_bot,
         m.is_admin, m.permissions, m.created_at
    FROM members m JOIN users u ON u.id = m.user_id";
+
+/// A member removed: who, and the team chats they were taken off (whose participants changed).
+pub struct Removed {
+    pub user: UserId,
+    pub chats: Vec<ChatId>,
+}
+
+/// What a member may do, admins holding every permission.
+fn held(is_admin: bool, permissions: &[TeamPermission]) -> Vec<TeamPermission> {
+    if is_admin {
+        TeamPermission::ALL.to_vec()
+    } else {
+        permissions.to_vec()
+    }
+}
 
 /// A change to a member; `None` leaves a field as it is.
 #[derive(Default)]
@@ -138,13 +158,30 @@ impl TeamService {
         if updated.rows_affected() == 0 {
             return Err(TeamError::MemberNotFound);
         }
+        let after = member_in(&mut tx, id).await?;
+        let now_held = held(after.is_admin, &after.permissions);
+        let lowered = held(target.is_admin, &target.permissions)
+            .iter()
+            .any(|p| !now_held.contains(p));
+        if lowered {
+            let standing = access::TeamAccess {
+                member: true,
+                admin: after.is_admin,
+                permissions: after.permissions.clone(),
+                is_private: access.is_private,
+            };
+            super::invites::void_beyond(&mut tx, team, after.user_id, &standing).await?;
+        }
         tx.commit().await?;
-        self.member(id).await
+        if lowered {
+            self.recheck_user(after.user_id).await;
+        }
+        Ok(after)
     }
 
     /// Removes a member: oneself (leaving), one who is not an admin with `ManageMembers`, or
     /// anyone as an admin. The last admin cannot go: delete the team, or make another admin.
-    pub async fn remove_member(&self, caller: UserId, id: MemberId) -> Result<(), TeamError> {
+    pub async fn remove_member(&self, caller: UserId, id: MemberId) -> Result<Removed, TeamError> {
         let team = self.member(id).await?.team_id;
         let mut tx = self.pool.begin().await?;
         lock_team(&mut tx, team).await?;
@@ -166,8 +203,30 @@ impl TeamService {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        // What they invited others to, they invited to with a member's authority.
+        super::invites::void_beyond(
+            &mut tx,
+            team,
+            target.user_id,
+            &access::TeamAccess::default(),
+        )
+        .await?;
+        // Their seat in the team's chats came with the membership (a chat they made included).
+        let chats: Vec<ChatId> = sqlx::query_scalar(
+            "DELETE FROM chat_participants p USING chats c
+              WHERE p.chat_id = c.id AND c.team_id = $1 AND p.user_id = $2
+             RETURNING p.chat_id",
+        )
+        .bind(team)
+        .bind(target.user_id)
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(())
+        self.recheck_user(target.user_id).await;
+        Ok(Removed {
+            user: target.user_id,
+            chats,
+        })
     }
 }
 

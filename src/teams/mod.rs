@@ -5,11 +5,18 @@
 //! PUT/DELETE /team/{id} ─▶ access (access.rs) ─▶ one statement
 //! PUT/DELETE /member/{id} ─▶ members.rs: one tx that locks the team's row first, so two
 //!     changes of its members never both pass the last-admin check
-//! POST /memberInvite … accept ─▶ invites.rs: accepting makes the member in the invite's tx
+//! POST /memberInvite … accept ─▶ invites.rs: accepting makes the member in the invite's tx,
+//!     while its inviter may still invite so; POST /memberInvite/{id}/withdraw (admins, the
+//!     inviter)
 //! ```
 //!
 //! Who may do what is `access.rs`; team chats follow the same permissions (`chat::access`).
 //! A team's chats go with it when it is deleted (`chats.team_id ON DELETE CASCADE`).
+//!
+//! What a member reads through the team ends with their membership: a removed member is taken
+//! off the team's chats, and every write that lowers someone's standing (removal, a role
+//! lowered, the team deleted) asks the nodes to recheck the rooms it concerns (`Hub`), so
+//! open sockets leave the team's chat and run rooms with `room/removed`.
 
 pub mod access;
 pub mod invites;
@@ -22,7 +29,9 @@ use sqlx::PgPool;
 use std::sync::Arc;
 
 pub use access::{TeamAccess, TeamPermission};
-pub use members::{Member, MemberChange};
+pub use members::{Member, MemberChange, Removed};
+
+use vrooli_actors::{Hub, RoomKey};
 
 use crate::ids::{PublicId, Snowflake, TeamId, UserId};
 use crate::jobs::JobStore;
@@ -68,6 +77,8 @@ pub enum TeamError {
     InviteNotFound,
     #[error("the invite was already answered")]
     InviteAnswered,
+    #[error("the invite was withdrawn")]
+    InviteWithdrawn,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -103,7 +114,11 @@ impl ErrorCode for TeamError {
             TeamError::InviteNotFound => Told::of(Code::InviteNotFound, "No such invite"),
             TeamError::InviteAnswered => Told::of(
                 Code::InviteAnswered,
-                "This invite was already accepted or declined",
+                "This invite was already accepted, declined or withdrawn",
+            ),
+            TeamError::InviteWithdrawn => Told::of(
+                Code::InviteWithdrawn,
+                "This invite was withdrawn, or the one who sent it may no longer invite",
             ),
             TeamError::Database(e) => e.told(),
         }
@@ -132,6 +147,8 @@ pub struct TeamService {
     outbox: Outbox,
     /// Notices by email go through the `email-send` queue.
     jobs: JobStore,
+    /// Sockets in rooms someone may no longer join are rechecked through it.
+    hub: Hub,
 }
 
 fn permissions_json(permissions: &[TeamPermission]) -> serde_json::Value {
@@ -142,12 +159,19 @@ fn permissions_json(permissions: &[TeamPermission]) -> serde_json::Value {
 }
 
 impl TeamService {
-    pub fn new(pool: PgPool, ids: Arc<Snowflake>, outbox: Outbox, jobs: JobStore) -> Self {
+    pub fn new(
+        pool: PgPool,
+        ids: Arc<Snowflake>,
+        outbox: Outbox,
+        jobs: JobStore,
+        hub: Hub,
+    ) -> Self {
         Self {
             pool,
             ids,
             outbox,
             jobs,
+            hub,
         }
     }
 
@@ -240,14 +264,58 @@ impl TeamService {
         Ok(team)
     }
 
-    /// Deletes the team with its members, invites and chats.
+    /// Deletes the team with its members, invites, chats and runs; then every node rechecks
+    /// the rooms of those chats and runs, so their sockets leave them.
     pub async fn delete(&self, team: TeamId) -> Result<bool, TeamError> {
-        Ok(sqlx::query("DELETE FROM teams WHERE id = $1")
+        let mut tx = self.pool.begin().await?;
+        // Read in the deleting transaction, after the team's row is locked: a chat or run made
+        // meanwhile waits for the team's row (their foreign key) and then fails.
+        let locked: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM teams WHERE id = $1 FOR UPDATE")
+                .bind(team)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if locked.is_none() {
+            return Ok(false);
+        }
+        let rooms: Vec<(bool, i64)> = sqlx::query_as(
+            "SELECT true, id FROM chats WHERE team_id = $1
+             UNION ALL SELECT false, id FROM runs WHERE team_id = $1",
+        )
+        .bind(team)
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM teams WHERE id = $1")
             .bind(team)
-            .execute(&self.pool)
-            .await?
-            .rows_affected()
-            == 1)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        for (chat, id) in rooms {
+            let id = id.to_string();
+            let room = if chat {
+                RoomKey::chat(&id)
+            } else {
+                RoomKey::run(&id)
+            };
+            self.recheck_room(&room.expect("numeric id")).await;
+        }
+        Ok(true)
+    }
+
+    /// Every node rechecks `room`'s connections.
+    pub(crate) async fn recheck_room(&self, room: &RoomKey) {
+        if let Err(error) = self.hub.recheck_room(room).await {
+            // This node's sockets were rechecked; other nodes miss it while the broker is down
+            // (REST refuses regardless).
+            tracing::warn!(%error, %room, "could not ask other nodes to recheck a room");
+        }
+    }
+
+    /// Every node rechecks the rooms `user`'s connections are in.
+    pub(crate) async fn recheck_user(&self, user: UserId) {
+        if let Err(error) = self.hub.recheck_user(user.into()).await {
+            tracing::warn!(%error, %user, "could not ask other nodes to recheck a user's rooms");
+        }
     }
 
     /// Teams `user` is a member of, newest first, after the id `before`.
@@ -270,7 +338,7 @@ impl TeamService {
     }
 }
 
-async fn access_in(
+pub(super) async fn access_in(
     conn: &mut sqlx::PgConnection,
     team: TeamId,
     user: Option<UserId>,

@@ -11,8 +11,8 @@ use crate::helpers::{Reply, TestApp, spawn_app_with, wait_until};
 use crate::routines::routine;
 use crate::ws::{User, user};
 
-/// Waits until the export is no longer Pending (the job ran); then its download's reply.
-async fn download(app: &TestApp, who: &User, export: &str) -> Reply {
+/// Waits until the export is no longer Pending (the job ran).
+async fn made(app: &TestApp, export: &str) {
     let id: i64 = export.parse().unwrap();
     wait_until(Duration::from_secs(20), "the export to be made", || async {
         let status: String = sqlx::query_scalar("SELECT status FROM user_exports WHERE id = $1")
@@ -23,7 +23,64 @@ async fn download(app: &TestApp, who: &User, export: &str) -> Reply {
         status != "Pending"
     })
     .await;
+}
+
+/// Waits until the export is no longer Pending (the job ran); then its download's reply.
+async fn download(app: &TestApp, who: &User, export: &str) -> Reply {
+    made(app, export).await;
     get(app, &format!("/user/exportData/{export}"), Some(who)).await
+}
+
+/// How many exports `who` has, and how many stored chunks in all.
+async fn stored(app: &TestApp, who: &User) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT (SELECT count(*) FROM user_exports WHERE user_id = $1::BIGINT),
+                (SELECT count(*) FROM user_export_chunks)",
+    )
+    .bind(&who.id)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_ready_export_not_yet_downloaded_is_the_one_asked_for_again() {
+    let app = spawn_app_with(|s| s.exports.chunk_bytes = 64, None).await;
+    let sam = user(&app, "Sam").await;
+    create_chat(&app, &sam, &[], json!({"name": "Notes"})).await;
+    let first = post(&app, "/user/exportData", &sam, json!({})).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let export = first.body["data"]["id"].as_str().unwrap().to_owned();
+    made(&app, &export).await;
+    let (exports, chunks) = stored(&app, &sam).await;
+    assert_eq!(exports, 1);
+    assert!(chunks > 1, "an archive of several chunks");
+
+    // Two more asked at the same instant while it waits to be downloaded: no new copy, and
+    // both are told of the one there is.
+    let (a, b) = tokio::join!(
+        post(&app, "/user/exportData", &sam, json!({})),
+        post(&app, "/user/exportData", &sam, json!({})),
+    );
+    for reply in [&a, &b] {
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.body["data"]["id"], export.as_str());
+        assert_eq!(reply.body["data"]["status"], "Ready");
+    }
+    // Give a job that a refused request might have queued the time to run.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        stored(&app, &sam).await,
+        (1, chunks),
+        "one archive, stored once"
+    );
+
+    // Once downloaded, a new one may be made.
+    let reply = download(&app, &sam, &export).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let next = post(&app, "/user/exportData", &sam, json!({})).await;
+    assert_eq!(next.status, 200, "{}", next.body);
+    assert_ne!(next.body["data"]["id"], export.as_str());
 }
 
 fn code(reply: &Reply) -> Value {
@@ -170,6 +227,52 @@ async fn one_export_at_a_time_and_too_large_keeps_nothing() {
         .await
         .unwrap();
     assert_eq!(chunks, 0, "nothing kept");
+}
+
+#[tokio::test]
+async fn a_ready_export_not_downloaded_in_time_expires_and_its_archive_is_deleted() {
+    let app = spawn_app_with(
+        |s| {
+            s.exports.chunk_bytes = 64;
+            s.exports.ready_ttl_secs = 1;
+            s.exports.expire_every_secs = 1;
+        },
+        None,
+    )
+    .await;
+    let sam = user(&app, "Sam").await;
+    create_chat(&app, &sam, &[], json!({"name": "Notes"})).await;
+    let first = post(&app, "/user/exportData", &sam, json!({})).await;
+    let export = first.body["data"]["id"].as_str().unwrap().to_owned();
+    made(&app, &export).await;
+    assert!(stored(&app, &sam).await.1 > 0, "the archive is stored");
+
+    // Nobody downloads it: the scheduled job expires it and deletes what was stored.
+    let id: i64 = export.parse().unwrap();
+    wait_until(Duration::from_secs(20), "the archive to expire", || async {
+        let (status, chunks): (String, i64) = sqlx::query_as(
+            "SELECT status, (SELECT count(*) FROM user_export_chunks WHERE export_id = $1)
+               FROM user_exports WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+        status == "Expired" && chunks == 0
+    })
+    .await;
+    let late = get(&app, &format!("/user/exportData/{export}"), Some(&sam)).await;
+    assert_eq!((late.status, code(&late)), (409, json!("ExportNotReady")));
+    assert!(
+        late.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Expired")
+    );
+    // A new one may be asked for.
+    let next = post(&app, "/user/exportData", &sam, json!({})).await;
+    assert_eq!(next.status, 200, "{}", next.body);
+    assert_ne!(next.body["data"]["id"], export.as_str());
 }
 
 /// Waits until the import is no longer Pending; then its status as its owner reads it.

@@ -102,6 +102,12 @@ pub enum NodeMessage {
     RecheckRoom {
         room: String,
     },
+    /// This user's standing changed (removed from a team, a role lowered): each of their
+    /// connections asks again for every room it is in and leaves those it may no longer join.
+    #[serde(rename_all = "camelCase")]
+    RecheckUser {
+        user_id: UserId,
+    },
     Request {
         corr: u64,
         from: u16,

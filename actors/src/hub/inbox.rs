@@ -1,6 +1,6 @@
 //! What arrives from the broker for this node: room events (to the room registry), resyncs after
 //! a reconnect, and node messages — closing sessions, cancelling a chat's work, re-checking a
-//! room's members, and request/reply between nodes (answered here, or matched to its waiter).
+//! room's members or a user's rooms, and request/reply between nodes (answered here, or matched to its waiter).
 
 use std::sync::Weak;
 use std::sync::atomic::Ordering;
@@ -63,6 +63,9 @@ impl Inbox for HubInbox {
                 if let Some(room) = RoomKey::parse(&room) {
                     shared.sessions.recheck(&room);
                 }
+            }
+            NodeMessage::RecheckUser { user_id } => {
+                shared.sessions.recheck_user(user_id);
             }
             NodeMessage::Request { corr, from, body } => {
                 let reply = NodeMessage::Reply {

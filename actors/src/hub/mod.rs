@@ -220,6 +220,15 @@ impl Hub {
         .await
     }
 
+    /// Every connection of `user`, on every node, asks the authorizer again for each room it is
+    /// in and leaves (told by `room/removed`) those it may no longer join: call after a write
+    /// that lowers what the user may read without naming rooms (removed from a team, whose
+    /// chats and runs they read through their membership).
+    pub async fn recheck_user(&self, user: UserId) -> Result<(), BrokerError> {
+        self.broadcast(NodeMessage::RecheckUser { user_id: user })
+            .await
+    }
+
     /// Sends to every node; this node handles its own copy at once even when the broker fails,
     /// so local sockets close regardless.
     async fn broadcast(&self, message: NodeMessage) -> Result<(), BrokerError> {

@@ -32,7 +32,7 @@ use super::registry::{Admission, CloseConnection, ConnId, RecheckRoom};
 use crate::access::{Access, Caller};
 use crate::broker::now_ms;
 use crate::inbound::{InboundError, Incoming};
-use crate::key::RoomKey;
+use crate::key::{RoomKey, RoomKind};
 use crate::outbound::Outbound;
 use crate::protocol::{self, Command, Resume, close};
 use crate::room::JoinError;
@@ -344,27 +344,45 @@ impl Handler<RecheckRoom> for SessionActor {
 
     fn handle(&mut self, msg: RecheckRoom, ctx: &mut Self::Context) {
         let _span = self.span.clone().entered();
-        if !self.rooms.contains(&msg.room) {
+        let rooms: Vec<RoomKey> = match msg.room {
+            Some(room) if self.rooms.contains(&room) => vec![room],
+            Some(_) => return,
+            // A user's own room stays theirs whatever else changed.
+            None => self
+                .rooms
+                .iter()
+                .filter(|r| r.kind() != RoomKind::User)
+                .cloned()
+                .collect(),
+        };
+        if rooms.is_empty() {
             return;
         }
         let deps = self.deps.clone();
         let caller = self.caller.clone();
-        let room = msg.room;
         let fut = async move {
-            let allowed = matches!(
-                deps.authorizer.can_join(&caller, &room).await,
-                Ok(Access::Allowed)
-            );
-            (room, allowed)
+            let mut refused = Vec::new();
+            for room in rooms {
+                let allowed = matches!(
+                    deps.authorizer.can_join(&caller, &room).await,
+                    Ok(Access::Allowed)
+                );
+                if !allowed {
+                    refused.push(room);
+                }
+            }
+            refused
         };
         // In order with this connection's commands, like a join.
         ctx.wait(
             tracing::Instrument::instrument(fut, self.span.clone())
                 .into_actor(self)
-                .map(|(room, allowed), act, _| {
-                    if !allowed && act.rooms.remove(&room) {
-                        act.deps.rooms.leave(&room, act.conn);
-                        act.send(protocol::removed_notice(&room, now_ms()));
+                .map(|refused, act, _| {
+                    for room in refused {
+                        if act.rooms.remove(&room) {
+                            act.deps.rooms.leave(&room, act.conn);
+                            act.send(protocol::removed_notice(&room, now_ms()));
+                        }
                     }
                 }),
         );

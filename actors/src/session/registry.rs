@@ -26,11 +26,12 @@ pub struct CloseConnection {
     pub reason: String,
 }
 
-/// Who may be in `room` changed: ask again, leave if no longer allowed.
+/// Who may be in a room changed: ask again, leave if no longer allowed.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct RecheckRoom {
-    pub room: RoomKey,
+    /// `None`: every room the connection is in (the user's own standing changed).
+    pub room: Option<RoomKey>,
 }
 
 struct Entry {
@@ -145,7 +146,16 @@ impl SessionRegistry {
     /// ignore the message).
     pub(crate) fn recheck(&self, room: &RoomKey) {
         for entry in self.inner.conns.iter() {
-            entry.recheck.do_send(RecheckRoom { room: room.clone() });
+            entry.recheck.do_send(RecheckRoom {
+                room: Some(room.clone()),
+            });
+        }
+    }
+
+    /// Asks every connection of `user` on this node to re-check all its rooms.
+    pub(crate) fn recheck_user(&self, user: UserId) {
+        for entry in self.inner.conns.iter().filter(|e| e.user == user) {
+            entry.recheck.do_send(RecheckRoom { room: None });
         }
     }
 

@@ -1,4 +1,5 @@
-//! Invites: create, list mine, accept (becomes a participant), decline.
+//! Invites: create, list mine, accept (becomes a participant), decline, withdraw (the chat's
+//! managers, or the inviter).
 
 use super::common::*;
 use crate::chat::invites::ChatInvite;
@@ -107,4 +108,24 @@ pub async fn decline_invite(
     invite_id: Id<ChatInviteId>,
 ) -> Result<HttpResponse, ApiError> {
     answer_invite(caller, state, invite_id, false).await
+}
+
+/// Withdraws a pending invite to a chat: the chat's managers may, and its inviter. It can no
+/// longer be accepted (409 `InviteWithdrawn`).
+#[utoipa::path(
+    tag = "invites",
+    params(("id" = ChatInviteId, Path, description = "The invite's id")),
+    responses((status = 200, description = "The invite, now `Withdrawn`", body = Envelope<ChatInvite>)),
+)]
+#[post("/chatInvite/{id}/withdraw")]
+pub async fn withdraw_invite(
+    caller: Require<WritePrivate>,
+    state: web::Data<AppState>,
+    Id(invite_id): Id<ChatInviteId>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(ok(state
+        .chat
+        .chats
+        .withdraw_invite(caller.user, invite_id)
+        .await?))
 }

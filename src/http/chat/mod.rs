@@ -10,7 +10,8 @@
 //! - `GET /chatParticipants?chatId` · `PUT /chatParticipant/{chatId}/{userId} {hasUnread}` (own)
 //! - `GET /chatMessageTree?chatId` (branch structure) · `POST /regenerateResponse {messageId}`
 //! - `POST /chatInvite {chatId, userId, message?}` · `GET /chatInvites` (mine, pending) ·
-//!   `POST /chatInvite/{id}/accept` · `POST /chatInvite/{id}/decline`
+//!   `POST /chatInvite/{id}/accept` · `POST /chatInvite/{id}/decline` ·
+//!   `POST /chatInvite/{id}/withdraw` (the chat's managers, the inviter)
 
 mod chats;
 mod common;
@@ -36,5 +37,6 @@ pub fn config(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(invites::invite)
         .service(invites::list_invites)
         .service(invites::accept_invite)
-        .service(invites::decline_invite);
+        .service(invites::decline_invite)
+        .service(invites::withdraw_invite);
 }

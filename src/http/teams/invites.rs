@@ -1,4 +1,5 @@
-//! Team invites: create, list (mine, or a team's), accept (becomes a member), decline.
+//! Team invites: create, list (mine, or a team's), accept (becomes a member), decline,
+//! withdraw (an admin of the team, or the inviter).
 
 use actix_web::{HttpResponse, get, post, web};
 use serde::Deserialize;
@@ -131,5 +132,25 @@ pub async fn decline_invite(
         .people
         .teams
         .answer(caller.user, invite_id, false)
+        .await?))
+}
+
+/// Withdraws a pending invite of a team: an admin of the team may, and its inviter. It can no
+/// longer be accepted (409 `InviteWithdrawn`).
+#[utoipa::path(
+    tag = "teams",
+    params(("id" = MemberInviteId, Path, description = "The invite's id")),
+    responses((status = 200, description = "The invite, now `Withdrawn`", body = Envelope<MemberInvite>)),
+)]
+#[post("/memberInvite/{id}/withdraw")]
+pub async fn withdraw_invite(
+    caller: Require<WritePrivate>,
+    state: web::Data<AppState>,
+    Id(invite_id): Id<MemberInviteId>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(ok(state
+        .people
+        .teams
+        .withdraw(caller.user, invite_id)
         .await?))
 }

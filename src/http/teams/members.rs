@@ -104,12 +104,15 @@ pub async fn remove_member(
 ) -> Result<HttpResponse, ApiError> {
     let team = state.people.teams.member(member).await?.team_id;
     let keys = state.auth.api_keys.team_key_hashes(team).await?;
-    state
+    let removed = state
         .people
         .teams
         .remove_member(caller.user, member)
         .await?;
     // The keys they made stop at the next request (read before: the removal may take them).
     state.auth.api_keys.forget_team(&keys).await;
+    for chat in removed.chats {
+        state.chat.chats.participants_changed(chat).await?;
+    }
     Ok(ok(Deleted::new(member)))
 }

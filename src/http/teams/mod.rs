@@ -6,7 +6,8 @@
 //! - `GET /members?teamId&take&after` · `PUT /member/{id} {isAdmin?, permissions?}` ·
 //!   `DELETE /member/{id}` (leave, or remove someone)
 //! - `POST /memberInvite {teamId, userId, message?, willBeAdmin?, willHavePermissions?}` ·
-//!   `GET /memberInvites?teamId?` · `POST /memberInvite/{id}/accept` · `…/decline`
+//!   `GET /memberInvites?teamId?` · `POST /memberInvite/{id}/accept` · `…/decline` ·
+//!   `…/withdraw` (admins, the inviter)
 //!
 //! A team chat is made with `POST /chat {teamId}` (`CreateChats`).
 
@@ -42,7 +43,8 @@ pub fn config(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(invites::invite)
         .service(invites::list_invites)
         .service(invites::accept_invite)
-        .service(invites::decline_invite);
+        .service(invites::decline_invite)
+        .service(invites::withdraw_invite);
 }
 
 /// A team's name: 1 to 128 characters once trimmed.

@@ -5,7 +5,9 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
+mod invite_authority;
 mod keys;
+mod removal;
 mod roles;
 
 use crate::chat::{api, get, post};

@@ -1,24 +1,22 @@
-//! Data export (the original's `export-user-data` queue): a JSON archive of one user's profile,
-//! the chats they made with their messages, their routines with every version, their runs, their
-//! teams, their API keys (names, permissions and spending, never the keys) and their files
-//! (described, with where to fetch each).
-//!
-//! ```text
-//! POST /user/exportData ─▶ one tx: user_exports row (Pending; one at a time) + the job
-//! export-user-data job (any node) ─▶ each section streamed from PostgreSQL row by row
-//!     (json_build_object) ─▶ chunks of exports.chunk_bytes into user_export_chunks
-//!     ─▶ Ready (or Failed: over exports.max_bytes, nothing kept)
-//! GET /user/exportData/{id} (its owner, any node) ─▶ Downloaded (claimed in one UPDATE, so
-//!     twice at once serves one) ─▶ the chunks streamed in order, deleted after
-//! ```
+//! The `export-user-data` job: one archive written section by section, each streamed from
+//! PostgreSQL row by row (`json_build_object`) into `user_export_chunks` of
+//! `exports.chunk_bytes`; over `exports.max_bytes` it fails as `TooLarge`, keeping nothing.
 
-use crate::errors::{Code, ErrorCode, Told};
 use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-use crate::ids::UserId;
 use crate::jobs::{JobContext, JobError, JobHandler, Queue};
+
+/// A chat `c` they made is theirs to export unless it is a team's they are no longer in: a team
+/// chat belongs to the team, and a member who left takes nothing of it along (their team runs
+/// likewise, below).
+macro_rules! still_theirs {
+    () => {
+        "(c.team_id IS NULL
+          OR EXISTS (SELECT 1 FROM members m WHERE m.team_id = c.team_id AND m.user_id = $1))"
+    };
+}
 
 /// The archive's sections, in order: its name and the query of its rows (`$1` the user), each
 /// row one JSON value as text.
@@ -38,18 +36,26 @@ const SECTIONS: &[(&str, &str)] = &[
     ),
     (
         "chats",
-        "SELECT json_build_object('id', id::text, 'name', name, 'isPrivate', is_private,
-                'createdAt', created_at)::text
-           FROM chats WHERE creator_id = $1 ORDER BY id",
+        concat!(
+            "SELECT json_build_object('id', id::text, 'name', name, 'isPrivate', is_private,
+                    'createdAt', created_at)::text
+               FROM chats c WHERE c.creator_id = $1 AND ",
+            still_theirs!(),
+            " ORDER BY id"
+        ),
     ),
     (
         "messages",
-        "SELECT json_build_object('id', m.id::text, 'chatId', m.chat_id::text,
-                'userId', m.user_id::text, 'parentId', m.parent_id::text,
-                'versionIndex', m.version_index, 'text', m.text,
-                'status', m.status, 'createdAt', m.created_at)::text
-           FROM chat_messages m JOIN chats c ON c.id = m.chat_id
-          WHERE c.creator_id = $1 ORDER BY m.id",
+        concat!(
+            "SELECT json_build_object('id', m.id::text, 'chatId', m.chat_id::text,
+                    'userId', m.user_id::text, 'parentId', m.parent_id::text,
+                    'versionIndex', m.version_index, 'text', m.text,
+                    'status', m.status, 'createdAt', m.created_at)::text
+               FROM chat_messages m JOIN chats c ON c.id = m.chat_id
+              WHERE c.creator_id = $1 AND ",
+            still_theirs!(),
+            " ORDER BY m.id"
+        ),
     ),
     (
         "routines",
@@ -67,7 +73,10 @@ const SECTIONS: &[(&str, &str)] = &[
         "SELECT json_build_object('id', id::text, 'name', name, 'status', status,
                 'routineVersionId', resource_version_id::text, 'inputs', inputs,
                 'outputs', outputs, 'createdAt', created_at, 'completedAt', completed_at)::text
-           FROM runs WHERE user_id = $1 ORDER BY id",
+           FROM runs r WHERE r.user_id = $1
+            AND (r.team_id IS NULL
+                 OR EXISTS (SELECT 1 FROM members m WHERE m.team_id = r.team_id AND m.user_id = $1))
+          ORDER BY id",
     ),
     (
         "teams",
@@ -252,131 +261,5 @@ impl JobHandler for ExportUserData {
             }
             Err(WriteError::Sql(e)) => Err(JobError::retryable(e)),
         }
-    }
-}
-
-/// An export as its owner sees it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct UserExport {
-    pub id: crate::ids::UserExportId,
-    /// `Pending`, `Ready`, `Failed` or `Downloaded`.
-    pub status: String,
-    pub bytes: i64,
-    pub error: Option<String>,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ExportError {
-    #[error("an export is already being made")]
-    InProgress,
-    #[error("no such export")]
-    NotFound,
-    #[error("the export is {0}")]
-    NotReady(String),
-    #[error(transparent)]
-    Sql(#[from] sqlx::Error),
-}
-
-impl ErrorCode for ExportError {
-    fn told(&self) -> Told {
-        match self {
-            ExportError::InProgress => Told::of(
-                Code::ExportInProgress,
-                "An export of your data is already being made",
-            ),
-            ExportError::NotFound => Told::of(Code::ExportNotFound, "No such export of yours"),
-            ExportError::NotReady(status) => Told::of(
-                Code::ExportNotReady,
-                format!("This export is {status}: only a Ready export is downloaded, once"),
-            ),
-            ExportError::Sql(e) => e.told(),
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct Exports {
-    pool: PgPool,
-    ids: std::sync::Arc<crate::ids::Snowflake>,
-    jobs: crate::jobs::JobStore,
-}
-
-impl Exports {
-    pub fn new(
-        pool: PgPool,
-        ids: std::sync::Arc<crate::ids::Snowflake>,
-        jobs: crate::jobs::JobStore,
-    ) -> Self {
-        Self { pool, ids, jobs }
-    }
-
-    /// Starts an export of `user`'s data (one at a time).
-    pub async fn start(&self, user: UserId) -> Result<UserExport, ExportError> {
-        let mut tx = self.pool.begin().await?;
-        let id = self.ids.next_id();
-        let created = sqlx::query_as::<_, UserExport>(
-            "INSERT INTO user_exports (id, user_id) VALUES ($1, $2)
-             RETURNING id, status, bytes, error, created_at",
-        )
-        .bind(id)
-        .bind(user)
-        .fetch_one(&mut *tx)
-        .await;
-        let export = match created {
-            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                return Err(ExportError::InProgress);
-            }
-            other => other?,
-        };
-        let job = ExportUserData::job(&ExportPayload {
-            export_id: id.to_string(),
-        })
-        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-        self.jobs.enqueue_in(&mut tx, job).await?;
-        tx.commit().await?;
-        Ok(export)
-    }
-
-    /// Claims a ready export of `user` for its one download; its chunk count.
-    pub async fn claim(&self, user: UserId, export: i64) -> Result<i32, ExportError> {
-        let claimed: Option<i32> = sqlx::query_scalar(
-            "UPDATE user_exports SET status = 'Downloaded', downloaded_at = now()
-              WHERE id = $1 AND user_id = $2 AND status = 'Ready'
-             RETURNING (SELECT count(*)::int FROM user_export_chunks WHERE export_id = $1)",
-        )
-        .bind(export)
-        .bind(user)
-        .fetch_optional(&self.pool)
-        .await?;
-        if let Some(chunks) = claimed {
-            return Ok(chunks);
-        }
-        let status: Option<String> =
-            sqlx::query_scalar("SELECT status FROM user_exports WHERE id = $1 AND user_id = $2")
-                .bind(export)
-                .bind(user)
-                .fetch_optional(&self.pool)
-                .await?;
-        Err(status.map_or(ExportError::NotFound, ExportError::NotReady))
-    }
-
-    /// Chunk `seq` of `export`; the last one read deletes them all.
-    pub async fn chunk(&self, export: i64, seq: i32, last: bool) -> Result<Vec<u8>, sqlx::Error> {
-        let data: Vec<u8> = sqlx::query_scalar(
-            "SELECT data FROM user_export_chunks WHERE export_id = $1 AND seq = $2",
-        )
-        .bind(export)
-        .bind(seq)
-        .fetch_one(&self.pool)
-        .await?;
-        if last {
-            sqlx::query("DELETE FROM user_export_chunks WHERE export_id = $1")
-                .bind(export)
-                .execute(&self.pool)
-                .await?;
-        }
-        Ok(data)
     }
 }
