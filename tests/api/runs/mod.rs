@@ -2,7 +2,9 @@
 //! to the end, idempotent starts, privacy, approvals, cancel and pause, llm steps, Sequential
 //! routines, limits), `fanout` (parallel, map), `nodes` (across nodes), `faults` (fencing,
 //! takeover, uncertain steps), `kill` (kill -9 of the owner), `code` (sandboxed JavaScript),
-//! `action` (the server's own tools).
+//! `action` (the server's own tools), `lineage` (runs started by runs' steps: depth, the root's
+//! limits, stops reaching them), `scope` (a run acts with the scope it was started with: a
+//! team's key, a key's permissions and credit limits).
 //! The helpers are here.
 
 mod action;
@@ -12,8 +14,10 @@ mod faults;
 mod flows;
 mod kill;
 mod kinds;
+mod lineage;
 mod listing;
 mod nodes;
+mod scope;
 
 use std::time::Duration;
 

@@ -18,7 +18,7 @@ use super::*;
 use crate::helpers::{SecondNode, spawn_app_with, wait_until};
 use crate::ws::{Ws, open, user, with_system_key};
 
-fn openai_stream(chunks: &[&str], usage: Option<(i64, i64)>, done: bool) -> String {
+pub(crate) fn openai_stream(chunks: &[&str], usage: Option<(i64, i64)>, done: bool) -> String {
     let mut body = String::from(
         "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n",
     );
@@ -60,7 +60,7 @@ fn anthropic_stream(chunks: &[&str], input: i64, output: i64) -> String {
     body
 }
 
-fn sse(body: String) -> ResponseTemplate {
+pub(crate) fn sse(body: String) -> ResponseTemplate {
     ResponseTemplate::new(200)
         .insert_header("content-type", "text/event-stream")
         .set_body_string(body)
