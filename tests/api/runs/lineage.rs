@@ -41,16 +41,15 @@ async fn self_starting(app: &TestApp, sam: &User, twice: bool) -> String {
     version
 }
 
-/// The runs of `root`'s tree once none is going any more (and their number held still for a
-/// moment): (id, parent, depth, status, reason) each.
+/// Every run of the test's database once none is going any more (and their number held still
+/// for a moment), each in `root`'s tree: (id, parent, depth, status, reason) each.
 async fn settled_tree(app: &TestApp, root: &str) -> Vec<(i64, Option<i64>, i32, String, String)> {
     let root: i64 = root.parse().unwrap();
     let tree = || async {
         sqlx::query_as::<_, (i64, Option<i64>, i32, String, String)>(
             "SELECT id, parent_run_id, depth, status, COALESCE(status_reason, '') FROM runs
-              WHERE id = $1 OR root_run_id = $1 ORDER BY depth, id",
+              ORDER BY depth, id",
         )
-        .bind(root)
         .fetch_all(&app.db.pool)
         .await
         .unwrap()
@@ -70,7 +69,19 @@ async fn settled_tree(app: &TestApp, root: &str) -> Vec<(i64, Option<i64>, i32, 
         },
     )
     .await;
-    tree().await
+    let runs = tree().await;
+    let in_tree: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM runs WHERE $1 IN (id, root_run_id)")
+            .bind(root)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        in_tree,
+        runs.len() as i64,
+        "every run is in the root's tree"
+    );
+    runs
 }
 
 #[tokio::test]
@@ -91,11 +102,6 @@ async fn a_routine_that_starts_itself_stops_at_the_depth_limit() {
     let tree = settled_tree(&app, &root).await;
     // 1 + 2 + 4: the runs at depth 2 may start none.
     assert_eq!(tree.len(), 7, "{tree:?}");
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM runs")
-        .fetch_one(&app.db.pool)
-        .await
-        .unwrap();
-    assert_eq!(count, 7, "every run is in the root's tree");
     let ids: Vec<i64> = tree.iter().map(|r| r.0).collect();
     for (id, parent, depth, status, reason) in &tree {
         match depth {
@@ -173,12 +179,15 @@ async fn a_cancel_or_a_pause_of_the_root_reaches_the_runs_its_steps_started() {
     );
     let parent = routine(&app, &sam, "RoutineMultiStep", parent).await;
     let children_of = |root: String| {
-        let app = &app;
+        let (app, child) = (&app, &child);
         async move {
+            // The runs of the child routine started after the root (ids grow with time).
             sqlx::query_as::<_, (i64, String, Option<String>)>(
-                "SELECT id, status, waiting_for FROM runs WHERE parent_run_id = $1::BIGINT",
+                "SELECT id, status, waiting_for FROM runs
+                  WHERE resource_version_id = $2::BIGINT AND id > $1::BIGINT",
             )
             .bind(root)
+            .bind(child)
             .fetch_all(&app.db.pool)
             .await
             .unwrap()
@@ -218,6 +227,15 @@ async fn a_cancel_or_a_pause_of_the_root_reaches_the_runs_its_steps_started() {
         };
         until_status(&app, &sam, &root, ended).await;
         let child = children_of(root.clone()).await[0].0.to_string();
+        let lineage: (Option<i64>, Option<i64>, i32) = sqlx::query_as(
+            "SELECT parent_run_id, root_run_id, depth FROM runs WHERE id = $1::BIGINT",
+        )
+        .bind(&child)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+        let root_id = root.parse().ok();
+        assert_eq!(lineage, (root_id, root_id, 1), "the child knows its parent");
         until_status(&app, &sam, &child, reached).await;
         if verb == "pause" {
             // Resumed, the root takes the child it paused along.
