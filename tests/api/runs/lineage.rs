@@ -221,12 +221,14 @@ async fn a_cancel_or_a_pause_of_the_root_reaches_the_runs_its_steps_started() {
         })
         .await;
         stop(root.clone(), verb).await;
-        let (ended, reached) = match verb {
-            "cancel" => ("Cancelled", "Cancelled"),
-            _ => ("Paused", "Paused"),
+        let stopped = if verb == "cancel" {
+            "Cancelled"
+        } else {
+            "Paused"
         };
-        until_status(&app, &sam, &root, ended).await;
+        until_status(&app, &sam, &root, stopped).await;
         let child = children_of(root.clone()).await[0].0.to_string();
+        until_status(&app, &sam, &child, stopped).await;
         let lineage: (Option<i64>, Option<i64>, i32) = sqlx::query_as(
             "SELECT parent_run_id, root_run_id, depth FROM runs WHERE id = $1::BIGINT",
         )
@@ -236,7 +238,6 @@ async fn a_cancel_or_a_pause_of_the_root_reaches_the_runs_its_steps_started() {
         .unwrap();
         let root_id = root.parse().ok();
         assert_eq!(lineage, (root_id, root_id, 1), "the child knows its parent");
-        until_status(&app, &sam, &child, reached).await;
         if verb == "pause" {
             // Resumed, the root takes the child it paused along.
             let resumed = app
