@@ -12,7 +12,8 @@
 //!                  depth), the root's limits over the whole tree; a stop reaches descendants
 //! ```
 //!
-//! `service.rs` is what handlers call, `start.rs` the `run-start` job and the sweeper,
+//! `service.rs` is what handlers call (`lineage.rs` for runs started by runs' steps), `start.rs`
+//! the `run-start` job and the sweeper,
 //! `code.rs` the `sandbox-execution` job of `code` steps,
 //! `store.rs` the SQL (lease, fencing, timeline), `scope.rs` who a run acts for (its key,
 //! permissions and team, handed to its `action` steps' tools), `executor/` the step loop (its decisions,
@@ -23,6 +24,7 @@ pub mod code;
 pub mod context;
 pub mod executor;
 pub mod limits;
+mod lineage;
 pub mod nodes;
 pub mod read;
 pub mod scope;
