@@ -60,16 +60,19 @@ pub async fn key_permissions(
 
 /// Run `run`'s scope now; `None` when the run has no owner.
 pub async fn scope_of(pool: &PgPool, run: i64) -> Result<Option<RunScope>, sqlx::Error> {
-    let mut conn = pool.acquire().await?;
-    let row: Option<(
+    /// The run's person, team, key and the key's permissions at the start.
+    type Row = (
         Option<UserId>,
         Option<TeamId>,
         Option<ApiKeyId>,
         Option<Vec<String>>,
-    )> = sqlx::query_as("SELECT user_id, team_id, api_key_id, permissions FROM runs WHERE id = $1")
-        .bind(run)
-        .fetch_optional(&mut *conn)
-        .await?;
+    );
+    let mut conn = pool.acquire().await?;
+    let row: Option<Row> =
+        sqlx::query_as("SELECT user_id, team_id, api_key_id, permissions FROM runs WHERE id = $1")
+            .bind(run)
+            .fetch_optional(&mut *conn)
+            .await?;
     let Some((Some(user), team, api_key, stored)) = row else {
         return Ok(None);
     };
