@@ -131,6 +131,7 @@ codes! {
     MissingPermission => Forbidden,
     NotATeamMember => Forbidden,
     NotAllowed => Forbidden,
+    OutsideTeam => Forbidden,
     WrongPassword => Forbidden,
     SessionRequired => Forbidden,
     TeamKeyNotAccepted => Forbidden,
@@ -218,6 +219,7 @@ codes! {
     NotABot => Unprocessable,
     NodeKindUnavailable => Unprocessable,
     ReferenceNotFound => Unprocessable,
+    RunTooDeep => Unprocessable,
     SessionTooLarge => Unprocessable,
     // TooManyRequests
     RateLimited => TooManyRequests,

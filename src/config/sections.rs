@@ -323,7 +323,8 @@ pub struct AiSettings {
 pub struct RunsSettings {
     /// A routine graph with more nodes than this is refused (422 `InvalidRoutineGraph`).
     pub max_graph_nodes: usize,
-    /// How deep routine versions may call each other (`subroutine`).
+    /// How deep routine versions may call each other (`subroutine`), and how deep runs started
+    /// by runs' `action` steps may nest (deeper: `RunTooDeep`).
     pub max_subroutine_depth: usize,
     /// The most routines one `POST /resource/import` may hold.
     pub max_import_resources: usize,

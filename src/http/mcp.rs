@@ -6,7 +6,6 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, post, web};
 
 use super::auth::session::AuthState;
 use super::error::ApiError;
-use crate::auth::api_keys::Permission;
 use crate::errors::Code;
 use crate::mcp::Caller;
 use crate::state::AppState;
@@ -58,11 +57,9 @@ async fn caller(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiError>
         return Ok(Caller {
             user: admin,
             api_key: None,
-            permissions: vec![
-                Permission::ReadPublic,
-                Permission::ReadPrivate,
-                Permission::WritePrivate,
-            ],
+            permissions: crate::runs::scope::SESSION_PERMISSIONS.to_vec(),
+            team: None,
+            run: None,
         });
     }
     match req.extensions().get::<AuthState>() {
@@ -75,6 +72,8 @@ async fn caller(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiError>
             user: key.user,
             api_key: Some(key.key_id),
             permissions: key.permissions.clone(),
+            team: None,
+            run: None,
         }),
         Some(AuthState::BadApiKey) => Err(ApiError::of(
             Code::InvalidApiKey,

@@ -8,11 +8,15 @@
 //! cancel / pause ─▶ the row first (desired_status) ─▶ hub.command_run(owner) ─▶ its RunActor
 //!                  no live owner (scheduled, waiting) ─▶ ended or paused here, in one tx
 //! decision ─▶ stored (kept if early) ─▶ a run waiting for it is woken (claimed here)
+//! a step's run_routine start ─▶ a child run: the parent's scope, depth + 1 (≤ the subroutine
+//!                  depth), the root's limits over the whole tree; a stop reaches descendants
 //! ```
 //!
-//! `service.rs` is what handlers call, `start.rs` the `run-start` job and the sweeper,
+//! `service.rs` is what handlers call (`lineage.rs` for runs started by runs' steps), `start.rs`
+//! the `run-start` job and the sweeper,
 //! `code.rs` the `sandbox-execution` job of `code` steps,
-//! `store.rs` the SQL (lease, fencing, timeline), `executor/` the step loop (its decisions,
+//! `store.rs` the SQL (lease, fencing, timeline), `scope.rs` who a run acts for (its key,
+//! permissions and team, handed to its `action` steps' tools), `executor/` the step loop (its decisions,
 //! pure, in `executor/decide/`), `nodes.rs` what each kind does, `context.rs` templates, `limits.rs` limits. ADR 20 says what was decided.
 
 pub(crate) mod access;
@@ -20,8 +24,10 @@ pub mod code;
 pub mod context;
 pub mod executor;
 pub mod limits;
+mod lineage;
 pub mod nodes;
 pub mod read;
+pub mod scope;
 mod service;
 mod start;
 pub mod store;
@@ -50,6 +56,12 @@ pub enum RunError {
     KindUnavailable { node: String, kind: &'static str },
     #[error("routine versions call each other deeper than {0} levels")]
     TooDeep(usize),
+    /// A step started a run whose ancestors are already `runs.max_subroutine_depth` deep.
+    #[error("runs started by runs' steps may nest at most {0} deep")]
+    RunTooDeep(usize),
+    /// A run's step asked to start a run while that run is stopping or ended.
+    #[error("a run that is {0} starts no runs")]
+    ParentStopped(String),
     #[error("no such run")]
     NotFound,
     /// The caller may read the run but not act on it (a team run without `ManageRuns`).
@@ -73,6 +85,8 @@ impl ErrorCode for RunError {
             RunError::Routine(e) => return e.told(),
             RunError::KindUnavailable { .. } => Code::NodeKindUnavailable,
             RunError::TooDeep(_) => Code::InvalidRoutineGraph,
+            RunError::RunTooDeep(_) => Code::RunTooDeep,
+            RunError::ParentStopped(_) => Code::InvalidTransition,
             RunError::NotFound => Code::RunNotFound,
             RunError::NotAllowed => Code::NotAllowed,
             RunError::Transition(..) => Code::InvalidTransition,
@@ -116,6 +130,11 @@ pub struct StartRequest {
     /// A digest of the request body: the same key with another body is refused.
     pub request_hash: String,
     pub limits: LimitOverrides,
+    /// The API key that asks (`None`: a signed-in session): the run keeps it and its
+    /// permissions, and its llm steps spend within the key's credit limits.
+    pub api_key: Option<crate::ids::ApiKeyId>,
+    /// The run whose `action` step asks: the new run is its child, in its scope and tree.
+    pub parent: Option<i64>,
 }
 
 #[derive(Clone)]

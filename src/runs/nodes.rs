@@ -7,7 +7,7 @@
 //! llm  ─▶ AI registry stream (chunks ─▶ step/stream) ─▶ outputs {response, <json keys>, <name>}
 //! decision ─▶ first branch whose condition holds, else default ─▶ outputs {branch}
 //! code ─▶ sandbox (a child process, src/sandbox/) ─▶ outputs {result, <name>: $.path}
-//! action ─▶ one of the server's own tools (ActionTools) as the run's owner ─▶ outputs {result, …}
+//! action ─▶ one of the server's own tools (ActionTools) with the run's scope ─▶ outputs {result, …}
 //! ```
 
 use std::collections::BTreeMap;
@@ -229,12 +229,13 @@ pub fn decide<'a>(branches: &'a [Branch], default: &'a str, context: &Context) -
 }
 
 /// What `action` steps call: the server's own tools (the MCP tools of `src/mcp/tools/`, set
-/// on [`super::RunDeps::actions`] at start-up, so this module needs nothing of MCP). `user` is
-/// the run's owner; an error is a stable code and a message.
+/// on [`super::RunDeps::actions`] at start-up, so this module needs nothing of MCP). `scope` is
+/// who the run acts for and with what (`super::scope`): the tools check it as they check an
+/// MCP caller. An error is a stable code and a message.
 pub trait ActionTools: Send + Sync {
     fn call<'a>(
         &'a self,
-        user: crate::ids::UserId,
+        scope: super::scope::RunScope,
         tool: &'a str,
         arguments: Value,
     ) -> ActionCall<'a>;

@@ -1,7 +1,8 @@
 //! `RunService`: what the run endpoints call — start (snapshot + job in one transaction),
 //! read, stop (cancel, pause), resume, answer. The row is always written first; a live owner is
 //! then told through its actor.
-//! Reading runs (one, a list, a timeline, steps' io, statuses) and editing one are `read.rs`.
+//! Reading runs (one, a list, a timeline, steps' io, statuses) and editing one are `read.rs`;
+//! what a run started by a step inherits, and stops and resumes reaching such runs, `lineage.rs`.
 
 use std::collections::HashMap;
 
@@ -89,13 +90,34 @@ impl RunService {
         if !request.inputs.is_object() {
             return Err(RunError::Invalid("formValues is an object".into()));
         }
-        let limits = self.limits.with(request.limits).map_err(RunError::Limits)?;
+        let mut limits = self.limits.with(request.limits).map_err(RunError::Limits)?;
         let id = self.ids.next_id();
         let mut tx = self.pool.begin().await?;
+        // A step's run is its parent's child: the parent's scope and tree (`lineage_in`);
+        // any other run carries the key that asks, and what that key may do now.
+        let (api_key, permissions, lineage) = match request.parent {
+            Some(parent) => {
+                let found = self.lineage_in(&mut tx, parent, user, request.team).await?;
+                limits = found.limits;
+                (found.api_key, found.permissions.clone(), Some(found))
+            }
+            None => {
+                let permissions = match request.api_key {
+                    Some(key) => Some(
+                        super::scope::key_permissions(&mut tx, key)
+                            .await?
+                            .unwrap_or_default(),
+                    ),
+                    None => None,
+                };
+                (request.api_key, permissions, None)
+            }
+        };
         let inserted: Option<i64> = sqlx::query_scalar(
             "INSERT INTO runs (id, public_id, user_id, name, resource_version_id, snapshot, inputs,
-                               idempotency_key, request_hash, limits, team_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                               idempotency_key, request_hash, limits, team_id, parent_run_id,
+                               root_run_id, depth, api_key_id, permissions)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
              ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
              RETURNING id",
         )
@@ -110,6 +132,11 @@ impl RunService {
         .bind(&request.request_hash)
         .bind(sqlx::types::Json(limits))
         .bind(request.team)
+        .bind(request.parent)
+        .bind(lineage.as_ref().map(|l| l.root))
+        .bind(lineage.as_ref().map_or(0, |l| l.depth))
+        .bind(api_key)
+        .bind(permissions)
         .fetch_optional(&mut *tx)
         .await?;
         if inserted.is_none() {
@@ -175,8 +202,7 @@ impl RunService {
         }
     }
 
-    /// Cancel or pause: the row first; then the owner's actor (if a live one holds it), or
-    /// done here when nobody runs it (scheduled, waiting).
+    /// Cancel or pause: the run, then every run its steps started (`descendants`).
     pub async fn stop(
         &self,
         run: i64,
@@ -184,6 +210,14 @@ impl RunService {
         command: RunCommand,
     ) -> Result<String, RunError> {
         self.owned(run, user).await?;
+        let status = self.stop_one(run, command).await?;
+        self.stop_descendants(run, command).await?;
+        Ok(status)
+    }
+
+    /// Cancel or pause one run: the row first; then the owner's actor (if a live one holds
+    /// it), or done here when nobody runs it (scheduled, waiting).
+    pub(super) async fn stop_one(&self, run: i64, command: RunCommand) -> Result<String, RunError> {
         let (desired, verb) = match command {
             RunCommand::Cancel => ("Cancelled", "cancelled"),
             _ => ("Paused", "paused"),
@@ -285,6 +319,7 @@ impl RunService {
         self.jobs
             .enqueue_in(&mut tx, start_job(run, RunSource::RunView))
             .await?;
+        self.resume_descendants_in(&mut tx, run).await?;
         tx.commit().await?;
         Ok((run, "Scheduled".into()))
     }

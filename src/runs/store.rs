@@ -179,17 +179,21 @@ pub async fn event_in(
     Ok(seq)
 }
 
-/// What a run has used so far: credits, steps taken, and milliseconds spent inside steps that
-/// do work (http, llm, decision; not waits, approvals or the steps that call subroutines).
+/// What a run's tree has used so far (the run a request started and every run its steps
+/// started, which share the root's limits): credits, steps taken, and milliseconds spent inside
+/// steps that do work (http, llm, decision; not waits, approvals or the steps that call
+/// subroutines).
 pub async fn usage(pool: &PgPool, run: i64) -> Result<(i64, i64, i64), sqlx::Error> {
     sqlx::query_as(
-        "SELECT r.credits_used,
-                (SELECT count(*) FROM run_steps s WHERE s.run_id = r.id),
+        "WITH tree AS (
+             SELECT t.id, t.credits_used FROM runs t, runs r
+              WHERE r.id = $1 AND COALESCE(r.root_run_id, r.id) IN (t.id, t.root_run_id))
+         SELECT (SELECT COALESCE(sum(credits_used), 0)::BIGINT FROM tree),
+                (SELECT count(*) FROM run_steps s WHERE s.run_id IN (SELECT id FROM tree)),
                 (SELECT COALESCE(sum(EXTRACT(EPOCH FROM COALESCE(s.completed_at, now()) - s.started_at)
                                      * 1000), 0)::BIGINT
-                   FROM run_steps s WHERE s.run_id = r.id
-                    AND s.inputs->>'kind' IN ('http', 'llm', 'decision'))
-           FROM runs r WHERE r.id = $1",
+                   FROM run_steps s WHERE s.run_id IN (SELECT id FROM tree)
+                    AND s.inputs->>'kind' IN ('http', 'llm', 'decision'))",
     )
     .bind(run)
     .fetch_one(pool)

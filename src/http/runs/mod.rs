@@ -120,6 +120,10 @@ pub async fn start_run(
         idempotency_key: idempotency_key(&req)?,
         request_hash: sha256_hex(&String::from_utf8_lossy(&body)),
         limits,
+        // The run keeps the key: its steps act with the key's permissions and spend within
+        // its credit limits.
+        api_key: caller.api_key,
+        parent: None,
     };
     let (run, status) = state.runs.runs.start(caller.user, request).await?;
     Ok(ok(RunStarted {

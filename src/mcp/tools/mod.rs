@@ -10,9 +10,7 @@
 
 use serde_json::Value;
 
-use crate::auth::api_keys::Permission;
 use crate::errors::Code;
-use crate::ids::UserId;
 use context::args;
 
 mod catalogue;
@@ -45,24 +43,23 @@ impl Tools {
     }
 }
 
-/// `action` steps: the run's owner calls a tool with what the owner may do (a run acts for its
-/// owner, not for a key).
+/// `action` steps: a tool called with exactly the run's scope (`runs::scope`): its person, its
+/// team, the key that started it and that key's permissions (a session's run: the person's
+/// own), checked by each tool as for an MCP caller.
 impl crate::runs::nodes::ActionTools for Tools {
     fn call<'a>(
         &'a self,
-        user: UserId,
+        scope: crate::runs::scope::RunScope,
         tool: &'a str,
         arguments: Value,
     ) -> crate::runs::nodes::ActionCall<'a> {
         Box::pin(async move {
             let caller = Caller {
-                user,
-                api_key: None,
-                permissions: vec![
-                    Permission::ReadPublic,
-                    Permission::ReadPrivate,
-                    Permission::WritePrivate,
-                ],
+                user: scope.user,
+                api_key: scope.api_key,
+                permissions: scope.permissions,
+                team: scope.team,
+                run: Some(scope.run),
             };
             Tools::call(self, &caller, tool, arguments)
                 .await

@@ -1,10 +1,11 @@
 //! `resource_manage`: find, get, add or update routines through the routine service, each op
-//! checking its permission first.
+//! checking its permission first; a team run's step finds, reads (unless public), adds and
+//! updates only its team's routines.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::context::{Caller, Tools, need, parse_id};
+use super::context::{Caller, Tools, need, parse_id, within};
 use crate::auth::api_keys::Permission;
 use crate::errors::Code;
 use crate::ids::ResourceVersionId;
@@ -44,7 +45,11 @@ impl Tools {
             "find" => {
                 need(caller, Permission::ReadPrivate)?;
                 let take = a.take.unwrap_or(20).clamp(1, 100);
-                let mut rows = self.routines.list(caller.user, None, take, None).await?;
+                // A team run's step lists its team's routines, not its person's.
+                let mut rows = self
+                    .routines
+                    .list(caller.user, caller.team, take, None)
+                    .await?;
                 rows.truncate(take as usize);
                 Ok(json!({"routines": rows}))
             }
@@ -54,6 +59,10 @@ impl Tools {
                     .routines
                     .version(version(&a.id)?, Some(caller.user))
                     .await?;
+                // Anyone may read a public routine; a private one only within the team.
+                if found.is_private {
+                    within(caller, found.team_id)?;
+                }
                 Ok(json!({"routine": found}))
             }
             "add" => {
@@ -69,7 +78,8 @@ impl Tools {
                     .create(
                         caller.user,
                         NewRoutine {
-                            team: None,
+                            // A team run's step makes its team's routine (ManageRoutines there).
+                            team: caller.team,
                             name: name.trim().to_owned(),
                             is_private: true,
                             version_label: "1.0.0".into(),
@@ -85,10 +95,12 @@ impl Tools {
                 let config = a.config.ok_or_else(|| {
                     ToolError::new(Code::InvalidArguments, "config is the routine's graph")
                 })?;
-                let updated = self
-                    .routines
-                    .update(caller.user, version(&a.id)?, config)
-                    .await?;
+                let version = version(&a.id)?;
+                if caller.team.is_some() {
+                    let found = self.routines.version(version, Some(caller.user)).await?;
+                    within(caller, found.team_id)?;
+                }
+                let updated = self.routines.update(caller.user, version, config).await?;
                 Ok(json!({"routine": updated}))
             }
             other => Err(ToolError::new(

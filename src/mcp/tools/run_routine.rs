@@ -1,12 +1,14 @@
 //! `run_routine`: start a routine version's run, or read, pause, resume or cancel one, through
-//! the run service; a `sync` start polls the run until it ends or the wait does.
+//! the run service; a `sync` start polls the run until it ends or the wait does. Called by a
+//! run's step, a start makes that run's child (`RunService::start`: the run's scope, one level
+//! deeper, within its tree's limits), and a team run's step touches only its team's runs.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::context::{Caller, Tools, need, parse_id, wait_for};
+use super::context::{Caller, Tools, need, parse_id, wait_for, within};
 use crate::auth::api_keys::Permission;
 use crate::errors::Code;
 use crate::mcp::errors::ToolError;
@@ -49,18 +51,28 @@ impl Tools {
                     .routines
                     .version_to_run(parse_id(named, "routineId")?, Some(caller.user))
                     .await?;
+                if caller.team.is_some() {
+                    // A team run's step runs its team's routines, or public ones.
+                    let found = self.routines.version(version, Some(caller.user)).await?;
+                    if found.is_private {
+                        within(caller, found.team_id)?;
+                    }
+                }
+                // A step's start makes its run's child: the run's scope, tree and limits.
                 let (run, _) = self
                     .runs
                     .start(
                         caller.user,
                         StartRequest {
                             version,
-                            team: None,
+                            team: caller.team,
                             inputs: a.inputs.clone().unwrap_or_else(|| json!({})),
                             source: RunSource::Api,
                             idempotency_key: None,
                             request_hash: String::new(),
                             limits: Default::default(),
+                            api_key: caller.api_key,
+                            parent: caller.run,
                         },
                     )
                     .await?;
@@ -68,11 +80,11 @@ impl Tools {
             }
             "status" => {
                 need(caller, Permission::ReadPrivate)?;
-                run_id()?
+                self.runs_team(caller, run_id()?).await?
             }
             "pause" | "cancel" => {
                 need(caller, Permission::WritePrivate)?;
-                let run = run_id()?;
+                let run = self.runs_team(caller, run_id()?).await?;
                 let command = if a.action == "pause" {
                     vrooli_actors::RunCommand::Pause
                 } else {
@@ -83,9 +95,10 @@ impl Tools {
             }
             "resume" => {
                 need(caller, Permission::WritePrivate)?;
+                let run = self.runs_team(caller, run_id()?).await?;
                 let (run, _) = self
                     .runs
-                    .resume(run_id()?, caller.user, Default::default())
+                    .resume(run, caller.user, Default::default())
                     .await?;
                 run
             }
@@ -110,5 +123,16 @@ impl Tools {
             }
         }
         Ok(json!({"runId": run.to_string(), "run": found}))
+    }
+}
+
+impl Tools {
+    /// `run` when a team run's step may touch it (a run of its team); any other caller's run
+    /// is checked by the run service.
+    async fn runs_team(&self, caller: &Caller, run: i64) -> Result<i64, ToolError> {
+        if caller.team.is_some() {
+            within(caller, self.runs.team_of(run).await?)?;
+        }
+        Ok(run)
     }
 }

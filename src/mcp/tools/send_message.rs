@@ -1,5 +1,6 @@
 //! `send_message`: posts to a chat as the caller (the chat service checks access and holds the
-//! answer's credits), then, when asked, polls for the bot's answer to it until the wait ends.
+//! answer's credits, against the caller's key when it has one; a team run's step posts only
+//! in its team's chats), then, when asked, polls for the bot's answer to it until the wait ends.
 //!
 //! Threads: a bot answers with the history of the message's thread (its ancestors). So a
 //! message goes on the latest thread by default (its parent is the chat's newest message), under
@@ -10,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::context::{Caller, Tools, need, parse_id, wait_for};
+use super::context::{Caller, Tools, need, parse_id, wait_for, within};
 use crate::auth::api_keys::Permission;
 use crate::chat::access::Need;
 use crate::domain::MessageText;
@@ -45,6 +46,9 @@ impl Tools {
         self.chats
             .require(chat, Some(caller.user), Need::Write)
             .await?;
+        if caller.team.is_some() {
+            within(caller, self.chats.team_of(chat).await?)?;
+        }
         let parent = match (a.parent_id.as_deref(), a.new_thread) {
             (Some(_), true) => {
                 return Err(ToolError::new(

@@ -23,7 +23,7 @@ impl<'a> Walk<'a> {
     fn branch(&self) -> Walk<'a> {
         Walk {
             driver: self.driver,
-            user: self.user,
+            api_key: self.api_key,
             payer: self.payer,
             limits: self.limits,
             snapshot: Arc::clone(&self.snapshot),

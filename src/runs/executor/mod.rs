@@ -106,13 +106,15 @@ impl From<sqlx::Error> for Stop {
     }
 }
 
-/// A run's owner, snapshot, inputs and limits.
+/// A run's owner, snapshot, inputs, limits (its root's, for a run a step started) and the API
+/// key that started it.
 type RunRow = (
     Option<UserId>,
     Option<crate::ids::TeamId>,
     Option<Value>,
     Value,
     Value,
+    Option<crate::ids::ApiKeyId>,
 );
 
 /// A run's snapshot: its graph and those of the routine versions it calls.
@@ -148,12 +150,13 @@ impl RunDriver for Driver {
     }
 }
 
-/// One walk of a run: its user, snapshot, steps and control.
+/// One walk of a run: who pays, its snapshot, steps and control.
 struct Walk<'a> {
     driver: &'a Driver,
-    user: UserId,
     /// Pays for its steps: the run's team when it has one, else its user.
     payer: crate::credits::Payer,
+    /// The key that started the run: its llm steps spend within the key's credit limits.
+    api_key: Option<crate::ids::ApiKeyId>,
     limits: RunLimits,
     snapshot: Arc<Snapshot>,
     steps: HashMap<String, StepRow>,
@@ -168,15 +171,18 @@ struct Walk<'a> {
 impl Driver {
     async fn drive(&self, control: RunControl) {
         let run = self.lease.run;
+        // A run started by a step spends from its tree's budget: the root's limits.
         let loaded: Result<Option<RunRow>, _> = sqlx::query_as(
-            "SELECT user_id, team_id, snapshot, inputs, limits FROM runs WHERE id = $1",
+            "SELECT r.user_id, r.team_id, r.snapshot, r.inputs, COALESCE(root.limits, r.limits),
+                    r.api_key_id
+               FROM runs r LEFT JOIN runs root ON root.id = r.root_run_id WHERE r.id = $1",
         )
         .bind(run)
         .fetch_optional(&self.deps.pool)
         .await;
-        let (user, team, snapshot, inputs, limits) = match loaded {
-            Ok(Some((Some(user), team, Some(snapshot), inputs, limits))) => {
-                (user, team, snapshot, inputs, limits)
+        let (user, team, snapshot, inputs, limits, api_key) = match loaded {
+            Ok(Some((Some(user), team, Some(snapshot), inputs, limits, api_key))) => {
+                (user, team, snapshot, inputs, limits, api_key)
             }
             Ok(_) => return tracing::error!(run, "run has no owner or snapshot"),
             Err(error) => {
@@ -203,8 +209,8 @@ impl Driver {
         });
         let mut walk = Walk {
             driver: self,
-            user,
             payer: crate::credits::Payer::of(user, team),
+            api_key,
             limits,
             announced: false,
             snapshot: Arc::new(snapshot),

@@ -223,15 +223,21 @@ impl Walk<'_> {
                 store::start_step_in(&mut tx, id, self.run(), &node.id, key, &rendered).await?;
             if hold > 0 {
                 // Reserved with the step's start: concurrent runs of one user cannot overspend.
-                // A second hold under the same key (a retry, a takeover) holds nothing more.
+                // A second hold under the same key (a retry, a takeover) holds nothing more. A
+                // run started with an API key spends within the key's limits, as its chat
+                // answers do: past them, it pauses until the key's limit is raised.
                 match self
                     .deps()
                     .credits
-                    .hold_in(&mut tx, self.payer, None, key, hold)
+                    .hold_in(&mut tx, self.payer, self.api_key, key, hold)
                     .await
                 {
                     Ok(()) => {}
                     Err(crate::credits::CreditError::Database(error)) => return Err(error.into()),
+                    Err(crate::credits::CreditError::KeyLimitReached { .. }) => {
+                        let reason = crate::errors::Code::ApiKeyCreditLimit.as_str();
+                        return Err(Halt::Paused(reason).into());
+                    }
                     Err(_) => return Err(Halt::Paused("InsufficientCredits").into()),
                 }
             }
@@ -349,7 +355,7 @@ impl Walk<'_> {
             // says what was charged, once.
             self.deps()
                 .credits
-                .settle_in(&mut tx, self.payer, None, key, cost, "RunStep", key)
+                .settle_in(&mut tx, self.payer, self.api_key, key, cost, "RunStep", key)
                 .await?;
             charged = sqlx::query_scalar(
                 "SELECT COALESCE(-sum(amount), 0)::BIGINT FROM credit_ledger_entries

@@ -112,7 +112,14 @@ impl Walk<'_> {
                         "the tools are not ready on this node yet",
                     ));
                 };
-                let call = actions.call(self.user, tool, arguments);
+                // Who the run acts for, read now: a key narrowed or disabled meanwhile binds it.
+                let scope = crate::runs::scope::scope_of(&self.deps().pool, self.run())
+                    .await
+                    .map_err(|e| StepFailure::retryable("ActionUnavailable", e.to_string()))?
+                    .ok_or_else(|| {
+                        StepFailure::permanent("InvalidSnapshot", "the run has no owner")
+                    })?;
+                let call = actions.call(scope, tool, arguments);
                 let result = tokio::select! {
                     result = call => result,
                     _ = self.cancel.cancelled() => {

@@ -2,7 +2,10 @@
 //! to the end, idempotent starts, privacy, approvals, cancel and pause, llm steps, Sequential
 //! routines, limits), `fanout` (parallel, map), `nodes` (across nodes), `faults` (fencing,
 //! takeover, uncertain steps), `kill` (kill -9 of the owner), `code` (sandboxed JavaScript),
-//! `action` (the server's own tools), `docs_examples` (the worked examples of docs/ROUTINES.md).
+//! `action` (the server's own tools), `docs_examples` (the worked examples of docs/ROUTINES.md),
+//! `lineage` (runs started by runs' steps: depth, the root's limits, stops reaching them), `scope`
+//! (a run acts with the scope it was started with: a team's key, a key's permissions and credit
+//! limits).
 //! The helpers are here.
 
 mod action;
@@ -13,8 +16,10 @@ mod faults;
 mod flows;
 mod kill;
 mod kinds;
+mod lineage;
 mod listing;
 mod nodes;
+mod scope;
 
 use std::time::Duration;
 
