@@ -47,31 +47,31 @@ async fn metrics_count_requests_by_route_and_status() {
 #[tokio::test]
 async fn job_metrics_follow_the_scheduled_maintenance_jobs() {
     // At start-up the scheduler enqueues this hour's maintenance jobs (the three of
-    // `maintenance::schedules` and the orphan files' sweep; billing is off here) and a pool runs
-    // them.
+    // `maintenance::schedules`, the orphan files' sweep and the exports' expiry; billing is off
+    // here) and a pool runs them.
     let app = spawn_app().await;
     let text = || async { app.metrics().await };
     crate::helpers::wait_until(
         std::time::Duration::from_secs(20),
-        "the four maintenance jobs completed",
+        "the five maintenance jobs completed",
         || async {
             text()
                 .await
-                .contains(r#"vrooli_jobs_completed_total{queue="maintenance"} 4"#)
+                .contains(r#"vrooli_jobs_completed_total{queue="maintenance"} 5"#)
         },
     )
     .await;
     let text = text().await;
     assert!(
-        text.contains(r#"vrooli_jobs_enqueued_total{queue="maintenance"} 4"#),
+        text.contains(r#"vrooli_jobs_enqueued_total{queue="maintenance"} 5"#),
         "{text}"
     );
     assert!(
-        text.contains(r#"vrooli_job_run_seconds_count{queue="maintenance"} 4"#),
+        text.contains(r#"vrooli_job_run_seconds_count{queue="maintenance"} 5"#),
         "{text}"
     );
     assert!(
-        text.contains(r#"vrooli_job_wait_seconds_count{queue="maintenance"} 4"#),
+        text.contains(r#"vrooli_job_wait_seconds_count{queue="maintenance"} 5"#),
         "{text}"
     );
 }

@@ -83,7 +83,7 @@ async fn a_removed_inviters_invites_are_void_and_accepting_checks_the_inviter() 
     .await;
     assert_eq!(
         pending(&app, "/memberInvites", &ann).await,
-        [to_ann.clone()]
+        std::slice::from_ref(&to_ann)
     );
 
     let removed = delete(&app, &format!("/member/{kim_member}"), Some(&sam)).await;
