@@ -346,7 +346,7 @@ pub struct RunsSettings {
     pub max_time_ms: i64,
     /// Steps of one run doing work at once (parallel branches, map items).
     pub max_concurrent_steps: usize,
-    /// Items a `map` may have when its node sets no `maxItems` (and the most it may set).
+    /// Items a `map` may have: its node's `maxItems` may lower this, never raise it.
     pub map_max_items: usize,
 }
 

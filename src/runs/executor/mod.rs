@@ -72,7 +72,7 @@ pub struct RunDeps {
     pub step_timeout: Duration,
     /// Steps of one run doing work at once (parallel branches, map items).
     pub max_concurrent_steps: usize,
-    /// Items a `map` may have when its node sets no `maxItems`.
+    /// Items a `map` may have: a node's `maxItems` may lower it, never raise it.
     pub map_max_items: usize,
     pub default_max_tokens: u32,
     /// This node's worker id: the lease owner it writes.

@@ -89,7 +89,7 @@ impl Walk<'_> {
                     if let (Kind::Parallel { .. }, Some(Value::Object(nodes))) =
                         (&node.kind, outputs.get("nodes"))
                     {
-                        context.nodes.extend(nodes.clone());
+                        context.extend_nodes(nodes.clone());
                     }
                     outputs
                 } else {
@@ -101,7 +101,7 @@ impl Walk<'_> {
                         _ => self.step(&node, &key, prefix, context, existing).await?,
                     }
                 };
-                context.nodes.insert(node.id.clone(), outputs.clone());
+                context.insert_node(node.id.clone(), outputs.clone());
                 match decide::after(graph, &node, &outputs, stop_at) {
                     After::Node(next) => current = next,
                     After::Return => return Ok(outputs),
@@ -126,7 +126,7 @@ impl Walk<'_> {
         node: &Node,
         key: &str,
         prefix: &str,
-        context: &mut Context,
+        context: &Context,
         existing: Option<StepRow>,
     ) -> Result<Value, Stop> {
         self.boundary()?;

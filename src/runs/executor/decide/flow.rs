@@ -96,13 +96,14 @@ pub(crate) fn answered(kind: &Kind, answer: Value) -> Value {
 }
 
 /// A map's items (what `items` found in the context) and how many run at once; a value that is
-/// not a list, or more items than `max_items` (else `runs.map_max_items`), fails the run.
+/// not a list, or more items than `max_items` or `runs.map_max_items` (a map may lower the
+/// server's cap, never raise it), fails the run.
 pub(crate) fn map_items(
     key: &str,
     items: &str,
     found: Option<Value>,
     max_items: Option<u32>,
-    default_max_items: usize,
+    server_max_items: usize,
     max_concurrency: Option<u32>,
 ) -> Result<(Vec<Value>, usize), Halt> {
     let list = match found {
@@ -113,7 +114,7 @@ pub(crate) fn map_items(
             return Err(Halt::failed(key, "MapItems", message));
         }
     };
-    let most = max_items.map_or(default_max_items, |m| m as usize);
+    let most = max_items.map_or(server_max_items, |m| (m as usize).min(server_max_items));
     if list.len() > most {
         let message = format!("{} items; at most {most} are allowed", list.len());
         return Err(Halt::failed(key, "MaxItems", message));
@@ -324,6 +325,21 @@ mod tests {
         assert!(map_items("k", "i", list(10), None, 10, None).is_ok());
         assert_eq!(
             reason(map_items("k", "i", list(11), None, 10, None)),
+            "MaxItems"
+        );
+    }
+
+    #[test]
+    fn a_maps_own_max_items_lowers_the_servers_cap_but_never_raises_it() {
+        let list = |n: usize| Some(json!(vec![0; n]));
+        let Err(Halt::Failed { message, .. }) = map_items("k", "i", list(11), Some(1000), 10, None)
+        else {
+            panic!("a map's maxItems of 1000 let 11 items past a cap of 10")
+        };
+        assert_eq!(message, "11 items; at most 10 are allowed");
+        assert!(map_items("k", "i", list(10), Some(1000), 10, None).is_ok());
+        assert_eq!(
+            reason(map_items("k", "i", list(3), Some(2), 10, None)),
             "MaxItems"
         );
     }
