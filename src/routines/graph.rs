@@ -308,6 +308,9 @@ pub struct Graph {
 #[derive(Debug, Clone, Copy)]
 pub struct GraphLimits {
     pub max_nodes: usize,
+    /// The longest a `wait` may last: its `durationMs`, or its `until` from the time of the check
+    /// (`runs.max_wait_ms`).
+    pub max_wait_ms: u64,
 }
 
 impl Graph {

@@ -74,6 +74,8 @@ pub struct RunDeps {
     pub max_concurrent_steps: usize,
     /// Items a `map` may have: a node's `maxItems` may lower it, never raise it.
     pub map_max_items: usize,
+    /// The longest a `wait` may last (a snapshot stored before a lower setting is held to it).
+    pub max_wait_ms: u64,
     pub default_max_tokens: u32,
     /// This node's worker id: the lease owner it writes.
     pub node: i32,

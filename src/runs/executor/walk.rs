@@ -156,8 +156,10 @@ impl Walk<'_> {
             Entry::Wait { duration_ms, until } => {
                 let stored_until = existing.as_ref().and_then(|s| s.inputs.as_ref());
                 let stored_until = stored_until.and_then(|i| i["until"].as_str());
-                let timer =
-                    decide::timer(stored, stored_until, until, duration_ms, chrono::Utc::now());
+                let most = self.deps().max_wait_ms;
+                let now = chrono::Utc::now();
+                let timer = decide::timer(stored, stored_until, until, duration_ms, most, now)
+                    .map_err(|message| Halt::failed(key, "WaitTooLong", message))?;
                 self.wait(node, key, timer).await
             }
             Entry::Ask { begin } => self.decision(node, key, prefix, begin).await,
