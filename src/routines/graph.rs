@@ -13,7 +13,7 @@
 //! search, in the Sequential format) is `NodeKindUnavailable`. Checks that need the database
 //! (does a subroutine version exist) are left to the caller, which gets the referenced version ids from [`Graph::subroutines`].
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -302,6 +302,10 @@ pub struct Graph {
     /// Run output name → path into the context (`nodes.<id>.<output>`).
     #[serde(default)]
     pub outputs: BTreeMap<String, String>,
+    /// Inputs the routine's form marks `isRequired: false` (`load_graph`): one left unfilled
+    /// is null in templates, not `MissingOutput`.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub optional_inputs: BTreeSet<String>,
 }
 
 /// Limits of a graph check.
@@ -403,5 +407,6 @@ pub(crate) fn parse_graph_1(schema: &Value) -> Result<Graph, GraphError> {
         nodes,
         edges,
         outputs,
+        optional_inputs: BTreeSet::new(),
     })
 }

@@ -3,12 +3,15 @@
 //!
 //! A string that is exactly one template takes the value itself (a number stays a number in a
 //! JSON body); a template inside text is written as text (strings bare, anything else as JSON).
-//! A path that names nothing is an error naming it: the run fails there with `MissingOutput`.
+//! A path that names nothing is an error naming it: the run fails there with `MissingOutput`;
+//! except an input the routine's form marks optional (`isRequired: false`) and nobody filled:
+//! that is null (a whole template), or nothing (inside text).
 //!
 //! The input and the nodes' outputs are shared (`Arc`): a map's items and a parallel's branches
 //! each get a context of their own without copying what came before (a run's context can be
 //! large, and a map may have many items); a node's outputs written into one copies it first.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -25,6 +28,8 @@ pub struct Context {
     pub nodes: Arc<Map<String, Value>>,
     /// Inside a map: the current item and its index.
     pub item: Option<(Value, usize)>,
+    /// Inputs that are null when unfilled (`Graph::optional_inputs`).
+    pub optional: Arc<BTreeSet<String>>,
 }
 
 impl Context {
@@ -33,6 +38,15 @@ impl Context {
             input: Arc::new(input),
             nodes: Arc::new(Map::new()),
             item: None,
+            optional: Arc::default(),
+        }
+    }
+
+    /// This context with `names` as optional inputs.
+    pub fn with_optional(self, names: impl IntoIterator<Item = String>) -> Self {
+        Self {
+            optional: Arc::new(names.into_iter().collect()),
+            ..self
         }
     }
 
@@ -42,6 +56,7 @@ impl Context {
             input: Arc::clone(&self.input),
             nodes: Arc::clone(&self.nodes),
             item: Some((item, index)),
+            optional: Arc::clone(&self.optional),
         }
     }
 
@@ -110,11 +125,28 @@ impl Context {
             .and_then(|t| t.strip_suffix("}}"))
             .filter(|inner| !inner.contains("{{") && !inner.contains("}}"))
         {
-            return self
-                .lookup(inner)
-                .ok_or_else(|| Missing(inner.trim().into()));
+            return self.fill(inner);
         }
         Ok(Value::String(self.render_string(text)?))
+    }
+
+    /// What a template's path gives: its value, null for an optional input nobody filled (or a
+    /// path into one), else `Missing`.
+    fn fill(&self, path: &str) -> Result<Value, Missing> {
+        let path = path.trim();
+        if let Some(value) = self.lookup(path) {
+            return Ok(value);
+        }
+        let mut parts = path.split('.');
+        let unfilled = parts.next() == Some("input")
+            && parts.next().is_some_and(|name| {
+                self.optional.contains(name) && self.input.get(name).is_none_or(Value::is_null)
+            });
+        if unfilled {
+            Ok(Value::Null)
+        } else {
+            Err(Missing(path.to_owned()))
+        }
     }
 
     /// A string with its templates written as text.
@@ -129,10 +161,10 @@ impl Context {
                 return Ok(out);
             };
             let path = after[..close].trim();
-            match self.lookup(path) {
-                Some(Value::String(s)) => out.push_str(&s),
-                Some(other) => out.push_str(&other.to_string()),
-                None => return Err(Missing(path.to_owned())),
+            match self.fill(path)? {
+                Value::String(s) => out.push_str(&s),
+                Value::Null => {} // an optional input left unfilled
+                other => out.push_str(&other.to_string()),
             }
             rest = &after[close + 2..];
         }
@@ -220,6 +252,36 @@ mod tests {
             c.render_text("{{context.ghost}}"),
             Err(Missing("context.ghost".into()))
         );
+    }
+
+    #[test]
+    fn an_optional_input_left_unfilled_is_null_and_a_required_one_is_missing() {
+        let c = Context::new(json!({"text": "hi", "given": null})).with_optional([
+            "when".to_owned(),
+            "given".to_owned(),
+            "text".to_owned(),
+        ]);
+        assert_eq!(c.render_text("{{input.when}}"), Ok(Value::Null));
+        assert_eq!(c.render_text("{{ input.given }}"), Ok(Value::Null));
+        assert_eq!(c.render_text("{{input.when.from}}"), Ok(Value::Null));
+        assert_eq!(c.render_text("[{{input.when}}]"), Ok(json!("[]")));
+        assert_eq!(c.render_text("{{input.text}}"), Ok(json!("hi")));
+        assert_eq!(
+            c.render_text("{{input.text.deeper}}"),
+            Err(Missing("input.text.deeper".into())),
+            "a filled input's missing part is missing"
+        );
+        assert_eq!(
+            c.render_text("{{input.other}}"),
+            Err(Missing("input.other".into())),
+            "not optional"
+        );
+        let required = Context::new(json!({}));
+        assert_eq!(
+            required.render_text("{{input.when}}"),
+            Err(Missing("input.when".into()))
+        );
+        assert!(c.with_item(json!(1), 0).optional.contains("when"));
     }
 
     #[test]

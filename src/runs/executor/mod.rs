@@ -222,7 +222,7 @@ impl Driver {
             }
         }
         let graph = walk.snapshot.graph.clone();
-        let mut context = Context::new(inputs);
+        let mut context = Context::new(inputs).with_optional(graph.optional_inputs.clone());
         match walk.graph(&graph, "", &mut context).await {
             Ok(outputs) => {
                 let data = json!({"outputs": outputs});

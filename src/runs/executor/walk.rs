@@ -177,16 +177,28 @@ impl Walk<'_> {
                 };
                 let mut rendered = serde_json::Map::new();
                 for (name, template) in inputs {
-                    let value = context
-                        .render_text(template)
-                        .map_err(|m| failed("MissingOutput", format!("input {name:?}: {m}")))?;
+                    let value = match context.render_text(template) {
+                        Ok(value) => value,
+                        // The called routine's form lets this input be left unfilled.
+                        Err(_) if child.optional_inputs.contains(name) => Value::Null,
+                        Err(m) => {
+                            let message = format!("input {name:?}: {m}");
+                            return Err(failed("MissingOutput", message));
+                        }
+                    };
                     rendered.insert(name.clone(), value);
                 }
+                // An input given as null is one left unfilled upstream: optional here too.
+                let unfilled: Vec<String> = (rendered.iter())
+                    .filter(|(_, value)| value.is_null())
+                    .map(|(name, _)| name.clone())
+                    .collect();
                 let inputs = Value::Object(rendered);
                 if begin {
                     self.begin_step(node, key, &inputs).await?;
                 }
-                let mut child_context = Context::new(inputs);
+                let optional = child.optional_inputs.iter().cloned().chain(unfilled);
+                let mut child_context = Context::new(inputs).with_optional(optional);
                 let child_prefix = format!("{prefix}{}/", node.id);
                 let outputs = self
                     .graph(&child, &child_prefix, &mut child_context)

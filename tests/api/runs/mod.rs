@@ -14,6 +14,7 @@ mod kill;
 mod kinds;
 mod listing;
 mod nodes;
+mod sequential;
 mod waits;
 
 use std::time::Duration;
