@@ -218,6 +218,7 @@ codes! {
     NodeKindUnavailable => Unprocessable,
     ReferenceNotFound => Unprocessable,
     SessionTooLarge => Unprocessable,
+    UnknownDecisionKey => Unprocessable,
     // TooManyRequests
     RateLimited => TooManyRequests,
     TooManyConnections => TooManyRequests,

@@ -10,12 +10,13 @@
 //! decision ─▶ stored (kept if early) ─▶ a run waiting for it is woken (claimed here)
 //! ```
 //!
-//! `service.rs` is what handlers call, `start.rs` the `run-start` job and the sweeper,
+//! `service.rs` is what handlers call (`answers.rs`: the keys a run's answers take), `start.rs` the `run-start` job and the sweeper,
 //! `code.rs` the `sandbox-execution` job of `code` steps,
 //! `store.rs` the SQL (lease, fencing, timeline), `executor/` the step loop (its decisions,
 //! pure, in `executor/decide/`), `nodes.rs` what each kind does, `context.rs` templates, `limits.rs` limits. ADR 20 says what was decided.
 
 pub(crate) mod access;
+mod answers;
 pub mod code;
 pub mod context;
 pub mod executor;
@@ -59,6 +60,9 @@ pub enum RunError {
     Transition(String, &'static str),
     #[error("this Idempotency-Key was used for another request")]
     KeyReused,
+    /// An answer for a key no approval or input of the run has: it would wait forever.
+    #[error("no approval or input of this run has the key {key:?}; it takes {}", match .keys.is_empty() { true => "none".to_owned(), false => .keys.join(", ") })]
+    UnknownDecisionKey { key: String, keys: Vec<String> },
     #[error("{0}")]
     Invalid(String),
     #[error("{0}")]
@@ -77,6 +81,7 @@ impl ErrorCode for RunError {
             RunError::NotAllowed => Code::NotAllowed,
             RunError::Transition(..) => Code::InvalidTransition,
             RunError::KeyReused => Code::IdempotencyKeyReused,
+            RunError::UnknownDecisionKey { .. } => Code::UnknownDecisionKey,
             RunError::Invalid(_) => Code::InvalidBody,
             RunError::Limits(_) => Code::InvalidLimits,
             RunError::Sql(e) => return e.told(),

@@ -7,6 +7,7 @@
 
 mod action;
 mod code;
+mod decisions;
 mod fanout;
 mod faults;
 mod flows;
