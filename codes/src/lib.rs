@@ -221,6 +221,7 @@ codes! {
     ReferenceNotFound => Unprocessable,
     RunTooDeep => Unprocessable,
     SessionTooLarge => Unprocessable,
+    UnknownDecisionKey => Unprocessable,
     // TooManyRequests
     RateLimited => TooManyRequests,
     TooManyConnections => TooManyRequests,

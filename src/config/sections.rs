@@ -347,8 +347,11 @@ pub struct RunsSettings {
     pub max_time_ms: i64,
     /// Steps of one run doing work at once (parallel branches, map items).
     pub max_concurrent_steps: usize,
-    /// Items a `map` may have when its node sets no `maxItems` (and the most it may set).
+    /// Items a `map` may have: its node's `maxItems` may lower this, never raise it.
     pub map_max_items: usize,
+    /// The longest a `wait` node may last (`durationMs`, or `until` from now): a routine asking
+    /// more is refused (422 `InvalidRoutineGraph`), a run reaching one fails (`WaitTooLong`).
+    pub max_wait_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

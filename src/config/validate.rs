@@ -6,6 +6,10 @@ use secrecy::ExposeSecret;
 
 use super::{ConfigError, RouteLimit, Settings};
 
+/// `runs.max_wait_ms` at most 100 years: a wait's due time stays far inside what chrono and
+/// PostgreSQL can hold.
+const MAX_WAIT_MS: u64 = 100 * 366 * 24 * 3600 * 1000;
+
 impl Settings {
     /// The seed's "Environment Validation": every value checked, every problem reported at once.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -356,8 +360,9 @@ impl Settings {
                 && r.max_steps >= 1
                 && r.max_time_ms >= 1
                 && (1..=1000).contains(&r.max_concurrent_steps)
-                && (1..=100_000).contains(&r.map_max_items),
-            "runs: intervals and limits at least 1, and runs.lease_ttl_ms at least twice runs.lease_renew_ms",
+                && (1..=100_000).contains(&r.map_max_items)
+                && (1..=MAX_WAIT_MS).contains(&r.max_wait_ms),
+            "runs: intervals and limits at least 1, runs.max_wait_ms at most 100 years, and runs.lease_ttl_ms at least twice runs.lease_renew_ms",
         );
         let b = &s.sandbox;
         check(

@@ -103,10 +103,26 @@ pub(crate) fn check(graph: &Graph, limits: GraphLimits) -> Result<(), GraphError
                 if duration_ms.is_none() == until.is_none() {
                     return Err(GraphError::at(&node.id, "a wait has durationMs or until"));
                 }
-                if let Some(until) = until
-                    && chrono::DateTime::parse_from_rfc3339(until).is_err()
+                let most = limits.max_wait_ms;
+                if let Some(ms) = duration_ms
+                    && *ms > most
                 {
-                    return Err(GraphError::at(&node.id, "until is an RFC 3339 time"));
+                    return Err(GraphError::at(
+                        &node.id,
+                        format!("durationMs is at most {most} (runs.max_wait_ms)"),
+                    ));
+                }
+                if let Some(until) = until {
+                    let Ok(at) = chrono::DateTime::parse_from_rfc3339(until) else {
+                        return Err(GraphError::at(&node.id, "until is an RFC 3339 time"));
+                    };
+                    let ahead = at.signed_duration_since(chrono::Utc::now());
+                    if ahead.num_milliseconds() > i64::try_from(most).unwrap_or(i64::MAX) {
+                        return Err(GraphError::at(
+                            &node.id,
+                            format!("until is at most {most} ms from now (runs.max_wait_ms)"),
+                        ));
+                    }
                 }
             }
             Kind::Code { code, .. } if code.trim().is_empty() || code.len() > MAX_CODE_BYTES => {

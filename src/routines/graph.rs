@@ -15,7 +15,7 @@
 //!
 //! Stays whole (just over 400 lines): the node kinds are one vocabulary, read together.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -304,12 +304,19 @@ pub struct Graph {
     /// Run output name → path into the context (`nodes.<id>.<output>`).
     #[serde(default)]
     pub outputs: BTreeMap<String, String>,
+    /// Inputs the routine's form marks `isRequired: false` (`load_graph`): one left unfilled
+    /// is null in templates, not `MissingOutput`.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub optional_inputs: BTreeSet<String>,
 }
 
 /// Limits of a graph check.
 #[derive(Debug, Clone, Copy)]
 pub struct GraphLimits {
     pub max_nodes: usize,
+    /// The longest a `wait` may last: its `durationMs`, or its `until` from the time of the check
+    /// (`runs.max_wait_ms`).
+    pub max_wait_ms: u64,
 }
 
 impl Graph {
@@ -402,5 +409,6 @@ pub(crate) fn parse_graph_1(schema: &Value) -> Result<Graph, GraphError> {
         nodes,
         edges,
         outputs,
+        optional_inputs: BTreeSet::new(),
     })
 }

@@ -7,7 +7,9 @@
 //! `subroutine` node's versionId) that points inside the set: a resource id means its latest
 //! version ─▶ a reference to neither the set nor a stored version ─▶ 422 naming it, nothing
 //! written ─▶ rows ─▶ each version's graph checked: one that cannot run here yet (Code, Web, a
-//! Generate without a prompt) is stored and listed as not runnable, with the reason
+//! Generate without a prompt), or cannot complete as stored (it calls one that cannot run, or
+//! needs a value nothing provides: `completes.rs`), is stored and listed as not runnable, with
+//! the reason
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
@@ -105,11 +107,12 @@ pub struct ImportedRoutine {
     pub version_id: ResourceVersionId,
 }
 
-/// A version stored by an import that the graph checker refuses to run (yet).
+/// A version stored by an import that cannot run (yet), or cannot complete as stored.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NotRunnable {
-    /// Why, as the graph checker says it.
+    /// Why, as the graph checker says it, or what makes it stop before its end (a call into a
+    /// version that cannot run, a value nothing provides).
     pub reason: String,
     /// The routine's original id.
     pub resource_id: Option<String>,
@@ -330,19 +333,36 @@ impl RoutineService {
                 }
             }
         }
-        // Stored as they are; what cannot run here yet is said, not refused.
+        // Stored as they are; what cannot run here yet is said, not refused: a graph the
+        // checker refuses, and then what cannot complete as stored (`completes.rs`).
+        let mut graphs = HashMap::new();
+        for resource in &resources {
+            for version in &resource.versions {
+                let new = version_ids[&id_text(&version.id).unwrap_or_default()];
+                let graph = load_graph(&version.resource_sub_type, &version.config, self.limits)
+                    .map_err(|error| error.to_string());
+                graphs.insert(new.0.to_string(), graph);
+            }
+        }
+        let blocked = super::completes::blockers(&graphs);
         let mut not_runnable = Vec::new();
         for resource in &resources {
             for version in &resource.versions {
-                if let Err(error) =
-                    load_graph(&version.resource_sub_type, &version.config, self.limits)
-                {
-                    not_runnable.push(NotRunnable {
-                        reason: error.to_string(),
-                        resource_id: id_text(&resource.id),
-                        version_id: id_text(&version.id),
-                    });
-                }
+                let new = version_ids[&id_text(&version.id).unwrap_or_default()]
+                    .0
+                    .to_string();
+                let reason = match &graphs[&new] {
+                    Err(reason) => reason,
+                    Ok(_) => match blocked.get(&new) {
+                        Some(reason) => reason,
+                        None => continue,
+                    },
+                };
+                not_runnable.push(NotRunnable {
+                    reason: reason.clone(),
+                    resource_id: id_text(&resource.id),
+                    version_id: id_text(&version.id),
+                });
             }
         }
         let imported = resource_ids

@@ -14,6 +14,7 @@
 
 pub(crate) mod access;
 mod check;
+mod completes;
 mod errors;
 pub mod graph;
 mod import;
@@ -95,7 +96,25 @@ pub fn load_graph(
         _ => sequential::single_step(sub_type, config)?,
     };
     check::check(&graph, limits)?;
-    Ok(graph)
+    Ok(Graph {
+        optional_inputs: optional_inputs(config),
+        ..graph
+    })
+}
+
+/// The fields of the version's form (`config.formInput.schema.elements`, the original's
+/// shape) marked `isRequired: false`. An element that does not say stays required.
+fn optional_inputs(config: &Value) -> std::collections::BTreeSet<String> {
+    let elements = config
+        .pointer("/formInput/schema/elements")
+        .and_then(Value::as_array);
+    elements
+        .into_iter()
+        .flatten()
+        .filter(|e| e.get("isRequired") == Some(&Value::Bool(false)))
+        .filter_map(|e| e.get("fieldName").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect()
 }
 
 fn check_label(label: &str) -> Result<(), RoutineError> {

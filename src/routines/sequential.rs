@@ -14,7 +14,9 @@
 //! them, so names are resolved leniently: a context name may be a routine input, a name the root
 //! maps an input to, or either side of an earlier step's output map. A name nothing provides
 //! becomes `{{context.<name>}}`, which is missing at run time: the run fails there with
-//! `MissingOutput` if the input is required (docs/ROUTINES.md), instead of refusing the routine.
+//! `MissingOutput` if the called routine's form requires the input (one marked
+//! `isRequired: false` is null), instead of refusing the routine; an import lists such a routine
+//! in `notRunnable` (`completes.rs`).
 //!
 //! Over 400 lines only with its tests (the original's routines, case by case); the code is ~300.
 
@@ -102,6 +104,7 @@ pub(crate) fn parse(graph: &Value) -> Result<Graph, GraphError> {
         nodes,
         edges,
         outputs,
+        optional_inputs: Default::default(),
     })
 }
 
@@ -285,6 +288,7 @@ pub(crate) fn single_step(sub_type: &str, config: &Value) -> Result<Graph, Graph
         nodes: vec![node],
         edges: Vec::new(),
         outputs: BTreeMap::new(),
+        optional_inputs: Default::default(),
     })
 }
 

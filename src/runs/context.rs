@@ -3,7 +3,16 @@
 //!
 //! A string that is exactly one template takes the value itself (a number stays a number in a
 //! JSON body); a template inside text is written as text (strings bare, anything else as JSON).
-//! A path that names nothing is an error naming it: the run fails there with `MissingOutput`.
+//! A path that names nothing is an error naming it: the run fails there with `MissingOutput`;
+//! except an input the routine's form marks optional (`isRequired: false`) and nobody filled:
+//! that is null (a whole template), or nothing (inside text).
+//!
+//! The input and the nodes' outputs are shared (`Arc`): a map's items and a parallel's branches
+//! each get a context of their own without copying what came before (a run's context can be
+//! large, and a map may have many items); a node's outputs written into one copies it first.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -14,40 +23,79 @@ pub struct Missing(pub String);
 
 #[derive(Debug, Clone, Default)]
 pub struct Context {
-    pub input: Value,
-    pub nodes: Map<String, Value>,
+    pub input: Arc<Value>,
+    /// Node id → its outputs.
+    pub nodes: Arc<Map<String, Value>>,
     /// Inside a map: the current item and its index.
     pub item: Option<(Value, usize)>,
+    /// Inputs that are null when unfilled (`Graph::optional_inputs`).
+    pub optional: Arc<BTreeSet<String>>,
 }
 
 impl Context {
     pub fn new(input: Value) -> Self {
         Self {
-            input,
-            nodes: Map::new(),
+            input: Arc::new(input),
+            nodes: Arc::new(Map::new()),
             item: None,
+            optional: Arc::default(),
         }
     }
 
+    /// This context with `names` as optional inputs.
+    pub fn with_optional(self, names: impl IntoIterator<Item = String>) -> Self {
+        Self {
+            optional: Arc::new(names.into_iter().collect()),
+            ..self
+        }
+    }
+
+    /// This context for a map's item: the same input and outputs (shared, not copied).
+    pub fn with_item(&self, item: Value, index: usize) -> Self {
+        Self {
+            input: Arc::clone(&self.input),
+            nodes: Arc::clone(&self.nodes),
+            item: Some((item, index)),
+            optional: Arc::clone(&self.optional),
+        }
+    }
+
+    /// Stores a node's outputs (copying the outputs map first if another context shares it).
+    pub fn insert_node(&mut self, id: String, outputs: Value) {
+        Arc::make_mut(&mut self.nodes).insert(id, outputs);
+    }
+
+    /// Stores several nodes' outputs.
+    pub fn extend_nodes(&mut self, nodes: Map<String, Value>) {
+        Arc::make_mut(&mut self.nodes).extend(nodes);
+    }
+
     /// The value at a dotted path: `input.x`, `nodes.<id>.<output>[.<key>…]`, `item`, `index`.
+    /// Only the value found is copied, not what it is found in.
     pub fn lookup(&self, path: &str) -> Option<Value> {
         let mut parts = path.trim().split('.');
-        let root = match parts.next()? {
-            "input" => self.input.clone(),
-            "nodes" => Value::Object(self.nodes.clone()),
-            "item" => self.item.as_ref()?.0.clone(),
-            "index" => Value::from(self.item.as_ref()?.1),
+        let index;
+        let mut value: &Value = match parts.next()? {
+            "input" => &self.input,
+            "nodes" => match parts.next() {
+                Some(id) => self.nodes.get(id)?,
+                None => return Some(Value::Object((*self.nodes).clone())),
+            },
+            "item" => &self.item.as_ref()?.0,
+            "index" => {
+                index = Value::from(self.item.as_ref()?.1);
+                &index
+            }
             _ => return None, // `context.<name>`: a Sequential name nothing provides
         };
-        let mut value = root;
         for part in parts {
             value = match value {
-                Value::Object(mut map) => map.remove(part)?,
-                Value::Array(items) => items.into_iter().nth(part.parse().ok()?)?,
+                Value::Object(map) => map.get(part)?,
+                Value::Array(items) => items.get(part.parse::<usize>().ok()?)?,
                 _ => return None,
             };
         }
-        (!value.is_null()).then_some(value)
+        (!value.is_null()).then(|| value.clone())
     }
 
     /// Fills every template in a JSON value.
@@ -77,11 +125,28 @@ impl Context {
             .and_then(|t| t.strip_suffix("}}"))
             .filter(|inner| !inner.contains("{{") && !inner.contains("}}"))
         {
-            return self
-                .lookup(inner)
-                .ok_or_else(|| Missing(inner.trim().into()));
+            return self.fill(inner);
         }
         Ok(Value::String(self.render_string(text)?))
+    }
+
+    /// What a template's path gives: its value, null for an optional input nobody filled (or a
+    /// path into one), else `Missing`.
+    fn fill(&self, path: &str) -> Result<Value, Missing> {
+        let path = path.trim();
+        if let Some(value) = self.lookup(path) {
+            return Ok(value);
+        }
+        let mut parts = path.split('.');
+        let unfilled = parts.next() == Some("input")
+            && parts.next().is_some_and(|name| {
+                self.optional.contains(name) && self.input.get(name).is_none_or(Value::is_null)
+            });
+        if unfilled {
+            Ok(Value::Null)
+        } else {
+            Err(Missing(path.to_owned()))
+        }
     }
 
     /// A string with its templates written as text.
@@ -96,10 +161,10 @@ impl Context {
                 return Ok(out);
             };
             let path = after[..close].trim();
-            match self.lookup(path) {
-                Some(Value::String(s)) => out.push_str(&s),
-                Some(other) => out.push_str(&other.to_string()),
-                None => return Err(Missing(path.to_owned())),
+            match self.fill(path)? {
+                Value::String(s) => out.push_str(&s),
+                Value::Null => {} // an optional input left unfilled
+                other => out.push_str(&other.to_string()),
             }
             rest = &after[close + 2..];
         }
@@ -131,9 +196,34 @@ mod tests {
 
     fn context() -> Context {
         let mut c = Context::new(json!({"text": "hello", "n": 3}));
-        c.nodes
-            .insert("a".into(), json!({"label": "bug", "deep": {"id": 7}}));
+        c.insert_node("a".into(), json!({"label": "bug", "deep": {"id": 7}}));
         c
+    }
+
+    #[test]
+    fn paths_reach_into_outputs_lists_and_items() {
+        let c = context().with_item(json!({"xs": [1, {"y": "z"}]}), 4);
+        assert_eq!(c.lookup("nodes.a.deep.id"), Some(json!(7)));
+        assert_eq!(
+            c.lookup("nodes.a"),
+            Some(json!({"label": "bug", "deep": {"id": 7}}))
+        );
+        assert_eq!(c.lookup("item.xs.1.y"), Some(json!("z")));
+        assert_eq!(c.lookup("index"), Some(json!(4)));
+        assert_eq!(c.lookup("nodes"), Some(json!({"a": c.lookup("nodes.a")})));
+        assert_eq!(c.lookup("nodes.b"), None);
+        assert_eq!(c.lookup("item.xs.9"), None);
+        assert_eq!(c.lookup("input.text.x"), None);
+    }
+
+    #[test]
+    fn an_items_context_shares_what_came_before_until_it_writes() {
+        let base = context();
+        let mut item = base.with_item(json!(1), 0);
+        assert!(Arc::ptr_eq(&base.nodes, &item.nodes), "shared, not copied");
+        item.insert_node("b".into(), json!({}));
+        assert!(base.lookup("nodes.b").is_none(), "the base is not written");
+        assert!(item.lookup("nodes.a.label").is_some());
     }
 
     #[test]
@@ -162,6 +252,36 @@ mod tests {
             c.render_text("{{context.ghost}}"),
             Err(Missing("context.ghost".into()))
         );
+    }
+
+    #[test]
+    fn an_optional_input_left_unfilled_is_null_and_a_required_one_is_missing() {
+        let c = Context::new(json!({"text": "hi", "given": null})).with_optional([
+            "when".to_owned(),
+            "given".to_owned(),
+            "text".to_owned(),
+        ]);
+        assert_eq!(c.render_text("{{input.when}}"), Ok(Value::Null));
+        assert_eq!(c.render_text("{{ input.given }}"), Ok(Value::Null));
+        assert_eq!(c.render_text("{{input.when.from}}"), Ok(Value::Null));
+        assert_eq!(c.render_text("[{{input.when}}]"), Ok(json!("[]")));
+        assert_eq!(c.render_text("{{input.text}}"), Ok(json!("hi")));
+        assert_eq!(
+            c.render_text("{{input.text.deeper}}"),
+            Err(Missing("input.text.deeper".into())),
+            "a filled input's missing part is missing"
+        );
+        assert_eq!(
+            c.render_text("{{input.other}}"),
+            Err(Missing("input.other".into())),
+            "not optional"
+        );
+        let required = Context::new(json!({}));
+        assert_eq!(
+            required.render_text("{{input.when}}"),
+            Err(Missing("input.when".into()))
+        );
+        assert!(c.with_item(json!(1), 0).optional.contains("when"));
     }
 
     #[test]

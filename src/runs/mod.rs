@@ -12,14 +12,15 @@
 //!                  depth), the root's limits over the whole tree; a stop reaches descendants
 //! ```
 //!
-//! `service.rs` is what handlers call (`lineage.rs` for runs started by runs' steps), `start.rs`
-//! the `run-start` job and the sweeper,
+//! `service.rs` is what handlers call (`lineage.rs` for runs started by runs' steps, `answers.rs`:
+//! the keys a run's answers take), `start.rs` the `run-start` job and the sweeper,
 //! `code.rs` the `sandbox-execution` job of `code` steps,
 //! `store.rs` the SQL (lease, fencing, timeline), `scope.rs` who a run acts for (its key,
 //! permissions and team, handed to its `action` steps' tools), `executor/` the step loop (its decisions,
 //! pure, in `executor/decide/`), `nodes.rs` what each kind does, `context.rs` templates, `limits.rs` limits. ADR 20 says what was decided.
 
 pub(crate) mod access;
+mod answers;
 pub mod code;
 pub mod context;
 pub mod executor;
@@ -71,6 +72,9 @@ pub enum RunError {
     Transition(String, &'static str),
     #[error("this Idempotency-Key was used for another request")]
     KeyReused,
+    /// An answer for a key no approval or input of the run has: it would wait forever.
+    #[error("no approval or input of this run has the key {key:?}; it takes {}", match .keys.is_empty() { true => "none".to_owned(), false => .keys.join(", ") })]
+    UnknownDecisionKey { key: String, keys: Vec<String> },
     #[error("{0}")]
     Invalid(String),
     #[error("{0}")]
@@ -91,6 +95,7 @@ impl ErrorCode for RunError {
             RunError::NotAllowed => Code::NotAllowed,
             RunError::Transition(..) => Code::InvalidTransition,
             RunError::KeyReused => Code::IdempotencyKeyReused,
+            RunError::UnknownDecisionKey { .. } => Code::UnknownDecisionKey,
             RunError::Invalid(_) => Code::InvalidBody,
             RunError::Limits(_) => Code::InvalidLimits,
             RunError::Sql(e) => return e.told(),

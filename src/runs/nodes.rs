@@ -332,18 +332,14 @@ mod tests {
     #[test]
     fn decisions_take_the_first_branch_that_holds() {
         let mut context = Context::new(json!({}));
-        context
-            .nodes
-            .insert("c".into(), json!({"label": "bug", "n": 5}));
+        context.insert_node("c".into(), json!({"label": "bug", "n": 5}));
         let branches: Vec<Branch> = serde_json::from_value(json!([
             {"when": {"path": "nodes.c.n", "op": "gt", "value": 9}, "to": "big"},
             {"when": {"path": "nodes.c.label", "op": "in", "value": ["bug", "crash"]}, "to": "file"}
         ]))
         .unwrap();
         assert_eq!(decide(&branches, "done", &context), "file");
-        context
-            .nodes
-            .insert("c".into(), json!({"label": "idea", "n": 1}));
+        context.insert_node("c".into(), json!({"label": "idea", "n": 1}));
         assert_eq!(decide(&branches, "done", &context), "done");
     }
 }

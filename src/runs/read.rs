@@ -19,6 +19,9 @@ pub enum RunStatus {
     Completed,
     Failed,
     Cancelled,
+    /// Only in a resume's answer: the run went back to the wait it was paused in, holding
+    /// nothing (`GET /run/{id}` shows it InProgress with its `waitingFor`).
+    Waiting,
 }
 
 /// A step's status (the `run_steps.status` check constraint).
@@ -58,12 +61,18 @@ pub struct Run {
     #[schema(format = DateTime)]
     pub started_at: Option<String>,
     pub status: RunStatus,
+    /// What went wrong, in words, while Failed (its `run/failed` event's message, e.g. which
+    /// input was missing); else null.
+    pub status_message: Option<String>,
     /// Why it ended or paused (e.g. `MaxSteps`, `MaxCredits`, an error).
     pub status_reason: Option<String>,
     /// In the order they started.
     pub steps: Vec<RunStep>,
     /// What a waiting run waits for (a timer, `Decision`, …).
     pub waiting_for: Option<String>,
+    /// While it waits for a `Decision`: the keys of the approvals or inputs asked for and not
+    /// answered yet (answer them with `POST /run/{id}/decision`); else null.
+    pub waiting_keys: Option<Vec<String>>,
 }
 
 /// One step of a run.
@@ -175,6 +184,16 @@ impl RunService {
                 'resourceVersionId', r.resource_version_id::text, 'inputs', r.inputs,
                 'outputs', r.outputs, 'creditsUsed', r.credits_used,
                 'waitingFor', r.waiting_for, 'startedAt', r.started_at,
+                'statusMessage', CASE WHEN r.status = 'Failed' THEN
+                    (SELECT e.data->>'message' FROM run_events e
+                      WHERE e.run_id = r.id AND e.event_type = 'run/failed'
+                      ORDER BY e.seq DESC LIMIT 1) END,
+                'waitingKeys', CASE WHEN r.waiting_for = 'Decision' THEN
+                    COALESCE((SELECT json_agg(DISTINCT e.data->>'key') FROM run_events e
+                      WHERE e.run_id = r.id AND e.event_type = 'run/decision/requested'
+                        AND NOT EXISTS (SELECT 1 FROM run_decisions d
+                                         WHERE d.run_id = r.id AND d.key = e.data->>'key')),
+                      '[]'::json) END,
                 'completedAt', r.completed_at, 'createdAt', r.created_at,
                 'steps', COALESCE((SELECT json_agg(json_build_object(
                     'nodeId', s.node_id, 'stepKey', s.step_key, 'status', s.status,

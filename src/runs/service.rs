@@ -277,7 +277,10 @@ impl RunService {
     }
 
     /// Resumes a Paused or Failed run: Scheduled again, with a fresh `run-start` job. A step
-    /// left in progress (an `UncertainStep`) is run again: a person said so.
+    /// left in progress (an `UncertainStep`) is run again: a person said so. A run paused
+    /// while it waited goes back to its wait instead, holding nothing (`Waiting`): a timer not
+    /// due yet (the sweeper wakes it at its time), an approval or input not answered yet (the
+    /// answer wakes it).
     pub async fn resume(
         &self,
         run: i64,
@@ -293,6 +296,49 @@ impl RunService {
             .await?;
         if status != "Paused" && status != "Failed" {
             return Err(RunError::Transition(status, "resumed"));
+        }
+        // The wait it was paused in, if it is still to be waited for: a wait's step stores its
+        // due time (`until`), an approval's or input's the key of its answer (`waits.rs`).
+        let wait: Option<(String, Option<chrono::DateTime<chrono::Utc>>)> = if status != "Paused" {
+            None
+        } else {
+            sqlx::query_as(
+                "WITH waits AS (
+               SELECT s.step_key, s.inputs,
+                      CASE WHEN s.inputs = jsonb_build_object('until', s.inputs->'until')
+                           THEN (s.inputs->>'until')::timestamptz END AS until
+                 FROM run_steps s WHERE s.run_id = $1 AND s.status = 'InProgress')
+             SELECT s.step_key, s.until FROM waits s
+              WHERE s.until > now()
+                 OR (s.inputs->>'kind' IN ('approval', 'input')
+                      AND NOT EXISTS (SELECT 1 FROM run_decisions d
+                                       WHERE d.run_id = $1 AND d.key = s.inputs->>'key'))
+              LIMIT 1",
+            )
+            .bind(run)
+            .fetch_optional(&mut *tx)
+            .await?
+        };
+        if let Some((step, until)) = wait {
+            let waiting_for = if until.is_some() { "Timer" } else { "Decision" };
+            sqlx::query(
+                "UPDATE runs SET status = 'InProgress', status_reason = NULL,
+                        desired_status = NULL, completed_at = NULL, limits = $2,
+                        waiting_for = $3, wake_at = $4
+                  WHERE id = $1",
+            )
+            .bind(run)
+            .bind(sqlx::types::Json(limits))
+            .bind(waiting_for)
+            .bind(until)
+            .execute(&mut *tx)
+            .await?;
+            let until = until.map(|u| u.to_rfc3339());
+            let data = json!({"stepKey": step, "until": until});
+            store::event_in(&mut tx, run, "run/waiting", data).await?;
+            tx.commit().await?;
+            self.kick(run);
+            return Ok((run, "Waiting".into()));
         }
         sqlx::query(
             "UPDATE runs SET status = 'Scheduled', status_reason = NULL, desired_status = NULL,
@@ -336,13 +382,23 @@ impl RunService {
         self.owned(run, user).await?;
         let mut tx = self.pool.begin().await?;
         // The run's row lock orders this with the executor's check (see executor::decision).
-        let (status, waiting): (String, Option<String>) =
-            sqlx::query_as("SELECT status, waiting_for FROM runs WHERE id = $1 FOR UPDATE")
-                .bind(run)
-                .fetch_one(&mut *tx)
-                .await?;
+        let (status, waiting, snapshot): (String, Option<String>, Option<Value>) = sqlx::query_as(
+            "SELECT status, waiting_for, snapshot FROM runs WHERE id = $1 FOR UPDATE",
+        )
+        .bind(run)
+        .fetch_one(&mut *tx)
+        .await?;
         if matches!(status.as_str(), "Completed" | "Failed" | "Cancelled") {
             return Err(RunError::Transition(status, "answered"));
+        }
+        // An answer nothing of the run asks for would be stored and waited on forever; one for a
+        // node the run has not reached yet is kept.
+        let keys = super::answers::decision_keys(snapshot.as_ref().unwrap_or(&Value::Null));
+        if !keys.contains(key) {
+            return Err(RunError::UnknownDecisionKey {
+                key: key.to_owned(),
+                keys: keys.into_iter().collect(),
+            });
         }
         let stored = sqlx::query(
             "INSERT INTO run_decisions (run_id, key, value, answered_by) VALUES ($1, $2, $3, $4)

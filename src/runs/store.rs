@@ -155,9 +155,12 @@ pub async fn event_in(
     .bind(run)
     .fetch_one(&mut *conn)
     .await?;
+    // When it happened, in the payload as every event's time is (PROTOCOL.md).
+    let now = chrono::Utc::now();
     if let Value::Object(map) = &mut data {
         map.insert("runId".into(), json!(run.to_string()));
         map.insert("seq".into(), json!(seq));
+        map.insert("createdAt".into(), json!(now));
     }
     sqlx::query("INSERT INTO run_events (run_id, seq, event_type, data) VALUES ($1, $2, $3, $4)")
         .bind(run)
@@ -170,7 +173,7 @@ pub async fn event_in(
         let event = NewEvent {
             id: format!("run-{run}-{seq}"),
             event_type: event_type.to_owned(),
-            timestamp_ms: chrono::Utc::now().timestamp_millis(),
+            timestamp_ms: now.timestamp_millis(),
             room,
             data,
         };

@@ -44,6 +44,7 @@ pub(super) fn run_deps(
         step_timeout: Duration::from_millis(r.step_timeout_ms),
         max_concurrent_steps: r.max_concurrent_steps,
         map_max_items: r.map_max_items,
+        max_wait_ms: r.max_wait_ms,
         default_max_tokens: settings.ai.default_max_tokens,
         node: i32::from(chats.hub.node_id()),
     }))

@@ -143,6 +143,7 @@ pub(super) fn build(base: &Base<'_>) -> Result<Services, StartupError> {
         Arc::clone(ids),
         crate::routines::GraphLimits {
             max_nodes: settings.runs.max_graph_nodes,
+            max_wait_ms: settings.runs.max_wait_ms,
         },
         settings.runs.max_import_resources,
     );

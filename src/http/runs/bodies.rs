@@ -136,7 +136,8 @@ pub struct DecisionBody {
 #[serde(rename_all = "camelCase")]
 pub struct RunStarted {
     pub(super) run_id: RunId,
-    /// `Scheduled` for a new run; an idempotent retry answers the run's status now.
+    /// `Scheduled` for a new run; an idempotent retry answers the run's status now; a resumed
+    /// run is `Scheduled`, or `Waiting` when it went back to the wait it was paused in.
     #[schema(value_type = RunStatus)]
     pub(super) status: String,
 }

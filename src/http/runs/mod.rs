@@ -376,12 +376,17 @@ pub async fn run_io(
 
 /// Answer a run's `input`, `approval` or manual decision.
 ///
-/// Kept when it comes before the run reaches the wait; a run waiting for it is woken.
+/// Kept when it comes before the run reaches the wait; a run waiting for it is woken. The key
+/// is an `approval` or `input` node's id (after `<step>/` for each `subroutine` step it is
+/// inside); `GET /run/{id}` shows the keys a waiting run asks for in `waitingKeys`.
 #[utoipa::path(
     tag = "runs",
     params(("id" = RunId, Path, description = "The run's id")),
     request_body = DecisionBody,
-    responses((status = 200, description = "Whether the answer was stored (false: answered before)", body = Envelope<DecisionStored>)),
+    responses(
+        (status = 200, description = "Whether the answer was stored (false: answered before)", body = Envelope<DecisionStored>),
+        (status = 422, description = "No approval or input of the run has this key (`UnknownDecisionKey`, naming the keys it takes)", body = ErrorEnvelope),
+    ),
 )]
 #[post("/run/{id}/decision")]
 pub async fn decide(

@@ -72,8 +72,10 @@ pub struct RunDeps {
     pub step_timeout: Duration,
     /// Steps of one run doing work at once (parallel branches, map items).
     pub max_concurrent_steps: usize,
-    /// Items a `map` may have when its node sets no `maxItems`.
+    /// Items a `map` may have: a node's `maxItems` may lower it, never raise it.
     pub map_max_items: usize,
+    /// The longest a `wait` may last (a snapshot stored before a lower setting is held to it).
+    pub max_wait_ms: u64,
     pub default_max_tokens: u32,
     /// This node's worker id: the lease owner it writes.
     pub node: i32,
@@ -226,7 +228,7 @@ impl Driver {
             }
         }
         let graph = walk.snapshot.graph.clone();
-        let mut context = Context::new(inputs);
+        let mut context = Context::new(inputs).with_optional(graph.optional_inputs.clone());
         match walk.graph(&graph, "", &mut context).await {
             Ok(outputs) => {
                 let data = json!({"outputs": outputs});

@@ -50,15 +50,30 @@ impl Walk<'_> {
     }
 
     /// An `approval` or `input`: done when its answer is stored (it may have come first);
-    /// otherwise the lease is dropped until the answer wakes the run.
+    /// otherwise the lease is dropped until the answer wakes the run. Its step's inputs name
+    /// the key it waits for (a resume finds the wait again); an approval's message has its
+    /// templates filled.
     pub(super) async fn decision(
         &mut self,
         node: &Node,
         key: &str,
         prefix: &str,
+        context: &Context,
         begin: bool,
     ) -> Result<Value, Stop> {
         let decision_key = format!("{prefix}{}", node.id);
+        let asked = match &node.kind {
+            Kind::Approval { message } => {
+                let message = context
+                    .render_string(message)
+                    .map_err(|m| Halt::failed(key, "MissingOutput", format!("{}: {m}", node.id)))?;
+                json!({"key": decision_key, "kind": "approval", "message": message})
+            }
+            Kind::Input { fields } => {
+                json!({"key": decision_key, "kind": "input", "fields": fields})
+            }
+            _ => json!({"key": decision_key}),
+        };
         let mut tx = self.begin().await?;
         // Read under the run's row lock: an answer is either seen here or, if it comes after,
         // finds the run waiting and wakes it (POST /run/{id}/decision takes the same lock).
@@ -71,21 +86,12 @@ impl Walk<'_> {
         if begin {
             let id = self.deps().ids.next_id();
             let attempt =
-                store::start_step_in(&mut tx, id, self.run(), &node.id, key, &json!({})).await?;
+                store::start_step_in(&mut tx, id, self.run(), &node.id, key, &asked).await?;
             self.started_in(&mut tx, node, key, attempt).await?;
         }
         let Some(answer) = answer else {
             if begin {
-                let data = match &node.kind {
-                    Kind::Approval { message } => {
-                        json!({"key": decision_key, "kind": "approval", "message": message})
-                    }
-                    Kind::Input { fields } => {
-                        json!({"key": decision_key, "kind": "input", "fields": fields})
-                    }
-                    _ => json!({"key": decision_key}),
-                };
-                store::event_in(&mut tx, self.run(), "run/decision/requested", data).await?;
+                store::event_in(&mut tx, self.run(), "run/decision/requested", asked).await?;
             }
             store::wait_in(&mut tx, self.run(), "Decision", None).await?;
             self.commit(tx).await?;

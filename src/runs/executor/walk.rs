@@ -3,6 +3,7 @@
 //! Every choice on the way (replay or run, stop or pause, skip, retry or fail, where next) is
 //! `decide`'s; this file carries it out. What a step does is in `work.rs`, waits in `waits.rs`,
 //! fan-outs in `fanout.rs`, limits in `budget.rs`.
+//! Just over 400 lines: the walk and the protocol of one step read together, as one story.
 
 use super::decide::{self, After, AfterAttempt, Entry, Stored};
 use super::*;
@@ -89,7 +90,7 @@ impl Walk<'_> {
                     if let (Kind::Parallel { .. }, Some(Value::Object(nodes))) =
                         (&node.kind, outputs.get("nodes"))
                     {
-                        context.nodes.extend(nodes.clone());
+                        context.extend_nodes(nodes.clone());
                     }
                     outputs
                 } else {
@@ -101,7 +102,7 @@ impl Walk<'_> {
                         _ => self.step(&node, &key, prefix, context, existing).await?,
                     }
                 };
-                context.nodes.insert(node.id.clone(), outputs.clone());
+                context.insert_node(node.id.clone(), outputs.clone());
                 match decide::after(graph, &node, &outputs, stop_at) {
                     After::Node(next) => current = next,
                     After::Return => return Ok(outputs),
@@ -126,7 +127,7 @@ impl Walk<'_> {
         node: &Node,
         key: &str,
         prefix: &str,
-        context: &mut Context,
+        context: &Context,
         existing: Option<StepRow>,
     ) -> Result<Value, Stop> {
         self.boundary()?;
@@ -156,11 +157,13 @@ impl Walk<'_> {
             Entry::Wait { duration_ms, until } => {
                 let stored_until = existing.as_ref().and_then(|s| s.inputs.as_ref());
                 let stored_until = stored_until.and_then(|i| i["until"].as_str());
-                let timer =
-                    decide::timer(stored, stored_until, until, duration_ms, chrono::Utc::now());
+                let most = self.deps().max_wait_ms;
+                let now = chrono::Utc::now();
+                let timer = decide::timer(stored, stored_until, until, duration_ms, most, now)
+                    .map_err(|message| Halt::failed(key, "WaitTooLong", message))?;
                 self.wait(node, key, timer).await
             }
-            Entry::Ask { begin } => self.decision(node, key, prefix, begin).await,
+            Entry::Ask { begin } => self.decision(node, key, prefix, context, begin).await,
             Entry::Subroutine {
                 begin,
                 version_id,
@@ -175,16 +178,28 @@ impl Walk<'_> {
                 };
                 let mut rendered = serde_json::Map::new();
                 for (name, template) in inputs {
-                    let value = context
-                        .render_text(template)
-                        .map_err(|m| failed("MissingOutput", format!("input {name:?}: {m}")))?;
+                    let value = match context.render_text(template) {
+                        Ok(value) => value,
+                        // The called routine's form lets this input be left unfilled.
+                        Err(_) if child.optional_inputs.contains(name) => Value::Null,
+                        Err(m) => {
+                            let message = format!("input {name:?}: {m}");
+                            return Err(failed("MissingOutput", message));
+                        }
+                    };
                     rendered.insert(name.clone(), value);
                 }
+                // An input given as null is one left unfilled upstream: optional here too.
+                let unfilled: Vec<String> = (rendered.iter())
+                    .filter(|(_, value)| value.is_null())
+                    .map(|(name, _)| name.clone())
+                    .collect();
                 let inputs = Value::Object(rendered);
                 if begin {
                     self.begin_step(node, key, &inputs).await?;
                 }
-                let mut child_context = Context::new(inputs);
+                let optional = child.optional_inputs.iter().cloned().chain(unfilled);
+                let mut child_context = Context::new(inputs).with_optional(optional);
                 let child_prefix = format!("{prefix}{}/", node.id);
                 let outputs = self
                     .graph(&child, &child_prefix, &mut child_context)

@@ -51,14 +51,26 @@ async fn the_originals_routines_are_imported_with_their_references_rewritten() {
         assert_eq!(step["subroutineId"], imported[old]["versionId"], "{step}");
     }
     // Its Generate routines carry no prompt of their own (as 429 of the original's 981 do):
-    // stored, and said not to be runnable here.
+    // stored, and said not to be runnable here; and so the routine calling them cannot
+    // complete as stored, which is said before anyone runs it.
     let not_runnable = data["notRunnable"].as_array().unwrap();
-    assert_eq!(not_runnable.len(), 3, "{not_runnable:?}");
+    assert_eq!(not_runnable.len(), 4, "{not_runnable:?}");
     assert!(
         not_runnable
             .iter()
             .all(|n| n["reason"].as_str().unwrap().contains("prompt")),
         "{not_runnable:?}"
+    );
+    let caller = not_runnable
+        .iter()
+        .find(|n| n["resourceId"] == "7829564732190847562")
+        .expect("the calling routine is listed");
+    assert!(
+        caller["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("node \"step-1\": calls routine version"),
+        "{caller}"
     );
 }
 

@@ -144,3 +144,38 @@ async fn a_wait_inside_a_parallel_branch_is_refused_at_start_naming_it() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_map_cannot_raise_the_server_cap() {
+    let app = spawn_app_with(
+        |s| {
+            run_settings(s);
+            s.runs.map_max_items = 3;
+        },
+        None,
+    )
+    .await;
+    let sam = user(&app, "Sam").await;
+    let config = json!({"graph": {"__type": "Graph-1.0", "schema": {
+        "start": "each",
+        "nodes": [
+            {"id": "each", "kind": "map", "items": "input.words", "node": "say", "maxItems": 1000},
+            {"id": "say", "kind": "llm", "model": "echo", "prompt": "item {{item}}"}],
+        "edges": []}}});
+    let version = routine(&app, &sam, "RoutineMultiStep", config).await;
+    let Reply { body, .. } =
+        start(&app, &sam, &version, json!({"words": [1, 2, 3, 4]}), None).await;
+    let run = body["data"]["runId"].as_str().unwrap().to_owned();
+    let failed = until_status(&app, &sam, &run, "Failed").await;
+    assert_eq!(failed["statusReason"], "MaxItems", "{failed}");
+    let steps = failed["steps"].as_array().unwrap();
+    assert!(
+        !steps.iter().any(|s| s["nodeId"] == "say"),
+        "no item ran: {failed}"
+    );
+
+    let Reply { body, .. } = start(&app, &sam, &version, json!({"words": [1, 2, 3]}), None).await;
+    let run = body["data"]["runId"].as_str().unwrap().to_owned();
+    let done = until_status(&app, &sam, &run, "Completed").await;
+    assert_eq!(done["steps"].as_array().unwrap().len(), 4, "{done}");
+}

@@ -10,6 +10,7 @@
 
 mod action;
 mod code;
+mod decisions;
 mod docs_examples;
 mod fanout;
 mod faults;
@@ -20,6 +21,8 @@ mod lineage;
 mod listing;
 mod nodes;
 mod scope;
+mod sequential;
+mod waits;
 
 use std::time::Duration;
 
@@ -67,6 +70,27 @@ pub async fn answers(server: &MockServer, route: &str, delay: Duration, body: Va
         )
         .mount(server)
         .await;
+}
+
+/// Waits until `GET /run/{id}` says the run waits for `what` (`Timer`, `Decision`).
+pub async fn until_waiting_for(app: &TestApp, who: &User, run: &str, what: &str) {
+    wait_until(
+        Duration::from_secs(20),
+        &format!("run {run} waiting for {what}"),
+        || async { get_run(app, who, run).await["waitingFor"] == what },
+    )
+    .await;
+}
+
+/// `POST /run/{id}/decision {key, value}`; the reply.
+pub async fn answer(app: &TestApp, who: &User, run: &str, key: &str, value: Value) -> Reply {
+    app.call(
+        Method::POST,
+        &format!("/run/{run}/decision"),
+        Auth::Cookie(&who.token),
+        Some(&json!({"key": key, "value": value})),
+    )
+    .await
 }
 
 /// Waits until the database says the run is `status` (also while the app serving REST is

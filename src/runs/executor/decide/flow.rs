@@ -1,5 +1,6 @@
 //! Where the walk goes: the node after a node, whether a `wait` is due, what an answer to an
 //! approval outputs, and a map's items.
+//! Over 400 lines for its unit tests (more than half the file): every branch of each function.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -47,13 +48,16 @@ pub(crate) enum Timer {
 
 /// A wait for `duration_ms` (0 when unset) or `until` (now when it does not parse), given its
 /// stored status and the `until` stored when it began: the time fixed at the first begin holds.
+/// A new wait due more than `max_wait_ms` from now (a snapshot saved under a higher
+/// `runs.max_wait_ms`) is refused with why: the step fails, it never overflows.
 pub(crate) fn timer(
     stored: Stored,
     stored_until: Option<&str>,
     until: Option<&str>,
     duration_ms: Option<u64>,
+    max_wait_ms: u64,
     now: DateTime<Utc>,
-) -> Timer {
+) -> Result<Timer, String> {
     let parse = |at: &str| {
         DateTime::parse_from_rfc3339(at)
             .ok()
@@ -63,16 +67,29 @@ pub(crate) fn timer(
         .filter(|_| stored == Stored::InFlight)
         .and_then(parse)
     {
-        Some(due) if due > now => Timer::Sleep(due),
-        Some(_) => Timer::Due,
+        Some(due) if due > now => Ok(Timer::Sleep(due)),
+        Some(_) => Ok(Timer::Due),
         None => {
+            let too_long =
+                || format!("the wait is longer than {max_wait_ms} ms (runs.max_wait_ms)");
+            let most = i64::try_from(max_wait_ms)
+                .ok()
+                .and_then(chrono::TimeDelta::try_milliseconds)
+                .and_then(|most| now.checked_add_signed(most));
             let due = match until {
                 Some(until) => parse(until).unwrap_or(now),
-                None => now + chrono::Duration::milliseconds(duration_ms.unwrap_or(0) as i64),
+                None => i64::try_from(duration_ms.unwrap_or(0))
+                    .ok()
+                    .and_then(chrono::TimeDelta::try_milliseconds)
+                    .and_then(|wait| now.checked_add_signed(wait))
+                    .ok_or_else(too_long)?,
             };
-            Timer::Begin {
-                due,
-                sleep: due > now,
+            match most {
+                Some(most) if due <= most => Ok(Timer::Begin {
+                    due,
+                    sleep: due > now,
+                }),
+                _ => Err(too_long()),
             }
         }
     }
@@ -96,13 +113,14 @@ pub(crate) fn answered(kind: &Kind, answer: Value) -> Value {
 }
 
 /// A map's items (what `items` found in the context) and how many run at once; a value that is
-/// not a list, or more items than `max_items` (else `runs.map_max_items`), fails the run.
+/// not a list, or more items than `max_items` or `runs.map_max_items` (a map may lower the
+/// server's cap, never raise it), fails the run.
 pub(crate) fn map_items(
     key: &str,
     items: &str,
     found: Option<Value>,
     max_items: Option<u32>,
-    default_max_items: usize,
+    server_max_items: usize,
     max_concurrency: Option<u32>,
 ) -> Result<(Vec<Value>, usize), Halt> {
     let list = match found {
@@ -113,7 +131,7 @@ pub(crate) fn map_items(
             return Err(Halt::failed(key, "MapItems", message));
         }
     };
-    let most = max_items.map_or(default_max_items, |m| m as usize);
+    let most = max_items.map_or(server_max_items, |m| (m as usize).min(server_max_items));
     if list.len() > most {
         let message = format!("{} items; at most {most} are allowed", list.len());
         return Err(Halt::failed(key, "MaxItems", message));
@@ -193,9 +211,60 @@ mod tests {
         now() + chrono::Duration::seconds(s)
     }
 
+    /// A day: the most a wait may last in these tests.
+    const DAY_MS: u64 = 24 * 3600 * 1000;
+
+    fn started(
+        stored: Stored,
+        stored_until: Option<&str>,
+        until: Option<&str>,
+        duration_ms: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> Timer {
+        timer(stored, stored_until, until, duration_ms, DAY_MS, now).expect("within a day")
+    }
+
+    #[test]
+    fn a_wait_longer_than_the_most_is_refused_never_overflowing() {
+        let refused = |until: Option<&str>, duration: Option<u64>| {
+            timer(Stored::New, None, until, duration, DAY_MS, now()).unwrap_err()
+        };
+        for ms in [DAY_MS + 1, 10u64.pow(17), i64::MAX as u64, u64::MAX] {
+            assert_eq!(
+                refused(None, Some(ms)),
+                "the wait is longer than 86400000 ms (runs.max_wait_ms)"
+            );
+        }
+        let far = secs(24 * 3600 + 1).to_rfc3339();
+        refused(Some(&far), None);
+        refused(Some("9999-12-31T23:59:59Z"), None);
+        let exactly = started(Stored::New, None, None, Some(DAY_MS), now());
+        assert_eq!(
+            exactly,
+            Timer::Begin {
+                due: secs(24 * 3600),
+                sleep: true
+            }
+        );
+        // A setting beyond what a time can hold refuses rather than overflowing too.
+        let huge = timer(Stored::New, None, None, Some(5), u64::MAX, now());
+        assert!(huge.is_err(), "{huge:?}");
+        // A wait begun before keeps its stored time, whatever it was.
+        let stored = "9999-01-01T00:00:00Z";
+        let woken = timer(
+            Stored::InFlight,
+            Some(stored),
+            None,
+            Some(u64::MAX),
+            DAY_MS,
+            now(),
+        );
+        assert_eq!(woken, Ok(Timer::Sleep(stored.parse().unwrap())));
+    }
+
     #[test]
     fn a_new_wait_for_a_duration_sleeps_until_then() {
-        let timer = timer(Stored::New, None, None, Some(5000), now());
+        let timer = started(Stored::New, None, None, Some(5000), now());
         assert_eq!(
             timer,
             Timer::Begin {
@@ -208,7 +277,7 @@ mod tests {
     #[test]
     fn a_wait_of_nothing_is_done_as_it_begins() {
         for duration in [None, Some(0)] {
-            let timer = timer(Stored::New, None, None, duration, now());
+            let timer = started(Stored::New, None, None, duration, now());
             assert_eq!(
                 timer,
                 Timer::Begin {
@@ -223,7 +292,7 @@ mod tests {
     fn a_wait_until_a_time_sleeps_only_if_that_is_to_come() {
         let later = secs(60).to_rfc3339();
         let earlier = secs(-60).to_rfc3339();
-        let begin = |until: &str| timer(Stored::New, None, Some(until), Some(1), now());
+        let begin = |until: &str| started(Stored::New, None, Some(until), Some(1), now());
         assert_eq!(
             begin(&later),
             Timer::Begin {
@@ -251,18 +320,18 @@ mod tests {
     #[test]
     fn a_begun_wait_keeps_the_time_it_stored() {
         let stored = secs(30).to_rfc3339();
-        let woken = timer(Stored::InFlight, Some(&stored), None, Some(999_999), now());
+        let woken = started(Stored::InFlight, Some(&stored), None, Some(999_999), now());
         assert_eq!(woken, Timer::Sleep(secs(30)), "woken early: sleeps again");
-        let exactly = timer(Stored::InFlight, Some(&stored), None, None, secs(30));
+        let exactly = started(Stored::InFlight, Some(&stored), None, None, secs(30));
         assert_eq!(exactly, Timer::Due, "due at exactly its time");
-        let past = timer(Stored::InFlight, Some(&stored), None, None, secs(31));
+        let past = started(Stored::InFlight, Some(&stored), None, None, secs(31));
         assert_eq!(past, Timer::Due);
     }
 
     #[test]
     fn a_stored_time_counts_only_while_the_wait_is_in_flight() {
         let stored = secs(30).to_rfc3339();
-        let again = timer(Stored::Failed, Some(&stored), None, Some(1000), now());
+        let again = started(Stored::Failed, Some(&stored), None, Some(1000), now());
         assert_eq!(
             again,
             Timer::Begin {
@@ -270,7 +339,7 @@ mod tests {
                 sleep: true
             }
         );
-        let unreadable = timer(Stored::InFlight, Some("?"), None, Some(1000), now());
+        let unreadable = started(Stored::InFlight, Some("?"), None, Some(1000), now());
         assert_eq!(
             unreadable,
             Timer::Begin {
@@ -324,6 +393,21 @@ mod tests {
         assert!(map_items("k", "i", list(10), None, 10, None).is_ok());
         assert_eq!(
             reason(map_items("k", "i", list(11), None, 10, None)),
+            "MaxItems"
+        );
+    }
+
+    #[test]
+    fn a_maps_own_max_items_lowers_the_servers_cap_but_never_raises_it() {
+        let list = |n: usize| Some(json!(vec![0; n]));
+        let Err(Halt::Failed { message, .. }) = map_items("k", "i", list(11), Some(1000), 10, None)
+        else {
+            panic!("a map's maxItems of 1000 let 11 items past a cap of 10")
+        };
+        assert_eq!(message, "11 items; at most 10 are allowed");
+        assert!(map_items("k", "i", list(10), Some(1000), 10, None).is_ok());
+        assert_eq!(
+            reason(map_items("k", "i", list(3), Some(2), 10, None)),
             "MaxItems"
         );
     }
