@@ -1,4 +1,7 @@
-//! The keys a run's answers take (`POST /run/{id}/decision`): one per `approval` or `input`
+//! A run's answers (`POST /run/{id}/decision`): [`RunService::decide`] stores one under the run's
+//! row lock and wakes the run if it waits for it; an answer is taken only for a key the run has.
+//!
+//! The keys a run's answers take: one per `approval` or `input`
 //! node its snapshot can reach, as the executor forms them (`executor/waits.rs`): the node's
 //! id, after `<node>/` for each `subroutine` step it sits inside. Parallel branches and map
 //! bodies add nothing (waits are refused there at start).
@@ -13,11 +16,72 @@ use std::collections::{BTreeSet, HashMap};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::start::take_over;
+use super::{RunError, RunService};
+use crate::ids::UserId;
 use crate::routines::graph::{Graph, Kind};
 
 /// How deep the keys are looked for: far past `runs.max_subroutine_depth` (at most 32), and a
 /// bound if a stored snapshot called itself.
 const MOST_LEVELS: usize = 64;
+
+impl RunService {
+    /// Stores an answer for an `input`, `approval` or manual decision (the first one counts),
+    /// and wakes the run if it waits for it.
+    pub async fn decide(
+        &self,
+        run: i64,
+        user: UserId,
+        key: &str,
+        value: Value,
+    ) -> Result<bool, RunError> {
+        self.owned(run, user).await?;
+        let mut tx = self.pool.begin().await?;
+        // The run's row lock orders this with the executor's check (see executor::decision).
+        let (status, waiting, snapshot): (String, Option<String>, Option<Value>) = sqlx::query_as(
+            "SELECT status, waiting_for, snapshot FROM runs WHERE id = $1 FOR UPDATE",
+        )
+        .bind(run)
+        .fetch_one(&mut *tx)
+        .await?;
+        if matches!(status.as_str(), "Completed" | "Failed" | "Cancelled") {
+            return Err(RunError::Transition(status, "answered"));
+        }
+        // An answer nothing of the run asks for would be stored and waited on forever; one for a
+        // node the run has not reached yet is kept.
+        let keys = decision_keys(snapshot.as_ref().unwrap_or(&Value::Null));
+        if !keys.contains(key) {
+            return Err(RunError::UnknownDecisionKey {
+                key: key.to_owned(),
+                keys: keys.into_iter().collect(),
+            });
+        }
+        let stored = sqlx::query(
+            "INSERT INTO run_decisions (run_id, key, value, answered_by) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (run_id, key) DO NOTHING",
+        )
+        .bind(run)
+        .bind(key)
+        .bind(&value)
+        .bind(user)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let wake = waiting.as_deref() == Some("Decision");
+        if wake {
+            sqlx::query("UPDATE runs SET wake_at = now() WHERE id = $1")
+                .bind(run)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        if wake && let Err(error) = take_over(&self.deps, run).await {
+            tracing::warn!(run, %error, "woken run not taken over here; the sweeper will");
+        }
+        Ok(stored)
+    }
+}
 
 #[derive(serde::Deserialize)]
 struct Snapshot {

@@ -1,6 +1,6 @@
 //! `RunService`: what the run endpoints call — start (snapshot + job in one transaction),
-//! read, stop (cancel, pause), resume, answer. The row is always written first; a live owner is
-//! then told through its actor.
+//! read, stop (cancel, pause), resume. The row is always written first; a live owner is then
+//! told through its actor. Answers (`decide`) are `answers.rs`.
 //! Reading runs (one, a list, a timeline, steps' io, statuses) and editing one are `read.rs`;
 //! what a run started by a step inherits, and stops and resumes reaching such runs, `lineage.rs`.
 
@@ -336,6 +336,8 @@ impl RunService {
             let until = until.map(|u| u.to_rfc3339());
             let data = json!({"stepKey": step, "until": until});
             store::event_in(&mut tx, run, "run/waiting", data).await?;
+            // The runs its pause paused go on too, whether or not it was waiting.
+            self.resume_descendants_in(&mut tx, run).await?;
             tx.commit().await?;
             self.kick(run);
             return Ok((run, "Waiting".into()));
@@ -368,62 +370,6 @@ impl RunService {
         self.resume_descendants_in(&mut tx, run).await?;
         tx.commit().await?;
         Ok((run, "Scheduled".into()))
-    }
-
-    /// Stores an answer for an `input`, `approval` or manual decision (the first one counts),
-    /// and wakes the run if it waits for it.
-    pub async fn decide(
-        &self,
-        run: i64,
-        user: UserId,
-        key: &str,
-        value: Value,
-    ) -> Result<bool, RunError> {
-        self.owned(run, user).await?;
-        let mut tx = self.pool.begin().await?;
-        // The run's row lock orders this with the executor's check (see executor::decision).
-        let (status, waiting, snapshot): (String, Option<String>, Option<Value>) = sqlx::query_as(
-            "SELECT status, waiting_for, snapshot FROM runs WHERE id = $1 FOR UPDATE",
-        )
-        .bind(run)
-        .fetch_one(&mut *tx)
-        .await?;
-        if matches!(status.as_str(), "Completed" | "Failed" | "Cancelled") {
-            return Err(RunError::Transition(status, "answered"));
-        }
-        // An answer nothing of the run asks for would be stored and waited on forever; one for a
-        // node the run has not reached yet is kept.
-        let keys = super::answers::decision_keys(snapshot.as_ref().unwrap_or(&Value::Null));
-        if !keys.contains(key) {
-            return Err(RunError::UnknownDecisionKey {
-                key: key.to_owned(),
-                keys: keys.into_iter().collect(),
-            });
-        }
-        let stored = sqlx::query(
-            "INSERT INTO run_decisions (run_id, key, value, answered_by) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (run_id, key) DO NOTHING",
-        )
-        .bind(run)
-        .bind(key)
-        .bind(&value)
-        .bind(user)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        let wake = waiting.as_deref() == Some("Decision");
-        if wake {
-            sqlx::query("UPDATE runs SET wake_at = now() WHERE id = $1")
-                .bind(run)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        if wake && let Err(error) = take_over(&self.deps, run).await {
-            tracing::warn!(run, %error, "woken run not taken over here; the sweeper will");
-        }
-        Ok(stored)
     }
 
     fn kick(&self, run: i64) {

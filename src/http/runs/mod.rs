@@ -2,6 +2,9 @@
 //! pause, statuses, a run with its steps, its timeline, its steps' inputs and outputs, and the
 //! answers to its waits. Who may: the owner and its team's members; others get 404. The
 //! handlers are here; what they read and answer is in `bodies`.
+//!
+//! Just over 400 lines: one short handler per run route, with its OpenAPI annotation; the bodies
+//! are `bodies.rs`.
 
 use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
 use serde_json::Value;
