@@ -6,10 +6,10 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use vrooli_actors::{RunCommand, RunId as ActorRunId};
 
-use super::start::{start_job, take_over};
+use super::start::start_job;
 use super::*;
 use crate::ids::{PublicId, ResourceVersionId, UserId};
 use crate::routines::graph::Graph;
