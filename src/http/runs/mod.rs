@@ -108,10 +108,19 @@ pub async fn start_run(
         (None, Some(_)) => RunSource::Api,
         (None, None) => RunSource::RunView,
     };
-    // A team's key starts its team's runs.
+    // A team's key starts its team's runs, of its team's routines or public ones: never a
+    // private routine of the key's maker (a team run would show it to the team).
     let team = parsed.team_id.or(caller.team);
     if caller.team.is_some() {
         caller.within(team)?;
+        let routine = state
+            .runs
+            .routines
+            .version(version, Some(caller.user))
+            .await?;
+        if routine.is_private {
+            caller.within(routine.team_id)?;
+        }
     }
     let request = StartRequest {
         version,

@@ -135,6 +135,22 @@ async fn a_team_keys_run_reaches_only_its_teams_chats_and_routines() {
         }
     };
 
+    // Over REST the key does not start Ada's private routine as a team run either: the team
+    // would read what it does.
+    let refused = Reply::of(
+        app.client
+            .post(app.url("/api/v2/task/start/run"))
+            .header("x-api-key", &key)
+            .json(&json!({"resourceVersionId": secret, "isNewRun": true})),
+    )
+    .await;
+    assert_eq!(
+        (refused.status, refused.body["errors"][0]["code"].clone()),
+        (403, json!("TeamKeyNotAccepted")),
+        "{}",
+        refused.body
+    );
+
     // Into Ada's own chat: refused, nothing posted.
     let run = start_with_key(&app, &key, &post, json!({"chatId": own_chat})).await;
     let failed = until_status(&app, &ada, &run, "Failed").await;
