@@ -125,3 +125,12 @@ pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
     MIGRATOR.run(pool).await?;
     Ok(())
 }
+
+/// Whether PostgreSQL ended the statement's transaction to break a deadlock (or a serialization
+/// failure): nothing of it was written, and the same work may simply be tried again.
+pub fn is_deadlock(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "40P01" || code == "40001")
+}

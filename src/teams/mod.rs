@@ -267,6 +267,22 @@ impl TeamService {
     /// Deletes the team with its members, invites, chats and runs; then every node rechecks
     /// the rooms of those chats and runs, so their sockets leave them.
     pub async fn delete(&self, team: TeamId) -> Result<bool, TeamError> {
+        // The delete cascades through the team's chats and runs while their work goes on (a
+        // run's steps write under its row, an answer into its chat): PostgreSQL may end this
+        // transaction as a deadlock's victim. It wrote nothing then; it is tried again.
+        let mut attempts = 1;
+        loop {
+            match self.delete_once(team).await {
+                Err(TeamError::Database(e)) if attempts < 3 && crate::db::is_deadlock(&e) => {
+                    tracing::warn!(%team, attempts, "team delete chosen as a deadlock's victim; again");
+                    attempts += 1;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    async fn delete_once(&self, team: TeamId) -> Result<bool, TeamError> {
         let mut tx = self.pool.begin().await?;
         // Read in the deleting transaction, after the team's row is locked: a chat or run made
         // meanwhile waits for the team's row (their foreign key) and then fails.
