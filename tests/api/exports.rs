@@ -1,6 +1,10 @@
 //! Data export: a job writes the archive in chunks; its owner downloads it once, in order, as
-//! valid JSON holding their profile, chats, messages, routines and runs. One export at a time
+//! valid JSON holding their profile, chats, messages, routines, runs, teams, keys and files. One export at a time
 //! (two asked at the same instant make one); an archive over the limit fails keeping nothing.
+//! Imports are here too: an archive of this kind read back, refused whole, or failed by its job.
+//!
+//! Long on purpose (~590 lines): export and import are one round trip, each flow one test that
+//! walks it end to end, sharing the helpers at the top.
 
 use std::time::Duration;
 
@@ -67,8 +71,14 @@ async fn a_ready_export_not_yet_downloaded_is_the_one_asked_for_again() {
         assert_eq!(reply.body["data"]["id"], export.as_str());
         assert_eq!(reply.body["data"]["status"], "Ready");
     }
-    // Give a job that a refused request might have queued the time to run.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A request that made a copy would have queued its job with its row, in one transaction:
+    // still one job of the queue, and no second archive.
+    let jobs: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM jobs WHERE queue = 'export-user-data'")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(jobs, 1, "no second export queued");
     assert_eq!(
         stored(&app, &sam).await,
         (1, chunks),
